@@ -1,0 +1,1 @@
+//! hush's HTTP API, web panel and watch hub, as a library; the binary only binds and calls serve().
