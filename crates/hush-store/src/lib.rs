@@ -100,7 +100,12 @@ pub trait Store: Send + Sync + 'static {
     async fn latest_version(&self, app_id: i64) -> Result<Option<VersionRecord>>;
     async fn get_version(&self, app_id: i64, version: i64) -> Result<VersionRecord>;
     /// Newest first; `before` (exclusive) pages back.
-    async fn list_versions(&self, app_id: i64, before: Option<i64>, limit: i64) -> Result<Vec<VersionMeta>>;
+    async fn list_versions(
+        &self,
+        app_id: i64,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<VersionMeta>>;
 
     // ---- master-key rotation ----
     async fn app_keys(&self) -> Result<Vec<AppKey>>;
