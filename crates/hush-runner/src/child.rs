@@ -1,0 +1,162 @@
+//! One child process in its own process group: spawn, signal, stop (SIGTERM → grace → SIGKILL).
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+
+use crate::mask::{LogBuffer, MaskHandle, Stream, pump};
+use crate::{RunError, RunnerConfig};
+
+/// How long the runner waits, after the child has exited, for its output to be copied out.
+const DRAIN_OUTPUT: Duration = Duration::from_secs(2);
+
+pub(crate) struct Proc {
+    child: Child,
+    pgid: Pid,
+    pid: u32,
+    pumps: Vec<JoinHandle<()>>,
+}
+
+/// Output handling shared by every start of the child.
+pub(crate) struct Output {
+    pub(crate) mask_terminal: bool,
+    pub(crate) logs: Option<Arc<LogBuffer>>,
+    pub(crate) masker: MaskHandle,
+}
+
+impl Output {
+    fn piped(&self) -> bool {
+        self.mask_terminal || self.logs.is_some()
+    }
+}
+
+impl Proc {
+    pub(crate) fn spawn(
+        config: &RunnerConfig,
+        env: &BTreeMap<OsString, OsString>,
+        output: &Output,
+    ) -> Result<Proc, RunError> {
+        let (program, args) = config.command.split_first().ok_or(RunError::EmptyCommand)?;
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env_clear()
+            .envs(env)
+            .stdin(Stdio::inherit())
+            // Own process group: signals reach the whole app (a shell and what it started), and
+            // a Ctrl-C in the terminal reaches the runner, which decides what to forward.
+            .process_group(0)
+            .kill_on_drop(true);
+        if let Some(dir) = &config.workdir {
+            cmd.current_dir(dir);
+        }
+        if output.piped() {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        } else {
+            cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+        }
+        let mut child = cmd.spawn().map_err(|source| RunError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+        let pid = child
+            .id()
+            .expect("a child that was just spawned has not been reaped");
+        let mut pumps = Vec::new();
+        if let Some(stdout) = child.stdout.take() {
+            pumps.push(tokio::spawn(pump(
+                stdout,
+                tokio::io::stdout(),
+                output.mask_terminal,
+                Stream::Stdout,
+                output.masker.clone(),
+                output.logs.clone(),
+            )));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            pumps.push(tokio::spawn(pump(
+                stderr,
+                tokio::io::stderr(),
+                output.mask_terminal,
+                Stream::Stderr,
+                output.masker.clone(),
+                output.logs.clone(),
+            )));
+        }
+        Ok(Proc {
+            child,
+            // `process_group(0)` makes the child the leader of a group with its own pid.
+            pgid: Pid::from_raw(pid as i32),
+            pid,
+            pumps,
+        })
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Sends `signal` to the child's process group; a group that is already gone is not an error.
+    pub(crate) fn signal(&self, signal: Signal) {
+        match killpg(self.pgid, signal) {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(e) => tracing::warn!(pid = self.pid, ?signal, error = %e, "cannot signal the app"),
+        }
+    }
+
+    /// Waits for the child to exit. Cancel-safe.
+    pub(crate) async fn wait(&mut self) -> Result<ExitStatus, RunError> {
+        self.child.wait().await.map_err(RunError::Wait)
+    }
+
+    /// SIGTERM to the group, wait up to `grace`, then SIGKILL; returns how the child ended.
+    pub(crate) async fn stop(&mut self, grace: Duration) -> Result<ExitStatus, RunError> {
+        self.signal(Signal::SIGTERM);
+        match tokio::time::timeout(grace, self.wait()).await {
+            Ok(status) => status,
+            Err(_) => {
+                tracing::warn!(
+                    pid = self.pid,
+                    grace_ms = grace.as_millis() as u64,
+                    "the app did not stop after SIGTERM; sending SIGKILL"
+                );
+                self.signal(Signal::SIGKILL);
+                self.wait().await
+            }
+        }
+    }
+
+    /// After the child has exited: kills what is left of its group, lets the output drain.
+    pub(crate) async fn finish(mut self) {
+        self.signal(Signal::SIGKILL);
+        for pump in std::mem::take(&mut self.pumps) {
+            // A grandchild outside the group could hold the pipe open forever.
+            let _ = tokio::time::timeout(DRAIN_OUTPUT, pump).await;
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // Also on error paths and when the run future is dropped: nothing of the app survives
+        // the runner. After a normal exit this only reaches leftovers of the group.
+        let _ = killpg(self.pgid, Signal::SIGKILL);
+    }
+}
+
+/// Shell convention: the exit code, or 128 + the signal number.
+pub(crate) fn exit_code(status: ExitStatus) -> (i32, Option<i32>) {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => (code, None),
+        (None, Some(signal)) => (128 + signal, Some(signal)),
+        (None, None) => (1, None),
+    }
+}

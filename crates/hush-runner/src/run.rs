@@ -1,0 +1,382 @@
+//! The run loop: start the child, apply updates as they come, stop when asked.
+
+use std::ffi::OsString;
+use std::future::Future;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use hush_core::{Document, Value};
+use nix::sys::signal::Signal;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep, sleep_until};
+
+use crate::child::{Output, Proc, exit_code};
+use crate::env::child_env;
+use crate::mask::{MaskHandle, Masker};
+use crate::secrets_dir::SecretsDir;
+use crate::{ChildState, Exit, ExitCause, OnChange, RunError, RunnerConfig, SecretsUpdate};
+
+/// A burst of updates is applied at most this many `coalesce` windows after its first update,
+/// even if updates keep coming.
+const MAX_COALESCE_WINDOWS: u32 = 10;
+
+/// Runs one app: see [`Runner::run`]. Subscribe to [`Runner::applied`] and [`Runner::status`]
+/// before running; they keep working across several runs of the same `Runner` (a server
+/// launcher restarting an app that exited), one run at a time.
+pub struct Runner {
+    config: RunnerConfig,
+    applied: watch::Sender<Option<i64>>,
+    status: watch::Sender<ChildState>,
+    latest: Mutex<Option<SecretsUpdate>>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("config", &self.config)
+            .field("applied", &*self.applied.borrow())
+            .field("status", &*self.status.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A parsed version, ready to deliver.
+struct Prepared {
+    update: SecretsUpdate,
+    exported: Vec<(String, String)>,
+    strings: Vec<String>,
+}
+
+impl Prepared {
+    fn new(update: SecretsUpdate) -> Result<Prepared, RunError> {
+        let doc = Document::parse(&update.toml).map_err(|e| RunError::InvalidSecrets {
+            version: update.version,
+            message: e.to_string(),
+        })?;
+        let projection = doc.env();
+        for skipped in &projection.skipped {
+            tracing::warn!(
+                version = update.version,
+                key = %skipped.key,
+                reason = %skipped.reason,
+                "secret not exported as an environment variable"
+            );
+        }
+        let mut strings = Vec::new();
+        for value in doc.root().values() {
+            collect_strings(value, &mut strings);
+        }
+        Ok(Prepared {
+            update,
+            exported: projection.exported,
+            strings,
+        })
+    }
+
+    fn version(&self) -> i64 {
+        self.update.version
+    }
+}
+
+fn collect_strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        Value::Table(table) => table.values().for_each(|v| collect_strings(v, out)),
+        Value::Integer(_) | Value::Float(_) | Value::Boolean(_) | Value::Datetime(_) => {}
+    }
+}
+
+/// The signals `hush run` forwards to the child.
+struct Forwarder {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Forwarder {
+    fn new() -> Result<Forwarder, RunError> {
+        let listen = |kind| signal(kind).map_err(RunError::Signals);
+        Ok(Forwarder {
+            int: listen(SignalKind::interrupt())?,
+            term: listen(SignalKind::terminate())?,
+            hup: listen(SignalKind::hangup())?,
+        })
+    }
+
+    async fn recv(this: &mut Option<Forwarder>) -> Signal {
+        let Some(f) = this else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            Some(()) = f.int.recv() => Signal::SIGINT,
+            Some(()) = f.term.recv() => Signal::SIGTERM,
+            Some(()) = f.hup.recv() => Signal::SIGHUP,
+            else => std::future::pending().await,
+        }
+    }
+}
+
+impl Runner {
+    pub fn new(config: RunnerConfig) -> Runner {
+        Runner {
+            config,
+            applied: watch::Sender::new(None),
+            status: watch::Sender::new(ChildState::Starting),
+            latest: Mutex::new(None),
+        }
+    }
+
+    pub fn config(&self) -> &RunnerConfig {
+        &self.config
+    }
+
+    /// The version now applied (delivered to the running app), to report back to the server.
+    /// `None` until the first start.
+    pub fn applied(&self) -> watch::Receiver<Option<i64>> {
+        self.applied.subscribe()
+    }
+
+    /// The child's state.
+    pub fn status(&self) -> watch::Receiver<ChildState> {
+        self.status.subscribe()
+    }
+
+    /// The newest version applied so far (to start again with after the child exited).
+    pub fn latest(&self) -> Option<SecretsUpdate> {
+        self.latest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Starts the child with `initial` and runs it until it exits, applying every newer version
+    /// received on `updates` (bursts coalesced, versions ≤ the applied one ignored, an invalid
+    /// version logged and skipped: the app keeps the last good one). A closed `updates` channel
+    /// just means no more updates.
+    ///
+    /// Stops the child (SIGTERM to its group, SIGKILL after `grace`) when `shutdown` completes
+    /// (pass `std::future::pending()` for never). With `forward_signals`, SIGINT/SIGTERM/SIGHUP
+    /// received by this process are passed on to the child, which then gets `grace` to exit.
+    ///
+    /// Returns how the child ended; the secrets directory is removed before returning, and also
+    /// when this future is dropped (the child's process group is then SIGKILLed).
+    pub async fn run<F>(
+        &self,
+        initial: SecretsUpdate,
+        updates: &mut mpsc::Receiver<SecretsUpdate>,
+        shutdown: F,
+    ) -> Result<Exit, RunError>
+    where
+        F: Future<Output = ()>,
+    {
+        let result = self.run_inner(initial, updates, shutdown).await;
+        match &result {
+            Ok(exit) => {
+                self.status
+                    .send_replace(ChildState::Exited { code: exit.code });
+            }
+            Err(e @ RunError::Spawn { .. }) => {
+                self.status.send_replace(ChildState::Failed {
+                    message: e.to_string(),
+                });
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn run_inner<F>(
+        &self,
+        initial: SecretsUpdate,
+        updates: &mut mpsc::Receiver<SecretsUpdate>,
+        shutdown: F,
+    ) -> Result<Exit, RunError>
+    where
+        F: Future<Output = ()>,
+    {
+        let config = &self.config;
+        if config.command.is_empty() {
+            return Err(RunError::EmptyCommand);
+        }
+        self.status.send_replace(ChildState::Starting);
+        let current = Prepared::new(initial)?;
+        let base_env: Vec<(OsString, OsString)> = match &config.base_env {
+            Some(env) => env.clone(),
+            None => std::env::vars_os().collect(),
+        };
+        let dir = SecretsDir::create(config.secrets_parent.as_deref(), &current.update.toml)?;
+        let output = Output {
+            mask_terminal: config.mask_output,
+            logs: config.log_buffer.clone(),
+            masker: MaskHandle::default(),
+        };
+        output
+            .masker
+            .set(Masker::new(current.strings.iter().map(String::as_str)));
+        let mut signals = if config.forward_signals {
+            Some(Forwarder::new()?)
+        } else {
+            None
+        };
+
+        let mut proc = self.start(&base_env, &current, &dir, &output)?;
+        self.publish(&current);
+        let mut current = current;
+
+        tokio::pin!(shutdown);
+        let mut forwarded: Option<Signal> = None;
+        let mut kill_at: Option<Instant> = None;
+        let mut updates_open = true;
+        let mut pending: Option<SecretsUpdate> = None;
+        let mut burst_start = Instant::now();
+        let mut apply_at = Instant::now();
+
+        let (status, cause) = loop {
+            tokio::select! {
+                status = proc.wait() => {
+                    let cause = match forwarded {
+                        Some(sig) => ExitCause::Forwarded(sig),
+                        None => ExitCause::Exited,
+                    };
+                    break (status?, cause);
+                }
+                // Every branch that sees `shutdown` complete ends the loop: it is never
+                // polled again after completing.
+                () = &mut shutdown => {
+                    tracing::info!(pid = proc.pid(), "shutdown requested; stopping the app");
+                    self.status.send_replace(ChildState::Stopping);
+                    break (proc.stop(config.grace).await?, ExitCause::Shutdown);
+                }
+                sig = Forwarder::recv(&mut signals) => {
+                    tracing::info!(pid = proc.pid(), signal = ?sig, "forwarding signal to the app");
+                    self.status.send_replace(ChildState::Stopping);
+                    proc.signal(sig);
+                    forwarded = Some(sig);
+                    kill_at.get_or_insert(Instant::now() + config.grace);
+                }
+                () = sleep_until(kill_at.unwrap_or_else(Instant::now)), if kill_at.is_some() => {
+                    tracing::warn!(pid = proc.pid(), "the app did not exit after the forwarded signal; sending SIGKILL");
+                    proc.signal(Signal::SIGKILL);
+                    kill_at = None;
+                }
+                msg = updates.recv(), if updates_open => match msg {
+                    None => updates_open = false,
+                    Some(update) => {
+                        let newest = pending.as_ref().map_or(current.version(), |p| p.version.max(current.version()));
+                        if update.version > newest {
+                            let now = Instant::now();
+                            if pending.is_none() {
+                                burst_start = now;
+                            }
+                            pending = Some(update);
+                            let quiet = now + config.coalesce;
+                            let cap = burst_start + config.coalesce * MAX_COALESCE_WINDOWS;
+                            apply_at = quiet.min(cap);
+                        } else {
+                            tracing::debug!(version = update.version, applied = current.version(), "ignoring an older version");
+                        }
+                    }
+                },
+                () = sleep_until(apply_at), if pending.is_some() && forwarded.is_none() => {
+                    let Some(update) = pending.take() else { continue };
+                    let version = update.version;
+                    let next = match Prepared::new(update) {
+                        Ok(next) => next,
+                        Err(e) => {
+                            tracing::error!(version, error = %e, "not applying this version; the app keeps the last good secrets");
+                            continue;
+                        }
+                    };
+                    // Old and new values stay masked: output printed during the change may
+                    // still carry the old ones, which may still be valid.
+                    output.masker.set(Masker::new(
+                        current.strings.iter().chain(&next.strings).map(String::as_str),
+                    ));
+                    if config.on_change == OnChange::Restart {
+                        tracing::info!(version, pid = proc.pid(), "restarting the app with new secrets");
+                        self.status.send_replace(ChildState::Restarting);
+                        let stopped = proc.stop(config.grace).await?;
+                        if let Err(e) = dir.replace(&next.update.toml) {
+                            tracing::error!(version, error = %e, "cannot write the secrets file");
+                        }
+                        let jitter = jitter(config.restart_jitter);
+                        tokio::select! {
+                            () = sleep(jitter) => {}
+                            () = &mut shutdown => {
+                                break (stopped, ExitCause::Shutdown);
+                            }
+                            sig = Forwarder::recv(&mut signals) => {
+                                break (stopped, ExitCause::Forwarded(sig));
+                            }
+                        }
+                        let old = std::mem::replace(&mut proc, self.start(&base_env, &next, &dir, &output)?);
+                        tokio::spawn(old.finish());
+                    } else {
+                        if let Err(e) = dir.replace(&next.update.toml) {
+                            tracing::error!(version, error = %e, "cannot write the secrets file; the app keeps the last version");
+                            continue;
+                        }
+                        if let OnChange::Signal(sig) = config.on_change {
+                            tracing::info!(version, pid = proc.pid(), signal = ?sig, "secrets file replaced; signalling the app");
+                            proc.signal(sig);
+                        } else {
+                            tracing::info!(version, "secrets file replaced");
+                        }
+                    }
+                    current = next;
+                    self.publish(&current);
+                }
+            }
+        };
+        let (code, signal) = exit_code(status);
+        tracing::info!(code, ?cause, "the app exited");
+        proc.finish().await;
+        drop(dir);
+        Ok(Exit {
+            code,
+            signal,
+            cause,
+        })
+    }
+
+    fn start(
+        &self,
+        base_env: &[(OsString, OsString)],
+        secrets: &Prepared,
+        dir: &SecretsDir,
+        output: &Output,
+    ) -> Result<Proc, RunError> {
+        let env = child_env(
+            base_env,
+            &secrets.exported,
+            dir.file(),
+            self.config.on_change,
+        );
+        let proc = Proc::spawn(&self.config, &env, output)?;
+        tracing::info!(
+            pid = proc.pid(),
+            version = secrets.version(),
+            "app started"
+        );
+        self.status
+            .send_replace(ChildState::Running { pid: proc.pid() });
+        Ok(proc)
+    }
+
+    fn publish(&self, applied: &Prepared) {
+        self.applied.send_replace(Some(applied.version()));
+        *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(applied.update.clone());
+    }
+}
+
+/// A random delay in `0..=max`.
+fn jitter(max: Duration) -> Duration {
+    let max_nanos = max.as_nanos().min(u64::MAX as u128) as u64;
+    if max_nanos == 0 {
+        return Duration::ZERO;
+    }
+    let random = getrandom::u64().unwrap_or(max_nanos / 2);
+    Duration::from_nanos(random % (max_nanos + 1))
+}
