@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 mod model;
 pub mod postgres;
+mod rows;
+mod sql;
 pub mod sqlite;
 
 pub use model::*;
