@@ -6,6 +6,16 @@ use std::path::Path;
 
 use crate::{HUSH_SECRETS_FILE, OnChange, STREAMLIT_SECRETS_FILES, STREAMLIT_SERVER_RUN_ON_SAVE};
 
+/// Linux refuses to start a program when one `KEY=value` string is longer than this
+/// (`MAX_ARG_STRLEN`, 32 pages, counting the NUL).
+const MAX_ENV_STRING: usize = 32 * 4096;
+
+/// False when `key=value` is too long to be passed to a new program.
+pub(crate) fn fits_exec(key: &str, value: &str) -> bool {
+    // `key=value` plus its terminating NUL.
+    key.len() + 1 + value.len() < MAX_ENV_STRING
+}
+
 /// Built from scratch for every start, so a restarted child never inherits a variable from the
 /// previous version's secrets (spec rule 12): a removed key is gone and a variable the secrets
 /// had overwritten has its value from `base` again.
@@ -39,6 +49,12 @@ mod tests {
     }
 
     #[test]
+    fn a_value_too_long_for_exec_does_not_fit() {
+        assert!(fits_exec("K", &"v".repeat(MAX_ENV_STRING - 3)));
+        assert!(!fits_exec("K", &"v".repeat(MAX_ENV_STRING - 2)));
+    }
+
+    #[test]
     fn secrets_overwrite_and_a_restart_starts_from_the_base_again() {
         let base = os(&[("PATH", "/bin"), ("DB", "original")]);
         let file = Path::new("/tmp/hush-x/secrets.toml");
@@ -52,12 +68,18 @@ mod tests {
         assert_eq!(first[&OsString::from("K")], "v");
         assert_eq!(first[&OsString::from("PATH")], "/bin");
         assert_eq!(first[&OsString::from(HUSH_SECRETS_FILE)], file.as_os_str());
-        assert_eq!(first[&OsString::from(STREAMLIT_SECRETS_FILES)], file.as_os_str());
+        assert_eq!(
+            first[&OsString::from(STREAMLIT_SECRETS_FILES)],
+            file.as_os_str()
+        );
         assert!(!first.contains_key(&OsString::from(STREAMLIT_SERVER_RUN_ON_SAVE)));
 
         let second = child_env(&base, &[], file, OnChange::StreamlitRerun);
         assert_eq!(second[&OsString::from("DB")], "original");
         assert!(!second.contains_key(&OsString::from("K")));
-        assert_eq!(second[&OsString::from(STREAMLIT_SERVER_RUN_ON_SAVE)], "true");
+        assert_eq!(
+            second[&OsString::from(STREAMLIT_SERVER_RUN_ON_SAVE)],
+            "true"
+        );
     }
 }

@@ -259,3 +259,41 @@ pub enum RunError {
     #[error("cannot listen for signals to forward: {0}")]
     Signals(#[source] std::io::Error),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn streamlit_run_is_recognised_however_it_is_launched() {
+        for c in [
+            "streamlit run app.py",
+            "/venv/bin/streamlit run app.py --server.port 8502",
+            "python -m streamlit run app.py",
+            "uv run streamlit run app.py",
+        ] {
+            assert_eq!(
+                OnChange::default_for(&cmd(c)),
+                OnChange::StreamlitRerun,
+                "{c}"
+            );
+        }
+        for c in ["python app.py", "streamlit hello", "gunicorn app:app", ""] {
+            assert_eq!(OnChange::default_for(&cmd(c)), OnChange::Restart, "{c}");
+        }
+    }
+
+    #[test]
+    fn debug_never_prints_the_document() {
+        let u = SecretsUpdate {
+            version: 4,
+            toml: "K = \"hunter2\"".into(),
+        };
+        let shown = format!("{u:?}");
+        assert!(shown.contains('4') && !shown.contains("hunter2"), "{shown}");
+    }
+}

@@ -87,7 +87,10 @@ impl MaskHandle {
     }
 
     fn get(&self) -> Arc<Masker> {
-        self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -262,6 +265,9 @@ mod tests {
             format!("token {CONCEALED}\r\nplain\nlast")
         );
         let texts: Vec<_> = logs.lines().into_iter().map(|l| l.text).collect();
-        assert_eq!(texts, [format!("token {CONCEALED}"), "plain".into(), "last".into()]);
+        assert_eq!(
+            texts,
+            [format!("token {CONCEALED}"), "plain".into(), "last".into()]
+        );
     }
 }

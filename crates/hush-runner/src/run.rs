@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::child::{Output, Proc, exit_code};
-use crate::env::child_env;
+use crate::env::{child_env, fits_exec};
 use crate::mask::{MaskHandle, Masker};
 use crate::secrets_dir::SecretsDir;
 use crate::{ChildState, Exit, ExitCause, OnChange, RunError, RunnerConfig, SecretsUpdate};
@@ -63,13 +63,27 @@ impl Prepared {
                 "secret not exported as an environment variable"
             );
         }
+        let mut exported = projection.exported;
+        exported.retain(|(key, value)| {
+            let fits = fits_exec(key, value);
+            if !fits {
+                tracing::warn!(
+                    version = update.version,
+                    key = %key,
+                    bytes = value.len(),
+                    "secret not exported as an environment variable: too long for one \
+                     (128 KiB); read it from the secrets file"
+                );
+            }
+            fits
+        });
         let mut strings = Vec::new();
         for value in doc.root().values() {
             collect_strings(value, &mut strings);
         }
         Ok(Prepared {
             update,
-            exported: projection.exported,
+            exported,
             strings,
         })
     }
@@ -355,11 +369,7 @@ impl Runner {
             self.config.on_change,
         );
         let proc = Proc::spawn(&self.config, &env, output)?;
-        tracing::info!(
-            pid = proc.pid(),
-            version = secrets.version(),
-            "app started"
-        );
+        tracing::info!(pid = proc.pid(), version = secrets.version(), "app started");
         self.status
             .send_replace(ChildState::Running { pid: proc.pid() });
         Ok(proc)
