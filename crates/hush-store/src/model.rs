@@ -144,6 +144,9 @@ pub struct LaunchConfig {
 }
 
 pub struct NewApp {
+    /// Chosen by the caller (a random positive id): the app's data key is wrapped with the id
+    /// bound in before the row exists.
+    pub id: i64,
     pub name: String,
     pub wrapped_key: Vec<u8>,
     pub key_id: String,

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use sqlx::Connection;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
 
 use crate::rows::{
     self, check_next_version, check_rewrap, db_err, rewrap_failed, stale_base, unique_as,
@@ -36,6 +37,14 @@ impl PgStore {
         // The URL may hold a password: errors never repeat it.
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Config(format!("cannot use the PostgreSQL URL: {e}")))?;
+        // One plain connection first: an unreachable server or a refused login is reported at
+        // once, rather than after the pool's acquire timeout of retries.
+        PgConnection::connect_with(&options)
+            .await
+            .map_err(|e| StoreError::Config(format!("cannot connect to PostgreSQL: {e}")))?
+            .close()
+            .await
+            .ok();
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -352,21 +361,32 @@ impl Store for PgStore {
 
     // ---- apps ----
 
+    /// `Conflict` when the name, or the caller-chosen id, is taken.
     async fn create_app(&self, app: NewApp) -> Result<App> {
-        let id: i64 = sqlx::query_scalar(sql::INSERT_APP)
+        let inserted = sqlx::query(sql::INSERT_APP)
+            .bind(app.id)
             .bind(&app.name)
             .bind(app.created_at)
             .bind(app.created_by)
             .bind(&app.wrapped_key)
             .bind(&app.key_id)
             .bind(rows::launch_json(app.launch.as_ref()))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(unique_as(|| {
-                format!("an app named {:?} already exists", app.name)
-            }))?;
+            .execute(&self.pool)
+            .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if rows::is_unique_violation(&e) => {
+                let name_taken: i64 = sqlx::query_scalar(sql::APP_NAME_TAKEN)
+                    .bind(&app.name)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                return Err(rows::app_conflict(name_taken > 0, &app));
+            }
+            Err(e) => return Err(db_err(e)),
+        }
         Ok(App {
-            id,
+            id: app.id,
             name: app.name,
             created_at: app.created_at,
             created_by: app.created_by,

@@ -7,7 +7,7 @@
 use sqlx::FromRow;
 
 use crate::{
-    App, AppKey, AuditEvent, AuditRecord, InstanceReport, Invite, InviteKind, LaunchConfig,
+    App, AppKey, AuditEvent, AuditRecord, InstanceReport, Invite, InviteKind, LaunchConfig, NewApp,
     NewVersion, Result, Role, Session, StoreError, TokenKind, TokenRecord, User, VersionMeta,
     VersionRecord,
 };
@@ -429,4 +429,12 @@ pub(crate) fn rewrap_failed(exists: i64, app_id: i64, old_key_id: &str) -> Store
             "app {app_id}'s data key is no longer wrapped under master key {old_key_id}"
         ))
     }
+}
+
+pub(crate) fn app_conflict(name_taken: bool, app: &NewApp) -> StoreError {
+    StoreError::Conflict(if name_taken {
+        format!("an app named {:?} already exists", app.name)
+    } else {
+        format!("an app with id {} already exists", app.id)
+    })
 }

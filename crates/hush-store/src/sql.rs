@@ -122,8 +122,9 @@ pub(crate) const TOUCH_TOKEN: &str = "UPDATE tokens SET last_used_at = $2 \
 
 // ---- apps ----
 pub(crate) const INSERT_APP: &str = "INSERT INTO apps \
-     (name, created_at, created_by, wrapped_key, key_id, launch) \
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+     (id, name, created_at, created_by, wrapped_key, key_id, launch) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub(crate) const APP_NAME_TAKEN: &str = "SELECT COUNT(*) FROM apps WHERE name = $1";
 pub(crate) const GET_APP: &str = concat!("SELECT ", app_cols!(), " FROM apps WHERE id = $1");
 pub(crate) const FIND_APP: &str = concat!("SELECT ", app_cols!(), " FROM apps WHERE name = $1");
 pub(crate) const APP_EXISTS: &str = "SELECT COUNT(*) FROM apps WHERE id = $1";

@@ -434,21 +434,32 @@ impl Store for SqliteStore {
 
     // ---- apps ----
 
+    /// `Conflict` when the name, or the caller-chosen id, is taken.
     async fn create_app(&self, app: NewApp) -> Result<App> {
-        let id: i64 = sqlx::query_scalar(sql::INSERT_APP)
+        let inserted = sqlx::query(sql::INSERT_APP)
+            .bind(app.id)
             .bind(&app.name)
             .bind(app.created_at)
             .bind(app.created_by)
             .bind(&app.wrapped_key)
             .bind(&app.key_id)
             .bind(rows::launch_json(app.launch.as_ref()))
-            .fetch_one(&self.write)
-            .await
-            .map_err(unique_as(|| {
-                format!("an app named {:?} already exists", app.name)
-            }))?;
+            .execute(&self.write)
+            .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if rows::is_unique_violation(&e) => {
+                let name_taken: i64 = sqlx::query_scalar(sql::APP_NAME_TAKEN)
+                    .bind(&app.name)
+                    .fetch_one(&self.write)
+                    .await
+                    .map_err(db_err)?;
+                return Err(rows::app_conflict(name_taken > 0, &app));
+            }
+            Err(e) => return Err(db_err(e)),
+        }
         Ok(App {
-            id,
+            id: app.id,
             name: app.name,
             created_at: app.created_at,
             created_by: app.created_by,

@@ -31,8 +31,10 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_user_id ON sessions (user_id);
 
+-- App ids are chosen by the caller (random): a data key is wrapped with its app id bound in
+-- before the row exists.
 CREATE TABLE apps (
-    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id          BIGINT PRIMARY KEY,
     name        TEXT    NOT NULL UNIQUE,
     created_at  BIGINT  NOT NULL,
     created_by  BIGINT  REFERENCES users (id) ON DELETE SET NULL,

@@ -1,0 +1,1352 @@
+//! One storage conformance suite, written once against `Arc<dyn Store>`, run on SQLite always
+//! and on PostgreSQL when `HUSH_TEST_DATABASE_URL` names a server (an admin URL such as
+//! `postgres://postgres@127.0.0.1:5432/postgres`): each PostgreSQL test gets a fresh database
+//! of its own, dropped afterwards.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use hush_store::*;
+use serde_json::json;
+use sqlx::{Connection, Executor};
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+/// A store on a database of its own, and what is needed to open a second store on it.
+struct TestDb {
+    store: Arc<dyn Store>,
+    url: String,
+    _place: Place,
+}
+
+enum Place {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres(#[allow(dead_code)] PgDatabase),
+}
+
+impl TestDb {
+    /// A second store on the same database: a second server.
+    async fn reopen(&self) -> Arc<dyn Store> {
+        connect(&self.url).await.expect("reopen the test database")
+    }
+
+    fn is_postgres(&self) -> bool {
+        matches!(self._place, Place::Postgres(_))
+    }
+}
+
+async fn sqlite_db() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("hush.db").display());
+    let store = connect(&url).await.expect("open SQLite store");
+    assert_eq!(store.backend(), "sqlite");
+    TestDb {
+        store,
+        url,
+        _place: Place::Sqlite(dir),
+    }
+}
+
+const PG_ENV: &str = "HUSH_TEST_DATABASE_URL";
+
+/// A fresh database on the server `HUSH_TEST_DATABASE_URL` names, or `None` when it is unset.
+async fn postgres_db() -> Option<TestDb> {
+    let admin = std::env::var(PG_ENV).ok().filter(|s| !s.is_empty())?;
+    let bytes: [u8; 8] = hush_crypto::random_bytes();
+    let name = format!(
+        "hush_test_{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("connect to HUSH_TEST_DATABASE_URL");
+    conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
+        .await
+        .expect("create test database");
+    conn.close().await.ok();
+    let guard = PgDatabase {
+        admin: admin.clone(),
+        name: name.clone(),
+    };
+    let url = with_database(&admin, &name);
+    let store = connect(&url).await.expect("open PostgreSQL store");
+    assert_eq!(store.backend(), "postgres");
+    Some(TestDb {
+        store,
+        url,
+        _place: Place::Postgres(guard),
+    })
+}
+
+/// `postgres://user@host:port/db?opts` with `db` replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(i) => &base[..authority_start + i],
+        None => base,
+    };
+    format!("{base}/{name}{query}")
+}
+
+/// Drops its database when dropped, even when the test panicked.
+struct PgDatabase {
+    admin: String,
+    name: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin = self.admin.clone();
+        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    if let Err(e) = conn.execute(sql.as_str()).await {
+                        eprintln!("could not drop test database: {e}");
+                    }
+                    conn.close().await.ok();
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Says so on the real stderr (not the test harness's captured one), so a skip is visible.
+fn skipped(test: &str) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED (PostgreSQL): set {PG_ENV} to run postgres::{test}"
+    );
+}
+
+/// Generates `sqlite::NAME` and `postgres::NAME` test functions for each conformance test.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::sqlite_db().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    match super::postgres_db().await {
+                        Some(db) => super::$name(db).await,
+                        None => super::skipped(stringify!($name)),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    users_lifecycle,
+    duplicate_user_name_conflicts,
+    delete_user_takes_sessions_and_personal_tokens,
+    invites_are_single_use_and_expire,
+    concurrent_invite_use_succeeds_once,
+    sessions_lifecycle,
+    tokens_lookup_list_revoke_touch,
+    apps_lifecycle,
+    duplicate_app_name_conflicts,
+    delete_app_cascades,
+    versions_create_read_page,
+    stale_base_conflicts_and_writes_nothing,
+    concurrent_create_version_one_winner,
+    rewrap_is_compare_and_set,
+    instances_upsert_and_list,
+    audit_append_filter_page,
+    events_cross_servers,
+    backup_to,
+    reopen_keeps_data,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+const T0: Millis = 1_700_000_000_000;
+
+/// A random positive id, as the server chooses them.
+fn new_app_id() -> i64 {
+    (u64::from_be_bytes(hush_crypto::random_bytes()) >> 2) as i64
+}
+
+fn hash(label: &str) -> Vec<u8> {
+    hush_crypto::token_hash(label).to_vec()
+}
+
+async fn user(s: &dyn Store, name: &str, role: Role) -> User {
+    s.create_user(NewUser {
+        name: name.into(),
+        role,
+        password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$salt$hash-of-{name}"),
+        created_at: T0,
+    })
+    .await
+    .unwrap()
+}
+
+async fn app(s: &dyn Store, name: &str, by: Option<i64>) -> App {
+    s.create_app(NewApp {
+        id: new_app_id(),
+        name: name.into(),
+        wrapped_key: vec![1, 2, 3, name.len() as u8],
+        key_id: "key-one".into(),
+        created_by: by,
+        created_at: T0,
+        launch: None,
+    })
+    .await
+    .unwrap()
+}
+
+fn version(n: i64, author: Option<i64>) -> NewVersion {
+    NewVersion {
+        version: n,
+        author_id: author,
+        created_at: T0 + n,
+        message: Some(format!("change {n}")),
+        ciphertext: format!("ciphertext-{n}").into_bytes(),
+        summary: json!({"added": [format!("KEY_{n}")]}),
+        restored_from: None,
+    }
+}
+
+fn token(kind: TokenKind, name: &str, user_id: Option<i64>, app_id: Option<i64>) -> NewToken {
+    NewToken {
+        kind,
+        name: name.into(),
+        token_hash: hash(name),
+        prefix: format!("hush_{}", &name[..2]),
+        user_id,
+        app_id,
+        created_at: T0,
+        expires_at: None,
+    }
+}
+
+fn audit(at: Millis, actor: &str, action: &str, app_id: Option<i64>) -> AuditEvent {
+    AuditEvent {
+        at,
+        actor_kind: "user".into(),
+        actor_id: Some(1),
+        actor_name: Some(actor.into()),
+        action: action.into(),
+        app_id,
+        app_name: app_id.map(|id| format!("app{id}")),
+        ip: Some("127.0.0.1".into()),
+        outcome: "ok".into(),
+        detail: json!({"at": at}),
+    }
+}
+
+#[track_caller]
+fn assert_not_found<T: std::fmt::Debug>(r: Result<T>) {
+    match r {
+        Err(StoreError::NotFound) => {}
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn conflict_message<T: std::fmt::Debug>(r: Result<T>) -> String {
+    match r {
+        Err(StoreError::Conflict(m)) => m,
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users
+// ---------------------------------------------------------------------------------------------
+
+async fn users_lifecycle(db: TestDb) {
+    let s = &*db.store;
+    assert_eq!(s.user_count().await.unwrap(), 0);
+    let alice = user(s, "alice", Role::Owner).await;
+    let bob = user(s, "bob", Role::Viewer).await;
+    assert_eq!(s.user_count().await.unwrap(), 2);
+    assert_eq!(alice.name, "alice");
+    assert_eq!(alice.role, Role::Owner);
+    assert_eq!(alice.created_at, T0);
+    assert_ne!(alice.id, bob.id);
+
+    assert_eq!(s.get_user(bob.id).await.unwrap(), bob);
+    assert_not_found(s.get_user(bob.id + 1000).await);
+    assert_eq!(
+        s.list_users().await.unwrap(),
+        vec![alice.clone(), bob.clone()]
+    );
+
+    let (found, hash) = s.find_user_credentials("alice").await.unwrap();
+    assert_eq!(found, alice);
+    assert!(hash.ends_with("hash-of-alice"));
+    assert_not_found(s.find_user_credentials("nobody").await);
+    assert_not_found(s.find_user_credentials("ALICE").await);
+
+    s.set_user_role(bob.id, Role::Editor).await.unwrap();
+    assert_eq!(s.get_user(bob.id).await.unwrap().role, Role::Editor);
+    s.set_user_password(bob.id, "$argon2id$new").await.unwrap();
+    assert_eq!(
+        s.find_user_credentials("bob").await.unwrap().1,
+        "$argon2id$new"
+    );
+    assert_not_found(s.set_user_role(9999, Role::Owner).await);
+    assert_not_found(s.set_user_password(9999, "x").await);
+
+    s.delete_user(bob.id).await.unwrap();
+    assert_not_found(s.get_user(bob.id).await);
+    assert_not_found(s.delete_user(bob.id).await);
+    assert_eq!(s.user_count().await.unwrap(), 1);
+}
+
+async fn duplicate_user_name_conflicts(db: TestDb) {
+    let s = &*db.store;
+    user(s, "carol", Role::Editor).await;
+    let msg = conflict_message(
+        s.create_user(NewUser {
+            name: "carol".into(),
+            role: Role::Viewer,
+            password_hash: "$argon2id$secret-hash".into(),
+            created_at: T0,
+        })
+        .await,
+    );
+    assert!(msg.contains("carol"), "{msg}");
+    assert!(!msg.contains("secret-hash"), "{msg}");
+    assert_eq!(s.user_count().await.unwrap(), 1);
+}
+
+async fn delete_user_takes_sessions_and_personal_tokens(db: TestDb) {
+    let s = &*db.store;
+    let dave = user(s, "dave", Role::Editor).await;
+    let erin = user(s, "erin", Role::Editor).await;
+    let a = app(s, "web", Some(dave.id)).await;
+    for (h, u) in [("dave-session", dave.id), ("erin-session", erin.id)] {
+        s.create_session(NewSession {
+            token_hash: hash(h),
+            user_id: u,
+            created_at: T0,
+            expires_at: T0 + 1000,
+        })
+        .await
+        .unwrap();
+    }
+    let personal = s
+        .create_token(token(TokenKind::Personal, "dave-cli", Some(dave.id), None))
+        .await
+        .unwrap();
+    let app_token = s
+        .create_token(token(TokenKind::App, "web-prod", Some(dave.id), Some(a.id)))
+        .await
+        .unwrap();
+    let version = s
+        .create_version(a.id, 0, version(1, Some(dave.id)))
+        .await
+        .unwrap();
+    assert_eq!(version.author_name.as_deref(), Some("dave"));
+
+    s.delete_user(dave.id).await.unwrap();
+
+    assert_not_found(s.find_session(&hash("dave-session")).await);
+    assert!(s.find_session(&hash("erin-session")).await.is_ok());
+    assert_not_found(s.find_token(&hash("dave-cli")).await);
+    let _ = personal;
+    // The app keeps its token (and its creator is forgotten), its history keeps the version.
+    let kept = s.find_token(&hash("web-prod")).await.unwrap();
+    assert_eq!(kept.id, app_token.id);
+    assert_eq!(kept.user_id, None);
+    let v1 = s.get_version(a.id, 1).await.unwrap();
+    assert_eq!(v1.meta.author_id, None);
+    assert_eq!(v1.meta.author_name, None);
+    assert_eq!(s.get_app(a.id).await.unwrap().created_by, None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invites
+// ---------------------------------------------------------------------------------------------
+
+async fn invites_are_single_use_and_expire(db: TestDb) {
+    let s = &*db.store;
+    let owner = user(s, "owner", Role::Owner).await;
+    let setup = s
+        .create_invite(NewInvite {
+            token_hash: hash("setup-link"),
+            kind: InviteKind::Setup,
+            role: Role::Owner,
+            created_by: None,
+            created_at: T0,
+            expires_at: T0 + 100,
+        })
+        .await
+        .unwrap();
+    assert_eq!(setup.kind, InviteKind::Setup);
+    let invite = s
+        .create_invite(NewInvite {
+            token_hash: hash("invite-link"),
+            kind: InviteKind::Invite,
+            role: Role::Editor,
+            created_by: Some(owner.id),
+            created_at: T0,
+            expires_at: T0 + 100,
+        })
+        .await
+        .unwrap();
+
+    // Looking does not use it.
+    assert_eq!(
+        s.find_invite(&hash("invite-link"), T0 + 1).await.unwrap(),
+        invite
+    );
+    assert_eq!(
+        s.find_invite(&hash("invite-link"), T0 + 2).await.unwrap(),
+        invite
+    );
+    // Used once, then gone.
+    assert_eq!(
+        s.consume_invite(&hash("invite-link"), T0 + 3)
+            .await
+            .unwrap(),
+        invite
+    );
+    assert_not_found(s.consume_invite(&hash("invite-link"), T0 + 4).await);
+    assert_not_found(s.find_invite(&hash("invite-link"), T0 + 4).await);
+    // Expired at its expiry instant.
+    assert_not_found(s.find_invite(&hash("setup-link"), T0 + 100).await);
+    assert_not_found(s.consume_invite(&hash("setup-link"), T0 + 100).await);
+    assert_eq!(
+        s.consume_invite(&hash("setup-link"), T0 + 99)
+            .await
+            .unwrap(),
+        setup
+    );
+    assert_not_found(s.consume_invite(&hash("never-issued"), T0).await);
+
+    let msg = conflict_message(
+        s.create_invite(NewInvite {
+            token_hash: hash("setup-link"),
+            kind: InviteKind::Invite,
+            role: Role::Viewer,
+            created_by: None,
+            created_at: T0,
+            expires_at: T0 + 100,
+        })
+        .await,
+    );
+    assert!(msg.contains("invite"), "{msg}");
+}
+
+async fn concurrent_invite_use_succeeds_once(db: TestDb) {
+    let s = db.store.clone();
+    s.create_invite(NewInvite {
+        token_hash: hash("race"),
+        kind: InviteKind::Invite,
+        role: Role::Viewer,
+        created_by: None,
+        created_at: T0,
+        expires_at: T0 + 1000,
+    })
+    .await
+    .unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.consume_invite(&hash("race"), T0 + i).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::NotFound) => {}
+            Err(e) => panic!("unexpected error {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+// ---------------------------------------------------------------------------------------------
+
+async fn sessions_lifecycle(db: TestDb) {
+    let s = &*db.store;
+    let u = user(s, "frank", Role::Viewer).await;
+    let session = s
+        .create_session(NewSession {
+            token_hash: hash("cookie-1"),
+            user_id: u.id,
+            created_at: T0,
+            expires_at: T0 + 3_600_000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(session.last_seen_at, T0);
+    s.create_session(NewSession {
+        token_hash: hash("cookie-2"),
+        user_id: u.id,
+        created_at: T0,
+        expires_at: T0 + 3_600_000,
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.find_session(&hash("cookie-1")).await.unwrap(), session);
+    assert_not_found(s.find_session(&hash("cookie-3")).await);
+
+    s.touch_session(session.id, T0 + 500).await.unwrap();
+    assert_eq!(
+        s.find_session(&hash("cookie-1"))
+            .await
+            .unwrap()
+            .last_seen_at,
+        T0 + 500
+    );
+    assert_not_found(s.touch_session(session.id + 1000, T0).await);
+
+    conflict_message(
+        s.create_session(NewSession {
+            token_hash: hash("cookie-1"),
+            user_id: u.id,
+            created_at: T0,
+            expires_at: T0 + 1,
+        })
+        .await,
+    );
+    assert_not_found(
+        s.create_session(NewSession {
+            token_hash: hash("cookie-for-nobody"),
+            user_id: u.id + 1000,
+            created_at: T0,
+            expires_at: T0 + 1,
+        })
+        .await,
+    );
+
+    s.delete_session(&hash("cookie-1")).await.unwrap();
+    assert_not_found(s.find_session(&hash("cookie-1")).await);
+    s.delete_session(&hash("cookie-1")).await.unwrap(); // logging out twice is fine
+    assert!(s.find_session(&hash("cookie-2")).await.is_ok());
+    s.delete_user_sessions(u.id).await.unwrap();
+    assert_not_found(s.find_session(&hash("cookie-2")).await);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+// ---------------------------------------------------------------------------------------------
+
+async fn tokens_lookup_list_revoke_touch(db: TestDb) {
+    let s = &*db.store;
+    let u = user(s, "gina", Role::Editor).await;
+    let v = user(s, "hal", Role::Editor).await;
+    let a = app(s, "api", Some(u.id)).await;
+    let b = app(s, "batch", Some(u.id)).await;
+    let mut expiring = token(TokenKind::Personal, "gina-cli", Some(u.id), None);
+    expiring.expires_at = Some(T0 + 10);
+    let p1 = s.create_token(expiring).await.unwrap();
+    assert_eq!(p1.expires_at, Some(T0 + 10));
+    assert_eq!(p1.last_used_at, None);
+    assert_eq!(p1.revoked_at, None);
+    let p2 = s
+        .create_token(token(TokenKind::Personal, "hal-cli", Some(v.id), None))
+        .await
+        .unwrap();
+    let t_a = s
+        .create_token(token(TokenKind::App, "api-prod", Some(u.id), Some(a.id)))
+        .await
+        .unwrap();
+    let t_b = s
+        .create_token(token(TokenKind::App, "batch-prod", Some(u.id), Some(b.id)))
+        .await
+        .unwrap();
+
+    // Looked up by hash, and only by the right one.
+    assert_eq!(s.find_token(&hash("api-prod")).await.unwrap(), t_a);
+    assert_eq!(s.find_token(&hash("gina-cli")).await.unwrap(), p1);
+    assert_not_found(s.find_token(&hash("api-prod ")).await);
+    assert_not_found(s.find_token(b"api-prod").await);
+
+    let ids = |v: Vec<TokenRecord>| v.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.list_tokens(TokenFilter::default()).await.unwrap()),
+        vec![p1.id, p2.id, t_a.id, t_b.id]
+    );
+    assert_eq!(
+        ids(s
+            .list_tokens(TokenFilter {
+                user_id: Some(u.id),
+                ..Default::default()
+            })
+            .await
+            .unwrap()),
+        vec![p1.id, t_a.id, t_b.id]
+    );
+    assert_eq!(
+        ids(s
+            .list_tokens(TokenFilter {
+                app_id: Some(b.id),
+                ..Default::default()
+            })
+            .await
+            .unwrap()),
+        vec![t_b.id]
+    );
+    assert_eq!(
+        ids(s
+            .list_tokens(TokenFilter {
+                kind: Some(TokenKind::Personal),
+                ..Default::default()
+            })
+            .await
+            .unwrap()),
+        vec![p1.id, p2.id]
+    );
+    assert_eq!(
+        ids(s
+            .list_tokens(TokenFilter {
+                user_id: Some(u.id),
+                kind: Some(TokenKind::App),
+                app_id: Some(a.id),
+            })
+            .await
+            .unwrap()),
+        vec![t_a.id]
+    );
+
+    // Revoked tokens are still found (the caller decides); the first revocation time stays.
+    s.revoke_token(t_a.id, T0 + 5).await.unwrap();
+    s.revoke_token(t_a.id, T0 + 9).await.unwrap();
+    assert_eq!(
+        s.find_token(&hash("api-prod")).await.unwrap().revoked_at,
+        Some(T0 + 5)
+    );
+    assert_not_found(s.revoke_token(9999, T0).await);
+
+    // Touches are batched; a later time wins, an earlier one never moves it back.
+    s.touch_tokens(&[(p1.id, T0 + 20), (t_b.id, T0 + 30), (9999, T0)])
+        .await
+        .unwrap();
+    s.touch_tokens(&[(p1.id, T0 + 15), (t_b.id, T0 + 40)])
+        .await
+        .unwrap();
+    s.touch_tokens(&[]).await.unwrap();
+    assert_eq!(
+        s.find_token(&hash("gina-cli")).await.unwrap().last_used_at,
+        Some(T0 + 20)
+    );
+    assert_eq!(
+        s.find_token(&hash("batch-prod"))
+            .await
+            .unwrap()
+            .last_used_at,
+        Some(T0 + 40)
+    );
+    assert_eq!(
+        s.find_token(&hash("hal-cli")).await.unwrap().last_used_at,
+        None
+    );
+
+    conflict_message(
+        s.create_token(token(TokenKind::Personal, "hal-cli", Some(u.id), None))
+            .await,
+    );
+    assert_not_found(
+        s.create_token(token(TokenKind::App, "ghost-app", None, Some(b.id + 1000)))
+            .await,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Apps
+// ---------------------------------------------------------------------------------------------
+
+async fn apps_lifecycle(db: TestDb) {
+    let s = &*db.store;
+    let u = user(s, "ivan", Role::Owner).await;
+    let zeta = app(s, "zeta", Some(u.id)).await;
+    let launch = LaunchConfig {
+        folder: "/srv/alpha".into(),
+        command: "streamlit run app.py".into(),
+        port: Some(8501),
+    };
+    let alpha = s
+        .create_app(NewApp {
+            id: new_app_id(),
+            name: "alpha".into(),
+            wrapped_key: vec![9; 73],
+            key_id: "key-one".into(),
+            created_by: None,
+            created_at: T0 + 1,
+            launch: Some(launch.clone()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(alpha.launch, Some(launch.clone()));
+    assert_eq!(s.get_app(alpha.id).await.unwrap(), alpha);
+    assert_eq!(s.find_app("zeta").await.unwrap(), zeta);
+    assert_not_found(s.find_app("beta").await);
+    assert_not_found(s.get_app(zeta.id + 1000).await);
+
+    // Ordered by name, each with its newest version.
+    let listed = s.list_apps().await.unwrap();
+    assert_eq!(listed, vec![(alpha.clone(), None), (zeta.clone(), None)]);
+    s.create_version(zeta.id, 0, version(1, Some(u.id)))
+        .await
+        .unwrap();
+    let v2 = s
+        .create_version(zeta.id, 1, version(2, None))
+        .await
+        .unwrap();
+    let listed = s.list_apps().await.unwrap();
+    assert_eq!(listed[0], (alpha.clone(), None));
+    assert_eq!(listed[1].0, zeta);
+    assert_eq!(listed[1].1.as_ref(), Some(&v2));
+
+    s.set_app_launch(zeta.id, Some(launch.clone()))
+        .await
+        .unwrap();
+    assert_eq!(s.get_app(zeta.id).await.unwrap().launch, Some(launch));
+    s.set_app_launch(zeta.id, None).await.unwrap();
+    assert_eq!(s.get_app(zeta.id).await.unwrap().launch, None);
+    assert_not_found(s.set_app_launch(9999, None).await);
+
+    // Debug never shows the wrapped key.
+    let shown = format!("{alpha:?}");
+    assert!(!shown.contains("9, 9, 9"), "{shown}");
+}
+
+async fn duplicate_app_name_conflicts(db: TestDb) {
+    let s = &*db.store;
+    let shop = app(s, "shop", None).await;
+    let msg = conflict_message(
+        s.create_app(NewApp {
+            id: new_app_id(),
+            name: "shop".into(),
+            wrapped_key: vec![0xAB; 40],
+            key_id: "k".into(),
+            created_by: None,
+            created_at: T0,
+            launch: None,
+        })
+        .await,
+    );
+    assert!(
+        msg.contains("an app named \"shop\" already exists"),
+        "{msg}"
+    );
+    assert!(!msg.contains("171, 171"), "{msg}");
+    let msg = conflict_message(
+        s.create_app(NewApp {
+            id: shop.id,
+            name: "other".into(),
+            wrapped_key: vec![0xAB; 40],
+            key_id: "k".into(),
+            created_by: None,
+            created_at: T0,
+            launch: None,
+        })
+        .await,
+    );
+    assert!(msg.contains(&format!("id {}", shop.id)), "{msg}");
+    assert_eq!(s.list_apps().await.unwrap().len(), 1);
+    assert_not_found(s.find_app("other").await);
+}
+
+async fn delete_app_cascades(db: TestDb) {
+    let s = &*db.store;
+    let u = user(s, "judy", Role::Owner).await;
+    let doomed = app(s, "doomed", Some(u.id)).await;
+    let kept = app(s, "kept", Some(u.id)).await;
+    for a in [&doomed, &kept] {
+        s.create_version(a.id, 0, version(1, Some(u.id)))
+            .await
+            .unwrap();
+        s.create_token(token(
+            TokenKind::App,
+            &format!("{}-token", a.name),
+            Some(u.id),
+            Some(a.id),
+        ))
+        .await
+        .unwrap();
+        s.report_instance(InstanceReport {
+            app_id: a.id,
+            instance_id: "i-1".into(),
+            hostname: "host".into(),
+            pid: Some(42),
+            applied_version: 1,
+            status: "running".into(),
+            reported_at: T0,
+        })
+        .await
+        .unwrap();
+    }
+    s.delete_app(doomed.id).await.unwrap();
+
+    assert_not_found(s.get_app(doomed.id).await);
+    assert_not_found(s.find_app("doomed").await);
+    assert_not_found(s.get_version(doomed.id, 1).await);
+    assert!(s.latest_version(doomed.id).await.unwrap().is_none());
+    assert!(
+        s.list_versions(doomed.id, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_not_found(s.find_token(&hash("doomed-token")).await);
+    assert!(s.list_instances(doomed.id, 0).await.unwrap().is_empty());
+    assert!(
+        s.app_keys()
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.app_id != doomed.id)
+    );
+    assert_not_found(s.delete_app(doomed.id).await);
+
+    // The other app is untouched, and the name can be used again.
+    assert!(s.get_version(kept.id, 1).await.is_ok());
+    assert!(s.find_token(&hash("kept-token")).await.is_ok());
+    assert_eq!(s.list_instances(kept.id, 0).await.unwrap().len(), 1);
+    let again = app(s, "doomed", None).await;
+    assert_ne!(again.id, doomed.id);
+    assert!(s.latest_version(again.id).await.unwrap().is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Versions
+// ---------------------------------------------------------------------------------------------
+
+async fn versions_create_read_page(db: TestDb) {
+    let s = &*db.store;
+    let u = user(s, "kim", Role::Editor).await;
+    let a = app(s, "svc", Some(u.id)).await;
+    assert!(s.latest_version(a.id).await.unwrap().is_none());
+    assert!(s.list_versions(a.id, None, 10).await.unwrap().is_empty());
+
+    let v1 = s
+        .create_version(a.id, 0, version(1, Some(u.id)))
+        .await
+        .unwrap();
+    assert_eq!(
+        v1,
+        VersionMeta {
+            app_id: a.id,
+            version: 1,
+            author_id: Some(u.id),
+            author_name: Some("kim".into()),
+            created_at: T0 + 1,
+            message: Some("change 1".into()),
+            summary: json!({"added": ["KEY_1"]}),
+            restored_from: None,
+        }
+    );
+    for n in 2..=5 {
+        let mut nv = version(n, None);
+        if n == 5 {
+            nv.restored_from = Some(2);
+            nv.message = None;
+        }
+        s.create_version(a.id, n - 1, nv).await.unwrap();
+    }
+
+    let latest = s.latest_version(a.id).await.unwrap().unwrap();
+    assert_eq!(latest.meta.version, 5);
+    assert_eq!(latest.meta.restored_from, Some(2));
+    assert_eq!(latest.meta.message, None);
+    assert_eq!(latest.meta.author_name, None);
+    assert_eq!(latest.ciphertext, b"ciphertext-5");
+    let got = s.get_version(a.id, 1).await.unwrap();
+    assert_eq!(got.meta, v1);
+    assert_eq!(got.ciphertext, b"ciphertext-1");
+    assert_not_found(s.get_version(a.id, 6).await);
+    assert!(!format!("{got:?}").contains("ciphertext-1"));
+
+    let numbers = |v: Vec<VersionMeta>| v.into_iter().map(|m| m.version).collect::<Vec<_>>();
+    assert_eq!(
+        numbers(s.list_versions(a.id, None, 100).await.unwrap()),
+        vec![5, 4, 3, 2, 1]
+    );
+    assert_eq!(
+        numbers(s.list_versions(a.id, None, 2).await.unwrap()),
+        vec![5, 4]
+    );
+    assert_eq!(
+        numbers(s.list_versions(a.id, Some(4), 2).await.unwrap()),
+        vec![3, 2]
+    );
+    assert_eq!(
+        numbers(s.list_versions(a.id, Some(2), 2).await.unwrap()),
+        vec![1]
+    );
+    assert!(s.list_versions(a.id, Some(1), 2).await.unwrap().is_empty());
+
+    // A version number that does not follow the base, and a missing app.
+    let msg = conflict_message(s.create_version(a.id, 5, version(7, None)).await);
+    assert!(msg.contains('6'), "{msg}");
+    assert_not_found(s.create_version(a.id + 1000, 0, version(1, None)).await);
+}
+
+async fn stale_base_conflicts_and_writes_nothing(db: TestDb) {
+    let s = &*db.store;
+    let a = app(s, "stale", None).await;
+    s.create_version(a.id, 0, version(1, None)).await.unwrap();
+    s.create_version(a.id, 1, version(2, None)).await.unwrap();
+
+    let mut late = version(2, None);
+    late.ciphertext = b"late-writer".to_vec();
+    let msg = conflict_message(s.create_version(a.id, 1, late).await);
+    assert!(msg.contains("stale base version 1"), "{msg}");
+    let mut from_nothing = version(1, None);
+    from_nothing.ciphertext = b"late-writer".to_vec();
+    conflict_message(s.create_version(a.id, 0, from_nothing).await);
+
+    let latest = s.latest_version(a.id).await.unwrap().unwrap();
+    assert_eq!(latest.meta.version, 2);
+    assert_eq!(latest.ciphertext, b"ciphertext-2");
+    assert_eq!(s.list_versions(a.id, None, 10).await.unwrap().len(), 2);
+    // The next correct base still works.
+    s.create_version(a.id, 2, version(3, None)).await.unwrap();
+}
+
+async fn concurrent_create_version_one_winner(db: TestDb) {
+    let s = db.store.clone();
+    let a = app(&*s, "race", None).await;
+    s.create_version(a.id, 0, version(1, None)).await.unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(8));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (s, barrier) = (s.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let mut nv = version(2, None);
+                nv.ciphertext = format!("writer-{i}").into_bytes();
+                barrier.wait().await;
+                (i, s.create_version(a.id, 1, nv).await)
+            })
+        })
+        .collect();
+    let mut winners = vec![];
+    for t in tasks {
+        match t.await.unwrap() {
+            (i, Ok(meta)) => {
+                assert_eq!(meta.version, 2);
+                winners.push(i);
+            }
+            (_, Err(StoreError::Conflict(m))) => assert!(m.contains("stale base"), "{m}"),
+            (_, Err(e)) => panic!("unexpected error {e:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    let latest = s.latest_version(a.id).await.unwrap().unwrap();
+    assert_eq!(latest.meta.version, 2);
+    assert_eq!(
+        latest.ciphertext,
+        format!("writer-{}", winners[0]).into_bytes()
+    );
+    assert_eq!(s.list_versions(a.id, None, 10).await.unwrap().len(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Master-key rotation
+// ---------------------------------------------------------------------------------------------
+
+async fn rewrap_is_compare_and_set(db: TestDb) {
+    let s = &*db.store;
+    let a = app(s, "one", None).await;
+    let b = app(s, "two", None).await;
+    let keys = s.app_keys().await.unwrap();
+    let (first, second) = if a.id < b.id { (&a, &b) } else { (&b, &a) };
+    assert_eq!(
+        keys,
+        vec![
+            AppKey {
+                app_id: first.id,
+                key_id: "key-one".into(),
+                wrapped_key: first.wrapped_key.clone()
+            },
+            AppKey {
+                app_id: second.id,
+                key_id: "key-one".into(),
+                wrapped_key: second.wrapped_key.clone()
+            },
+        ]
+    );
+    let new = AppKey {
+        app_id: a.id,
+        key_id: "key-two".into(),
+        wrapped_key: vec![7; 73],
+    };
+    s.rewrap_app_key(a.id, "key-one", new.clone())
+        .await
+        .unwrap();
+    let got = s.get_app(a.id).await.unwrap();
+    assert_eq!(got.key_id, "key-two");
+    assert_eq!(got.wrapped_key, vec![7; 73]);
+
+    // A second rotation racing with the first, still expecting the old key: refused, unchanged.
+    let msg = conflict_message(
+        s.rewrap_app_key(
+            a.id,
+            "key-one",
+            AppKey {
+                app_id: a.id,
+                key_id: "key-three".into(),
+                wrapped_key: vec![3; 73],
+            },
+        )
+        .await,
+    );
+    assert!(msg.contains("key-one"), "{msg}");
+    assert_eq!(s.get_app(a.id).await.unwrap().key_id, "key-two");
+    assert_eq!(s.get_app(b.id).await.unwrap().key_id, "key-one");
+    assert_not_found(
+        s.rewrap_app_key(
+            b.id + 1000,
+            "key-one",
+            AppKey {
+                app_id: b.id + 1000,
+                ..new
+            },
+        )
+        .await,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instances
+// ---------------------------------------------------------------------------------------------
+
+async fn instances_upsert_and_list(db: TestDb) {
+    let s = &*db.store;
+    let a = app(s, "run", None).await;
+    let report = |id: &str, v: i64, at: Millis| InstanceReport {
+        app_id: a.id,
+        instance_id: id.into(),
+        hostname: format!("{id}.local"),
+        pid: Some(100),
+        applied_version: v,
+        status: "running".into(),
+        reported_at: at,
+    };
+    s.report_instance(report("i-1", 1, T0)).await.unwrap();
+    s.report_instance(report("i-2", 1, T0 + 10)).await.unwrap();
+    s.report_instance(report("i-3", 1, T0 - 100)).await.unwrap();
+    let mut again = report("i-1", 2, T0 + 20);
+    again.status = "restarting".into();
+    again.pid = None;
+    s.report_instance(again.clone()).await.unwrap();
+
+    let listed = s.list_instances(a.id, T0).await.unwrap();
+    assert_eq!(listed, vec![again, report("i-2", 1, T0 + 10)]);
+    assert_eq!(s.list_instances(a.id, T0 - 1000).await.unwrap().len(), 3);
+    assert!(s.list_instances(a.id, T0 + 21).await.unwrap().is_empty());
+    assert_not_found(
+        s.report_instance(InstanceReport {
+            app_id: a.id + 1000,
+            ..report("i-9", 1, T0)
+        })
+        .await,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit
+// ---------------------------------------------------------------------------------------------
+
+async fn audit_append_filter_page(db: TestDb) {
+    let s = &*db.store;
+    s.append_audit(&[]).await.unwrap();
+    s.append_audit(&[
+        audit(T0, "alice", "auth.login", None),
+        audit(T0 + 1, "alice", "secrets.read", Some(1)),
+        audit(T0 + 2, "bob", "secrets.update", Some(1)),
+    ])
+    .await
+    .unwrap();
+    s.append_audit(&[
+        audit(T0 + 3, "bob", "secrets.read", Some(2)),
+        audit(T0 + 4, "alice", "secretsx.weird", Some(2)),
+        audit(T0 + 5, "carol", "token.create", None),
+    ])
+    .await
+    .unwrap();
+
+    let q = |f: AuditFilter| async move {
+        s.query_audit(AuditFilter { limit: 100, ..f })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.event.at - T0)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(q(AuditFilter::default()).await, vec![5, 4, 3, 2, 1, 0]);
+    assert_eq!(
+        q(AuditFilter {
+            actor_name: Some("alice".into()),
+            ..Default::default()
+        })
+        .await,
+        vec![4, 1, 0]
+    );
+    assert_eq!(
+        q(AuditFilter {
+            action: Some("secrets.read".into()),
+            ..Default::default()
+        })
+        .await,
+        vec![3, 1]
+    );
+    assert_eq!(
+        q(AuditFilter {
+            action: Some("secrets.".into()),
+            ..Default::default()
+        })
+        .await,
+        vec![3, 2, 1]
+    );
+    // Without the trailing '.', it is an exact action, not a prefix.
+    assert!(
+        q(AuditFilter {
+            action: Some("secrets".into()),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        q(AuditFilter {
+            app_id: Some(2),
+            ..Default::default()
+        })
+        .await,
+        vec![4, 3]
+    );
+    assert_eq!(
+        q(AuditFilter {
+            since: Some(T0 + 1),
+            until: Some(T0 + 3),
+            ..Default::default()
+        })
+        .await,
+        vec![3, 2, 1]
+    );
+    assert_eq!(
+        q(AuditFilter {
+            actor_name: Some("bob".into()),
+            action: Some("secrets.".into()),
+            app_id: Some(1),
+            ..Default::default()
+        })
+        .await,
+        vec![2]
+    );
+
+    // Paging back by id.
+    let page1 = s
+        .query_audit(AuditFilter {
+            limit: 4,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page1.len(), 4);
+    let page2 = s
+        .query_audit(AuditFilter {
+            limit: 4,
+            before_id: Some(page1.last().unwrap().id),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page2.iter().map(|r| r.event.at - T0).collect::<Vec<_>>(),
+        vec![1, 0]
+    );
+    assert!(page1.windows(2).all(|w| w[0].id > w[1].id));
+
+    // Every field comes back as written.
+    let newest = &page1[0];
+    assert_eq!(newest.event, audit(T0 + 5, "carol", "token.create", None));
+    assert_eq!(newest.event.detail, json!({"at": T0 + 5}));
+
+    // A limit of 0 means the default, not "nothing".
+    assert_eq!(
+        s.query_audit(AuditFilter::default()).await.unwrap().len(),
+        6
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events between servers
+// ---------------------------------------------------------------------------------------------
+
+async fn events_cross_servers(db: TestDb) {
+    let s = db.store.clone();
+    let a = app(&*s, "watched", None).await;
+    if !db.is_postgres() {
+        assert!(s.subscribe().await.unwrap().is_none());
+        s.publish(StoreEvent::AppDeleted { app_id: a.id })
+            .await
+            .unwrap();
+        s.create_version(a.id, 0, version(1, None)).await.unwrap();
+        return;
+    }
+
+    let mut events = s.subscribe().await.unwrap().expect("PostgreSQL has events");
+    // A second server on the same database.
+    let other = db.reopen().await;
+    other
+        .create_version(a.id, 0, version(1, None))
+        .await
+        .unwrap();
+    // A refused change announces nothing.
+    conflict_message(other.create_version(a.id, 0, version(1, None)).await);
+    other
+        .publish(StoreEvent::TokenRevoked { token_id: 77 })
+        .await
+        .unwrap();
+    s.publish(StoreEvent::SessionsRevoked { user_id: 5 })
+        .await
+        .unwrap();
+
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("an event within 10 s")
+            .expect("the stream goes on")
+            .expect("a readable event")
+    };
+    assert_eq!(
+        next().await,
+        StoreEvent::NewVersion {
+            app_id: a.id,
+            version: 1
+        }
+    );
+    assert_eq!(next().await, StoreEvent::TokenRevoked { token_id: 77 });
+    // Including this server's own events.
+    assert_eq!(next().await, StoreEvent::SessionsRevoked { user_id: 5 });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations
+// ---------------------------------------------------------------------------------------------
+
+async fn backup_to(db: TestDb) {
+    let s = &*db.store;
+    let a = app(s, "saved", None).await;
+    s.create_version(a.id, 0, version(1, None)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("backup.db");
+    if db.is_postgres() {
+        match s.backup_to(&target).await {
+            Err(StoreError::Config(m)) => assert!(m.contains("pg_dump"), "{m}"),
+            other => panic!("expected Config, got {other:?}"),
+        }
+        assert!(!target.exists());
+        return;
+    }
+    s.backup_to(&target).await.unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "backup mode {mode:o}");
+    }
+    // Never overwrites.
+    conflict_message(s.backup_to(&target).await);
+
+    let copy = connect(&format!("sqlite://{}", target.display()))
+        .await
+        .unwrap();
+    assert_eq!(copy.find_app("saved").await.unwrap(), a);
+    assert_eq!(
+        copy.latest_version(a.id).await.unwrap().unwrap().ciphertext,
+        b"ciphertext-1"
+    );
+}
+
+async fn reopen_keeps_data(db: TestDb) {
+    let u = user(&*db.store, "lee", Role::Owner).await;
+    let a = app(&*db.store, "persist", Some(u.id)).await;
+    db.store
+        .create_version(a.id, 0, version(1, Some(u.id)))
+        .await
+        .unwrap();
+    // Opening again runs the migrations again: nothing changes, nothing is lost.
+    let again = db.reopen().await;
+    assert_eq!(again.get_user(u.id).await.unwrap(), u);
+    assert_eq!(again.find_app("persist").await.unwrap(), a);
+    assert_eq!(
+        again
+            .latest_version(a.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .meta
+            .author_name
+            .as_deref(),
+        Some("lee")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// URLs
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn unknown_url_schemes_are_refused_with_the_accepted_ones() {
+    for url in ["mysql://x", "sqlite-typo", "postgre://u@h/db", "hush.db"] {
+        match connect(url).await {
+            Err(StoreError::Config(m)) => {
+                assert!(m.contains("sqlite://"), "{url}: {m}");
+                assert!(m.contains("postgres://"), "{url}: {m}");
+            }
+            Err(e) => panic!("{url}: expected Config, got {e:?}"),
+            Ok(_) => panic!("{url}: expected Config, got a store"),
+        }
+    }
+    // Nothing was created by the typos.
+    assert!(!std::path::Path::new("sqlite-typo").exists());
+}
+
+#[tokio::test]
+async fn in_memory_sqlite_is_refused() {
+    match connect("sqlite::memory:").await {
+        Err(StoreError::Config(m)) => assert!(m.contains("sqlite://PATH"), "{m}"),
+        Err(e) => panic!("expected Config, got {e:?}"),
+        Ok(_) => panic!("expected Config, got a store"),
+    }
+}
+
+#[tokio::test]
+async fn postgres_url_errors_do_not_repeat_the_password() {
+    // Nothing listens on port 1.
+    let url = "postgres://hush:hunter2-password@127.0.0.1:1/hush";
+    match connect(url).await {
+        Err(e) => {
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+        Ok(_) => panic!("connected to port 1?"),
+    }
+}
