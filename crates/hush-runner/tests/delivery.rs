@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -218,7 +219,8 @@ async fn file_modes_replace_atomically_without_restarting(mode: OnChange) {
         .unwrap()
         .path()
         .join("secrets.toml");
-    let inode1 = std::fs::metadata(&file).unwrap().ino();
+    // Held open: a file replaced by rename keeps its old text behind this handle.
+    let mut original = std::fs::File::open(&file).unwrap();
 
     for v in 2..=6 {
         app.send(v, &big_doc(v)).await;
@@ -241,10 +243,11 @@ async fn file_modes_replace_atomically_without_restarting(mode: OnChange) {
         "the child saw a half-written file: {}",
         std::fs::read_to_string(scratch.path("torn")).unwrap()
     );
-    assert_ne!(
-        std::fs::metadata(&file).unwrap().ino(),
-        inode1,
-        "replaced by rename"
+    let mut behind_old_handle = String::new();
+    original.read_to_string(&mut behind_old_handle).unwrap();
+    assert!(
+        behind_old_handle == big_doc(1),
+        "replaced by rename, not rewritten in place"
     );
     let dir_entries = std::fs::read_dir(file.parent().unwrap()).unwrap().count();
     assert_eq!(dir_entries, 1, "no temporary file left behind");
