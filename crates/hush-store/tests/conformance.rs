@@ -919,6 +919,9 @@ async fn stale_base_conflicts_and_writes_nothing(db: TestDb) {
     let mut from_nothing = version(1, None);
     from_nothing.ciphertext = b"late-writer".to_vec();
     conflict_message(s.create_version(a.id, 0, from_nothing).await);
+    // A base from the future would leave a gap in the history: refused too.
+    let msg = conflict_message(s.create_version(a.id, 5, version(6, None)).await);
+    assert!(msg.contains("newest version is now 2"), "{msg}");
 
     let latest = s.latest_version(a.id).await.unwrap().unwrap();
     assert_eq!(latest.meta.version, 2);
