@@ -33,7 +33,8 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating when missing) the database `sqlite://PATH` names and runs its migrations.
     /// A new database file is created readable by its owner only (mode 0600), and an existing
-    /// one is set to 0600, along with its `-wal` and `-shm` files.
+    /// one is set to 0600, along with its `-wal` and `-shm` files (a warning when that fails).
+    /// `sqlite::memory:` is refused: it would lose everything at exit.
     pub async fn connect(url: &str) -> Result<SqliteStore> {
         if url.contains(":memory:") || url.contains("mode=memory") {
             return Err(StoreError::Config(
@@ -71,13 +72,16 @@ impl SqliteStore {
             .await
             .map_err(|e| open_err(&path, e))?;
 
+        // A file hush created is 0600 already; one that existed is made so if we may (it may
+        // belong to another user who shares it deliberately: then only warn).
         for file in [path.clone(), sidecar(&path, "-wal"), sidecar(&path, "-shm")] {
-            make_private(&file).map_err(|e| {
-                StoreError::Config(format!(
-                    "cannot make {} private (mode 0600): {e}",
-                    file.display()
-                ))
-            })?;
+            if let Err(e) = make_private(&file) {
+                tracing::warn!(
+                    file = %file.display(),
+                    error = %e,
+                    "cannot make the database file readable by its owner only (mode 0600)"
+                );
+            }
         }
         Ok(SqliteStore { read, write, path })
     }

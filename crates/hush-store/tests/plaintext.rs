@@ -148,3 +148,19 @@ async fn no_secret_value_reaches_the_disk_in_plain_text() {
 
     store.close().await;
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn an_existing_database_is_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let url = format!("sqlite://{}", path.display());
+    SqliteStore::connect(&url).await.unwrap().close().await;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "mode {mode:o}");
+    store.close().await;
+}
