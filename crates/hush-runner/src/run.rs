@@ -316,14 +316,17 @@ impl Runner {
                             tracing::error!(version, error = %e, "cannot write the secrets file");
                         }
                         let jitter = jitter(config.restart_jitter);
+                        // Biased: a stop asked for while the old child was stopping wins over
+                        // starting the new one.
                         tokio::select! {
-                            () = sleep(jitter) => {}
+                            biased;
                             () = &mut shutdown => {
                                 break (stopped, ExitCause::Shutdown);
                             }
                             sig = Forwarder::recv(&mut signals) => {
                                 break (stopped, ExitCause::Forwarded(sig));
                             }
+                            () = sleep(jitter) => {}
                         }
                         let old = std::mem::replace(&mut proc, self.start(&base_env, &next, &dir, &output)?);
                         tokio::spawn(old.finish());

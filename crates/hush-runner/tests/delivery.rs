@@ -155,6 +155,33 @@ async fn the_secrets_dir_is_removed_when_the_child_cannot_start() {
 }
 
 #[tokio::test]
+async fn dropping_the_run_future_kills_the_child_and_removes_the_secrets_dir() {
+    let scratch = Scratch::new();
+    let script = format!("{}; exec sleep 30", dump_env_script(&["HUSH_SECRETS_FILE"]));
+    let mut app = Running::start(scratch.config(&script, OnChange::Restart), update(1, V1));
+    let pid = app.running_pid().await;
+    let env = parse_env_dump(&wait_file(&env_file(&scratch, pid)).await);
+    let file = PathBuf::from(&env["HUSH_SECRETS_FILE"]);
+    assert!(file.exists());
+    app.abort().await;
+    assert!(!file.parent().unwrap().exists());
+    // Killed: gone, or a zombie waiting for the background reaper.
+    wait_until("the child to be killed", || {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => Some(()),
+            Ok(stat) => stat
+                .rsplit(')')
+                .next()
+                .unwrap()
+                .trim_start()
+                .starts_with('Z')
+                .then_some(()),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn an_invalid_initial_document_is_refused_before_starting() {
     let scratch = Scratch::new();
     let runner = Runner::new(scratch.config("exit 0", OnChange::Restart));

@@ -150,6 +150,12 @@ impl Running {
         self.finish().await
     }
 
+    /// Drops the run future (as a caller cancelling it would) and waits until it is gone.
+    pub async fn abort(self) {
+        self.task.abort();
+        let _ = within(self.task, "the run task to be dropped").await;
+    }
+
     /// Waits for `run` to return (the child exiting by itself).
     pub async fn finish(self) -> Exit {
         within(self.task, "run to return")
