@@ -1,1 +1,2 @@
 //! The Rust library apps use: st.secrets-compatible loading and lookup, and the HTTP API client. No server or database dependencies.
+pub mod api;

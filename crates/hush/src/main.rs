@@ -1,5 +1,60 @@
-//! The hush command: parses the command line and hands off to the library crates.
+//! The `hush` command. Parses the command line and hands each subcommand to its module:
+//! `serve` and `admin` run the server side; the rest talk to a server through hush-client.
 
-fn main() {
-    println!("hush {}", env!("CARGO_PKG_VERSION"));
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod admin;
+mod cli;
+mod serve;
+
+#[derive(Parser)]
+#[command(
+    name = "hush",
+    version,
+    about = "Secrets for your apps: TOML in, environment variables and st.secrets out."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the hush server (embedded SQLite by default; PostgreSQL with --database-url).
+    Serve(serve::ServeArgs),
+    /// Print a fully commented example configuration file for `hush serve --config`.
+    PrintConfig,
+    /// Server administration that works on the database directly.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    #[command(flatten)]
+    Client(cli::ClientCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("start the async runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::PrintConfig => {
+                print!("{}", serve::EXAMPLE_CONFIG);
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Admin(cmd) => admin::run(cmd).await.map(|()| ExitCode::SUCCESS),
+            Command::Client(cmd) => cli::run(cmd).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("hush: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,528 @@
+//! The HTTP API client: what the CLI, the runner and the server's own tests use to talk to
+//! `hush serve`. Tokens and secret values never appear in `Debug` output or errors.
+
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures::{Stream, StreamExt};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error body.
+    #[error("{message} ({code}, HTTP {status})")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        body: Value,
+    },
+    /// The server could not be reached or the connection broke.
+    #[error("cannot reach the hush server: {0}")]
+    Transport(String),
+    #[error("unexpected answer from the hush server: {0}")]
+    Decode(String),
+}
+
+impl ClientError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+fn transport(err: reqwest::Error) -> ClientError {
+    // reqwest's text can include the URL; hush URLs never carry secrets.
+    ClientError::Transport(err.without_url().to_string())
+}
+
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// One version of an app's secrets, as the server sends it.
+#[derive(Clone, Deserialize)]
+pub struct SecretsVersion {
+    pub app: String,
+    pub version: i64,
+    pub created_at: i64,
+    pub toml: String,
+}
+
+impl std::fmt::Debug for SecretsVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsVersion")
+            .field("app", &self.app)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A version's metadata (history entries, save results).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct VersionInfo {
+    pub version: i64,
+    pub author: Option<String>,
+    pub created_at: i64,
+    pub message: Option<String>,
+    pub changes: Value,
+    pub restored_from: Option<i64>,
+}
+
+/// A token as returned once at creation.
+#[derive(Clone, Deserialize)]
+pub struct CreatedToken {
+    pub id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub token: String,
+    pub run_command: Option<String>,
+}
+
+impl std::fmt::Debug for CreatedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedToken")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceReport {
+    pub instance_id: String,
+    pub hostname: String,
+    pub pid: Option<i64>,
+    pub applied_version: i64,
+    pub status: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client for the server at `server` (e.g. `http://127.0.0.1:8200`), with an optional token.
+    pub fn new(server: &str, token: Option<String>) -> Result<Client> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(transport)?;
+        Ok(Client {
+            base: server.trim_end_matches('/').to_string(),
+            http,
+            token,
+        })
+    }
+
+    pub fn server(&self) -> &str {
+        &self.base
+    }
+
+    pub fn with_token(&self, token: String) -> Client {
+        Client {
+            token: Some(token),
+            ..self.clone()
+        }
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let req = self
+            .http
+            .request(method, format!("{}/api/v1{}", self.base, path));
+        match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        }
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
+        let response = req
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(transport)?;
+        if !status.is_success() {
+            return Err(api_error(status, &bytes));
+        }
+        let bytes = if bytes.is_empty() {
+            &b"null"[..]
+        } else {
+            &bytes[..]
+        };
+        serde_json::from_slice(bytes).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Value,
+    ) -> Result<T> {
+        self.send(self.request(method, path).json(&body)).await
+    }
+
+    // ---- sign-in ----
+
+    /// Trades a name and password for a personal access token (`hush login`).
+    pub async fn login(
+        &self,
+        name: &str,
+        password: &str,
+        token_name: &str,
+    ) -> Result<CreatedToken> {
+        self.call(
+            Method::POST,
+            "/auth/token",
+            json!({ "name": name, "password": password, "token_name": token_name }),
+        )
+        .await
+    }
+
+    pub async fn me(&self) -> Result<Value> {
+        self.get("/me").await
+    }
+
+    pub async fn health(&self) -> Result<Value> {
+        self.get("/health").await
+    }
+
+    // ---- apps ----
+
+    pub async fn apps(&self) -> Result<Vec<Value>> {
+        let body: Value = self.get("/apps").await?;
+        Ok(body["apps"].as_array().cloned().unwrap_or_default())
+    }
+
+    pub async fn app(&self, app: &str) -> Result<Value> {
+        self.get(&format!("/apps/{}", enc(app))).await
+    }
+
+    /// Creates an app, with its first secrets when `toml` is given.
+    pub async fn create_app(
+        &self,
+        name: &str,
+        toml: Option<&str>,
+        launch: Option<Value>,
+    ) -> Result<Value> {
+        self.call(
+            Method::POST,
+            "/apps",
+            json!({ "name": name, "toml": toml, "launch": launch }),
+        )
+        .await
+    }
+
+    pub async fn delete_app(&self, app: &str) -> Result<()> {
+        self.send(self.request(Method::DELETE, &format!("/apps/{}", enc(app))))
+            .await
+    }
+
+    // ---- secrets ----
+
+    /// The newest secrets (an app token for this app, or an editor).
+    pub async fn secrets(&self, app: &str) -> Result<SecretsVersion> {
+        self.get(&format!("/apps/{}/secrets", enc(app))).await
+    }
+
+    /// Saves a new version on top of `base_version`; a stale base is a 409 with what was saved since.
+    pub async fn save_secrets(
+        &self,
+        app: &str,
+        toml: &str,
+        base_version: i64,
+        message: Option<&str>,
+    ) -> Result<VersionInfo> {
+        self.call(
+            Method::PUT,
+            &format!("/apps/{}/secrets", enc(app)),
+            json!({ "toml": toml, "base_version": base_version, "message": message }),
+        )
+        .await
+    }
+
+    pub async fn keys(&self, app: &str) -> Result<Value> {
+        self.get(&format!("/apps/{}/keys", enc(app))).await
+    }
+
+    pub async fn versions(&self, app: &str) -> Result<Vec<VersionInfo>> {
+        let body: Value = self.get(&format!("/apps/{}/versions", enc(app))).await?;
+        serde_json::from_value(body["versions"].clone())
+            .map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    pub async fn version(&self, app: &str, version: i64) -> Result<SecretsVersionWithMeta> {
+        self.get(&format!("/apps/{}/versions/{version}", enc(app)))
+            .await
+    }
+
+    pub async fn diff(&self, app: &str, from: i64, to: Option<i64>) -> Result<Value> {
+        let to = to.map(|t| format!("&to={t}")).unwrap_or_default();
+        self.get(&format!("/apps/{}/diff?from={from}{to}", enc(app)))
+            .await
+    }
+
+    pub async fn rollback(
+        &self,
+        app: &str,
+        version: i64,
+        base_version: i64,
+    ) -> Result<VersionInfo> {
+        self.call(
+            Method::POST,
+            &format!("/apps/{}/rollback", enc(app)),
+            json!({ "version": version, "base_version": base_version }),
+        )
+        .await
+    }
+
+    pub async fn validate(&self, toml: &str, app: Option<&str>) -> Result<Value> {
+        self.call(
+            Method::POST,
+            "/validate",
+            json!({ "toml": toml, "app": app }),
+        )
+        .await
+    }
+
+    // ---- running copies ----
+
+    pub async fn report_instance(&self, app: &str, report: &InstanceReport) -> Result<()> {
+        let req = self
+            .request(Method::POST, &format!("/apps/{}/instances", enc(app)))
+            .json(report);
+        self.send(req).await
+    }
+
+    pub async fn instances(&self, app: &str) -> Result<Vec<Value>> {
+        let body: Value = self.get(&format!("/apps/{}/instances", enc(app))).await?;
+        Ok(body["instances"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Opens the app's watch stream: yields each new version number, starting with the newest
+    /// one after `last_seen` (0 = none). Ends with an error when the connection breaks or stays
+    /// silent longer than `idle` (the server sends heartbeats well within it); reconnecting is
+    /// the caller's choice.
+    pub async fn watch(
+        &self,
+        app: &str,
+        last_seen: i64,
+        idle: Duration,
+    ) -> Result<impl Stream<Item = Result<i64>> + use<>> {
+        let mut req = self
+            .request(Method::GET, &format!("/apps/{}/watch", enc(app)))
+            .header("accept", "text/event-stream");
+        if last_seen > 0 {
+            req = req.header("last-event-id", last_seen.to_string());
+        }
+        let response = req.send().await.map_err(transport)?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response.bytes().await.map_err(transport)?;
+            return Err(api_error(status, &bytes));
+        }
+        let bytes = futures::stream::unfold(response.bytes_stream(), move |mut body| async move {
+            match tokio::time::timeout(idle, body.next()).await {
+                Ok(Some(chunk)) => Some((chunk.map_err(transport), body)),
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(ClientError::Transport(
+                        "the watch stream went silent".into(),
+                    )),
+                    body,
+                )),
+            }
+        });
+        let events = bytes.eventsource().filter_map(|event| async move {
+            match event {
+                Ok(event) if event.event == "version" => {
+                    Some(event.id.parse::<i64>().map_err(|_| {
+                        ClientError::Decode("a version event without a number".into())
+                    }))
+                }
+                Ok(_) => None,
+                Err(eventsource_stream::EventStreamError::Transport(e)) => Some(Err(e)),
+                Err(e) => Some(Err(ClientError::Decode(e.to_string()))),
+            }
+        });
+        // Stop after the first error: the connection is done.
+        Ok(events.scan(false, |failed, item| {
+            let out = if *failed { None } else { Some(item) };
+            if let Some(Err(_)) = &out {
+                *failed = true;
+            }
+            futures::future::ready(out)
+        }))
+    }
+
+    // ---- tokens ----
+
+    pub async fn create_app_token(
+        &self,
+        app: &str,
+        name: &str,
+        expires_in_days: Option<u32>,
+    ) -> Result<CreatedToken> {
+        self.call(
+            Method::POST,
+            "/tokens",
+            json!({ "kind": "app", "app": app, "name": name, "expires_in_days": expires_in_days }),
+        )
+        .await
+    }
+
+    pub async fn create_personal_token(
+        &self,
+        name: &str,
+        expires_in_days: Option<u32>,
+    ) -> Result<CreatedToken> {
+        self.call(
+            Method::POST,
+            "/tokens",
+            json!({ "kind": "personal", "name": name, "expires_in_days": expires_in_days }),
+        )
+        .await
+    }
+
+    /// An app's tokens (`Some(app)`) or your own personal tokens (`None`).
+    pub async fn tokens(&self, app: Option<&str>) -> Result<Vec<Value>> {
+        let path = match app {
+            Some(app) => format!("/tokens?app={}", enc(app)),
+            None => "/tokens".to_string(),
+        };
+        let body: Value = self.get(&path).await?;
+        Ok(body["tokens"].as_array().cloned().unwrap_or_default())
+    }
+
+    pub async fn revoke_token(&self, id: i64) -> Result<()> {
+        self.send(self.request(Method::DELETE, &format!("/tokens/{id}")))
+            .await
+    }
+
+    // ---- members and audit ----
+
+    pub async fn members(&self) -> Result<Vec<Value>> {
+        let body: Value = self.get("/members").await?;
+        Ok(body["members"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// A one-time link for one person to join with `role`.
+    pub async fn invite(&self, role: &str) -> Result<Value> {
+        self.call(Method::POST, "/invites", json!({ "role": role }))
+            .await
+    }
+
+    pub async fn set_role(&self, member_id: i64, role: &str) -> Result<()> {
+        self.call(
+            Method::PATCH,
+            &format!("/members/{member_id}"),
+            json!({ "role": role }),
+        )
+        .await
+    }
+
+    pub async fn remove_member(&self, member_id: i64) -> Result<()> {
+        self.send(self.request(Method::DELETE, &format!("/members/{member_id}")))
+            .await
+    }
+
+    /// Audit entries, newest first; `query` is the filter as URL parameters (`action=secrets.&app=web`).
+    pub async fn audit(&self, query: &str) -> Result<Vec<Value>> {
+        let body: Value = self.get(&format!("/audit?{query}")).await?;
+        Ok(body["events"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// The audit log as JSON lines.
+    pub async fn audit_export(&self, query: &str) -> Result<String> {
+        let response = self
+            .request(Method::GET, &format!("/audit?format=jsonl&{query}"))
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(transport)?;
+        if !status.is_success() {
+            return Err(api_error(status, &bytes));
+        }
+        String::from_utf8(bytes.to_vec()).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// Uses an invitation or the first-run setup link; returns the new member.
+    pub async fn accept_invite(&self, token: &str, name: &str, password: &str) -> Result<Value> {
+        self.call(
+            Method::POST,
+            "/auth/accept",
+            json!({ "token": token, "name": name, "password": password }),
+        )
+        .await
+    }
+}
+
+/// One version with its text (history view; editors only).
+#[derive(Clone, Deserialize)]
+pub struct SecretsVersionWithMeta {
+    #[serde(flatten)]
+    pub info: VersionInfo,
+    pub toml: String,
+}
+
+impl std::fmt::Debug for SecretsVersionWithMeta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsVersionWithMeta")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+fn api_error(status: StatusCode, bytes: &[u8]) -> ClientError {
+    let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    ClientError::Api {
+        status: status.as_u16(),
+        code: body["error"].as_str().unwrap_or("http_error").to_string(),
+        message: body["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("HTTP {status}")),
+        body,
+    }
+}
+
+/// App names are `[a-z0-9_-]`, but a typo must not turn into another path.
+fn enc(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,181 @@
+//! The versioned JSON API (`/api/v1/…`). Every error has the body `{"error": code, "message": …}`.
+
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use hush_store::{App, AuditEvent, StoreError};
+use serde::de::DeserializeOwned;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
+use crate::{AppState, now_millis};
+
+mod apps;
+mod members;
+mod session;
+mod system;
+mod tokens;
+mod watch;
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/health", get(system::health))
+        .route("/ready", get(system::ready))
+        .route("/openapi.json", get(system::openapi))
+        .route("/setup", get(session::setup_status))
+        .route("/auth/login", post(session::login))
+        .route("/auth/logout", post(session::logout))
+        .route("/auth/logout-all", post(session::logout_all))
+        .route("/auth/token", post(session::create_personal_token))
+        .route("/auth/accept", post(session::accept_invite))
+        .route("/me", get(session::me))
+        .route("/validate", post(apps::validate))
+        .route("/apps", get(apps::list).post(apps::create))
+        .route("/apps/{app}", get(apps::show).delete(apps::remove))
+        .route(
+            "/apps/{app}/secrets",
+            get(apps::read_secrets).put(apps::save_secrets),
+        )
+        .route("/apps/{app}/keys", get(apps::keys))
+        .route("/apps/{app}/versions", get(apps::versions))
+        .route("/apps/{app}/versions/{version}", get(apps::version))
+        .route("/apps/{app}/diff", get(apps::diff))
+        .route("/apps/{app}/rollback", post(apps::rollback))
+        .route(
+            "/apps/{app}/instances",
+            get(apps::instances).post(apps::report_instance),
+        )
+        .route("/apps/{app}/watch", get(watch::watch))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", delete(tokens::revoke))
+        .route("/members", get(members::list))
+        .route(
+            "/members/{id}",
+            axum::routing::patch(members::update).delete(members::remove),
+        )
+        .route("/invites", post(members::invite))
+        .route("/audit", get(members::audit))
+        .fallback(|| async {
+            ApiError::not_found("no such API endpoint; see /api/v1/openapi.json")
+        });
+    Router::new()
+        .nest("/api/v1", api)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.body_limit,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .with_state(state)
+}
+
+async fn count_requests(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    Metrics::inc(&state.metrics.http_requests);
+    let response = next.run(request).await;
+    if response.status().is_server_error() {
+        Metrics::inc(&state.metrics.http_errors);
+    }
+    response
+}
+
+/// `axum::Json`, but malformed or oversized bodies get hush's error shape.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Json(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the request body is larger than this server accepts",
+        );
+    }
+    // serde's message names the field and the position, but can quote a string it rejected:
+    // keep the words, drop whatever stood between double quotes.
+    let text = rejection.body_text();
+    let first = text.lines().next().unwrap_or("invalid JSON body");
+    ApiError::new(rejection.status(), "bad_request", redact_quoted(first))
+}
+
+fn redact_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, part) in text.split('"').enumerate() {
+        if i % 2 == 0 {
+            out.push_str(part);
+        } else {
+            out.push_str("\"…\"");
+        }
+    }
+    out
+}
+
+/// Looks an app up by name, with a not-found error that names it.
+pub async fn find_app(state: &AppState, name: &str) -> ApiResult<App> {
+    match state.store.find_app(name).await {
+        Ok(app) => Ok(app),
+        Err(StoreError::NotFound) => Err(ApiError::not_found(format!("no app named {name:?}"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An audit entry for what `who` just did.
+pub fn audit_event(
+    who: &Principal,
+    action: &str,
+    app: Option<&App>,
+    detail: serde_json::Value,
+) -> AuditEvent {
+    let (actor_kind, actor_id, actor_name) = match who {
+        Principal::User { user, .. } => ("user", Some(user.id), Some(user.name.clone())),
+        Principal::App { token_id, .. } => ("token", Some(*token_id), None),
+    };
+    AuditEvent {
+        at: now_millis(),
+        actor_kind: actor_kind.into(),
+        actor_id,
+        actor_name,
+        action: action.into(),
+        app_id: app.map(|a| a.id),
+        app_name: app.map(|a| a.name.clone()),
+        ip: who.ip(),
+        outcome: "ok".into(),
+        detail,
+    }
+}
+
+/// App names: what appears in URLs, folder names and the panel.
+pub fn check_app_name(name: &str) -> ApiResult<()> {
+    let ok = (1..=63).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "name {name:?}: use 1 to 63 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+        ))
+        .with_code("bad_name"))
+    }
+}

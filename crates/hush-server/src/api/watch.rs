@@ -1,0 +1,93 @@
+//! The watch stream: Server-Sent Events telling a runner (or the panel) about each new version
+//! of one app. Resumable with `Last-Event-ID`; heartbeats let both ends notice a dead connection.
+
+use std::convert::Infallible;
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use hush_store::Role;
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+
+pub async fn watch(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let app = state.apps.get(&state, &name).await?;
+    match &who {
+        Principal::App { app_id, .. } if *app_id == app.id => {}
+        Principal::App { .. } => {
+            return Err(ApiError::forbidden("this app token belongs to another app"));
+        }
+        Principal::User { .. } => {
+            who.require(Role::Viewer)?;
+        }
+    }
+    let current = state
+        .vault
+        .latest(state.store.as_ref(), &app)
+        .await?
+        .map_or(0, |l| l.version);
+    let seen = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or(0);
+    let versions = state.hub.subscribe(app.id, current);
+    let closing = state.closing.subscribe();
+    let stream = futures::stream::unfold(
+        Watch {
+            versions,
+            closing,
+            seen,
+            app: app.name,
+        },
+        |mut w| async move {
+            let version = w.next().await?;
+            let event = Event::default()
+                .event("version")
+                .id(version.to_string())
+                .data(json!({ "app": w.app, "version": version }).to_string());
+            Some((Ok(event), w))
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(
+        KeepAlive::new()
+            .interval(state.config.heartbeat)
+            .text("ping"),
+    ))
+}
+
+struct Watch {
+    versions: watch::Receiver<i64>,
+    closing: watch::Receiver<bool>,
+    /// The newest version this client has been told of.
+    seen: i64,
+    app: String,
+}
+
+impl Watch {
+    /// The next version newer than what the client has seen; `None` ends the stream (the app
+    /// was deleted or the server is shutting down).
+    async fn next(&mut self) -> Option<i64> {
+        loop {
+            let current = *self.versions.borrow_and_update();
+            if current > self.seen {
+                self.seen = current;
+                return Some(current);
+            }
+            tokio::select! {
+                changed = self.versions.changed() => changed.ok()?,
+                _ = self.closing.wait_for(|closing| *closing) => return None,
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! What the editor shows before a save: which keys become environment variables, and warnings
+//! that never stop a save but deserve a second look. Names only; values never leave here.
+
+use hush_core::{Document, Value};
+use serde_json::{Value as Json, json};
+
+/// Variables that change how programs start or find code; setting them from secrets is rarely meant.
+const SENSITIVE_NAMES: &[&str] = &[
+    "PATH",
+    "LD_PRELOAD",
+    "LD_LIBRARY_PATH",
+    "DYLD_INSERT_LIBRARIES",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "NODE_OPTIONS",
+    "HOME",
+    "USER",
+    "SHELL",
+    "PWD",
+    "TMPDIR",
+    "LANG",
+    "TZ",
+    "HUSH_SECRETS_FILE",
+    "HUSH_TOKEN",
+    "HUSH_SERVER",
+    "STREAMLIT_SECRETS_FILES",
+];
+
+pub fn env_names(doc: Option<&Document>) -> Json {
+    let Some(doc) = doc else {
+        return json!({ "exported": [], "skipped": [] });
+    };
+    let env = doc.env();
+    json!({
+        "exported": env.exported.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        "skipped": env.skipped.iter().map(|s| json!({ "key": s.key, "reason": s.reason.to_string() })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn warnings(doc: &Document) -> Vec<Json> {
+    let mut out = Vec::new();
+    for (key, _) in doc.env().exported {
+        if SENSITIVE_NAMES.contains(&key.as_str()) || key.starts_with("STREAMLIT_") {
+            out.push(json!({
+                "key": key,
+                "message": format!("{key} becomes an environment variable and replaces the app's own {key}; rename it or move it into a [section] unless that is what you want"),
+            }));
+        }
+    }
+    visit_strings(doc.root(), &mut String::new(), &mut |path, value| {
+        if let Some(what) = invisible(value) {
+            out.push(json!({ "key": path, "message": format!("the value of {path} {what}") }));
+        }
+    });
+    out
+}
+
+fn visit_strings(table: &hush_core::Table, prefix: &mut String, f: &mut impl FnMut(&str, &str)) {
+    for (key, value) in table {
+        let len = prefix.len();
+        if !prefix.is_empty() {
+            prefix.push('.');
+        }
+        prefix.push_str(key);
+        match value {
+            Value::String(s) => f(prefix, s),
+            Value::Table(t) => visit_strings(t, prefix, f),
+            _ => {}
+        }
+        prefix.truncate(len);
+    }
+}
+
+/// Describes characters a person cannot see in a value, without showing the value.
+fn invisible(value: &str) -> Option<&'static str> {
+    if value != value.trim() {
+        return Some("starts or ends with white space");
+    }
+    value.chars().find_map(|c| match c {
+        '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}' => {
+            Some("holds an invisible zero-width character")
+        }
+        '\u{00A0}' | '\u{202F}' => Some("holds a non-breaking space"),
+        c if c.is_control() && c != '\n' && c != '\t' => Some("holds a control character"),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warns_about_shadowing_and_invisible_characters_without_values() {
+        let doc =
+            Document::parse("PATH = \"/x\"\ntoken = \"abc\u{200B}def\"\n[db]\npw = \"secret \"\n")
+                .unwrap();
+        let text = serde_json::to_string(&warnings(&doc)).unwrap();
+        assert!(
+            text.contains("PATH becomes an environment variable"),
+            "{text}"
+        );
+        assert!(
+            text.contains("the value of token holds an invisible"),
+            "{text}"
+        );
+        assert!(
+            text.contains("the value of db.pw starts or ends with white space"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("secret") && !text.contains("abc"),
+            "no values in warnings: {text}"
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! Spawns a real `hush serve` (the library, on 127.0.0.1:0) and signs people in through hush's
+//! own client, so every server test is also a client test.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use hush_client::api::Client;
+use hush_crypto::MasterKey;
+use hush_server::{AppState, Keyring, ServerConfig};
+use hush_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestServer {
+    pub url: String,
+    pub state: AppState,
+    pub store: Arc<dyn Store>,
+    pub dir: Option<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// A server on a fresh SQLite database in a temporary directory.
+    pub async fn start() -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("hush.db").display());
+        let store = hush_store::connect(&url).await.unwrap();
+        let mut server =
+            TestServer::start_on(store, Keyring::from_keys(vec![MasterKey::generate()])).await;
+        server.dir = Some(dir);
+        server
+    }
+
+    pub async fn start_on(store: Arc<dyn Store>, keyring: Keyring) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let config = ServerConfig {
+            public_url: url.clone(),
+            heartbeat: std::time::Duration::from_millis(500),
+            ..ServerConfig::default()
+        };
+        let state = AppState::new(store.clone(), keyring, config).await.unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(hush_server::serve(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        let task = tokio::spawn(async move {
+            task.await.unwrap().unwrap();
+        });
+        TestServer {
+            url,
+            state,
+            store,
+            dir: None,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn anonymous(&self) -> Client {
+        Client::new(&self.url, None).unwrap()
+    }
+
+    /// Creates the owner through the first-run link and returns a client with their personal token.
+    pub async fn owner(&self) -> Client {
+        let link = self
+            .state
+            .first_run_link()
+            .await
+            .unwrap()
+            .expect("a fresh server offers a setup link");
+        let token = link.split_once('#').unwrap().1;
+        self.anonymous()
+            .accept_invite(token, "olivia", PASSWORD)
+            .await
+            .unwrap();
+        self.login("olivia").await
+    }
+
+    pub async fn login(&self, name: &str) -> Client {
+        let created = self
+            .anonymous()
+            .login(name, PASSWORD, "tests")
+            .await
+            .unwrap();
+        self.anonymous().with_token(created.token)
+    }
+
+    /// Invites a member with `role`, lets them join, and signs them in.
+    pub async fn member(&self, owner: &Client, name: &str, role: &str) -> Client {
+        let invite = owner.invite(role).await.unwrap();
+        let url = invite["url"].as_str().unwrap();
+        let token = url.split_once('#').unwrap().1;
+        self.anonymous()
+            .accept_invite(token, name, PASSWORD)
+            .await
+            .unwrap();
+        self.login(name).await
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The seed's own example document.
+pub const SEED: &str = r#"# Everything in this section will be available as an environment variable
+db_username = "Jane"
+db_password = "12345qwerty"
+
+[my_cool_secrets]
+things_i_like = ["Streamlit", "Python"]
+"#;

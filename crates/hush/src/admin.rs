@@ -1,0 +1,235 @@
+//! `hush admin …`: work on the database directly, with or without a server running.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use hush_crypto::MasterKey;
+use hush_store::{NewUser, Role, Store};
+
+#[derive(Args, Debug)]
+pub struct DbArgs {
+    /// Data directory of the embedded database (as for `hush serve`).
+    #[arg(long, env = "HUSH_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long, env = "HUSH_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+impl DbArgs {
+    fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(crate::serve::default_data_dir)
+    }
+
+    fn url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir().join("hush.db").display()))
+    }
+
+    async fn open(&self) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+        Ok(hush_store::connect(&self.url()).await?)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create the first owner without the setup link. The password is read from
+    /// HUSH_OWNER_PASSWORD or, else, from standard input.
+    CreateOwner {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Re-wrap every app's data key under a new master key, while servers keep serving.
+    /// The new key is put first in the key file; the old one stays (servers that have not
+    /// restarted still use it) until `--drop-old` is given on a later run.
+    RotateMasterKey {
+        /// The key file the servers read (default: DATA_DIR/master.key).
+        #[arg(long, env = "HUSH_MASTER_KEY_FILE")]
+        master_key_file: Option<PathBuf>,
+        /// Remove keys that no app uses any more from the file instead of rotating.
+        #[arg(long)]
+        drop_old: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Write a consistent copy of the embedded database (secrets stay encrypted in it).
+    Backup {
+        #[arg(long)]
+        to: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
+    match cmd {
+        AdminCommand::CreateOwner { name, db } => create_owner(&name, &db).await,
+        AdminCommand::RotateMasterKey {
+            master_key_file,
+            drop_old,
+            db,
+        } => {
+            let path = master_key_file.unwrap_or_else(|| db.data_dir().join("master.key"));
+            let store = db.open().await?;
+            if drop_old {
+                drop_unused_keys(store.as_ref(), &path).await
+            } else {
+                rotate(store.as_ref(), &path).await
+            }
+        }
+        AdminCommand::Backup { to, db } => {
+            let store = db.open().await?;
+            store.backup_to(&to).await?;
+            println!(
+                "Wrote a backup to {}. The master key is not in it: back that up separately.",
+                to.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn create_owner(name: &str, db: &DbArgs) -> anyhow::Result<()> {
+    let store = db.open().await?;
+    if store.user_count().await? > 0 {
+        bail!(
+            "this workspace already has members; an owner can invite more from the panel or with `hush members invite`"
+        );
+    }
+    let password = match std::env::var("HUSH_OWNER_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            eprint!("Password for {name}: ");
+            std::io::stderr().flush().ok();
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    if password.chars().count() < 10 {
+        bail!("password: use at least 10 characters");
+    }
+    let password_hash =
+        tokio::task::spawn_blocking(move || hush_server::auth::hash_password(&password)).await?;
+    let user = store
+        .create_user(NewUser {
+            name: name.to_string(),
+            role: Role::Owner,
+            password_hash,
+            created_at: hush_server::now_millis(),
+        })
+        .await?;
+    println!("Created owner {} (id {}).", user.name, user.id);
+    Ok(())
+}
+
+async fn rotate(store: &dyn Store, path: &Path) -> anyhow::Result<()> {
+    let old = hush_server::vault::read_key_file(path)?;
+    let new = MasterKey::generate();
+    let new_id = new.key_id();
+    let mut lines = vec![new.to_encoded().to_string()];
+    lines.extend(old.iter().map(|k| k.to_encoded().to_string()));
+    write_key_file(path, &lines)?;
+    eprintln!(
+        "Added the new master key {new_id} to {}; re-wrapping data keys…",
+        path.display()
+    );
+    // Servers that have not re-read the file may still create apps under an old key: go round
+    // until none is left.
+    let mut rewrapped = 0;
+    loop {
+        let pending: Vec<_> = store
+            .app_keys()
+            .await?
+            .into_iter()
+            .filter(|k| k.key_id != new_id)
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        for key in pending {
+            let master = old
+                .iter()
+                .find(|m| m.key_id() == key.key_id)
+                .with_context(|| {
+                    format!(
+                        "app {} is wrapped by key {}, which is not in {}",
+                        key.app_id,
+                        key.key_id,
+                        path.display()
+                    )
+                })?;
+            let dk = master.unwrap(&key.wrapped_key, key.app_id)?;
+            let wrapped = new.wrap(&dk, key.app_id);
+            let next = hush_store::AppKey {
+                app_id: key.app_id,
+                key_id: new_id.clone(),
+                wrapped_key: wrapped,
+            };
+            match store.rewrap_app_key(key.app_id, &key.key_id, next).await {
+                Ok(()) => rewrapped += 1,
+                Err(hush_store::StoreError::Conflict(_))
+                | Err(hush_store::StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    println!(
+        "Re-wrapped {rewrapped} data keys under {new_id}. Back up {} now. Once every server has restarted, \
+         run `hush admin rotate-master-key --drop-old` to remove the old key.",
+        path.display()
+    );
+    Ok(())
+}
+
+async fn drop_unused_keys(store: &dyn Store, path: &Path) -> anyhow::Result<()> {
+    let keys = hush_server::vault::read_key_file(path)?;
+    let used: std::collections::HashSet<String> = store
+        .app_keys()
+        .await?
+        .into_iter()
+        .map(|k| k.key_id)
+        .collect();
+    let keep: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .filter(|(i, k)| *i == 0 || used.contains(&k.key_id()))
+        .map(|(_, k)| k.to_encoded().to_string())
+        .collect();
+    let dropped = keys.len() - keep.len();
+    write_key_file(path, &keep)?;
+    println!(
+        "Removed {dropped} unused master key(s) from {}.",
+        path.display()
+    );
+    Ok(())
+}
+
+/// Replaces the key file atomically, mode 0600.
+fn write_key_file(path: &Path, lines: &[String]) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("master.key")
+    ));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(format!("# hush master keys, newest first\n{}\n", lines.join("\n")).as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}

@@ -1,0 +1,306 @@
+//! `hush serve`: resolves the settings (defaults < config file < environment < flags), opens
+//! the store and the master keyring, binds, and hands over to `hush_server::serve`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use hush_crypto::MasterKey;
+use hush_server::{AppState, Keyring, ServerConfig};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+
+pub const EXAMPLE_CONFIG: &str = include_str!("../hush.example.toml");
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// Configuration file (TOML); see `hush print-config`.
+    #[arg(long, env = "HUSH_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "HUSH_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Where people reach the panel (used in setup and invitation links).
+    #[arg(long, env = "HUSH_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Data directory of the embedded database and its master key file.
+    #[arg(long, env = "HUSH_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER@HOST/DB (default: SQLite in the data directory).
+    #[arg(long, env = "HUSH_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// File holding the master key(s), one base64 key per line, newest first.
+    /// (Or give the key itself in HUSH_MASTER_KEY.)
+    #[arg(long, env = "HUSH_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
+    /// Prometheus metrics listener, or "off".
+    #[arg(long, env = "HUSH_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
+    /// Turn on server-launched apps, which must live in this directory.
+    #[arg(long, env = "HUSH_APPS_DIR")]
+    apps_dir: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long, env = "HUSH_LOG_FORMAT")]
+    log_format: Option<String>,
+    /// Take client addresses from X-Forwarded-For (only behind a trusted reverse proxy).
+    #[arg(long, env = "HUSH_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: Option<bool>,
+    /// Mark session cookies Secure (on behind an HTTPS reverse proxy).
+    #[arg(long, env = "HUSH_SECURE_COOKIES")]
+    secure_cookies: Option<bool>,
+    /// Print the resolved settings and exit (no secrets are printed).
+    #[arg(long, hide = true)]
+    print_settings: bool,
+}
+
+/// The file form of the same settings (`hush print-config` shows every one).
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    public_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    master_key_file: Option<PathBuf>,
+    metrics_listen: Option<String>,
+    apps_dir: Option<PathBuf>,
+    log_format: Option<String>,
+    trust_forwarded_for: Option<bool>,
+    secure_cookies: Option<bool>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    /// `None`: the embedded SQLite database in the data directory.
+    pub database_url: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    pub metrics_listen: Option<SocketAddr>,
+    pub apps_dir: Option<PathBuf>,
+    pub json_logs: bool,
+    pub trust_forwarded_for: bool,
+    pub secure_cookies: bool,
+}
+
+pub fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("hush");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/share/hush"),
+        None => PathBuf::from("hush-data"),
+    }
+}
+
+impl Settings {
+    fn resolve(args: ServeArgs, file: FileConfig) -> anyhow::Result<Settings> {
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8200".parse().expect("valid"));
+        let metrics = args
+            .metrics_listen
+            .or(file.metrics_listen)
+            .unwrap_or_else(|| "127.0.0.1:9464".into());
+        let metrics_listen = match metrics.as_str() {
+            "off" | "" => None,
+            addr => Some(
+                addr.parse()
+                    .with_context(|| format!("metrics_listen {addr:?}: give HOST:PORT or off"))?,
+            ),
+        };
+        let json_logs = match args.log_format.or(file.log_format).as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => bail!("log_format {other:?}: use text or json"),
+        };
+        Ok(Settings {
+            listen,
+            public_url: args
+                .public_url
+                .or(file.public_url)
+                .unwrap_or_else(|| format!("http://{listen}"))
+                .trim_end_matches('/')
+                .to_string(),
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(default_data_dir),
+            database_url: args.database_url.or(file.database_url),
+            master_key_file: args.master_key_file.or(file.master_key_file),
+            metrics_listen,
+            apps_dir: args.apps_dir.or(file.apps_dir),
+            json_logs,
+            trust_forwarded_for: args
+                .trust_forwarded_for
+                .or(file.trust_forwarded_for)
+                .unwrap_or(false),
+            secure_cookies: args.secure_cookies.or(file.secure_cookies).unwrap_or(false),
+        })
+    }
+}
+
+fn load_file_config(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("config file {}: {}", path.display(), e.message()))
+}
+
+/// The keyring: `HUSH_MASTER_KEY`, else the key file; on the embedded default's very first
+/// start, a new key file in the data directory.
+fn load_keyring(settings: &Settings) -> anyhow::Result<Keyring> {
+    if let Ok(encoded) = std::env::var("HUSH_MASTER_KEY") {
+        let keys = encoded
+            .split([',', ' ', '\n'])
+            .filter(|k| !k.trim().is_empty())
+            .map(MasterKey::from_encoded)
+            .collect::<Result<Vec<_>, _>>()
+            .context("HUSH_MASTER_KEY")?;
+        if keys.is_empty() {
+            bail!("HUSH_MASTER_KEY is set but empty");
+        }
+        return Ok(Keyring::from_keys(keys));
+    }
+    let path = match &settings.master_key_file {
+        Some(path) => path.clone(),
+        None if settings.database_url.is_none() => settings.data_dir.join("master.key"),
+        None => bail!(
+            "a shared database needs the master key given explicitly: set --master-key-file or HUSH_MASTER_KEY \
+             (the same on every server)"
+        ),
+    };
+    if !path.exists() && settings.master_key_file.is_none() {
+        MasterKey::create_file(&path)?;
+        eprintln!(
+            "Created a new master key at {}.\nBack it up somewhere apart from the database: without it, the secrets cannot be read.",
+            path.display()
+        );
+    }
+    Ok(Keyring::from_file(&path)?)
+}
+
+pub fn init_logging(json: bool) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("HUSH_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let print = args.print_settings;
+    let file = load_file_config(args.config.as_deref())?;
+    let settings = Settings::resolve(args, file)?;
+    if print {
+        println!("{settings:#?}");
+        return Ok(());
+    }
+    init_logging(settings.json_logs);
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let database_url = settings
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", settings.data_dir.join("hush.db").display()));
+    let keyring = load_keyring(&settings)?;
+    let store = hush_store::connect(&database_url).await?;
+    let config = ServerConfig {
+        public_url: settings.public_url.clone(),
+        secure_cookies: settings.secure_cookies,
+        trust_forwarded_for: settings.trust_forwarded_for,
+        apps_dir: settings.apps_dir.clone(),
+        ..ServerConfig::default()
+    };
+    let state = AppState::new(store.clone(), keyring, config).await?;
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let local = listener.local_addr()?;
+    if let Some(addr) = settings.metrics_listen {
+        let metrics = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+        let app = hush_server::metrics::router(state.clone());
+        tokio::spawn(async move { axum::serve(metrics, app).await });
+    }
+    eprintln!(
+        "hush {} is serving on http://{local} ({} database{})",
+        env!("CARGO_PKG_VERSION"),
+        store.backend(),
+        if settings.database_url.is_none() {
+            format!(" in {}", settings.data_dir.display())
+        } else {
+            String::new()
+        },
+    );
+    if let Some(link) = state.first_run_link().await? {
+        eprintln!(
+            "First start: open this one-time link to create the owner account (valid 24 hours):\n  {link}"
+        );
+    }
+    hush_server::serve(listener, state, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_beats_defaults_and_flags_beat_file() {
+        let file: FileConfig =
+            toml::from_str("listen = \"127.0.0.1:9000\"\nlog_format = \"json\"\n").unwrap();
+        let s = Settings::resolve(ServeArgs::default(), file).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:9000".parse().unwrap());
+        assert!(s.json_logs);
+        assert_eq!(s.public_url, "http://127.0.0.1:9000");
+
+        let file: FileConfig = toml::from_str("listen = \"127.0.0.1:9000\"").unwrap();
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:9100".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        let s = Settings::resolve(args, file).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:9100".parse().unwrap());
+
+        let s = Settings::resolve(ServeArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:8200".parse().unwrap());
+        assert_eq!(s.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(s.database_url, None);
+    }
+
+    #[test]
+    fn unknown_file_settings_and_bad_values_are_errors() {
+        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+        let file: FileConfig = toml::from_str("log_format = \"xml\"").unwrap();
+        let err = Settings::resolve(ServeArgs::default(), file).unwrap_err();
+        assert!(err.to_string().contains("use text or json"));
+    }
+}
