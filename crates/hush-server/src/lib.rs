@@ -19,6 +19,7 @@ pub mod error;
 pub mod hub;
 pub mod lint;
 pub mod metrics;
+pub mod panel;
 pub mod vault;
 
 pub use vault::Keyring;

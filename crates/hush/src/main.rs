@@ -7,6 +7,9 @@ use clap::{Parser, Subcommand};
 
 mod admin;
 mod cli;
+mod local;
+mod profile;
+mod run;
 mod serve;
 
 #[derive(Parser)]
@@ -29,6 +32,11 @@ enum Command {
     /// Server administration that works on the database directly.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Run a command with an app's secrets as environment variables and a secrets file, and
+    /// keep them current while it runs.
+    Run(run::RunArgs),
+    #[command(flatten)]
+    Local(local::LocalCommand),
     #[command(flatten)]
     Client(cli::ClientCommand),
 }
@@ -47,6 +55,8 @@ fn main() -> ExitCode {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Admin(cmd) => admin::run(cmd).await.map(|()| ExitCode::SUCCESS),
+            Command::Run(args) => run::run(args).await,
+            Command::Local(cmd) => local::run(cmd).await,
             Command::Client(cmd) => cli::run(cmd).await,
         }
     });

@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         });
     Router::new()
         .nest("/api/v1", api)
+        .merge(crate::panel::routes())
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.body_limit,
         ))
