@@ -152,11 +152,20 @@ pub async fn logout_all(State(state): State<AppState>, who: Principal) -> ApiRes
         .into_response())
 }
 
-pub async fn me(who: Principal) -> ApiResult<axum::Json<serde_json::Value>> {
+pub async fn me(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<axum::Json<serde_json::Value>> {
     match &who {
-        Principal::User { user, csrf, .. } => {
-            Ok(axum::Json(json!({ "user": user, "csrf_token": csrf })))
-        }
+        Principal::User { user, csrf, .. } => Ok(axum::Json(json!({
+            "user": user,
+            "csrf_token": csrf,
+            "server": {
+                "version": env!("CARGO_PKG_VERSION"),
+                "launch_apps": state.config.apps_dir.is_some(),
+                "public_url": state.config.public_url,
+            },
+        }))),
         Principal::App {
             app_id, token_id, ..
         } => Ok(axum::Json(
