@@ -20,6 +20,7 @@ pub mod hub;
 pub mod lint;
 pub mod metrics;
 pub mod panel;
+pub mod tls;
 pub mod vault;
 
 pub use vault::Keyring;

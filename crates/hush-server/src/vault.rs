@@ -221,3 +221,99 @@ impl Vault {
             .remove(&app_id);
     }
 }
+
+pub struct RotationReport {
+    pub new_key_id: String,
+    pub rewrapped: usize,
+}
+
+/// Puts a new master key first in the key file and re-wraps every app's data key under it,
+/// while servers keep serving: they hold opened data keys, and re-read the file when they meet
+/// a key id they do not know. Old keys stay in the file until [`drop_unused_keys`].
+pub async fn rotate_key_file(store: &dyn Store, path: &Path) -> anyhow::Result<RotationReport> {
+    let old = read_key_file(path)?;
+    let new = MasterKey::generate();
+    let new_key_id = new.key_id();
+    let mut lines = vec![new.to_encoded().to_string()];
+    lines.extend(old.iter().map(|k| k.to_encoded().to_string()));
+    write_key_file(path, &lines)?;
+    // A server that has not re-read the file may still create an app under an old key: go
+    // round until none is left.
+    let mut rewrapped = 0;
+    loop {
+        let pending: Vec<AppKey> = store
+            .app_keys()
+            .await?
+            .into_iter()
+            .filter(|k| k.key_id != new_key_id)
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        for key in pending {
+            let master = old
+                .iter()
+                .find(|m| m.key_id() == key.key_id)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "app {} is wrapped by key {}, which is not in {}",
+                        key.app_id,
+                        key.key_id,
+                        path.display()
+                    )
+                })?;
+            let dk = master.unwrap(&key.wrapped_key, key.app_id)?;
+            let next = AppKey {
+                app_id: key.app_id,
+                key_id: new_key_id.clone(),
+                wrapped_key: new.wrap(&dk, key.app_id),
+            };
+            match store.rewrap_app_key(key.app_id, &key.key_id, next).await {
+                Ok(()) => rewrapped += 1,
+                // Deleted meanwhile, or re-wrapped by a concurrent rotation: nothing to do.
+                Err(hush_store::StoreError::Conflict(_) | hush_store::StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(RotationReport {
+        new_key_id,
+        rewrapped,
+    })
+}
+
+/// Removes from the key file every key but the newest that no app's data key is wrapped by.
+pub async fn drop_unused_keys(store: &dyn Store, path: &Path) -> anyhow::Result<usize> {
+    let keys = read_key_file(path)?;
+    let used: std::collections::HashSet<String> = store
+        .app_keys()
+        .await?
+        .into_iter()
+        .map(|k| k.key_id)
+        .collect();
+    let keep: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .filter(|(i, k)| *i == 0 || used.contains(&k.key_id()))
+        .map(|(_, k)| k.to_encoded().to_string())
+        .collect();
+    write_key_file(path, &keep)?;
+    Ok(keys.len() - keep.len())
+}
+
+/// Replaces the key file atomically, mode 0600.
+fn write_key_file(path: &Path, lines: &[String]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(".master.key.tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(format!("# hush master keys, newest first\n{}\n", lines.join("\n")).as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,11 +1,10 @@
 //! `hush admin …`: work on the database directly, with or without a server running.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Subcommand};
-use hush_crypto::MasterKey;
 use hush_store::{NewUser, Role, Store};
 
 #[derive(Args, Debug)]
@@ -79,10 +78,22 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
             let path = master_key_file.unwrap_or_else(|| db.data_dir().join("master.key"));
             let store = db.open().await?;
             if drop_old {
-                drop_unused_keys(store.as_ref(), &path).await
+                let dropped = hush_server::vault::drop_unused_keys(store.as_ref(), &path).await?;
+                println!(
+                    "Removed {dropped} unused master key(s) from {}.",
+                    path.display()
+                );
             } else {
-                rotate(store.as_ref(), &path).await
+                let report = hush_server::vault::rotate_key_file(store.as_ref(), &path).await?;
+                println!(
+                    "Re-wrapped {} data keys under the new master key {}. Back up {} now. Once every server \
+                     has restarted, run `hush admin rotate-master-key --drop-old` to remove the old key.",
+                    report.rewrapped,
+                    report.new_key_id,
+                    path.display()
+                );
             }
+            Ok(())
         }
         AdminCommand::Backup { to, db } => {
             let store = db.open().await?;
@@ -127,109 +138,5 @@ async fn create_owner(name: &str, db: &DbArgs) -> anyhow::Result<()> {
         })
         .await?;
     println!("Created owner {} (id {}).", user.name, user.id);
-    Ok(())
-}
-
-async fn rotate(store: &dyn Store, path: &Path) -> anyhow::Result<()> {
-    let old = hush_server::vault::read_key_file(path)?;
-    let new = MasterKey::generate();
-    let new_id = new.key_id();
-    let mut lines = vec![new.to_encoded().to_string()];
-    lines.extend(old.iter().map(|k| k.to_encoded().to_string()));
-    write_key_file(path, &lines)?;
-    eprintln!(
-        "Added the new master key {new_id} to {}; re-wrapping data keys…",
-        path.display()
-    );
-    // Servers that have not re-read the file may still create apps under an old key: go round
-    // until none is left.
-    let mut rewrapped = 0;
-    loop {
-        let pending: Vec<_> = store
-            .app_keys()
-            .await?
-            .into_iter()
-            .filter(|k| k.key_id != new_id)
-            .collect();
-        if pending.is_empty() {
-            break;
-        }
-        for key in pending {
-            let master = old
-                .iter()
-                .find(|m| m.key_id() == key.key_id)
-                .with_context(|| {
-                    format!(
-                        "app {} is wrapped by key {}, which is not in {}",
-                        key.app_id,
-                        key.key_id,
-                        path.display()
-                    )
-                })?;
-            let dk = master.unwrap(&key.wrapped_key, key.app_id)?;
-            let wrapped = new.wrap(&dk, key.app_id);
-            let next = hush_store::AppKey {
-                app_id: key.app_id,
-                key_id: new_id.clone(),
-                wrapped_key: wrapped,
-            };
-            match store.rewrap_app_key(key.app_id, &key.key_id, next).await {
-                Ok(()) => rewrapped += 1,
-                Err(hush_store::StoreError::Conflict(_))
-                | Err(hush_store::StoreError::NotFound) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-    println!(
-        "Re-wrapped {rewrapped} data keys under {new_id}. Back up {} now. Once every server has restarted, \
-         run `hush admin rotate-master-key --drop-old` to remove the old key.",
-        path.display()
-    );
-    Ok(())
-}
-
-async fn drop_unused_keys(store: &dyn Store, path: &Path) -> anyhow::Result<()> {
-    let keys = hush_server::vault::read_key_file(path)?;
-    let used: std::collections::HashSet<String> = store
-        .app_keys()
-        .await?
-        .into_iter()
-        .map(|k| k.key_id)
-        .collect();
-    let keep: Vec<String> = keys
-        .iter()
-        .enumerate()
-        .filter(|(i, k)| *i == 0 || used.contains(&k.key_id()))
-        .map(|(_, k)| k.to_encoded().to_string())
-        .collect();
-    let dropped = keys.len() - keep.len();
-    write_key_file(path, &keep)?;
-    println!(
-        "Removed {dropped} unused master key(s) from {}.",
-        path.display()
-    );
-    Ok(())
-}
-
-/// Replaces the key file atomically, mode 0600.
-fn write_key_file(path: &Path, lines: &[String]) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("master.key")
-    ));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    file.write_all(format!("# hush master keys, newest first\n{}\n", lines.join("\n")).as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
     Ok(())
 }

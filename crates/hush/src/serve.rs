@@ -49,6 +49,12 @@ pub struct ServeArgs {
     /// Mark session cookies Secure (on behind an HTTPS reverse proxy).
     #[arg(long, env = "HUSH_SECURE_COOKIES")]
     secure_cookies: Option<bool>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "HUSH_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "HUSH_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Print the resolved settings and exit (no secrets are printed).
     #[arg(long, hide = true)]
     print_settings: bool,
@@ -68,6 +74,8 @@ struct FileConfig {
     log_format: Option<String>,
     trust_forwarded_for: Option<bool>,
     secure_cookies: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -83,6 +91,8 @@ pub struct Settings {
     pub json_logs: bool,
     pub trust_forwarded_for: bool,
     pub secure_cookies: bool,
+    /// Certificate chain and key, when serving HTTPS directly.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 pub fn default_data_dir() -> PathBuf {
@@ -117,12 +127,21 @@ impl Settings {
             Some("json") => true,
             Some(other) => bail!("log_format {other:?}: use text or json"),
         };
+        let tls = match (
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => bail!("tls_cert and tls_key go together: give both, or neither"),
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         Ok(Settings {
             listen,
             public_url: args
                 .public_url
                 .or(file.public_url)
-                .unwrap_or_else(|| format!("http://{listen}"))
+                .unwrap_or_else(|| format!("{scheme}://{listen}"))
                 .trim_end_matches('/')
                 .to_string(),
             data_dir: args
@@ -138,7 +157,11 @@ impl Settings {
                 .trust_forwarded_for
                 .or(file.trust_forwarded_for)
                 .unwrap_or(false),
-            secure_cookies: args.secure_cookies.or(file.secure_cookies).unwrap_or(false),
+            secure_cookies: args
+                .secure_cookies
+                .or(file.secure_cookies)
+                .unwrap_or(tls.is_some()),
+            tls,
         })
     }
 }
@@ -239,9 +262,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let app = hush_server::metrics::router(state.clone());
         tokio::spawn(async move { axum::serve(metrics, app).await });
     }
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(hush_server::tls::load(cert, key)?),
+        None => None,
+    };
     eprintln!(
-        "hush {} is serving on http://{local} ({} database{})",
+        "hush {} is serving on {}://{local} ({} database{})",
         env!("CARGO_PKG_VERSION"),
+        if tls.is_some() { "https" } else { "http" },
         store.backend(),
         if settings.database_url.is_none() {
             format!(" in {}", settings.data_dir.display())
@@ -254,7 +282,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "First start: open this one-time link to create the owner account (valid 24 hours):\n  {link}"
         );
     }
-    hush_server::serve(listener, state, shutdown_signal()).await?;
+    match tls {
+        Some(tls) => {
+            hush_server::tls::serve(listener.into_std()?, state, tls, shutdown_signal()).await?
+        }
+        None => hush_server::serve(listener, state, shutdown_signal()).await?,
+    }
     Ok(())
 }
 

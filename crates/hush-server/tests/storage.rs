@@ -1,0 +1,334 @@
+//! What reaches the disk, key rotation while serving, and two servers on one PostgreSQL database.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{SEED, TestServer};
+use futures::StreamExt;
+use hush_crypto::MasterKey;
+use hush_server::Keyring;
+
+const VALUES: [&str; 4] = [
+    "12345qwerty",
+    "pw-e7d1c0ffee-unique",
+    "sk_live_4f8a9b2c3d",
+    "only-in-version-two",
+];
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn no_secret_value_reaches_the_database_its_wal_or_a_backup() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    let doc = format!(
+        "{SEED}api_key = \"{}\"\n[db]\npassword = \"{}\"\n",
+        VALUES[2], VALUES[1]
+    );
+    owner
+        .create_app("vault-test", Some(&doc), None)
+        .await
+        .unwrap();
+    owner
+        .save_secrets(
+            "vault-test",
+            &format!("{doc}extra = \"{}\"\n", VALUES[3]),
+            1,
+            Some("more"),
+        )
+        .await
+        .unwrap();
+    let token = owner
+        .create_app_token("vault-test", "reader", None)
+        .await
+        .unwrap();
+    let app = server.anonymous().with_token(token.token.clone());
+    assert!(
+        app.secrets("vault-test")
+            .await
+            .unwrap()
+            .toml
+            .contains(VALUES[3])
+    );
+    owner.rollback("vault-test", 1, 2).await.unwrap();
+    owner.audit("").await.unwrap(); // the audit writer has flushed what came before
+
+    let dir = server.dir.as_ref().unwrap().path();
+    let backup = dir.join("backup.db");
+    server.store.backup_to(&backup).await.unwrap();
+    let files = ["hush.db", "hush.db-wal", "backup.db"];
+    let mut names_found = Vec::new();
+    for name in files {
+        let Ok(bytes) = std::fs::read(dir.join(name)) else {
+            continue;
+        };
+        for value in VALUES
+            .iter()
+            .chain([&token.token.as_str(), &common::PASSWORD])
+        {
+            assert!(
+                !contains(&bytes, value),
+                "{name} holds the plaintext {value:?}"
+            );
+        }
+        if contains(&bytes, "vault-test") {
+            names_found.push(name);
+        }
+    }
+    // Control: the same search finds what is not secret (the app's name), in the backup and
+    // in the live database (its file or its WAL).
+    assert!(names_found.contains(&"backup.db"), "{names_found:?}");
+    assert!(
+        names_found.iter().any(|n| n.starts_with("hush.db")),
+        "{names_found:?}"
+    );
+}
+
+#[tokio::test]
+async fn rotating_the_master_key_while_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("master.key");
+    MasterKey::create_file(&key_file).unwrap();
+    let url = format!("sqlite://{}", dir.path().join("hush.db").display());
+    let store = hush_store::connect(&url).await.unwrap();
+    let server = TestServer::start_on(store.clone(), Keyring::from_file(&key_file).unwrap()).await;
+    let owner = server.owner().await;
+    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let old_id = store.app_keys().await.unwrap()[0].key_id.clone();
+
+    let report = hush_server::vault::rotate_key_file(store.as_ref(), &key_file)
+        .await
+        .unwrap();
+    assert_eq!(report.rewrapped, 1);
+    assert_ne!(report.new_key_id, old_id);
+    assert!(
+        store
+            .app_keys()
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.key_id == report.new_key_id)
+    );
+
+    // The running server keeps serving, and saves keep working.
+    assert_eq!(owner.secrets("web").await.unwrap().toml, SEED);
+    owner.save_secrets("web", "a = 1\n", 1, None).await.unwrap();
+    owner
+        .create_app("after", Some("b = 2\n"), None)
+        .await
+        .unwrap();
+
+    // A server started fresh from the rotated file reads everything.
+    let fresh = TestServer::start_on(store.clone(), Keyring::from_file(&key_file).unwrap()).await;
+    let again = fresh.login("olivia").await;
+    assert_eq!(again.secrets("web").await.unwrap().toml, "a = 1\n");
+    assert_eq!(again.secrets("after").await.unwrap().toml, "b = 2\n");
+
+    // Once nothing uses the old key, it can go; a second rotation picks up stragglers.
+    hush_server::vault::rotate_key_file(store.as_ref(), &key_file)
+        .await
+        .unwrap();
+    let dropped = hush_server::vault::drop_unused_keys(store.as_ref(), &key_file)
+        .await
+        .unwrap();
+    assert_eq!(dropped, 2);
+    let last = TestServer::start_on(store.clone(), Keyring::from_file(&key_file).unwrap()).await;
+    assert_eq!(
+        last.login("olivia")
+            .await
+            .secrets("after")
+            .await
+            .unwrap()
+            .toml,
+        "b = 2\n"
+    );
+
+    // A wrong master key cannot open anything, and says so without details.
+    let wrong = TestServer::start_on(store, Keyring::from_keys(vec![MasterKey::generate()])).await;
+    let err = wrong
+        .login("olivia")
+        .await
+        .secrets("web")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(500));
+}
+
+/// A fresh PostgreSQL database for one test, dropped afterwards; `None` (with a visible note)
+/// when `HUSH_TEST_DATABASE_URL` is not set.
+async fn postgres_database(test: &str) -> Option<(String, impl AsyncFnOnce())> {
+    let Ok(admin_url) = std::env::var("HUSH_TEST_DATABASE_URL") else {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "SKIPPED (PostgreSQL): set HUSH_TEST_DATABASE_URL to run {test}"
+        );
+        return None;
+    };
+    use sqlx::Connection;
+    let name = format!(
+        "hush_server_{}",
+        hex::encode(hush_crypto::random_bytes::<6>())
+    );
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (base, query) = admin_url
+        .split_once('?')
+        .map_or((admin_url.as_str(), None), |(b, q)| (b, Some(q)));
+    let url = format!(
+        "{}/{name}{}",
+        base.rsplit_once('/').unwrap().0,
+        query.map(|q| format!("?{q}")).unwrap_or_default()
+    );
+    let drop = async move || {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await;
+    };
+    Some((url, drop))
+}
+
+#[tokio::test]
+async fn postgres_a_save_on_one_server_reaches_watchers_on_another() {
+    let Some((url, drop)) =
+        postgres_database("postgres_a_save_on_one_server_reaches_watchers_on_another").await
+    else {
+        return;
+    };
+    let key = MasterKey::generate().to_encoded();
+    let keyring = || Keyring::from_keys(vec![MasterKey::from_encoded(&key).unwrap()]);
+    let a = TestServer::start_on(hush_store::connect(&url).await.unwrap(), keyring()).await;
+    let b = TestServer::start_on(hush_store::connect(&url).await.unwrap(), keyring()).await;
+    let on_a = a.owner().await;
+    on_a.create_app("web", Some("a = 1\n"), None).await.unwrap();
+    let token = on_a.create_app_token("web", "runner", None).await.unwrap();
+    let runner_on_b = b.anonymous().with_token(token.token.clone());
+    assert_eq!(runner_on_b.secrets("web").await.unwrap().version, 1);
+
+    let mut watch = Box::pin(
+        runner_on_b
+            .watch("web", 1, Duration::from_secs(5))
+            .await
+            .unwrap(),
+    );
+    let mut delays = Vec::new();
+    for v in 2..=6 {
+        let saved = on_a
+            .save_secrets("web", &format!("a = {v}\n"), v - 1, None)
+            .await
+            .unwrap();
+        let t0 = Instant::now();
+        let seen = tokio::time::timeout(Duration::from_secs(5), watch.next())
+            .await
+            .expect("B hears of A's save");
+        assert_eq!(seen.unwrap().unwrap(), saved.version);
+        delays.push(t0.elapsed());
+        // B serves the new text, not a stale cache.
+        assert_eq!(
+            runner_on_b.secrets("web").await.unwrap().toml,
+            format!("a = {v}\n")
+        );
+    }
+    eprintln!("save on A -> event on B: {delays:?}");
+    assert!(
+        delays.iter().all(|d| *d < Duration::from_secs(1)),
+        "well under a second: {delays:?}"
+    );
+
+    // A revocation on A is honoured by B at once, although B had the token cached.
+    on_a.revoke_token(token.id).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match runner_on_b.secrets("web").await {
+            Err(e) if e.status() == Some(401) => break,
+            _ if Instant::now() > deadline => panic!("B still accepts a token revoked on A"),
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    // A conflicting save through B is refused: the version check is in the database.
+    let stale = b
+        .login("olivia")
+        .await
+        .save_secrets("web", "x = 1\n", 3, None)
+        .await
+        .unwrap_err();
+    assert_eq!(stale.status(), Some(409));
+    a.stop().await;
+    b.stop().await;
+    drop().await;
+}
+
+#[tokio::test]
+async fn serves_https_with_secure_cookies() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let tls = hush_server::tls::load(&cert_path, &key_path).unwrap();
+
+    let store = hush_store::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("hush.db").display()
+    ))
+    .await
+    .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = hush_server::ServerConfig {
+        public_url: format!("https://localhost:{port}"),
+        secure_cookies: true,
+        ..Default::default()
+    };
+    let state = hush_server::AppState::new(
+        store,
+        Keyring::from_keys(vec![MasterKey::generate()]),
+        config,
+    )
+    .await
+    .unwrap();
+    let link = state.first_run_link().await.unwrap().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(hush_server::tls::serve(listener, state, tls, async move {
+        let _ = stopped.await;
+    }));
+
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
+        .build()
+        .unwrap();
+    let base = format!("https://localhost:{port}/api/v1");
+    assert_eq!(
+        http.get(format!("{base}/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let accepted = http
+        .post(format!("{base}/auth/accept"))
+        .json(&serde_json::json!({ "token": link.split_once('#').unwrap().1, "name": "olivia", "password": common::PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let cookie = accepted.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    // Plain HTTP on the TLS port gets no answer.
+    let plain = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/health")).await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
