@@ -1,12 +1,71 @@
-//! Commands that talk to a hush server through hush-client.
+//! Commands that talk to a hush server through hush-client: `login`, `logout`, `apps`,
+//! `secrets`, `tokens`, `members` and `audit`. Each module turns one command group into API
+//! calls and prints the answer; `formats` holds the pure conversions (JSON, `.env`, `set`).
 
 use std::process::ExitCode;
 
 use clap::Subcommand;
 
-#[derive(Subcommand, Debug)]
-pub enum ClientCommand {}
+use crate::profile::ServerArgs;
+
+mod apps;
+mod audit;
+mod formats;
+mod members;
+mod output;
+mod secrets;
+mod session;
+mod tokens;
+
+// No `Debug`: `secrets set` arguments hold values.
+#[derive(Subcommand)]
+pub enum ClientCommand {
+    /// Sign in to a hush server; keeps a personal access token in ~/.config/hush/login.json (0600).
+    /// The password comes from HUSH_PASSWORD or is asked for.
+    Login(session::LoginArgs),
+    /// Forget the saved sign-in, and revoke its token on the server.
+    Logout,
+    /// List, create and delete apps.
+    Apps {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        cmd: apps::AppsCommand,
+    },
+    /// Read, edit, import and export an app's secrets; history, diff and rollback.
+    Secrets {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        cmd: secrets::SecretsCommand,
+    },
+    /// App tokens (what `hush run` uses) and personal access tokens.
+    Tokens {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        cmd: tokens::TokensCommand,
+    },
+    /// Members, roles and invitations.
+    Members {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        cmd: members::MembersCommand,
+    },
+    /// The audit log (owners): who read, changed and signed in, newest first.
+    Audit(audit::AuditArgs),
+}
 
 pub async fn run(cmd: ClientCommand) -> anyhow::Result<ExitCode> {
-    match cmd {}
+    match cmd {
+        ClientCommand::Login(args) => session::login(args).await?,
+        ClientCommand::Logout => session::logout().await?,
+        ClientCommand::Apps { server, cmd } => apps::run(&server, cmd).await?,
+        ClientCommand::Secrets { server, cmd } => secrets::run(&server, cmd).await?,
+        ClientCommand::Tokens { server, cmd } => tokens::run(&server, cmd).await?,
+        ClientCommand::Members { server, cmd } => members::run(&server, cmd).await?,
+        ClientCommand::Audit(args) => audit::run(args).await?,
+    }
+    Ok(ExitCode::SUCCESS)
 }

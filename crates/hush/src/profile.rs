@@ -2,7 +2,7 @@
 //! `HUSH_TOKEN`), then the login file `hush login` writes (`~/.config/hush/login.json`, 0600).
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -10,7 +10,7 @@ use clap::Args;
 use hush_client::api::Client;
 use serde::{Deserialize, Serialize};
 
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Clone, Default)]
 pub struct ServerArgs {
     /// The hush server, e.g. http://127.0.0.1:8200.
     #[arg(long, env = "HUSH_SERVER", global = true)]
@@ -20,10 +20,27 @@ pub struct ServerArgs {
     pub token: Option<String>,
 }
 
+impl std::fmt::Debug for ServerArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerArgs")
+            .field("server", &self.server)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 pub struct LoginFile {
     pub server: String,
     pub token: String,
+}
+
+impl std::fmt::Debug for LoginFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginFile")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
 }
 
 pub fn login_file_path() -> PathBuf {
@@ -38,9 +55,9 @@ pub fn login_file_path() -> PathBuf {
 pub fn read_login_file() -> anyhow::Result<Option<LoginFile>> {
     let path = login_file_path();
     match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(Some(
-            serde_json::from_str(&text).with_context(|| format!("{} is damaged; run `hush login` again", path.display()))?,
-        )),
+        Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| {
+            format!("{} is damaged; run `hush login` again", path.display())
+        })?)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
@@ -51,7 +68,14 @@ pub fn write_login_file(login: &LoginFile) -> anyhow::Result<PathBuf> {
     let dir = path.parent().expect("the login file has a folder");
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let tmp = dir.join(".login.json.tmp");
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    // `mode` applies only to a new file; a leftover from an interrupted run is made private too.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     file.write_all(serde_json::to_string_pretty(login)?.as_bytes())?;
     file.sync_all()?;
     std::fs::rename(&tmp, &path)?;
@@ -68,7 +92,9 @@ impl ServerArgs {
             .or_else(|| login.as_ref().map(|l| l.server.clone()))
             .unwrap_or_else(|| "http://127.0.0.1:8200".to_string());
         let token = self.token.clone().or_else(|| {
-            login.filter(|l| l.server.trim_end_matches('/') == server.trim_end_matches('/')).map(|l| l.token)
+            login
+                .filter(|l| l.server.trim_end_matches('/') == server.trim_end_matches('/'))
+                .map(|l| l.token)
         });
         Ok((server, token))
     }

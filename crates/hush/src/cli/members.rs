@@ -1,0 +1,98 @@
+//! `hush members list|invite|role|remove`.
+
+use anyhow::{anyhow, bail};
+use clap::Subcommand;
+use hush_client::api::Client;
+use serde_json::json;
+
+use super::output::{ask, cell, print_json, print_table, time_cell};
+use crate::profile::ServerArgs;
+
+const ROLES: [&str; 3] = ["viewer", "editor", "owner"];
+
+#[derive(Subcommand)]
+pub enum MembersCommand {
+    /// Members and their roles.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A one-time link (valid 7 days) for one person to join with a role (owners).
+    Invite {
+        #[arg(long, value_parser = ROLES)]
+        role: String,
+    },
+    /// Change a member's role (owners). MEMBER is an ID or a name.
+    Role {
+        member: String,
+        #[arg(value_parser = ROLES)]
+        role: String,
+    },
+    /// Remove a member and end their sessions (owners). MEMBER is an ID or a name.
+    Remove {
+        member: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+pub async fn run(server: &ServerArgs, cmd: MembersCommand) -> anyhow::Result<()> {
+    let client = server.client()?;
+    match cmd {
+        MembersCommand::List { json } => {
+            let members = client.members().await?;
+            if json {
+                return print_json(&json!({ "members": members }));
+            }
+            let rows: Vec<Vec<String>> = members
+                .iter()
+                .map(|m| {
+                    vec![
+                        cell(&m["id"]),
+                        cell(&m["name"]),
+                        cell(&m["role"]),
+                        time_cell(&m["created_at"]),
+                    ]
+                })
+                .collect();
+            print_table(&["ID", "NAME", "ROLE", "JOINED (UTC)"], &rows);
+        }
+        MembersCommand::Invite { role } => {
+            let invite = client.invite(&role).await?;
+            eprintln!(
+                "Send this one-time link to the person who should join as {role} (valid 7 days):"
+            );
+            println!("{}", cell(&invite["url"]));
+        }
+        MembersCommand::Role { member, role } => {
+            let (id, name) = find_member(&client, &member).await?;
+            client.set_role(id, &role).await?;
+            println!("{name} is now {role}.");
+        }
+        MembersCommand::Remove { member, yes } => {
+            let (id, name) = find_member(&client, &member).await?;
+            if !yes {
+                let answer = ask(&format!("Remove {name} (id {id})? [y/N] "))?;
+                if !matches!(answer.as_deref().map(str::trim), Some("y" | "Y" | "yes")) {
+                    bail!("not confirmed; {name} was not removed");
+                }
+            }
+            client.remove_member(id).await?;
+            println!("Removed {name}.");
+        }
+    }
+    Ok(())
+}
+
+/// A member by ID or by name: (id, name).
+async fn find_member(client: &Client, member: &str) -> anyhow::Result<(i64, String)> {
+    let members = client.members().await?;
+    let by_id = member.parse::<i64>().ok();
+    members
+        .iter()
+        .find(|m| m["name"] == member || (by_id.is_some() && m["id"].as_i64() == by_id))
+        .and_then(|m| Some((m["id"].as_i64()?, cell(&m["name"]))))
+        .ok_or_else(|| anyhow!("no member {member:?}; see `hush members list`"))
+}

@@ -1,0 +1,215 @@
+//! Small helpers shared by the client commands: tables, times, prompts.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+/// Prints rows under a header, each column as wide as its widest cell.
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(cell);
+                out.push_str(&" ".repeat(widths[i] - cell.chars().count() + 2));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// Prints a JSON value for `--json`.
+pub fn print_json(value: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// A JSON field as table text: strings bare, null as "-".
+pub fn cell(value: &Value) -> String {
+    match value {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A millisecond timestamp field as `YYYY-MM-DD HH:MM` (UTC), or "-".
+pub fn time_cell(value: &Value) -> String {
+    value.as_i64().map_or_else(|| "-".into(), format_millis)
+}
+
+/// Milliseconds since the Unix epoch as `YYYY-MM-DD HH:MM` in UTC.
+pub fn format_millis(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60
+    )
+}
+
+/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// The inverse: (year, month, day) to days since 1970-01-01.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `--since`: a duration back from `now_ms` (`30m`, `24h`, `7d`, `2w`) or a UTC date
+/// (`2024-05-01`, `2024-05-01T12:00`, `2024-05-01T12:00:00Z`); milliseconds since the epoch.
+pub fn parse_since(text: &str, now_ms: i64) -> anyhow::Result<i64> {
+    let text = text.trim();
+    let help = "use a duration such as 30m, 24h, 7d or 2w, or a UTC date such as 2024-05-01 or 2024-05-01T12:00";
+    if let Some(unit) = text.chars().last().filter(|c| "smhdw".contains(*c)) {
+        let number = &text[..text.len() - 1];
+        if let Ok(n) = number.parse::<i64>() {
+            let ms = match unit {
+                's' => 1_000,
+                'm' => 60_000,
+                'h' => 3_600_000,
+                'd' => 86_400_000,
+                _ => 7 * 86_400_000,
+            };
+            return Ok(now_ms - n * ms);
+        }
+    }
+    let text = text.trim_end_matches('Z');
+    let (date, time) = match text.split_once(['T', ' ']) {
+        Some((d, t)) => (d, Some(t)),
+        None => (text, None),
+    };
+    let parts: Vec<&str> = date.split('-').collect();
+    let [y, m, d] = parts[..] else {
+        bail!("--since {text:?}: {help}");
+    };
+    let (Ok(y), Ok(m), Ok(d)) = (y.parse::<i64>(), m.parse::<u32>(), d.parse::<u32>()) else {
+        bail!("--since {text:?}: {help}");
+    };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        bail!("--since {text:?}: {help}");
+    }
+    let mut secs = days_from_civil(y, m, d) * 86_400;
+    if let Some(time) = time {
+        let fields: Vec<&str> = time.split(':').collect();
+        if !(2..=3).contains(&fields.len()) {
+            bail!("--since {text:?}: {help}");
+        }
+        let mut scale = 3600;
+        for field in fields {
+            let n: i64 = field
+                .parse()
+                .ok()
+                .with_context(|| format!("--since {text:?}: {help}"))?;
+            secs += n * scale;
+            scale /= 60;
+        }
+    }
+    Ok(secs * 1000)
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Asks a question on stderr and reads one line from stdin; `None` at end of input.
+pub fn ask(question: &str) -> anyhow::Result<Option<String>> {
+    eprint!("{question}");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    let n = std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read from standard input")?;
+    if n == 0 {
+        eprintln!();
+        return Ok(None);
+    }
+    Ok(Some(line.trim_end_matches(['\r', '\n']).to_string()))
+}
+
+/// Whether a person can answer questions on stdin.
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal()
+}
+
+/// Percent-encodes a query parameter value.
+pub fn query_value(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millis_format_as_utc_dates() {
+        assert_eq!(format_millis(0), "1970-01-01 00:00");
+        assert_eq!(format_millis(1_714_564_800_000), "2024-05-01 12:00");
+        assert_eq!(format_millis(951_782_400_000), "2000-02-29 00:00");
+    }
+
+    #[test]
+    fn since_accepts_durations_and_dates() {
+        let now = 1_714_564_800_000;
+        assert_eq!(parse_since("7d", now).unwrap(), now - 7 * 86_400_000);
+        assert_eq!(parse_since("30m", now).unwrap(), now - 30 * 60_000);
+        assert_eq!(parse_since("2024-05-01T12:00", now).unwrap(), now);
+        assert_eq!(parse_since("2024-05-01T12:00:00Z", now).unwrap(), now);
+        assert_eq!(
+            parse_since("2024-05-01", now).unwrap(),
+            now - 12 * 3_600_000
+        );
+        assert!(parse_since("yesterday", now).is_err());
+        assert!(parse_since("2024-13-01", now).is_err());
+    }
+
+    #[test]
+    fn query_values_are_encoded() {
+        assert_eq!(query_value("secrets."), "secrets.");
+        assert_eq!(query_value("a b&c=d"), "a%20b%26c%3Dd");
+    }
+}
