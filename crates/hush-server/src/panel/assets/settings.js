@@ -1,0 +1,621 @@
+// An app's settings (⋮ → Settings): Secrets (the editor for editors; key names only for
+// viewers), History (versions, key-level diff between any two, rollback) and Tokens.
+// While open it follows the app's watch stream and polls its running copies every 2 s.
+
+import { appPath, del, get, post, put, withQuery } from './api.js';
+import { ago, busy, copyField, errorBox, field, fullTime, h, newId, replace, toast } from './dom.js';
+import { confirmDialog, openModal } from './modal.js';
+import { createEditor, describeError, diffSummary, renderDiff, renderPreview } from './editor.js';
+import { instanceItem, rolloutSummary } from './workspace.js';
+
+const INSTANCE_POLL_MS = 2000;
+
+export function openSettings(ctx, app, { tab = 'secrets', onChange, onClose } = {}) {
+  const tabs = [
+    { id: 'secrets', label: 'Secrets', make: secretsTab },
+    { id: 'history', label: 'History', make: historyTab },
+    { id: 'tokens', label: 'Tokens', make: tokensTab },
+  ];
+  const shared = {
+    ctx, app, info: null, listeners: new Set(),
+    /** Tells every tab about a new newest version. */
+    emit(event) {
+      for (const fn of shared.listeners) fn(event);
+    },
+    changed() {
+      if (onChange) onChange();
+    },
+  };
+  const panels = {};
+  const buttons = {};
+  const modal = openModal({
+    title: `${app} · Settings`,
+    size: 'xl',
+    beforeClose: async () => {
+      for (const p of Object.values(panels)) {
+        if (p.beforeClose && (await p.beforeClose()) === false) return false;
+      }
+      return true;
+    },
+    onClose: () => {
+      stop();
+      for (const p of Object.values(panels)) if (p.destroy) p.destroy();
+      if (location.pathname === here) history.replaceState(null, '', '/');
+      if (onClose) onClose();
+    },
+    initialFocus: () => buttons[tab],
+  });
+  // The address names the open app (so a reload reopens it); closing goes back to the list.
+  const here = `/apps/${encodeURIComponent(app)}`;
+  if (location.pathname !== here) history.replaceState(null, '', here);
+
+  const nav = h('div', { class: 'tabs', role: 'tablist', 'aria-orientation': 'vertical', 'aria-label': 'Settings sections' });
+  const area = h('div', { class: 'tab-area' });
+  for (const t of tabs) {
+    const id = newId(`tab-${t.id}`);
+    const button = h('button', {
+      type: 'button', role: 'tab', id, class: 'tab', 'aria-selected': 'false', tabindex: '-1', 'aria-controls': `${id}-panel`,
+    }, t.label);
+    button.addEventListener('click', () => select(t.id));
+    buttons[t.id] = button;
+    nav.append(button);
+  }
+  nav.addEventListener('keydown', (event) => {
+    const ids = tabs.map((t) => t.id);
+    const i = ids.findIndex((id) => buttons[id] === document.activeElement);
+    if (i < 0) return;
+    let next = null;
+    if (event.key === 'ArrowDown' || event.key === 'ArrowRight') next = ids[(i + 1) % ids.length];
+    if (event.key === 'ArrowUp' || event.key === 'ArrowLeft') next = ids[(i - 1 + ids.length) % ids.length];
+    if (event.key === 'Home') next = ids[0];
+    if (event.key === 'End') next = ids[ids.length - 1];
+    if (next) {
+      event.preventDefault();
+      select(next);
+      buttons[next].focus();
+    }
+  });
+  modal.body.append(h('div', { class: 'settings' }, nav, area));
+
+  function select(id) {
+    for (const t of tabs) {
+      const on = t.id === id;
+      buttons[t.id].setAttribute('aria-selected', String(on));
+      buttons[t.id].tabIndex = on ? 0 : -1;
+      if (on && !panels[t.id]) {
+        const panel = t.make(shared);
+        panel.el.setAttribute('role', 'tabpanel');
+        panel.el.id = `${buttons[t.id].id}-panel`;
+        panel.el.setAttribute('aria-labelledby', buttons[t.id].id);
+        panels[t.id] = panel;
+        area.append(panel.el);
+      }
+      if (panels[t.id]) panels[t.id].el.hidden = !on;
+    }
+  }
+  select(tab);
+
+  // Live: the watch stream says when a new version exists; running copies are polled.
+  let stopped = false;
+  let timer = null;
+  const events = new EventSource(`/api/v1${appPath(app, '/watch')}`);
+  events.addEventListener('version', async (event) => {
+    let version = 0;
+    try {
+      version = JSON.parse(event.data).version;
+    } catch {
+      return;
+    }
+    await refreshInfo();
+    shared.emit({ type: 'version', version });
+    shared.changed();
+  });
+  async function refreshInfo() {
+    try {
+      shared.info = await get(appPath(app));
+      shared.emit({ type: 'info', info: shared.info });
+    } catch (err) {
+      shared.emit({ type: 'error', message: err.message });
+    }
+  }
+  async function poll() {
+    if (stopped) return;
+    if (!document.hidden) {
+      try {
+        const { instances } = await get(appPath(app, '/instances'));
+        if (shared.info) {
+          shared.info.instances = instances;
+          shared.emit({ type: 'info', info: shared.info });
+        }
+      } catch {
+        // The next poll tries again; the error shows in the tab that needs the data.
+      }
+    }
+    timer = setTimeout(poll, INSTANCE_POLL_MS);
+  }
+  function stop() {
+    stopped = true;
+    events.close();
+    clearTimeout(timer);
+  }
+  refreshInfo().then(() => { timer = setTimeout(poll, INSTANCE_POLL_MS); });
+  ctx.onLeave(() => modal.close(true));
+  return modal;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets
+
+function secretsTab(shared) {
+  return shared.ctx.isEditor() ? secretsEditorTab(shared) : secretsViewerTab(shared);
+}
+
+/** The version line ("Version 3 · saved 5 minutes ago by olivia") and the running copies. */
+function statusParts(shared) {
+  const version = h('p', { class: 'version-line' });
+  const rollout = h('div', { class: 'rollout' });
+  function draw() {
+    const info = shared.info;
+    if (!info) return;
+    const latest = info.latest_version || 0;
+    replace(version, latest
+      ? ['Version ', h('strong', {}, String(latest)), ' · saved ', ago(info.updated_at), info.updated_by ? ` by ${info.updated_by}` : '']
+      : h('span', { class: 'muted' }, 'No secrets saved yet.'));
+    const instances = info.instances || [];
+    const summary = rolloutSummary(latest, instances);
+    replace(rollout,
+      h('h3', {}, 'Running copies'),
+      h('p', { class: `app-status ${summary.kind}` }, h('span', { class: 'dot', 'aria-hidden': 'true' }), summary.text),
+      instances.length
+        ? h('ul', { class: 'instances', 'aria-label': 'Running copies' }, instances.map((i) => instanceItem(i, latest)))
+        : h('p', { class: 'help' }, 'A copy started with hush run (see Tokens) reports here which version it applied, live.'));
+  }
+  return { version, rollout, draw };
+}
+
+function secretsViewerTab(shared) {
+  const status = statusParts(shared);
+  const body = h('div', {}, h('p', { class: 'muted' }, 'Loading key names…'));
+  const el = h('div', { class: 'tab-panel' },
+    h('h2', { class: 'tab-title' }, 'Secrets'),
+    status.version,
+    h('div', { class: 'notice', role: 'note' }, 'You can see which keys exist. Values are shown only to editors and owners.'),
+    h('div', { class: 'secrets-grid' }, body, status.rollout));
+  async function load() {
+    try {
+      const keys = await get(appPath(shared.app, '/keys'));
+      const text = keys.version ? maskedToml(keys.masked || {}) : '';
+      replace(body,
+        keys.version
+          ? h('pre', { class: 'masked code-block', 'aria-label': 'Key names with hidden values' }, text)
+          : h('p', { class: 'muted' }, 'No secrets yet.'),
+        renderPreview({ valid: true, env: keys.env, warnings: [] }));
+    } catch (err) {
+      replace(body, h('p', { class: 'form-error', role: 'alert' }, `Could not load the key names: ${err.message}`));
+    }
+  }
+  const listener = (event) => {
+    if (event.type === 'info') status.draw();
+    if (event.type === 'version') load();
+  };
+  shared.listeners.add(listener);
+  load();
+  status.draw();
+  return { el, destroy: () => shared.listeners.delete(listener) };
+}
+
+/** The masked tree (every value replaced by dots) written like the TOML it came from. */
+export function maskedToml(tree) {
+  const key = (k) => (/^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k));
+  const value = (v) => {
+    if (Array.isArray(v)) return `[${v.map(value).join(', ')}]`;
+    if (v && typeof v === 'object') return `{ ${Object.entries(v).map(([k, x]) => `${key(k)} = ${value(x)}`).join(', ')} }`;
+    return String(v);
+  };
+  const lines = [];
+  const walk = (table, path) => {
+    const scalars = Object.entries(table).filter(([, v]) => !(v && typeof v === 'object' && !Array.isArray(v)));
+    const tables = Object.entries(table).filter(([, v]) => v && typeof v === 'object' && !Array.isArray(v));
+    if (path.length && (scalars.length || !tables.length)) {
+      if (lines.length) lines.push('');
+      lines.push(`[${path.map(key).join('.')}]`);
+    }
+    for (const [k, v] of scalars) lines.push(`${key(k)} = ${value(v)}`);
+    for (const [k, v] of tables) walk(v, [...path, k]);
+  };
+  walk(tree, []);
+  return lines.join('\n');
+}
+
+function secretsEditorTab(shared) {
+  const { app, ctx } = shared;
+  const status = statusParts(shared);
+  const notice = h('div', { class: 'notice live-notice', role: 'status', hidden: true });
+  const preview = h('div', { class: 'preview-wrap' }, renderPreview(null));
+  const message = field({
+    label: 'Describe the change', optional: true,
+    input: h('input', { type: 'text', maxlength: '500', placeholder: 'e.g. Rotate the database password' }),
+  });
+  const save = h('button', { type: 'button', class: 'button primary' }, 'Save');
+  const saveResult = h('p', { class: 'save-result', role: 'status', 'aria-live': 'polite' });
+  const saveError = errorBox();
+  const conflict = h('div', { class: 'conflict', role: 'alert', hidden: true });
+  const yours = h('div', { class: 'yours', hidden: true });
+  const editorSlot = h('div', {}, h('p', { class: 'muted' }, 'Loading the secrets…'));
+  const el = h('div', { class: 'tab-panel' },
+    h('div', { class: 'tab-head' }, h('h2', { class: 'tab-title' }, 'Secrets'), status.version),
+    notice,
+    h('div', { class: 'secrets-grid' },
+      h('div', { class: 'editor-column' },
+        editorSlot,
+        message.wrap,
+        saveError.el,
+        conflict,
+        h('div', { class: 'actions start' }, save, h('span', { class: 'help' }, 'Ctrl+S saves too.')),
+        saveResult,
+        yours),
+      h('div', { class: 'side-column' }, preview, status.rollout)));
+
+  let editor = null;
+  let base = 0;
+  let savedText = '';
+  const dirty = () => Boolean(editor) && editor.getText() !== savedText;
+
+  async function load() {
+    try {
+      const info = shared.info || await get(appPath(app));
+      let text = '';
+      base = 0;
+      if (info.latest_version) {
+        const secrets = await get(appPath(app, '/secrets'));
+        text = secrets.toml;
+        base = secrets.version;
+      }
+      savedText = text;
+      if (!editor) {
+        editor = createEditor({
+          text,
+          app,
+          label: 'Secrets (TOML)',
+          onResult: (r) => replace(preview, renderPreview(r)),
+          onSubmit: () => save.click(),
+        });
+        replace(editorSlot, editor.el);
+      } else {
+        await editor.setText(text);
+      }
+      notice.hidden = true;
+    } catch (err) {
+      replace(editorSlot, h('p', { class: 'form-error', role: 'alert' }, `Could not load the secrets: ${err.message}`));
+    }
+  }
+
+  async function doSave() {
+    if (!editor) return;
+    saveError.show(null);
+    saveResult.textContent = '';
+    const text = editor.getText();
+    await busy(save, 'Saving…', async () => {
+      try {
+        const version = await put(appPath(app, '/secrets'), { toml: text, base_version: base, message: message.input.value.trim() || null });
+        base = version.version;
+        savedText = text;
+        message.input.value = '';
+        conflict.hidden = true;
+        notice.hidden = true;
+        replace(saveResult, h('span', { class: 'ok-text' }, `Saved version ${version.version}. `),
+          'Running copies pick it up within seconds; watch them below.');
+        toast(`Saved ${app} secrets version ${version.version}.`);
+        editor.check();
+        shared.changed();
+      } catch (err) {
+        if (['invalid_toml', 'invalid_key', 'too_large'].includes(err.code)) {
+          editor.markError(err.body);
+          saveError.show(`Not saved. ${describeError(err.body)}`);
+        } else if (err.status === 409 && err.code === 'conflict') {
+          await showConflict(err.body);
+        } else {
+          saveError.show(`Not saved: ${err.message}`);
+        }
+      }
+    });
+  }
+  save.addEventListener('click', doSave);
+
+  /** Someone saved meanwhile: say who and what, keep the text, offer the ways forward. */
+  async function showConflict(body) {
+    const latest = body.latest_version;
+    const from = body.base_version;
+    const theirs = h('div', {}, h('p', { class: 'muted' }, 'Loading what changed…'));
+    const saveOnTop = h('button', { type: 'button', class: 'button primary' }, `Save my text as version ${latest + 1}`);
+    const loadLatest = h('button', { type: 'button', class: 'button' }, `Load version ${latest} (keep a copy of my text)`);
+    replace(conflict,
+      h('h3', {}, 'Not saved: someone else saved meanwhile'),
+      h('p', {}, `${body.message.charAt(0).toUpperCase()}${body.message.slice(1)}.`),
+      h('p', { class: 'conflict-sub' }, `What changed from version ${from} to version ${latest}:`),
+      theirs,
+      h('p', {}, 'Your text is still in the editor, unchanged, and the preview now compares it with version ', String(latest), '.'),
+      h('div', { class: 'actions start' }, saveOnTop, loadLatest));
+    conflict.hidden = false;
+    saveOnTop.addEventListener('click', () => {
+      base = latest;
+      doSave();
+    });
+    loadLatest.addEventListener('click', async () => {
+      const mine = editor.getText();
+      await load();
+      keepCopy(mine);
+      conflict.hidden = true;
+    });
+    editor.check();
+    try {
+      const diff = await get(withQuery(appPath(app, '/diff'), { from, to: latest }));
+      replace(theirs, renderDiff(diff.diff, 'No key changes.'));
+    } catch (err) {
+      replace(theirs, h('p', { class: 'form-error' }, `Could not load the difference: ${err.message}`));
+    }
+    conflict.scrollIntoView({ block: 'nearest' });
+  }
+
+  /** Shows the text someone typed (after loading the latest) so nothing typed is lost. */
+  function keepCopy(text) {
+    const area = h('textarea', { class: 'code', readonly: true, rows: '8', wrap: 'off', spellcheck: 'false' });
+    area.value = text;
+    const id = newId('yours');
+    area.id = id;
+    replace(yours,
+      h('label', { for: id }, 'Your unsaved text (copy what you need back into the editor)'),
+      area,
+      h('div', { class: 'actions start' },
+        h('button', { type: 'button', class: 'button', onclick: () => { editor.setText(text); yours.hidden = true; } }, 'Put my text back in the editor'),
+        h('button', { type: 'button', class: 'button', onclick: () => { yours.hidden = true; } }, 'Discard my copy')));
+    yours.hidden = false;
+  }
+
+  const listener = async (event) => {
+    if (event.type === 'info') status.draw();
+    if (event.type !== 'version' || !editor || event.version <= base) return;
+    if (!dirty()) {
+      await load();
+      const by = shared.info?.updated_by;
+      replace(notice, `Version ${event.version} was just saved${by ? ` by ${by}` : ''}; the editor now shows it.`);
+      notice.hidden = false;
+    } else {
+      const by = shared.info?.updated_by;
+      replace(notice, h('strong', {}, `Version ${event.version} was just saved${by ? ` by ${by}` : ''}. `),
+        'Your changes are kept; when you save, you will see what changed and choose how to go on.');
+      notice.hidden = false;
+    }
+  };
+  shared.listeners.add(listener);
+  load();
+  status.draw();
+  return {
+    el,
+    async beforeClose() {
+      if (!dirty()) return true;
+      return confirmDialog({
+        title: 'Discard your changes?', message: `Your edit of ${app}'s secrets is not saved.`, confirm: 'Discard changes', danger: true,
+      });
+    },
+    destroy() {
+      shared.listeners.delete(listener);
+      if (editor) editor.destroy();
+    },
+    ctx,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// History
+
+function historyTab(shared) {
+  const { app, ctx } = shared;
+  const list = h('ol', { class: 'versions', 'aria-label': 'Versions, newest first' });
+  const loadError = errorBox();
+  const fromSelect = h('select', {});
+  const toSelect = h('select', {});
+  const compareResult = h('div', { class: 'compare-result', 'aria-live': 'polite' });
+  const compare = h('button', { type: 'submit', class: 'button' }, 'Show difference');
+  const compareForm = h('form', { class: 'compare', 'aria-label': 'Compare two versions' },
+    field({ label: 'From version', input: fromSelect }).wrap,
+    field({ label: 'To version', input: toSelect }).wrap,
+    compare);
+  const el = h('div', { class: 'tab-panel' },
+    h('h2', { class: 'tab-title' }, 'History'),
+    h('p', { class: 'muted' }, 'Every save is a version. Differences list key names only, never values. A rollback saves an old version’s secrets as a new version.'),
+    compareForm, compareResult, loadError.el, list);
+  let versions = [];
+
+  async function showDiff(from, to) {
+    replace(compareResult, h('p', { class: 'muted' }, 'Loading…'));
+    try {
+      const d = await get(withQuery(appPath(app, '/diff'), { from, to }));
+      replace(compareResult, h('div', { class: 'diff-box' },
+        h('h3', {}, `From version ${d.from} to version ${d.to}`),
+        renderDiff(d.diff, 'The two versions have the same keys and values.')));
+    } catch (err) {
+      replace(compareResult, h('p', { class: 'form-error', role: 'alert' }, `Could not compare: ${err.message}`));
+    }
+  }
+  compareForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    showDiff(fromSelect.value, toSelect.value);
+  });
+
+  async function rollback(version, button) {
+    const latest = versions[0]?.version || 0;
+    const ok = await confirmDialog({
+      title: `Roll back to version ${version}?`,
+      message: `This saves the secrets of version ${version} as a new version ${latest + 1}. Version ${latest} stays in the history, and running copies pick up the new version.`,
+      confirm: `Roll back to version ${version}`,
+    });
+    if (!ok) return;
+    await busy(button, 'Rolling back…', async () => {
+      try {
+        const v = await post(appPath(app, '/rollback'), { version, base_version: latest });
+        toast(`Version ${v.version} restores version ${version}.`);
+        await load();
+        shared.changed();
+      } catch (err) {
+        loadError.show(`Not rolled back: ${err.message}`);
+      }
+    });
+  }
+
+  async function load() {
+    try {
+      versions = (await get(appPath(app, '/versions'))).versions;
+      loadError.show(null);
+    } catch (err) {
+      loadError.show(`Could not load the history: ${err.message}`);
+      return;
+    }
+    const options = (select, selected) => replace(select,
+      versions.map((v) => h('option', { value: String(v.version), selected: v.version === selected }, `Version ${v.version}`)),
+      h('option', { value: '0', selected: selected === 0 }, 'Empty (before version 1)'));
+    const newest = versions[0]?.version || 0;
+    options(fromSelect, Math.max(0, newest - 1));
+    options(toSelect, newest);
+    compare.disabled = !versions.length;
+    if (!versions.length) {
+      replace(list, h('li', { class: 'muted' }, 'No versions yet.'));
+      return;
+    }
+    replace(list, versions.map((v, i) => {
+      const actions = h('div', { class: 'version-actions' });
+      if (v.version > 1 || i < versions.length - 1) {
+        actions.append(h('button', { type: 'button', class: 'button small', onclick: () => showDiff(v.version - 1, v.version) }, `Compare with version ${v.version - 1}`));
+      }
+      if (ctx.isEditor() && i > 0) {
+        const b = h('button', { type: 'button', class: 'button small' }, 'Roll back to this version');
+        b.addEventListener('click', () => rollback(v.version, b));
+        actions.append(b);
+      }
+      return h('li', { class: 'version' },
+        h('div', { class: 'version-head' },
+          h('strong', {}, `Version ${v.version}`),
+          i === 0 ? h('span', { class: 'badge' }, 'latest') : null,
+          v.restored_from ? h('span', { class: 'badge neutral' }, `restores version ${v.restored_from}`) : null,
+          h('span', { class: 'muted' }, ` ${v.author || 'someone'} · `, h('time', { datetime: new Date(v.created_at).toISOString(), title: fullTime(v.created_at) }, ago(v.created_at).textContent))),
+        h('p', { class: v.message ? 'version-message' : 'version-message muted' }, v.message || 'No message'),
+        h('p', { class: 'version-changes help' }, diffSummary(v.changes)),
+        actions);
+    }));
+  }
+  const listener = (event) => {
+    if (event.type === 'version') load();
+  };
+  shared.listeners.add(listener);
+  load();
+  return { el, destroy: () => shared.listeners.delete(listener) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+
+function tokensTab(shared) {
+  const { app, ctx } = shared;
+  const table = h('div', { class: 'table-wrap' });
+  const loadError = errorBox();
+  const created = h('div', { class: 'created-token', role: 'status', hidden: true });
+  const parts = [h('h2', { class: 'tab-title' }, 'Tokens'),
+    h('p', { class: 'muted' }, `An app token lets running copies of ${app} read its secrets with hush run, and nothing else. It is shown once, when you create it.`)];
+  if (ctx.isEditor()) {
+    const name = field({ label: 'Token name', input: h('input', { type: 'text', maxlength: '100', placeholder: 'e.g. production server' }) });
+    const days = field({ label: 'Expires after (days)', optional: true, input: h('input', { type: 'number', min: '1', inputmode: 'numeric' }) });
+    const error = errorBox();
+    const submit = h('button', { type: 'submit', class: 'button primary' }, 'Create token');
+    const form = h('form', { class: 'token-form', novalidate: true }, name.wrap, days.wrap, h('div', { class: 'form-submit' }, submit));
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      name.setError(null);
+      error.show(null);
+      if (!name.input.value.trim()) {
+        name.setError('Name the token after where it is used, e.g. production server.');
+        name.input.focus();
+        return;
+      }
+      const body = { kind: 'app', app, name: name.input.value.trim() };
+      if (days.input.value) body.expires_in_days = Number(days.input.value);
+      await busy(submit, 'Creating…', async () => {
+        try {
+          const token = await post('/tokens', body);
+          name.input.value = '';
+          days.input.value = '';
+          const done = h('button', { type: 'button', class: 'button', onclick: () => { created.hidden = true; created.replaceChildren(); submit.focus(); } }, 'Done: I stored it');
+          replace(created,
+            h('h3', {}, `Token “${token.name}” created`),
+            h('p', { class: 'warn-text' }, 'Copy it now: this is the only time hush shows it.'),
+            copyField('Token', token.token),
+            token.run_command ? copyField('Start your app with', token.run_command) : null,
+            h('div', { class: 'actions start' }, done));
+          created.hidden = false;
+          created.querySelector('input')?.focus();
+          load();
+        } catch (err) {
+          error.show(`Not created: ${err.message}`);
+        }
+      });
+    });
+    parts.push(form, error.el, created);
+  }
+  parts.push(loadError.el, table);
+  const el = h('div', { class: 'tab-panel' }, parts);
+
+  async function revoke(token, button) {
+    const ok = await confirmDialog({
+      title: `Revoke “${token.name}”?`,
+      message: 'Copies of the app using this token stop receiving secrets at once, on every server. This cannot be undone.',
+      confirm: 'Revoke token',
+      danger: true,
+    });
+    if (!ok) return;
+    await busy(button, 'Revoking…', async () => {
+      try {
+        await del(`/tokens/${encodeURIComponent(token.id)}`);
+        toast(`Revoked “${token.name}”.`);
+        await load();
+      } catch (err) {
+        loadError.show(`Not revoked: ${err.message}`);
+      }
+    });
+  }
+
+  async function load() {
+    let tokens;
+    try {
+      tokens = (await get(withQuery('/tokens', { app }))).tokens;
+      loadError.show(null);
+    } catch (err) {
+      loadError.show(`Could not load the tokens: ${err.message}`);
+      return;
+    }
+    if (!tokens.length) {
+      replace(table, h('p', { class: 'muted' }, 'No tokens yet.'));
+      return;
+    }
+    const now = Date.now();
+    replace(table, h('table', { class: 'table' },
+      h('caption', { class: 'visually-hidden' }, `Tokens of ${app}`),
+      h('thead', {}, h('tr', {}, ['Name', 'Token', 'Created', 'Last used', 'Expires', 'Status', ''].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, tokens.map((t) => {
+        const state = t.revoked_at ? 'revoked' : t.expires_at && t.expires_at < now ? 'expired' : 'active';
+        let action = null;
+        if (state === 'active' && ctx.isEditor()) {
+          action = h('button', { type: 'button', class: 'button small danger', 'aria-label': `Revoke token ${t.name}` }, 'Revoke');
+          action.addEventListener('click', () => revoke(t, action));
+        }
+        return h('tr', { class: state === 'active' ? '' : 'inactive' },
+          h('td', {}, t.name),
+          h('td', {}, h('code', {}, `${t.prefix}…`)),
+          h('td', {}, ago(t.created_at)),
+          h('td', {}, ago(t.last_used_at)),
+          h('td', {}, t.expires_at ? fullTime(t.expires_at) : h('span', { class: 'muted' }, 'never')),
+          h('td', {}, h('span', { class: `badge ${state === 'active' ? 'ok' : 'neutral'}` }, state)),
+          h('td', { class: 'cell-action' }, action));
+      }))));
+  }
+  load();
+  return { el };
+}

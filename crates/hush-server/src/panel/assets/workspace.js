@@ -1,0 +1,315 @@
+// The workspace: every app with its status (running copies and the secrets version each has
+// applied, against the newest; the last change and who made it), an ⋮ menu per app, and
+// "New app" with "Advanced settings…" for the first secrets.
+
+import { appPath, del, get, post } from './api.js';
+import { ago, busy, errorBox, field, h, newId, replace, toast } from './dom.js';
+import { confirmDialog, menuButton, openModal } from './modal.js';
+import { createEditor, describeError, renderPreview } from './editor.js';
+import { openSettings } from './settings.js';
+import { capitalize } from './auth.js';
+
+const POLL_MS = 3000;
+
+export function workspaceView(ctx, { open } = {}) {
+  const list = h('ul', { class: 'app-list', 'aria-label': 'Apps' });
+  const empty = h('div', { class: 'empty card', hidden: true },
+    h('h2', {}, 'No apps yet'),
+    h('p', {}, ctx.isEditor()
+      ? 'Create an app, give it its secrets in Advanced settings, then start it with hush run.'
+      : 'When an editor creates an app, it appears here.'));
+  const loadError = errorBox();
+  const newButton = ctx.isEditor()
+    ? h('button', { type: 'button', class: 'button primary', onclick: () => openNewApp(ctx, refresh) }, 'New app')
+    : null;
+  const view = h('section', { class: 'page' },
+    h('div', { class: 'page-head' }, h('h1', {}, 'Apps'), newButton),
+    loadError.el, empty, list);
+
+  const rows = new Map();
+  let timer = null;
+  let stopped = false;
+  let opened = false;
+
+  async function refresh() {
+    let apps;
+    try {
+      apps = (await get('/apps')).apps;
+      loadError.show(null);
+    } catch (err) {
+      loadError.show(`Could not load the apps: ${err.message}`);
+      return;
+    }
+    if (stopped) return;
+    empty.hidden = apps.length > 0;
+    const seen = new Set();
+    for (const app of apps) {
+      seen.add(app.name);
+      let row = rows.get(app.name);
+      if (!row) {
+        row = appRow(ctx, app.name, refresh);
+        rows.set(app.name, row);
+      }
+      row.update(app);
+      list.append(row.el);
+    }
+    for (const [name, row] of rows) {
+      if (!seen.has(name)) {
+        row.el.remove();
+        rows.delete(name);
+      }
+    }
+    if (open && !opened) {
+      opened = true;
+      if (seen.has(open)) openSettings(ctx, open, { onChange: refresh });
+      else loadError.show(`There is no app named “${open}”.`);
+    }
+  }
+
+  async function poll() {
+    if (stopped) return;
+    if (!document.hidden) await refresh();
+    timer = setTimeout(poll, POLL_MS);
+  }
+  poll();
+  ctx.onLeave(() => {
+    stopped = true;
+    clearTimeout(timer);
+  });
+  return view;
+}
+
+/** Live counts of running copies against the newest version. */
+export function rolloutSummary(latest, instances) {
+  const live = instances.filter((i) => i.status !== 'gone');
+  if (!live.length) return { kind: 'idle', text: instances.length ? 'Not running (no recent report)' : 'No running copies' };
+  const current = live.filter((i) => i.applied_version >= latest).length;
+  const n = live.length;
+  const copies = `${n} running ${n === 1 ? 'copy' : 'copies'}`;
+  if (current === n) return { kind: 'ok', text: latest ? `${copies} · all on version ${latest}` : copies };
+  return { kind: 'behind', text: `${copies} · ${current} of ${n} on version ${latest}, ${n - current} updating` };
+}
+
+/** One running copy: where it runs and which version it applied. */
+export function instanceItem(instance, latest) {
+  const gone = instance.status === 'gone';
+  const current = instance.applied_version >= latest;
+  const kind = gone ? 'gone' : current ? 'ok' : 'behind';
+  const state = gone
+    ? `last reported version ${instance.applied_version}`
+    : current ? `version ${instance.applied_version} (latest)` : `version ${instance.applied_version} · picking up ${latest}…`;
+  return h('li', { class: `instance ${kind}` },
+    h('span', { class: 'dot', 'aria-hidden': 'true' }),
+    h('span', { class: 'instance-host' }, instance.hostname, instance.pid ? ` (pid ${instance.pid})` : ''),
+    h('span', { class: 'instance-state' }, state),
+    h('span', { class: 'muted instance-seen' }, gone ? 'gone · ' : `${instance.status} · `, ago(instance.reported_at)));
+}
+
+function appRow(ctx, name, refresh) {
+  const nameId = newId('app');
+  const meta = h('p', { class: 'app-meta' });
+  const status = h('p', { class: 'app-status' });
+  const instances = h('ul', { class: 'instances compact', 'aria-label': `Running copies of ${name}` });
+  const launch = h('p', { class: 'app-launch muted', hidden: true });
+  const settings = (tab) => openSettings(ctx, name, { tab, onChange: refresh });
+  const menu = menuButton({
+    label: `More actions for ${name}`,
+    items: [
+      { label: 'Settings', action: () => settings('secrets') },
+      { label: 'History', action: () => settings('history') },
+      { label: 'Tokens', action: () => settings('tokens') },
+      ctx.isOwner() ? { label: 'Delete app…', danger: true, action: () => deleteApp(name, refresh) } : null,
+    ],
+  });
+  const el = h('li', { class: 'app-row card', 'aria-labelledby': nameId },
+    h('div', { class: 'app-icon', 'aria-hidden': 'true' }, name.slice(0, 1).toUpperCase()),
+    h('div', { class: 'app-main' },
+      h('h2', { class: 'app-name', id: nameId },
+        h('button', { type: 'button', class: 'link-button', onclick: () => settings('secrets') }, name)),
+      meta, launch),
+    h('div', { class: 'app-side' }, status, instances),
+    menu);
+
+  function update(app) {
+    const latest = app.latest_version || 0;
+    if (latest) {
+      replace(meta, `Secrets version ${latest} · changed `, ago(app.updated_at), app.updated_by ? ` by ${app.updated_by}` : '');
+    } else {
+      replace(meta, h('span', { class: 'muted' }, 'No secrets yet'));
+    }
+    if (app.launch) {
+      launch.hidden = false;
+      replace(launch, 'Started by hush: ', h('code', {}, app.launch.command), ' in ', h('code', {}, app.launch.folder),
+        app.launch.port ? ` on port ${app.launch.port}` : '');
+    }
+    const summary = rolloutSummary(latest, app.instances || []);
+    status.className = `app-status ${summary.kind}`;
+    replace(status, h('span', { class: 'dot', 'aria-hidden': 'true' }), summary.text);
+    replace(instances, (app.instances || []).filter((i) => i.status !== 'gone').slice(0, 6).map((i) => instanceItem(i, latest)));
+  }
+  return { el, update };
+}
+
+async function deleteApp(name, refresh) {
+  const ok = await confirmDialog({
+    title: `Delete ${name}?`,
+    message: `This deletes ${name}, every version of its secrets and its tokens, for good. Running copies keep what they already have but get no updates.`,
+    confirm: 'Delete app',
+    danger: true,
+  });
+  if (!ok) return;
+  try {
+    await del(appPath(name));
+    toast(`Deleted ${name}.`);
+  } catch (err) {
+    toast(`Could not delete ${name}: ${err.message}`);
+  }
+  refresh();
+}
+
+/** "New app": name (and, where the server launches apps, folder, command and port), with the
+ * secrets set in the "Advanced settings…" modal. */
+function openNewApp(ctx, refresh) {
+  const canLaunch = Boolean(ctx.session.server?.launch_apps) && ctx.isOwner();
+  let secrets = '';
+  const modal = openModal({
+    title: canLaunch ? 'Deploy an app' : 'New app',
+    beforeClose: async () => !secrets.trim() || confirmDialog({
+      title: 'Discard this app?', message: 'The secrets you entered in Advanced settings are not saved yet.', confirm: 'Discard', danger: true,
+    }),
+  });
+  const name = field({
+    label: 'App name',
+    input: h('input', { type: 'text', name: 'app-name', autocomplete: 'off', spellcheck: 'false', required: true, maxlength: '63' }),
+    help: 'Lowercase letters, digits, - and _, like my-dashboard. Running copies use it with hush run --app.',
+  });
+  const folder = field({ label: 'Folder', optional: true, input: h('input', { type: 'text', spellcheck: 'false' }), help: 'Inside the server’s apps directory, e.g. my-dashboard. Leave empty to run the app yourself with hush run.' });
+  const command = field({ label: 'Command', input: h('input', { type: 'text', spellcheck: 'false', value: 'streamlit run streamlit_app.py' }) });
+  const port = field({ label: 'Port', optional: true, input: h('input', { type: 'number', min: '1', max: '65535', inputmode: 'numeric' }) });
+  const launchError = errorBox();
+  const launchSet = canLaunch
+    ? h('fieldset', { class: 'fieldset' }, h('legend', {}, 'Run it on this server'), folder.wrap, command.wrap, port.wrap, launchError.el)
+    : null;
+  const secretsSummary = h('p', { class: 'secrets-summary' });
+  const secretsError = errorBox();
+  const advanced = h('button', { type: 'button', class: 'button' }, 'Advanced settings…');
+  const error = errorBox();
+  const cancel = h('button', { type: 'button', class: 'button', onclick: () => modal.close() }, 'Cancel');
+  const submit = h('button', { type: 'submit', class: 'button primary' }, 'Create');
+  const form = h('form', { class: 'stack', novalidate: true },
+    name.wrap,
+    launchSet,
+    h('div', { class: 'advanced-row' }, h('div', {}, h('strong', {}, 'Secrets'), secretsSummary), advanced),
+    secretsError.el,
+    error.el,
+    h('div', { class: 'actions' }, cancel, submit));
+  modal.body.append(form);
+
+  function drawSummary() {
+    const keys = secrets.split('\n').filter((l) => /^\s*[^#\s[]/.test(l)).length;
+    replace(secretsSummary, secrets.trim()
+      ? `${keys} line${keys === 1 ? '' : 's'} of TOML, set in Advanced settings.`
+      : h('span', { class: 'muted' }, 'None yet. Add them in Advanced settings, or later from the app’s ⋮ menu → Settings.'));
+  }
+  function drawSubmit() {
+    submit.textContent = canLaunch && folder.input.value.trim() ? 'Deploy' : 'Create';
+  }
+  drawSummary();
+  folder.input.addEventListener('input', drawSubmit);
+  advanced.addEventListener('click', () => openAdvanced(secrets, (text) => {
+    secrets = text;
+    secretsError.show(null);
+    drawSummary();
+  }));
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    name.setError(null);
+    error.show(null);
+    secretsError.show(null);
+    launchError.show(null);
+    const appName = name.input.value.trim();
+    if (!appName) {
+      name.setError('Give the app a name.');
+      name.input.focus();
+      return;
+    }
+    const body = { name: appName };
+    if (secrets.trim()) {
+      body.toml = secrets;
+      body.message = 'Created with the app';
+    }
+    if (canLaunch && folder.input.value.trim()) {
+      body.launch = {
+        folder: folder.input.value.trim(),
+        command: command.input.value.trim(),
+        port: port.input.value ? Number(port.input.value) : null,
+      };
+    }
+    await busy(submit, submit.textContent === 'Deploy' ? 'Deploying…' : 'Creating…', async () => {
+      try {
+        const app = await post('/apps', body);
+        secrets = '';
+        await modal.close(true);
+        toast(app.latest_version ? `Created ${app.name} with secrets version ${app.latest_version}.` : `Created ${app.name}.`);
+        refresh();
+      } catch (err) {
+        if (err.code === 'bad_name' || err.status === 409) {
+          name.setError(capitalize(err.message));
+          name.input.focus();
+        } else if (['invalid_toml', 'invalid_key', 'too_large'].includes(err.code)) {
+          secretsError.show(h('span', {}, `The secrets in Advanced settings are not valid. ${describeError(err.body)} `,
+            h('button', { type: 'button', class: 'link-button', onclick: () => advanced.click() }, 'Open Advanced settings')));
+        } else if (/^launch\./.test(err.message) || /launched apps/.test(err.message)) {
+          launchError.show(capitalize(err.message));
+        } else {
+          error.show(`Not created: ${err.message}`);
+        }
+      }
+    });
+  });
+}
+
+/** The "Advanced settings" modal: the Secrets field for the new app's first version. */
+function openAdvanced(text, onSave) {
+  let result = null;
+  const preview = h('div', { class: 'preview-wrap' });
+  const save = h('button', { type: 'button', class: 'button primary' }, 'Save');
+  const error = errorBox();
+  const editor = createEditor({
+    text,
+    label: 'Secrets',
+    autofocus: true,
+    onResult: (r) => {
+      result = r;
+      replace(preview, renderPreview(r));
+    },
+    onSubmit: () => save.click(),
+  });
+  editor.textarea.placeholder = '# Everything at the top becomes an environment variable\ndb_username = "Jane"\ndb_password = "12345qwerty"\n\n# Sections are read from st.secrets\n[my_cool_secrets]\nthings_i_like = ["Streamlit", "Python"]';
+  const modal = openModal({
+    title: 'Advanced settings',
+    size: 'large',
+    initialFocus: () => editor.textarea,
+    beforeClose: async () => editor.getText() === text || confirmDialog({
+      title: 'Discard these secrets?', message: 'You changed the secrets but did not save them.', confirm: 'Discard', danger: true,
+    }),
+    onClose: () => editor.destroy(),
+  });
+  replace(preview, renderPreview(null));
+  modal.body.append(
+    h('p', { class: 'muted' }, 'Provide your secrets in TOML. Keys at the top become environment variables of the app; everything is available in st.secrets.'),
+    h('div', { class: 'secrets-grid' }, h('div', {}, editor.el), preview),
+    error.el,
+    h('div', { class: 'actions' }, h('button', { type: 'button', class: 'button', onclick: () => modal.close() }, 'Cancel'), save));
+  save.addEventListener('click', async () => {
+    error.show(null);
+    result = await editor.settled();
+    if (editor.getText().trim() && result && !result.valid) {
+      error.show(`Not saved: ${describeError(result.error)}. Fix it, then save.`);
+      return;
+    }
+    onSave(editor.getText());
+    modal.close(true);
+  });
+}
