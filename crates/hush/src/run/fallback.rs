@@ -21,7 +21,7 @@
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -81,7 +81,7 @@ impl Fallback {
     }
 
     #[cfg(test)]
-    pub fn path(&self) -> &Path {
+    pub fn path(&self) -> &std::path::Path {
         &self.path
     }
 
@@ -192,7 +192,7 @@ fn now_millis() -> i64 {
 mod tests {
     use super::*;
 
-    fn fallback(dir: &Path, token: &str) -> Fallback {
+    fn fallback(dir: &std::path::Path, token: &str) -> Fallback {
         let mut f = Fallback::new("http://127.0.0.1:8200/", "demo", token);
         f.path = dir.join("demo.bin");
         f
