@@ -17,6 +17,7 @@ pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod hub;
+pub mod launcher;
 pub mod lint;
 pub mod metrics;
 pub mod panel;
@@ -70,6 +71,8 @@ pub struct Shared {
     pub tokens: auth::TokenCache,
     pub metrics: metrics::Metrics,
     pub config: ServerConfig,
+    /// Server-launched apps; `None` unless the server was given an apps directory.
+    pub launcher: Option<launcher::Launcher>,
     /// Set once the server starts shutting down; ends every watch stream.
     pub closing: tokio::sync::watch::Sender<bool>,
 }
@@ -105,6 +108,7 @@ impl AppState {
             limiter: auth::LoginLimiter::new(Duration::from_secs(15 * 60), 10, 50),
             tokens: auth::TokenCache::default(),
             metrics: metrics::Metrics::default(),
+            launcher: config.apps_dir.clone().map(launcher::Launcher::new),
             config,
             closing: tokio::sync::watch::Sender::new(false),
         }));
@@ -112,7 +116,20 @@ impl AppState {
             tokio::spawn(follow_store_events(Arc::downgrade(&state.0), events));
         }
         tokio::spawn(flush_token_use(Arc::downgrade(&state.0)));
+        state.start_launched_apps().await?;
         Ok(state)
+    }
+
+    async fn start_launched_apps(&self) -> anyhow::Result<()> {
+        let Some(launcher) = &self.launcher else { return Ok(()) };
+        for (app, _) in self.store.list_apps().await? {
+            if app.launch.is_some() {
+                if let Err(err) = launcher.start(self, &app) {
+                    tracing::warn!(app = %app.name, error = %err.message, "cannot launch the app");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// On a server with no members yet, a fresh one-time link that creates the owner (valid for
@@ -149,6 +166,9 @@ impl AppState {
                 self.hub.publish(app_id, version);
             }
             StoreEvent::AppDeleted { app_id } => {
+                if let Some(launcher) = &self.launcher {
+                    launcher.stop(app_id);
+                }
                 self.vault.forget_app(app_id);
                 self.apps.forget(app_id);
                 self.tokens.forget_app(app_id);
@@ -238,11 +258,15 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let closing = state.closing.clone();
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             let _ = closing.send(true);
         })
-        .await
+        .await;
+    if let Some(launcher) = &state.launcher {
+        launcher.stop_all(Duration::from_secs(10)).await;
+    }
+    served
 }

@@ -48,8 +48,12 @@ pub async fn serve(
         on_shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
     });
     listener.set_nonblocking(true)?;
-    axum_server::from_tcp_rustls(listener, tls)
+    let served = axum_server::from_tcp_rustls(listener, tls)
         .handle(handle)
-        .serve(router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .await
+        .serve(router(state.clone()).into_make_service_with_connect_info::<SocketAddr>())
+        .await;
+    if let Some(launcher) = &state.launcher {
+        launcher.stop_all(Duration::from_secs(10)).await;
+    }
+    served
 }

@@ -140,6 +140,9 @@ pub async fn create(
         Some(doc) => Some(save_version(&state, &who, &app, 0, &doc, body.message, None).await?),
         None => None,
     };
+    if let Some(launcher) = &state.launcher {
+        launcher.start(&state, &app)?;
+    }
     Ok((
         StatusCode::CREATED,
         axum::Json(app_json(&app, latest.as_ref())),
@@ -167,6 +170,9 @@ fn check_launch(state: &AppState, launch: &LaunchConfig) -> ApiResult<()> {
         return Err(ApiError::bad_request(
             "launch.command: give the command that starts the app",
         ));
+    }
+    if let Some(launcher) = &state.launcher {
+        launcher.folder(launch)?;
     }
     Ok(())
 }
@@ -662,5 +668,62 @@ pub async fn report_instance(
             reported_at: now_millis(),
         })
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct LogsQuery {
+    since: Option<u64>,
+}
+
+/// A server-launched app's state and its newest (masked) output lines.
+pub async fn launch_status(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(name): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> ApiResult<axum::Json<Value>> {
+    who.require(Role::Editor)?;
+    let app = find_app(&state, &name).await?;
+    let status = state
+        .launcher
+        .as_ref()
+        .and_then(|l| l.status(app.id, q.since.unwrap_or(0)))
+        .ok_or_else(|| ApiError::not_found(format!("app {:?} is not launched by this server", app.name)))?;
+    Ok(axum::Json(status))
+}
+
+/// Stops the app's process and starts it again with the newest secrets.
+pub async fn reboot(State(state): State<AppState>, who: Principal, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    who.require(Role::Editor)?;
+    let app = find_app(&state, &name).await?;
+    let rebooted = state.launcher.as_ref().is_some_and(|l| l.reboot(app.id));
+    if !rebooted {
+        return Err(ApiError::not_found(format!("app {:?} is not launched by this server", app.name)));
+    }
+    state.audit.record_durably(audit_event(&who, "app.reboot", Some(&app), json!({}))).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Sets or clears how the server launches the app (owners only: it decides what runs).
+pub async fn set_launch(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(name): Path<String>,
+    Json(launch): Json<Option<LaunchConfig>>,
+) -> ApiResult<StatusCode> {
+    who.require(Role::Owner)?;
+    let mut app = find_app(&state, &name).await?;
+    if let Some(launch) = &launch {
+        check_launch(&state, launch)?;
+    }
+    state.store.set_app_launch(app.id, launch.clone()).await?;
+    state.apps.forget(app.id);
+    state.audit.record_durably(audit_event(&who, "app.launch", Some(&app), json!({ "launch": launch }))).await?;
+    app.launch = launch;
+    if let Some(launcher) = &state.launcher {
+        launcher.stop(app.id);
+        launcher.start(&state, &app)?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }

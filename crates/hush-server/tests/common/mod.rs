@@ -25,23 +25,37 @@ pub struct TestServer {
 impl TestServer {
     /// A server on a fresh SQLite database in a temporary directory.
     pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// Like [`TestServer::start`], with settings changed by `configure`.
+    pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("hush.db").display());
         let store = hush_store::connect(&url).await.unwrap();
-        let mut server =
-            TestServer::start_on(store, Keyring::from_keys(vec![MasterKey::generate()])).await;
+        let keyring = Keyring::from_keys(vec![MasterKey::generate()]);
+        let mut server = TestServer::start_configured(store, keyring, configure).await;
         server.dir = Some(dir);
         server
     }
 
     pub async fn start_on(store: Arc<dyn Store>, keyring: Keyring) -> TestServer {
+        TestServer::start_configured(store, keyring, |_| {}).await
+    }
+
+    async fn start_configured(
+        store: Arc<dyn Store>,
+        keyring: Keyring,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             public_url: url.clone(),
             heartbeat: std::time::Duration::from_millis(500),
             ..ServerConfig::default()
         };
+        configure(&mut config);
         let state = AppState::new(store.clone(), keyring, config).await.unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(hush_server::serve(listener, state.clone(), async move {
