@@ -546,6 +546,36 @@ async fn a_stale_set_is_refused_and_names_who_saved() {
     // On top of the newest version, the same change goes through.
     w.ok(&["secrets", "set", "web", "--base-version", "2", "NAME=Mine"]);
     assert!(w.latest("web").await.1.contains("NAME = \"Mine\""));
+
+    // import --merge sets a .env file's keys and keeps everything else as written.
+    let dotenv = w.write("more.env", "NAME=Merged\nNEW_ONE=1\n");
+    let out = w.ok(&[
+        "secrets",
+        "import",
+        "web",
+        dotenv.to_str().unwrap(),
+        "--merge",
+    ]);
+    assert!(
+        out.contains("+ NEW_ONE") && out.contains("~ NAME") && !out.contains("- "),
+        "{out}"
+    );
+    let (version, text) = w.latest("web").await;
+    assert_eq!(version, 4);
+    assert!(
+        text.contains("# rotate monthly\nNAME = \"Merged\"\nPORT = 8080\nNEW_ONE = \"1\""),
+        "{text}"
+    );
+    assert!(text.contains("# database\n[db]\nhost"), "{text}");
+    let json = w.write("x.json", "{}");
+    let err = w.fails(&[
+        "secrets",
+        "import",
+        "web",
+        json.to_str().unwrap(),
+        "--merge",
+    ]);
+    assert!(err.contains("--merge works with .env files"), "{err}");
 }
 
 #[tokio::test]

@@ -62,13 +62,17 @@ pub enum SecretsCommand {
         #[arg(short, long)]
         message: Option<String>,
     },
-    /// Replace the secrets with a TOML, JSON or .env file's content, as a new version.
+    /// Replace the secrets with a TOML, JSON or .env file's content, as a new version
+    /// (or, with --merge, set a .env file's keys and keep the rest).
     Import {
         app: String,
         file: PathBuf,
         /// toml, json or env (default: from the file's extension, else toml).
         #[arg(long, value_enum)]
         format: Option<Format>,
+        /// Keep the keys the file does not mention (.env files only), as `set` does.
+        #[arg(long)]
+        merge: bool,
         /// Why (shown in the history).
         #[arg(short, long)]
         message: Option<String>,
@@ -167,10 +171,15 @@ pub async fn run(server: &ServerArgs, cmd: SecretsCommand) -> anyhow::Result<()>
             app,
             file,
             format,
+            merge,
             message,
         } => {
-            let toml = read_secrets_file(&file, format)?;
-            let base = latest_version(&client, &app).await?;
+            let (toml, base) = if merge {
+                merge_dotenv(&client, &app, &file, format).await?
+            } else {
+                let toml = read_secrets_file(&file, format)?;
+                (toml, latest_version(&client, &app).await?)
+            };
             let message = message.unwrap_or_else(|| {
                 let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
                 format!("Imported {}", name.unwrap_or_default())
@@ -295,6 +304,27 @@ fn write_private(path: &Path, text: &str, force: bool) -> anyhow::Result<()> {
     .map_err(|e| e.error)
     .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+/// The newest version with a .env file's keys set in it, and that version's number.
+async fn merge_dotenv(
+    client: &Client,
+    app: &str,
+    file: &Path,
+    format: Option<Format>,
+) -> anyhow::Result<(String, i64)> {
+    if format.unwrap_or_else(|| Format::from_path(file)) != Format::Env {
+        bail!(
+            "--merge works with .env files; to merge TOML or JSON, use `hush secrets edit {app}`"
+        );
+    }
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let pairs = formats::parse_dotenv(&text).with_context(|| file.display().to_string())?;
+    let (current, base) = fetch_latest(client, app).await?;
+    let merged = formats::set_root_strings(&current, &pairs)?;
+    Document::parse_for_save(&merged).with_context(|| file.display().to_string())?;
+    Ok((merged, base))
 }
 
 /// The newest version's text and number; an empty document and 0 for an app without secrets.
