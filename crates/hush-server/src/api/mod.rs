@@ -75,6 +75,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             count_requests,
         ))
+        // Method, path and status only: no headers (tokens) and no bodies (values).
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 
