@@ -368,7 +368,8 @@ pub async fn authenticate_session(state: &AppState, session_token: &str) -> ApiR
             "your session has ended; sign in again",
         ));
     }
-    if now - session.last_seen_at > 60_000 {
+    // Record activity often enough for the idle timeout, but not on every request.
+    if now - session.last_seen_at > (idle / 4).min(60_000) {
         state.store.touch_session(session.id, now).await?;
     }
     Ok(state.store.get_user(session.user_id).await?)

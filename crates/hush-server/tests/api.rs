@@ -702,3 +702,42 @@ async fn the_openapi_document_covers_every_route() {
         }
     }
 }
+
+#[tokio::test]
+async fn idle_sessions_end_and_active_ones_do_not() {
+    let server = TestServer::start_with(|c| c.session_idle = Duration::from_millis(1200)).await;
+    let _owner = server.owner().await;
+    let http = reqwest::Client::new();
+    let login = http
+        .post(format!("{}/api/v1/auth/login", server.url))
+        .json(&serde_json::json!({ "name": "olivia", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let session = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let me = || http.get(format!("{}/api/v1/me", server.url)).header("cookie", &session).send();
+    // Active: a request every 0.5 s keeps the session past the idle limit.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(me().await.unwrap().status(), 200);
+    }
+    // Idle for longer than the limit: the session is over.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let expired = me().await.unwrap();
+    assert_eq!(expired.status(), 401);
+    let body: serde_json::Value = expired.json().await.unwrap();
+    assert_eq!(body["error"], "session_expired");
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_per_address_across_names() {
+    let server = TestServer::start().await;
+    let _owner = server.owner().await;
+    let anon = server.anonymous();
+    for i in 0..50 {
+        let (status, ..) = api_err(anon.login(&format!("guess{i}"), "wrong password!", "t").await);
+        assert_eq!(status, 401);
+    }
+    let (status, code, ..) = api_err(anon.login("olivia", PASSWORD, "t").await);
+    assert_eq!((status, code.as_str()), (429, "rate_limited"), "the address is limited, whatever the name");
+}
