@@ -43,6 +43,9 @@ pub enum SecretsCommand {
         force: bool,
     },
     /// Set root-level string keys, keeping the rest of the document (and its comments) as is.
+    ///
+    /// Values given here are visible to other local users (ps) and kept in shell history;
+    /// for sensitive ones prefer `edit` or `import`.
     Set {
         app: String,
         /// KEY=VALUE pairs.
@@ -151,17 +154,12 @@ pub async fn run(server: &ServerArgs, cmd: SecretsCommand) -> anyhow::Result<()>
             };
             let new_text = formats::set_root_strings(&text, &pairs)?;
             Document::parse_for_save(&new_text)?;
-            let default_message;
-            let message = match message {
-                Some(m) => Some(m),
-                None => {
-                    let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
-                    default_message = format!("hush secrets set {}", keys.join(" "));
-                    Some(default_message)
-                }
-            };
+            let message = message.unwrap_or_else(|| {
+                let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+                format!("hush secrets set {}", keys.join(" "))
+            });
             let saved = client
-                .save_secrets(&app, &new_text, base, message.as_deref())
+                .save_secrets(&app, &new_text, base, Some(&message))
                 .await
                 .map_err(save_error)?;
             print_saved(&app, &saved);
