@@ -278,16 +278,14 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// The caller's address: the socket peer, or the first `X-Forwarded-For` hop when the server is
 /// told it sits behind a proxy.
 pub fn client_ip(state: &AppState, parts: &Parts) -> Option<String> {
-    if state.config.trust_forwarded_for {
-        if let Some(ip) = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse::<IpAddr>().ok())
-        {
-            return Some(ip.to_string());
-        }
+    let forwarded = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.trim().parse::<IpAddr>().ok());
+    if let (true, Some(ip)) = (state.config.trust_forwarded_for, forwarded) {
+        return Some(ip.to_string());
     }
     parts
         .extensions

@@ -123,10 +123,11 @@ impl AppState {
     async fn start_launched_apps(&self) -> anyhow::Result<()> {
         let Some(launcher) = &self.launcher else { return Ok(()) };
         for (app, _) in self.store.list_apps().await? {
-            if app.launch.is_some() {
-                if let Err(err) = launcher.start(self, &app) {
-                    tracing::warn!(app = %app.name, error = %err.message, "cannot launch the app");
-                }
+            if app.launch.is_none() {
+                continue;
+            }
+            if let Err(err) = launcher.start(self, &app) {
+                tracing::warn!(app = %app.name, error = %err.message, "cannot launch the app");
             }
         }
         Ok(())
@@ -204,10 +205,11 @@ async fn flush_token_use(state: std::sync::Weak<Shared>) {
             return;
         };
         let used = shared.tokens.take_last_used();
-        if !used.is_empty() {
-            if let Err(err) = shared.store.touch_tokens(&used).await {
-                tracing::warn!(error = %err, "could not record token use");
-            }
+        if used.is_empty() {
+            continue;
+        }
+        if let Err(err) = shared.store.touch_tokens(&used).await {
+            tracing::warn!(error = %err, "could not record token use");
         }
     }
 }

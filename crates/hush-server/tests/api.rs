@@ -532,22 +532,9 @@ async fn members_roles_and_the_last_owner() {
             .await,
     );
     assert_eq!(status, 404);
-    let (status, ..) = api_err(
-        server
-            .anonymous()
-            .accept_invite(
-                &owner.invite("viewer").await.unwrap()["url"]
-                    .as_str()
-                    .unwrap()
-                    .split_once('#')
-                    .unwrap()
-                    .1
-                    .to_string(),
-                "x",
-                "short",
-            )
-            .await,
-    );
+    let invite = owner.invite("viewer").await.unwrap();
+    let token = invite["url"].as_str().unwrap().split_once('#').unwrap().1;
+    let (status, ..) = api_err(server.anonymous().accept_invite(token, "x", "short").await);
     assert_eq!(status, 400, "a short password is refused");
 }
 
