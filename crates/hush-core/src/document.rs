@@ -1,0 +1,245 @@
+//! Parsing a secrets document: TOML 1.0 (what Streamlit's `tomllib` reads),
+//! with errors that point at a line and column but never quote the text.
+
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::env::{EnvProjection, invalid_env_reason, project};
+use crate::keypath::format_key_path;
+use crate::value::{Table, Value, table_from_toml};
+
+/// The largest document `parse_for_save` accepts, in bytes (1 MiB).
+pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
+
+const BOM: char = '\u{feff}';
+
+/// A parsed secrets document: the text as a person wrote it (comments and
+/// layout kept; a leading UTF-8 byte-order mark removed, see rule 7a) and the
+/// ordered tree parsed from it.
+#[derive(Clone, PartialEq)]
+pub struct Document {
+    text: String,
+    root: Table,
+}
+
+impl Document {
+    /// Parse TOML 1.0 text. A leading UTF-8 byte-order mark is accepted and
+    /// dropped. Syntax only TOML 1.1 accepts is refused with
+    /// [`ParseError::toml11_only`] set.
+    pub fn parse(text: &str) -> Result<Document, ParseError> {
+        let text = text.strip_prefix(BOM).unwrap_or(text);
+        if text.starts_with(BOM) {
+            // toml 0.8 would skip a second one too; TOML allows one.
+            return Err(ParseError {
+                line: 1,
+                column: 1,
+                message: "a byte-order mark (U+FEFF) may appear only once, at the very start"
+                    .to_owned(),
+                toml11_only: false,
+            });
+        }
+        match toml::from_str::<toml::Table>(text) {
+            Ok(table) => Ok(Document {
+                text: text.to_owned(),
+                root: table_from_toml(table),
+            }),
+            Err(err) => Err(ParseError::from_toml(text, &err)),
+        }
+    }
+
+    /// [`Document::parse`] plus the checks made before a document is stored:
+    /// the size limit and rule 11 (every root key that would be exported must
+    /// be a valid environment variable name and value).
+    pub fn parse_for_save(text: &str) -> Result<Document, SaveError> {
+        if text.len() > MAX_DOCUMENT_BYTES {
+            return Err(SaveError::TooLarge {
+                size: text.len(),
+                limit: MAX_DOCUMENT_BYTES,
+            });
+        }
+        let doc = Document::parse(text)?;
+        for (key, value) in &doc.root {
+            if let Some(text) = crate::env::env_value_str(value)
+                && let Some(reason) = invalid_env_reason(key, &text)
+            {
+                return Err(SaveError::InvalidEnvKey {
+                    key: key.clone(),
+                    reason,
+                });
+            }
+        }
+        Ok(doc)
+    }
+
+    /// The document text (without a byte-order mark).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The parsed tree, keys in document order.
+    pub fn root(&self) -> &Table {
+        &self.root
+    }
+
+    /// Consume the document, keeping the tree.
+    pub fn into_root(self) -> Table {
+        self.root
+    }
+
+    /// The environment variables this document exports (rules 8–11).
+    pub fn env(&self) -> EnvProjection {
+        project(&self.root)
+    }
+
+    /// Every key path in document order: each table's own path, then the paths
+    /// inside it; arrays (including arrays of tables) are leaves. Paths are
+    /// dotted, with segments quoted where TOML needs it (`db.host`,
+    /// `"with.dot"`). Names only, never values.
+    pub fn key_paths(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        collect_paths(&self.root, &mut Vec::new(), &mut out);
+        out
+    }
+}
+
+fn collect_paths<'a>(table: &'a Table, prefix: &mut Vec<&'a str>, out: &mut Vec<String>) {
+    for (key, value) in table {
+        prefix.push(key);
+        out.push(format_key_path(prefix));
+        if let Value::Table(t) = value {
+            collect_paths(t, prefix, out);
+        }
+        prefix.pop();
+    }
+}
+
+impl fmt::Debug for Document {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Document")
+            .field(
+                "text",
+                &format_args!("<{} bytes redacted>", self.text.len()),
+            )
+            .field("root", &self.root)
+            .finish()
+    }
+}
+
+impl std::str::FromStr for Document {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Document::parse(s)
+    }
+}
+
+/// A TOML syntax error. The message never quotes the document (it could hold
+/// a secret); `line` and `column` (1-based, column in characters) say where.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("{message} (at line {line}, column {column})")]
+pub struct ParseError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    /// The text is valid TOML 1.1 but not TOML 1.0, which is all Streamlit reads.
+    pub toml11_only: bool,
+}
+
+impl ParseError {
+    fn from_toml(text: &str, err: &toml::de::Error) -> ParseError {
+        // Only `message()` and `span()`: the error's Display quotes the
+        // offending line, which may hold a secret.
+        let offset = err.span().map(|s| s.start).unwrap_or(0);
+        let (line, column) = line_column(text, offset);
+        let base = tidy_message(err.message());
+        if toml11::from_str::<toml11::Table>(text).is_ok() {
+            let feature = toml11_feature(&base, text, offset);
+            return ParseError {
+                line,
+                column,
+                message: format!(
+                    "{feature} is TOML 1.1 syntax, which Streamlit's tomllib (TOML 1.0) cannot read; \
+                     write it the TOML 1.0 way"
+                ),
+                toml11_only: true,
+            };
+        }
+        ParseError {
+            line,
+            column,
+            message: base,
+            toml11_only: false,
+        }
+    }
+}
+
+/// toml's messages are several lines ("invalid string\nexpected `\"`");
+/// make them one.
+fn tidy_message(msg: &str) -> String {
+    let parts: Vec<&str> = msg
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if parts.is_empty() {
+        "invalid TOML".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Name the 1.1 feature the 1.0 parser stumbled on, as well as we can tell.
+fn toml11_feature(message: &str, text: &str, offset: usize) -> &'static str {
+    if message.starts_with("invalid inline table") {
+        "a newline or a trailing comma inside an inline table { ... }"
+    } else if message.starts_with("invalid time") || message.starts_with("invalid date-time") {
+        "a time without seconds (write 07:32:00, not 07:32)"
+    } else if message.starts_with("invalid escape sequence") {
+        // The span points just past the escape letter; find the backslash.
+        let backslash = text
+            .get(..offset.min(text.len()))
+            .and_then(|s| s.rfind('\\'));
+        match backslash.and_then(|i| text[i + 1..].chars().next()) {
+            Some('e') => "the \\e escape (write \\u001b)",
+            Some('x') => "the \\xHH escape (write \\u00HH)",
+            _ => "this escape sequence",
+        }
+    } else {
+        "this syntax"
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Why a document cannot be saved.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum SaveError {
+    #[error(
+        "the secrets document is {size} bytes, over the {limit}-byte limit; \
+         keep large files (certificates, keys) elsewhere and store only what the app needs"
+    )]
+    TooLarge { size: usize, limit: usize },
+    #[error("the secrets document is not valid TOML 1.0: {0}")]
+    Parse(#[from] ParseError),
+    #[error(
+        "root key {} cannot be exported as an environment variable: {reason}; \
+         change it, or move it into a [table] (keys inside tables are not exported)",
+        quote_key(key)
+    )]
+    InvalidEnvKey { key: String, reason: String },
+}
+
+fn quote_key(key: &str) -> String {
+    format!("{key:?}")
+}

@@ -1,0 +1,341 @@
+//! Parsing, save checks and environment projection (spec rules 7–11).
+
+use std::process::Command;
+
+use hush_core::{Document, SaveError, SkipReason, Value};
+
+fn env_of(text: &str) -> Vec<(String, String)> {
+    Document::parse(text).unwrap().env().exported
+}
+
+#[test]
+fn projection_exports_only_root_strings_integers_floats_in_order() {
+    let doc = Document::parse(
+        r#"
+db_username = "Jane"
+port = 5432
+hex = 0xff
+oct = 0o17
+bin = 0b101
+big = 1_000
+ratio = 1.0
+tenbillion = 1e10
+pi = 3.14
+tiny = 1e-7
+huge = 1e22
+posinf = inf
+notanumber = nan
+neginf = -inf
+flag = true
+when = 1979-05-27T07:32:00Z
+day = 1979-05-27
+at = 07:32:00
+local = 1979-05-27T07:32:00
+list = ["a", "b"]
+inline = { a = 1 }
+MixedCase = "kept"
+with-dash = "d"
+"with.dot" = "dot"
+"ключ" = "значение"
+empty = ""
+
+[my_cool_secrets]
+things_i_like = ["Streamlit", "Python"]
+nested_string = "not exported"
+"#,
+    )
+    .unwrap();
+    let env = doc.env();
+    let exported: Vec<(&str, &str)> = env
+        .exported
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        exported,
+        [
+            ("db_username", "Jane"),
+            ("port", "5432"),
+            ("hex", "255"),
+            ("oct", "15"),
+            ("bin", "5"),
+            ("big", "1000"),
+            ("ratio", "1.0"),
+            ("tenbillion", "10000000000.0"),
+            ("pi", "3.14"),
+            ("tiny", "1e-07"),
+            ("huge", "1e+22"),
+            ("posinf", "inf"),
+            ("notanumber", "nan"),
+            ("neginf", "-inf"),
+            ("MixedCase", "kept"),
+            ("with-dash", "d"),
+            ("with.dot", "dot"),
+            ("ключ", "значение"),
+            ("empty", ""),
+        ]
+    );
+    let skipped: Vec<(&str, &SkipReason)> = env
+        .skipped
+        .iter()
+        .map(|s| (s.key.as_str(), &s.reason))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            ("flag", &SkipReason::NotScalar("boolean")),
+            ("when", &SkipReason::NotScalar("datetime")),
+            ("day", &SkipReason::NotScalar("datetime")),
+            ("at", &SkipReason::NotScalar("datetime")),
+            ("local", &SkipReason::NotScalar("datetime")),
+            ("list", &SkipReason::NotScalar("array")),
+            ("inline", &SkipReason::NotScalar("table")),
+            ("my_cool_secrets", &SkipReason::NotScalar("table")),
+        ]
+    );
+    // Nothing inside a table is exported.
+    assert!(!env.exported.iter().any(|(k, _)| k == "nested_string"));
+}
+
+#[test]
+fn negative_and_extreme_integers_are_decimal() {
+    assert_eq!(
+        env_of("a = -17\nb = 9223372036854775807\nc = -9223372036854775808\nd = +5\n"),
+        [
+            ("a".to_owned(), "-17".to_owned()),
+            ("b".to_owned(), "9223372036854775807".to_owned()),
+            ("c".to_owned(), "-9223372036854775808".to_owned()),
+            ("d".to_owned(), "5".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn keys_that_cannot_be_env_names_load_but_are_skipped_and_refused_on_save() {
+    let text = "ok = \"1\"\n\"\" = \"empty key\"\n\"a=b\" = \"eq\"\nnul = \"x\\u0000y\"\n";
+    let doc = Document::parse(text).unwrap();
+    let env = doc.env();
+    assert_eq!(env.exported, [("ok".to_owned(), "1".to_owned())]);
+    let skipped: Vec<&str> = env.skipped.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(skipped, ["", "a=b", "nul"]);
+    assert!(
+        env.skipped
+            .iter()
+            .all(|s| matches!(s.reason, SkipReason::InvalidName(_)))
+    );
+
+    for (text, key) in [
+        ("\"\" = \"v\"\n", ""),
+        ("\"a=b\" = \"v\"\n", "a=b"),
+        ("nul = \"x\\u0000y\"\n", "nul"),
+    ] {
+        match Document::parse_for_save(text) {
+            Err(SaveError::InvalidEnvKey { key: k, reason }) => {
+                assert_eq!(k, key);
+                assert!(!reason.is_empty());
+                let msg = SaveError::InvalidEnvKey {
+                    key: k.clone(),
+                    reason,
+                }
+                .to_string();
+                assert!(msg.contains(&format!("{key:?}")), "{msg}");
+            }
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+    // Inside a table, such keys are fine: they are never exported.
+    Document::parse_for_save("[t]\n\"a=b\" = 1\n\"\" = \"x\\u0000\"\n").unwrap();
+    // A boolean under a bad name is never exported either.
+    Document::parse_for_save("\"a=b\" = true\n").unwrap();
+}
+
+#[test]
+fn save_refuses_oversized_documents() {
+    let text = format!("k = \"{}\"\n", "a".repeat(hush_core::MAX_DOCUMENT_BYTES));
+    match Document::parse_for_save(&text) {
+        Err(SaveError::TooLarge { size, limit }) => {
+            assert_eq!(size, text.len());
+            assert_eq!(limit, 1024 * 1024);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn bom_is_accepted_and_dropped() {
+    let doc = Document::parse("\u{feff}a = 1\n").unwrap();
+    assert_eq!(doc.text(), "a = 1\n");
+    assert_eq!(doc.root()["a"], Value::Integer(1));
+    let doc = Document::parse_for_save("\u{feff}").unwrap();
+    assert!(doc.root().is_empty());
+}
+
+#[test]
+fn empty_and_comment_only_documents_are_valid() {
+    assert!(Document::parse("").unwrap().root().is_empty());
+    assert!(
+        Document::parse("# nothing here\n\n# at all\n")
+            .unwrap()
+            .root()
+            .is_empty()
+    );
+}
+
+#[test]
+fn text_is_kept_as_typed() {
+    let text = "# comment\r\nb = 2   # trailing\r\na = 1\r\n";
+    let doc = Document::parse(text).unwrap();
+    assert_eq!(doc.text(), text);
+    assert_eq!(doc.root().keys().collect::<Vec<_>>(), ["b", "a"]);
+}
+
+#[test]
+fn parse_errors_point_at_line_and_column_without_quoting_the_text() {
+    let secret = "Zq9-VERY-DISTINCTIVE-SECRET";
+    let cases = [
+        (format!("a = 1\npassword = \"{secret}\" x\n"), 2),
+        (format!("password = {secret}\n"), 1),
+        (format!("ok = 1\n\npassword = \"{secret}\n"), 3),
+        (format!("password = '{secret}\n"), 1),
+        (format!("password = \"{secret}\\q\"\n"), 1),
+        (format!("[a]\nk = \"{secret}\"\n[a]\nk = \"{secret}\"\n"), 3),
+        (
+            format!("password = \"{secret}\"\npassword = \"{secret}\"\n"),
+            2,
+        ),
+        (format!("x = [\"{secret}\" \"{secret}\"]\n"), 1),
+        (format!("d = 1979-13-27 # {secret}\n"), 1),
+        (format!("{secret} = = 1\n"), 1),
+    ];
+    for (text, line) in &cases {
+        let err = Document::parse(text).unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains(secret), "{text:?} leaked: {shown}");
+        assert!(!shown.contains("Zq9"), "{text:?} leaked: {shown}");
+        assert_eq!(err.line, *line, "{text:?}: {err}");
+        assert!(!err.toml11_only);
+        assert!(
+            err.to_string()
+                .ends_with(&format!("(at line {}, column {})", err.line, err.column)),
+            "{err}"
+        );
+        let save = Document::parse_for_save(text).unwrap_err().to_string();
+        assert!(!save.contains(secret), "{save}");
+    }
+}
+
+#[test]
+fn column_counts_characters_not_bytes() {
+    let err = Document::parse("\"ключ\" = \"значение\" x\n").unwrap_err();
+    assert_eq!((err.line, err.column), (1, 21), "{err}");
+}
+
+/// TOML 1.1-only syntax: refused with a message saying so, and (checked
+/// against Python's tomllib, which Streamlit uses) really not TOML 1.0.
+const TOML11_ONLY: &[(&str, &str)] = &[
+    ("a = { x = 1,\n  y = 2 }\n", "inline table"),
+    ("a = {\n  x = 1\n}\n", "inline table"),
+    ("a = { x = 1, }\n", "inline table"),
+    ("t = 07:32\n", "without seconds"),
+    ("t = 1979-05-27T07:32\n", "without seconds"),
+    ("t = 1979-05-27 07:32Z\n", "without seconds"),
+    ("s = \"\\e[0m\"\n", "\\e"),
+    ("s = \"\\x41\"\n", "\\x"),
+];
+
+#[test]
+fn toml11_only_syntax_is_refused_with_a_message_saying_so() {
+    for (text, feature) in TOML11_ONLY {
+        let err = Document::parse(text).unwrap_err();
+        assert!(err.toml11_only, "{text:?}: {err}");
+        let msg = err.to_string();
+        assert!(msg.contains(feature), "{text:?}: {msg}");
+        assert!(msg.contains("TOML 1.1"), "{msg}");
+        assert!(msg.contains("Streamlit"), "{msg}");
+        assert!(msg.contains("TOML 1.0"), "{msg}");
+        assert!(Document::parse_for_save(text).is_err());
+    }
+}
+
+#[test]
+fn tomllib_agrees_those_are_not_toml_10() {
+    let docs: Vec<&str> = TOML11_ONLY.iter().map(|(t, _)| *t).collect();
+    let script = "import json, sys, tomllib\n\
+                  for d in json.load(sys.stdin):\n\
+                  \x20   try:\n\
+                  \x20       tomllib.loads(d); print('accepted')\n\
+                  \x20   except tomllib.TOMLDecodeError:\n\
+                  \x20       print('rejected')\n";
+    let out = run_python(script, &serde_json::to_string(&docs).unwrap());
+    assert_eq!(
+        out.lines().filter(|l| *l == "rejected").count(),
+        docs.len(),
+        "{out}"
+    );
+}
+
+fn run_python(script: &str, stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (3.11+, for tomllib) is needed for this test");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn debug_output_never_shows_values() {
+    let doc = Document::parse(
+        "pw = \"hunter2\"\nn = 31337\nf = 2.71828\nd = 2024-01-02\n[t]\nx = [\"hunter3\"]\n",
+    )
+    .unwrap();
+    let shown = format!("{doc:?} {:?} {:?}", doc.root(), doc.env());
+    for v in ["hunter2", "31337", "2.71828", "2024", "hunter3"] {
+        assert!(!shown.contains(v), "{shown}");
+    }
+    assert!(shown.contains("pw"), "key names are fine: {shown}");
+}
+
+#[test]
+fn key_paths_list_names_in_order() {
+    let doc = Document::parse(
+        "a = 1\n\"with.dot\" = 2\n[db]\nhost = \"h\"\n[db.opts]\nssl = true\n[[servers]]\nname = \"x\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        doc.key_paths(),
+        [
+            "a",
+            "\"with.dot\"",
+            "db",
+            "db.host",
+            "db.opts",
+            "db.opts.ssl",
+            "servers"
+        ]
+    );
+}
+
+#[test]
+fn values_serialize_to_plain_json() {
+    let doc = Document::parse(
+        "s = \"x\"\ni = 1\nf = 1.5\nb = true\nd = 1979-05-27T07:32:00Z\nn = nan\na = [1, \"2\"]\n[t]\nk = 1\n",
+    )
+    .unwrap();
+    let json = serde_json::to_value(doc.root()).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"s": "x", "i": 1, "f": 1.5, "b": true, "d": "1979-05-27T07:32:00Z",
+                            "n": "nan", "a": [1, "2"], "t": {"k": 1}})
+    );
+}
