@@ -94,6 +94,8 @@ async fn an_app_token_reads_only_its_own_apps_latest_secrets() {
 
     let (status, ..) = api_err(app.secrets("other").await);
     assert_eq!(status, 403);
+    let (status, ..) = api_err(app.secrets("no-such-app").await);
+    assert_eq!(status, 403, "an app token cannot probe for app names");
     let (status, ..) = api_err(app.apps().await);
     assert_eq!(status, 403, "an app token cannot list apps");
     let (status, ..) = api_err(app.save_secrets("web", "a = 1", 1, None).await);

@@ -13,7 +13,7 @@ use hush_store::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Json, audit_event, check_app_name, find_app};
+use super::{Json, app_for, audit_event, check_app_name, find_app};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::lint;
@@ -211,19 +211,7 @@ pub async fn read_secrets(
     who: Principal,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
-    let app = match &who {
-        Principal::App { app_id, .. } => {
-            let app = state.apps.get(&state, &name).await?;
-            if app.id != *app_id {
-                return Err(ApiError::forbidden("this app token belongs to another app"));
-            }
-            app
-        }
-        Principal::User { .. } => {
-            who.require(Role::Editor)?;
-            find_app(&state, &name).await?
-        }
-    };
+    let app = app_for(&state, &who, &name, Role::Editor).await?;
     state.audit.ensure_writable()?;
     let latest = state
         .vault
@@ -640,16 +628,7 @@ pub async fn report_instance(
     Path(name): Path<String>,
     Json(body): Json<ReportBody>,
 ) -> ApiResult<StatusCode> {
-    let app = state.apps.get(&state, &name).await?;
-    match &who {
-        Principal::App { app_id, .. } if *app_id == app.id => {}
-        Principal::App { .. } => {
-            return Err(ApiError::forbidden("this app token belongs to another app"));
-        }
-        Principal::User { .. } => {
-            who.require(Role::Editor)?;
-        }
-    }
+    let app = app_for(&state, &who, &name, Role::Editor).await?;
     let fits = |s: &str, n: usize| !s.is_empty() && s.len() <= n;
     if !fits(&body.instance_id, 100) || !fits(&body.hostname, 255) {
         return Err(ApiError::bad_request(

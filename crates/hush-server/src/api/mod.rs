@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
-use hush_store::{App, AuditEvent, StoreError};
+use hush_store::{App, AuditEvent, Role, StoreError};
 use serde::de::DeserializeOwned;
 
 use crate::auth::Principal;
@@ -140,6 +140,26 @@ pub async fn find_app(state: &AppState, name: &str) -> ApiResult<App> {
         Ok(app) => Ok(app),
         Err(StoreError::NotFound) => Err(ApiError::not_found(format!("no app named {name:?}"))),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The app `name` names, for a caller acting on it as a running copy: an app token of that
+/// very app (any other name, existing or not, gets the same 403, so a token cannot probe for
+/// app names), or a member with at least `role`.
+pub async fn app_for(state: &AppState, who: &Principal, name: &str, role: Role) -> ApiResult<App> {
+    match who {
+        Principal::App { app_id, .. } => match state.apps.get(state, name).await {
+            Ok(app) if app.id == *app_id => Ok(app),
+            Ok(_) => Err(ApiError::forbidden("this app token belongs to another app")),
+            Err(e) if e.status == StatusCode::NOT_FOUND => {
+                Err(ApiError::forbidden("this app token belongs to another app"))
+            }
+            Err(e) => Err(e),
+        },
+        Principal::User { .. } => {
+            who.require(role)?;
+            state.apps.get(state, name).await
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::AppState;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 
 pub async fn watch(
     State(state): State<AppState>,
@@ -21,16 +21,7 @@ pub async fn watch(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let app = state.apps.get(&state, &name).await?;
-    match &who {
-        Principal::App { app_id, .. } if *app_id == app.id => {}
-        Principal::App { .. } => {
-            return Err(ApiError::forbidden("this app token belongs to another app"));
-        }
-        Principal::User { .. } => {
-            who.require(Role::Viewer)?;
-        }
-    }
+    let app = super::app_for(&state, &who, &name, Role::Viewer).await?;
     let current = state
         .vault
         .latest(state.store.as_ref(), &app)
