@@ -1,0 +1,55 @@
+"""The example app from Streamlit Community Cloud's "Secrets management" page, run under
+`hush run`. It also appends what it saw (one JSON line per script run) to the file named by
+$HUSH_E2E_OUT, which is how scripts/e2e-streamlit.sh sees re-runs without a browser.
+"""
+
+import json
+import os
+import time
+
+import streamlit as st
+
+# Everything is accessible via the st.secrets dict:
+st.write("DB username:", st.secrets["db_username"])
+st.write("DB password:", st.secrets["db_password"])
+st.write("My cool secrets:", st.secrets["my_cool_secrets"]["things_i_like"])
+
+# And the root-level secrets are also accessible as environment variables:
+st.write(
+    "Has environment variables been set:",
+    os.environ["db_username"] == st.secrets["db_username"],
+)
+
+
+class MyDb:
+    """A stand-in for a database driver: connect(username=..., password=...)."""
+
+    def connect(self, username: str, password: str) -> str:
+        return f"{username} (password of {len(password)} characters)"
+
+
+my_db = MyDb()
+
+# Verbose version
+verbose = my_db.connect(
+    username=st.secrets.db_credentials.username,
+    password=st.secrets.db_credentials.password,
+)
+# Far more compact version!
+compact = my_db.connect(**st.secrets.db_credentials)
+st.write("Connected as", compact)
+
+out = os.environ.get("HUSH_E2E_OUT")
+if out:
+    record = {
+        "time": time.time(),
+        "pid": os.getpid(),
+        "db_username": st.secrets["db_username"],
+        "env_db_username": os.environ.get("db_username"),
+        "env_matches": os.environ["db_username"] == st.secrets["db_username"],
+        "things_i_like": list(st.secrets["my_cool_secrets"]["things_i_like"]),
+        "connected": compact,
+        "verbose_equals_compact": verbose == compact,
+    }
+    with open(out, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
