@@ -11,6 +11,7 @@
 mod fallback;
 
 use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -83,6 +84,7 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }
@@ -205,14 +207,14 @@ async fn initial_secrets(
     let server = client.server();
     let Some(fallback) = fallback else {
         bail!(
-            "cannot reach the hush server at {server}: {err}; no local fallback copy is used \
+            "{err} ({server}); no local fallback copy is used \
              (--fallback-max-age 0)"
         );
     };
     match fallback.read(max_age) {
         Ok(copy) => {
             eprintln!(
-                "hush: warning: cannot reach the hush server at {server} ({err}).\n\
+                "hush: warning: {err} ({server}).\n\
                  hush: warning: starting {app:?} with the local fallback copy of version {} \
                  fetched {} ago; hush keeps trying to connect and applies newer secrets as soon \
                  as it can.",
@@ -226,19 +228,19 @@ async fn initial_secrets(
             Ok((update, true))
         }
         Err(Unusable::Missing(path)) => bail!(
-            "cannot reach the hush server at {server}: {err}; and there is no local fallback copy \
+            "{err} ({server}); and there is no local fallback copy \
              of {app:?} ({} is written after every successful fetch). Start again when the \
              server is reachable.",
             path.display()
         ),
         Err(Unusable::Unreadable(path)) => bail!(
-            "cannot reach the hush server at {server}: {err}; and the local fallback copy {} \
+            "{err} ({server}); and the local fallback copy {} \
              cannot be opened (it was written with another token, or is damaged). Start again \
              when the server is reachable.",
             path.display()
         ),
         Err(Unusable::TooOld { age, max_age }) => bail!(
-            "cannot reach the hush server at {server}: {err}; and the local fallback copy of \
+            "{err} ({server}); and the local fallback copy of \
              {app:?} was fetched {} ago, longer than --fallback-max-age {}. Start again when the \
              server is reachable, or allow an older copy with --fallback-max-age.",
             human(age),
