@@ -5,7 +5,7 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::env::{EnvProjection, invalid_env_reason, project};
+use crate::env::{EnvProjection, env_projection, invalid_env_reason};
 use crate::keypath::format_key_path;
 use crate::value::{Table, Value, table_from_toml};
 
@@ -89,7 +89,7 @@ impl Document {
 
     /// The environment variables this document exports (rules 8–11).
     pub fn env(&self) -> EnvProjection {
-        project(&self.root)
+        env_projection(&self.root)
     }
 
     /// Every key path in document order: each table's own path, then the paths

@@ -99,7 +99,8 @@ pub fn env_value_str(value: &Value) -> Option<String> {
     }
 }
 
-pub(crate) fn project(root: &Table) -> EnvProjection {
+/// The environment projection of any root table (what [`crate::Document::env`] returns).
+pub fn env_projection(root: &Table) -> EnvProjection {
     let mut out = EnvProjection::default();
     for (key, value) in root {
         match env_value_str(value) {
