@@ -1,2 +1,6 @@
 //! The Rust library apps use: st.secrets-compatible loading and lookup, and the HTTP API client. No server or database dependencies.
+
 pub mod api;
+pub mod secrets;
+
+pub use secrets::{Secret, SecretTable, Secrets, SecretsError, SecretsWatcher, WatchEvent};

@@ -1,0 +1,169 @@
+//! Live changes (rules 22 and 24): poll the sources, compare content (a bare
+//! `touch` does nothing), reload on a change. Unlike Streamlit, an invalid edit
+//! keeps the last good secrets and is reported, files created later are picked
+//! up, and a deleted file's secrets go away.
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::sources::{self, Snap};
+use super::{Secrets, SecretsError};
+
+/// How often [`Secrets::watch`] polls (Streamlit polls every 0.2 s).
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(150);
+
+/// What the watcher saw.
+#[derive(Debug)]
+pub enum WatchEvent {
+    /// The content changed and loaded: the new secrets. When every source
+    /// has been deleted this is an empty set.
+    Reloaded(Secrets),
+    /// The content changed but does not load (e.g. a TOML error). The last good
+    /// secrets stay in force ([`SecretsWatcher::current`]).
+    Invalid(SecretsError),
+}
+
+/// Watches the sources a [`Secrets`] was loaded from, on a background thread
+/// (no async runtime needed). Events arrive on a channel; the latest good
+/// secrets are always at [`SecretsWatcher::current`]. Dropping the watcher stops it.
+///
+/// ```no_run
+/// # use hush_client::secrets::{Secrets, WatchEvent};
+/// let secrets = Secrets::load()?;
+/// let watcher = secrets.watch();
+/// for event in watcher.events() {
+///     match event {
+///         WatchEvent::Reloaded(new) => println!("reloaded: {} keys", new.len()),
+///         WatchEvent::Invalid(err) => eprintln!("kept the last good secrets: {err}"),
+///     }
+/// }
+/// # Ok::<(), hush_client::secrets::SecretsError>(())
+/// ```
+pub struct SecretsWatcher {
+    events: Receiver<WatchEvent>,
+    current: Arc<Mutex<Secrets>>,
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SecretsWatcher {
+    /// The latest secrets that loaded (the starting ones until a change loads).
+    pub fn current(&self) -> Secrets {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Wait for the next event.
+    pub fn recv(&self) -> Option<WatchEvent> {
+        self.events.recv().ok()
+    }
+
+    /// Wait for the next event at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<WatchEvent, RecvTimeoutError> {
+        self.events.recv_timeout(timeout)
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&self) -> Result<WatchEvent, TryRecvError> {
+        self.events.try_recv()
+    }
+
+    /// Events as a blocking iterator (ends when the watcher stops).
+    pub fn events(&self) -> impl Iterator<Item = WatchEvent> + '_ {
+        self.events.iter()
+    }
+}
+
+impl Drop for SecretsWatcher {
+    fn drop(&mut self) {
+        // Closing the stop channel wakes the thread at once.
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for SecretsWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsWatcher").finish_non_exhaustive()
+    }
+}
+
+pub(super) fn start(initial: Secrets, interval: Duration) -> SecretsWatcher {
+    let (event_tx, events) = mpsc::channel();
+    let (stop, stop_rx) = mpsc::channel::<()>();
+    let current = Arc::new(Mutex::new(initial.clone()));
+    let shared = current.clone();
+    let thread = std::thread::Builder::new()
+        .name("hush-secrets-watch".into())
+        .spawn(move || run(initial, interval, stop_rx, event_tx, shared))
+        .expect("spawning the secrets watcher thread");
+    SecretsWatcher {
+        events,
+        current,
+        stop: Some(stop),
+        thread: Some(thread),
+    }
+}
+
+/// Compare snapshots by content; an unreadable state counts as its own
+/// "content" (reported once, not every poll).
+#[derive(PartialEq)]
+enum Seen {
+    Content(Vec<Snap>),
+    Unreadable(String),
+}
+
+fn run(
+    initial: Secrets,
+    interval: Duration,
+    stop: Receiver<()>,
+    events: Sender<WatchEvent>,
+    current: Arc<Mutex<Secrets>>,
+) {
+    let srcs = initial.inner.sources.clone();
+    let origin = initial.inner.origin;
+    if srcs.is_empty() {
+        // Nothing to watch (`from_str`): wait for the stop.
+        let _ = stop.recv();
+        return;
+    }
+    let mut last = Seen::Content(initial.inner.snaps.clone());
+    loop {
+        match stop.recv_timeout(interval) {
+            Err(RecvTimeoutError::Timeout) => {}
+            // Stop requested (sender dropped) or explicit message.
+            _ => return,
+        }
+        let (seen, event) = match sources::snapshot(&srcs) {
+            Err(err) => (Seen::Unreadable(err.to_string()), WatchEvent::Invalid(err)),
+            Ok(snaps) => {
+                let event = match sources::build(&srcs, &snaps) {
+                    Ok(table) => WatchEvent::Reloaded(Secrets::from_parts(
+                        table.unwrap_or_default(),
+                        srcs.clone(),
+                        origin,
+                        snaps.clone(),
+                    )),
+                    Err(err) => WatchEvent::Invalid(err),
+                };
+                (Seen::Content(snaps), event)
+            }
+        };
+        if seen == last {
+            continue;
+        }
+        last = seen;
+        if let WatchEvent::Reloaded(s) = &event {
+            *current.lock().unwrap_or_else(|p| p.into_inner()) = s.clone();
+        }
+        if events.send(event).is_err() {
+            return;
+        }
+    }
+}
