@@ -36,13 +36,19 @@ struct Launched {
 
 impl Launcher {
     pub fn new(apps_dir: PathBuf) -> Launcher {
-        Launcher { apps_dir, apps: Mutex::default() }
+        Launcher {
+            apps_dir,
+            apps: Mutex::default(),
+        }
     }
 
     /// The folder an app runs in: inside the apps directory, even through symbolic links.
     pub fn folder(&self, launch: &LaunchConfig) -> ApiResult<PathBuf> {
         let root = self.apps_dir.canonicalize().map_err(|e| {
-            ApiError::bad_request(format!("the apps directory {} cannot be used: {e}", self.apps_dir.display()))
+            ApiError::bad_request(format!(
+                "the apps directory {} cannot be used: {e}",
+                self.apps_dir.display()
+            ))
         })?;
         let folder = root.join(&launch.folder).canonicalize().map_err(|_| {
             ApiError::bad_request(format!(
@@ -63,12 +69,16 @@ impl Launcher {
 
     /// Starts (or restarts with new settings) the app's supervised process.
     pub fn start(&self, state: &AppState, app: &App) -> ApiResult<()> {
-        let Some(launch) = app.launch.clone() else { return Ok(()) };
+        let Some(launch) = app.launch.clone() else {
+            return Ok(());
+        };
         let folder = self.folder(&launch)?;
         let command = shell_words::split(&launch.command)
             .map_err(|e| ApiError::bad_request(format!("launch.command: {e}")))?;
         if command.is_empty() {
-            return Err(ApiError::bad_request("launch.command: give the command that starts the app"));
+            return Err(ApiError::bad_request(
+                "launch.command: give the command that starts the app",
+            ));
         }
         self.stop(app.id);
         let logs = Arc::new(LogBuffer::new(LOG_LINES));
@@ -86,7 +96,10 @@ impl Launcher {
             reboot: Notify::new(),
             done: watch::Sender::new(false),
         });
-        self.apps.lock().expect("launcher lock").insert(app.id, launched.clone());
+        self.apps
+            .lock()
+            .expect("launcher lock")
+            .insert(app.id, launched.clone());
         tokio::spawn(supervise(state.clone(), app.clone(), launched));
         Ok(())
     }
@@ -109,7 +122,13 @@ impl Launcher {
 
     /// Stops every app and waits (at most `grace`) until they are down.
     pub async fn stop_all(&self, grace: Duration) {
-        let all: Vec<Arc<Launched>> = self.apps.lock().expect("launcher lock").drain().map(|(_, l)| l).collect();
+        let all: Vec<Arc<Launched>> = self
+            .apps
+            .lock()
+            .expect("launcher lock")
+            .drain()
+            .map(|(_, l)| l)
+            .collect();
         for launched in &all {
             launched.stop.send_replace(true);
         }
@@ -123,7 +142,12 @@ impl Launcher {
 
     /// What the panel shows: state, restarts, applied version, and the newest masked output lines.
     pub fn status(&self, app_id: i64, logs_since: u64) -> Option<Value> {
-        let launched = self.apps.lock().expect("launcher lock").get(&app_id).cloned()?;
+        let launched = self
+            .apps
+            .lock()
+            .expect("launcher lock")
+            .get(&app_id)
+            .cloned()?;
         let state = launched.runner.status().borrow().clone();
         let (status, pid, exit_code, message) = describe(&state);
         let logs: Vec<Value> = launched
@@ -159,10 +183,14 @@ fn describe(state: &ChildState) -> (&'static str, Option<u32>, Option<i32>, Opti
 /// The environment an app starts from: the server's, without anything of hush's own
 /// (`HUSH_MASTER_KEY`, `HUSH_DATABASE_URL`, … must never reach an app), plus its port.
 fn child_env(port: Option<u16>) -> Vec<(OsString, OsString)> {
-    let mut env: Vec<(OsString, OsString)> =
-        std::env::vars_os().filter(|(k, _)| !k.to_string_lossy().starts_with("HUSH_")).collect();
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| !k.to_string_lossy().starts_with("HUSH_"))
+        .collect();
     env.push(("STREAMLIT_SERVER_HEADLESS".into(), "true".into()));
-    env.push(("STREAMLIT_BROWSER_GATHER_USAGE_STATS".into(), "false".into()));
+    env.push((
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS".into(),
+        "false".into(),
+    ));
     if let Some(port) = port {
         env.push(("PORT".into(), port.to_string().into()));
         env.push(("STREAMLIT_SERVER_PORT".into(), port.to_string().into()));
@@ -172,11 +200,20 @@ fn child_env(port: Option<u16>) -> Vec<(OsString, OsString)> {
 
 async fn current(state: &AppState, app: &App) -> SecretsUpdate {
     match state.vault.latest(state.store.as_ref(), app).await {
-        Ok(Some(latest)) => SecretsUpdate { version: latest.version, toml: latest.text.to_string() },
-        Ok(None) => SecretsUpdate { version: 0, toml: String::new() },
+        Ok(Some(latest)) => SecretsUpdate {
+            version: latest.version,
+            toml: latest.text.to_string(),
+        },
+        Ok(None) => SecretsUpdate {
+            version: 0,
+            toml: String::new(),
+        },
         Err(err) => {
             tracing::error!(app = %app.name, code = err.code, "cannot open the app's secrets; starting it without");
-            SecretsUpdate { version: 0, toml: String::new() }
+            SecretsUpdate {
+                version: 0,
+                toml: String::new(),
+            }
         }
     }
 }
@@ -193,7 +230,10 @@ async fn supervise(state: AppState, app: App, launched: Arc<Launched>) {
         if *stop.borrow() {
             break;
         }
-        let initial = launched.runner.latest().unwrap_or(current(&state, &app).await);
+        let initial = launched
+            .runner
+            .latest()
+            .unwrap_or(current(&state, &app).await);
         let started = Instant::now();
         let rebooted = std::sync::atomic::AtomicBool::new(false);
         let shutdown = async {
@@ -215,9 +255,13 @@ async fn supervise(state: AppState, app: App, launched: Arc<Launched>) {
                 tracing::warn!(app = %app.name, code = exit.code, "the app exited; restarting with backoff")
             }
             Ok(_) => {}
-            Err(err) => tracing::warn!(app = %app.name, error = %err, "the app could not run; retrying with backoff"),
+            Err(err) => {
+                tracing::warn!(app = %app.name, error = %err, "the app could not run; retrying with backoff")
+            }
         }
-        launched.restarts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        launched
+            .restarts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let delay = backoff.next_delay(started.elapsed());
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
@@ -236,7 +280,13 @@ async fn supervise(state: AppState, app: App, launched: Arc<Launched>) {
 
 /// Sends each new version of the app to its runner.
 async fn feed(state: AppState, app: App, tx: mpsc::Sender<SecretsUpdate>) {
-    let current_version = state.vault.latest(state.store.as_ref(), &app).await.ok().flatten().map_or(0, |l| l.version);
+    let current_version = state
+        .vault
+        .latest(state.store.as_ref(), &app)
+        .await
+        .ok()
+        .flatten()
+        .map_or(0, |l| l.version);
     let mut versions = state.hub.subscribe(app.id, current_version);
     while versions.changed().await.is_ok() {
         let update = current(&state, &app).await;
@@ -270,7 +320,11 @@ async fn report(state: AppState, app: App, launched: Arc<Launched>) {
     loop {
         let label = describe(&status.borrow_and_update()).0;
         applied.borrow_and_update();
-        if let Err(err) = state.store.report_instance(instance(&app, &launched, label)).await {
+        if let Err(err) = state
+            .store
+            .report_instance(instance(&app, &launched, label))
+            .await
+        {
             tracing::warn!(app = %app.name, error = %err, "could not record the app's state");
         }
         tokio::select! {

@@ -121,7 +121,9 @@ impl AppState {
     }
 
     async fn start_launched_apps(&self) -> anyhow::Result<()> {
-        let Some(launcher) = &self.launcher else { return Ok(()) };
+        let Some(launcher) = &self.launcher else {
+            return Ok(());
+        };
         for (app, _) in self.store.list_apps().await? {
             if app.launch.is_none() {
                 continue;

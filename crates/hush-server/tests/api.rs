@@ -665,12 +665,20 @@ async fn health_ready_and_openapi() {
 #[tokio::test]
 async fn the_openapi_document_covers_every_route() {
     let doc: serde_json::Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
-    let documented: std::collections::BTreeSet<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
+    let documented: std::collections::BTreeSet<String> =
+        doc["paths"].as_object().unwrap().keys().cloned().collect();
     let source = include_str!("../src/api/mod.rs");
     let routed: std::collections::BTreeSet<String> = source
         .split(".route(")
         .skip(1)
-        .map(|rest| rest.trim_start().trim_start_matches('"').split('"').next().unwrap().to_string())
+        .map(|rest| {
+            rest.trim_start()
+                .trim_start_matches('"')
+                .split('"')
+                .next()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(documented, routed, "openapi.json and api/mod.rs disagree");
 
@@ -678,16 +686,29 @@ async fn the_openapi_document_covers_every_route() {
     let server = TestServer::start().await;
     let http = reqwest::Client::new();
     for path in &documented {
-        let concrete = path.replace("{app}", "x").replace("{version}", "1").replace("{id}", "1");
-        let methods = doc["paths"][path].as_object().unwrap().keys().filter(|m| *m != "parameters");
+        let concrete = path
+            .replace("{app}", "x")
+            .replace("{version}", "1")
+            .replace("{id}", "1");
+        let methods = doc["paths"][path]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|m| *m != "parameters");
         for method in methods {
             let r = http
-                .request(method.to_uppercase().parse().unwrap(), format!("{}/api/v1{concrete}", server.url))
+                .request(
+                    method.to_uppercase().parse().unwrap(),
+                    format!("{}/api/v1{concrete}", server.url),
+                )
                 .send()
                 .await
                 .unwrap();
             let body = r.text().await.unwrap();
-            assert!(!body.contains("no such API endpoint"), "{method} {path} is documented but not routed");
+            assert!(
+                !body.contains("no such API endpoint"),
+                "{method} {path} is documented but not routed"
+            );
         }
     }
 }
@@ -703,8 +724,18 @@ async fn idle_sessions_end_and_active_ones_do_not() {
         .send()
         .await
         .unwrap();
-    let session = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    let me = || http.get(format!("{}/api/v1/me", server.url)).header("cookie", &session).send();
+    let session = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let me = || {
+        http.get(format!("{}/api/v1/me", server.url))
+            .header("cookie", &session)
+            .send()
+    };
     // Active: a request every 0.5 s keeps the session past the idle limit.
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -724,9 +755,16 @@ async fn sign_in_is_rate_limited_per_address_across_names() {
     let _owner = server.owner().await;
     let anon = server.anonymous();
     for i in 0..50 {
-        let (status, ..) = api_err(anon.login(&format!("guess{i}"), "wrong password!", "t").await);
+        let (status, ..) = api_err(
+            anon.login(&format!("guess{i}"), "wrong password!", "t")
+                .await,
+        );
         assert_eq!(status, 401);
     }
     let (status, code, ..) = api_err(anon.login("olivia", PASSWORD, "t").await);
-    assert_eq!((status, code.as_str()), (429, "rate_limited"), "the address is limited, whatever the name");
+    assert_eq!(
+        (status, code.as_str()),
+        (429, "rate_limited"),
+        "the address is limited, whatever the name"
+    );
 }

@@ -35,7 +35,9 @@ fn seen(folder: &Path) -> Option<(u32, String)> {
 
 fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
 }
 
 #[tokio::test]
@@ -48,14 +50,26 @@ async fn a_launched_app_runs_with_its_secrets_and_follows_every_change() {
     let server = TestServer::start_with(|c| c.apps_dir = Some(root)).await;
     let owner = server.owner().await;
     let launch = json!({ "folder": "web", "command": "sh app.sh", "port": 8599 });
-    owner.create_app("web", Some("db_username = \"Jane\"\n"), Some(launch.clone())).await.unwrap();
+    owner
+        .create_app(
+            "web",
+            Some("db_username = \"Jane\"\n"),
+            Some(launch.clone()),
+        )
+        .await
+        .unwrap();
 
     let (pid1, user) = eventually(10, "the app to start", async || seen(&folder)).await;
     assert_eq!(user, "Jane");
     let env = std::fs::read_to_string(folder.join(format!("env.{pid1}"))).unwrap();
-    assert!(env.contains("PORT=8599") && env.contains("HUSH_SECRETS_FILE="), "{env}");
     assert!(
-        env.lines().filter(|l| l.starts_with("HUSH_")).all(|l| l.starts_with("HUSH_SECRETS_FILE=")),
+        env.contains("PORT=8599") && env.contains("HUSH_SECRETS_FILE="),
+        "{env}"
+    );
+    assert!(
+        env.lines()
+            .filter(|l| l.starts_with("HUSH_"))
+            .all(|l| l.starts_with("HUSH_SECRETS_FILE=")),
         "nothing of the server's own HUSH_ settings reaches an app"
     );
     let status = eventually(10, "running status with logs", async || {
@@ -64,10 +78,16 @@ async fn a_launched_app_runs_with_its_secrets_and_follows_every_change() {
     })
     .await;
     let logs = status["logs"].to_string();
-    assert!(logs.contains("user=<concealed by hush>") && !logs.contains("Jane"), "{logs}");
+    assert!(
+        logs.contains("user=<concealed by hush>") && !logs.contains("Jane"),
+        "{logs}"
+    );
 
     // A save restarts the plain program with the new environment.
-    owner.save_secrets("web", "db_username = \"John\"\n", 1, None).await.unwrap();
+    owner
+        .save_secrets("web", "db_username = \"John\"\n", 1, None)
+        .await
+        .unwrap();
     let (pid2, user) = eventually(15, "the restart with the new value", async || {
         seen(&folder).filter(|(_, u)| u == "John")
     })
@@ -77,21 +97,44 @@ async fn a_launched_app_runs_with_its_secrets_and_follows_every_change() {
     assert!(!alive(pid1), "the old process is gone");
     let instances = eventually(10, "the applied version reported", async || {
         let list = owner.instances("web").await.unwrap();
-        list.iter().any(|i| i["applied_version"] == 2 && i["status"] == "running").then_some(list)
+        list.iter()
+            .any(|i| i["applied_version"] == 2 && i["status"] == "running")
+            .then_some(list)
     })
     .await;
-    assert!(instances[0]["instance_id"].as_str().unwrap().starts_with("server:"));
+    assert!(
+        instances[0]["instance_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("server:")
+    );
 
     // Reboot from the ⋮ menu.
     let http = reqwest::Client::new();
-    let pat = server.anonymous().login("olivia", common::PASSWORD, "raw").await.unwrap().token;
-    let r = http.post(format!("{}/api/v1/apps/web/reboot", server.url)).bearer_auth(&pat).send().await.unwrap();
+    let pat = server
+        .anonymous()
+        .login("olivia", common::PASSWORD, "raw")
+        .await
+        .unwrap()
+        .token;
+    let r = http
+        .post(format!("{}/api/v1/apps/web/reboot", server.url))
+        .bearer_auth(&pat)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
-    let (pid3, _) = eventually(15, "the reboot", async || seen(&folder).filter(|(p, _)| *p != pid2)).await;
+    let (pid3, _) = eventually(15, "the reboot", async || {
+        seen(&folder).filter(|(p, _)| *p != pid2)
+    })
+    .await;
 
     // A crash: restarted with backoff, the restart counted.
     nix_kill(pid3);
-    let (pid4, _) = eventually(15, "the restart after a crash", async || seen(&folder).filter(|(p, _)| *p != pid3)).await;
+    let (pid4, _) = eventually(15, "the restart after a crash", async || {
+        seen(&folder).filter(|(p, _)| *p != pid3)
+    })
+    .await;
     let status = owner_status(&server, "web").await;
     assert!(status["restarts"].as_u64().unwrap() >= 1, "{status}");
 
@@ -101,11 +144,20 @@ async fn a_launched_app_runs_with_its_secrets_and_follows_every_change() {
 }
 
 fn nix_kill(pid: u32) {
-    std::process::Command::new("kill").arg("-KILL").arg(pid.to_string()).status().unwrap();
+    std::process::Command::new("kill")
+        .arg("-KILL")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
 }
 
 async fn owner_status(server: &TestServer, app: &str) -> serde_json::Value {
-    let pat = server.anonymous().login("olivia", common::PASSWORD, "status").await.unwrap().token;
+    let pat = server
+        .anonymous()
+        .login("olivia", common::PASSWORD, "status")
+        .await
+        .unwrap()
+        .token;
     reqwest::Client::new()
         .get(format!("{}/api/v1/apps/{app}/launch", server.url))
         .bearer_auth(pat)
@@ -129,14 +181,28 @@ async fn launching_is_for_owners_inside_the_apps_directory_only() {
     let ok = json!({ "folder": "web", "command": "sleep 1" });
     let err = editor.create_app("a", None, Some(ok)).await.unwrap_err();
     assert_eq!(err.status(), Some(403), "only owners decide what runs");
-    for (folder, why) in [("../", "outside"), ("/etc", "absolute"), ("missing", "missing")] {
-        let err = owner.create_app("b", None, Some(json!({ "folder": folder, "command": "sleep 1" }))).await.unwrap_err();
+    for (folder, why) in [
+        ("../", "outside"),
+        ("/etc", "absolute"),
+        ("missing", "missing"),
+    ] {
+        let err = owner
+            .create_app(
+                "b",
+                None,
+                Some(json!({ "folder": folder, "command": "sleep 1" })),
+            )
+            .await
+            .unwrap_err();
         assert_eq!(err.status(), Some(400), "{why}: {err}");
     }
     assert!(owner.app("b").await.is_err(), "nothing was created");
 
     let plain = TestServer::start().await;
     let owner = plain.owner().await;
-    let err = owner.create_app("c", None, Some(json!({ "folder": "web", "command": "x" }))).await.unwrap_err();
+    let err = owner
+        .create_app("c", None, Some(json!({ "folder": "web", "command": "x" })))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("--apps-dir"), "{err}");
 }

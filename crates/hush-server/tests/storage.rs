@@ -345,7 +345,9 @@ async fn when_the_audit_log_cannot_be_written_secrets_are_refused_until_it_recov
 
     // A real database failure: a trigger makes every audit insert fail.
     let db = server.dir.as_ref().unwrap().path().join("hush.db");
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
     sqlx::query("CREATE TRIGGER audit_down BEFORE INSERT ON audit BEGIN SELECT RAISE(FAIL, 'audit down'); END")
         .execute(&mut conn)
         .await
@@ -356,22 +358,40 @@ async fn when_the_audit_log_cannot_be_written_secrets_are_refused_until_it_recov
     let refused = loop {
         match app.secrets("web").await {
             Err(e) if e.status() == Some(503) => break e,
-            _ if Instant::now() > deadline => panic!("reads still served while the audit log is down"),
+            _ if Instant::now() > deadline => {
+                panic!("reads still served while the audit log is down")
+            }
             _ => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     };
     assert!(refused.to_string().contains("audit log"), "{refused}");
-    assert_eq!(owner.save_secrets("web", "a = 1\n", 1, None).await.unwrap_err().status(), Some(503));
-    let ready = reqwest::get(format!("{}/api/v1/ready", server.url)).await.unwrap();
+    assert_eq!(
+        owner
+            .save_secrets("web", "a = 1\n", 1, None)
+            .await
+            .unwrap_err()
+            .status(),
+        Some(503)
+    );
+    let ready = reqwest::get(format!("{}/api/v1/ready", server.url))
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 503, "not ready while the audit log is down");
 
     // Repaired: the writer's retry succeeds, nothing queued was dropped, and service resumes.
-    sqlx::query("DROP TRIGGER audit_down").execute(&mut conn).await.unwrap();
+    sqlx::query("DROP TRIGGER audit_down")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while app.secrets("web").await.is_err() {
         assert!(Instant::now() < deadline, "service did not resume");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let reads = owner.audit("action=secrets.read").await.unwrap();
-    assert!(reads.len() >= 2, "the read queued while the log was down was written after: {}", reads.len());
+    assert!(
+        reads.len() >= 2,
+        "the read queued while the log was down was written after: {}",
+        reads.len()
+    );
 }

@@ -7,7 +7,11 @@ use std::process::{Child, Command, Stdio};
 use hush_client::api::Client;
 
 const PASSWORD: &str = "a long enough password 42";
-const VALUES: [&str; 3] = ["v4lue-in-a-bad-edit", "pw-7f3e9a-secret", "sk_live_logcheck_99"];
+const VALUES: [&str; 3] = [
+    "v4lue-in-a-bad-edit",
+    "pw-7f3e9a-secret",
+    "sk_live_logcheck_99",
+];
 
 struct Server(Child);
 
@@ -26,9 +30,21 @@ fn start(dir: &std::path::Path, format: &str) -> (Server, String, std::path::Pat
         .env("HUSH_OWNER_PASSWORD", PASSWORD)
         .output()
         .unwrap();
-    assert!(owner.status.success() || String::from_utf8_lossy(&owner.stderr).contains("already has members"));
+    assert!(
+        owner.status.success()
+            || String::from_utf8_lossy(&owner.stderr).contains("already has members")
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_hush"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "off", "--log-format", format, "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+            "--log-format",
+            format,
+            "--data-dir",
+        ])
         .arg(dir)
         .env("HUSH_LOG", "trace")
         .stderr(Stdio::piped())
@@ -37,7 +53,10 @@ fn start(dir: &std::path::Path, format: &str) -> (Server, String, std::path::Pat
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let url = loop {
-        let line = lines.next().expect("the server printed its address").unwrap();
+        let line = lines
+            .next()
+            .expect("the server printed its address")
+            .unwrap();
         if let Some(rest) = line.split("is serving on ").nth(1) {
             break rest.split_whitespace().next().unwrap().to_string();
         }
@@ -64,21 +83,38 @@ async fn logs_never_hold_values_tokens_or_passwords() {
         let pat = anon.login("olivia", PASSWORD, "t").await.unwrap().token;
         let owner = anon.with_token(pat.clone());
         let name = format!("logs-{format}");
-        let doc = format!("api_key = \"{}\"\n[db]\npassword = \"{}\"\n", VALUES[2], VALUES[1]);
+        let doc = format!(
+            "api_key = \"{}\"\n[db]\npassword = \"{}\"\n",
+            VALUES[2], VALUES[1]
+        );
         owner.create_app(&name, Some(&doc), None).await.unwrap();
-        let token = owner.create_app_token(&name, "reader", None).await.unwrap().token;
+        let token = owner
+            .create_app_token(&name, "reader", None)
+            .await
+            .unwrap()
+            .token;
         let app = anon.with_token(token.clone());
         app.secrets(&name).await.unwrap();
-        let _ = owner.save_secrets(&name, &format!("bad = \"{}\n", VALUES[0]), 1, None).await;
-        let _ = owner.save_secrets(&name, &format!("\"a=b\" = \"{}\"\n", VALUES[0]), 1, None).await;
+        let _ = owner
+            .save_secrets(&name, &format!("bad = \"{}\n", VALUES[0]), 1, None)
+            .await;
+        let _ = owner
+            .save_secrets(&name, &format!("\"a=b\" = \"{}\"\n", VALUES[0]), 1, None)
+            .await;
         let _ = owner.save_secrets(&name, &doc, 0, None).await; // a conflict
         let _ = anon.with_token(format!("{token}x")).secrets(&name).await;
         owner.rollback(&name, 1, 1).await.unwrap();
         drop(server);
 
         let text = std::fs::read_to_string(&log).unwrap();
-        assert!(text.contains("/api/v1/apps"), "the {format} log records requests: {text}");
-        for secret in VALUES.iter().chain([&PASSWORD, &pat.as_str(), &token.as_str()]) {
+        assert!(
+            text.contains("/api/v1/apps"),
+            "the {format} log records requests: {text}"
+        );
+        for secret in VALUES
+            .iter()
+            .chain([&PASSWORD, &pat.as_str(), &token.as_str()])
+        {
             assert!(!text.contains(secret), "the {format} log holds {secret:?}");
         }
     }

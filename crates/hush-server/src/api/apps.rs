@@ -668,19 +668,31 @@ pub async fn launch_status(
         .launcher
         .as_ref()
         .and_then(|l| l.status(app.id, q.since.unwrap_or(0)))
-        .ok_or_else(|| ApiError::not_found(format!("app {:?} is not launched by this server", app.name)))?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!("app {:?} is not launched by this server", app.name))
+        })?;
     Ok(axum::Json(status))
 }
 
 /// Stops the app's process and starts it again with the newest secrets.
-pub async fn reboot(State(state): State<AppState>, who: Principal, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn reboot(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     who.require(Role::Editor)?;
     let app = find_app(&state, &name).await?;
     let rebooted = state.launcher.as_ref().is_some_and(|l| l.reboot(app.id));
     if !rebooted {
-        return Err(ApiError::not_found(format!("app {:?} is not launched by this server", app.name)));
+        return Err(ApiError::not_found(format!(
+            "app {:?} is not launched by this server",
+            app.name
+        )));
     }
-    state.audit.record_durably(audit_event(&who, "app.reboot", Some(&app), json!({}))).await?;
+    state
+        .audit
+        .record_durably(audit_event(&who, "app.reboot", Some(&app), json!({})))
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -698,7 +710,15 @@ pub async fn set_launch(
     }
     state.store.set_app_launch(app.id, launch.clone()).await?;
     state.apps.forget(app.id);
-    state.audit.record_durably(audit_event(&who, "app.launch", Some(&app), json!({ "launch": launch }))).await?;
+    state
+        .audit
+        .record_durably(audit_event(
+            &who,
+            "app.launch",
+            Some(&app),
+            json!({ "launch": launch }),
+        ))
+        .await?;
     app.launch = launch;
     if let Some(launcher) = &state.launcher {
         launcher.stop(app.id);

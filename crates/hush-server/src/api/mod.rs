@@ -51,7 +51,10 @@ pub fn router(state: AppState) -> Router {
             get(apps::instances).post(apps::report_instance),
         )
         .route("/apps/{app}/watch", get(watch::watch))
-        .route("/apps/{app}/launch", get(apps::launch_status).put(apps::set_launch))
+        .route(
+            "/apps/{app}/launch",
+            get(apps::launch_status).put(apps::set_launch),
+        )
         .route("/apps/{app}/reboot", post(apps::reboot))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
