@@ -21,6 +21,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use futures::StreamExt;
 use hush_client::api::{Client, ClientError, InstanceReport};
+use hush_client::secrets::{Secrets, WatchEvent};
 use hush_runner::{ChildState, OnChange, Runner, RunnerConfig, SecretsUpdate, Signal};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, sleep, timeout};
@@ -277,9 +278,14 @@ impl Follower {
                 Err(err) => {
                     if !self.down {
                         self.down = true;
+                        let what = if unreachable(&err) {
+                            "lost the hush server at"
+                        } else {
+                            "the hush server refused to send updates from"
+                        };
                         eprintln!(
-                            "hush: warning: lost the hush server at {} ({err}); the app keeps \
-                             its current secrets while hush reconnects",
+                            "hush: warning: {what} {} ({err}); the app keeps its current \
+                             secrets while hush retries",
                             self.client.server()
                         );
                     } else {
@@ -409,8 +415,102 @@ impl Reporter {
 
 // ---- --local ----
 
-async fn run_local(_args: RunArgs) -> anyhow::Result<ExitCode> {
-    bail!("hush run --local is not wired up yet")
+/// `--local`: the secrets files Streamlit would read (hush-client's resolution: defaults,
+/// `STREAMLIT_SECRETS_FILES`, `[secrets] files`, directories), merged, delivered the same way
+/// as a server's; every content change is a new local version. An edit that does not load
+/// keeps the last good secrets and says why.
+async fn run_local(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut builder = Secrets::builder();
+    if let Some(dir) = streamlit_script_dir(&args.command) {
+        builder = builder.script_dir(dir);
+    }
+    let secrets = builder.load().map_err(|e| {
+        anyhow::anyhow!(
+            "{e}\nCreate .streamlit/secrets.toml with `hush init`, or run without --local"
+        )
+    })?;
+    let watcher = secrets.watch();
+    let initial = SecretsUpdate {
+        version: 1,
+        toml: table_to_toml(&secrets.to_table())?,
+    };
+    let runner = Runner::new(runner_config(&args));
+    let (tx, mut rx) = mpsc::channel(16);
+    // The watcher blocks on a channel: give it a thread of its own.
+    std::thread::Builder::new()
+        .name("hush-local-watch".into())
+        .spawn(move || {
+            let mut version = 1;
+            for event in watcher.events() {
+                match event {
+                    WatchEvent::Reloaded(secrets) => match table_to_toml(&secrets.to_table()) {
+                        Ok(toml) => {
+                            version += 1;
+                            eprintln!("hush: local secrets changed; applying them");
+                            if tx.blocking_send(SecretsUpdate { version, toml }).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => eprintln!("hush: {e:#}; the app keeps the last good secrets"),
+                    },
+                    WatchEvent::Invalid(err) => {
+                        eprintln!("hush: {err}; the app keeps the last good secrets");
+                    }
+                }
+            }
+        })
+        .context("cannot start watching the local secrets files")?;
+    let exit = runner.run(initial, &mut rx, std::future::pending()).await?;
+    std::process::exit(exit.code);
+}
+
+/// The directory of the main script of `streamlit run <script>`: Streamlit also reads
+/// `<script dir>/.streamlit/secrets.toml` (rule 1).
+fn streamlit_script_dir(command: &[String]) -> Option<std::path::PathBuf> {
+    if !hush_runner::looks_like_streamlit_run(command) {
+        return None;
+    }
+    let run = command
+        .windows(2)
+        .position(|pair| pair[0].rsplit('/').next() == Some("streamlit") && pair[1] == "run")?;
+    let script = std::path::Path::new(command.get(run + 2)?);
+    let dir = script.parent()?;
+    Some(if dir.as_os_str().is_empty() {
+        std::path::PathBuf::from(".")
+    } else {
+        dir.to_path_buf()
+    })
+}
+
+/// The merged secrets as one TOML document for the runner's secrets file. The values are
+/// exactly those loaded; comments and layout of the local files are not kept.
+fn table_to_toml(table: &hush_core::Table) -> anyhow::Result<String> {
+    fn convert(value: &hush_core::Value) -> anyhow::Result<toml::Value> {
+        use hush_core::Value as V;
+        Ok(match value {
+            V::String(s) => toml::Value::String(s.clone()),
+            V::Integer(i) => toml::Value::Integer(*i),
+            V::Float(f) => toml::Value::Float(*f),
+            V::Boolean(b) => toml::Value::Boolean(*b),
+            V::Datetime(d) => toml::Value::Datetime(
+                d.as_str()
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("a date/time value cannot be written as TOML"))?,
+            ),
+            V::Array(items) => {
+                toml::Value::Array(items.iter().map(convert).collect::<Result<_, _>>()?)
+            }
+            V::Table(t) => toml::Value::Table(convert_table(t)?),
+        })
+    }
+    fn convert_table(table: &hush_core::Table) -> anyhow::Result<toml::Table> {
+        table
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), convert(v)?)))
+            .collect()
+    }
+    toml::to_string(&convert_table(table)?)
+        .map_err(|e| anyhow::anyhow!("cannot write the merged secrets as TOML: {e}"))
 }
 
 // ---- small helpers ----
@@ -521,6 +621,33 @@ mod tests {
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
         assert!(parse_duration("1w").is_err());
         assert!(parse_duration("h").is_err());
+    }
+
+    #[test]
+    fn merged_secrets_round_trip_through_toml() {
+        let text = "a = \"x\"\nf = 1e22\nn = nan\nz = -0.0\nd = 1979-05-27T07:32:00Z\nt = 07:32:00\n\"with.dot\" = 1\nl = [1, 2]\n[db]\nhost = \"h\"\n[[servers]]\nname = \"s\"\n";
+        let doc = hush_core::Document::parse(text).unwrap();
+        let written = table_to_toml(doc.root()).unwrap();
+        let again = hush_core::Document::parse(&written).unwrap();
+        assert!(
+            hush_core::diff(doc.root(), again.root()).is_empty(),
+            "{written}"
+        );
+        assert_eq!(again.env().exported, doc.env().exported);
+    }
+
+    #[test]
+    fn the_streamlit_script_dir_is_found() {
+        let cmd = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            streamlit_script_dir(&cmd("streamlit run apps/web/app.py --server.port 1")),
+            Some("apps/web".into())
+        );
+        assert_eq!(
+            streamlit_script_dir(&cmd("python -m streamlit run app.py")),
+            Some(".".into())
+        );
+        assert_eq!(streamlit_script_dir(&cmd("python app.py")), None);
     }
 
     #[test]

@@ -535,3 +535,72 @@ async fn exit_codes_pass_through_and_a_fresh_fallback_copy_starts_the_app() {
     assert!(out.status.success());
     assert_eq!(fs::read_dir(&cache).unwrap().count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn local_mode_follows_edits_and_keeps_the_last_good_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (home, work) = (dir.path().join("home"), dir.path().join("work"));
+    fs::create_dir_all(work.join(".streamlit")).unwrap();
+    fs::create_dir_all(&home).unwrap();
+    let secrets = work.join(".streamlit/secrets.toml");
+    let hush = || {
+        let mut cmd = Command::new(HUSH);
+        cmd.current_dir(&work)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("TMPDIR", dir.path())
+            .stdin(Stdio::null());
+        cmd
+    };
+
+    // No secrets file: a clear error, before anything starts.
+    let out = hush()
+        .args(["run", "--local", "--", "true"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("No secrets found") && stderr.contains("hush init"),
+        "{stderr}"
+    );
+
+    fs::write(&secrets, "A = \"one\"\nF = 1.0\n").unwrap();
+    let stderr_path = dir.path().join("run.stderr");
+    let child = hush()
+        .args(["run", "--local", "--"])
+        .args(["sh", "-c", r#"echo "$$|$A|$F" >> out.txt; exec sleep 1000"#])
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut running = Running {
+        child,
+        stderr: stderr_path,
+    };
+    let out = work.join("out.txt");
+    let first = line_count(&out, 1).await.remove(0);
+    assert!(first.ends_with("|one|1.0"), "{first}");
+
+    fs::write(&secrets, "A = \"two\"\nF = 2.0\n").unwrap();
+    let second = line_count(&out, 2).await.remove(1);
+    assert!(second.ends_with("|two|2.0"), "{second}");
+
+    // An invalid edit is reported and changes nothing.
+    fs::write(&secrets, "A = \"three\nF = 3.0\n").unwrap();
+    until("the parse error to be reported", async || {
+        running
+            .stderr()
+            .contains("the app keeps the last good secrets")
+            .then_some(())
+    })
+    .await;
+    assert!(running.stderr().contains("secrets.toml"));
+    assert_eq!(lines(&out).len(), 2);
+    assert!(running.still_running());
+
+    fs::write(&secrets, "A = \"three\"\nF = 3.0\n").unwrap();
+    let third = line_count(&out, 3).await.remove(2);
+    assert!(third.ends_with("|three|3.0"), "{third}");
+}
