@@ -10,6 +10,7 @@
 
 import json
 import os
+import random
 import statistics
 import sys
 import time
@@ -99,9 +100,14 @@ def measure(server, state_path, out, saves, times_path):
     pid = first["pid"]
 
     times_ms = []
+    file_times_ms = []
     version = None
     for i in range(1, saves + 1):
         username = f"user-{i:02d}"
+        # Streamlit polls the secrets file every 0.2 s. Saving right after the previous run
+        # would lock each save to the same point of that cycle; a random pause spreads them
+        # over it, so the times show the real spread.
+        time.sleep(random.uniform(0, 0.25))
         latest = api(server, "GET", f"/apps/{APP}/secrets", personal)["version"]
         seen = len(records(out))
         t0 = time.time()
@@ -119,12 +125,15 @@ def measure(server, state_path, out, saves, times_path):
         rec = wait_for(f"a run showing db_username {username!r}", new_run)
         ms = (rec["time"] - t0) * 1000
         times_ms.append(ms)
+        # When hush replaced the secrets file (the rest is Streamlit's poll and the re-run).
+        file_ms = (os.stat(rec["secrets_file"]).st_mtime - t0) * 1000
+        file_times_ms.append(file_ms)
         if rec["env_db_username"] != username or not rec["env_matches"]:
             fail(f"os.environ has {rec['env_db_username']!r}, st.secrets has {username!r}")
         if rec["pid"] != pid:
             fail(f"Streamlit was restarted: pid {pid} -> {rec['pid']}")
-        print(f"save {i:2d} (version {version}): new value in the app after {ms:7.1f} ms, "
-              f"same pid {pid}")
+        print(f"save {i:2d} (version {version}): secrets file replaced after {file_ms:6.1f} ms, "
+              f"new value in the app after {ms:6.1f} ms, same pid {pid}")
 
     def reported():
         instances = api(server, "GET", f"/apps/{APP}/instances", personal)["instances"]
@@ -134,13 +143,19 @@ def measure(server, state_path, out, saves, times_path):
     wait_for(f"hush run to report version {version} for pid {pid}", reported, 10)
     print(f"hush run reports version {version} applied, pid {pid}")
 
-    summary = (f"save -> re-run with the new value, {len(times_ms)} saves: "
-               f"min {min(times_ms):.1f} ms, median {statistics.median(times_ms):.1f} ms, "
-               f"max {max(times_ms):.1f} ms")
+    def stats(label, values):
+        return (f"{label}, {len(values)} saves: min {min(values):.1f} ms, "
+                f"median {statistics.median(values):.1f} ms, max {max(values):.1f} ms")
+
+    summary = stats("save -> re-run with the new value", times_ms)
+    detail = stats("save -> secrets file replaced by hush run", file_times_ms)
     print(summary)
+    print(detail)
     with open(times_path, "w", encoding="utf-8") as f:
         f.write(summary + "\n")
-        f.write("all (ms): " + ", ".join(f"{t:.1f}" for t in times_ms) + "\n")
+        f.write(detail + "\n")
+        f.write("re-run (ms): " + ", ".join(f"{t:.1f}" for t in times_ms) + "\n")
+        f.write("file (ms): " + ", ".join(f"{t:.1f}" for t in file_times_ms) + "\n")
 
 
 if __name__ == "__main__":
