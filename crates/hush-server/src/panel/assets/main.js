@@ -156,7 +156,7 @@ function drawTopbar() {
     ],
   });
   replace(topbar,
-    h('a', { href: '/', 'data-route': '', class: 'brand', 'aria-label': 'hush: your apps' },
+    h('a', { href: '/', 'data-route': '', class: 'brand', 'aria-label': 'hush home' },
       h('img', { src: '/assets/favicon.svg', alt: '', width: '28', height: '28' }), h('span', {}, 'hush')),
     h('nav', { class: 'nav', 'aria-label': 'Main' },
       link('/', 'Apps'),

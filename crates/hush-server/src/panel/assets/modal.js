@@ -14,6 +14,38 @@ function focusables(root) {
 
 const stack = [];
 
+// One key handler for the top dialog, on the document: it works even when the element that
+// had focus was just removed (focus then falls back to <body>).
+document.addEventListener('keydown', (event) => {
+  const top = stack[stack.length - 1];
+  if (!top || event.defaultPrevented) return;
+  const { dialog } = top;
+  if (event.key === 'Escape') {
+    event.preventDefault();
+    top.close();
+  } else if (event.key === 'Tab') {
+    const items = focusables(dialog);
+    const active = document.activeElement;
+    if (!items.length) {
+      event.preventDefault();
+      dialog.focus();
+      return;
+    }
+    const first = items[0];
+    const last = items[items.length - 1];
+    if (!dialog.contains(active)) {
+      event.preventDefault();
+      (event.shiftKey ? last : first).focus();
+    } else if (event.shiftKey && (active === first || active === dialog)) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && active === last) {
+      event.preventDefault();
+      first.focus();
+    }
+  }
+});
+
 /**
  * Opens a modal. `beforeClose` may return false (or a promise of false) to keep it open.
  * Returns { dialog, body, footer, close, setTitle }.
@@ -58,29 +90,6 @@ export function openModal({ title, size = 'medium', beforeClose, onClose, initia
     return true;
   }
 
-  dialog.addEventListener('keydown', (event) => {
-    if (event.key === 'Escape') {
-      event.stopPropagation();
-      event.preventDefault();
-      close();
-    } else if (event.key === 'Tab') {
-      const items = focusables(dialog);
-      if (!items.length) {
-        event.preventDefault();
-        dialog.focus();
-        return;
-      }
-      const first = items[0];
-      const last = items[items.length - 1];
-      if (event.shiftKey && (document.activeElement === first || document.activeElement === dialog)) {
-        event.preventDefault();
-        last.focus();
-      } else if (!event.shiftKey && document.activeElement === last) {
-        event.preventDefault();
-        first.focus();
-      }
-    }
-  });
   backdrop.addEventListener('mousedown', (event) => {
     if (event.target === backdrop) close();
   });

@@ -456,6 +456,8 @@ function historyTab(shared) {
         const v = await post(appPath(app, '/rollback'), { version, base_version: latest });
         toast(`Version ${v.version} restores version ${version}.`);
         await load();
+        list.tabIndex = -1;
+        list.focus();
         shared.changed();
       } catch (err) {
         loadError.show(`Not rolled back: ${err.message}`);

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Browser tests of hush's web panel: builds hush, installs what the tests need (Debian's
+# Chromium, playwright-core from npm; no browser download), and runs e2e/panel/tests with
+# node's test runner. Each test file starts its own `hush serve` on a free port with a fresh
+# data directory; every server's PID is recorded and killed when this script exits.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "e2e-panel: installing Chromium from Debian" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "e2e-panel: /usr/bin/chromium is missing; run as root or install it (apt-get install chromium)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "e2e-panel: node and npm are needed (apt-get install nodejs npm)" >&2
+  exit 1
+fi
+
+echo "e2e-panel: building hush" >&2
+cargo build -p hush
+
+cd "$ROOT/e2e/panel"
+if [ -f package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+else
+  npm install --no-audit --no-fund --loglevel=error
+fi
+
+PID_FILE="$(mktemp -t hush-e2e-pids.XXXXXX)"
+cleanup() {
+  # Every hush serve the tests started, by PID (normally already stopped by the tests).
+  while read -r pid; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  done <"$PID_FILE"
+  rm -f "$PID_FILE"
+}
+trap cleanup EXIT INT TERM
+
+export HUSH_BIN="$ROOT/target/debug/hush"
+export E2E_PID_FILE="$PID_FILE"
+export HUSH_SCREENSHOTS="${HUSH_SCREENSHOTS:-$ROOT/docs/screenshots}"
+node --test --test-concurrency=1 tests/
