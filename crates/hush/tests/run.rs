@@ -438,9 +438,16 @@ async fn the_app_survives_a_server_restart_and_gets_the_next_save() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exit_codes_pass_through_and_a_fresh_fallback_copy_starts_the_app() {
-    let mut world = World::new("job", "A = \"one\"\n").await;
+    let mut world = World::new("job", "A = \"one\"\nKEY = \"s3cr3t-value\"\n").await;
     let out = world.run(&[], &["sh", "-c", "exit 7"]);
     assert_eq!(out.status.code(), Some(7));
+
+    // --mask-output hides secret values in what the app prints.
+    let out = world.run(&["--mask-output"], &["sh", "-c", "echo \"key is $KEY\""]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(stdout.contains("key is <concealed by hush>"), "{stdout}");
+    assert!(!stdout.contains("s3cr3t-value"), "{stdout}");
 
     // A refused token is an error, never a reason to use the local copy.
     let refused = world
