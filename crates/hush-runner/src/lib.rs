@@ -120,8 +120,10 @@ pub struct RunnerConfig {
     /// Time between SIGTERM and SIGKILL when stopping the child (restart, shutdown, forwarded
     /// signal). Default 10 s.
     pub grace: Duration,
-    /// Quiet window for bursts of updates: a version is applied once no newer one has arrived for
-    /// this long (and at most `10 × coalesce` after the first of the burst). Default 50 ms.
+    /// Quiet window for bursts of updates: an update that arrives when nothing was applied for
+    /// this long is applied at once; one that follows an apply closely is applied once no newer
+    /// one has arrived for this long (and at most `10 × coalesce` after the first of the
+    /// burst). Default 50 ms.
     pub coalesce: Duration,
     /// A restart waits a random time in `0..=restart_jitter` so a fleet of apps never restarts in
     /// the same instant. Default 250 ms.

@@ -246,6 +246,9 @@ impl Runner {
         let mut pending: Option<SecretsUpdate> = None;
         let mut burst_start = Instant::now();
         let mut apply_at = Instant::now();
+        // A lone update is applied at once; only updates that follow an apply within the
+        // coalesce window wait for quiet (so one save costs no added delay, a burst costs one).
+        let mut last_apply: Option<Instant> = None;
 
         let (status, cause) = loop {
             tokio::select! {
@@ -281,13 +284,15 @@ impl Runner {
                         let newest = pending.as_ref().map_or(current.version(), |p| p.version.max(current.version()));
                         if update.version > newest {
                             let now = Instant::now();
+                            let leading = pending.is_none()
+                                && last_apply.is_none_or(|t| now.duration_since(t) >= config.coalesce);
                             if pending.is_none() {
                                 burst_start = now;
                             }
                             pending = Some(update);
                             let quiet = now + config.coalesce;
                             let cap = burst_start + config.coalesce * MAX_COALESCE_WINDOWS;
-                            apply_at = quiet.min(cap);
+                            apply_at = if leading { now } else { quiet.min(cap) };
                         } else {
                             tracing::debug!(version = update.version, applied = current.version(), "ignoring an older version");
                         }
@@ -295,6 +300,7 @@ impl Runner {
                 },
                 () = sleep_until(apply_at), if pending.is_some() && forwarded.is_none() => {
                     let Some(update) = pending.take() else { continue };
+                    last_apply = Some(Instant::now());
                     let version = update.version;
                     let next = match Prepared::new(update) {
                         Ok(next) => next,
