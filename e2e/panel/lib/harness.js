@@ -106,6 +106,8 @@ export async function newPage(browser, { width = 1280, height = 860 } = {}) {
 
 export async function screenshot(page, name) {
   mkdirSync(SCREENSHOTS, { recursive: true });
+  // Passing notices ("Saved…") would cover what the picture is about.
+  await page.evaluate(() => document.getElementById('toasts')?.replaceChildren());
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
 }
 

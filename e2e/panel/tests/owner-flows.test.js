@@ -191,6 +191,31 @@ test('an owner sets up hush and manages an app’s secrets in the panel', async 
     await screenshot(page, 'workspace');
   });
 
+  await step('the keyboard alone opens ⋮ → Settings, stays inside the dialog and Escape closes it', async () => {
+    const more = page.getByRole('button', { name: 'More actions for dashboard' });
+    await more.focus();
+    await page.keyboard.press('Enter');
+    const menu = page.getByRole('menu', { name: 'More actions for dashboard' });
+    await menu.waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Settings', 'focus moves into the menu');
+    await page.keyboard.press('ArrowDown');
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'History');
+    await page.keyboard.press('Escape');
+    await menu.waitFor({ state: 'hidden' });
+    assert.equal(await more.evaluate((el) => el === document.activeElement), true, 'Escape returns focus to ⋮');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Enter');
+    const dialog = settingsDialog(page, 'dashboard');
+    await dialog.getByLabel('Secrets (TOML)').waitFor();
+    for (let i = 0; i < 25; i++) {
+      await page.keyboard.press('Tab');
+      assert.ok(await dialog.evaluate((el) => el.contains(document.activeElement)), 'Tab stays inside the dialog');
+    }
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    assert.equal(await more.evaluate((el) => el === document.activeElement), true, 'focus returns to ⋮');
+  });
+
   await step('a token is revoked and stops working at once', async () => {
     await appMenu(page, 'dashboard', 'Tokens');
     const dialog = settingsDialog(page, 'dashboard');

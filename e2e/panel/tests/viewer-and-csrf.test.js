@@ -111,6 +111,26 @@ test('a viewer never receives a secret value', async (t) => {
     const status = await viewer.evaluate(async () => (await fetch('/api/v1/apps/web/secrets')).status);
     assert.equal(status, 403);
   });
+
+  await step('the owner makes the viewer an editor, then removes them', async () => {
+    await owner.getByRole('link', { name: 'Members' }).click();
+    await owner.getByLabel('Role of victor').selectOption('editor');
+    await owner.getByText('victor is now editor.').waitFor();
+    await viewer.reload();
+    await viewer.getByText('victor · editor').waitFor();
+    await owner.getByRole('button', { name: 'Remove victor' }).click();
+    await owner.getByRole('dialog', { name: 'Remove victor?' }).getByRole('button', { name: 'Remove member' }).click();
+    await owner.getByText('Removed victor.').waitFor();
+    assert.equal(await owner.getByRole('cell', { name: 'victor' }).count(), 0);
+    await viewer.reload();
+    await viewer.getByRole('heading', { name: 'Sign in' }).waitFor();
+  });
+
+  await step('the owner cannot demote the last owner; the reason shows in the row', async () => {
+    await owner.getByLabel('Role of olivia').selectOption('viewer');
+    await owner.getByRole('alert').filter({ hasText: 'at least one owner' }).waitFor();
+    assert.equal(await owner.getByLabel('Role of olivia').inputValue(), 'owner');
+  });
 });
 
 test('a request without the CSRF token is refused', async (t) => {

@@ -156,8 +156,11 @@ export async function copyText(text, input, button) {
 }
 
 /** A read-only field with a Copy button, for tokens, commands and links. */
-export function copyField(label, value, { mono = true } = {}) {
-  const input = h('input', { type: 'text', readonly: true, value, class: mono ? 'mono' : '', spellcheck: 'false' });
+export function copyField(label, value, { mono = true, multiline = false } = {}) {
+  const input = multiline
+    ? h('textarea', { readonly: true, rows: '3', class: mono ? 'mono copy-text' : 'copy-text', spellcheck: 'false' })
+    : h('input', { type: 'text', readonly: true, value, class: mono ? 'mono' : '', spellcheck: 'false' });
+  if (multiline) input.value = value;
   const id = newId('copy');
   input.id = id;
   const button = h('button', { type: 'button', class: 'button', onclick: () => copyText(value, input, button) }, 'Copy');

@@ -17,9 +17,9 @@ export function describeError(error) {
 
 /**
  * Creates an editor. Options: text, app (to compare with the saved version), label,
- * onResult(result|null) after each check, onSubmit() for Ctrl+S / Cmd+S.
+ * onResult(result|null) after each check, onSubmit() for Ctrl+S / Cmd+S, onInput() on typing.
  */
-export function createEditor({ text = '', app = null, label = 'Secrets (TOML)', onResult, onSubmit, autofocus }) {
+export function createEditor({ text = '', app = null, label = 'Secrets (TOML)', onResult, onSubmit, onInput, autofocus }) {
   const textareaId = newId('toml');
   const statusId = `${textareaId}-status`;
   const gutterLines = h('div', { class: 'gutter-lines' });
@@ -166,6 +166,7 @@ export function createEditor({ text = '', app = null, label = 'Secrets (TOML)', 
   textarea.addEventListener('input', () => {
     renderGutter();
     schedule();
+    if (onInput) onInput();
   });
   textarea.addEventListener('scroll', syncScroll);
   textarea.addEventListener('keydown', (event) => {

@@ -141,7 +141,8 @@ export function menuButton({ label, text = '⋮', items, className = 'icon-butto
       type: 'button', role: 'menuitem', tabindex: '-1', class: item.danger ? 'menu-item danger' : 'menu-item',
     }, item.label);
     el.addEventListener('click', () => {
-      closeMenu(false);
+      // Focus goes back to the button first, so a dialog the action opens returns it there.
+      closeMenu(true);
       item.action();
     });
     return el;

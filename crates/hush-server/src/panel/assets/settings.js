@@ -279,6 +279,11 @@ function secretsEditorTab(shared) {
           label: 'Secrets (TOML)',
           onResult: (r) => replace(preview, renderPreview(r)),
           onSubmit: () => save.click(),
+          onInput: () => {
+            // What the last save said is about text that is no longer there.
+            saveResult.textContent = '';
+            saveError.show(null);
+          },
         });
         replace(editorSlot, editor.el);
       } else {
@@ -550,7 +555,7 @@ function tokensTab(shared) {
             h('h3', {}, `Token “${token.name}” created`),
             h('p', { class: 'warn-text' }, 'Copy it now: this is the only time hush shows it.'),
             copyField('Token', token.token),
-            token.run_command ? copyField('Start your app with', token.run_command) : null,
+            token.run_command ? copyField('Start your app with', token.run_command, { multiline: true }) : null,
             h('div', { class: 'actions start' }, done));
           created.hidden = false;
           created.querySelector('input')?.focus();
