@@ -24,6 +24,7 @@ const SCRIPTS: &[&str] = &[
     "auth.js",
     "workspace.js",
     "settings.js",
+    "status.js",
     "people.js",
 ];
 

@@ -33,11 +33,11 @@ function freePort() {
 }
 
 /** Starts `hush serve`; resolves once it says where it serves and prints the setup link. */
-export async function startHush() {
+export async function startHush({ args = [] } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'hush-e2e-'));
   const port = await freePort();
   const child = spawn(HUSH_BIN, [
-    'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--metrics-listen', 'off',
+    'serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--metrics-listen', 'off', ...args,
   ], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } });
   if (process.env.E2E_PID_FILE) appendFileSync(process.env.E2E_PID_FILE, `${child.pid}\n`);
   let log = '';
@@ -65,6 +65,7 @@ export async function startHush() {
   return {
     url,
     setupLink,
+    dataDir,
     pid: child.pid,
     log: () => log,
     async stop() {

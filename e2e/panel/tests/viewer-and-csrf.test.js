@@ -121,7 +121,7 @@ test('a viewer never receives a secret value', async (t) => {
     await owner.getByRole('button', { name: 'Remove victor' }).click();
     await owner.getByRole('dialog', { name: 'Remove victor?' }).getByRole('button', { name: 'Remove member' }).click();
     await owner.getByText('Removed victor.').waitFor();
-    assert.equal(await owner.getByRole('cell', { name: 'victor' }).count(), 0);
+    await until(async () => (await owner.getByRole('cell', { name: 'victor' }).count()) === 0, 'victor gone from the list');
     await viewer.reload();
     await viewer.getByRole('heading', { name: 'Sign in' }).waitFor();
   });

@@ -34,6 +34,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("auth.js", JS, include_str!("assets/auth.js")),
     ("workspace.js", JS, include_str!("assets/workspace.js")),
     ("settings.js", JS, include_str!("assets/settings.js")),
+    ("status.js", JS, include_str!("assets/status.js")),
     ("people.js", JS, include_str!("assets/people.js")),
     (
         "favicon.svg",

@@ -6,7 +6,7 @@ import { appPath, del, get, post, put, withQuery } from './api.js';
 import { ago, busy, copyField, errorBox, field, fullTime, h, newId, replace, toast } from './dom.js';
 import { confirmDialog, openModal } from './modal.js';
 import { createEditor, describeError, diffSummary, renderDiff, renderPreview } from './editor.js';
-import { instanceItem, rolloutSummary } from './workspace.js';
+import { instanceItem, rolloutSummary } from './status.js';
 
 const INSTANCE_POLL_MS = 2000;
 

@@ -1,0 +1,29 @@
+// How an app's running copies stand against its newest secrets version.
+
+import { ago, h } from './dom.js';
+
+/** Live counts of running copies against the newest version. */
+export function rolloutSummary(latest, instances) {
+  const live = instances.filter((i) => i.status !== 'gone');
+  if (!live.length) return { kind: 'idle', text: instances.length ? 'Not running (no recent report)' : 'No running copies' };
+  const current = live.filter((i) => i.applied_version >= latest).length;
+  const n = live.length;
+  const copies = `${n} running ${n === 1 ? 'copy' : 'copies'}`;
+  if (current === n) return { kind: 'ok', text: latest ? `${copies} · all on version ${latest}` : copies };
+  return { kind: 'behind', text: `${copies} · ${current} of ${n} on version ${latest}, ${n - current} updating` };
+}
+
+/** One running copy: where it runs and which version it applied. */
+export function instanceItem(instance, latest) {
+  const gone = instance.status === 'gone';
+  const current = instance.applied_version >= latest;
+  const kind = gone ? 'gone' : current ? 'ok' : 'behind';
+  const state = gone
+    ? `last reported version ${instance.applied_version}`
+    : current ? `version ${instance.applied_version} (latest)` : `version ${instance.applied_version} · picking up ${latest}…`;
+  return h('li', { class: `instance ${kind}` },
+    h('span', { class: 'dot', 'aria-hidden': 'true' }),
+    h('span', { class: 'instance-host' }, instance.hostname, instance.pid ? ` (pid ${instance.pid})` : ''),
+    h('span', { class: 'instance-state' }, state),
+    h('span', { class: 'muted instance-seen' }, gone ? 'gone · ' : `${instance.status} · `, ago(instance.reported_at)));
+}
