@@ -130,6 +130,19 @@ test('an owner sets up hush and manages an app’s secrets in the panel', async 
     assert.match(read.body.toml, /rotated-pw/);
   });
 
+  await step('warnings: a key that shadows PATH and an invisible character', async () => {
+    const dialog = settingsDialog(page, 'dashboard');
+    const editor = dialog.getByLabel('Secrets (TOML)');
+    const saved = await editor.inputValue();
+    await editor.fill(`PATH = "/opt/bin"\ntoken = "abc\u200bdef"\n${saved}`);
+    const warnings = dialog.getByRole('region', { name: 'Before you save' }).locator('.warnings');
+    await warnings.getByText('PATH becomes an environment variable').waitFor();
+    await warnings.getByText('the value of token holds an invisible zero-width character').waitFor();
+    await dialog.getByText('2 warnings').waitFor();
+    await editor.fill(saved);
+    await dialog.getByText('Same keys and values as version 2.').waitFor();
+  });
+
   await step('a bad edit shows its line and column, and nothing is saved', async () => {
     const dialog = settingsDialog(page, 'dashboard');
     const editor = dialog.getByLabel('Secrets (TOML)');

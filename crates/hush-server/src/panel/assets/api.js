@@ -56,8 +56,10 @@ export async function api(method, path, body) {
       error: `http_${response.status}`,
       message: `the server answered ${response.status} ${response.statusText}`.trim(),
     });
-    if (response.status === 401 && !path.startsWith('/auth/') && onSessionEnded) {
-      onSessionEnded(err);
+    if (response.status === 401 && !path.startsWith('/auth/')) {
+      // The API's words are for scripts ("send a valid token…"); a person needs these.
+      err.message = 'your session has ended: sign in again (what you typed stays on this page until you leave it)';
+      if (onSessionEnded) onSessionEnded(err);
     }
     throw err;
   }

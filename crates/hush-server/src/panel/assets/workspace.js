@@ -20,12 +20,13 @@ export function workspaceView(ctx, { open } = {}) {
       ? 'Create an app, give it its secrets in Advanced settings, then start it with hush run.'
       : 'When an editor creates an app, it appears here.'));
   const loadError = errorBox();
+  const actionError = errorBox();
   const newButton = ctx.isEditor()
     ? h('button', { type: 'button', class: 'button primary', onclick: () => openNewApp(ctx, refresh) }, 'New app')
     : null;
   const view = h('section', { class: 'page' },
     h('div', { class: 'page-head' }, h('h1', {}, 'Apps'), newButton),
-    loadError.el, empty, list);
+    loadError.el, actionError.el, empty, list);
 
   const rows = new Map();
   let timer = null;
@@ -48,7 +49,7 @@ export function workspaceView(ctx, { open } = {}) {
       seen.add(app.name);
       let row = rows.get(app.name);
       if (!row) {
-        row = appRow(ctx, app.name, refresh);
+        row = appRow(ctx, app.name, refresh, (message) => actionError.show(message));
         rows.set(app.name, row);
       }
       row.update(app);
@@ -80,7 +81,7 @@ export function workspaceView(ctx, { open } = {}) {
   return view;
 }
 
-function appRow(ctx, name, refresh) {
+function appRow(ctx, name, refresh, report) {
   const nameId = newId('app');
   const meta = h('p', { class: 'app-meta' });
   const status = h('p', { class: 'app-status' });
@@ -93,7 +94,7 @@ function appRow(ctx, name, refresh) {
       { label: 'Settings', action: () => settings('secrets') },
       { label: 'History', action: () => settings('history') },
       { label: 'Tokens', action: () => settings('tokens') },
-      ctx.isOwner() ? { label: 'Delete app…', danger: true, action: () => deleteApp(name, refresh) } : null,
+      ctx.isOwner() ? { label: 'Delete app…', danger: true, action: () => deleteApp(name, refresh, report) } : null,
     ],
   });
   const el = h('li', { class: 'app-row card', 'aria-labelledby': nameId },
@@ -125,7 +126,8 @@ function appRow(ctx, name, refresh) {
   return { el, update };
 }
 
-async function deleteApp(name, refresh) {
+async function deleteApp(name, refresh, report) {
+  report(null);
   const ok = await confirmDialog({
     title: `Delete ${name}?`,
     message: `This deletes ${name}, every version of its secrets and its tokens, for good. Running copies keep what they already have but get no updates.`,
@@ -137,7 +139,8 @@ async function deleteApp(name, refresh) {
     await del(appPath(name));
     toast(`Deleted ${name}.`);
   } catch (err) {
-    toast(`Could not delete ${name}: ${err.message}`);
+    report(`Could not delete ${name}: ${err.message}`);
+    return;
   }
   refresh();
 }
