@@ -72,7 +72,7 @@ async function route() {
       history.replaceState(null, '', path);
     }
     hideTopbar();
-    show(linkView(ctx, path === '/setup' ? 'setup' : 'join', linkTokens[path]), 'h1');
+    show(linkView(ctx, path === '/setup' ? 'setup' : 'join', linkTokens[path]), 'input, h1');
     return;
   }
   if (!ctx.session) {
@@ -100,7 +100,7 @@ async function route() {
     } catch {
       needsSetup = false;
     }
-    show(loginView(ctx, { needsSetup }), 'h1');
+    show(loginView(ctx, { needsSetup }), 'input, h1');
     return;
   }
   drawTopbar();
@@ -128,7 +128,7 @@ function show(view, focusSelector) {
   if (focusSelector) {
     const target = view.querySelector(focusSelector);
     if (target) {
-      target.tabIndex = -1;
+      if (target.tagName === 'H1') target.tabIndex = -1;
       target.focus({ preventScroll: true });
     }
   }

@@ -8,9 +8,9 @@ import { diffSummary } from './editor.js';
 import { capitalize } from './auth.js';
 
 const ROLES = [
-  ['viewer', 'Viewer: sees apps, key names and history, never values'],
-  ['editor', 'Editor: also sees and edits secrets, manages app tokens'],
-  ['owner', 'Owner: also manages members, deletes apps, reads the audit log'],
+  ['viewer', 'Viewer: key names and history, never values'],
+  ['editor', 'Editor: also sees and edits secrets'],
+  ['owner', 'Owner: also members, deleting apps, audit'],
 ];
 
 export function membersView(ctx) {
