@@ -44,5 +44,6 @@ trap cleanup EXIT INT TERM
 
 export HUSH_BIN="$ROOT/target/debug/hush"
 export E2E_PID_FILE="$PID_FILE"
-export HUSH_SCREENSHOTS="${HUSH_SCREENSHOTS:-$ROOT/docs/screenshots}"
+# Screenshots go to target/ so a test run changes no tracked file; HUSH_SCREENSHOTS=docs/screenshots refreshes the README's.
+export HUSH_SCREENSHOTS="${HUSH_SCREENSHOTS:-$ROOT/target/screenshots}"
 node --test --test-concurrency=1 tests/

@@ -12,7 +12,7 @@ import { chromium } from 'playwright-core';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const HUSH_BIN = process.env.HUSH_BIN || join(REPO, 'target/debug/hush');
-export const SCREENSHOTS = process.env.HUSH_SCREENSHOTS || join(REPO, 'docs/screenshots');
+export const SCREENSHOTS = process.env.HUSH_SCREENSHOTS || join(REPO, 'target/screenshots');
 export const PASSWORD = 'correct horse battery staple';
 
 const CHROMIUM_ARGS = [
