@@ -650,6 +650,13 @@ async fn health_ready_and_openapi() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{path}");
+        for (name, value) in [
+            ("cache-control", "no-store"),
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+        ] {
+            assert_eq!(r.headers()[name], value, "{name} on {path}");
+        }
     }
     let missing = http
         .get(format!("{}/api/v1/nope", server.url))

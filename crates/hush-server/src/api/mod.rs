@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
@@ -67,7 +67,8 @@ pub fn router(state: AppState) -> Router {
         .route("/audit", get(members::audit))
         .fallback(|| async {
             ApiError::not_found("no such API endpoint; see /api/v1/openapi.json")
-        });
+        })
+        .layer(middleware::map_response(api_headers));
     Router::new()
         .nest("/api/v1", api)
         .merge(crate::panel::routes())
@@ -81,6 +82,20 @@ pub fn router(state: AppState) -> Router {
         // Method, path and status only: no headers (tokens) and no bodies (values).
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// API answers may hold secret values: no cache keeps them, no browser sniffs or frames them.
+async fn api_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
 }
 
 async fn count_requests(
