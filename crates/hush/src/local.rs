@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use hush_core::{Document, Table, Value};
 
+use crate::private_file::{self, Existing};
 use crate::profile::ServerArgs;
 
 /// The project secrets file, relative to the working directory (Streamlit's `$CWD/.streamlit`).
@@ -447,7 +448,7 @@ async fn pull(app: &str, yes: bool, server: &ServerArgs) -> anyhow::Result<ExitC
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("cannot read {SECRETS_FILE}")),
     }
-    write_private(path, &latest.toml)?;
+    private_file::write(path, latest.toml.as_bytes(), Existing::Replace)?;
     println!(
         "Wrote version {} of {app} to {SECRETS_FILE}.",
         latest.version
@@ -538,29 +539,6 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
-}
-
-/// Replaces `path` atomically with a file only the user can read.
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(".secrets.toml.hush-tmp");
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().with_context(|| format!("cannot write {}", path.display()))
 }
 
 // ---- git ----

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod admin;
 mod cli;
 mod local;
+mod private_file;
 mod profile;
 mod run;
 mod serve;

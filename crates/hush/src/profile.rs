@@ -1,8 +1,6 @@
 //! Where the CLI finds its server and credentials: flags, then the environment (`HUSH_SERVER`,
 //! `HUSH_TOKEN`), then the login file `hush login` writes (`~/.config/hush/login.json`, 0600).
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -65,20 +63,12 @@ pub fn read_login_file() -> anyhow::Result<Option<LoginFile>> {
 
 pub fn write_login_file(login: &LoginFile) -> anyhow::Result<PathBuf> {
     let path = login_file_path();
-    let dir = path.parent().expect("the login file has a folder");
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(".login.json.tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    // `mode` applies only to a new file; a leftover from an interrupted run is made private too.
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    file.write_all(serde_json::to_string_pretty(login)?.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, &path)?;
+    let text = serde_json::to_string_pretty(login)?;
+    crate::private_file::write(
+        &path,
+        text.as_bytes(),
+        crate::private_file::Existing::Replace,
+    )?;
     Ok(path)
 }
 

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use super::apps::read_secrets_file;
 use super::formats::{self, Format};
 use super::output::{ask, cell, format_millis, interactive, print_json, print_table};
+use crate::private_file::Existing;
 use crate::profile::ServerArgs;
 
 #[derive(Subcommand)]
@@ -129,7 +130,15 @@ pub async fn run(server: &ServerArgs, cmd: SecretsCommand) -> anyhow::Result<()>
             match output {
                 None => print!("{text}"),
                 Some(path) => {
-                    write_private(&path, &text, force)?;
+                    crate::private_file::write(
+                        &path,
+                        text.as_bytes(),
+                        if force {
+                            Existing::Replace
+                        } else {
+                            Existing::Keep
+                        },
+                    )?;
                     eprintln!(
                         "Wrote version {} of {app} to {} (readable only by you).",
                         secrets.version,
@@ -276,32 +285,6 @@ fn render(doc: &Document, format: Format) -> anyhow::Result<String> {
             text
         }
     })
-}
-
-/// Writes a file only its owner can read; an existing file is replaced only with `force`.
-fn write_private(path: &Path, text: &str, force: bool) -> anyhow::Result<()> {
-    if !force && path.exists() {
-        bail!("{} exists; give --force to replace it", path.display());
-    }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    // Write next to it and rename, so the file is never briefly readable by others or half written.
-    let tmp = tempfile::Builder::new()
-        .prefix(".hush-export-")
-        .tempfile_in(&dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
-    tmp.as_file().write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    if force {
-        tmp.persist(path)
-    } else {
-        tmp.persist_noclobber(path)
-    }
-    .map_err(|e| e.error)
-    .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }
 
 /// The newest version with a .env file's keys set in it, and that version's number.

@@ -19,8 +19,7 @@
 //! failure or a 5xx answer, never a refused token), and only while younger than
 //! `--fallback-max-age` (default 24 h). `--fallback-max-age 0` neither writes nor reads one.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -117,22 +116,7 @@ impl Fallback {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("cannot make {} private (0700)", dir.display()))?;
-        let tmp = dir.join(format!(
-            ".{}.tmp",
-            self.path.file_name().unwrap_or_default().to_string_lossy()
-        ));
-        let write = || -> std::io::Result<()> {
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &self.path)
-        };
-        write().with_context(|| format!("cannot write {}", self.path.display()))
+        crate::private_file::write(&self.path, &bytes, crate::private_file::Existing::Replace)
     }
 
     /// The copy, if there is one that opens and is younger than `max_age`.
