@@ -49,7 +49,10 @@ def med(values):
 def median_run(runs):
     """The run whose req/s is the median (for plots)."""
     runs = sorted(runs, key=lambda r: r["rps"])
-    return runs[(len(runs) - 1) // 2]
+    run = runs[(len(runs) - 1) // 2]
+    if not run["pct"].get("100"):  # wrk's percentile(100) is 0: the maximum stands there
+        run["pct"]["100"] = run["max_ms"]
+    return run
 
 
 # ---------------------------------------------------------------- formatting
@@ -157,7 +160,7 @@ def panel(title, series, x_kind, w=460, h=300):
         for t in nice_log_ticks(10 ** xl0, 10 ** xl1):
             parts.append(f'<line x1="{sx(t):.1f}" y1="{mt}" x2="{sx(t):.1f}" y2="{mt + ph}" stroke="#eee"/>')
             parts.append(f'<text x="{sx(t):.1f}" y="{mt + ph + 14}" text-anchor="middle" font-size="10">{tick_label(t)}</text>')
-        for f in (0, 0.5, 0.9, 0.99, 1):
+        for f in (0, 0.25, 0.5, 0.75, 0.9, 1):
             parts.append(f'<line x1="{ml}" y1="{sy(f):.1f}" x2="{ml + pw}" y2="{sy(f):.1f}" stroke="#eee"/>')
             parts.append(f'<text x="{ml - 4}" y="{sy(f) + 3:.1f}" text-anchor="end" font-size="10">{f:g}</text>')
         parts.append(f'<text x="{ml + pw / 2}" y="{h - 6}" text-anchor="middle" font-size="11">delay (log scale)</text>')

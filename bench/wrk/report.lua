@@ -8,7 +8,8 @@ function done(summary, latency, requests)
   local e = summary.errors
   local pct = {}
   for _, p in ipairs(points) do
-    pct[#pct + 1] = string.format('"%s":%.4f', tostring(p), latency:percentile(p) / 1000)
+    local v = (p == 100) and latency.max or latency:percentile(p)
+    pct[#pct + 1] = string.format('"%s":%.4f', tostring(p), v / 1000)
   end
   io.write(string.format(
     'RESULT {%s,"rps":%.1f,"requests":%d,"duration_s":%.3f,"sockerr":%d,"non2xx":%d,' ..
