@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 mod model;
 pub mod postgres;
 mod rows;
+mod shared;
 mod sql;
 pub mod sqlite;
 
