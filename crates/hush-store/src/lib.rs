@@ -1,5 +1,9 @@
 //! hush's storage: one [`Store`] trait, and its SQLite and PostgreSQL implementations.
 //! The store only ever sees ciphertext for secret values; encryption happens before it (hush-crypto).
+//!
+//! Crate map: `sql` holds the statements, `rows` turns rows into the `model` records, and
+//! `shared` implements [`Store`] once over both; [`sqlite`] and [`postgres`] open their
+//! database and add only what their backend alone does.
 
 use std::sync::Arc;
 
