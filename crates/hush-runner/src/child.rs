@@ -51,8 +51,10 @@ impl Proc {
             .env_clear()
             .envs(env)
             .stdin(Stdio::inherit())
-            // Own process group: signals reach the whole app (a shell and what it started), and
-            // a Ctrl-C in the terminal reaches the runner, which decides what to forward.
+            // Own process group: signals reach the whole app (a shell and what it started). In an
+            // interactive terminal the runner gives this group the foreground (`terminal.rs`),
+            // so a Ctrl-C reaches the app directly; otherwise it reaches the runner, which
+            // decides what to forward.
             .process_group(0)
             .kill_on_drop(true);
         if let Some(dir) = &config.workdir {
@@ -102,6 +104,11 @@ impl Proc {
 
     pub(crate) fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The child's process group.
+    pub(crate) fn pgid(&self) -> Pid {
+        self.pgid
     }
 
     /// Sends `signal` to the child's process group; a group that is already gone is not an error.

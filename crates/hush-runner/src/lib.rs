@@ -34,6 +34,7 @@ mod env;
 mod mask;
 mod run;
 mod secrets_dir;
+mod terminal;
 
 use std::ffi::OsString;
 use std::fmt;
@@ -147,6 +148,12 @@ pub struct RunnerConfig {
     /// process group, then wait for the child (SIGKILL after `grace`). Installs process-wide
     /// handlers for those signals while running. Server-launched apps leave it off and use the
     /// `shutdown` future of [`Runner::run`].
+    ///
+    /// Also, when stdin is this process's controlling terminal and its process group is the
+    /// terminal's foreground (an interactive `hush run`), each child's process group gets the
+    /// foreground while it runs, so an interactive app can read the terminal, and a Ctrl-C
+    /// reaches the app directly (it is not forwarded: the runner does not get it). The runner
+    /// takes the foreground back when the child exits and before a restart starts the next one.
     pub forward_signals: bool,
 }
 

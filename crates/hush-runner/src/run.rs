@@ -15,6 +15,7 @@ use crate::child::{Output, Proc, exit_code};
 use crate::env::{child_env, fits_exec};
 use crate::mask::{MaskHandle, Masker};
 use crate::secrets_dir::SecretsDir;
+use crate::terminal::Terminal;
 use crate::{ChildState, Exit, ExitCause, OnChange, RunError, RunnerConfig, SecretsUpdate};
 
 /// A burst of updates is applied at most this many `coalesce` windows after its first update,
@@ -234,8 +235,14 @@ impl Runner {
         } else {
             None
         };
+        // `hush run` in an interactive terminal: each child gets the terminal's foreground.
+        let mut terminal = if config.forward_signals {
+            Terminal::foreground()
+        } else {
+            None
+        };
 
-        let mut proc = self.start(&base_env, &current, &dir, &output)?;
+        let mut proc = self.start(&base_env, &current, &dir, &output, &mut terminal)?;
         self.publish(&current);
         let mut current = current;
 
@@ -318,6 +325,10 @@ impl Runner {
                         tracing::info!(version, pid = proc.pid(), "restarting the app with new secrets");
                         self.status.send_replace(ChildState::Restarting);
                         let stopped = proc.stop(config.grace).await?;
+                        // Ours again until the next child starts: a Ctrl-C meanwhile stops hush.
+                        if let Some(terminal) = &mut terminal {
+                            terminal.take_back();
+                        }
                         if let Err(e) = dir.replace(&next.update.toml) {
                             tracing::error!(version, error = %e, "cannot write the secrets file");
                         }
@@ -334,7 +345,8 @@ impl Runner {
                             }
                             () = sleep(jitter) => {}
                         }
-                        let old = std::mem::replace(&mut proc, self.start(&base_env, &next, &dir, &output)?);
+                        let next_proc = self.start(&base_env, &next, &dir, &output, &mut terminal)?;
+                        let old = std::mem::replace(&mut proc, next_proc);
                         tokio::spawn(old.finish());
                     } else {
                         if let Err(e) = dir.replace(&next.update.toml) {
@@ -353,6 +365,7 @@ impl Runner {
                 }
             }
         };
+        drop(terminal);
         let (code, signal) = exit_code(status);
         tracing::info!(code, ?cause, "the app exited");
         proc.finish().await;
@@ -370,6 +383,7 @@ impl Runner {
         secrets: &Prepared,
         dir: &SecretsDir,
         output: &Output,
+        terminal: &mut Option<Terminal>,
     ) -> Result<Proc, RunError> {
         let env = child_env(
             base_env,
@@ -378,6 +392,9 @@ impl Runner {
             self.config.on_change,
         );
         let proc = Proc::spawn(&self.config, &env, output)?;
+        if let Some(terminal) = terminal {
+            terminal.give(proc.pgid());
+        }
         tracing::info!(pid = proc.pid(), version = secrets.version(), "app started");
         self.status
             .send_replace(ChildState::Running { pid: proc.pid() });
