@@ -2,10 +2,18 @@
 
 import { ago, h } from './dom.js';
 
+/** States in which a copy is not running: no recent report, stopped, or crashed. */
+const DOWN = new Set(['gone', 'stopped', 'exited', 'crashed', 'failed']);
+export const isDown = (instance) => DOWN.has(instance.status);
+
 /** Live counts of running copies against the newest version. */
 export function rolloutSummary(latest, instances) {
-  const live = instances.filter((i) => i.status !== 'gone');
-  if (!live.length) return { kind: 'idle', text: instances.length ? 'Not running (no recent report)' : 'No running copies' };
+  const live = instances.filter((i) => !isDown(i));
+  if (!live.length) {
+    if (!instances.length) return { kind: 'idle', text: 'No running copies' };
+    const reported = instances.some((i) => i.status !== 'gone');
+    return { kind: 'idle', text: reported ? 'Not running' : 'Not running (no recent report)' };
+  }
   const current = live.filter((i) => i.applied_version >= latest).length;
   const n = live.length;
   const copies = `${n} running ${n === 1 ? 'copy' : 'copies'}`;
@@ -15,7 +23,7 @@ export function rolloutSummary(latest, instances) {
 
 /** One running copy: where it runs and which version it applied. */
 export function instanceItem(instance, latest) {
-  const gone = instance.status === 'gone';
+  const gone = isDown(instance);
   const current = instance.applied_version >= latest;
   const kind = gone ? 'gone' : current ? 'ok' : 'behind';
   const state = gone
@@ -25,5 +33,5 @@ export function instanceItem(instance, latest) {
     h('span', { class: 'dot', 'aria-hidden': 'true' }),
     h('span', { class: 'instance-host' }, instance.hostname, instance.pid ? ` (pid ${instance.pid})` : ''),
     h('span', { class: 'instance-state' }, state),
-    h('span', { class: 'muted instance-seen' }, gone ? 'gone · ' : `${instance.status} · `, ago(instance.reported_at)));
+    h('span', { class: 'muted instance-seen' }, `${instance.status} · `, ago(instance.reported_at)));
 }
