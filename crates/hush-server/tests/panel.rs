@@ -25,6 +25,7 @@ const SCRIPTS: &[&str] = &[
     "workspace.js",
     "settings.js",
     "status.js",
+    "launched.js",
     "people.js",
 ];
 

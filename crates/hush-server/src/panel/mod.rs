@@ -35,6 +35,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("workspace.js", JS, include_str!("assets/workspace.js")),
     ("settings.js", JS, include_str!("assets/settings.js")),
     ("status.js", JS, include_str!("assets/status.js")),
+    ("launched.js", JS, include_str!("assets/launched.js")),
     ("people.js", JS, include_str!("assets/people.js")),
     (
         "favicon.svg",

@@ -1,5 +1,6 @@
 // An app's settings (⋮ → Settings): Secrets (the editor for editors; key names only for
-// viewers), History (versions, key-level diff between any two, rollback) and Tokens.
+// viewers), Logs (server-launched apps, editors and owners), History (versions, key-level diff
+// between any two, rollback) and Tokens.
 // While open it follows the app's watch stream and polls its running copies every 2 s.
 
 import { appPath, del, get, post, put, withQuery } from './api.js';
@@ -7,15 +8,19 @@ import { ago, busy, copyField, errorBox, field, fullTime, h, newId, replace, toa
 import { confirmDialog, openModal } from './modal.js';
 import { createEditor, describeError, diffSummary, renderDiff, renderPreview } from './editor.js';
 import { instanceItem, rolloutSummary } from './status.js';
+import { logsTab } from './launched.js';
 
 const INSTANCE_POLL_MS = 2000;
 
-export function openSettings(ctx, app, { tab = 'secrets', onChange, onClose } = {}) {
+/** `launched`: the server starts this app (its `launch` is set), so editors get a Logs tab. */
+export function openSettings(ctx, app, { tab = 'secrets', onChange, onClose, launched = false } = {}) {
   const tabs = [
     { id: 'secrets', label: 'Secrets', make: secretsTab },
+    launched && ctx.isEditor() ? { id: 'logs', label: 'Logs', make: logsTab } : null,
     { id: 'history', label: 'History', make: historyTab },
     { id: 'tokens', label: 'Tokens', make: tokensTab },
-  ];
+  ].filter(Boolean);
+  if (!tabs.some((t) => t.id === tab)) tab = 'secrets';
   const shared = {
     ctx, app, info: null, listeners: new Set(),
     /** Tells every tab about a new newest version. */

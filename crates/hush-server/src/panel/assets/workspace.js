@@ -1,6 +1,7 @@
 // The workspace: every app with its status (running copies and the secrets version each has
-// applied, against the newest; the last change and who made it), an ⋮ menu per app, and
-// "New app" with "Advanced settings…" for the first secrets.
+// applied, against the newest; the last change and who made it; for editors, the process of a
+// server-launched app), an ⋮ menu per app, and "New app" with "Advanced settings…" for the
+// first secrets.
 
 import { appPath, del, get, post } from './api.js';
 import { ago, busy, errorBox, field, h, newId, replace, toast } from './dom.js';
@@ -9,8 +10,11 @@ import { confirmDialog, menuButton, openModal } from './modal.js';
 import { createEditor, describeError, renderPreview } from './editor.js';
 import { openSettings } from './settings.js';
 import { capitalize } from './auth.js';
+import { canSeeProcess, confirmReboot, describeProcess, launchStatus, processBadge, rebootTracker } from './launched.js';
 
 const POLL_MS = 3000;
+/** While a reboot is under way its row asks for the process state this often. */
+const REBOOT_POLL_MS = 800;
 
 export function workspaceView(ctx, { open } = {}) {
   const list = h('ul', { class: 'app-list', 'aria-label': 'Apps' });
@@ -29,6 +33,7 @@ export function workspaceView(ctx, { open } = {}) {
     loadError.el, actionError.el, empty, list);
 
   const rows = new Map();
+  const launched = new Map();
   let timer = null;
   let stopped = false;
   let opened = false;
@@ -47,6 +52,7 @@ export function workspaceView(ctx, { open } = {}) {
     const seen = new Set();
     for (const app of apps) {
       seen.add(app.name);
+      launched.set(app.name, Boolean(app.launch));
       let row = rows.get(app.name);
       if (!row) {
         row = appRow(ctx, app.name, refresh, (message) => actionError.show(message));
@@ -63,7 +69,7 @@ export function workspaceView(ctx, { open } = {}) {
     }
     if (open && !opened) {
       opened = true;
-      if (seen.has(open)) openSettings(ctx, open, { onChange: refresh });
+      if (seen.has(open)) openSettings(ctx, open, { onChange: refresh, launched: launched.get(open) });
       else loadError.show(`There is no app named “${open}”.`);
     }
   }
@@ -87,26 +93,114 @@ function appRow(ctx, name, refresh, report) {
   const status = h('p', { class: 'app-status' });
   const instances = h('ul', { class: 'instances compact', 'aria-label': `Running copies of ${name}` });
   const launch = h('p', { class: 'app-launch muted', hidden: true });
-  const settings = (tab) => openSettings(ctx, name, { tab, onChange: refresh });
-  const menu = menuButton({
+  // The process of a server-launched app (editors and owners: the status endpoint is theirs).
+  const processSlot = h('span', { class: 'process-slot', hidden: true });
+  const processNote = h('p', { class: 'process-note', hidden: true });
+  let current = null;
+  const settings = (tab) => openSettings(ctx, name, { tab, onChange: refresh, launched: canSeeProcess(ctx, current) });
+  const makeMenu = () => menuButton({
     label: `More actions for ${name}`,
     items: [
       { label: 'Settings', action: () => settings('secrets') },
+      canSeeProcess(ctx, current) ? { label: 'Logs', action: () => settings('logs') } : null,
       { label: 'History', action: () => settings('history') },
       { label: 'Tokens', action: () => settings('tokens') },
+      canSeeProcess(ctx, current) ? { label: 'Reboot…', action: () => reboot() } : null,
       ctx.isOwner() ? { label: 'Delete app…', danger: true, action: () => deleteApp(name, refresh, report) } : null,
     ],
   });
+  let menu = makeMenu();
+  let menuLaunched = false;
   const el = h('li', { class: 'app-row card', 'aria-labelledby': nameId },
     h('div', { class: 'app-icon', 'aria-hidden': 'true' }, name.slice(0, 1).toUpperCase()),
     h('div', { class: 'app-main' },
-      h('h2', { class: 'app-name', id: nameId },
-        h('button', { type: 'button', class: 'link-button', onclick: () => settings('secrets') }, name)),
-      meta, launch),
+      h('h2', { class: 'app-name' },
+        h('button', { type: 'button', class: 'link-button', id: nameId, onclick: () => settings('secrets') }, name),
+        processSlot),
+      meta, launch, processNote),
     h('div', { class: 'app-side' }, status, instances),
     menu);
 
+  let lastProcess = null;
+  let drawnProcess = '';
+  let inflight = false;
+  let fastTimer = null;
+  const rebooting = rebootTracker();
+
+  function drawProcess() {
+    if (!lastProcess && !rebooting.active()) return;
+    const words = rebooting.active() ? { kind: 'busy', label: 'Rebooting…', detail: '' } : describeProcess(lastProcess);
+    const note = !rebooting.active() && lastProcess.status === 'failed' ? capitalize(words.detail) : '';
+    const key = JSON.stringify([words.kind, words.label, note]);
+    if (key === drawnProcess) return;
+    drawnProcess = key;
+    replace(processSlot, processBadge(words));
+    processSlot.title = [words.label, words.detail].filter(Boolean).join(' · ');
+    processSlot.hidden = false;
+    processNote.textContent = note;
+    processNote.hidden = !note;
+  }
+
+  function hideProcess() {
+    lastProcess = null;
+    drawnProcess = '';
+    processSlot.hidden = true;
+    processSlot.replaceChildren();
+    processNote.hidden = true;
+  }
+
+  async function pollProcess() {
+    if (!canSeeProcess(ctx, current) || inflight) return;
+    inflight = true;
+    const sentAt = Date.now();
+    try {
+      lastProcess = await launchStatus(name);
+      rebooting.see(lastProcess, sentAt);
+      drawProcess();
+    } catch (err) {
+      // 404: this server does not start the app (it runs without --apps-dir). Other failures
+      // keep the last badge; the list's own error says when the server cannot be reached.
+      if (err.status === 404) hideProcess();
+    } finally {
+      inflight = false;
+    }
+  }
+
+  /** Asks the process state often until the reboot is over. */
+  async function followReboot() {
+    clearTimeout(fastTimer);
+    if (!el.isConnected) return;
+    await pollProcess();
+    if (rebooting.active()) fastTimer = setTimeout(followReboot, REBOOT_POLL_MS);
+  }
+
+  async function reboot() {
+    report(null);
+    try {
+      if (!(await confirmReboot(name))) return;
+    } catch (err) {
+      report(`Could not reboot ${name}: ${err.message}`);
+      return;
+    }
+    rebooting.start(lastProcess?.pid ?? null);
+    drawProcess();
+    followReboot();
+  }
+
   function update(app) {
+    current = app;
+    if (canSeeProcess(ctx, app) !== menuLaunched) {
+      // Logs and Reboot come and go with the launch settings.
+      menuLaunched = canSeeProcess(ctx, app);
+      const fresh = makeMenu();
+      const hadFocus = menu.contains(document.activeElement);
+      menu.replaceWith(fresh);
+      menu = fresh;
+      if (hadFocus) fresh.querySelector('button')?.focus();
+    }
+    if (canSeeProcess(ctx, app)) pollProcess();
+    else if (lastProcess) hideProcess();
+
     const latest = app.latest_version || 0;
     if (latest) {
       replace(meta, `Secrets version ${latest} · changed `, ago(app.updated_at), app.updated_by ? ` by ${app.updated_by}` : '');
@@ -117,6 +211,8 @@ function appRow(ctx, name, refresh, report) {
       launch.hidden = false;
       replace(launch, 'Started by hush: ', h('code', {}, app.launch.command), ' in ', h('code', {}, app.launch.folder),
         app.launch.port ? ` on port ${app.launch.port}` : '');
+    } else {
+      launch.hidden = true;
     }
     const summary = rolloutSummary(latest, app.instances || []);
     status.className = `app-status ${summary.kind}`;
