@@ -68,44 +68,89 @@ impl Principal {
     }
 }
 
-/// Hashes and checks passwords (Argon2id) on the blocking pool, never on the async threads.
+type HashJob = Box<dyn FnOnce() + Send>;
+
+/// Threads that hash and check passwords (Argon2id), never on the async threads.
+const HASHING_THREADS: usize = 2;
+/// Sign-ins waiting for a hashing thread before new ones are turned away.
+const HASHING_QUEUE: usize = 64;
+
+/// Hashes and checks passwords on a small fixed set of threads: at most [`HASHING_THREADS`]
+/// Argon2 computations (each holds megabytes) run at once, so a burst of sign-ins can neither
+/// starve the server's CPU nor grow its memory without bound.
 pub struct Passwords {
     /// Checked when the user does not exist, so both answers take the same time.
     dummy_hash: String,
+    jobs: std::sync::mpsc::SyncSender<HashJob>,
 }
 
 impl Passwords {
     pub fn new() -> Passwords {
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<HashJob>(HASHING_QUEUE);
+        let queue = std::sync::Arc::new(Mutex::new(queue));
+        for i in 0..HASHING_THREADS {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("hush-argon2-{i}"))
+                .spawn(move || {
+                    // Ends when the server's Passwords is dropped.
+                    while let Ok(job) = queue
+                        .lock()
+                        .map_err(|_| ())
+                        .and_then(|q| q.recv().map_err(|_| ()))
+                    {
+                        job();
+                    }
+                })
+                .expect("start a password hashing thread");
+        }
         let dummy = hush_crypto::new_token("dummy_");
         Passwords {
             dummy_hash: hash_blocking(&dummy),
+            jobs,
         }
     }
 
-    pub async fn hash(&self, password: String) -> ApiResult<String> {
-        tokio::task::spawn_blocking(move || hash_blocking(&password))
-            .await
-            .map_err(|_| ApiError::internal())
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> ApiResult<T> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: HashJob = Box::new(move || {
+            let _ = done.send(work());
+        });
+        self.jobs.try_send(job).map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many sign-ins at once; try again in a moment",
+            )
+        })?;
+        result.await.map_err(|_| ApiError::internal())
     }
 
-    /// `true` only when `stored` is Some and matches; runs the same work when it is None.
-    pub async fn verify(&self, password: String, stored: Option<String>) -> bool {
+    pub async fn hash(&self, password: String) -> ApiResult<String> {
+        self.run(move || hash_blocking(&password)).await
+    }
+
+    /// `true` only when `stored` is Some and matches; does the same work when it is None.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> ApiResult<bool> {
         let (hash, real) = match stored {
             Some(h) => (h, true),
             None => (self.dummy_hash.clone(), false),
         };
-        let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash)
-                .map(|parsed| {
-                    Argon2::default()
-                        .verify_password(password.as_bytes(), &parsed)
-                        .is_ok()
-                })
-                .unwrap_or(false)
-        })
-        .await
-        .unwrap_or(false);
-        ok && real
+        let ok = self
+            .run(move || {
+                PasswordHash::new(&hash)
+                    .map(|parsed| {
+                        argon2()
+                            .verify_password(password.as_bytes(), &parsed)
+                            .is_ok()
+                    })
+                    .unwrap_or(false)
+            })
+            .await?;
+        Ok(ok && real)
     }
 }
 
@@ -123,10 +168,18 @@ pub fn hash_password(password: &str) -> String {
 fn hash_blocking(password: &str) -> String {
     let salt = SaltString::encode_b64(&hush_crypto::random_bytes::<16>())
         .expect("16 bytes is a valid salt");
-    Argon2::default()
+    argon2()
         .hash_password(password.as_bytes(), &salt)
         .expect("argon2 hashing with default parameters")
         .to_string()
+}
+
+/// Argon2id with OWASP's "m = 7 MiB, t = 5, p = 1" (as strong as the crate's default m = 19 MiB,
+/// t = 2, with a third of the memory held per sign-in: a burst of sign-ins cannot balloon the
+/// server). Existing hashes verify with the parameters stored in them.
+fn argon2() -> Argon2<'static> {
+    let params = argon2::Params::new(7 * 1024, 5, 1, None).expect("valid Argon2 parameters");
+    Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
 }
 
 pub fn check_password_rules(password: &str) -> ApiResult<()> {

@@ -44,7 +44,7 @@ async fn verify_login(
         Err(e) => return Err(e.into()),
     };
     let (user, hash) = found.map_or((None, None), |(u, h)| (Some(u), Some(h)));
-    let ok = state.passwords.verify(password, hash).await;
+    let ok = state.passwords.verify(password, hash).await?;
     let mut event = AuditEvent {
         at: now_millis(),
         actor_kind: "user".into(),
