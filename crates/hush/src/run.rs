@@ -125,12 +125,12 @@ async fn run_server(args: RunArgs) -> anyhow::Result<ExitCode> {
         Fallback::new(&server, &app, &token).remove();
         None
     } else {
-        Some(Fallback::new(&server, &app, &token))
+        Some(Arc::new(Fallback::new(&server, &app, &token)))
     };
     drop(token);
 
     let (initial, from_fallback) =
-        initial_secrets(&client, &app, fallback.as_ref(), args.fallback_max_age).await?;
+        initial_secrets(&client, &app, fallback.as_deref(), args.fallback_max_age).await?;
 
     let runner = Runner::new(runner_config(&args));
     let (tx, mut rx) = mpsc::channel(16);
@@ -254,7 +254,7 @@ async fn initial_secrets(
 struct Follower {
     client: Client,
     app: String,
-    fallback: Option<Fallback>,
+    fallback: Option<Arc<Fallback>>,
     updates: mpsc::Sender<SecretsUpdate>,
     applied: watch::Receiver<Option<i64>>,
     /// Told after a reconnect, so the reporter re-reports right away.
@@ -335,20 +335,24 @@ impl Follower {
     /// Fetches the newest version; hands it on when newer than what was sent.
     async fn fetch(&mut self, announced: Option<i64>) -> Result<(), ClientError> {
         let secrets = self.client.secrets(&self.app).await?;
-        if let Some(fallback) = &self.fallback
-            && let Err(e) = fallback.write(secrets.version, &secrets.toml)
-        {
-            tracing::warn!(error = %format!("{e:#}"), "cannot update the local fallback copy");
-        }
         if secrets.version > self.sent {
             tracing::debug!(version = secrets.version, ?announced, "new secrets");
             self.sent = secrets.version;
             let update = SecretsUpdate {
                 version: secrets.version,
-                toml: secrets.toml,
+                toml: secrets.toml.clone(),
             };
             // A closed channel: the runner is done and this task is about to be aborted.
             let _ = self.updates.send(update).await;
+        }
+        // After the app has its update: the copy's fsync must not delay delivery.
+        if let Some(fallback) = self.fallback.clone() {
+            let written =
+                tokio::task::spawn_blocking(move || fallback.write(secrets.version, &secrets.toml))
+                    .await;
+            if let Ok(Err(e)) = written {
+                tracing::warn!(error = %format!("{e:#}"), "cannot update the local fallback copy");
+            }
         }
         Ok(())
     }
