@@ -237,7 +237,7 @@ impl Runner {
         };
         // `hush run` in an interactive terminal: each child gets the terminal's foreground.
         let mut terminal = if config.forward_signals {
-            Terminal::foreground()
+            Terminal::foreground()?
         } else {
             None
         };
@@ -273,6 +273,7 @@ impl Runner {
                     self.status.send_replace(ChildState::Stopping);
                     break (proc.stop(config.grace).await?, ExitCause::Shutdown);
                 }
+                () = Terminal::job_control(&mut terminal) => {}
                 sig = Forwarder::recv(&mut signals) => {
                     tracing::info!(pid = proc.pid(), signal = ?sig, "forwarding signal to the app");
                     self.status.send_replace(ChildState::Stopping);
@@ -327,7 +328,7 @@ impl Runner {
                         let stopped = proc.stop(config.grace).await?;
                         // Ours again until the next child starts: a Ctrl-C meanwhile stops hush.
                         if let Some(terminal) = &mut terminal {
-                            terminal.take_back();
+                            terminal.release();
                         }
                         if let Err(e) = dir.replace(&next.update.toml) {
                             tracing::error!(version, error = %e, "cannot write the secrets file");

@@ -22,12 +22,15 @@ use tokio::sync::mpsc;
 
 /// Set (to the scratch directory) only in the copy of this binary that runs inside tmux.
 const HELPER: &str = "HUSH_RUNNER_TTY_HELPER";
+/// What that copy does: `restart` or `once`.
+const MODE: &str = "HUSH_RUNNER_TTY_MODE";
 
-/// Each child logs "started", reads a line from the terminal, logs it, then waits to be stopped.
-const SCRIPT: &str = r#"echo started >> "$OUT/log"
+/// Each child logs "started" and its pid, reads a line from the terminal, logs it, then (in
+/// `restart` mode) waits to be stopped.
+const SCRIPT: &str = r#"echo "started $$" >> "$OUT/log"
 read line
 echo "got:$line" >> "$OUT/log"
-exec sleep 1000"#;
+[ "$MODE" = once ] || exec sleep 1000"#;
 
 /// A private tmux server (its own socket), killed on drop.
 struct Tmux {
@@ -35,6 +38,27 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// A tmux server with one pane running `command`, or `None` (and a SKIPPED line) without
+    /// tmux.
+    fn start(out: &Path, command: &str) -> Option<Tmux> {
+        if !Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            println!("SKIPPED (no tmux): install tmux to test hush run in a terminal");
+            return None;
+        }
+        let tmux = Tmux {
+            socket: out.join("tmux.sock"),
+        };
+        let mut args = vec!["new-session", "-d", "-s", "hush", "-x", "120", "-y", "40"];
+        args.push(command);
+        let started = tmux.cmd(&args);
+        assert!(started.status.success(), "tmux new-session: {started:?}");
+        Some(tmux)
+    }
+
     fn cmd(&self, args: &[&str]) -> Output {
         Command::new("tmux")
             .arg("-S")
@@ -89,43 +113,29 @@ fn single_quoted(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// The shell command that runs this binary's [`pty_helper_process`] in `mode`, its stderr to
+/// `helper.log` in `out`.
+fn helper_command(out: &Path, mode: &str) -> String {
+    let exe = std::env::current_exe().unwrap();
+    format!(
+        "{HELPER}={} {MODE}={mode} {} --exact pty_helper_process --nocapture --test-threads=1 \
+         2>{}",
+        single_quoted(out.to_str().unwrap()),
+        single_quoted(exe.to_str().unwrap()),
+        single_quoted(out.join("helper.log").to_str().unwrap()),
+    )
+}
+
 #[test]
 fn an_interactive_child_reads_the_terminal_across_a_restart_and_gets_ctrl_c_directly() {
     if std::env::var_os(HELPER).is_some() {
         return;
     }
-    if !Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        println!("SKIPPED (no tmux): install tmux to test hush run in a terminal");
-        return;
-    }
     let scratch = tempfile::tempdir().unwrap();
     let out = scratch.path();
-    let exe = std::env::current_exe().unwrap();
-    let command = format!(
-        "{HELPER}={} exec {} --exact pty_helper_process --nocapture --test-threads=1 2>{}",
-        single_quoted(out.to_str().unwrap()),
-        single_quoted(exe.to_str().unwrap()),
-        single_quoted(out.join("helper.log").to_str().unwrap()),
-    );
-    let tmux = Tmux {
-        socket: out.join("tmux.sock"),
+    let Some(tmux) = Tmux::start(out, &helper_command(out, "restart")) else {
+        return;
     };
-    let started = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "hush",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &command,
-    ]);
-    assert!(started.status.success(), "tmux new-session: {started:?}");
     let log = out.join("log");
 
     // The first child reads a line typed in the terminal (in the background it would be
@@ -152,7 +162,72 @@ fn an_interactive_child_reads_the_terminal_across_a_restart_and_gets_ctrl_c_dire
     );
 }
 
-/// Runs only inside the tmux pane started by the test above (a no-op in a normal test run):
+/// The state letter of process `pid` (`T` when stopped), from `/proc`.
+#[cfg(target_os = "linux")]
+fn state(pid: &str) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // "pid (comm) S ...": the state follows the last ')'.
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
+        .unwrap_or('?')
+}
+
+/// Polls (blocking) until `check` holds, failing with `what` and the screen after the deadline.
+#[cfg(target_os = "linux")]
+fn wait_check(tmux: &Tmux, what: &str, check: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "timed out waiting for {what}; the terminal shows:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Job control: Ctrl-Z reaches the child, and the runner then stops too, so the interactive
+/// shell that started it sees the job stopped; `fg` gives the child the terminal again.
+#[cfg(target_os = "linux")]
+#[test]
+fn ctrl_z_stops_the_job_and_fg_gives_the_child_the_terminal_again() {
+    if std::env::var_os(HELPER).is_some() {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path();
+    // An interactive bash with job control, as in a terminal.
+    let Some(tmux) = Tmux::start(out, "exec bash --norc --noprofile -i") else {
+        return;
+    };
+    tmux.keys(&["-l", &helper_command(out, "once")]);
+    tmux.keys(&["Enter"]);
+    let log = out.join("log");
+    let text = wait_for(&tmux, &log, "started", 1);
+    let pid = text.trim().trim_start_matches("started ").to_owned();
+
+    tmux.keys(&["C-z"]);
+    wait_check(&tmux, "bash to report the job stopped", || {
+        tmux.screen().contains("Stopped")
+    });
+    assert_eq!(state(&pid), 'T', "the child is stopped");
+
+    tmux.keys(&["-l", "fg"]);
+    tmux.keys(&["Enter"]);
+    wait_check(&tmux, "the child to be continued", || state(&pid) != 'T');
+    tmux.keys(&["-l", "one"]);
+    tmux.keys(&["Enter"]);
+    wait_for(&tmux, &log, "got:one", 1);
+    let result = wait_for(&tmux, &out.join("result"), "\n", 1);
+    assert_eq!(
+        result.trim(),
+        "code=0 signal=None cause=Exited foreground=ours",
+        "the terminal showed:\n{}",
+        tmux.screen()
+    );
+}
+
+/// Runs only inside the tmux panes started by the tests above (a no-op in a normal test run):
 /// drives the runner with the pane as its terminal.
 #[tokio::test]
 async fn pty_helper_process() {
@@ -160,6 +235,7 @@ async fn pty_helper_process() {
         return;
     };
     let out = PathBuf::from(out);
+    let mode = std::env::var(MODE).unwrap();
     let result = out.join("result");
     let foreground = |who: &str| {
         let fg = tcgetpgrp(stdin());
@@ -186,6 +262,7 @@ async fn pty_helper_process() {
             std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
         ),
         ("OUT".into(), out.clone().into()),
+        ("MODE".into(), mode.clone().into()),
     ]);
     // No deadlines here: the test has its own, and its tmux server hangs up on this process
     // when it is done, which ends the run (SIGHUP forwarded).
@@ -193,6 +270,9 @@ async fn pty_helper_process() {
     let (updates, mut rx) = mpsc::channel(4);
     let log = out.join("log");
     tokio::spawn(async move {
+        if mode != "restart" {
+            return std::future::pending().await;
+        }
         while !std::fs::read_to_string(&log).is_ok_and(|text| text.contains("got:one")) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
