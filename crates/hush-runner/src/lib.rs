@@ -154,6 +154,8 @@ pub struct RunnerConfig {
     /// foreground while it runs, so an interactive app can read the terminal, and a Ctrl-C
     /// reaches the app directly (it is not forwarded: the runner does not get it). The runner
     /// takes the foreground back when the child exits and before a restart starts the next one.
+    /// On Linux, a stopped child (Ctrl-Z) stops the runner's own process group too, so the shell
+    /// sees the job stopped; continued (`fg`), the child gets the foreground back and continues.
     pub forward_signals: bool,
 }
 
