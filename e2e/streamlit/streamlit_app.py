@@ -1,6 +1,9 @@
 """The example app from Streamlit Community Cloud's "Secrets management" page, run under
-`hush run`. It also appends what it saw (one JSON line per script run) to the file named by
-$HUSH_E2E_OUT, which is how scripts/e2e-streamlit.sh sees re-runs without a browser.
+`hush run` or launched by `hush serve --apps-dir`. It also appends what it saw (one JSON line
+per script run) to the file named by $E2E_OUT, which is how scripts/e2e-streamlit.sh sees
+re-runs without a browser. (Not a HUSH_ name: the server keeps HUSH_* variables from the apps
+it launches.) And it prints its secret values to stdout on every run, so the test can check
+that hush masks them in the output it keeps.
 """
 
 import json
@@ -39,8 +42,14 @@ verbose = my_db.connect(
 compact = my_db.connect(**st.secrets.db_credentials)
 st.write("Connected as", compact)
 
-out = os.environ.get("HUSH_E2E_OUT")
+out = os.environ.get("E2E_OUT")
 if out:
+    print(
+        f"e2e run: db_username={st.secrets['db_username']} "
+        f"db_password={st.secrets['db_password']} "
+        f"db_credentials={st.secrets.db_credentials.username}/{st.secrets.db_credentials.password}",
+        flush=True,
+    )
     record = {
         "time": time.time(),
         "pid": os.getpid(),
@@ -53,6 +62,8 @@ if out:
         # Set by hush run: the test reads its modification time to split hush's share of the
         # delay from Streamlit's.
         "secrets_file": os.environ.get("HUSH_SECRETS_FILE"),
+        # What of hush's own environment reached the app.
+        "hush_env": sorted(k for k in os.environ if k.startswith("HUSH_")),
     }
     with open(out, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
