@@ -73,9 +73,13 @@ impl AuditLog {
             })
             .await
             .map_err(|_| ApiError::unavailable("the server is shutting down"))?;
-        written
-            .await
-            .map_err(|_| ApiError::unavailable("the audit log could not be written"))
+        // A change is refused rather than left hanging while the database does not answer.
+        match tokio::time::timeout(Duration::from_secs(10), written).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(ApiError::unavailable(
+                "the audit log could not be written in time; the change may have been applied, check the history",
+            )),
+        }
     }
 
     pub fn is_healthy(&self) -> bool {

@@ -194,6 +194,9 @@ pub fn check_password_rules(password: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// How many names and addresses the limiter tracks before it drops those outside the window.
+const LIMITER_KEYS: usize = 10_000;
+
 /// Sign-in failures per account and per address in a sliding window.
 pub struct LoginLimiter {
     failures: Mutex<HashMap<String, Vec<Millis>>>,
@@ -244,9 +247,18 @@ impl LoginLimiter {
 
     pub fn failed(&self, name: &str, ip: Option<&str>) {
         let now = now_millis();
+        let window = self.window.as_millis() as i64;
         let mut map = self.failures.lock().expect("limiter lock");
         for key in Self::keys(name, ip) {
             map.entry(key).or_default().push(now);
+        }
+        // Names are the caller's to choose: forget what is outside the window before the map
+        // grows large.
+        if map.len() > LIMITER_KEYS {
+            map.retain(|_, times| {
+                times.retain(|t| now - t < window);
+                !times.is_empty()
+            });
         }
     }
 
@@ -261,17 +273,30 @@ impl LoginLimiter {
 pub struct TokenCache {
     by_hash: Mutex<HashMap<[u8; 32], TokenRecord>>,
     last_used: Mutex<HashMap<i64, Millis>>,
+    /// Bumped by every revocation: a lookup that raced one does not cache what it read.
+    revocations: std::sync::atomic::AtomicU64,
 }
 
 impl TokenCache {
+    fn generation(&self) -> u64 {
+        self.revocations.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn forget(&self, token_id: i64) {
+        self.revocations.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.by_hash
             .lock()
             .expect("token cache lock")
             .retain(|_, t| t.id != token_id);
     }
 
+    pub fn forget_all(&self) {
+        self.revocations.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.by_hash.lock().expect("token cache lock").clear();
+    }
+
     pub fn forget_app(&self, app_id: i64) {
+        self.revocations.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.by_hash
             .lock()
             .expect("token cache lock")
@@ -335,7 +360,8 @@ pub fn client_ip(state: &AppState, parts: &Parts) -> Option<String> {
         .headers
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
+        // The trusted proxy appends the address it saw; anything before it is the client's word.
+        .and_then(|v| v.rsplit(',').next())
         .and_then(|v| v.trim().parse::<IpAddr>().ok());
     if let (true, Some(ip)) = (state.config.trust_forwarded_for, forwarded) {
         return Some(ip.to_string());
@@ -439,11 +465,12 @@ async fn authenticate_token(
         .expect("token cache lock")
         .get(&hash)
         .cloned();
+    let generation = state.tokens.generation();
     let record = match cached {
         Some(record) => record,
         None => match state.store.find_token(&hash).await {
             Ok(record) => {
-                if record.kind == TokenKind::App {
+                if record.kind == TokenKind::App && generation == state.tokens.generation() {
                     state
                         .tokens
                         .by_hash

@@ -160,6 +160,24 @@ impl AppState {
         )))
     }
 
+    /// After events from other servers may have been missed: forget every cached version and
+    /// tell watchers the newest one of each app (the hub ignores what they already have).
+    /// Missed token revocations are covered too: the token cache is emptied.
+    pub async fn catch_up(&self) {
+        self.vault.forget_all();
+        self.tokens.forget_all();
+        match self.store.list_apps().await {
+            Ok(apps) => {
+                for (app, latest) in apps {
+                    if let Some(meta) = latest {
+                        self.hub.publish(app.id, meta.version);
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot catch up with the database"),
+        }
+    }
+
     /// Applies an event from any server on the same database (this one included).
     pub fn apply_event(&self, event: &StoreEvent) {
         match *event {
@@ -192,7 +210,10 @@ async fn follow_store_events(
         };
         match event {
             Ok(event) => AppState(shared).apply_event(&event),
-            Err(err) => tracing::warn!(error = %err, "lost an event from the database; continuing"),
+            Err(err) => {
+                tracing::warn!(error = %err, "the database event stream broke; catching up");
+                AppState(shared).catch_up().await;
+            }
         }
     }
     tracing::warn!("the database event stream ended: saves on other servers will not be pushed");
@@ -295,6 +316,8 @@ pub async fn serve(
                     request
                 });
         let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30))
             .max_buf_size(8 * 1024)
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = connections.watch(connection);

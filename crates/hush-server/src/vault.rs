@@ -213,6 +213,11 @@ impl Vault {
         }
     }
 
+    /// Drops every cached version (they are read again from the store when next asked for).
+    pub fn forget_all(&self) {
+        self.latest.write().expect("cache lock").clear();
+    }
+
     pub fn forget_app(&self, app_id: i64) {
         self.latest.write().expect("cache lock").remove(&app_id);
         self.data_keys

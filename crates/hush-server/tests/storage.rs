@@ -253,6 +253,33 @@ async fn postgres_a_save_on_one_server_reaches_watchers_on_another() {
             _ => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }
+    // B's listening connection dies: it reconnects, and later saves still reach B's watchers.
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    let killed: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(
+        !killed.is_empty(),
+        "the servers' listening connections were found"
+    );
+    let fresh = b.anonymous().with_token(
+        on_a.create_app_token("web", "r2", None)
+            .await
+            .unwrap()
+            .token,
+    );
+    let mut watch = Box::pin(fresh.watch("web", 6, Duration::from_secs(5)).await.unwrap());
+    on_a.save_secrets("web", "a = 7\n", 6, None).await.unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(5), watch.next())
+        .await
+        .expect("B hears of saves after reconnecting");
+    assert_eq!(seen.unwrap().unwrap(), 7);
+    assert_eq!(fresh.secrets("web").await.unwrap().toml, "a = 7\n");
+
     // A conflicting save through B is refused: the version check is in the database.
     let stale = b
         .login("olivia")
@@ -394,4 +421,68 @@ async fn when_the_audit_log_cannot_be_written_secrets_are_refused_until_it_recov
         "the read queued while the log was down was written after: {}",
         reads.len()
     );
+}
+
+/// What a server does when its event stream says events were missed: it re-reads what it had
+/// cached and tells its watchers the newest versions.
+#[tokio::test]
+async fn catching_up_after_missed_events_refreshes_caches_and_watchers() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    owner
+        .create_app("web", Some("a = 1\n"), None)
+        .await
+        .unwrap();
+    let token = owner
+        .create_app_token("web", "runner", None)
+        .await
+        .unwrap()
+        .token;
+    let app = server.anonymous().with_token(token);
+    assert_eq!(app.secrets("web").await.unwrap().version, 1);
+    let mut watch = Box::pin(app.watch("web", 1, Duration::from_secs(5)).await.unwrap());
+
+    // Another server (a second handle on the same database) saves; this one hears nothing.
+    let dir = server.dir.as_ref().unwrap().path();
+    let other_store = hush_store::connect(&format!("sqlite://{}", dir.join("hush.db").display()))
+        .await
+        .unwrap();
+    let other =
+        TestServer::start_on(other_store, Keyring::from_keys(vec![MasterKey::generate()])).await;
+    let app_row = server.store.find_app("web").await.unwrap();
+    let sealed = server.state.vault.seal(&app_row, 2, "a = 2\n").unwrap();
+    other
+        .store
+        .create_version(
+            app_row.id,
+            1,
+            hush_store::NewVersion {
+                version: 2,
+                author_id: None,
+                created_at: 0,
+                message: None,
+                ciphertext: sealed,
+                summary: serde_json::json!({}),
+                restored_from: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        app.secrets("web").await.unwrap().version,
+        1,
+        "the cache has not heard"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), watch.next())
+            .await
+            .is_err()
+    );
+
+    server.state.catch_up().await;
+    let seen = tokio::time::timeout(Duration::from_secs(2), watch.next())
+        .await
+        .expect("the watcher hears of it");
+    assert_eq!(seen.unwrap().unwrap(), 2);
+    assert_eq!(app.secrets("web").await.unwrap().toml, "a = 2\n");
 }

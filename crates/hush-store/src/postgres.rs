@@ -7,7 +7,6 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use futures::StreamExt;
 use futures::stream::BoxStream;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{
@@ -119,21 +118,33 @@ impl Backend for PgStore {
     async fn event_stream(&self) -> Result<Option<BoxStream<'static, Result<StoreEvent>>>> {
         let mut listener = PgListener::connect_with(&self.pool).await.map_err(db_err)?;
         listener.listen(CHANNEL).await.map_err(db_err)?;
-        let events = listener.into_stream().filter_map(|item| {
-            futures::future::ready(match item {
-                Ok(n) => match serde_json::from_str::<StoreEvent>(n.payload()) {
-                    Ok(event) => Some(Ok(event)),
+        // `try_recv` rather than `into_stream`: it says when the connection was lost (and is
+        // being re-established), which the caller must hear, since events sent meanwhile are gone.
+        let events = futures::stream::unfold(listener, |mut listener| async move {
+            loop {
+                let item = match listener.try_recv().await {
+                    Ok(Some(n)) => match serde_json::from_str::<StoreEvent>(n.payload()) {
+                        Ok(event) => Ok(event),
+                        Err(e) => {
+                            tracing::warn!(
+                                channel = CHANNEL,
+                                error = %e,
+                                "ignoring a malformed hush event notification"
+                            );
+                            continue;
+                        }
+                    },
+                    Ok(None) => Err(StoreError::Other(
+                        "the connection listening for events was lost; events sent meanwhile were missed".into(),
+                    )),
                     Err(e) => {
-                        tracing::warn!(
-                            channel = CHANNEL,
-                            error = %e,
-                            "ignoring a malformed hush event notification"
-                        );
-                        None
+                        // Do not spin while the database stays away.
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        Err(db_err(e))
                     }
-                },
-                Err(e) => Some(Err(db_err(e))),
-            })
+                };
+                return Some((item, listener));
+            }
         });
         Ok(Some(Box::pin(events)))
     }

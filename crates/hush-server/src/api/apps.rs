@@ -155,6 +155,11 @@ fn check_launch(state: &AppState, launch: &LaunchConfig) -> ApiResult<()> {
             "server-launched apps are off: start `hush serve` with --apps-dir to turn them on",
         ));
     };
+    if launch.folder.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "launch.folder: give the app's folder inside the apps directory",
+        ));
+    }
     let folder = std::path::Path::new(&launch.folder);
     if folder.is_absolute()
         || folder
@@ -586,6 +591,8 @@ pub async fn validate(
         "warnings": lint::warnings(&doc),
     });
     if let Some(name) = body.app.as_deref() {
+        // Comparing with the saved version tells whether a guessed value is right: editors only.
+        who.require(Role::Editor)?;
         let app = find_app(&state, name).await?;
         let latest = state.vault.latest(state.store.as_ref(), &app).await?;
         let saved = match &latest {
@@ -630,6 +637,9 @@ pub async fn report_instance(
 ) -> ApiResult<StatusCode> {
     let app = app_for(&state, &who, &name, Role::Editor).await?;
     let fits = |s: &str, n: usize| !s.is_empty() && s.len() <= n;
+    if body.status.as_deref().is_some_and(|s| !fits(s, 32)) {
+        return Err(ApiError::bad_request("status: give 1 to 32 bytes, e.g. running"));
+    }
     if !fits(&body.instance_id, 100) || !fits(&body.hostname, 255) {
         return Err(ApiError::bad_request(
             "instance_id and hostname: give 1 to 100 and 1 to 255 bytes",

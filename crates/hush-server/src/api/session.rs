@@ -16,6 +16,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::{AppState, now_millis};
 
+/// The longest member name (see [`check_user_name`]).
+const MAX_NAME_CHARS: usize = 64;
+
 #[derive(Deserialize)]
 pub struct LoginBody {
     name: String,
@@ -37,6 +40,14 @@ async fn verify_login(
     password: String,
     ip: Option<String>,
 ) -> ApiResult<User> {
+    // No member has a longer name; such a request only fills the limiter and the audit log.
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_credentials",
+            "wrong name or password",
+        ));
+    }
     state.limiter.check(name, ip.as_deref())?;
     let found = match state.store.find_user_credentials(name).await {
         Ok((user, hash)) => Some((user, hash)),
@@ -281,7 +292,7 @@ pub async fn accept_invite(
 }
 
 pub fn check_user_name(name: &str) -> ApiResult<()> {
-    let ok = (1..=64).contains(&name.chars().count())
+    let ok = (1..=MAX_NAME_CHARS).contains(&name.chars().count())
         && name
             .chars()
             .all(|c| c.is_alphanumeric() || "._@+-".contains(c));
