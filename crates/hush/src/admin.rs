@@ -1,6 +1,6 @@
 //! `hush admin …`: work on the database directly, with or without a server running.
 
-use std::io::Write;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::bail;
@@ -114,19 +114,19 @@ async fn create_owner(name: &str, db: &DbArgs) -> anyhow::Result<()> {
             "this workspace already has members; an owner can invite more from the panel or with `hush members invite`"
         );
     }
+    hush_server::api::check_user_name(name).map_err(|e| anyhow::anyhow!(e.message))?;
     let password = match std::env::var("HUSH_OWNER_PASSWORD") {
         Ok(p) => p,
+        Err(_) if std::io::stdin().is_terminal() => {
+            rpassword::prompt_password(format!("Password for {name}: "))?
+        }
         Err(_) => {
-            eprint!("Password for {name}: ");
-            std::io::stderr().flush().ok();
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
             line.trim_end_matches(['\r', '\n']).to_string()
         }
     };
-    if password.chars().count() < 10 {
-        bail!("password: use at least 10 characters");
-    }
+    hush_server::auth::check_password_rules(&password).map_err(|e| anyhow::anyhow!(e.message))?;
     let password_hash =
         tokio::task::spawn_blocking(move || hush_server::auth::hash_password(&password)).await?;
     let user = store

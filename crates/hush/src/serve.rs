@@ -209,6 +209,37 @@ fn load_keyring(settings: &Settings) -> anyhow::Result<Keyring> {
     Ok(Keyring::from_file(&path)?)
 }
 
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+/// Launched apps run as the server's user: their folder must not hold or sit inside the data
+/// directory (database and master key).
+fn check_apps_dir(apps: &Path, data: &Path) -> anyhow::Result<()> {
+    let apps = apps
+        .canonicalize()
+        .with_context(|| format!("the apps directory {} cannot be used", apps.display()))?;
+    let data = data.canonicalize().unwrap_or_else(|_| data.to_path_buf());
+    if apps.starts_with(&data) || data.starts_with(&apps) {
+        bail!(
+            "the apps directory {} and the data directory {} overlap: an app could read the database and the master key; keep them apart",
+            apps.display(),
+            data.display()
+        );
+    }
+    Ok(())
+}
+
 pub fn init_logging(json: bool) {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("HUSH_LOG").unwrap_or_else(|_| "info".into());
@@ -227,7 +258,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let file = load_file_config(args.config.as_deref())?;
     let settings = Settings::resolve(args, file)?;
     if print {
-        println!("{settings:#?}");
+        println!(
+            "{:#?}",
+            Settings {
+                database_url: settings.database_url.as_deref().map(redact_password),
+                ..settings
+            }
+        );
         return Ok(());
     }
     init_logging(settings.json_logs);
@@ -241,6 +278,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", settings.data_dir.join("hush.db").display()));
+    if let Some(apps) = &settings.apps_dir {
+        check_apps_dir(apps, &settings.data_dir)?;
+    }
     let keyring = load_keyring(&settings)?;
     let store = hush_store::connect(&database_url).await?;
     let config = ServerConfig {
@@ -326,6 +366,31 @@ mod tests {
         assert_eq!(s.listen, "127.0.0.1:8200".parse().unwrap());
         assert_eq!(s.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
         assert_eq!(s.database_url, None);
+    }
+
+    #[test]
+    fn printed_settings_hide_the_database_password() {
+        assert_eq!(
+            redact_password("postgres://hush:s3cret@db:5432/hush"),
+            "postgres://hush:***@db:5432/hush"
+        );
+        assert_eq!(
+            redact_password("postgres://hush@db/hush"),
+            "postgres://hush@db/hush"
+        );
+        assert_eq!(redact_password("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
+    }
+
+    #[test]
+    fn the_apps_directory_must_not_overlap_the_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        assert!(check_apps_dir(dir.path(), &data).is_err());
+        assert!(check_apps_dir(&data, &data).is_err());
+        let apps = dir.path().join("apps");
+        std::fs::create_dir(&apps).unwrap();
+        check_apps_dir(&apps, &data).unwrap();
     }
 
     #[test]

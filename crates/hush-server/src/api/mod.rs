@@ -18,6 +18,7 @@ use crate::{AppState, now_millis};
 mod apps;
 mod members;
 mod session;
+pub use session::check_user_name;
 mod system;
 mod tokens;
 mod watch;
