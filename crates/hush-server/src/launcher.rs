@@ -198,22 +198,38 @@ fn child_env(port: Option<u16>) -> Vec<(OsString, OsString)> {
     env
 }
 
-async fn current(state: &AppState, app: &App) -> SecretsUpdate {
-    match state.vault.latest(state.store.as_ref(), app).await {
-        Ok(Some(latest)) => SecretsUpdate {
+/// The app's newest secrets (an app without any gets an empty document, version 0). An error
+/// (database away, wrong master key) is not "no secrets": the caller waits and tries again.
+async fn current(state: &AppState, app: &App) -> ApiResult<SecretsUpdate> {
+    let update = match state.vault.latest(state.store.as_ref(), app).await? {
+        Some(latest) => SecretsUpdate {
             version: latest.version,
             toml: latest.text.to_string(),
         },
-        Ok(None) => SecretsUpdate {
+        None => SecretsUpdate {
             version: 0,
             toml: String::new(),
         },
-        Err(err) => {
-            tracing::error!(app = %app.name, code = err.code, "cannot open the app's secrets; starting it without");
-            SecretsUpdate {
-                version: 0,
-                toml: String::new(),
+    };
+    Ok(update)
+}
+
+/// [`current`], retried every second until it works or the app is stopped.
+async fn current_or_retry(
+    state: &AppState,
+    app: &App,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<SecretsUpdate> {
+    loop {
+        match current(state, app).await {
+            Ok(update) => return Some(update),
+            Err(err) => {
+                tracing::error!(app = %app.name, code = err.code, "cannot open the app's secrets; retrying")
             }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.wait_for(|s| *s) => return None,
         }
     }
 }
@@ -230,10 +246,13 @@ async fn supervise(state: AppState, app: App, launched: Arc<Launched>) {
         if *stop.borrow() {
             break;
         }
-        let initial = launched
-            .runner
-            .latest()
-            .unwrap_or(current(&state, &app).await);
+        let initial = match launched.runner.latest() {
+            Some(latest) => latest,
+            None => match current_or_retry(&state, &app, &mut stop).await {
+                Some(update) => update,
+                None => break,
+            },
+        };
         let started = Instant::now();
         let rebooted = std::sync::atomic::AtomicBool::new(false);
         let shutdown = async {
@@ -288,8 +307,13 @@ async fn feed(state: AppState, app: App, tx: mpsc::Sender<SecretsUpdate>) {
         .flatten()
         .map_or(0, |l| l.version);
     let mut versions = state.hub.subscribe(app.id, current_version);
+    // The feeder ends with its task (aborted by the supervisor), never by a stop signal.
+    let no_stop = watch::Sender::new(false);
+    let mut never = no_stop.subscribe();
     while versions.changed().await.is_ok() {
-        let update = current(&state, &app).await;
+        let Some(update) = current_or_retry(&state, &app, &mut never).await else {
+            return;
+        };
         if tx.send(update).await.is_err() {
             return;
         }
