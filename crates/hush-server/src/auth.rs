@@ -283,7 +283,8 @@ impl TokenCache {
     }
 
     pub fn forget(&self, token_id: i64) {
-        self.revocations.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.revocations
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.by_hash
             .lock()
             .expect("token cache lock")
@@ -291,12 +292,14 @@ impl TokenCache {
     }
 
     pub fn forget_all(&self) {
-        self.revocations.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.revocations
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.by_hash.lock().expect("token cache lock").clear();
     }
 
     pub fn forget_app(&self, app_id: i64) {
-        self.revocations.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.revocations
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.by_hash
             .lock()
             .expect("token cache lock")

@@ -6,12 +6,38 @@ use std::sync::RwLock;
 
 use tokio::sync::watch;
 
-#[derive(Default)]
+/// Whose watch streams must end now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revoked {
+    Token(i64),
+    /// A member removed, or signed out everywhere.
+    User(i64),
+}
+
 pub struct Hub {
     apps: RwLock<HashMap<i64, watch::Sender<i64>>>,
+    revoked: tokio::sync::broadcast::Sender<Revoked>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub {
+            apps: RwLock::default(),
+            revoked: tokio::sync::broadcast::Sender::new(64),
+        }
+    }
 }
 
 impl Hub {
+    /// Ends the watch streams opened with a revoked token or by a removed member.
+    pub fn revoke(&self, who: Revoked) {
+        let _ = self.revoked.send(who);
+    }
+
+    pub fn revocations(&self) -> tokio::sync::broadcast::Receiver<Revoked> {
+        self.revoked.subscribe()
+    }
+
     /// A receiver for `app_id`, starting from `current` if the hub has not heard of the app yet.
     pub fn subscribe(&self, app_id: i64, current: i64) -> watch::Receiver<i64> {
         if let Some(tx) = self.apps.read().expect("hub lock").get(&app_id) {

@@ -178,6 +178,12 @@ impl AppState {
         }
     }
 
+    /// Applies an event here at once and sends it to every other server on the database.
+    pub async fn announce(&self, event: StoreEvent) -> error::ApiResult<()> {
+        self.apply_event(&event);
+        Ok(self.store.publish(event).await?)
+    }
+
     /// Applies an event from any server on the same database (this one included).
     pub fn apply_event(&self, event: &StoreEvent) {
         match *event {
@@ -194,8 +200,11 @@ impl AppState {
                 self.tokens.forget_app(app_id);
                 self.hub.close(app_id);
             }
-            StoreEvent::TokenRevoked { token_id } => self.tokens.forget(token_id),
-            StoreEvent::SessionsRevoked { .. } => {}
+            StoreEvent::TokenRevoked { token_id } => {
+                self.tokens.forget(token_id);
+                self.hub.revoke(hub::Revoked::Token(token_id));
+            }
+            StoreEvent::SessionsRevoked { user_id } => self.hub.revoke(hub::Revoked::User(user_id)),
         }
     }
 }

@@ -775,3 +775,59 @@ async fn sign_in_is_rate_limited_per_address_across_names() {
         "the address is limited, whatever the name"
     );
 }
+
+#[tokio::test]
+async fn revoking_a_token_or_removing_a_member_ends_their_watch_streams() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    owner
+        .create_app("web", Some("a = 1\n"), None)
+        .await
+        .unwrap();
+    let token = owner.create_app_token("web", "runner", None).await.unwrap();
+    let app = server.anonymous().with_token(token.token.clone());
+    let mut by_token = Box::pin(app.watch("web", 1, Duration::from_secs(5)).await.unwrap());
+    let viewer = server.member(&owner, "victor", "viewer").await;
+    let mut by_member = Box::pin(
+        viewer
+            .watch("web", 1, Duration::from_secs(5))
+            .await
+            .unwrap(),
+    );
+
+    owner.revoke_token(token.id).await.unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(2), by_token.next())
+        .await
+        .unwrap();
+    assert!(end.is_none(), "the revoked token's stream ends");
+
+    let members = owner.members().await.unwrap();
+    let victor = members.iter().find(|m| m["name"] == "victor").unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    owner.remove_member(victor).await.unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(2), by_member.next())
+        .await
+        .unwrap();
+    assert!(end.is_none(), "the removed member's stream ends");
+}
+
+#[tokio::test]
+async fn viewers_cannot_compare_guesses_with_saved_values() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    owner
+        .create_app("web", Some("pin = \"1234\"\n"), None)
+        .await
+        .unwrap();
+    let viewer = server.member(&owner, "victor", "viewer").await;
+    let (status, ..) = api_err(viewer.validate("pin = \"1234\"\n", Some("web")).await);
+    assert_eq!(
+        status, 403,
+        "a diff against saved values would confirm a guess"
+    );
+    assert_eq!(
+        viewer.validate("pin = \"1234\"\n", None).await.unwrap()["valid"],
+        true
+    );
+}

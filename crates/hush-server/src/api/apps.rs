@@ -638,7 +638,9 @@ pub async fn report_instance(
     let app = app_for(&state, &who, &name, Role::Editor).await?;
     let fits = |s: &str, n: usize| !s.is_empty() && s.len() <= n;
     if body.status.as_deref().is_some_and(|s| !fits(s, 32)) {
-        return Err(ApiError::bad_request("status: give 1 to 32 bytes, e.g. running"));
+        return Err(ApiError::bad_request(
+            "status: give 1 to 32 bytes, e.g. running",
+        ));
     }
     if !fits(&body.instance_id, 100) || !fits(&body.hostname, 255) {
         return Err(ApiError::bad_request(

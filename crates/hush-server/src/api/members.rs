@@ -108,8 +108,7 @@ pub async fn remove(
     }
     state.store.delete_user(id).await?;
     state
-        .store
-        .publish(StoreEvent::SessionsRevoked { user_id: id })
+        .announce(StoreEvent::SessionsRevoked { user_id: id })
         .await?;
     state
         .audit

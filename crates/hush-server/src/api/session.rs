@@ -146,8 +146,7 @@ pub async fn logout_all(State(state): State<AppState>, who: Principal) -> ApiRes
     let user = who.user()?;
     state.store.delete_user_sessions(user.id).await?;
     state
-        .store
-        .publish(StoreEvent::SessionsRevoked { user_id: user.id })
+        .announce(StoreEvent::SessionsRevoked { user_id: user.id })
         .await?;
     state
         .audit

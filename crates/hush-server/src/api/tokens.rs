@@ -193,10 +193,8 @@ pub async fn revoke(
         return Ok(StatusCode::NO_CONTENT);
     }
     state.store.revoke_token(id, now_millis()).await?;
-    state.tokens.forget(id);
     state
-        .store
-        .publish(StoreEvent::TokenRevoked { token_id: id })
+        .announce(StoreEvent::TokenRevoked { token_id: id })
         .await?;
     let app = match token.app_id {
         Some(app_id) => state.store.get_app(app_id).await.ok(),

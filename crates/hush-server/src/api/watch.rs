@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiResult;
+use crate::hub::Revoked;
 
 pub async fn watch(
     State(state): State<AppState>,
@@ -34,10 +35,17 @@ pub async fn watch(
         .unwrap_or(0);
     let versions = state.hub.subscribe(app.id, current);
     let closing = state.closing.subscribe();
+    let holder = match &who {
+        Principal::App { token_id, .. } => Revoked::Token(*token_id),
+        Principal::User { user, .. } => Revoked::User(user.id),
+    };
+    let revocations = state.hub.revocations();
     let stream = futures::stream::unfold(
         Watch {
             versions,
             closing,
+            revocations,
+            holder,
             seen,
             app: app.name,
         },
@@ -60,6 +68,9 @@ pub async fn watch(
 struct Watch {
     versions: watch::Receiver<i64>,
     closing: watch::Receiver<bool>,
+    revocations: tokio::sync::broadcast::Receiver<Revoked>,
+    /// Whose credentials opened the stream: their revocation ends it.
+    holder: Revoked,
     /// The newest version this client has been told of.
     seen: i64,
     app: String,
@@ -67,7 +78,7 @@ struct Watch {
 
 impl Watch {
     /// The next version newer than what the client has seen; `None` ends the stream (the app
-    /// was deleted or the server is shutting down).
+    /// was deleted, the credentials that opened it were revoked, or the server is stopping).
     async fn next(&mut self) -> Option<i64> {
         loop {
             let current = *self.versions.borrow_and_update();
@@ -78,6 +89,12 @@ impl Watch {
             tokio::select! {
                 changed = self.versions.changed() => changed.ok()?,
                 _ = self.closing.wait_for(|closing| *closing) => return None,
+                revoked = self.revocations.recv() => match revoked {
+                    Ok(who) if who == self.holder => return None,
+                    Ok(_) => {}
+                    // Missed some: end the stream; the client reconnects and is checked again.
+                    Err(_) => return None,
+                },
             }
         }
     }
