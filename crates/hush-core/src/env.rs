@@ -56,6 +56,10 @@ pub enum SkipReason {
     /// The key cannot be an environment variable name, or its value cannot be
     /// an environment variable value (rule 11); this says why.
     InvalidName(String),
+    /// The name changes which code a program loads or runs (`LD_PRELOAD`, `PATH`,
+    /// `PYTHONPATH`, …). Streamlit exports it; hush does not, so that whoever may edit
+    /// secrets cannot choose the code an app runs. The value stays in the secrets file.
+    Reserved,
 }
 
 impl fmt::Display for SkipReason {
@@ -66,8 +70,56 @@ impl fmt::Display for SkipReason {
                 "its value is a {t}; only strings, integers and floats become environment variables"
             ),
             SkipReason::InvalidName(why) => f.write_str(why),
+            SkipReason::Reserved => f.write_str(
+                "it would change which code programs load or run, so hush does not export it; \
+                 it is still in the secrets file (st.secrets)",
+            ),
         }
     }
+}
+
+/// Names that change which code a program loads or runs.
+const RESERVED_NAMES: &[&str] = &[
+    "PATH",
+    "IFS",
+    "ENV",
+    "BASH_ENV",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "PS4",
+    "PROMPT_COMMAND",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "PERL5OPT",
+    "PERL5LIB",
+    "PERLLIB",
+    "RUBYOPT",
+    "RUBYLIB",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "CLASSPATH",
+    "GCONV_PATH",
+    "BROWSER",
+    "EDITOR",
+    "VISUAL",
+    "PAGER",
+    "LESSOPEN",
+    "SSH_ASKPASS",
+    "GIT_SSH",
+    "GIT_SSH_COMMAND",
+    "GIT_ASKPASS",
+    "GIT_EDITOR",
+    "GIT_PAGER",
+    "GIT_EXTERNAL_DIFF",
+    "HUSH_SECRETS_FILE",
+    "STREAMLIT_SECRETS_FILES",
+];
+const RESERVED_PREFIXES: &[&str] = &["LD_", "DYLD_", "PYTHON"];
+
+/// Whether hush refuses to export `key` (see [`SkipReason::Reserved`]).
+pub fn is_reserved_env_name(key: &str) -> bool {
+    RESERVED_NAMES.contains(&key) || RESERVED_PREFIXES.iter().any(|p| key.starts_with(p))
 }
 
 /// Why `key = value` cannot be exported as an environment variable, if it cannot.
@@ -112,6 +164,10 @@ pub fn env_projection(root: &Table) -> EnvProjection {
                 Some(why) => out.skipped.push(SkippedKey {
                     key: key.clone(),
                     reason: SkipReason::InvalidName(why),
+                }),
+                None if is_reserved_env_name(key) => out.skipped.push(SkippedKey {
+                    key: key.clone(),
+                    reason: SkipReason::Reserved,
                 }),
                 None => out.exported.push((key.clone(), text)),
             },
@@ -237,5 +293,29 @@ mod tests {
         assert_eq!(p(123.456), "123.456");
         assert_eq!(p(1e100), "1e+100");
         assert_eq!(p(5e-324), "5e-324");
+    }
+}
+
+#[cfg(test)]
+mod reserved_tests {
+    use crate::Document;
+
+    use super::SkipReason;
+
+    #[test]
+    fn names_that_choose_code_stay_in_the_file_only() {
+        let doc = Document::parse(
+            "LD_PRELOAD = \"/tmp/x.so\"\nPATH = \"/tmp\"\nPYTHONWARNINGS = \"x\"\nGIT_TOKEN = \"t\"\nPYPI = \"p\"\n",
+        )
+        .unwrap();
+        let env = doc.env();
+        let exported: Vec<&str> = env.exported.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(exported, ["GIT_TOKEN", "PYPI"]);
+        assert!(env.skipped.iter().all(|s| s.reason == SkipReason::Reserved));
+        assert_eq!(env.skipped.len(), 3);
+        assert!(
+            Document::parse_for_save("PATH = \"/tmp\"\n").is_ok(),
+            "saving is allowed; exporting is not"
+        );
     }
 }

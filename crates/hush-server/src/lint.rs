@@ -4,16 +4,9 @@
 use hush_core::{Document, Value};
 use serde_json::{Value as Json, json};
 
-/// Variables that change how programs start or find code; setting them from secrets is rarely meant.
+/// Variables a program reads about its surroundings; setting them from secrets is rarely meant.
+/// (Names that choose which code runs, like `PATH` or `LD_PRELOAD`, are never exported at all.)
 const SENSITIVE_NAMES: &[&str] = &[
-    "PATH",
-    "LD_PRELOAD",
-    "LD_LIBRARY_PATH",
-    "DYLD_INSERT_LIBRARIES",
-    "PYTHONPATH",
-    "PYTHONHOME",
-    "PYTHONSTARTUP",
-    "NODE_OPTIONS",
     "HOME",
     "USER",
     "SHELL",
@@ -21,10 +14,8 @@ const SENSITIVE_NAMES: &[&str] = &[
     "TMPDIR",
     "LANG",
     "TZ",
-    "HUSH_SECRETS_FILE",
     "HUSH_TOKEN",
     "HUSH_SERVER",
-    "STREAMLIT_SECRETS_FILES",
 ];
 
 pub fn env_names(doc: Option<&Document>) -> Json {
@@ -94,11 +85,11 @@ mod tests {
     #[test]
     fn warns_about_shadowing_and_invisible_characters_without_values() {
         let doc =
-            Document::parse("PATH = \"/x\"\ntoken = \"abc\u{200B}def\"\n[db]\npw = \"secret \"\n")
+            Document::parse("HOME = \"/x\"\ntoken = \"abc\u{200B}def\"\n[db]\npw = \"secret \"\n")
                 .unwrap();
         let text = serde_json::to_string(&warnings(&doc)).unwrap();
         assert!(
-            text.contains("PATH becomes an environment variable"),
+            text.contains("HOME becomes an environment variable"),
             "{text}"
         );
         assert!(

@@ -616,22 +616,26 @@ async fn validation_previews_the_environment_and_warns() {
         .unwrap();
     let out = owner
         .validate(
-            "a = 1\nPATH = \"/x\"\nflag = true\n[db]\nhost = \"h\"\n",
+            "a = 1\nHOME = \"/x\"\nPATH = \"/x\"\nflag = true\n[db]\nhost = \"h\"\n",
             Some("web"),
         )
         .await
         .unwrap();
     assert_eq!(out["valid"], true);
-    assert_eq!(out["env"]["exported"], serde_json::json!(["a", "PATH"]));
+    assert_eq!(out["env"]["exported"], serde_json::json!(["a", "HOME"]));
     let skipped = out["env"]["skipped"].to_string();
     assert!(
         skipped.contains("flag") && skipped.contains("db"),
         "{skipped}"
     );
-    assert!(out["warnings"].to_string().contains("PATH"));
+    assert!(out["warnings"].to_string().contains("HOME becomes"));
+    assert!(
+        skipped.contains("PATH") && skipped.contains("which code programs load"),
+        "{skipped}"
+    );
     assert_eq!(
         out["diff"]["added"],
-        serde_json::json!(["PATH", "flag", "db.host"]),
+        serde_json::json!(["HOME", "PATH", "flag", "db.host"]),
         "in document order"
     );
     let bad = owner.validate("a = [1,\n", None).await.unwrap();

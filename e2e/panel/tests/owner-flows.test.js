@@ -130,13 +130,13 @@ test('an owner sets up hush and manages an app’s secrets in the panel', async 
     assert.match(read.body.toml, /rotated-pw/);
   });
 
-  await step('warnings: a key that shadows PATH and an invisible character', async () => {
+  await step('warnings: a key that shadows HOME and an invisible character', async () => {
     const dialog = settingsDialog(page, 'dashboard');
     const editor = dialog.getByLabel('Secrets (TOML)');
     const saved = await editor.inputValue();
-    await editor.fill(`PATH = "/opt/bin"\ntoken = "abc\u200bdef"\n${saved}`);
+    await editor.fill(`HOME = "/opt/home"\ntoken = "abc\u200bdef"\n${saved}`);
     const warnings = dialog.getByRole('region', { name: 'Before you save' }).locator('.warnings');
-    await warnings.getByText('PATH becomes an environment variable').waitFor();
+    await warnings.getByText('HOME becomes an environment variable').waitFor();
     await warnings.getByText('the value of token holds an invisible zero-width character').waitFor();
     await dialog.getByText('2 warnings').waitFor();
     await editor.fill(saved);
