@@ -239,8 +239,8 @@ pub async fn rotate_key_file(store: &dyn Store, path: &Path) -> anyhow::Result<R
     let old = read_key_file(path)?;
     let new = MasterKey::generate();
     let new_key_id = new.key_id();
-    let mut lines = vec![new.to_encoded().to_string()];
-    lines.extend(old.iter().map(|k| k.to_encoded().to_string()));
+    let mut lines = vec![new.to_encoded()];
+    lines.extend(old.iter().map(|k| k.to_encoded()));
     write_key_file(path, &lines)?;
     // A server that has not re-read the file may still create an app under an old key: go
     // round until none is left.
@@ -296,29 +296,33 @@ pub async fn drop_unused_keys(store: &dyn Store, path: &Path) -> anyhow::Result<
         .into_iter()
         .map(|k| k.key_id)
         .collect();
-    let keep: Vec<String> = keys
+    let keep: Vec<Zeroizing<String>> = keys
         .iter()
         .enumerate()
         .filter(|(i, k)| *i == 0 || used.contains(&k.key_id()))
-        .map(|(_, k)| k.to_encoded().to_string())
+        .map(|(_, k)| k.to_encoded())
         .collect();
     write_key_file(path, &keep)?;
     Ok(keys.len() - keep.len())
 }
 
-/// Replaces the key file atomically, mode 0600.
-fn write_key_file(path: &Path, lines: &[String]) -> std::io::Result<()> {
+/// Replaces the key file atomically: a fresh 0600 file (never a symlink or a leftover with
+/// looser permissions) renamed over the old one.
+fn write_key_file(path: &Path, lines: &[Zeroizing<String>]) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(".master.key.tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    file.write_all(format!("# hush master keys, newest first\n{}\n", lines.join("\n")).as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut file = tempfile::Builder::new()
+        .prefix(".master.key.")
+        .tempfile_in(dir)?;
+    let keys: Vec<&str> = lines.iter().map(|l| l.as_str()).collect();
+    let text = Zeroizing::new(format!(
+        "# hush master keys, newest first\n{}\n",
+        keys.join("\n")
+    ));
+    file.write_all(text.as_bytes())?;
+    file.as_file().sync_all()?;
+    file.persist(path).map(|_| ()).map_err(|e| e.error)
 }

@@ -284,6 +284,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
             r#"{"toml": "a = 1", "base_version": "s3cr3t"}"#,
             "base_version",
         ),
+        (r#"{"toml": 987654321, "base_version": 1}"#, "toml"),
     ] {
         let raw = reqwest::Client::new()
             .put(format!("{}/api/v1/apps/web/secrets", server.url))
@@ -296,7 +297,10 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         let status = raw.status().as_u16();
         let text = raw.text().await.unwrap();
         assert_eq!(status, 422, "{text}");
-        assert!(text.contains(field) && !text.contains("s3cr3t"), "{text}");
+        assert!(
+            text.contains(field) && !text.contains("s3cr3t") && !text.contains("987654321"),
+            "{text}"
+        );
     }
 
     let versions = owner.versions("web").await.unwrap();

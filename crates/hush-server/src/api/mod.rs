@@ -138,7 +138,30 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     // keep the words, drop whatever stood between double quotes.
     let text = rejection.body_text();
     let first = text.lines().next().unwrap_or("invalid JSON body");
-    ApiError::new(rejection.status(), "bad_request", redact_quoted(first))
+    ApiError::new(
+        rejection.status(),
+        "bad_request",
+        redact_quoted(&redact_rejected_value(first)),
+    )
+}
+
+/// serde names the rejected value itself ("invalid type: integer `1234`, expected …"): keep
+/// what was expected, not what was sent.
+fn redact_rejected_value(text: &str) -> String {
+    for marker in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(start) = text.find(marker) {
+            let end = text[start..]
+                .find(", expected")
+                .map_or(text.len(), |e| start + e);
+            return format!(
+                "{}{}{}",
+                &text[..start],
+                marker.trim_end_matches([':', ' ']),
+                &text[end..]
+            );
+        }
+    }
+    text.to_string()
 }
 
 fn redact_quoted(text: &str) -> String {
