@@ -400,6 +400,22 @@ fn change_counts(changes: &Value) -> String {
     )
 }
 
+/// Where edits in progress live: not the shared temporary directory, but a folder only the user
+/// can open (`~/.cache/hush/edits`, 0700), since an edit that could not be saved is kept there.
+fn private_edit_dir() -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .context("set HOME or XDG_CACHE_HOME: edits are kept in a private folder there")?;
+    let dir = cache.join("hush").join("edits");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot make {} private", dir.display()))?;
+    Ok(dir)
+}
+
 /// `hush secrets edit`: the newest version in a 0600 temporary file, the editor, a check,
 /// the key-level difference, a save on top of the version that was edited.
 async fn edit(client: &Client, app: &str, message: Option<String>) -> anyhow::Result<()> {
@@ -409,7 +425,7 @@ async fn edit(client: &Client, app: &str, message: Option<String>) -> anyhow::Re
         .prefix(&format!("hush-{app}-"))
         .suffix(".toml")
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .tempfile()
+        .tempfile_in(private_edit_dir()?)
         .context("cannot create a temporary file to edit in")?;
     file.write_all(text.as_bytes())?;
     file.as_file().sync_all()?;
