@@ -10,7 +10,11 @@ use crate::value::{Table, Value};
 /// top-level key replaces the earlier value whole (no deep merge), and keeps
 /// the position where the key was first seen.
 pub fn merge_shallow(tables: impl IntoIterator<Item = Table>) -> Table {
-    let mut out = Table::new();
+    let mut tables = tables.into_iter();
+    // The first table is taken as it is: one source, the common case, costs nothing.
+    let Some(mut out) = tables.next() else {
+        return Table::new();
+    };
     for table in tables {
         for (k, v) in table {
             // IndexMap::insert keeps an existing key's position.
