@@ -42,7 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-export HUSH_BIN="$ROOT/target/debug/hush"
+export HUSH_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/hush"
 export E2E_PID_FILE="$PID_FILE"
 # Screenshots go to target/ so a test run changes no tracked file; HUSH_SCREENSHOTS=docs/screenshots refreshes the README's.
 export HUSH_SCREENSHOTS="${HUSH_SCREENSHOTS:-$ROOT/target/screenshots}"
