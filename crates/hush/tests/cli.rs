@@ -3,66 +3,20 @@
 //! run gets its own HOME and XDG_CONFIG_HOME, so the login file lands in the test's directory.
 //! Changes made "by someone else" go through hush's own client. Nothing sleeps.
 
+use std::ffi::OsStr;
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use hush_client::api::Client;
 use serde_json::Value;
 
-const HUSH: &str = env!("CARGO_BIN_EXE_hush");
+mod common;
+
+use common::{HUSH, Server};
 const PASSWORD: &str = "correct-horse-battery";
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    /// Starts `hush serve` on any free port and waits for its "is serving on" line.
-    fn start(data: &Path) -> Server {
-        let mut child = Command::new(HUSH)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--metrics-listen",
-                "off",
-            ])
-            .arg("--data-dir")
-            .arg(data)
-            .env("HUSH_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start hush serve");
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut seen = String::new();
-        let url = loop {
-            let mut line = String::new();
-            if stderr.read_line(&mut line).unwrap() == 0 {
-                panic!("hush serve exited before serving:\n{seen}");
-            }
-            seen.push_str(&line);
-            if let Some(rest) = line.split("is serving on ").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-        };
-        // Keep draining so the server never blocks on a full pipe.
-        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-        Server { child, url }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One test's world: a temp dir (data, home, tmp), a server with the owner olivia, and a
 /// client signed in as her for changes made behind the CLI's back.
@@ -79,15 +33,8 @@ impl World {
             fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
         let data = dir.path().join("data");
-        let status = Command::new(HUSH)
-            .args(["admin", "create-owner", "--name", "olivia", "--data-dir"])
-            .arg(&data)
-            .env("HUSH_OWNER_PASSWORD", PASSWORD)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "create-owner failed");
-        let server = Server::start(&data);
+        common::create_owner([OsStr::new("--data-dir"), data.as_os_str()], &[], PASSWORD);
+        let server = Server::on_data_dir(&data, 0);
         let anonymous = Client::new(&server.url, None).unwrap();
         let token = anonymous
             .login("olivia", PASSWORD, "tests")

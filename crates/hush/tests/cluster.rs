@@ -1,46 +1,21 @@
 //! Two `hush serve` processes on one PostgreSQL database: a save made through one reaches a
 //! runner watching the other well under a second (LISTEN/NOTIFY). Also the metrics listener.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::Server;
 use futures::StreamExt;
 use hush_client::api::Client;
 
 const PASSWORD: &str = "a long enough password 42";
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `hush serve` with `args`; returns it and the URL it printed.
 fn serve(args: &[&str], envs: &[(&str, &str)]) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hush"))
-        .arg("serve")
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .envs(envs.iter().copied())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("the server says where it serves")
-            .unwrap();
-        if let Some(rest) = line.split("is serving on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    (Server(child), url)
+    let server = Server::start(["--listen", "127.0.0.1:0"].iter().chain(args), envs, None);
+    let url = server.url.clone();
+    (server, url)
 }
 
 #[tokio::test]
@@ -93,17 +68,7 @@ async fn postgres_two_server_processes_share_saves_at_once() {
         ("HUSH_DATABASE_URL", url.as_str()),
     ];
 
-    let owner = Command::new(env!("CARGO_BIN_EXE_hush"))
-        .args(["admin", "create-owner", "--name", "olivia"])
-        .envs(envs)
-        .env("HUSH_OWNER_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
-    assert!(
-        owner.status.success(),
-        "{}",
-        String::from_utf8_lossy(&owner.stderr)
-    );
+    common::create_owner(std::iter::empty::<&str>(), &envs, PASSWORD);
     let data = tempfile::tempdir().unwrap();
     let dir = data.path().to_str().unwrap();
     let (a, url_a) = serve(&["--metrics-listen", "off", "--data-dir", dir], &envs);

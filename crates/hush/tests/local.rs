@@ -2,14 +2,15 @@
 //! `hush serve`): `hush init`, `hush check` (and its pre-commit hook), `hush pull`, `hush push`.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use hush_client::api::Client;
 
-const HUSH: &str = env!("CARGO_BIN_EXE_hush");
+mod common;
+
+use common::{HUSH, Server};
 const PASSWORD: &str = "correct-horse-battery";
 
 /// A temporary home with a git repository in `repo/`.
@@ -223,56 +224,14 @@ fn the_pre_commit_hook_blocks_a_leaking_commit() {
 
 // ---- pull / push against a real server ----
 
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_server(data: &Path) -> Server {
     fs::create_dir_all(data).unwrap();
-    let status = Command::new(HUSH)
-        .args(["admin", "create-owner", "--name", "olivia", "--data-dir"])
-        .arg(data)
-        .env("HUSH_OWNER_PASSWORD", PASSWORD)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut child = Command::new(HUSH)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-        ])
-        .arg("--data-dir")
-        .arg(data)
-        .env("HUSH_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let url = loop {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "hush serve exited"
-        );
-        if let Some(rest) = line.split("is serving on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    Server { child, url }
+    common::create_owner(
+        [std::ffi::OsStr::new("--data-dir"), data.as_os_str()],
+        &[],
+        PASSWORD,
+    );
+    Server::on_data_dir(data, 0)
 }
 
 #[tokio::test(flavor = "multi_thread")]

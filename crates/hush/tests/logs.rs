@@ -1,9 +1,9 @@
 //! The real binary's logs, at the most verbose level and in both formats, never hold a secret
 //! value, a token or a password, whatever the requests did.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
 
+use common::Server;
 use hush_client::api::Client;
 
 const PASSWORD: &str = "a long enough password 42";
@@ -13,64 +13,32 @@ const VALUES: [&str; 3] = [
     "sk_live_logcheck_99",
 ];
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn start(dir: &std::path::Path, format: &str) -> (Server, String, std::path::PathBuf) {
     let log = dir.join(format!("server-{format}.log"));
-    let owner = Command::new(env!("CARGO_BIN_EXE_hush"))
-        .args(["admin", "create-owner", "--name", "olivia", "--data-dir"])
-        .arg(dir)
-        .env("HUSH_OWNER_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
-    assert!(
-        owner.status.success()
-            || String::from_utf8_lossy(&owner.stderr).contains("already has members")
+    if !dir.join("hush.db").exists() {
+        common::create_owner(
+            [std::ffi::OsStr::new("--data-dir"), dir.as_os_str()],
+            &[],
+            PASSWORD,
+        );
+    }
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "off",
+        "--log-format",
+        format,
+        "--data-dir",
+    ];
+    let dir_arg = dir.to_str().unwrap();
+    let server = Server::start(
+        args.iter().copied().chain([dir_arg]),
+        &[("HUSH_LOG", "trace")],
+        Some(&log),
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hush"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-            "--log-format",
-            format,
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env("HUSH_LOG", "trace")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("the server printed its address")
-            .unwrap();
-        if let Some(rest) = line.split("is serving on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep collecting everything the server logs into a file.
-    let log_path = log.clone();
-    std::thread::spawn(move || {
-        use std::io::Write;
-        let mut file = std::fs::File::create(log_path).unwrap();
-        for line in lines.map_while(Result::ok) {
-            let _ = writeln!(file, "{line}");
-        }
-    });
-    (Server(child), url, log)
+    let url = server.url.clone();
+    (server, url, log)
 }
 
 #[tokio::test]

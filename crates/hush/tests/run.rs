@@ -3,7 +3,7 @@
 //! Nothing sleeps to wait for something: every wait polls with a deadline.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -12,67 +12,13 @@ use std::time::{Duration, Instant};
 use hush_client::api::Client;
 use serde_json::Value;
 
-const HUSH: &str = env!("CARGO_BIN_EXE_hush");
+mod common;
+
+use common::{HUSH, Server};
 const PASSWORD: &str = "correct-horse-battery";
 const DEADLINE: Duration = Duration::from_secs(30);
 
 // ---- the server ----
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    /// Starts `hush serve` on `port` (0 for any) and waits for its "is serving on" line.
-    fn start(data: &Path, port: u16) -> Server {
-        let mut child = Command::new(HUSH)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(data)
-            .args(["--metrics-listen", "off"])
-            .env("HUSH_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start hush serve");
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut seen = String::new();
-        let url = loop {
-            let mut line = String::new();
-            if stderr.read_line(&mut line).unwrap() == 0 {
-                panic!("hush serve exited before serving:\n{seen}");
-            }
-            seen.push_str(&line);
-            if let Some(rest) = line.split("is serving on ").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-        };
-        // Keep draining so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sink = std::io::sink();
-            let _ = std::io::copy(&mut stderr, &mut sink);
-        });
-        Server { child, url }
-    }
-
-    fn port(&self) -> u16 {
-        self.url.rsplit(':').next().unwrap().parse().unwrap()
-    }
-
-    /// SIGKILL by PID: no goodbye to the watch streams.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// One test's world: a temp dir with home, cache and data, a server with an owner, an app
 /// with secrets and an app token for it.
@@ -99,7 +45,7 @@ impl World {
             .status()
             .unwrap();
         assert!(status.success(), "create-owner failed");
-        let server = Server::start(&data, 0);
+        let server = Server::on_data_dir(&data, 0);
         let anonymous = Client::new(&server.url, None).unwrap();
         let personal = anonymous.login("olivia", PASSWORD, "tests").await.unwrap();
         let owner = anonymous.with_token(personal.token);
@@ -125,7 +71,7 @@ impl World {
     fn restart_server(&mut self) {
         let port = self.server.port();
         self.server.kill();
-        self.server = Server::start(&self.path("data"), port);
+        self.server = Server::on_data_dir(&self.path("data"), port);
     }
 
     /// `hush run` with this world's home, cache and credentials (token in the environment).
