@@ -7,7 +7,8 @@ use thiserror::Error;
 
 use crate::env::{EnvProjection, env_projection, invalid_env_reason};
 use crate::keypath::format_key_path;
-use crate::value::{Table, Value, table_from_toml};
+use crate::toml10::{Toml11Syntax, find_toml11_syntax};
+use crate::value::{Table, TomlTable, Value};
 
 /// The largest document `parse_for_save` accepts, in bytes (1 MiB).
 pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
@@ -39,12 +40,27 @@ impl Document {
                 toml11_only: false,
             });
         }
-        match toml::from_str::<toml::Table>(text) {
-            Ok(table) => Ok(Document {
+        // Fast path: toml 1.x, held to TOML 1.0 (see `toml10`).
+        let toml11_syntax = match toml11::from_str::<TomlTable>(text) {
+            Ok(TomlTable(root)) => match find_toml11_syntax(text) {
+                None => {
+                    return Ok(Document {
+                        text: text.to_owned(),
+                        root,
+                    });
+                }
+                found => Some(found),
+            },
+            Err(_) => None,
+        };
+        // Everything else goes to toml 0.8, the TOML 1.0 parser that decides
+        // what is accepted and words the errors.
+        match toml::from_str::<TomlTable>(text) {
+            Ok(TomlTable(root)) => Ok(Document {
                 text: text.to_owned(),
-                root: table_from_toml(table),
+                root,
             }),
-            Err(err) => Err(ParseError::from_toml(text, &err)),
+            Err(err) => Err(ParseError::from_toml(text, &err, toml11_syntax)),
         }
     }
 
@@ -146,29 +162,42 @@ pub struct ParseError {
 }
 
 impl ParseError {
-    fn from_toml(text: &str, err: &toml::de::Error) -> ParseError {
+    /// From toml 0.8's error. `toml11` says what toml 1.x made of the text:
+    /// `None` if it refused it too, `Some(found)` if it read it, with the
+    /// TOML 1.1-only construct [`find_toml11_syntax`] found, if any.
+    fn from_toml(
+        text: &str,
+        err: &toml::de::Error,
+        toml11: Option<Option<(usize, Toml11Syntax)>>,
+    ) -> ParseError {
         // Only `message()` and `span()`: the error's Display quotes the
         // offending line, which may hold a secret.
         let offset = err.span().map(|s| s.start).unwrap_or(0);
-        let (line, column) = line_column(text, offset);
         let base = tidy_message(err.message());
-        if toml11::from_str::<toml11::Table>(text).is_ok() {
-            let feature = toml11_feature(&base, text, offset);
-            return ParseError {
-                line,
-                column,
-                message: format!(
-                    "{feature} is TOML 1.1 syntax, which Streamlit's tomllib (TOML 1.0) cannot read; \
-                     write it the TOML 1.0 way"
-                ),
-                toml11_only: true,
-            };
-        }
+        let (offset, feature) = match toml11 {
+            None => {
+                let (line, column) = line_column(text, offset);
+                return ParseError {
+                    line,
+                    column,
+                    message: base,
+                    toml11_only: false,
+                };
+            }
+            Some(Some((at, syntax))) => (at, syntax.describe()),
+            // toml 1.x read it and no 1.1-only construct was found, yet toml
+            // 0.8 refused it: still TOML 1.1-only, named from 0.8's message.
+            Some(None) => (offset, toml11_feature(&base, text, offset)),
+        };
+        let (line, column) = line_column(text, offset);
         ParseError {
             line,
             column,
-            message: base,
-            toml11_only: false,
+            message: format!(
+                "{feature} is TOML 1.1 syntax, which Streamlit's tomllib (TOML 1.0) cannot read; \
+                 write it the TOML 1.0 way"
+            ),
+            toml11_only: true,
         }
     }
 }

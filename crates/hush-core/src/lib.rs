@@ -6,6 +6,7 @@ mod document;
 mod env;
 mod keypath;
 mod ops;
+mod toml10;
 mod value;
 
 pub use de::{DeError, from_table, from_value};

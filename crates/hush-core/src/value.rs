@@ -5,7 +5,9 @@
 
 use std::fmt;
 
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use toml_datetime11::de::VisitMap;
 
 /// An ordered TOML table (keys in document order).
 pub type Table = indexmap::IndexMap<String, Value>;
@@ -59,16 +61,37 @@ impl Datetime {
         &self.text
     }
 
-    pub(crate) fn from_toml(dt: &toml::value::Datetime) -> Datetime {
+    /// From toml 1.x's datetime. The text is what toml 0.8 (`toml_datetime`
+    /// 0.6) prints, so it is the same whichever parser read the document:
+    /// seconds always present, no fractional part when it is zero.
+    pub(crate) fn from_toml11(dt: &toml_datetime11::Datetime) -> Datetime {
+        use toml::value as v;
         let kind = match (dt.date.is_some(), dt.time.is_some(), dt.offset.is_some()) {
             (true, true, true) => DatetimeKind::OffsetDatetime,
             (true, true, false) => DatetimeKind::LocalDatetime,
             (true, false, _) => DatetimeKind::LocalDate,
             _ => DatetimeKind::LocalTime,
         };
+        let canonical = v::Datetime {
+            date: dt.date.map(|d| v::Date {
+                year: d.year,
+                month: d.month,
+                day: d.day,
+            }),
+            time: dt.time.map(|t| v::Time {
+                hour: t.hour,
+                minute: t.minute,
+                second: t.second.unwrap_or(0),
+                nanosecond: t.nanosecond.unwrap_or(0),
+            }),
+            offset: dt.offset.map(|o| match o {
+                toml_datetime11::Offset::Z => v::Offset::Z,
+                toml_datetime11::Offset::Custom { minutes } => v::Offset::Custom { minutes },
+            }),
+        };
         Datetime {
             kind,
-            text: dt.to_string(),
+            text: canonical.to_string(),
         }
     }
 }
@@ -148,24 +171,96 @@ impl Value {
             _ => None,
         }
     }
+}
 
-    pub(crate) fn from_toml(v: toml::Value) -> Value {
-        match v {
-            toml::Value::String(s) => Value::String(s),
-            toml::Value::Integer(i) => Value::Integer(i),
-            toml::Value::Float(f) => Value::Float(f),
-            toml::Value::Boolean(b) => Value::Boolean(b),
-            toml::Value::Datetime(d) => Value::Datetime(Datetime::from_toml(&d)),
-            toml::Value::Array(a) => Value::Array(a.into_iter().map(Value::from_toml).collect()),
-            toml::Value::Table(t) => Value::Table(table_from_toml(t)),
+/// The root table, deserialized straight from a TOML parser's serde
+/// deserializer (toml 1.x or 0.8) into [`Value`]s, with no `toml::Value`
+/// tree in between.
+pub(crate) struct TomlTable(pub(crate) Table);
+
+struct TomlValue(Value);
+
+impl<'de> Deserialize<'de> for TomlTable {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match d.deserialize_any(ValueVisitor)? {
+            Value::Table(t) => Ok(TomlTable(t)),
+            other => Err(de::Error::custom(format_args!(
+                "expected a table, found a {}",
+                other.type_name()
+            ))),
         }
     }
 }
 
-pub(crate) fn table_from_toml(t: toml::Table) -> Table {
-    t.into_iter()
-        .map(|(k, v)| (k, Value::from_toml(v)))
-        .collect()
+impl<'de> Deserialize<'de> for TomlValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValueVisitor).map(TomlValue)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a TOML value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Boolean(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Integer(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        i64::try_from(v)
+            .map(Value::Integer)
+            .map_err(|_| E::custom("integer out of range"))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(TomlValue(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        // A datetime arrives as a one-entry map with a private key; toml_datetime
+        // tells it apart from a table.
+        let first = match VisitMap::next_key_seed(&mut map)? {
+            None => return Ok(Value::Table(Table::new())),
+            Some(VisitMap::Datetime(dt)) => return Ok(Value::Datetime(Datetime::from_toml11(&dt))),
+            Some(VisitMap::Key(key)) => key.into_owned(),
+        };
+        let mut table = Table::with_capacity(map.size_hint().unwrap_or(0).min(4096) + 1);
+        let TomlValue(v) = map.next_value()?;
+        table.insert(first, v);
+        while let Some(key) = map.next_key::<String>()? {
+            let TomlValue(v) = map.next_value()?;
+            // The TOML parsers refuse duplicate keys before this point.
+            if table.insert(key, v).is_some() {
+                return Err(de::Error::custom("duplicate key"));
+            }
+        }
+        Ok(Value::Table(table))
+    }
 }
 
 impl fmt::Debug for Value {

@@ -258,6 +258,27 @@ fn toml11_only_syntax_is_refused_with_a_message_saying_so() {
 }
 
 #[test]
+fn toml11_only_errors_point_at_the_construct_without_quoting_it() {
+    let secret = "Zq9-VERY-DISTINCTIVE-SECRET";
+    for (text, line, column) in [
+        (
+            format!("pw = \"{secret}\"\na = {{ x = \"{secret}\", }}\n"),
+            2,
+            40,
+        ),
+        (format!("pw = \"{secret}\\x41\"\n"), 1, 34),
+        (format!("a = {{ pw = \"{secret}\",\n b = 1 }}\n"), 1, 42),
+        ("x = 1\nt = 1979-05-27T07:32\n".to_owned(), 2, 5),
+    ] {
+        let err = Document::parse(&text).unwrap_err();
+        assert!(err.toml11_only, "{text:?}: {err}");
+        assert_eq!((err.line, err.column), (line, column), "{text:?}: {err}");
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("Zq9"), "{shown}");
+    }
+}
+
+#[test]
 fn tomllib_agrees_those_are_not_toml_10() {
     let docs: Vec<&str> = TOML11_ONLY.iter().map(|(t, _)| *t).collect();
     let script = "import json, sys, tomllib\n\
