@@ -140,12 +140,7 @@ pub fn parse_since(text: &str, now_ms: i64) -> anyhow::Result<i64> {
     Ok(secs * 1000)
 }
 
-/// Now, in milliseconds since the Unix epoch.
-pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use hush_server::now_millis;
 
 /// Asks a question on stderr and reads one line from stdin; `None` at end of input.
 pub fn ask(question: &str) -> anyhow::Result<Option<String>> {

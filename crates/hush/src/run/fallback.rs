@@ -21,10 +21,11 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
 use hush_crypto::DataKey;
+use hush_server::now_millis;
 
 const MAGIC: &[u8; 8] = b"HUSHFB01";
 const HEADER_LEN: usize = MAGIC.len() + 16;
@@ -164,12 +165,6 @@ fn cache_dir() -> PathBuf {
 
 fn hex16(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]
