@@ -77,6 +77,10 @@ pub struct VersionInfo {
     pub message: Option<String>,
     pub changes: Value,
     pub restored_from: Option<i64>,
+    /// True when a save changed nothing (the text was the newest version's already): no
+    /// version was created and this is the newest one.
+    #[serde(default)]
+    pub unchanged: bool,
 }
 
 /// A token as returned once at creation.

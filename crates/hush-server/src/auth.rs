@@ -32,6 +32,8 @@ pub enum Principal {
     /// A running app, with a token that can read only its own app.
     App {
         token_id: i64,
+        /// The token's name, for the audit log ("prod", "ci"…).
+        token_name: String,
         app_id: i64,
         ip: Option<String>,
     },
@@ -504,6 +506,7 @@ async fn authenticate_token(
     match (record.kind, record.app_id, record.user_id) {
         (TokenKind::App, Some(app_id), _) => Ok(Principal::App {
             token_id: record.id,
+            token_name: record.name.clone(),
             app_id,
             ip,
         }),

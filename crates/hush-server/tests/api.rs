@@ -839,3 +839,61 @@ async fn viewers_cannot_compare_guesses_with_saved_values() {
         true
     );
 }
+
+#[tokio::test]
+async fn saving_the_newest_text_again_creates_no_version() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let again = owner
+        .save_secrets("web", SEED, 1, Some("same"))
+        .await
+        .unwrap();
+    assert!(again.unchanged, "identical text is no change");
+    assert_eq!(again.version, 1);
+    let changed = owner
+        .save_secrets("web", "db_username = \"Ann\"\n", 1, None)
+        .await
+        .unwrap();
+    assert!(!changed.unchanged);
+    assert_eq!(changed.version, 2);
+    // A rollback to text equal to the newest is no change either.
+    let back = owner.rollback("web", 2, 2).await.unwrap();
+    assert!(back.unchanged);
+    assert_eq!(owner.versions("web").await.unwrap().len(), 2);
+    let updates = owner.audit("action=secrets.update").await.unwrap();
+    assert_eq!(
+        updates.len(),
+        2,
+        "versions 1 and 2 only: no-change saves are not logged"
+    );
+}
+
+#[tokio::test]
+async fn the_audit_log_names_app_tokens_and_sign_in_without_owner_says_so() {
+    let server = TestServer::start().await;
+    let (status, code, message, _) =
+        api_err(server.anonymous().login("olivia", PASSWORD, "t").await);
+    assert_eq!((status, code.as_str()), (401, "no_owner"), "{message}");
+    assert!(message.contains("hush admin create-owner"), "{message}");
+
+    let owner = server.owner().await;
+    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let token = owner
+        .create_app_token("web", "prod-eu", None)
+        .await
+        .unwrap();
+    let app = server.anonymous().with_token(token.token.clone());
+    app.secrets("web").await.unwrap();
+    // Reads are queued; wait until the writer has written them.
+    let mut reads = Vec::new();
+    for _ in 0..100 {
+        reads = owner.audit("action=secrets.read").await.unwrap();
+        if !reads.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(reads[0]["actor_kind"], "token");
+    assert_eq!(reads[0]["actor_name"], "prod-eu");
+}

@@ -137,7 +137,12 @@ pub async fn create(
         .record_durably(audit_event(&who, "app.create", Some(&app), json!({})))
         .await?;
     let latest = match first {
-        Some(doc) => Some(save_version(&state, &who, &app, 0, &doc, body.message, None).await?),
+        Some(doc) => Some(
+            save_version(&state, &who, &app, 0, &doc, body.message, None)
+                .await?
+                .meta()
+                .clone(),
+        ),
         None => None,
     };
     if let Some(launcher) = &state.launcher {
@@ -268,7 +273,7 @@ pub async fn save_secrets(
     check_message(body.message.as_deref())?;
     let app = find_app(&state, &name).await?;
     let doc = Document::parse_for_save(&body.toml)?;
-    let meta = save_version(
+    let saved = save_version(
         &state,
         &who,
         &app,
@@ -278,10 +283,36 @@ pub async fn save_secrets(
         None,
     )
     .await?;
-    Ok(axum::Json(version_json(&meta)))
+    Ok(axum::Json(saved.into_json()))
 }
 
-/// Seals `doc` as version `base + 1`, refusing a stale base with what was saved since.
+/// What a save did: a new version, or nothing because the text is the newest version's already.
+enum Saved {
+    Created(VersionMeta),
+    Unchanged(VersionMeta),
+}
+
+impl Saved {
+    fn into_json(self) -> Value {
+        match self {
+            Saved::Created(meta) => version_json(&meta),
+            Saved::Unchanged(meta) => {
+                let mut body = version_json(&meta);
+                body["unchanged"] = json!(true);
+                body
+            }
+        }
+    }
+
+    fn meta(&self) -> &VersionMeta {
+        match self {
+            Saved::Created(meta) | Saved::Unchanged(meta) => meta,
+        }
+    }
+}
+
+/// Seals `doc` as version `base + 1`, refusing a stale base with what was saved since. Text
+/// identical to the newest version's creates nothing (an empty "+0 ~0 -0" version helps nobody).
 async fn save_version(
     state: &AppState,
     who: &Principal,
@@ -290,12 +321,17 @@ async fn save_version(
     doc: &Document,
     message: Option<String>,
     restored_from: Option<i64>,
-) -> ApiResult<VersionMeta> {
+) -> ApiResult<Saved> {
     state.audit.ensure_writable()?;
     let latest = state.vault.latest(state.store.as_ref(), app).await?;
     let latest_version = latest.as_ref().map_or(0, |l| l.version);
     if base != latest_version {
         return Err(conflict(state, app, base).await);
+    }
+    if let Some(latest) = &latest
+        && latest.text.as_str() == doc.text()
+    {
+        return Ok(Saved::Unchanged(latest.meta.clone()));
     }
     let previous = match &latest {
         Some(l) => Document::parse(&l.text)
@@ -346,7 +382,7 @@ async fn save_version(
         .audit
         .record_durably(audit_event(who, action, Some(app), detail))
         .await?;
-    Ok(meta)
+    Ok(Saved::Created(meta))
 }
 
 /// A 409 that says who saved what since `base`, so nobody overwrites a change unknowingly.
@@ -545,7 +581,7 @@ pub async fn rollback(
     let message = body
         .message
         .or_else(|| Some(format!("Rollback to version {}", body.version)));
-    let meta = save_version(
+    let saved = save_version(
         &state,
         &who,
         &app,
@@ -555,7 +591,7 @@ pub async fn rollback(
         Some(body.version),
     )
     .await?;
-    Ok(axum::Json(version_json(&meta)))
+    Ok(axum::Json(saved.into_json()))
 }
 
 #[derive(Deserialize)]

@@ -214,7 +214,11 @@ pub fn audit_event(
 ) -> AuditEvent {
     let (actor_kind, actor_id, actor_name) = match who {
         Principal::User { user, .. } => ("user", Some(user.id), Some(user.name.clone())),
-        Principal::App { token_id, .. } => ("token", Some(*token_id), None),
+        Principal::App {
+            token_id,
+            token_name,
+            ..
+        } => ("token", Some(*token_id), Some(token_name.clone())),
     };
     AuditEvent {
         at: now_millis(),

@@ -80,6 +80,14 @@ async fn verify_login(
             event.outcome = "failed".into();
             event.actor_kind = "anonymous".into();
             state.audit.record_durably(event).await?;
+            if state.store.user_count().await? == 0 {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "no_owner",
+                    "this server has no members yet: open the one-time setup link `hush serve` \
+                     printed at its first start, or run `hush admin create-owner`",
+                ));
+            }
             Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "bad_credentials",
