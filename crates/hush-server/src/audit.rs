@@ -97,7 +97,7 @@ async fn write_loop(
         let events: Vec<AuditEvent> = batch.iter().map(|e| e.event.clone()).collect();
         let mut backoff = Duration::from_millis(50);
         loop {
-            match store.append_audit(&events).await {
+            match store.append_audit(events.clone()).await {
                 Ok(()) => {
                     healthy.store(true, Ordering::Relaxed);
                     break;

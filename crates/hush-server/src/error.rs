@@ -85,6 +85,13 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound => ApiError::not_found("not found"),
             StoreError::Conflict(message) => ApiError::conflict(message),
+            StoreError::Unavailable(reason) => ApiError::unavailable(format!(
+                "the database cannot be used right now ({reason}); nothing was changed, try again"
+            )),
+            StoreError::CommitUnknown(reason) => {
+                ApiError::unavailable(format!("{reason}; check before trying again"))
+                    .with_code("commit_unknown")
+            }
             other => {
                 tracing::error!(error = %other, "storage failure");
                 ApiError::internal()

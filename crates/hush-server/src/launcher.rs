@@ -331,7 +331,8 @@ fn instance(app: &App, launched: &Launched, status: &str) -> InstanceReport {
         hostname: hostname(),
         pid,
         applied_version: launched.runner.applied().borrow().unwrap_or(0),
-        status: status.to_string(),
+        status: hush_store::InstanceStatus::parse(status)
+            .unwrap_or(hush_store::InstanceStatus::Running),
         reported_at: now_millis(),
     }
 }

@@ -111,7 +111,8 @@ impl AppState {
             config,
             closing: tokio::sync::watch::Sender::new(false),
         }));
-        if let Some(events) = state.store.subscribe().await? {
+        if let Some(bus) = state.store.events() {
+            let events = bus.subscribe().await?;
             tokio::spawn(follow_store_events(Arc::downgrade(&state.0), events));
         }
         tokio::spawn(flush_token_use(Arc::downgrade(&state.0)));
@@ -142,8 +143,9 @@ impl AppState {
         }
         let token = hush_crypto::new_token("hush_setup_");
         let now = now_millis();
+        // Every earlier link stops working: there is at most one valid setup link.
         self.store
-            .create_invite(hush_store::NewInvite {
+            .replace_setup_link(hush_store::NewInvite {
                 token_hash: hush_crypto::token_hash(&token).to_vec(),
                 kind: hush_store::InviteKind::Setup,
                 role: hush_store::Role::Owner,
@@ -176,12 +178,6 @@ impl AppState {
             }
             Err(err) => tracing::warn!(error = %err, "cannot catch up with the database"),
         }
-    }
-
-    /// Applies an event here at once and sends it to every other server on the database.
-    pub async fn announce(&self, event: StoreEvent) -> error::ApiResult<()> {
-        self.apply_event(&event);
-        Ok(self.store.publish(event).await?)
     }
 
     /// Applies an event from any server on the same database (this one included).

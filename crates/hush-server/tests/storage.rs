@@ -60,7 +60,9 @@ async fn no_secret_value_reaches_the_database_its_wal_or_a_backup() {
 
     let dir = server.dir.as_ref().unwrap().path();
     let backup = dir.join("backup.db");
-    server.store.backup_to(&backup).await.unwrap();
+    hush_store::sqlite::backup(server.store.as_ref(), &backup)
+        .await
+        .unwrap();
     let files = ["hush.db", "hush.db-wal", "backup.db"];
     let mut names_found = Vec::new();
     for name in files {
@@ -464,6 +466,18 @@ async fn catching_up_after_missed_events_refreshes_caches_and_watchers() {
                 ciphertext: sealed,
                 summary: serde_json::json!({}),
                 restored_from: None,
+            },
+            hush_store::AuditEvent {
+                at: 0,
+                actor_kind: hush_store::ActorKind::System,
+                actor_id: None,
+                actor_name: None,
+                action: "secrets.update".into(),
+                app_id: Some(app_row.id),
+                app_name: Some("web".into()),
+                ip: None,
+                outcome: hush_store::Outcome::Ok,
+                detail: serde_json::json!({ "version": 2 }),
             },
         )
         .await

@@ -1,23 +1,31 @@
 //! hush's storage: one [`Store`] trait, and its SQLite and PostgreSQL implementations.
 //! The store only ever sees ciphertext for secret values; encryption happens before it (hush-crypto).
 //!
-//! Crate map: `sql` holds the statements, `rows` turns rows into the `model` records, and
-//! `shared` implements [`Store`] once over both; [`sqlite`] and [`postgres`] open their
-//! database and add only what their backend alone does.
+//! Crate map: `sql` holds the statements, `rows` turns rows into the `model` records, `shared`
+//! implements [`Store`] once over both backends, `writer` runs every write (grouping concurrent
+//! ones into one transaction), `dump` copies a whole database; [`sqlite`] and [`postgres`] open
+//! their database and add only what their backend alone does.
+//!
+//! Every change that the audit log records takes its [`AuditEvent`] and writes it in the same
+//! transaction: a change is either there with its audit row, or absent with neither.
 
 use std::sync::Arc;
 
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
+mod dump;
 mod model;
 pub mod postgres;
 mod rows;
-mod shared;
 mod sql;
 pub mod sqlite;
+mod store;
+mod writer;
 
+pub use dump::DumpRow;
 pub use model::*;
+pub use store::SqlStore;
 
 /// Milliseconds since the Unix epoch; every timestamp in the store is one of these, given by the caller.
 pub type Millis = i64;
@@ -29,16 +37,26 @@ pub enum StoreError {
     /// A uniqueness rule or an expected state did not hold: a name already taken, a stale base version.
     #[error("conflict: {0}")]
     Conflict(String),
-    /// The URL given to [`connect`] cannot be used.
+    /// The URL given to [`connect`] cannot be used, or names no hush database.
     #[error("{0}")]
     Config(String),
+    /// The database cannot be written or reached right now (disk full, I/O error, server
+    /// away). A write that fails this way was rolled back: nothing of it was saved.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The connection broke while the database was committing: the change may or may not be
+    /// there. Only PostgreSQL can answer this way.
+    #[error("{0}")]
+    CommitUnknown(String),
     #[error("storage error: {0}")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// Something other servers on the same database must learn about (PostgreSQL LISTEN/NOTIFY).
+/// Something other servers on the same database must learn about. Sent by the store in the
+/// transaction of the change itself (PostgreSQL NOTIFY), so it is sent if and only if the
+/// change is committed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StoreEvent {
@@ -50,60 +68,107 @@ pub enum StoreEvent {
 
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// `"sqlite"` or `"postgres"`.
-    fn backend(&self) -> &'static str;
+    fn backend(&self) -> Backend;
 
     // ---- users ----
     async fn user_count(&self) -> Result<i64>;
-    /// `Conflict` when the name is taken.
-    async fn create_user(&self, user: NewUser) -> Result<User>;
     async fn get_user(&self, id: i64) -> Result<User>;
-    /// The user and their password hash (PHC string), or `NotFound`.
+    /// The user whose name is the same as `name` (by [`name_key`]) and their password hash
+    /// (PHC string), or `NotFound`.
     async fn find_user_credentials(&self, name: &str) -> Result<(User, String)>;
     async fn list_users(&self) -> Result<Vec<User>>;
-    async fn set_user_role(&self, id: i64, role: Role) -> Result<()>;
-    async fn set_user_password(&self, id: i64, password_hash: &str) -> Result<()>;
-    /// Also deletes the user's sessions and personal tokens.
-    async fn delete_user(&self, id: i64) -> Result<()>;
+    /// The first owner, made without a link (`hush admin create-owner`): `Conflict` once anyone
+    /// is a member. Every setup link stops working.
+    async fn create_first_owner(&self, user: NewUser, audit: AuditEvent) -> Result<User>;
+    /// Uses a one-time link and creates its member, in one transaction. `NotFound` when the
+    /// link is unknown, used or expired (or a setup link while someone is a member already);
+    /// `Conflict` when the name is taken (the link stays usable). The member gets the link's
+    /// role, whatever `user.role` says. A setup link takes every other setup link with it.
+    /// The audit event is written with the new member's id as its actor.
+    async fn accept_invite(
+        &self,
+        token_hash: &[u8],
+        now: Millis,
+        user: NewUser,
+        audit: AuditEvent,
+    ) -> Result<(Invite, User)>;
+    /// Changes a member's role; `Conflict` when that would leave the workspace without an
+    /// owner (checked in the same transaction, so two owners demoting each other cannot both
+    /// succeed). Returns the member as they were.
+    async fn set_user_role(&self, id: i64, role: Role, audit: AuditEvent) -> Result<User>;
+    /// Makes the member named `name` an owner whatever the others are (`hush admin`'s way back
+    /// when no owner is left).
+    async fn restore_owner(&self, name: &str, audit: AuditEvent) -> Result<User>;
+    async fn set_user_password(
+        &self,
+        id: i64,
+        password_hash: &str,
+        audit: AuditEvent,
+    ) -> Result<()>;
+    /// Also deletes the user's sessions and personal tokens; `Conflict` for the last owner.
+    /// Returns the member as they were.
+    async fn delete_user(&self, id: i64, audit: AuditEvent) -> Result<User>;
 
     // ---- one-time links: first-run setup and invitations ----
-    async fn create_invite(&self, invite: NewInvite) -> Result<Invite>;
-    /// Atomically marks the invite used and returns it; `NotFound` when unknown, used or expired at `now`.
-    async fn consume_invite(&self, token_hash: &[u8], now: Millis) -> Result<Invite>;
-    /// Looks an invite up without using it (the setup page shows the role before the form is sent).
+    /// The one valid setup link from now on: every earlier one is deleted. `Conflict` once
+    /// anyone is a member.
+    async fn replace_setup_link(&self, link: NewInvite) -> Result<Invite>;
+    async fn create_invite(&self, invite: NewInvite, audit: AuditEvent) -> Result<Invite>;
+    /// Looks a usable link up without using it (the join page shows the role and who invited).
     async fn find_invite(&self, token_hash: &[u8], now: Millis) -> Result<Invite>;
+    /// Invitations that can still be used at `now` (not setup links), newest first.
+    async fn list_invites(&self, now: Millis) -> Result<Vec<Invite>>;
+    /// Deletes an unused invitation; `NotFound` when there is none with that id.
+    async fn revoke_invite(&self, id: i64, audit: AuditEvent) -> Result<Invite>;
 
     // ---- web sessions ----
     async fn create_session(&self, session: NewSession) -> Result<Session>;
     async fn find_session(&self, token_hash: &[u8]) -> Result<Session>;
     async fn touch_session(&self, id: i64, at: Millis) -> Result<()>;
     async fn delete_session(&self, token_hash: &[u8]) -> Result<()>;
-    async fn delete_user_sessions(&self, user_id: i64) -> Result<()>;
+    /// Signs the user out everywhere ([`StoreEvent::SessionsRevoked`]).
+    async fn delete_user_sessions(&self, user_id: i64, audit: AuditEvent) -> Result<()>;
 
     // ---- tokens (personal access tokens and app tokens); only hashes are stored ----
-    async fn create_token(&self, token: NewToken) -> Result<TokenRecord>;
+    async fn create_token(&self, token: NewToken, audit: AuditEvent) -> Result<TokenRecord>;
     /// `NotFound` when no token has that hash (revoked and expired ones are still returned: the caller decides).
     async fn find_token(&self, token_hash: &[u8]) -> Result<TokenRecord>;
+    async fn get_token(&self, id: i64) -> Result<TokenRecord>;
     async fn list_tokens(&self, filter: TokenFilter) -> Result<Vec<TokenRecord>>;
-    async fn revoke_token(&self, id: i64, at: Millis) -> Result<()>;
+    /// Revokes at `at` (a second revocation keeps the first time) and returns the token as it
+    /// now is ([`StoreEvent::TokenRevoked`]).
+    async fn revoke_token(&self, id: i64, at: Millis, audit: AuditEvent) -> Result<TokenRecord>;
     async fn touch_tokens(&self, used: &[(i64, Millis)]) -> Result<()>;
 
     // ---- apps ----
     /// `Conflict` when the name is taken.
-    async fn create_app(&self, app: NewApp) -> Result<App>;
+    async fn create_app(&self, app: NewApp, audit: AuditEvent) -> Result<App>;
     async fn get_app(&self, id: i64) -> Result<App>;
     async fn find_app(&self, name: &str) -> Result<App>;
     /// Every app with its newest version's metadata, ordered by name.
     async fn list_apps(&self) -> Result<Vec<(App, Option<VersionMeta>)>>;
-    /// Deletes the app, its versions, its tokens and its instance reports.
-    async fn delete_app(&self, id: i64) -> Result<()>;
-    async fn set_app_launch(&self, id: i64, launch: Option<LaunchConfig>) -> Result<()>;
+    /// Deletes the app, its versions, its tokens and its instance reports
+    /// ([`StoreEvent::AppDeleted`]).
+    async fn delete_app(&self, id: i64, audit: AuditEvent) -> Result<()>;
+    async fn set_app_launch(
+        &self,
+        id: i64,
+        launch: Option<LaunchConfig>,
+        audit: AuditEvent,
+    ) -> Result<()>;
 
     // ---- secrets versions (immutable) ----
     /// Inserts `new` as version `base + 1` if and only if `base` is still the app's newest version
-    /// (0 when it has none); otherwise `Conflict`. Concurrent callers with the same base: exactly one wins.
-    /// On PostgreSQL the commit also notifies every listening server ([`StoreEvent::NewVersion`]).
-    async fn create_version(&self, app_id: i64, base: i64, new: NewVersion) -> Result<VersionMeta>;
+    /// (0 when it has none); otherwise `Conflict`. Concurrent callers with the same base: exactly
+    /// one wins. The version, its audit event and [`StoreEvent::NewVersion`] are one transaction;
+    /// concurrent saves share one commit.
+    async fn create_version(
+        &self,
+        app_id: i64,
+        base: i64,
+        new: NewVersion,
+        audit: AuditEvent,
+    ) -> Result<VersionMeta>;
     async fn latest_version(&self, app_id: i64) -> Result<Option<VersionRecord>>;
     async fn get_version(&self, app_id: i64, version: i64) -> Result<VersionRecord>;
     /// Newest first; `before` (exclusive) pages back.
@@ -125,30 +190,59 @@ pub trait Store: Send + Sync + 'static {
     async fn list_instances(&self, app_id: i64, since: Millis) -> Result<Vec<InstanceReport>>;
 
     // ---- audit log (append-only) ----
-    async fn append_audit(&self, events: &[AuditEvent]) -> Result<()>;
+    /// Events that are not part of a change (reads, sign-ins, refusals), in one transaction.
+    async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<()>;
     async fn query_audit(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>>;
 
-    // ---- cross-server events ----
-    /// Sends `event` to every server on the same database (PostgreSQL); a no-op on SQLite,
-    /// where one process is the only server.
-    async fn publish(&self, event: StoreEvent) -> Result<()>;
-    /// Events published by any server (including this one), or `None` when the backend has no
-    /// other servers to hear from (SQLite).
-    async fn subscribe(&self) -> Result<Option<BoxStream<'static, Result<StoreEvent>>>>;
-
     // ---- operations ----
-    /// Writes a consistent copy of the whole database to `path` (SQLite `VACUUM INTO`);
-    /// `Config` error on PostgreSQL, whose backups are pg_dump's job.
-    async fn backup_to(&self, path: &std::path::Path) -> Result<()>;
+    /// Deletes expired sessions, used or expired links, and reports of long-gone copies.
+    async fn sweep(&self, policy: SweepPolicy) -> Result<SweepReport>;
+    /// Whether the last write succeeded (and why not).
+    fn write_health(&self) -> WriteHealth;
+    /// A small real write, to learn whether writes work again after a failure.
+    async fn probe_write(&self, now: Millis) -> Result<()>;
+    /// Every row of every table, read from one consistent snapshot, in an order [`Store::import`]
+    /// accepts. Ciphertext and hashes are copied as they are.
+    async fn export(&self) -> Result<BoxStream<'static, Result<DumpRow>>>;
+    /// Writes an [`Store::export`] into this store, which must hold no data yet (`Conflict`
+    /// otherwise), in one transaction; returns how many rows were written.
+    async fn import(&self, rows: BoxStream<'static, Result<DumpRow>>) -> Result<u64>;
+
+    /// Events from every server on the same database, where there can be several (PostgreSQL).
+    fn events(&self) -> Option<&dyn EventBus>;
 }
 
-/// Opens the store a URL names, running its migrations: `sqlite://PATH` (created when missing)
-/// or `postgres://…` / `postgresql://…`. Any other scheme is an error that lists the accepted ones.
+/// Hearing what other servers on the same database changed.
+#[async_trait::async_trait]
+pub trait EventBus: Send + Sync {
+    /// Events committed by any server (this one included). An `Err` item means events may have
+    /// been missed (the listening connection was lost and is being re-established): re-read
+    /// what is cached.
+    async fn subscribe(&self) -> Result<BoxStream<'static, Result<StoreEvent>>>;
+}
+
+/// Whether opening a database may create it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Open {
+    /// Create the database (SQLite file, or the schema in an empty PostgreSQL database).
+    CreateIfMissing,
+    /// Refuse a database that does not exist or holds no hush schema yet.
+    Existing,
+}
+
+/// Opens the store a URL names, creating it when missing, and runs its migrations:
+/// `sqlite://PATH` or `postgres://…` / `postgresql://…`. Any other scheme is an error that
+/// lists the accepted ones.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    open(url, Open::CreateIfMissing).await
+}
+
+/// [`connect`], saying whether a missing database may be created.
+pub async fn open(url: &str, mode: Open) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+        Ok(Arc::new(sqlite::open(url, mode).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+        Ok(Arc::new(postgres::open(url, mode).await?))
     } else {
         let scheme = url.split_once(':').map_or("(none)", |(s, _)| s);
         Err(StoreError::Config(format!(

@@ -32,6 +32,38 @@ impl Role {
     }
 }
 
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The form of a member name that decides whether two names are the same: case-folded and
+/// reduced to its Unicode confusable skeleton (UTS #39), so `OLIVIA` and `olivia`, or `аdmin`
+/// (Cyrillic а) and `admin`, cannot both exist.
+pub fn name_key(name: &str) -> String {
+    use unicode_security::confusable_detection::skeleton;
+    let folded: String = name.to_lowercase();
+    skeleton(&folded).collect::<String>().to_lowercase()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: i64,
@@ -65,12 +97,14 @@ pub struct NewInvite {
     pub expires_at: Millis,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invite {
     pub id: i64,
     pub kind: InviteKind,
     pub role: Role,
     pub created_by: Option<i64>,
+    /// The inviter's name at read time (None for the setup link or a deleted member).
+    pub created_by_name: Option<String>,
     pub created_at: Millis,
     pub expires_at: Millis,
 }
@@ -234,6 +268,53 @@ impl std::fmt::Debug for VersionRecord {
     }
 }
 
+/// What a running copy says it is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceStatus {
+    Starting,
+    Running,
+    Restarting,
+    Stopping,
+    Stopped,
+    /// The program ended by itself (hush run returns its exit code).
+    Exited,
+    /// A server-launched app that ended by itself (it is restarted with backoff).
+    Crashed,
+    /// The program could not be started.
+    Failed,
+}
+
+impl InstanceStatus {
+    pub const ALL: [InstanceStatus; 8] = [
+        InstanceStatus::Starting,
+        InstanceStatus::Running,
+        InstanceStatus::Restarting,
+        InstanceStatus::Stopping,
+        InstanceStatus::Stopped,
+        InstanceStatus::Exited,
+        InstanceStatus::Crashed,
+        InstanceStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceStatus::Starting => "starting",
+            InstanceStatus::Running => "running",
+            InstanceStatus::Restarting => "restarting",
+            InstanceStatus::Stopping => "stopping",
+            InstanceStatus::Stopped => "stopped",
+            InstanceStatus::Exited => "exited",
+            InstanceStatus::Crashed => "crashed",
+            InstanceStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<InstanceStatus> {
+        InstanceStatus::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
 /// What a running copy of an app last said about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceReport {
@@ -243,17 +324,74 @@ pub struct InstanceReport {
     pub hostname: String,
     pub pid: Option<i64>,
     pub applied_version: i64,
-    /// "running", "restarting", "crashed", …
-    pub status: String,
+    pub status: InstanceStatus,
     pub reported_at: Millis,
+}
+
+/// Who did something the audit log records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActorKind {
+    User,
+    Token,
+    Anonymous,
+    System,
+}
+
+impl ActorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::User => "user",
+            ActorKind::Token => "token",
+            ActorKind::Anonymous => "anonymous",
+            ActorKind::System => "system",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ActorKind> {
+        [
+            ActorKind::User,
+            ActorKind::Token,
+            ActorKind::Anonymous,
+            ActorKind::System,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// How an audited request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Ok,
+    /// Refused: no or wrong credentials, or not allowed.
+    Denied,
+    /// Tried and failed (a wrong password).
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Denied => "denied",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        [Outcome::Ok, Outcome::Denied, Outcome::Failed]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
 }
 
 /// One audit entry. Never holds a secret value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
     pub at: Millis,
-    /// "user", "token", "anonymous" or "system".
-    pub actor_kind: String,
+    pub actor_kind: ActorKind,
     pub actor_id: Option<i64>,
     pub actor_name: Option<String>,
     /// Dotted verb, e.g. "auth.login", "secrets.read", "secrets.update", "token.create".
@@ -261,8 +399,7 @@ pub struct AuditEvent {
     pub app_id: Option<i64>,
     pub app_name: Option<String>,
     pub ip: Option<String>,
-    /// "ok", "denied" or "failed".
-    pub outcome: String,
+    pub outcome: Outcome,
     /// Extra facts (version numbers, key names, token ids); never values.
     pub detail: serde_json::Value,
 }
@@ -285,4 +422,33 @@ pub struct AuditFilter {
     /// Only entries with an id below this (paging back).
     pub before_id: Option<i64>,
     pub limit: i64,
+}
+
+/// What [`crate::Store::sweep`] removes: rows that no longer mean anything. Audit events are
+/// never swept.
+#[derive(Debug, Clone, Copy)]
+pub struct SweepPolicy {
+    pub now: Millis,
+    /// Sessions idle since before this are over (their absolute end is checked against `now`).
+    pub sessions_idle_before: Millis,
+    /// Reports of running copies older than this are of copies long gone.
+    pub instances_before: Millis,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub sessions: u64,
+    pub invites: u64,
+    pub instances: u64,
+}
+
+/// Whether writes are succeeding, for readiness checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteHealth {
+    Ok,
+    /// The last write failed, and why (never holds data, only the database's reason).
+    Failing {
+        reason: String,
+        since: Millis,
+    },
 }

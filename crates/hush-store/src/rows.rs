@@ -7,14 +7,16 @@
 use sqlx::FromRow;
 
 use crate::{
-    App, AppKey, AuditEvent, AuditRecord, InstanceReport, Invite, InviteKind, LaunchConfig, NewApp,
-    NewVersion, Result, Role, Session, StoreError, TokenKind, TokenRecord, User, VersionMeta,
-    VersionRecord,
+    ActorKind, App, AppKey, AuditEvent, AuditRecord, InstanceReport, InstanceStatus, Invite,
+    InviteKind, LaunchConfig, NewVersion, Outcome, Result, Role, Session, StoreError, TokenKind,
+    TokenRecord, User, VersionMeta, VersionRecord,
 };
 
 /// A database error as a [`StoreError`]: a missing row is `NotFound`, a reference to a missing
-/// row (foreign key) is `NotFound`, a uniqueness violation is a `Conflict`, the rest `Other`.
-/// sqlx errors never carry bound parameters, so no secret data ends up in the error.
+/// row (foreign key) is `NotFound`, a uniqueness violation is a `Conflict`; a database that
+/// cannot be reached or written (disk full, I/O error, busy, shutting down) is `Unavailable`;
+/// the rest `Other`. sqlx errors never carry bound parameters, so no secret data ends up in
+/// the error.
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
@@ -22,7 +24,39 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(d) if d.is_unique_violation() => {
             StoreError::Conflict("it already exists".into())
         }
+        sqlx::Error::Database(d) if d.code().is_some_and(|c| cannot_write(&c)) => {
+            StoreError::Unavailable(format!("the database cannot be written: {}", d.message()))
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => {
+            StoreError::Unavailable(format!("the database cannot be reached: {e}"))
+        }
         _ => StoreError::Other(Box::new(e)),
+    }
+}
+
+/// Error codes that say the database cannot take writes right now, rather than that the
+/// statement is wrong: SQLite's primary result codes (the low byte of an extended code) for
+/// busy, locked, read-only, I/O error, corrupt, full and cannot-open; PostgreSQL's SQLSTATE
+/// classes for connection loss, transaction rollback (serialization, deadlock), insufficient
+/// resources (disk full), operator intervention (shutdown) and system errors.
+fn cannot_write(code: &str) -> bool {
+    if let Ok(sqlite) = code.parse::<i32>() {
+        return matches!(sqlite & 0xff, 5 | 6 | 8 | 10 | 11 | 13 | 14);
+    }
+    ["08", "40", "53", "57", "58"]
+        .iter()
+        .any(|class| code.starts_with(class))
+}
+
+/// Any failure of a write transaction as "nothing was written, because …".
+pub(crate) fn unavailable(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(_) | StoreError::CommitUnknown(_) => e,
+        other => StoreError::Unavailable(format!("the database write failed: {other}")),
     }
 }
 
@@ -126,6 +160,7 @@ pub(crate) struct InviteRow {
     kind: String,
     role: String,
     created_by: Option<i64>,
+    created_by_name: Option<String>,
     created_at: i64,
     expires_at: i64,
 }
@@ -137,6 +172,7 @@ impl InviteRow {
             kind: invite_kind(&self.kind)?,
             role: role(&self.role)?,
             created_by: self.created_by,
+            created_by_name: self.created_by_name,
             created_at: self.created_at,
             expires_at: self.expires_at,
         })
@@ -320,16 +356,17 @@ pub(crate) struct InstanceRow {
 }
 
 impl InstanceRow {
-    pub(crate) fn into_report(self) -> InstanceReport {
-        InstanceReport {
+    pub(crate) fn into_report(self) -> Result<InstanceReport> {
+        Ok(InstanceReport {
             app_id: self.app_id,
             instance_id: self.instance_id,
             hostname: self.hostname,
             pid: self.pid,
             applied_version: self.applied_version,
-            status: self.status,
+            status: InstanceStatus::parse(&self.status)
+                .ok_or_else(|| corrupt(format!("unknown instance status {:?}", self.status)))?,
             reported_at: self.reported_at,
-        }
+        })
     }
 }
 
@@ -354,14 +391,17 @@ impl AuditRow {
             id: self.id,
             event: AuditEvent {
                 at: self.at,
-                actor_kind: self.actor_kind,
+                actor_kind: ActorKind::parse(&self.actor_kind).ok_or_else(|| {
+                    corrupt(format!("unknown audit actor kind {:?}", self.actor_kind))
+                })?,
                 actor_id: self.actor_id,
                 actor_name: self.actor_name,
                 action: self.action,
                 app_id: self.app_id,
                 app_name: self.app_name,
                 ip: self.ip,
-                outcome: self.outcome,
+                outcome: Outcome::parse(&self.outcome)
+                    .ok_or_else(|| corrupt(format!("unknown audit outcome {:?}", self.outcome)))?,
                 detail: from_json("audit.detail", &self.detail)?,
             },
         })
@@ -429,12 +469,4 @@ pub(crate) fn rewrap_failed(exists: i64, app_id: i64, old_key_id: &str) -> Store
             "app {app_id}'s data key is no longer wrapped under master key {old_key_id}"
         ))
     }
-}
-
-pub(crate) fn app_conflict(name_taken: bool, app: &NewApp) -> StoreError {
-    StoreError::Conflict(if name_taken {
-        format!("an app named {:?} already exists", app.name)
-    } else {
-        format!("an app with id {} already exists", app.id)
-    })
 }

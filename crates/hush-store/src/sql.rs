@@ -7,9 +7,11 @@ macro_rules! user_cols {
         "id, name, role, created_at"
     };
 }
-macro_rules! invite_cols {
+/// Invites with the inviter's current name; `FROM invites i LEFT JOIN users u`.
+macro_rules! invite_select {
     () => {
-        "id, kind, role, created_by, created_at, expires_at"
+        "SELECT i.id, i.kind, i.role, i.created_by, u.name AS created_by_name, i.created_at, \
+         i.expires_at FROM invites i LEFT JOIN users u ON u.id = i.created_by "
     };
 }
 macro_rules! session_cols {
@@ -52,38 +54,54 @@ macro_rules! audit_cols {
 
 // ---- users ----
 pub(crate) const USER_COUNT: &str = "SELECT COUNT(*) FROM users";
-pub(crate) const INSERT_USER: &str = "INSERT INTO users (name, role, password_hash, created_at) \
-     VALUES ($1, $2, $3, $4) RETURNING id";
+pub(crate) const OTHER_OWNERS: &str =
+    "SELECT COUNT(*) FROM users WHERE role = 'owner' AND id <> $1";
+pub(crate) const INSERT_USER: &str = "INSERT INTO users \
+     (name, name_key, role, password_hash, created_at) \
+     VALUES ($1, $2, $3, $4, $5) RETURNING id";
+pub(crate) const NAME_KEY_TAKEN: &str = "SELECT COUNT(*) FROM users WHERE name_key = $1";
 pub(crate) const GET_USER: &str = concat!("SELECT ", user_cols!(), " FROM users WHERE id = $1");
 pub(crate) const USER_CREDENTIALS: &str = concat!(
     "SELECT ",
     user_cols!(),
-    ", password_hash FROM users WHERE name = $1"
+    ", password_hash FROM users WHERE name_key = $1"
 );
 pub(crate) const LIST_USERS: &str = concat!("SELECT ", user_cols!(), " FROM users ORDER BY id");
 pub(crate) const SET_USER_ROLE: &str = "UPDATE users SET role = $2 WHERE id = $1";
+pub(crate) const RESTORE_OWNER: &str = concat!(
+    "UPDATE users SET role = 'owner' WHERE name_key = $1 RETURNING ",
+    user_cols!()
+);
 pub(crate) const SET_USER_PASSWORD: &str = "UPDATE users SET password_hash = $2 WHERE id = $1";
 /// App tokens the user created stay (their `user_id` is cleared by the foreign key).
 pub(crate) const DELETE_USER_PERSONAL_TOKENS: &str =
     "DELETE FROM tokens WHERE user_id = $1 AND kind = 'personal'";
 pub(crate) const DELETE_USER_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1";
 pub(crate) const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
+/// Users created before names had keys (see the migration that added `name_key`).
+pub(crate) const USERS_WITHOUT_NAME_KEY: &str =
+    "SELECT id, name FROM users WHERE name_key IS NULL ORDER BY id";
+pub(crate) const SET_NAME_KEY: &str = "UPDATE users SET name_key = $2 WHERE id = $1";
 
 // ---- invites ----
 pub(crate) const INSERT_INVITE: &str = "INSERT INTO invites \
      (token_hash, kind, role, created_by, created_at, expires_at) \
      VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
-/// One statement, so two concurrent uses of one link cannot both succeed.
-pub(crate) const CONSUME_INVITE: &str = concat!(
-    "UPDATE invites SET used_at = $2 \
-     WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING ",
-    invite_cols!()
-);
+pub(crate) const GET_INVITE: &str = concat!(invite_select!(), "WHERE i.id = $1");
 pub(crate) const FIND_INVITE: &str = concat!(
-    "SELECT ",
-    invite_cols!(),
-    " FROM invites WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2"
+    invite_select!(),
+    "WHERE i.token_hash = $1 AND i.used_at IS NULL AND i.expires_at > $2"
 );
+/// One statement, so two concurrent uses of one link (even on two servers) cannot both succeed.
+pub(crate) const USE_INVITE: &str =
+    "UPDATE invites SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2";
+pub(crate) const LIST_INVITES: &str = concat!(
+    invite_select!(),
+    "WHERE i.kind = 'invite' AND i.used_at IS NULL AND i.expires_at > $1 ORDER BY i.id DESC"
+);
+pub(crate) const DELETE_INVITE: &str =
+    "DELETE FROM invites WHERE id = $1 AND kind = 'invite' AND used_at IS NULL";
+pub(crate) const DELETE_SETUP_LINKS: &str = "DELETE FROM invites WHERE kind = 'setup'";
 
 // ---- sessions ----
 pub(crate) const INSERT_SESSION: &str = "INSERT INTO sessions \
@@ -113,6 +131,7 @@ pub(crate) const LIST_TOKENS: &str = concat!(
      WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR app_id = $2) \
      AND ($3 IS NULL OR kind = $3) ORDER BY id"
 );
+pub(crate) const GET_TOKEN: &str = concat!("SELECT ", token_cols!(), " FROM tokens WHERE id = $1");
 /// Keeps the first revocation time when revoked twice.
 pub(crate) const REVOKE_TOKEN: &str =
     "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1";
@@ -220,3 +239,13 @@ pub(crate) const QUERY_AUDIT: &str = concat!(
      AND ($7 IS NULL OR id < $7) \
      ORDER BY id DESC LIMIT $8"
 );
+
+// ---- operations ----
+pub(crate) const PROBE_WRITE: &str = "INSERT INTO heartbeat (id, at, pad) VALUES (1, $1, $2) \
+     ON CONFLICT (id) DO UPDATE SET at = excluded.at, pad = excluded.pad";
+pub(crate) const PROBE_SHRINK: &str = "UPDATE heartbeat SET pad = NULL WHERE id = 1";
+pub(crate) const SWEEP_SESSIONS: &str =
+    "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at < $2";
+pub(crate) const SWEEP_INVITES: &str =
+    "DELETE FROM invites WHERE used_at IS NOT NULL OR expires_at <= $1";
+pub(crate) const SWEEP_INSTANCES: &str = "DELETE FROM instances WHERE reported_at < $1";

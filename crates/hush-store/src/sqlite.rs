@@ -1,22 +1,21 @@
-//! SQLite backend: one file, one server process. WAL journal, a pool of readers and a single
-//! writer connection (so writes never wait on each other's locks inside this process).
-//! This module opens the file (mode 0600) and does what only SQLite does (`VACUUM INTO`
-//! backups); the [`Store`] methods themselves are `shared.rs`'s.
+//! SQLite backend: one file, one server process. WAL journal, a pool of readers beside a single
+//! writer connection, `synchronous = FULL` (a commit is on the disk before anyone hears "saved";
+//! the writer's group commit keeps that one fsync per group of saves). This module opens the
+//! file (mode 0600); the [`Store`] methods themselves are `store.rs`'s.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use futures::stream::BoxStream;
-use sqlx::Transaction;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use sqlx::Executor;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{
-    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteQueryResult, SqliteSynchronous,
-};
+use sqlx::sqlite::SqliteConnectOptions;
 
 use crate::rows::db_err;
-use crate::shared::Backend;
+use crate::store::SqlStore;
+use crate::writer::{WriteMode, Writer};
 use crate::*;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -25,79 +24,190 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 const READERS: u32 = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub struct SqliteStore {
-    read: SqlitePool,
-    /// Exactly one connection: SQLite has one writer at a time anyway.
-    write: SqlitePool,
-    path: PathBuf,
+/// What each connection is set to. `synchronous = FULL`: in WAL mode, NORMAL would let a power
+/// cut lose the newest commits, which a secrets manager must not.
+const CONNECTION_PRAGMAS: &str =
+    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;";
+
+const WRITE_MODE: WriteMode = WriteMode {
+    // IMMEDIATE takes the write lock at once, so a transaction never fails half-way to get it.
+    begin: "BEGIN IMMEDIATE",
+    commit_can_be_unknown: false,
+};
+
+/// Opens the database `sqlite://PATH` names and runs its migrations. A new database file is
+/// created readable by its owner only (mode 0600), and an existing one is set to 0600, along
+/// with its `-wal` and `-shm` files (a warning when that fails). `sqlite::memory:` is refused:
+/// it would lose everything at exit.
+pub async fn open(url: &str, mode: Open) -> Result<SqlStore> {
+    open_with_pragmas(url, mode, &[]).await
 }
 
-impl SqliteStore {
-    /// Opens (creating when missing) the database `sqlite://PATH` names and runs its migrations.
-    /// A new database file is created readable by its owner only (mode 0600), and an existing
-    /// one is set to 0600, along with its `-wal` and `-shm` files (a warning when that fails).
-    /// `sqlite::memory:` is refused: it would lose everything at exit.
-    pub async fn connect(url: &str) -> Result<SqliteStore> {
-        if url.contains(":memory:") || url.contains("mode=memory") {
-            return Err(StoreError::Config(
-                "an in-memory SQLite database would lose every secret at exit: use sqlite://PATH"
-                    .into(),
-            ));
-        }
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Config(format!("cannot use the SQLite URL {url:?}: {e}")))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        let path = options.get_filename().to_owned();
-        create_private_file(&path).map_err(|e| {
+/// [`open`], with more `PRAGMA name = value` settings on every connection (e.g. a page limit).
+pub async fn open_with_pragmas(
+    url: &str,
+    mode: Open,
+    pragmas: &[(&str, &str)],
+) -> Result<SqlStore> {
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Err(StoreError::Config(
+            "an in-memory SQLite database would lose every secret at exit: use sqlite://PATH"
+                .into(),
+        ));
+    }
+    let path = SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Config(format!("cannot use the SQLite URL {url:?}: {e}")))?
+        .get_filename()
+        .to_owned();
+    match mode {
+        Open::CreateIfMissing => create_private_file(&path).map_err(|e| {
             StoreError::Config(format!(
                 "cannot create the database file {}: {e}",
                 path.display()
             ))
-        })?;
-
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .map_err(|e| open_err(&path, e))?;
-        MIGRATOR
-            .run(&write)
-            .await
-            .map_err(|e| StoreError::Other(Box::new(e)))?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .connect_with(options.create_if_missing(false))
-            .await
-            .map_err(|e| open_err(&path, e))?;
-
-        // A file hush created is 0600 already; one that existed is made so if we may (it may
-        // belong to another user who shares it deliberately: then only warn).
-        for file in [path.clone(), sidecar(&path, "-wal"), sidecar(&path, "-shm")] {
-            if let Err(e) = make_private(&file) {
-                tracing::warn!(
-                    file = %file.display(),
-                    error = %e,
-                    "cannot make the database file readable by its owner only (mode 0600)"
-                );
-            }
+        })?,
+        Open::Existing if !path.is_file() => {
+            return Err(StoreError::Config(format!(
+                "there is no hush database at {} (check --data-dir or --database-url)",
+                path.display()
+            )));
         }
-        Ok(SqliteStore { read, write, path })
+        Open::Existing => {}
     }
+    sqlx::any::install_default_drivers();
+    let options = AnyConnectOptions::from_str(&any_url(&path)).map_err(|e| {
+        StoreError::Config(format!(
+            "cannot use the SQLite file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let mut setup = CONNECTION_PRAGMAS.to_string();
+    for (name, value) in pragmas {
+        setup.push_str(&format!(" PRAGMA {name} = {value};"));
+    }
+    let setup: std::sync::Arc<str> = setup.into();
+    let pool = |size: u32| {
+        let setup = setup.clone();
+        AnyPoolOptions::new()
+            .max_connections(size)
+            .acquire_timeout(BUSY_TIMEOUT * 2)
+            .after_connect(move |conn, _| {
+                let setup = setup.clone();
+                Box::pin(async move {
+                    conn.execute(&*setup).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options.clone())
+    };
+    let write = pool(1).await.map_err(|e| open_err(&path, e))?;
+    sqlx::query("PRAGMA journal_mode = WAL")
+        .execute(&write)
+        .await
+        .map_err(|e| open_err(&path, e))?;
+    if mode == Open::Existing && !has_schema(&write).await? {
+        return Err(StoreError::Config(format!(
+            "{} holds no hush database (check --data-dir or --database-url)",
+            path.display()
+        )));
+    }
+    MIGRATOR
+        .run(&write)
+        .await
+        .map_err(|e| StoreError::Other(Box::new(e)))?;
+    let read = pool(READERS).await.map_err(|e| open_err(&path, e))?;
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    // A file hush created is 0600 already; one that existed is made so if we may (it may
+    // belong to another user who shares it deliberately: then only warn).
+    for file in [path.clone(), sidecar(&path, "-wal"), sidecar(&path, "-shm")] {
+        if let Err(e) = make_private(&file) {
+            tracing::warn!(
+                file = %file.display(),
+                error = %e,
+                "cannot make the database file readable by its owner only (mode 0600)"
+            );
+        }
     }
+    let store = SqlStore {
+        kind: Backend::Sqlite,
+        read,
+        writer: Writer::start(write, WRITE_MODE),
+        events: None,
+    };
+    store.fill_name_keys().await?;
+    Ok(store)
+}
 
-    /// Closes both pools, checkpointing the WAL into the database file.
-    pub async fn close(&self) {
-        self.read.close().await;
-        self.write.close().await;
+/// Copies `from` (either backend) into a new SQLite file at `path` (mode 0600): a backup that
+/// `hush serve --database-url sqlite://PATH` or a restore can use as it is. Never overwrites a
+/// file; a failed copy leaves none behind. Returns the rows copied.
+pub async fn backup(from: &dyn Store, path: &Path) -> Result<u64> {
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        file.mode(0o600);
     }
+    match file.open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(StoreError::Conflict(format!(
+                "{} already exists; a backup never overwrites a file",
+                path.display()
+            )));
+        }
+        Err(e) => {
+            return Err(StoreError::Config(format!(
+                "cannot create the backup file {}: {e}",
+                path.display()
+            )));
+        }
+    }
+    let copied = async {
+        let target = open(
+            &format!("sqlite://{}", path.display()),
+            Open::CreateIfMissing,
+        )
+        .await?;
+        let copied = target.import(from.export().await?).await;
+        target.close().await;
+        copied
+    }
+    .await;
+    if copied.is_err() {
+        for file in [
+            path.to_path_buf(),
+            sidecar(path, "-wal"),
+            sidecar(path, "-shm"),
+        ] {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+    copied
+}
+
+async fn has_schema(pool: &sqlx::AnyPool) -> Result<bool> {
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(tables > 0)
+}
+
+/// The URL the `Any` driver opens: the path percent-encoded, the file opened read-write.
+fn any_url(path: &Path) -> String {
+    const PATH: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'.')
+        .remove(b'-')
+        .remove(b'_');
+    format!(
+        "sqlite://{}?mode=rw",
+        utf8_percent_encode(&path.to_string_lossy(), PATH)
+    )
 }
 
 fn open_err(path: &Path, e: sqlx::Error) -> StoreError {
@@ -143,82 +253,6 @@ fn make_private(path: &Path) -> std::io::Result<()> {
     #[cfg(not(unix))]
     {
         let _ = path;
-        Ok(())
-    }
-}
-
-/// Reads on the reader pool, writes on the single writer connection.
-#[async_trait::async_trait]
-impl Backend for SqliteStore {
-    type Db = Sqlite;
-
-    const NAME: &'static str = "sqlite";
-
-    fn reader(&self) -> &SqlitePool {
-        &self.read
-    }
-
-    fn writer(&self) -> &SqlitePool {
-        &self.write
-    }
-
-    fn rows_affected(result: &SqliteQueryResult) -> u64 {
-        result.rows_affected()
-    }
-
-    /// One process is the only server: nobody to tell.
-    async fn version_created(
-        &self,
-        _tx: &mut Transaction<'_, Sqlite>,
-        _event: &StoreEvent,
-    ) -> Result<()> {
-        Ok(())
-    }
-
-    async fn publish_event(&self, _event: StoreEvent) -> Result<()> {
-        Ok(())
-    }
-
-    async fn event_stream(&self) -> Result<Option<BoxStream<'static, Result<StoreEvent>>>> {
-        Ok(None)
-    }
-
-    /// `VACUUM INTO` a new file created with mode 0600; refuses to overwrite an existing file
-    /// (`Conflict`).
-    async fn write_backup(&self, path: &Path) -> Result<()> {
-        let target = path.to_str().ok_or_else(|| {
-            StoreError::Config(format!("backup path {} is not valid UTF-8", path.display()))
-        })?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        match options.open(path) {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(StoreError::Conflict(format!(
-                    "{} already exists; a backup never overwrites a file",
-                    path.display()
-                )));
-            }
-            Err(e) => {
-                return Err(StoreError::Other(
-                    format!("cannot create backup file {}: {e}", path.display()).into(),
-                ));
-            }
-        }
-        // VACUUM INTO accepts an existing empty file, and keeps the 0600 mode made above.
-        if let Err(e) = sqlx::query("VACUUM INTO $1")
-            .bind(target)
-            .execute(&self.read)
-            .await
-        {
-            let _ = std::fs::remove_file(path);
-            return Err(db_err(e));
-        }
         Ok(())
     }
 }

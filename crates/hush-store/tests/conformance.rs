@@ -42,7 +42,7 @@ async fn sqlite_db() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("hush.db").display());
     let store = connect(&url).await.expect("open SQLite store");
-    assert_eq!(store.backend(), "sqlite");
+    assert_eq!(store.backend(), Backend::Sqlite);
     TestDb {
         store,
         url,
@@ -73,7 +73,7 @@ async fn postgres_db() -> Option<TestDb> {
     };
     let url = with_database(&admin, &name);
     let store = connect(&url).await.expect("open PostgreSQL store");
-    assert_eq!(store.backend(), "postgres");
+    assert_eq!(store.backend(), Backend::Postgres);
     Some(TestDb {
         store,
         url,
@@ -176,7 +176,12 @@ conformance!(
     instances_upsert_and_list,
     audit_append_filter_page,
     events_cross_servers,
-    backup_to,
+    export_import_copies_everything,
+    sweep_removes_only_dead_rows,
+    changes_carry_their_audit_event,
+    setup_links_one_at_a_time_and_none_once_an_owner_exists,
+    create_first_owner_ends_setup_links,
+    last_owner_race_leaves_an_owner,
     reopen_keeps_data,
 );
 
@@ -195,27 +200,67 @@ fn hash(label: &str) -> Vec<u8> {
     hush_crypto::token_hash(label).to_vec()
 }
 
+/// A member with `role`: the first owner directly, everyone else through an invitation, as
+/// the server makes them.
 async fn user(s: &dyn Store, name: &str, role: Role) -> User {
-    s.create_user(NewUser {
+    let new = new_user(name);
+    if role == Role::Owner && s.user_count().await.unwrap() == 0 {
+        return s
+            .create_first_owner(new, ev("setup.owner_created"))
+            .await
+            .unwrap();
+    }
+    let link = format!("invite-for-{name}");
+    s.create_invite(
+        invite(&link, InviteKind::Invite, role, T0 + 1_000),
+        ev("member.invite"),
+    )
+    .await
+    .unwrap();
+    s.accept_invite(&hash(&link), T0, new, ev("member.joined"))
+        .await
+        .unwrap()
+        .1
+}
+
+fn new_user(name: &str) -> NewUser {
+    NewUser {
         name: name.into(),
-        role,
+        role: Role::Viewer,
         password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$salt$hash-of-{name}"),
         created_at: T0,
-    })
-    .await
-    .unwrap()
+    }
+}
+
+fn invite(link: &str, kind: InviteKind, role: Role, expires_at: Millis) -> NewInvite {
+    NewInvite {
+        token_hash: hash(link),
+        kind,
+        role,
+        created_by: None,
+        created_at: T0,
+        expires_at,
+    }
+}
+
+/// The audit event a change carries.
+fn ev(action: &str) -> AuditEvent {
+    audit(T0, "tester", action, None)
 }
 
 async fn app(s: &dyn Store, name: &str, by: Option<i64>) -> App {
-    s.create_app(NewApp {
-        id: new_app_id(),
-        name: name.into(),
-        wrapped_key: vec![1, 2, 3, name.len() as u8],
-        key_id: "key-one".into(),
-        created_by: by,
-        created_at: T0,
-        launch: None,
-    })
+    s.create_app(
+        NewApp {
+            id: new_app_id(),
+            name: name.into(),
+            wrapped_key: vec![1, 2, 3, name.len() as u8],
+            key_id: "key-one".into(),
+            created_by: by,
+            created_at: T0,
+            launch: None,
+        },
+        ev("app.create"),
+    )
     .await
     .unwrap()
 }
@@ -248,14 +293,14 @@ fn token(kind: TokenKind, name: &str, user_id: Option<i64>, app_id: Option<i64>)
 fn audit(at: Millis, actor: &str, action: &str, app_id: Option<i64>) -> AuditEvent {
     AuditEvent {
         at,
-        actor_kind: "user".into(),
+        actor_kind: ActorKind::User,
         actor_id: Some(1),
         actor_name: Some(actor.into()),
         action: action.into(),
         app_id,
         app_name: app_id.map(|id| format!("app{id}")),
         ip: Some("127.0.0.1".into()),
-        outcome: "ok".into(),
+        outcome: Outcome::Ok,
         detail: json!({"at": at}),
     }
 }
@@ -302,39 +347,75 @@ async fn users_lifecycle(db: TestDb) {
     assert_eq!(found, alice);
     assert!(hash.ends_with("hash-of-alice"));
     assert_not_found(s.find_user_credentials("nobody").await);
-    assert_not_found(s.find_user_credentials("ALICE").await);
+    // A name is the same name whatever its case or look-alike letters.
+    assert_eq!(s.find_user_credentials("ALICE").await.unwrap().0, alice);
+    assert_eq!(
+        s.find_user_credentials("\u{0430}lice").await.unwrap().0,
+        alice
+    );
 
-    s.set_user_role(bob.id, Role::Editor).await.unwrap();
+    s.set_user_role(bob.id, Role::Editor, ev("member.role"))
+        .await
+        .unwrap();
     assert_eq!(s.get_user(bob.id).await.unwrap().role, Role::Editor);
-    s.set_user_password(bob.id, "$argon2id$new").await.unwrap();
+    s.set_user_password(bob.id, "$argon2id$new", ev("member.password"))
+        .await
+        .unwrap();
     assert_eq!(
         s.find_user_credentials("bob").await.unwrap().1,
         "$argon2id$new"
     );
-    assert_not_found(s.set_user_role(9999, Role::Owner).await);
-    assert_not_found(s.set_user_password(9999, "x").await);
+    assert_not_found(s.set_user_role(9999, Role::Owner, ev("member.role")).await);
+    assert_not_found(s.set_user_password(9999, "x", ev("member.password")).await);
 
-    s.delete_user(bob.id).await.unwrap();
+    // The last owner can be neither removed nor demoted.
+    conflict_message(s.delete_user(alice.id, ev("member.remove")).await);
+    conflict_message(
+        s.set_user_role(alice.id, Role::Editor, ev("member.role"))
+            .await,
+    );
+    s.delete_user(bob.id, ev("member.remove")).await.unwrap();
     assert_not_found(s.get_user(bob.id).await);
-    assert_not_found(s.delete_user(bob.id).await);
+    assert_not_found(s.delete_user(bob.id, ev("member.remove")).await);
     assert_eq!(s.user_count().await.unwrap(), 1);
 }
 
 async fn duplicate_user_name_conflicts(db: TestDb) {
     let s = &*db.store;
-    user(s, "carol", Role::Editor).await;
-    let msg = conflict_message(
-        s.create_user(NewUser {
-            name: "carol".into(),
-            role: Role::Viewer,
-            password_hash: "$argon2id$secret-hash".into(),
-            created_at: T0,
-        })
-        .await,
-    );
-    assert!(msg.contains("carol"), "{msg}");
-    assert!(!msg.contains("secret-hash"), "{msg}");
+    user(s, "carol", Role::Owner).await;
+    // The same name, another case, or a look-alike (Cyrillic "с", Latin-looking "1" for "l"):
+    // refused, and the link stays usable.
+    for taken in ["carol", "CAROL", "\u{0441}arol", "caro1"] {
+        s.create_invite(
+            invite(taken, InviteKind::Invite, Role::Viewer, T0 + 100),
+            ev("member.invite"),
+        )
+        .await
+        .unwrap();
+        let mut new = new_user(taken);
+        new.password_hash = "$argon2id$secret-hash".into();
+        let msg = conflict_message(
+            s.accept_invite(&hash(taken), T0, new, ev("member.joined"))
+                .await,
+        );
+        assert!(msg.contains("taken"), "{msg}");
+        assert!(!msg.contains("secret-hash"), "{msg}");
+        assert!(
+            s.find_invite(&hash(taken), T0).await.is_ok(),
+            "the link is not used up"
+        );
+    }
     assert_eq!(s.user_count().await.unwrap(), 1);
+    // A name that only shares letters is fine.
+    s.accept_invite(
+        &hash("carol"),
+        T0,
+        new_user("caroline"),
+        ev("member.joined"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.user_count().await.unwrap(), 2);
 }
 
 async fn delete_user_takes_sessions_and_personal_tokens(db: TestDb) {
@@ -353,20 +434,26 @@ async fn delete_user_takes_sessions_and_personal_tokens(db: TestDb) {
         .unwrap();
     }
     let personal = s
-        .create_token(token(TokenKind::Personal, "dave-cli", Some(dave.id), None))
+        .create_token(
+            token(TokenKind::Personal, "dave-cli", Some(dave.id), None),
+            ev("token.create"),
+        )
         .await
         .unwrap();
     let app_token = s
-        .create_token(token(TokenKind::App, "web-prod", Some(dave.id), Some(a.id)))
+        .create_token(
+            token(TokenKind::App, "web-prod", Some(dave.id), Some(a.id)),
+            ev("token.create"),
+        )
         .await
         .unwrap();
     let version = s
-        .create_version(a.id, 0, version(1, Some(dave.id)))
+        .create_version(a.id, 0, version(1, Some(dave.id)), ev("token.create"))
         .await
         .unwrap();
     assert_eq!(version.author_name.as_deref(), Some("dave"));
 
-    s.delete_user(dave.id).await.unwrap();
+    s.delete_user(dave.id, ev("member.remove")).await.unwrap();
 
     assert_not_found(s.find_session(&hash("dave-session")).await);
     assert!(s.find_session(&hash("erin-session")).await.is_ok());
@@ -389,89 +476,219 @@ async fn delete_user_takes_sessions_and_personal_tokens(db: TestDb) {
 async fn invites_are_single_use_and_expire(db: TestDb) {
     let s = &*db.store;
     let owner = user(s, "owner", Role::Owner).await;
-    let setup = s
-        .create_invite(NewInvite {
-            token_hash: hash("setup-link"),
-            kind: InviteKind::Setup,
-            role: Role::Owner,
-            created_by: None,
-            created_at: T0,
-            expires_at: T0 + 100,
-        })
+    let mut from_owner = invite("invite-link", InviteKind::Invite, Role::Editor, T0 + 100);
+    from_owner.created_by = Some(owner.id);
+    let created = s
+        .create_invite(from_owner, ev("member.invite"))
         .await
         .unwrap();
-    assert_eq!(setup.kind, InviteKind::Setup);
-    let invite = s
-        .create_invite(NewInvite {
-            token_hash: hash("invite-link"),
-            kind: InviteKind::Invite,
-            role: Role::Editor,
-            created_by: Some(owner.id),
-            created_at: T0,
-            expires_at: T0 + 100,
-        })
-        .await
-        .unwrap();
+    assert_eq!(
+        created.created_by_name.as_deref(),
+        Some("owner"),
+        "who invited is known"
+    );
 
     // Looking does not use it.
     assert_eq!(
         s.find_invite(&hash("invite-link"), T0 + 1).await.unwrap(),
-        invite
+        created
     );
+    assert_eq!(s.list_invites(T0 + 1).await.unwrap(), vec![created.clone()]);
+    // Used once (with the link's role, whatever was asked), then gone.
+    let (used, member) = s
+        .accept_invite(
+            &hash("invite-link"),
+            T0 + 3,
+            new_user("newbie"),
+            ev("member.joined"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(used, created);
+    assert_eq!(member.role, Role::Editor);
+    let joined = s
+        .query_audit(AuditFilter {
+            action: Some("member.joined".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(
-        s.find_invite(&hash("invite-link"), T0 + 2).await.unwrap(),
-        invite
+        joined[0].event.actor_id,
+        Some(member.id),
+        "audited as the new member"
     );
-    // Used once, then gone.
-    assert_eq!(
-        s.consume_invite(&hash("invite-link"), T0 + 3)
-            .await
-            .unwrap(),
-        invite
+    assert_not_found(
+        s.accept_invite(
+            &hash("invite-link"),
+            T0 + 4,
+            new_user("again"),
+            ev("member.joined"),
+        )
+        .await,
     );
-    assert_not_found(s.consume_invite(&hash("invite-link"), T0 + 4).await);
     assert_not_found(s.find_invite(&hash("invite-link"), T0 + 4).await);
+    assert!(s.list_invites(T0 + 4).await.unwrap().is_empty());
     // Expired at its expiry instant.
-    assert_not_found(s.find_invite(&hash("setup-link"), T0 + 100).await);
-    assert_not_found(s.consume_invite(&hash("setup-link"), T0 + 100).await);
+    s.create_invite(
+        invite("late-link", InviteKind::Invite, Role::Viewer, T0 + 100),
+        ev("member.invite"),
+    )
+    .await
+    .unwrap();
+    assert_not_found(s.find_invite(&hash("late-link"), T0 + 100).await);
+    assert_not_found(
+        s.accept_invite(
+            &hash("late-link"),
+            T0 + 100,
+            new_user("late"),
+            ev("member.joined"),
+        )
+        .await,
+    );
+    assert!(s.list_invites(T0 + 100).await.unwrap().is_empty());
+    assert_not_found(
+        s.accept_invite(
+            &hash("never-issued"),
+            T0,
+            new_user("x"),
+            ev("member.joined"),
+        )
+        .await,
+    );
+
+    // Revoked: cannot be used, and revoking twice says it is gone.
+    let pending = s
+        .create_invite(
+            invite("revoked-link", InviteKind::Invite, Role::Owner, T0 + 100),
+            ev("member.invite"),
+        )
+        .await
+        .unwrap();
     assert_eq!(
-        s.consume_invite(&hash("setup-link"), T0 + 99)
+        s.revoke_invite(pending.id, ev("member.invite_revoke"))
             .await
             .unwrap(),
-        setup
+        pending
     );
-    assert_not_found(s.consume_invite(&hash("never-issued"), T0).await);
+    assert_not_found(
+        s.revoke_invite(pending.id, ev("member.invite_revoke"))
+            .await,
+    );
+    assert_not_found(
+        s.accept_invite(
+            &hash("revoked-link"),
+            T0,
+            new_user("mallory"),
+            ev("member.joined"),
+        )
+        .await,
+    );
 
     let msg = conflict_message(
-        s.create_invite(NewInvite {
-            token_hash: hash("setup-link"),
-            kind: InviteKind::Invite,
-            role: Role::Viewer,
-            created_by: None,
-            created_at: T0,
-            expires_at: T0 + 100,
-        })
+        s.create_invite(
+            invite("late-link", InviteKind::Invite, Role::Viewer, T0 + 100),
+            ev("member.invite"),
+        )
         .await,
     );
     assert!(msg.contains("invite"), "{msg}");
 }
 
-async fn concurrent_invite_use_succeeds_once(db: TestDb) {
-    let s = db.store.clone();
-    s.create_invite(NewInvite {
-        token_hash: hash("race"),
-        kind: InviteKind::Invite,
-        role: Role::Viewer,
-        created_by: None,
-        created_at: T0,
-        expires_at: T0 + 1000,
-    })
+async fn setup_links_one_at_a_time_and_none_once_an_owner_exists(db: TestDb) {
+    let s = &*db.store;
+    let first = s
+        .replace_setup_link(invite("setup-1", InviteKind::Setup, Role::Owner, T0 + 100))
+        .await
+        .unwrap();
+    assert_eq!(first.kind, InviteKind::Setup);
+    // A restart mints a new link: the old one stops working.
+    s.replace_setup_link(invite("setup-2", InviteKind::Setup, Role::Owner, T0 + 100))
+        .await
+        .unwrap();
+    assert_not_found(s.find_invite(&hash("setup-1"), T0).await);
+    assert_not_found(
+        s.accept_invite(
+            &hash("setup-1"),
+            T0,
+            new_user("mallory"),
+            ev("setup.owner_created"),
+        )
+        .await,
+    );
+    let (_, owner) = s
+        .accept_invite(
+            &hash("setup-2"),
+            T0,
+            new_user("olivia"),
+            ev("setup.owner_created"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(owner.role, Role::Owner);
+    conflict_message(
+        s.replace_setup_link(invite("setup-3", InviteKind::Setup, Role::Owner, T0 + 100))
+            .await,
+    );
+    assert_not_found(s.find_invite(&hash("setup-3"), T0).await);
+
+    // There is only one first owner.
+    let msg = conflict_message(
+        s.create_first_owner(new_user("second"), ev("setup.owner_created"))
+            .await,
+    );
+    assert!(msg.contains("members"), "{msg}");
+}
+
+async fn create_first_owner_ends_setup_links(db: TestDb) {
+    let s = &*db.store;
+    s.replace_setup_link(invite(
+        "printed-link",
+        InviteKind::Setup,
+        Role::Owner,
+        T0 + 100,
+    ))
     .await
     .unwrap();
+    let owner = s
+        .create_first_owner(new_user("admin"), ev("setup.owner_created"))
+        .await
+        .unwrap();
+    assert_eq!(owner.role, Role::Owner);
+    assert_not_found(
+        s.accept_invite(
+            &hash("printed-link"),
+            T0,
+            new_user("mallory"),
+            ev("setup.owner_created"),
+        )
+        .await,
+    );
+    assert_eq!(s.user_count().await.unwrap(), 1);
+}
+
+async fn concurrent_invite_use_succeeds_once(db: TestDb) {
+    let s = db.store.clone();
+    s.create_invite(
+        invite("race", InviteKind::Invite, Role::Viewer, T0 + 1000),
+        ev("member.invite"),
+    )
+    .await
+    .unwrap();
+    // Two servers on PostgreSQL: the use must be single even across them.
+    let other = db.reopen().await;
     let tasks: Vec<_> = (0..8)
         .map(|i| {
-            let s = s.clone();
-            tokio::spawn(async move { s.consume_invite(&hash("race"), T0 + i).await })
+            let s = if i % 2 == 0 { s.clone() } else { other.clone() };
+            tokio::spawn(async move {
+                s.accept_invite(
+                    &hash("race"),
+                    T0 + i,
+                    new_user(&format!("racer{i}")),
+                    ev("member.joined"),
+                )
+                .await
+            })
         })
         .collect();
     let mut ok = 0;
@@ -483,6 +700,45 @@ async fn concurrent_invite_use_succeeds_once(db: TestDb) {
         }
     }
     assert_eq!(ok, 1);
+    assert_eq!(s.user_count().await.unwrap(), 1);
+}
+
+async fn last_owner_race_leaves_an_owner(db: TestDb) {
+    let s = db.store.clone();
+    let other = db.reopen().await;
+    let mut owners = vec![user(&*s, "own0", Role::Owner).await];
+    for trial in 0..10 {
+        // Two owners demote each other at once (through two servers on PostgreSQL).
+        let a = owners.pop().unwrap();
+        let b = user(&*s, &format!("own{}", trial + 1), Role::Owner).await;
+        let (sa, sb) = (s.clone(), other.clone());
+        let (ra, rb) = tokio::join!(
+            tokio::spawn(async move {
+                sa.set_user_role(b.id, Role::Viewer, ev("member.role"))
+                    .await
+            }),
+            tokio::spawn(async move {
+                sb.set_user_role(a.id, Role::Viewer, ev("member.role"))
+                    .await
+            }),
+        );
+        let results = [ra.unwrap().is_ok(), rb.unwrap().is_ok()];
+        let left: Vec<User> = s
+            .list_users()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|u| u.role == Role::Owner)
+            .collect();
+        assert_eq!(left.len(), 1, "trial {trial}: {results:?} left {left:?}");
+        assert_eq!(results.iter().filter(|ok| **ok).count(), 1, "trial {trial}");
+        owners = left;
+    }
+    // And the way back when no owner is left: restore one by name.
+    let viewer = user(&*s, "viewer", Role::Viewer).await;
+    let restored = s.restore_owner("VIEWER", ev("member.role")).await.unwrap();
+    assert_eq!((restored.id, restored.role), (viewer.id, Role::Owner));
+    assert_not_found(s.restore_owner("nobody", ev("member.role")).await);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -546,7 +802,9 @@ async fn sessions_lifecycle(db: TestDb) {
     assert_not_found(s.find_session(&hash("cookie-1")).await);
     s.delete_session(&hash("cookie-1")).await.unwrap(); // logging out twice is fine
     assert!(s.find_session(&hash("cookie-2")).await.is_ok());
-    s.delete_user_sessions(u.id).await.unwrap();
+    s.delete_user_sessions(u.id, ev("auth.logout_all"))
+        .await
+        .unwrap();
     assert_not_found(s.find_session(&hash("cookie-2")).await);
 }
 
@@ -562,20 +820,29 @@ async fn tokens_lookup_list_revoke_touch(db: TestDb) {
     let b = app(s, "batch", Some(u.id)).await;
     let mut expiring = token(TokenKind::Personal, "gina-cli", Some(u.id), None);
     expiring.expires_at = Some(T0 + 10);
-    let p1 = s.create_token(expiring).await.unwrap();
+    let p1 = s.create_token(expiring, ev("token.create")).await.unwrap();
     assert_eq!(p1.expires_at, Some(T0 + 10));
     assert_eq!(p1.last_used_at, None);
     assert_eq!(p1.revoked_at, None);
     let p2 = s
-        .create_token(token(TokenKind::Personal, "hal-cli", Some(v.id), None))
+        .create_token(
+            token(TokenKind::Personal, "hal-cli", Some(v.id), None),
+            ev("token.create"),
+        )
         .await
         .unwrap();
     let t_a = s
-        .create_token(token(TokenKind::App, "api-prod", Some(u.id), Some(a.id)))
+        .create_token(
+            token(TokenKind::App, "api-prod", Some(u.id), Some(a.id)),
+            ev("token.create"),
+        )
         .await
         .unwrap();
     let t_b = s
-        .create_token(token(TokenKind::App, "batch-prod", Some(u.id), Some(b.id)))
+        .create_token(
+            token(TokenKind::App, "batch-prod", Some(u.id), Some(b.id)),
+            ev("token.create"),
+        )
         .await
         .unwrap();
 
@@ -633,13 +900,17 @@ async fn tokens_lookup_list_revoke_touch(db: TestDb) {
     );
 
     // Revoked tokens are still found (the caller decides); the first revocation time stays.
-    s.revoke_token(t_a.id, T0 + 5).await.unwrap();
-    s.revoke_token(t_a.id, T0 + 9).await.unwrap();
+    s.revoke_token(t_a.id, T0 + 5, ev("token.revoke"))
+        .await
+        .unwrap();
+    s.revoke_token(t_a.id, T0 + 9, ev("token.revoke"))
+        .await
+        .unwrap();
     assert_eq!(
         s.find_token(&hash("api-prod")).await.unwrap().revoked_at,
         Some(T0 + 5)
     );
-    assert_not_found(s.revoke_token(9999, T0).await);
+    assert_not_found(s.revoke_token(9999, T0, ev("token.revoke")).await);
 
     // Touches are batched; a later time wins, an earlier one never moves it back.
     s.touch_tokens(&[(p1.id, T0 + 20), (t_b.id, T0 + 30), (9999, T0)])
@@ -666,12 +937,18 @@ async fn tokens_lookup_list_revoke_touch(db: TestDb) {
     );
 
     conflict_message(
-        s.create_token(token(TokenKind::Personal, "hal-cli", Some(u.id), None))
-            .await,
+        s.create_token(
+            token(TokenKind::Personal, "hal-cli", Some(u.id), None),
+            ev("token.create"),
+        )
+        .await,
     );
     assert_not_found(
-        s.create_token(token(TokenKind::App, "ghost-app", None, Some(b.id + 1000)))
-            .await,
+        s.create_token(
+            token(TokenKind::App, "ghost-app", None, Some(b.id + 1000)),
+            ev("token.create"),
+        )
+        .await,
     );
 }
 
@@ -689,15 +966,18 @@ async fn apps_lifecycle(db: TestDb) {
         port: Some(8501),
     };
     let alpha = s
-        .create_app(NewApp {
-            id: new_app_id(),
-            name: "alpha".into(),
-            wrapped_key: vec![9; 73],
-            key_id: "key-one".into(),
-            created_by: None,
-            created_at: T0 + 1,
-            launch: Some(launch.clone()),
-        })
+        .create_app(
+            NewApp {
+                id: new_app_id(),
+                name: "alpha".into(),
+                wrapped_key: vec![9; 73],
+                key_id: "key-one".into(),
+                created_by: None,
+                created_at: T0 + 1,
+                launch: Some(launch.clone()),
+            },
+            ev("app.create"),
+        )
         .await
         .unwrap();
     assert_eq!(alpha.launch, Some(launch.clone()));
@@ -709,11 +989,11 @@ async fn apps_lifecycle(db: TestDb) {
     // Ordered by name, each with its newest version.
     let listed = s.list_apps().await.unwrap();
     assert_eq!(listed, vec![(alpha.clone(), None), (zeta.clone(), None)]);
-    s.create_version(zeta.id, 0, version(1, Some(u.id)))
+    s.create_version(zeta.id, 0, version(1, Some(u.id)), ev("token.create"))
         .await
         .unwrap();
     let v2 = s
-        .create_version(zeta.id, 1, version(2, None))
+        .create_version(zeta.id, 1, version(2, None), ev("secrets.update"))
         .await
         .unwrap();
     let listed = s.list_apps().await.unwrap();
@@ -721,13 +1001,15 @@ async fn apps_lifecycle(db: TestDb) {
     assert_eq!(listed[1].0, zeta);
     assert_eq!(listed[1].1.as_ref(), Some(&v2));
 
-    s.set_app_launch(zeta.id, Some(launch.clone()))
+    s.set_app_launch(zeta.id, Some(launch.clone()), ev("app.launch"))
         .await
         .unwrap();
     assert_eq!(s.get_app(zeta.id).await.unwrap().launch, Some(launch));
-    s.set_app_launch(zeta.id, None).await.unwrap();
+    s.set_app_launch(zeta.id, None, ev("app.launch"))
+        .await
+        .unwrap();
     assert_eq!(s.get_app(zeta.id).await.unwrap().launch, None);
-    assert_not_found(s.set_app_launch(9999, None).await);
+    assert_not_found(s.set_app_launch(9999, None, ev("app.launch")).await);
 
     // Debug never shows the wrapped key.
     let shown = format!("{alpha:?}");
@@ -738,15 +1020,18 @@ async fn duplicate_app_name_conflicts(db: TestDb) {
     let s = &*db.store;
     let shop = app(s, "shop", None).await;
     let msg = conflict_message(
-        s.create_app(NewApp {
-            id: new_app_id(),
-            name: "shop".into(),
-            wrapped_key: vec![0xAB; 40],
-            key_id: "k".into(),
-            created_by: None,
-            created_at: T0,
-            launch: None,
-        })
+        s.create_app(
+            NewApp {
+                id: new_app_id(),
+                name: "shop".into(),
+                wrapped_key: vec![0xAB; 40],
+                key_id: "k".into(),
+                created_by: None,
+                created_at: T0,
+                launch: None,
+            },
+            ev("app.create"),
+        )
         .await,
     );
     assert!(
@@ -755,15 +1040,18 @@ async fn duplicate_app_name_conflicts(db: TestDb) {
     );
     assert!(!msg.contains("171, 171"), "{msg}");
     let msg = conflict_message(
-        s.create_app(NewApp {
-            id: shop.id,
-            name: "other".into(),
-            wrapped_key: vec![0xAB; 40],
-            key_id: "k".into(),
-            created_by: None,
-            created_at: T0,
-            launch: None,
-        })
+        s.create_app(
+            NewApp {
+                id: shop.id,
+                name: "other".into(),
+                wrapped_key: vec![0xAB; 40],
+                key_id: "k".into(),
+                created_by: None,
+                created_at: T0,
+                launch: None,
+            },
+            ev("app.create"),
+        )
         .await,
     );
     assert!(msg.contains(&format!("id {}", shop.id)), "{msg}");
@@ -777,15 +1065,18 @@ async fn delete_app_cascades(db: TestDb) {
     let doomed = app(s, "doomed", Some(u.id)).await;
     let kept = app(s, "kept", Some(u.id)).await;
     for a in [&doomed, &kept] {
-        s.create_version(a.id, 0, version(1, Some(u.id)))
+        s.create_version(a.id, 0, version(1, Some(u.id)), ev("secrets.update"))
             .await
             .unwrap();
-        s.create_token(token(
-            TokenKind::App,
-            &format!("{}-token", a.name),
-            Some(u.id),
-            Some(a.id),
-        ))
+        s.create_token(
+            token(
+                TokenKind::App,
+                &format!("{}-token", a.name),
+                Some(u.id),
+                Some(a.id),
+            ),
+            ev("token.create"),
+        )
         .await
         .unwrap();
         s.report_instance(InstanceReport {
@@ -794,13 +1085,13 @@ async fn delete_app_cascades(db: TestDb) {
             hostname: "host".into(),
             pid: Some(42),
             applied_version: 1,
-            status: "running".into(),
+            status: InstanceStatus::Running,
             reported_at: T0,
         })
         .await
         .unwrap();
     }
-    s.delete_app(doomed.id).await.unwrap();
+    s.delete_app(doomed.id, ev("app.delete")).await.unwrap();
 
     assert_not_found(s.get_app(doomed.id).await);
     assert_not_found(s.find_app("doomed").await);
@@ -821,7 +1112,7 @@ async fn delete_app_cascades(db: TestDb) {
             .iter()
             .all(|k| k.app_id != doomed.id)
     );
-    assert_not_found(s.delete_app(doomed.id).await);
+    assert_not_found(s.delete_app(doomed.id, ev("app.delete")).await);
 
     // The other app is untouched, and the name can be used again.
     assert!(s.get_version(kept.id, 1).await.is_ok());
@@ -844,7 +1135,7 @@ async fn versions_create_read_page(db: TestDb) {
     assert!(s.list_versions(a.id, None, 10).await.unwrap().is_empty());
 
     let v1 = s
-        .create_version(a.id, 0, version(1, Some(u.id)))
+        .create_version(a.id, 0, version(1, Some(u.id)), ev("token.create"))
         .await
         .unwrap();
     assert_eq!(
@@ -866,7 +1157,9 @@ async fn versions_create_read_page(db: TestDb) {
             nv.restored_from = Some(2);
             nv.message = None;
         }
-        s.create_version(a.id, n - 1, nv).await.unwrap();
+        s.create_version(a.id, n - 1, nv, ev("secrets.update"))
+            .await
+            .unwrap();
     }
 
     let latest = s.latest_version(a.id).await.unwrap().unwrap();
@@ -901,26 +1194,42 @@ async fn versions_create_read_page(db: TestDb) {
     assert!(s.list_versions(a.id, Some(1), 2).await.unwrap().is_empty());
 
     // A version number that does not follow the base, and a missing app.
-    let msg = conflict_message(s.create_version(a.id, 5, version(7, None)).await);
+    let msg = conflict_message(
+        s.create_version(a.id, 5, version(7, None), ev("secrets.update"))
+            .await,
+    );
     assert!(msg.contains('6'), "{msg}");
-    assert_not_found(s.create_version(a.id + 1000, 0, version(1, None)).await);
+    assert_not_found(
+        s.create_version(a.id + 1000, 0, version(1, None), ev("secrets.update"))
+            .await,
+    );
 }
 
 async fn stale_base_conflicts_and_writes_nothing(db: TestDb) {
     let s = &*db.store;
     let a = app(s, "stale", None).await;
-    s.create_version(a.id, 0, version(1, None)).await.unwrap();
-    s.create_version(a.id, 1, version(2, None)).await.unwrap();
+    s.create_version(a.id, 0, version(1, None), ev("secrets.update"))
+        .await
+        .unwrap();
+    s.create_version(a.id, 1, version(2, None), ev("secrets.update"))
+        .await
+        .unwrap();
 
     let mut late = version(2, None);
     late.ciphertext = b"late-writer".to_vec();
-    let msg = conflict_message(s.create_version(a.id, 1, late).await);
+    let msg = conflict_message(s.create_version(a.id, 1, late, ev("secrets.update")).await);
     assert!(msg.contains("stale base version 1"), "{msg}");
     let mut from_nothing = version(1, None);
     from_nothing.ciphertext = b"late-writer".to_vec();
-    conflict_message(s.create_version(a.id, 0, from_nothing).await);
+    conflict_message(
+        s.create_version(a.id, 0, from_nothing, ev("secrets.update"))
+            .await,
+    );
     // A base from the future would leave a gap in the history: refused too.
-    let msg = conflict_message(s.create_version(a.id, 5, version(6, None)).await);
+    let msg = conflict_message(
+        s.create_version(a.id, 5, version(6, None), ev("secrets.update"))
+            .await,
+    );
     assert!(msg.contains("newest version is now 2"), "{msg}");
 
     let latest = s.latest_version(a.id).await.unwrap().unwrap();
@@ -928,13 +1237,17 @@ async fn stale_base_conflicts_and_writes_nothing(db: TestDb) {
     assert_eq!(latest.ciphertext, b"ciphertext-2");
     assert_eq!(s.list_versions(a.id, None, 10).await.unwrap().len(), 2);
     // The next correct base still works.
-    s.create_version(a.id, 2, version(3, None)).await.unwrap();
+    s.create_version(a.id, 2, version(3, None), ev("secrets.update"))
+        .await
+        .unwrap();
 }
 
 async fn concurrent_create_version_one_winner(db: TestDb) {
     let s = db.store.clone();
     let a = app(&*s, "race", None).await;
-    s.create_version(a.id, 0, version(1, None)).await.unwrap();
+    s.create_version(a.id, 0, version(1, None), ev("secrets.update"))
+        .await
+        .unwrap();
     let barrier = Arc::new(tokio::sync::Barrier::new(8));
     let tasks: Vec<_> = (0..8)
         .map(|i| {
@@ -943,7 +1256,7 @@ async fn concurrent_create_version_one_winner(db: TestDb) {
                 let mut nv = version(2, None);
                 nv.ciphertext = format!("writer-{i}").into_bytes();
                 barrier.wait().await;
-                (i, s.create_version(a.id, 1, nv).await)
+                (i, s.create_version(a.id, 1, nv, ev("secrets.update")).await)
             })
         })
         .collect();
@@ -1047,14 +1360,14 @@ async fn instances_upsert_and_list(db: TestDb) {
         hostname: format!("{id}.local"),
         pid: Some(100),
         applied_version: v,
-        status: "running".into(),
+        status: InstanceStatus::Running,
         reported_at: at,
     };
     s.report_instance(report("i-1", 1, T0)).await.unwrap();
     s.report_instance(report("i-2", 1, T0 + 10)).await.unwrap();
     s.report_instance(report("i-3", 1, T0 - 100)).await.unwrap();
     let mut again = report("i-1", 2, T0 + 20);
-    again.status = "restarting".into();
+    again.status = InstanceStatus::Restarting;
     again.pid = None;
     s.report_instance(again.clone()).await.unwrap();
 
@@ -1077,15 +1390,15 @@ async fn instances_upsert_and_list(db: TestDb) {
 
 async fn audit_append_filter_page(db: TestDb) {
     let s = &*db.store;
-    s.append_audit(&[]).await.unwrap();
-    s.append_audit(&[
+    s.append_audit(vec![]).await.unwrap();
+    s.append_audit(vec![
         audit(T0, "alice", "auth.login", None),
         audit(T0 + 1, "alice", "secrets.read", Some(1)),
         audit(T0 + 2, "bob", "secrets.update", Some(1)),
     ])
     .await
     .unwrap();
-    s.append_audit(&[
+    s.append_audit(vec![
         audit(T0 + 3, "bob", "secrets.read", Some(2)),
         audit(T0 + 4, "alice", "secretsx.weird", Some(2)),
         audit(T0 + 5, "carol", "token.create", None),
@@ -1205,29 +1518,36 @@ async fn audit_append_filter_page(db: TestDb) {
 async fn events_cross_servers(db: TestDb) {
     let s = db.store.clone();
     let a = app(&*s, "watched", None).await;
-    if !db.is_postgres() {
-        assert!(s.subscribe().await.unwrap().is_none());
-        s.publish(StoreEvent::AppDeleted { app_id: a.id })
-            .await
-            .unwrap();
-        s.create_version(a.id, 0, version(1, None)).await.unwrap();
+    let Some(bus) = s.events() else {
+        assert!(!db.is_postgres(), "PostgreSQL has events");
         return;
-    }
-
-    let mut events = s.subscribe().await.unwrap().expect("PostgreSQL has events");
-    // A second server on the same database.
+    };
+    let mut events = bus.subscribe().await.unwrap();
+    // A second server on the same database: its committed changes are heard here.
     let other = db.reopen().await;
     other
-        .create_version(a.id, 0, version(1, None))
+        .create_version(a.id, 0, version(1, None), ev("secrets.update"))
         .await
         .unwrap();
     // A refused change announces nothing.
-    conflict_message(other.create_version(a.id, 0, version(1, None)).await);
-    other
-        .publish(StoreEvent::TokenRevoked { token_id: 77 })
+    conflict_message(
+        other
+            .create_version(a.id, 0, version(1, None), ev("secrets.update"))
+            .await,
+    );
+    let t = other
+        .create_token(
+            token(TokenKind::App, "watched-token", None, Some(a.id)),
+            ev("token.create"),
+        )
         .await
         .unwrap();
-    s.publish(StoreEvent::SessionsRevoked { user_id: 5 })
+    other
+        .revoke_token(t.id, T0, ev("token.revoke"))
+        .await
+        .unwrap();
+    let u = user(&*s, "leaver", Role::Owner).await;
+    s.delete_user_sessions(u.id, ev("auth.logout_all"))
         .await
         .unwrap();
 
@@ -1245,54 +1565,277 @@ async fn events_cross_servers(db: TestDb) {
             version: 1
         }
     );
-    assert_eq!(next().await, StoreEvent::TokenRevoked { token_id: 77 });
+    assert_eq!(next().await, StoreEvent::TokenRevoked { token_id: t.id });
     // Including this server's own events.
-    assert_eq!(next().await, StoreEvent::SessionsRevoked { user_id: 5 });
+    assert_eq!(next().await, StoreEvent::SessionsRevoked { user_id: u.id });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Operations
 // ---------------------------------------------------------------------------------------------
 
-async fn backup_to(db: TestDb) {
+/// Everything arrives: export from one store, import into an empty one (the same backend, and
+/// SQLite to PostgreSQL), ids kept, new ids after them, ciphertext untouched.
+async fn export_import_copies_everything(db: TestDb) {
     let s = &*db.store;
-    let a = app(s, "saved", None).await;
-    s.create_version(a.id, 0, version(1, None)).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let target = dir.path().join("backup.db");
-    if db.is_postgres() {
-        match s.backup_to(&target).await {
-            Err(StoreError::Config(m)) => assert!(m.contains("pg_dump"), "{m}"),
-            other => panic!("expected Config, got {other:?}"),
-        }
-        assert!(!target.exists());
-        return;
-    }
-    s.backup_to(&target).await.unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600, "backup mode {mode:o}");
-    }
-    // Never overwrites.
-    conflict_message(s.backup_to(&target).await);
-
-    let copy = connect(&format!("sqlite://{}", target.display()))
+    let owner = user(s, "exporter", Role::Owner).await;
+    let editor = user(s, "helper", Role::Editor).await;
+    let a = app(s, "copied", Some(owner.id)).await;
+    for n in 1..=3 {
+        s.create_version(
+            a.id,
+            n - 1,
+            version(n, Some(editor.id)),
+            ev("secrets.update"),
+        )
         .await
         .unwrap();
-    assert_eq!(copy.find_app("saved").await.unwrap(), a);
+    }
+    s.create_token(
+        token(TokenKind::App, "copied-prod", Some(owner.id), Some(a.id)),
+        ev("token.create"),
+    )
+    .await
+    .unwrap();
+    s.create_session(NewSession {
+        token_hash: hash("copied-session"),
+        user_id: owner.id,
+        created_at: T0,
+        expires_at: T0 + 10,
+    })
+    .await
+    .unwrap();
+    s.report_instance(InstanceReport {
+        app_id: a.id,
+        instance_id: "i-1".into(),
+        hostname: "h".into(),
+        pid: None,
+        applied_version: 3,
+        status: InstanceStatus::Running,
+        reported_at: T0,
+    })
+    .await
+    .unwrap();
+    let audit_before = s
+        .query_audit(AuditFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let mut targets: Vec<(String, Arc<dyn Store>, Option<TestDb>)> = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_url = format!("sqlite://{}", dir.path().join("copy.db").display());
+    targets.push(("sqlite".into(), connect(&sqlite_url).await.unwrap(), None));
+    if let Some(pg) = postgres_db().await {
+        targets.push(("postgres".into(), pg.store.clone(), Some(pg)));
+    }
+    for (label, target, _keep) in targets {
+        let written = target.import(s.export().await.unwrap()).await.unwrap();
+        assert!(written >= 10, "{label}: {written} rows");
+        assert_eq!(
+            target.list_users().await.unwrap(),
+            s.list_users().await.unwrap(),
+            "{label}"
+        );
+        assert_eq!(target.find_app("copied").await.unwrap(), a, "{label}");
+        assert_eq!(
+            target.list_versions(a.id, None, 10).await.unwrap(),
+            s.list_versions(a.id, None, 10).await.unwrap(),
+            "{label}"
+        );
+        assert_eq!(
+            target.get_version(a.id, 2).await.unwrap(),
+            s.get_version(a.id, 2).await.unwrap()
+        );
+        assert_eq!(
+            target.find_token(&hash("copied-prod")).await.unwrap(),
+            s.find_token(&hash("copied-prod")).await.unwrap()
+        );
+        assert_eq!(
+            target.find_session(&hash("copied-session")).await.unwrap(),
+            s.find_session(&hash("copied-session")).await.unwrap()
+        );
+        assert_eq!(target.list_instances(a.id, 0).await.unwrap().len(), 1);
+        assert_eq!(
+            target
+                .query_audit(AuditFilter {
+                    limit: 1000,
+                    ..Default::default()
+                })
+                .await
+                .unwrap(),
+            audit_before,
+            "{label}"
+        );
+        // New rows get ids after the copied ones; the name rules hold in the copy.
+        let newer = user(&*target, "newcomer", Role::Viewer).await;
+        assert!(newer.id > editor.id, "{label}");
+        let taken = target
+            .create_invite(
+                invite("copy-dup", InviteKind::Invite, Role::Viewer, T0 + 10),
+                ev("member.invite"),
+            )
+            .await;
+        assert!(taken.is_ok());
+        conflict_message(
+            target
+                .accept_invite(
+                    &hash("copy-dup"),
+                    T0,
+                    new_user("HELPER"),
+                    ev("member.joined"),
+                )
+                .await,
+        );
+        // A second import into a database that holds data is refused, and changes nothing.
+        let msg = conflict_message(target.import(s.export().await.unwrap()).await);
+        assert!(msg.contains("not empty"), "{label}: {msg}");
+        assert_eq!(target.user_count().await.unwrap(), 3);
+    }
+}
+
+async fn sweep_removes_only_dead_rows(db: TestDb) {
+    let s = &*db.store;
+    let u = user(s, "sweeper", Role::Owner).await;
+    let a = app(s, "swept", None).await;
+    let session = |h: &str, seen: Millis, end: Millis| NewSession {
+        token_hash: hash(h),
+        user_id: u.id,
+        created_at: seen,
+        expires_at: end,
+    };
+    s.create_session(session("alive", T0, T0 + 10_000))
+        .await
+        .unwrap();
+    s.create_session(session("ended", T0 - 20_000, T0 - 1))
+        .await
+        .unwrap();
+    s.create_session(session("idle", T0 - 20_000, T0 + 10_000))
+        .await
+        .unwrap();
+    s.create_invite(
+        invite("fresh", InviteKind::Invite, Role::Viewer, T0 + 100),
+        ev("member.invite"),
+    )
+    .await
+    .unwrap();
+    s.create_invite(
+        invite("stale", InviteKind::Invite, Role::Viewer, T0 - 1),
+        ev("member.invite"),
+    )
+    .await
+    .unwrap();
+    for (id, at) in [("recent", T0), ("gone", T0 - 100_000)] {
+        s.report_instance(InstanceReport {
+            app_id: a.id,
+            instance_id: id.into(),
+            hostname: "h".into(),
+            pid: None,
+            applied_version: 0,
+            status: InstanceStatus::Running,
+            reported_at: at,
+        })
+        .await
+        .unwrap();
+    }
+    let audit_rows = s
+        .query_audit(AuditFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len();
+    let report = s
+        .sweep(SweepPolicy {
+            now: T0,
+            sessions_idle_before: T0 - 10_000,
+            instances_before: T0 - 50_000,
+        })
+        .await
+        .unwrap();
     assert_eq!(
-        copy.latest_version(a.id).await.unwrap().unwrap().ciphertext,
-        b"ciphertext-1"
+        report,
+        SweepReport {
+            sessions: 2,
+            invites: 1,
+            instances: 1
+        }
     );
+    assert!(s.find_session(&hash("alive")).await.is_ok());
+    assert_not_found(s.find_session(&hash("idle")).await);
+    assert!(s.find_invite(&hash("fresh"), T0).await.is_ok());
+    assert_eq!(s.list_instances(a.id, 0).await.unwrap().len(), 1);
+    assert_eq!(
+        s.query_audit(AuditFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len(),
+        audit_rows,
+        "audit events are kept"
+    );
+}
+
+/// A change and its audit event are one transaction; refused changes leave no event; many
+/// concurrent saves share commits and each is answered for itself.
+async fn changes_carry_their_audit_event(db: TestDb) {
+    let s = db.store.clone();
+    let apps: Vec<App> = {
+        let mut v = Vec::new();
+        for i in 0..8 {
+            v.push(app(&*s, &format!("grouped-{i}"), None).await);
+        }
+        v
+    };
+    let mut tasks = Vec::new();
+    for (i, a) in apps.iter().enumerate() {
+        for n in 1..=5i64 {
+            let (s, id) = (s.clone(), a.id);
+            // Each app gets five saves racing on base 0: exactly one wins per app.
+            tasks.push(tokio::spawn(async move {
+                let mut event = ev("secrets.update");
+                event.app_id = Some(id);
+                event.detail = json!({ "writer": n, "app": i });
+                s.create_version(id, 0, version(1, None), event).await
+            }));
+        }
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(won, apps.len(), "one winner per app");
+    let updates = s
+        .query_audit(AuditFilter {
+            action: Some("secrets.update".into()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        updates.len(),
+        apps.len(),
+        "an audit event for each saved version, none for refusals"
+    );
+    assert_eq!(s.write_health(), WriteHealth::Ok);
+    s.probe_write(T0).await.unwrap();
 }
 
 async fn reopen_keeps_data(db: TestDb) {
     let u = user(&*db.store, "lee", Role::Owner).await;
     let a = app(&*db.store, "persist", Some(u.id)).await;
     db.store
-        .create_version(a.id, 0, version(1, Some(u.id)))
+        .create_version(a.id, 0, version(1, Some(u.id)), ev("secrets.update"))
         .await
         .unwrap();
     // Opening again runs the migrations again: nothing changes, nothing is lost.

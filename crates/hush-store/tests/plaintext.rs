@@ -3,7 +3,6 @@
 //! a backup. The search is proven to work by finding the app's name, which is stored in clear.
 
 use hush_crypto::{DataKey, MasterKey, version_aad};
-use hush_store::sqlite::SqliteStore;
 use hush_store::*;
 use serde_json::json;
 
@@ -24,6 +23,21 @@ fn toml_text(version: usize) -> String {
     )
 }
 
+fn audit_event() -> AuditEvent {
+    AuditEvent {
+        at: 10,
+        actor_kind: ActorKind::User,
+        actor_id: Some(1),
+        actor_name: Some("alice".into()),
+        action: "secrets.update".into(),
+        app_id: Some(4_242_424_242),
+        app_name: Some(APP_NAME.into()),
+        ip: Some("127.0.0.1".into()),
+        outcome: Outcome::Ok,
+        detail: json!({"version": 3, "keys": ["API_KEY", "database.url"]}),
+    }
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -32,23 +46,29 @@ fn find(haystack: &[u8], needle: &[u8]) -> bool {
 async fn no_secret_value_reaches_the_disk_in_plain_text() {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("hush.db");
-    let store = SqliteStore::connect(&format!("sqlite://{}", db_path.display()))
-        .await
-        .unwrap();
+    let store = hush_store::sqlite::open(
+        &format!("sqlite://{}", db_path.display()),
+        Open::CreateIfMissing,
+    )
+    .await
+    .unwrap();
 
     let master = MasterKey::generate();
     let data_key = DataKey::generate();
     let app_id = 4_242_424_242;
     let app = store
-        .create_app(NewApp {
-            id: app_id,
-            name: APP_NAME.into(),
-            wrapped_key: master.wrap(&data_key, app_id),
-            key_id: master.key_id(),
-            created_by: None,
-            created_at: 1,
-            launch: None,
-        })
+        .create_app(
+            NewApp {
+                id: app_id,
+                name: APP_NAME.into(),
+                wrapped_key: master.wrap(&data_key, app_id),
+                key_id: master.key_id(),
+                created_by: None,
+                created_at: 1,
+                launch: None,
+            },
+            audit_event(),
+        )
         .await
         .unwrap();
 
@@ -67,25 +87,11 @@ async fn no_secret_value_reaches_the_disk_in_plain_text() {
                     summary: json!({"changed": ["API_KEY", "database.url"]}),
                     restored_from: None,
                 },
+                audit_event(),
             )
             .await
             .unwrap();
     }
-    store
-        .append_audit(&[AuditEvent {
-            at: 10,
-            actor_kind: "user".into(),
-            actor_id: Some(1),
-            actor_name: Some("alice".into()),
-            action: "secrets.update".into(),
-            app_id: Some(app.id),
-            app_name: Some(APP_NAME.into()),
-            ip: Some("127.0.0.1".into()),
-            outcome: "ok".into(),
-            detail: json!({"version": 3, "keys": ["API_KEY", "database.url"]}),
-        }])
-        .await
-        .unwrap();
 
     // What was stored opens again to the same text, through the wrapped key.
     let stored = store.latest_version(app.id).await.unwrap().unwrap();
@@ -98,7 +104,7 @@ async fn no_secret_value_reaches_the_disk_in_plain_text() {
     assert_eq!(plain.as_slice(), toml_text(3).as_bytes());
 
     let backup = dir.path().join("backup.db");
-    store.backup_to(&backup).await.unwrap();
+    hush_store::sqlite::backup(&store, &backup).await.unwrap();
 
     // Read everything on disk while the pool is still open.
     let wal_path = dir.path().join("hush.db-wal");
@@ -156,10 +162,16 @@ async fn an_existing_database_is_made_private() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shared.db");
     let url = format!("sqlite://{}", path.display());
-    SqliteStore::connect(&url).await.unwrap().close().await;
+    hush_store::sqlite::open(&url, Open::CreateIfMissing)
+        .await
+        .unwrap()
+        .close()
+        .await;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
 
-    let store = SqliteStore::connect(&url).await.unwrap();
+    let store = hush_store::sqlite::open(&url, Open::CreateIfMissing)
+        .await
+        .unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "mode {mode:o}");
     store.close().await;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
-use hush_store::{NewUser, Role, Store};
+use hush_store::{ActorKind, AuditEvent, NewUser, Outcome, Role, Store};
 
 #[derive(Args, Debug)]
 pub struct DbArgs {
@@ -97,7 +97,7 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::Backup { to, db } => {
             let store = db.open().await?;
-            store.backup_to(&to).await?;
+            hush_store::sqlite::backup(store.as_ref(), &to).await?;
             println!(
                 "Wrote a backup to {}. The master key is not in it: back that up separately.",
                 to.display()
@@ -129,13 +129,28 @@ async fn create_owner(name: &str, db: &DbArgs) -> anyhow::Result<()> {
     hush_server::auth::check_password_rules(&password).map_err(|e| anyhow::anyhow!(e.message))?;
     let password_hash =
         tokio::task::spawn_blocking(move || hush_server::auth::hash_password(&password)).await?;
+    let now = hush_server::now_millis();
     let user = store
-        .create_user(NewUser {
-            name: name.to_string(),
-            role: Role::Owner,
-            password_hash,
-            created_at: hush_server::now_millis(),
-        })
+        .create_first_owner(
+            NewUser {
+                name: name.to_string(),
+                role: Role::Owner,
+                password_hash,
+                created_at: now,
+            },
+            AuditEvent {
+                at: now,
+                actor_kind: ActorKind::System,
+                actor_id: None,
+                actor_name: Some(name.to_string()),
+                action: "setup.owner_created".into(),
+                app_id: None,
+                app_name: None,
+                ip: None,
+                outcome: Outcome::Ok,
+                detail: serde_json::json!({ "by": "hush admin create-owner" }),
+            },
+        )
         .await?;
     println!("Created owner {} (id {}).", user.name, user.id);
     Ok(())

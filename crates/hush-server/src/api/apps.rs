@@ -7,8 +7,8 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use hush_core::{Document, Table};
 use hush_store::{
-    App, InstanceReport, LaunchConfig, NewApp, NewVersion, Role, StoreError, StoreEvent,
-    VersionMeta, VersionRecord,
+    App, InstanceReport, InstanceStatus, LaunchConfig, NewApp, NewVersion, Role, StoreError,
+    StoreEvent, VersionMeta, VersionRecord,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -116,15 +116,18 @@ pub async fn create(
     let (_, key) = state.vault.new_app_key(id);
     let app = state
         .store
-        .create_app(NewApp {
-            id,
-            name: body.name.clone(),
-            wrapped_key: key.wrapped_key,
-            key_id: key.key_id,
-            created_by: Some(user.id),
-            created_at: now_millis(),
-            launch: body.launch.clone(),
-        })
+        .create_app(
+            NewApp {
+                id,
+                name: body.name.clone(),
+                wrapped_key: key.wrapped_key,
+                key_id: key.key_id,
+                created_by: Some(user.id),
+                created_at: now_millis(),
+                launch: body.launch.clone(),
+            },
+            audit_event(&who, "app.create", None, json!({})),
+        )
         .await
         .map_err(|e| match e {
             StoreError::Conflict(_) => {
@@ -132,10 +135,6 @@ pub async fn create(
             }
             e => e.into(),
         })?;
-    state
-        .audit
-        .record_durably(audit_event(&who, "app.create", Some(&app), json!({})))
-        .await?;
     let latest = match first {
         Some(doc) => Some(
             save_version(&state, &who, &app, 0, &doc, body.message, None)
@@ -204,14 +203,14 @@ pub async fn remove(
     who.require(Role::Owner)?;
     let app = find_app(&state, &name).await?;
     state.audit.ensure_writable()?;
-    state.store.delete_app(app.id).await?;
-    let event = StoreEvent::AppDeleted { app_id: app.id };
-    state.apply_event(&event);
-    state.store.publish(event).await?;
     state
-        .audit
-        .record_durably(audit_event(&who, "app.delete", Some(&app), json!({})))
+        .store
+        .delete_app(
+            app.id,
+            audit_event(&who, "app.delete", Some(&app), json!({})),
+        )
         .await?;
+    state.apply_event(&StoreEvent::AppDeleted { app_id: app.id });
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -343,18 +342,32 @@ async fn save_version(
         .map_err(|_| ApiError::internal())?;
     let version = base + 1;
     let ciphertext = state.vault.seal(app, version, doc.text())?;
+    let action = if restored_from.is_some() {
+        "secrets.rollback"
+    } else {
+        "secrets.update"
+    };
+    let mut detail = json!({ "version": version, "changes": summary });
+    if let Some(from) = restored_from {
+        detail["restored_from"] = json!(from);
+    }
     let new = NewVersion {
         version,
         author_id: who.user().ok().map(|u| u.id),
         created_at: now_millis(),
         message: message.filter(|m| !m.trim().is_empty()),
         ciphertext: ciphertext.clone(),
-        summary: summary.clone(),
+        summary,
         restored_from,
     };
-    let meta = match state.store.create_version(app.id, base, new).await {
+    let audit = audit_event(who, action, Some(app), detail);
+    let meta = match state.store.create_version(app.id, base, new, audit).await {
         Ok(meta) => meta,
         Err(StoreError::Conflict(_)) => return Err(conflict(state, app, base).await),
+        Err(StoreError::CommitUnknown(reason)) => {
+            confirm_commit(state, app, version, &ciphertext, reason).await?
+        }
+        Err(StoreError::Unavailable(reason)) => return Err(nothing_saved(&reason)),
         Err(e) => return Err(e.into()),
     };
     state.vault.remember(
@@ -369,20 +382,38 @@ async fn save_version(
         version,
     });
     Metrics::inc(&state.metrics.secret_saves);
-    let action = if restored_from.is_some() {
-        "secrets.rollback"
-    } else {
-        "secrets.update"
-    };
-    let mut detail = json!({ "version": version, "changes": summary });
-    if let Some(from) = restored_from {
-        detail["restored_from"] = json!(from);
-    }
-    state
-        .audit
-        .record_durably(audit_event(who, action, Some(app), detail))
-        .await?;
     Ok(Saved::Created(meta))
+}
+
+/// A save the database could not take: said plainly, with its reason, and that nothing changed.
+fn nothing_saved(reason: &str) -> ApiError {
+    ApiError::unavailable(format!(
+        "nothing was saved: {reason}; try again once the server's database can be written"
+    ))
+}
+
+/// The connection broke while the save was committing: look whether it is there. Our own
+/// ciphertext in that version means it was saved; no such version means it was not; no
+/// answer means nobody can tell yet.
+async fn confirm_commit(
+    state: &AppState,
+    app: &App,
+    version: i64,
+    ciphertext: &[u8],
+    reason: String,
+) -> ApiResult<VersionMeta> {
+    for _ in 0..5 {
+        match state.store.get_version(app.id, version).await {
+            Ok(found) if found.ciphertext == ciphertext => return Ok(found.meta),
+            Ok(_) => return Err(conflict(state, app, version - 1).await),
+            Err(StoreError::NotFound) => return Err(nothing_saved(&reason)),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+        }
+    }
+    Err(
+        ApiError::unavailable(format!("{reason}; check the history before saving again"))
+            .with_code("commit_unknown"),
+    )
 }
 
 /// A 409 that says who saved what since `base`, so nobody overwrites a change unknowingly.
@@ -673,11 +704,13 @@ pub async fn report_instance(
 ) -> ApiResult<StatusCode> {
     let app = app_for(&state, &who, &name, Role::Editor).await?;
     let fits = |s: &str, n: usize| !s.is_empty() && s.len() <= n;
-    if body.status.as_deref().is_some_and(|s| !fits(s, 32)) {
-        return Err(ApiError::bad_request(
-            "status: give 1 to 32 bytes, e.g. running",
-        ));
-    }
+    let status = match body.status.as_deref() {
+        None => InstanceStatus::Running,
+        Some(text) => InstanceStatus::parse(text).ok_or_else(|| {
+            let accepted: Vec<&str> = InstanceStatus::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::bad_request(format!("status: use one of {}", accepted.join(", ")))
+        })?,
+    };
     if !fits(&body.instance_id, 100) || !fits(&body.hostname, 255) {
         return Err(ApiError::bad_request(
             "instance_id and hostname: give 1 to 100 and 1 to 255 bytes",
@@ -691,7 +724,7 @@ pub async fn report_instance(
             hostname: body.hostname,
             pid: body.pid,
             applied_version: body.applied_version,
-            status: body.status.unwrap_or_else(|| "running".into()),
+            status,
             reported_at: now_millis(),
         })
         .await?;
@@ -756,17 +789,15 @@ pub async fn set_launch(
     if let Some(launch) = &launch {
         check_launch(&state, launch)?;
     }
-    state.store.set_app_launch(app.id, launch.clone()).await?;
-    state.apps.forget(app.id);
     state
-        .audit
-        .record_durably(audit_event(
-            &who,
-            "app.launch",
-            Some(&app),
-            json!({ "launch": launch }),
-        ))
+        .store
+        .set_app_launch(
+            app.id,
+            launch.clone(),
+            audit_event(&who, "app.launch", Some(&app), json!({ "launch": launch })),
+        )
         .await?;
+    state.apps.forget(app.id);
     app.launch = launch;
     if let Some(launcher) = &state.launcher {
         launcher.stop(app.id);

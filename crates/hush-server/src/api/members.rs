@@ -37,23 +37,17 @@ pub async fn invite(
     let now = now_millis();
     let invite = state
         .store
-        .create_invite(NewInvite {
-            token_hash: token_hash(&token).to_vec(),
-            kind: InviteKind::Invite,
-            role: body.role,
-            created_by: Some(owner.id),
-            created_at: now,
-            expires_at: now + INVITE_TTL_MS,
-        })
-        .await?;
-    state
-        .audit
-        .record_durably(audit_event(
-            &who,
-            "member.invite",
-            None,
-            json!({ "role": body.role, "invite_id": invite.id }),
-        ))
+        .create_invite(
+            NewInvite {
+                token_hash: token_hash(&token).to_vec(),
+                kind: InviteKind::Invite,
+                role: body.role,
+                created_by: Some(owner.id),
+                created_at: now,
+                expires_at: now + INVITE_TTL_MS,
+            },
+            audit_event(&who, "member.invite", None, json!({ "role": body.role })),
+        )
         .await?;
     // The token travels in the fragment, which browsers never send to a server or proxy log.
     let url = format!(
@@ -80,18 +74,18 @@ pub async fn update(
 ) -> ApiResult<StatusCode> {
     who.require(Role::Owner)?;
     let member = state.store.get_user(id).await?;
-    if member.role == Role::Owner && body.role != Role::Owner {
-        ensure_another_owner(&state, id).await?;
-    }
-    state.store.set_user_role(id, body.role).await?;
     state
-        .audit
-        .record_durably(audit_event(
-            &who,
-            "member.role",
-            None,
-            json!({ "member": member.name, "from": member.role, "to": body.role }),
-        ))
+        .store
+        .set_user_role(
+            id,
+            body.role,
+            audit_event(
+                &who,
+                "member.role",
+                None,
+                json!({ "member": member.name, "from": member.role, "to": body.role }),
+            ),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -103,39 +97,20 @@ pub async fn remove(
 ) -> ApiResult<StatusCode> {
     who.require(Role::Owner)?;
     let member = state.store.get_user(id).await?;
-    if member.role == Role::Owner {
-        ensure_another_owner(&state, id).await?;
-    }
-    state.store.delete_user(id).await?;
     state
-        .announce(StoreEvent::SessionsRevoked { user_id: id })
-        .await?;
-    state
-        .audit
-        .record_durably(audit_event(
-            &who,
-            "member.remove",
-            None,
-            json!({ "member": member.name }),
-        ))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn ensure_another_owner(state: &AppState, leaving: i64) -> ApiResult<()> {
-    let owners = state
         .store
-        .list_users()
-        .await?
-        .into_iter()
-        .filter(|u| u.role == Role::Owner && u.id != leaving)
-        .count();
-    if owners == 0 {
-        return Err(ApiError::conflict(
-            "the workspace needs at least one owner; make someone else owner first",
-        ));
-    }
-    Ok(())
+        .delete_user(
+            id,
+            audit_event(
+                &who,
+                "member.remove",
+                None,
+                json!({ "member": member.name }),
+            ),
+        )
+        .await?;
+    state.apply_event(&StoreEvent::SessionsRevoked { user_id: id });
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
-use hush_store::{App, AuditEvent, Role, StoreError};
+use hush_store::{ActorKind, App, AuditEvent, Outcome, Role, StoreError};
 use serde::de::DeserializeOwned;
 
 use crate::auth::Principal;
@@ -213,23 +213,23 @@ pub fn audit_event(
     detail: serde_json::Value,
 ) -> AuditEvent {
     let (actor_kind, actor_id, actor_name) = match who {
-        Principal::User { user, .. } => ("user", Some(user.id), Some(user.name.clone())),
+        Principal::User { user, .. } => (ActorKind::User, Some(user.id), Some(user.name.clone())),
         Principal::App {
             token_id,
             token_name,
             ..
-        } => ("token", Some(*token_id), Some(token_name.clone())),
+        } => (ActorKind::Token, Some(*token_id), Some(token_name.clone())),
     };
     AuditEvent {
         at: now_millis(),
-        actor_kind: actor_kind.into(),
+        actor_kind,
         actor_id,
         actor_name,
         action: action.into(),
         app_id: app.map(|a| a.id),
         app_name: app.map(|a| a.name.clone()),
         ip: who.ip(),
-        outcome: "ok".into(),
+        outcome: Outcome::Ok,
         detail,
     }
 }

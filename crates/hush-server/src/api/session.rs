@@ -5,7 +5,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hush_crypto::{new_token, token_hash};
 use hush_store::{
-    AuditEvent, InviteKind, NewSession, NewUser, StoreError, StoreEvent, TokenKind, User,
+    ActorKind, AuditEvent, InviteKind, NewSession, NewUser, Outcome, StoreError, StoreEvent,
+    TokenKind, User,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -58,14 +59,14 @@ async fn verify_login(
     let ok = state.passwords.verify(password, hash).await?;
     let mut event = AuditEvent {
         at: now_millis(),
-        actor_kind: "user".into(),
+        actor_kind: ActorKind::User,
         actor_id: user.as_ref().map(|u| u.id),
         actor_name: Some(name.to_string()),
         action: "auth.login".into(),
         app_id: None,
         app_name: None,
         ip: ip.clone(),
-        outcome: "ok".into(),
+        outcome: Outcome::Ok,
         detail: json!({}),
     };
     match user {
@@ -77,8 +78,8 @@ async fn verify_login(
         _ => {
             state.limiter.failed(name, ip.as_deref());
             Metrics::inc(&state.metrics.logins_failed);
-            event.outcome = "failed".into();
-            event.actor_kind = "anonymous".into();
+            event.outcome = Outcome::Failed;
+            event.actor_kind = ActorKind::Anonymous;
             state.audit.record_durably(event).await?;
             if state.store.user_count().await? == 0 {
                 return Err(ApiError::new(
@@ -152,14 +153,14 @@ pub async fn logout(
 /// Ends every session of the caller, on every device.
 pub async fn logout_all(State(state): State<AppState>, who: Principal) -> ApiResult<Response> {
     let user = who.user()?;
-    state.store.delete_user_sessions(user.id).await?;
     state
-        .announce(StoreEvent::SessionsRevoked { user_id: user.id })
+        .store
+        .delete_user_sessions(
+            user.id,
+            super::audit_event(&who, "auth.logout_all", None, json!({})),
+        )
         .await?;
-    state
-        .audit
-        .record_durably(super::audit_event(&who, "auth.logout_all", None, json!({})))
-        .await?;
+    state.apply_event(&StoreEvent::SessionsRevoked { user_id: user.id });
     Ok((
         [(
             header::SET_COOKIE,
@@ -243,58 +244,55 @@ pub async fn accept_invite(
     auth::check_password_rules(&body.password)?;
     let hash = token_hash(body.token.trim());
     let now = now_millis();
-    // Check before consuming, so a taken name does not burn the link.
-    state
+    let gone = || ApiError::not_found("this link is unknown, used or expired; ask for a new one");
+    // Check before hashing the password, so a dead link costs no Argon2 work.
+    let invite = state
         .store
         .find_invite(&hash, now)
         .await
         .map_err(|e| match e {
-            StoreError::NotFound => {
-                ApiError::not_found("this link is unknown, used or expired; ask for a new one")
-            }
+            StoreError::NotFound => gone(),
             e => e.into(),
         })?;
-    if state.store.find_user_credentials(&body.name).await.is_ok() {
-        return Err(ApiError::conflict(format!(
-            "the name {:?} is taken; choose another",
-            body.name
-        )));
-    }
     let password_hash = state.passwords.hash(body.password).await?;
-    let invite = match state.store.consume_invite(&hash, now).await {
-        Ok(i) => i,
-        Err(StoreError::NotFound) => {
-            return Err(ApiError::not_found("this link was used meanwhile"));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let user = state
-        .store
-        .create_user(NewUser {
-            name: body.name.clone(),
-            role: invite.role,
-            password_hash,
-            created_at: now,
-        })
-        .await?;
-    let who = Principal::User {
-        user: user.clone(),
-        csrf: None,
-        ip,
-    };
     let action = match invite.kind {
         InviteKind::Setup => "setup.owner_created",
         InviteKind::Invite => "member.joined",
     };
-    state
-        .audit
-        .record_durably(super::audit_event(
-            &who,
-            action,
-            None,
-            json!({ "role": user.role, "invite_id": invite.id }),
-        ))
-        .await?;
+    let event = AuditEvent {
+        at: now,
+        actor_kind: ActorKind::User,
+        actor_id: None,
+        actor_name: Some(body.name.clone()),
+        action: action.into(),
+        app_id: None,
+        app_name: None,
+        ip,
+        outcome: Outcome::Ok,
+        detail: json!({ "role": invite.role, "invite_id": invite.id }),
+    };
+    let (_, user) = state
+        .store
+        .accept_invite(
+            &hash,
+            now,
+            NewUser {
+                name: body.name.clone(),
+                role: invite.role,
+                password_hash,
+                created_at: now,
+            },
+            event,
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => gone(),
+            StoreError::Conflict(_) => ApiError::conflict(format!(
+                "the name {:?} is taken, or too like a member's name; choose another",
+                body.name
+            )),
+            e => e.into(),
+        })?;
     start_session(&state, &user).await
 }
 

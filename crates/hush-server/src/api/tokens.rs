@@ -4,7 +4,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use hush_crypto::{new_token, token_hash};
-use hush_store::{NewToken, Role, StoreEvent, TokenFilter, TokenKind, TokenRecord};
+use hush_store::{NewToken, Role, StoreError, StoreEvent, TokenFilter, TokenKind, TokenRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -79,25 +79,19 @@ pub async fn issue(
     let now = now_millis();
     let record = state
         .store
-        .create_token(NewToken {
-            kind,
-            name,
-            token_hash: token_hash(&token).to_vec(),
-            prefix: token.chars().take(13).collect(),
-            user_id: Some(user.id),
-            app_id: app.map(|a| a.id),
-            created_at: now,
-            expires_at: expires_in_days.map(|d| now + i64::from(d) * 86_400_000),
-        })
-        .await?;
-    state
-        .audit
-        .record_durably(audit_event(
-            who,
-            "token.create",
-            app,
-            json!({ "token_id": record.id, "kind": kind }),
-        ))
+        .create_token(
+            NewToken {
+                kind,
+                name,
+                token_hash: token_hash(&token).to_vec(),
+                prefix: token.chars().take(13).collect(),
+                user_id: Some(user.id),
+                app_id: app.map(|a| a.id),
+                created_at: now,
+                expires_at: expires_in_days.map(|d| now + i64::from(d) * 86_400_000),
+            },
+            audit_event(who, "token.create", app, json!({ "kind": kind })),
+        )
         .await?;
     let mut body = token_json(&record, app.map(|a| a.name.as_str()));
     body["token"] = json!(token.as_str());
@@ -176,11 +170,10 @@ pub async fn revoke(
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     let user = who.user()?;
-    let all = state.store.list_tokens(TokenFilter::default()).await?;
-    let token = all
-        .into_iter()
-        .find(|t| t.id == id)
-        .ok_or_else(|| ApiError::not_found(format!("no token with id {id}")))?;
+    let token = state.store.get_token(id).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found(format!("no token with id {id}")),
+        e => e.into(),
+    })?;
     let allowed = user.role == Role::Owner
         || (token.kind == TokenKind::Personal && token.user_id == Some(user.id))
         || (token.kind == TokenKind::App && user.role >= Role::Editor);
@@ -192,22 +185,23 @@ pub async fn revoke(
     if token.revoked_at.is_some() {
         return Ok(StatusCode::NO_CONTENT);
     }
-    state.store.revoke_token(id, now_millis()).await?;
-    state
-        .announce(StoreEvent::TokenRevoked { token_id: id })
-        .await?;
     let app = match token.app_id {
         Some(app_id) => state.store.get_app(app_id).await.ok(),
         None => None,
     };
     state
-        .audit
-        .record_durably(audit_event(
-            &who,
-            "token.revoke",
-            app.as_ref(),
-            json!({ "token_id": id, "kind": token.kind }),
-        ))
+        .store
+        .revoke_token(
+            id,
+            now_millis(),
+            audit_event(
+                &who,
+                "token.revoke",
+                app.as_ref(),
+                json!({ "token_id": id, "kind": token.kind }),
+            ),
+        )
         .await?;
+    state.apply_event(&StoreEvent::TokenRevoked { token_id: id });
     Ok(StatusCode::NO_CONTENT)
 }
