@@ -3,7 +3,8 @@
 // playwright-core (no browser download).
 
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -14,6 +15,9 @@ export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 export const HUSH_BIN = process.env.HUSH_BIN || join(REPO, 'target/debug/hush');
 export const SCREENSHOTS = process.env.HUSH_SCREENSHOTS || join(REPO, 'target/screenshots');
 export const PASSWORD = 'correct horse battery staple';
+/** Every axe-core finding of the run, one JSON line per page state checked (see checkA11y). */
+export const A11Y_REPORT = process.env.HUSH_A11Y_REPORT || join(REPO, 'target/a11y-report.jsonl');
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -220,4 +224,49 @@ export function steps(t) {
       throw err;
     }
   });
+}
+
+/**
+ * Runs axe-core on what the page shows now, in the light and the dark theme, and fails on any
+ * serious or critical violation (the list names rule, element and why). Every finding, of any
+ * impact, is appended to A11Y_REPORT. axe is evaluated through the DevTools protocol, so the
+ * panel's CSP stays as strict as ever. HUSH_A11Y_RECORD_ONLY=1 records without failing.
+ */
+export async function checkA11y(page, state) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE_SOURCE);
+  const failures = [];
+  const original = await page.evaluate(() => document.documentElement.dataset.theme || '');
+  for (const theme of ['light', 'dark']) {
+    // Both ways a theme is chosen: the system's preference and the panel's own toggle.
+    await page.emulateMedia({ colorScheme: theme });
+    await page.evaluate((t) => { document.documentElement.dataset.theme = t; }, theme);
+    const violations = await page.evaluate(async () => {
+      const result = await window.axe.run(document, {
+        resultTypes: ['violations'],
+        // Experimental in axe, and exactly what the issue saw: a visible label that is not the name.
+        rules: { 'label-content-name-mismatch': { enabled: true } },
+      });
+      return result.violations.map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        help: v.help,
+        nodes: v.nodes.map((n) => ({ target: n.target.join(' '), summary: n.failureSummary })),
+      }));
+    });
+    mkdirSync(dirname(A11Y_REPORT), { recursive: true });
+    appendFileSync(A11Y_REPORT, `${JSON.stringify({ state, theme, width: page.viewportSize()?.width, violations })}\n`);
+    for (const v of violations) {
+      if (v.impact === 'serious' || v.impact === 'critical') {
+        failures.push(`[${theme}] ${v.impact} ${v.id}: ${v.help}\n${v.nodes.map((n) => `    ${n.target}: ${n.summary}`).join('\n')}`);
+      }
+    }
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.evaluate((t) => {
+    if (t) document.documentElement.dataset.theme = t;
+    else delete document.documentElement.dataset.theme;
+  }, original);
+  if (failures.length && process.env.HUSH_A11Y_RECORD_ONLY !== '1') {
+    throw new Error(`axe-core: ${failures.length} serious or critical violation(s) in "${state}":\n${failures.join('\n')}`);
+  }
 }
