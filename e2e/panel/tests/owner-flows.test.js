@@ -64,7 +64,7 @@ test('an owner sets up hush and manages an app’s secrets in the panel', async 
   });
 
   await step('sign out, then a wrong password is explained and the right one signs in', async () => {
-    await page.getByRole('button', { name: 'Account: olivia' }).click();
+    await page.getByRole('button', { name: 'olivia · owner' }).click();
     await page.getByRole('menuitem', { name: 'Sign out', exact: true }).click();
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     await page.getByLabel('Name').fill('olivia');
@@ -257,7 +257,7 @@ test('an owner sets up hush and manages an app’s secrets in the panel', async 
   await step('"Sign out everywhere" ends every session of the person', async () => {
     const { page: second, context } = await newPage(browser);
     await signIn(second, hush.url, 'olivia');
-    await page.getByRole('button', { name: 'Account: olivia' }).click();
+    await page.getByRole('button', { name: 'olivia · owner' }).click();
     await page.getByRole('menuitem', { name: 'Sign out everywhere' }).click();
     await page.getByRole('dialog', { name: 'Sign out everywhere?' }).getByRole('button', { name: 'Sign out everywhere' }).click();
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
