@@ -24,7 +24,7 @@ function valueText(entry) {
 export function valuesList(app, version) {
   const list = h('ul', { class: 'values', 'aria-label': `Values of version ${version}` });
   const error = errorBox();
-  const all = h('button', { type: 'button', class: 'button small' }, 'Show all values');
+  const all = h('button', { type: 'button', class: 'button small', disabled: true }, 'Show all values');
   const el = h('div', { class: 'values-box' },
     h('div', { class: 'values-head' },
       h('p', { class: 'help' }, 'Each value you show or copy is recorded in the audit log.'),
