@@ -24,7 +24,8 @@ const CHROMIUM_ARGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 
-function freePort() {
+/** A TCP port on 127.0.0.1 that nothing listens on now. */
+export function freePort() {
   return new Promise((ok, fail) => {
     const server = net.createServer();
     server.unref();

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { launchBrowser, newPage, setupOwner, startHush, steps } from '../lib/harness.js';
+import { checkA11y, launchBrowser, newPage, setupOwner, startHush, steps } from '../lib/harness.js';
 
 let hush;
 let browser;
@@ -39,6 +39,7 @@ test('an owner deploys a server-launched app', async (t) => {
     await dialog.getByLabel('Folder').fill('../elsewhere');
     await dialog.getByRole('button', { name: 'Deploy' }).click();
     await dialog.getByRole('alert').filter({ hasText: 'launch.folder' }).waitFor();
+    await checkA11y(page, 'Deploy an app: a launch error');
     await dialog.getByLabel('Folder').fill('sales');
     await dialog.getByLabel('Port').fill('8501');
     await dialog.getByRole('button', { name: 'Deploy' }).click();
@@ -56,6 +57,8 @@ test('an owner deploys a server-launched app', async (t) => {
     await page.getByRole('listitem').filter({ hasText: 'sales' }).first().waitFor();
     await page.getByRole('button', { name: 'More actions for sales' }).click();
     await page.getByRole('menuitem', { name: 'Delete app…' }).click();
+    await confirm.waitFor();
+    await checkA11y(page, 'Delete sales?');
     await confirm.getByRole('button', { name: 'Delete app' }).click();
     await page.getByRole('heading', { name: 'No apps yet' }).waitFor();
   });
