@@ -96,8 +96,11 @@ async fn the_page_has_no_inline_script_style_or_handler() {
     let html = get(&format!("{}/", server.url)).await.text().await.unwrap();
     assert_eq!(
         html.matches("<script").count(),
-        html.matches("<script type=\"module\" src=\"/assets/").count()
-            + html.matches("<script src=\"/assets/theme.js\"></script>").count(),
+        html.matches("<script type=\"module\" src=\"/assets/")
+            .count()
+            + html
+                .matches("<script src=\"/assets/theme.js\"></script>")
+                .count(),
         "every script is an external file of the panel's"
     );
     assert!(!html.contains("<style"), "no inline stylesheet");

@@ -102,19 +102,21 @@ async fn get_json(server: &TestServer, token: &str, path: &str) -> Value {
     serde_json::from_str(&body).unwrap()
 }
 
+/// The entry of `list` whose `path` is `path`.
+fn by_path(list: &[Value], path: &str) -> Value {
+    list.iter()
+        .find(|v| v["path"] == path)
+        .unwrap_or_else(|| panic!("no {path} in {list:?}"))
+        .clone()
+}
+
 #[tokio::test]
 async fn an_editor_gets_every_value_typed_by_key_path_in_document_order() {
     let s = setup().await;
-    let body = get_json(&s.server, &s.editor_token, "/apps/web/versions/1/values").await;
+    let body = s.editor_json("/apps/web/versions/1/values").await;
     assert_eq!(body["version"], 1);
     let values = body["values"].as_array().unwrap();
-    let row = |path: &str| {
-        values
-            .iter()
-            .find(|v| v["path"] == path)
-            .unwrap_or_else(|| panic!("no {path} in {values:?}"))
-            .clone()
-    };
+    let row = |path: &str| by_path(values, path);
     let paths: Vec<&str> = values.iter().map(|v| v["path"].as_str().unwrap()).collect();
     assert_eq!(
         paths,
@@ -163,6 +165,16 @@ async fn an_editor_gets_every_value_typed_by_key_path_in_document_order() {
 }
 
 impl Setup {
+    /// GET `path` as the editor: the status and the body.
+    async fn as_editor(&self, path: &str) -> (u16, String) {
+        get(&self.server, Some(&self.editor_token), path).await
+    }
+
+    /// GET `path` as the editor, which must answer 200: the body as JSON.
+    async fn editor_json(&self, path: &str) -> Value {
+        get_json(&self.server, &self.editor_token, path).await
+    }
+
     async fn owner_token(&self) -> String {
         self.server
             .anonymous()
@@ -176,12 +188,9 @@ impl Setup {
 #[tokio::test]
 async fn one_value_alone_by_its_key_path() {
     let s = setup().await;
-    let one = get_json(
-        &s.server,
-        &s.editor_token,
-        "/apps/web/versions/1/values?key=db_password",
-    )
-    .await;
+    let one = s
+        .editor_json("/apps/web/versions/1/values?key=db_password")
+        .await;
     assert_eq!(
         one["values"],
         json!([{ "path": "db_password", "type": "string", "value": "pw-V1-secret", "text": "pw-V1-secret" }])
@@ -192,91 +201,51 @@ async fn one_value_alone_by_its_key_path() {
     );
 
     // A quoted segment, written either way TOML allows, answers with the canonical path.
-    let dotted = get_json(
-        &s.server,
-        &s.editor_token,
-        "/apps/web/versions/1/values?key=%27with.dot%27",
-    )
-    .await;
+    let dotted = s
+        .editor_json("/apps/web/versions/1/values?key=%27with.dot%27")
+        .await;
     assert_eq!(dotted["values"][0]["path"], "\"with.dot\"");
     assert_eq!(dotted["values"][0]["value"], "dotted-V1");
 
     // A table by its name: the whole table.
-    let table = get_json(
-        &s.server,
-        &s.editor_token,
-        "/apps/web/versions/2/values?key=my_cool_secrets",
-    )
-    .await;
+    let table = s
+        .editor_json("/apps/web/versions/2/values?key=my_cool_secrets")
+        .await;
     assert_eq!(
         table["values"][0]["value"],
         json!({ "things_i_like": ["Streamlit", "Python", "Rust"] })
     );
 
     // Missing keys and versions are named; a path that is not a TOML key is a 400.
-    let (status, body) = get(
-        &s.server,
-        Some(&s.editor_token),
-        "/apps/web/versions/1/values?key=api_key",
-    )
-    .await;
+    let (status, body) = s.as_editor("/apps/web/versions/1/values?key=api_key").await;
     assert_eq!(status, 404, "{body}");
     assert!(
         body.contains("version 1") && body.contains("api_key"),
         "{body}"
     );
-    let (status, body) = get(
-        &s.server,
-        Some(&s.editor_token),
-        "/apps/web/versions/1/values?key=db_password.deeper",
-    )
-    .await;
+    let (status, body) = s
+        .as_editor("/apps/web/versions/1/values?key=db_password.deeper")
+        .await;
     assert_eq!(status, 404, "a string has no keys inside: {body}");
-    let (status, body) = get(
-        &s.server,
-        Some(&s.editor_token),
-        "/apps/web/versions/1/values?key=a..b",
-    )
-    .await;
+    let (status, body) = s.as_editor("/apps/web/versions/1/values?key=a..b").await;
     assert_eq!(status, 400, "{body}");
-    let (status, body) = get(
-        &s.server,
-        Some(&s.editor_token),
-        "/apps/web/versions/9/values",
-    )
-    .await;
+    let (status, body) = s.as_editor("/apps/web/versions/9/values").await;
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("no version 9"), "{body}");
-    let (status, _) = get(
-        &s.server,
-        Some(&s.editor_token),
-        "/apps/nope/versions/1/values",
-    )
-    .await;
+    let (status, _) = s.as_editor("/apps/nope/versions/1/values").await;
     assert_eq!(status, 404);
 }
 
 #[tokio::test]
 async fn the_value_level_difference_gives_old_and_new_values() {
     let s = setup().await;
-    let body = get_json(
-        &s.server,
-        &s.editor_token,
-        "/apps/web/diff/values?from=1&to=2",
-    )
-    .await;
+    let body = s.editor_json("/apps/web/diff/values?from=1&to=2").await;
     assert_eq!(
         (body["from"].clone(), body["to"].clone()),
         (json!(1), json!(2))
     );
     let changes = body["changes"].as_array().unwrap();
-    let change = |path: &str| {
-        changes
-            .iter()
-            .find(|c| c["path"] == path)
-            .unwrap_or_else(|| panic!("no {path} in {changes:?}"))
-            .clone()
-    };
+    let change = |path: &str| by_path(changes, path);
     assert_eq!(changes.len(), 4, "{changes:?}");
     let password = change("db_password");
     assert_eq!(password["change"], "changed");
@@ -307,12 +276,7 @@ async fn the_value_level_difference_gives_old_and_new_values() {
     }
 
     // From version 0 (nothing) every leaf is added; two equal versions differ in nothing.
-    let first = get_json(
-        &s.server,
-        &s.editor_token,
-        "/apps/web/diff/values?from=0&to=1",
-    )
-    .await;
+    let first = s.editor_json("/apps/web/diff/values?from=0&to=1").await;
     assert!(
         first["changes"]
             .as_array()
@@ -320,26 +284,11 @@ async fn the_value_level_difference_gives_old_and_new_values() {
             .iter()
             .all(|c| c["change"] == "added")
     );
-    let same = get_json(
-        &s.server,
-        &s.editor_token,
-        "/apps/web/diff/values?from=2&to=2",
-    )
-    .await;
+    let same = s.editor_json("/apps/web/diff/values?from=2&to=2").await;
     assert_eq!(same["changes"], json!([]));
-    let (status, body) = get(
-        &s.server,
-        Some(&s.editor_token),
-        "/apps/web/diff/values?from=1&to=7",
-    )
-    .await;
+    let (status, body) = s.as_editor("/apps/web/diff/values?from=1&to=7").await;
     assert_eq!(status, 404, "{body}");
-    let (status, _) = get(
-        &s.server,
-        Some(&s.editor_token),
-        "/apps/web/diff/values?from=1",
-    )
-    .await;
+    let (status, _) = s.as_editor("/apps/web/diff/values?from=1").await;
     assert_eq!(status, 400, "both ends are required");
 }
 
@@ -388,19 +337,10 @@ async fn viewers_app_tokens_and_strangers_get_no_value() {
 #[tokio::test]
 async fn every_reveal_is_audited_with_key_names_and_never_values() {
     let s = setup().await;
-    get_json(&s.server, &s.editor_token, "/apps/web/versions/1/values").await;
-    get_json(
-        &s.server,
-        &s.editor_token,
-        "/apps/web/versions/2/values?key=api_key",
-    )
-    .await;
-    get_json(
-        &s.server,
-        &s.editor_token,
-        "/apps/web/diff/values?from=1&to=2",
-    )
-    .await;
+    s.editor_json("/apps/web/versions/1/values").await;
+    s.editor_json("/apps/web/versions/2/values?key=api_key")
+        .await;
+    s.editor_json("/apps/web/diff/values?from=1&to=2").await;
     // A refused look is not a reveal.
     get(
         &s.server,
@@ -450,16 +390,8 @@ async fn every_reveal_is_audited_with_key_names_and_never_values() {
 
 #[tokio::test]
 async fn no_reveal_while_the_audit_log_cannot_be_written() {
-    use sqlx::Connection;
     let s = setup().await;
-    let db = s.server.dir.as_ref().unwrap().path().join("hush.db");
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    sqlx::query("CREATE TRIGGER audit_down BEFORE INSERT ON audit BEGIN SELECT RAISE(FAIL, 'audit down'); END")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    let _broken = s.server.break_audit_log().await;
     // The first reveal is queued and its write fails; from then on both endpoints refuse.
     let paths = [
         "/apps/web/versions/1/values",
@@ -468,7 +400,7 @@ async fn no_reveal_while_the_audit_log_cannot_be_written() {
     for path in paths {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let (status, body) = get(&s.server, Some(&s.editor_token), path).await;
+            let (status, body) = s.as_editor(path).await;
             if status == 503 {
                 assert!(body.contains("audit log"), "{body}");
                 for value in VALUES {

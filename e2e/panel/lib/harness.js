@@ -9,6 +9,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -83,6 +84,31 @@ export async function startHush({ args = [] } = {}) {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * One `hush serve` and one browser for a test file: started before its tests, stopped after
+ * them; `env.hush` and `env.browser` are set once they run. With `apps`, the server launches
+ * apps from a fresh folder (`env.appsDir`, removed after) that `apps(folder)` fills first.
+ */
+export function serverAndBrowser({ apps } = {}) {
+  const env = { hush: null, browser: null, appsDir: null };
+  before(async () => {
+    const args = [];
+    if (apps) {
+      env.appsDir = mkdtempSync(join(tmpdir(), 'hush-e2e-apps-'));
+      await apps(env.appsDir);
+      args.push('--apps-dir', env.appsDir);
+    }
+    env.hush = await startHush({ args });
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.hush?.stop();
+    if (env.appsDir) rmSync(env.appsDir, { recursive: true, force: true });
+  });
+  return env;
 }
 
 export function launchBrowser() {
@@ -191,8 +217,11 @@ db_password = "12345qwerty"
 things_i_like = ["Streamlit", "Python"]
 `;
 
-/** "New app" → name → "Advanced settings…" → Secrets → Save → Create. */
-export async function createAppWithSecrets(page, name, toml, { screenshotAs } = {}) {
+/**
+ * "New app" → name → "Advanced settings…" → Secrets → Save → Create. `summary`: the words
+ * "New app" must show about the secrets before Create.
+ */
+export async function createAppWithSecrets(page, name, toml, { screenshotAs, summary = 'set in Advanced settings' } = {}) {
   await page.getByRole('button', { name: 'New app' }).click();
   const dialog = page.getByRole('dialog', { name: /New app|Deploy an app/ });
   await dialog.getByLabel('App name').fill(name);
@@ -205,7 +234,7 @@ export async function createAppWithSecrets(page, name, toml, { screenshotAs } = 
   if (screenshotAs) await screenshot(page, screenshotAs);
   await advanced.getByRole('button', { name: 'Save' }).click();
   await advanced.waitFor({ state: 'detached' });
-  await dialog.getByText('set in Advanced settings').waitFor();
+  await dialog.getByText(summary).waitFor();
   await dialog.getByRole('button', { name: /^(Create|Deploy)$/ }).click();
   await dialog.waitFor({ state: 'detached' });
   await page.getByRole('listitem').filter({ hasText: name }).getByText('Secrets version 1').waitFor();

@@ -2,26 +2,16 @@
 // serious or critical violations. Each step opens one state as a person would (so the check
 // sees what a person sees) and runs checkA11y there.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  PASSWORD, SEED, appMenu, checkA11y, createAppWithSecrets, launchBrowser, newPage,
-  settingsDialog, startHush, steps, until,
+  PASSWORD, SEED, appMenu, checkA11y, createAppWithSecrets, newPage, serverAndBrowser,
+  settingsDialog, steps, until,
 } from '../lib/harness.js';
 
-let hush;
-let browser;
-
-before(async () => {
-  hush = await startHush();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await hush?.stop();
-});
+const env = serverAndBrowser();
 
 test('every page and modal state passes axe-core', async (t) => {
+  const { hush, browser } = env;
   const step = steps(t);
   const { page } = await newPage(browser);
   const viewerSession = await newPage(browser);

@@ -3,26 +3,16 @@
 // second person saves on top of the newest version.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  PASSWORD, appMenu, checkA11y, createAppWithSecrets, launchBrowser, newPage, settingsDialog, setupOwner,
-  startHush, steps, until,
+  PASSWORD, appMenu, checkA11y, createAppWithSecrets, newPage, serverAndBrowser, settingsDialog,
+  setupOwner, steps, until,
 } from '../lib/harness.js';
 
-let hush;
-let browser;
-
-before(async () => {
-  hush = await startHush();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await hush?.stop();
-});
+const env = serverAndBrowser();
 
 test('a conflict between two browsers loses nothing', async (t) => {
+  const { hush, browser } = env;
   const step = steps(t);
   const owner = await newPage(browser);
   const editor = await newPage(browser);

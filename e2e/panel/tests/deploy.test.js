@@ -2,30 +2,15 @@
 // (default `streamlit run streamlit_app.py`) and port, with mistakes explained in place.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { checkA11y, launchBrowser, newPage, setupOwner, startHush, steps } from '../lib/harness.js';
+import { test } from 'node:test';
+import { checkA11y, newPage, serverAndBrowser, setupOwner, steps } from '../lib/harness.js';
 
-let hush;
-let browser;
-let appsDir;
-
-before(async () => {
-  appsDir = mkdtempSync(join(tmpdir(), 'hush-e2e-apps-'));
-  mkdirSync(join(appsDir, 'sales'));
-  hush = await startHush({ args: ['--apps-dir', appsDir] });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await hush?.stop();
-  rmSync(appsDir, { recursive: true, force: true });
-});
+const env = serverAndBrowser({ apps: (dir) => mkdirSync(join(dir, 'sales')) });
 
 test('an owner deploys a server-launched app', async (t) => {
+  const { browser } = env;
   const step = steps(t);
   const { page } = await newPage(browser);
 

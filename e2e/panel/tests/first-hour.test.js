@@ -7,10 +7,10 @@
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  PASSWORD, apiCall, appMenu, checkA11y, launchBrowser, newPage, settingsDialog, setupOwner,
-  startHush, steps, until,
+  PASSWORD, apiCall, appMenu, checkA11y, createAppWithSecrets, newPage, screenshot,
+  serverAndBrowser, settingsDialog, setupOwner, steps, until,
 } from '../lib/harness.js';
 
 // Ten lines, as a person pastes them (a comment and a blank line included).
@@ -29,18 +29,7 @@ pet = "cat_named_underscore"
 const DOTENV = '# comment\nexport A=1\nB = \'lit $HOME \\n\'\nC="x\\ny \\"q\\" \\$Z" # c\nD=bare value # note\nE=a#b\nF="multi\nline"\nA=2\n\n';
 const DOTENV_VALUES = { A: '2', B: 'lit $HOME \\n', C: 'x\ny "q" $Z', D: 'bare value', E: 'a#b', F: 'multi\nline' };
 
-let hush;
-let browser;
-
-before(async () => {
-  hush = await startHush();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await hush?.stop();
-});
+const env = serverAndBrowser();
 
 /** The API as the signed-in page sees it (its session cookie; GETs need no CSRF token). */
 const pageGet = (page, path) => page.evaluate(async (p) => {
@@ -83,6 +72,7 @@ async function inView(page, locator) {
 }
 
 test('the first hour: what issue 15 found, fixed', async (t) => {
+  const { hush, browser } = env;
   const step = steps(t);
   const { page, context } = await newPage(browser);
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: hush.url });
@@ -92,17 +82,7 @@ test('the first hour: what issue 15 found, fixed', async (t) => {
 
   await step('"New app" counts every line pasted in Advanced settings', async () => {
     await setupOwner(page, hush.setupLink);
-    await page.getByRole('button', { name: 'New app' }).click();
-    const newApp = page.getByRole('dialog', { name: 'New app' });
-    await newApp.getByLabel('App name').fill('web');
-    await newApp.getByRole('button', { name: 'Advanced settings…' }).click();
-    const advanced = page.getByRole('dialog', { name: 'Advanced settings' });
-    await advanced.getByLabel('Secrets', { exact: true }).fill(FIRST);
-    await advanced.getByText('Valid TOML').waitFor();
-    await advanced.getByRole('button', { name: 'Save' }).click();
-    await newApp.getByText('10 lines of TOML, set in Advanced settings.').waitFor();
-    await newApp.getByRole('button', { name: 'Create' }).click();
-    await page.getByRole('listitem').filter({ hasText: 'web' }).getByText('Secrets version 1').waitFor();
+    await createAppWithSecrets(page, 'web', FIRST, { summary: '10 lines of TOML, set in Advanced settings.' });
   });
 
   await step('a token shown once: monospace, tall enough lines, every underscore visible', async () => {
@@ -216,6 +196,7 @@ test('the first hour: what issue 15 found, fixed', async (t) => {
     await row.getByText('pw_SECOND_5678').waitFor();
     await table.getByRole('row').filter({ hasText: 'retries' }).getByText('5', { exact: true }).waitFor();
     await checkA11y(page, 'History: version values and a value diff');
+    await screenshot(page, 'history-values');
     await box.getByRole('button', { name: 'Hide values' }).click();
     assert.ok(!(await box.textContent()).includes('pw_SECOND_5678'));
   });
@@ -359,6 +340,7 @@ test('the first hour: what issue 15 found, fixed', async (t) => {
 });
 
 test('at 390 px wide nothing hides Revoke or Remove, and a viewer gets no value', async (t) => {
+  const { hush, browser } = env;
   const step = steps(t);
   const { page } = await newPage(browser, { width: 390, height: 844 });
   let viewer = null;

@@ -4,13 +4,12 @@
 // explained by the field; and a viewer, who has no access to any of it, sees none of it.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import {
-  PASSWORD, appMenu, checkA11y, freePort, launchBrowser, newPage, screenshot, settingsDialog,
-  setupOwner, startHush, steps, typeInEditor, until,
+  PASSWORD, appMenu, checkA11y, freePort, newPage, screenshot, serverAndBrowser, settingsDialog,
+  setupOwner, steps, typeInEditor, until,
 } from '../lib/harness.js';
 
 const FIRST = 'pw-LAUNCH-7319';
@@ -24,24 +23,16 @@ exec python3 -m http.server "\${PORT}" --bind 127.0.0.1
 `;
 const CONCEALED_LINE = 'hello from app db_password=<concealed by hush>';
 
-let hush;
-let browser;
-let appsDir;
+const env = serverAndBrowser({
+  apps: (dir) => {
+    mkdirSync(join(dir, 'web'));
+    writeFileSync(join(dir, 'web', 'app.sh'), APP_SH);
+  },
+});
 let port;
 
 before(async () => {
-  appsDir = mkdtempSync(join(tmpdir(), 'hush-e2e-apps-'));
-  mkdirSync(join(appsDir, 'web'));
-  writeFileSync(join(appsDir, 'web', 'app.sh'), APP_SH);
-  hush = await startHush({ args: ['--apps-dir', appsDir] });
   port = await freePort();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await hush?.stop();
-  rmSync(appsDir, { recursive: true, force: true });
 });
 
 /** The pid in the app's running-copy line ("host (pid 123)"), once it reads running. */
@@ -52,6 +43,7 @@ async function runningPid(row) {
 }
 
 test('an owner runs a server-launched app from the panel', async (t) => {
+  const { hush, browser } = env;
   const step = steps(t);
   const { page } = await newPage(browser, { height: 900 });
   const bodies = [];

@@ -4,26 +4,16 @@
 // tokens created and revoked, the audit log, and signing out everywhere.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  PASSWORD, SEED, apiCall, appMenu, createAppWithSecrets, launchBrowser, newPage, screenshot,
-  settingsDialog, setupOwner, signIn, startHush, steps, until,
+  PASSWORD, SEED, apiCall, appMenu, createAppWithSecrets, newPage, serverAndBrowser, screenshot,
+  settingsDialog, setupOwner, signIn, steps, until,
 } from '../lib/harness.js';
 
-let hush;
-let browser;
-
-before(async () => {
-  hush = await startHush();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await hush?.stop();
-});
+const env = serverAndBrowser();
 
 test('an owner sets up hush and manages an app’s secrets in the panel', async (t) => {
+  const { hush, browser } = env;
   const step = steps(t);
   const { page } = await newPage(browser);
   let appToken = null;

@@ -21,7 +21,8 @@ export function historyTab(shared) {
   const fromSelect = h('select', {});
   const toSelect = h('select', {});
   const compareResult = h('div', { class: 'compare-result', 'aria-live': 'polite' });
-  const compare = h('button', { type: 'submit', class: 'button' }, 'Show difference');
+  // Enabled once the versions are loaded: a comparison needs both ends.
+  const compare = h('button', { type: 'submit', class: 'button', disabled: true }, 'Show difference');
   const compareForm = h('form', { class: 'compare', 'aria-label': 'Compare two versions' },
     field({ label: 'From version', input: fromSelect }).wrap,
     field({ label: 'To version', input: toSelect }).wrap,
