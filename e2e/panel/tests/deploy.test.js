@@ -10,7 +10,7 @@ import { checkA11y, newPage, serverAndBrowser, setupOwner, steps } from '../lib/
 const env = serverAndBrowser({ apps: (dir) => mkdirSync(join(dir, 'sales')) });
 
 test('an owner deploys a server-launched app', async (t) => {
-  const { browser } = env;
+  const { hush, browser } = env;
   const step = steps(t);
   const { page } = await newPage(browser);
 
