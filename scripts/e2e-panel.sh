@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Browser tests of hush's web panel: builds hush, installs what the tests need (Debian's
-# Chromium, playwright-core from npm; no browser download), and runs e2e/panel/tests with
-# node's test runner. Each test file starts its own `hush serve` on a free port with a fresh
+# Chromium, playwright-core and axe-core from npm; no browser download), and runs e2e/panel/tests
+# with node's test runner. Each test file starts its own `hush serve` on a free port with a fresh
 # data directory; every server's PID is recorded and killed when this script exits.
 set -euo pipefail
 
@@ -46,4 +46,12 @@ export HUSH_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/hush"
 export E2E_PID_FILE="$PID_FILE"
 # Screenshots go to target/ so a test run changes no tracked file; HUSH_SCREENSHOTS=docs/screenshots refreshes the README's.
 export HUSH_SCREENSHOTS="${HUSH_SCREENSHOTS:-$ROOT/target/screenshots}"
-node --test --test-concurrency=1 tests/
+# axe-core's findings at every page state the tests check (any serious or critical one fails
+# its test); summarised at the end.
+export HUSH_A11Y_REPORT="${HUSH_A11Y_REPORT:-$ROOT/target/a11y-report.jsonl}"
+mkdir -p "$(dirname "$HUSH_A11Y_REPORT")"
+rm -f "$HUSH_A11Y_REPORT"
+status=0
+node --test --test-concurrency=1 tests/ || status=$?
+node lib/a11y-summary.js
+exit "$status"

@@ -27,6 +27,10 @@ const SCRIPTS: &[&str] = &[
     "status.js",
     "launched.js",
     "people.js",
+    "history.js",
+    "values.js",
+    "dotenv.js",
+    "theme.js",
 ];
 
 async fn get(url: &str) -> reqwest::Response {
@@ -92,8 +96,12 @@ async fn the_page_has_no_inline_script_style_or_handler() {
     let html = get(&format!("{}/", server.url)).await.text().await.unwrap();
     assert_eq!(
         html.matches("<script").count(),
-        html.matches("<script type=\"module\" src=").count(),
-        "every script is an external file"
+        html.matches("<script type=\"module\" src=\"/assets/")
+            .count()
+            + html
+                .matches("<script src=\"/assets/theme.js\"></script>")
+                .count(),
+        "every script is an external file of the panel's"
     );
     assert!(!html.contains("<style"), "no inline stylesheet");
     assert!(!html.contains(" style="), "no style attribute");
@@ -173,10 +181,21 @@ async fn scripts_never_parse_html_or_evaluate_strings() {
             "eval(",
             "new Function",
             "setAttribute('style'",
-            "localStorage",
             "sessionStorage",
+            "document.cookie",
         ] {
             assert!(!source.contains(sink), "{script} uses {sink}");
+        }
+        // Web storage outlives the session: it holds the dark-mode choice and nothing else.
+        let storage = source.matches("localStorage").count();
+        if *script == "theme.js" {
+            assert_eq!(storage, 2, "theme.js reads and writes one key");
+            assert!(source.contains("const KEY = 'hush-theme';"));
+            assert!(source.contains("localStorage.getItem(KEY)"));
+            assert!(source.contains("localStorage.setItem(KEY, theme)"));
+            assert!(source.contains("const theme = event.detail === 'dark' ? 'dark' : 'light';"));
+        } else {
+            assert_eq!(storage, 0, "{script} uses localStorage");
         }
     }
 }

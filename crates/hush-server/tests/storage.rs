@@ -364,7 +364,6 @@ async fn serves_https_with_secure_cookies() {
 
 #[tokio::test]
 async fn when_the_audit_log_cannot_be_written_secrets_are_refused_until_it_recovers() {
-    use sqlx::Connection;
     let server = TestServer::start().await;
     let owner = server.owner().await;
     owner.create_app("web", Some(SEED), None).await.unwrap();
@@ -373,14 +372,7 @@ async fn when_the_audit_log_cannot_be_written_secrets_are_refused_until_it_recov
     app.secrets("web").await.unwrap();
 
     // A real database failure: a trigger makes every audit insert fail.
-    let db = server.dir.as_ref().unwrap().path().join("hush.db");
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    sqlx::query("CREATE TRIGGER audit_down BEFORE INSERT ON audit BEGIN SELECT RAISE(FAIL, 'audit down'); END")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    let mut conn = server.break_audit_log().await;
     // The next read is queued; its write fails and from then on reads and saves are refused.
     let _ = app.secrets("web").await;
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -3,24 +3,30 @@
 // playwright-core (no browser download).
 
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const HUSH_BIN = process.env.HUSH_BIN || join(REPO, 'target/debug/hush');
 export const SCREENSHOTS = process.env.HUSH_SCREENSHOTS || join(REPO, 'target/screenshots');
 export const PASSWORD = 'correct horse battery staple';
+/** Every axe-core finding of the run, one JSON line per page state checked (see checkA11y). */
+export const A11Y_REPORT = process.env.HUSH_A11Y_REPORT || join(REPO, 'target/a11y-report.jsonl');
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 
-function freePort() {
+/** A TCP port on 127.0.0.1 that nothing listens on now. */
+export function freePort() {
   return new Promise((ok, fail) => {
     const server = net.createServer();
     server.unref();
@@ -78,6 +84,31 @@ export async function startHush({ args = [] } = {}) {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * One `hush serve` and one browser for a test file: started before its tests, stopped after
+ * them; `env.hush` and `env.browser` are set once they run. With `apps`, the server launches
+ * apps from a fresh folder (`env.appsDir`, removed after) that `apps(folder)` fills first.
+ */
+export function serverAndBrowser({ apps } = {}) {
+  const env = { hush: null, browser: null, appsDir: null };
+  before(async () => {
+    const args = [];
+    if (apps) {
+      env.appsDir = mkdtempSync(join(tmpdir(), 'hush-e2e-apps-'));
+      await apps(env.appsDir);
+      args.push('--apps-dir', env.appsDir);
+    }
+    env.hush = await startHush({ args });
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.hush?.stop();
+    if (env.appsDir) rmSync(env.appsDir, { recursive: true, force: true });
+  });
+  return env;
 }
 
 export function launchBrowser() {
@@ -186,8 +217,11 @@ db_password = "12345qwerty"
 things_i_like = ["Streamlit", "Python"]
 `;
 
-/** "New app" → name → "Advanced settings…" → Secrets → Save → Create. */
-export async function createAppWithSecrets(page, name, toml, { screenshotAs } = {}) {
+/**
+ * "New app" → name → "Advanced settings…" → Secrets → Save → Create. `summary`: the words
+ * "New app" must show about the secrets before Create.
+ */
+export async function createAppWithSecrets(page, name, toml, { screenshotAs, summary = 'set in Advanced settings' } = {}) {
   await page.getByRole('button', { name: 'New app' }).click();
   const dialog = page.getByRole('dialog', { name: /New app|Deploy an app/ });
   await dialog.getByLabel('App name').fill(name);
@@ -200,7 +234,7 @@ export async function createAppWithSecrets(page, name, toml, { screenshotAs } = 
   if (screenshotAs) await screenshot(page, screenshotAs);
   await advanced.getByRole('button', { name: 'Save' }).click();
   await advanced.waitFor({ state: 'detached' });
-  await dialog.getByText('set in Advanced settings').waitFor();
+  await dialog.getByText(summary).waitFor();
   await dialog.getByRole('button', { name: /^(Create|Deploy)$/ }).click();
   await dialog.waitFor({ state: 'detached' });
   await page.getByRole('listitem').filter({ hasText: name }).getByText('Secrets version 1').waitFor();
@@ -220,4 +254,49 @@ export function steps(t) {
       throw err;
     }
   });
+}
+
+/**
+ * Runs axe-core on what the page shows now, in the light and the dark theme, and fails on any
+ * serious or critical violation (the list names rule, element and why). Every finding, of any
+ * impact, is appended to A11Y_REPORT. axe is evaluated through the DevTools protocol, so the
+ * panel's CSP stays as strict as ever. HUSH_A11Y_RECORD_ONLY=1 records without failing.
+ */
+export async function checkA11y(page, state) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE_SOURCE);
+  const failures = [];
+  const original = await page.evaluate(() => document.documentElement.dataset.theme || '');
+  for (const theme of ['light', 'dark']) {
+    // Both ways a theme is chosen: the system's preference and the panel's own toggle.
+    await page.emulateMedia({ colorScheme: theme });
+    await page.evaluate((t) => { document.documentElement.dataset.theme = t; }, theme);
+    const violations = await page.evaluate(async () => {
+      const result = await window.axe.run(document, {
+        resultTypes: ['violations'],
+        // Experimental in axe, and exactly what the issue saw: a visible label that is not the name.
+        rules: { 'label-content-name-mismatch': { enabled: true } },
+      });
+      return result.violations.map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        help: v.help,
+        nodes: v.nodes.map((n) => ({ target: n.target.join(' '), summary: n.failureSummary })),
+      }));
+    });
+    mkdirSync(dirname(A11Y_REPORT), { recursive: true });
+    appendFileSync(A11Y_REPORT, `${JSON.stringify({ state, theme, width: page.viewportSize()?.width, violations })}\n`);
+    for (const v of violations) {
+      if (v.impact === 'serious' || v.impact === 'critical') {
+        failures.push(`[${theme}] ${v.impact} ${v.id}: ${v.help}\n${v.nodes.map((n) => `    ${n.target}: ${n.summary}`).join('\n')}`);
+      }
+    }
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.evaluate((t) => {
+    if (t) document.documentElement.dataset.theme = t;
+    else delete document.documentElement.dataset.theme;
+  }, original);
+  if (failures.length && process.env.HUSH_A11Y_RECORD_ONLY !== '1') {
+    throw new Error(`axe-core: ${failures.length} serious or critical violation(s) in "${state}":\n${failures.join('\n')}`);
+  }
 }

@@ -3,26 +3,16 @@
 // second person saves on top of the newest version.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  PASSWORD, appMenu, createAppWithSecrets, launchBrowser, newPage, settingsDialog, setupOwner,
-  startHush, steps, until,
+  PASSWORD, appMenu, checkA11y, createAppWithSecrets, newPage, serverAndBrowser, settingsDialog,
+  setupOwner, steps, until,
 } from '../lib/harness.js';
 
-let hush;
-let browser;
-
-before(async () => {
-  hush = await startHush();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await hush?.stop();
-});
+const env = serverAndBrowser();
 
 test('a conflict between two browsers loses nothing', async (t) => {
+  const { hush, browser } = env;
   const step = steps(t);
   const owner = await newPage(browser);
   const editor = await newPage(browser);
@@ -64,6 +54,7 @@ test('a conflict between two browsers loses nothing', async (t) => {
     await settingsDialog(a, 'web').getByRole('button', { name: 'Save', exact: true }).click();
     await settingsDialog(a, 'web').getByText('Saved version 2.').waitFor();
     await settingsDialog(b, 'web').getByText('Version 2 was just saved by olivia.').waitFor();
+    await checkA11y(b, 'Secrets: someone else just saved');
     assert.equal(await textOf(b).inputValue(), mine, 'the live notice does not touch the text');
   });
 
@@ -79,6 +70,7 @@ test('a conflict between two browsers loses nothing', async (t) => {
     const preview = dialog.getByRole('region', { name: 'Before you save' });
     await preview.getByText('Changes from saved version 2').waitFor();
     await preview.locator('.diff-added', { hasText: 'new_key' }).waitFor();
+    await checkA11y(b, 'Secrets: a refused save (conflict)');
   });
 
   await step('loading the newest version keeps a copy of the text; putting it back works', async () => {
@@ -86,6 +78,7 @@ test('a conflict between two browsers loses nothing', async (t) => {
     await dialog.getByRole('button', { name: 'Load version 2 (keep a copy of my text)' }).click();
     await until(async () => (await textOf(b).inputValue()) === 'a = "2"\nshared = "x"\n', 'version 2 in the editor');
     assert.equal(await dialog.getByLabel(/Your unsaved text/).inputValue(), mine);
+    await checkA11y(b, 'Secrets: the newest version loaded, a copy of my text kept');
     await dialog.getByRole('button', { name: 'Put my text back in the editor' }).click();
     await until(async () => (await textOf(b).inputValue()) === mine, 'the text back in the editor');
   });

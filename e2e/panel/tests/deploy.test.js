@@ -2,30 +2,15 @@
 // (default `streamlit run streamlit_app.py`) and port, with mistakes explained in place.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { launchBrowser, newPage, setupOwner, startHush, steps } from '../lib/harness.js';
+import { test } from 'node:test';
+import { checkA11y, newPage, serverAndBrowser, setupOwner, steps } from '../lib/harness.js';
 
-let hush;
-let browser;
-let appsDir;
-
-before(async () => {
-  appsDir = mkdtempSync(join(tmpdir(), 'hush-e2e-apps-'));
-  mkdirSync(join(appsDir, 'sales'));
-  hush = await startHush({ args: ['--apps-dir', appsDir] });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await hush?.stop();
-  rmSync(appsDir, { recursive: true, force: true });
-});
+const env = serverAndBrowser({ apps: (dir) => mkdirSync(join(dir, 'sales')) });
 
 test('an owner deploys a server-launched app', async (t) => {
+  const { hush, browser } = env;
   const step = steps(t);
   const { page } = await newPage(browser);
 
@@ -39,6 +24,7 @@ test('an owner deploys a server-launched app', async (t) => {
     await dialog.getByLabel('Folder').fill('../elsewhere');
     await dialog.getByRole('button', { name: 'Deploy' }).click();
     await dialog.getByRole('alert').filter({ hasText: 'launch.folder' }).waitFor();
+    await checkA11y(page, 'Deploy an app: a launch error');
     await dialog.getByLabel('Folder').fill('sales');
     await dialog.getByLabel('Port').fill('8501');
     await dialog.getByRole('button', { name: 'Deploy' }).click();
@@ -56,6 +42,8 @@ test('an owner deploys a server-launched app', async (t) => {
     await page.getByRole('listitem').filter({ hasText: 'sales' }).first().waitFor();
     await page.getByRole('button', { name: 'More actions for sales' }).click();
     await page.getByRole('menuitem', { name: 'Delete app…' }).click();
+    await confirm.waitFor();
+    await checkA11y(page, 'Delete sales?');
     await confirm.getByRole('button', { name: 'Delete app' }).click();
     await page.getByRole('heading', { name: 'No apps yet' }).waitFor();
   });

@@ -4,41 +4,35 @@
 // explained by the field; and a viewer, who has no access to any of it, sees none of it.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import {
-  PASSWORD, appMenu, launchBrowser, newPage, screenshot, settingsDialog, setupOwner, startHush,
-  steps, typeInEditor, until,
+  PASSWORD, appMenu, checkA11y, freePort, newPage, screenshot, serverAndBrowser, settingsDialog,
+  setupOwner, steps, typeInEditor, until,
 } from '../lib/harness.js';
 
 const FIRST = 'pw-LAUNCH-7319';
 const SECOND = 'pw-LAUNCH-rotated-2208';
 const secrets = (password) => `db_username = "Jane"\ndb_password = "${password}"\n\n[database]\nhost = "db.internal"\n`;
+// The app serves its folder over HTTP on its port, so the panel's link to it can be followed.
 const APP_SH = `echo "hello from app db_password=$db_password"
 echo "listening on port \${PORT:-none}" >&2
 echo "marker: ready"
-exec sleep 300
+exec python3 -m http.server "\${PORT}" --bind 127.0.0.1
 `;
 const CONCEALED_LINE = 'hello from app db_password=<concealed by hush>';
 
-let hush;
-let browser;
-let appsDir;
+const env = serverAndBrowser({
+  apps: (dir) => {
+    mkdirSync(join(dir, 'web'));
+    writeFileSync(join(dir, 'web', 'app.sh'), APP_SH);
+  },
+});
+let port;
 
 before(async () => {
-  appsDir = mkdtempSync(join(tmpdir(), 'hush-e2e-apps-'));
-  mkdirSync(join(appsDir, 'web'));
-  writeFileSync(join(appsDir, 'web', 'app.sh'), APP_SH);
-  hush = await startHush({ args: ['--apps-dir', appsDir] });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await hush?.stop();
-  rmSync(appsDir, { recursive: true, force: true });
+  port = await freePort();
 });
 
 /** The pid in the app's running-copy line ("host (pid 123)"), once it reads running. */
@@ -49,6 +43,7 @@ async function runningPid(row) {
 }
 
 test('an owner runs a server-launched app from the panel', async (t) => {
+  const { hush, browser } = env;
   const step = steps(t);
   const { page } = await newPage(browser, { height: 900 });
   const bodies = [];
@@ -71,12 +66,13 @@ test('an owner runs a server-launched app from the panel', async (t) => {
     await deploy.getByLabel('App name').fill('web');
     await deploy.getByLabel('Folder').fill('web');
     await deploy.getByLabel('Command').fill('sh app.sh');
-    await deploy.getByLabel('Port').fill('8599');
+    await deploy.getByLabel('Port').fill(String(port));
     await deploy.getByRole('button', { name: 'Advanced settings…' }).click();
     const advanced = page.getByRole('dialog', { name: 'Advanced settings' });
     await advanced.getByLabel('Secrets', { exact: true }).fill(secrets(FIRST));
     await advanced.getByText('Valid TOML').waitFor();
     await advanced.getByRole('button', { name: 'Save' }).click();
+    await checkA11y(page, 'Deploy an app');
     await deploy.getByRole('button', { name: 'Deploy' }).click();
     await deploy.waitFor({ state: 'detached' });
   });
@@ -85,6 +81,24 @@ test('an owner runs a server-launched app from the panel', async (t) => {
     await row.getByText('Running', { exact: true }).waitFor();
     pid = await until(() => runningPid(row), 'the running copy with its pid');
     await row.getByText('version 1 (latest)').waitFor();
+    await checkA11y(page, 'workspace: a server-launched app');
+  });
+
+  await step('the app’s link opens the launched app on its port, in a new tab', async () => {
+    const link = row.getByRole('link', { name: 'Open app web (new tab)' });
+    assert.equal(await link.getAttribute('href'), `http://127.0.0.1:${port}/`);
+    assert.equal(await link.getAttribute('target'), '_blank');
+    assert.equal(await link.getAttribute('rel'), 'noopener noreferrer');
+    const opened = page.context().waitForEvent('page');
+    await link.click();
+    const app = await opened;
+    // The app serves its folder: its listing names app.sh.
+    await until(async () => {
+      if (!(await app.getByText('app.sh').count())) await app.reload().catch(() => {});
+      return (await app.getByText('app.sh').count()) > 0;
+    }, 'the launched app answering through the link', 15_000);
+    assert.equal(await app.evaluate(() => window.opener), null, 'the app cannot reach back to the panel');
+    await app.close();
   });
 
   await step('⋮ → Logs: status, launch settings and the output, the secret concealed', async () => {
@@ -95,8 +109,11 @@ test('an owner runs a server-launched app from the panel', async (t) => {
     await dialog.getByRole('definition').filter({ hasText: 'sh app.sh' }).waitFor();
     await log.getByText(CONCEALED_LINE).waitFor();
     await log.getByText('marker: ready').waitFor();
-    await log.locator('.log-line.stderr', { hasText: 'listening on port 8599' }).waitFor();
+    await log.locator('.log-line.stderr', { hasText: `listening on port ${port}` }).waitFor();
     assert.ok(!(await log.textContent()).includes(FIRST), 'the log never shows the value');
+    const link = dialog.getByRole('definition').getByRole('link', { name: 'Open app web (new tab)' });
+    assert.equal(await link.getAttribute('href'), `http://127.0.0.1:${port}/`);
+    await checkA11y(page, 'Settings → Logs');
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
   });
@@ -104,6 +121,7 @@ test('an owner runs a server-launched app from the panel', async (t) => {
   await step('⋮ → Reboot… asks first, says "Rebooting…", then runs a new process', async () => {
     await appMenu(page, 'web', 'Reboot…');
     const confirm = page.getByRole('dialog', { name: 'Reboot web?' });
+    await checkA11y(page, 'Reboot web?');
     await confirm.getByRole('button', { name: 'Cancel' }).click();
     await confirm.waitFor({ state: 'detached' });
     assert.equal(await runningPid(row), pid, 'cancel keeps the process');
@@ -156,6 +174,7 @@ test('an owner runs a server-launched app from the panel', async (t) => {
     await dialog.getByText('“nope” does not exist inside the apps directory').waitFor();
     assert.equal(await folder.getAttribute('aria-invalid'), 'true');
     assert.equal(await folder.evaluate((el) => el === document.activeElement), true, 'focus goes to the field to fix');
+    await checkA11y(page, 'Logs: launch settings with an error');
     await folder.fill('');
     await dialog.getByRole('button', { name: 'Save and restart' }).click();
     await dialog.getByText('Give the folder the app is in').waitFor();
@@ -174,6 +193,7 @@ test('an owner runs a server-launched app from the panel', async (t) => {
     await log.locator('.log-line.stderr', { hasText: 'missing.sh' }).first().waitFor();
     assert.equal(await log.getByText(CONCEALED_LINE).count(), 0, 'the output starts over with the new settings');
     await dialog.getByRole('status').getByText(/automatic restart/).waitFor({ timeout: 20_000 });
+    await checkA11y(page, 'Logs: a crashed app');
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
     await row.getByText(/^Crashed \(exit code \d+\)$/).waitFor({ timeout: 20_000 });
@@ -191,6 +211,7 @@ test('an owner runs a server-launched app from the panel', async (t) => {
     await dialog.waitFor({ state: 'detached' });
     await row.getByText('Failed to start').waitFor({ timeout: 20_000 });
     await row.locator('.process-note', { hasText: 'no-such-program-4711' }).waitFor();
+    await checkA11y(page, 'workspace: an app that failed to start');
   });
 
   await step('a viewer sees no process state, no Logs and no Reboot', async () => {
@@ -208,7 +229,8 @@ test('an owner runs a server-launched app from the panel', async (t) => {
     await viewer.getByRole('button', { name: 'Join' }).click();
     const viewerRow = viewer.getByRole('listitem').filter({ has: viewer.getByRole('heading', { name: 'web' }) });
     await viewerRow.getByText('Secrets version 2').waitFor();
-    await viewerRow.getByText('Started by hush: no-such-program-4711 --serve in web on port 8599').waitFor();
+    await viewerRow.getByText(`Started by hush: no-such-program-4711 --serve in web on port ${port}`).waitFor();
+    await checkA11y(viewer, 'viewer: workspace with a launched app');
     await viewer.getByRole('button', { name: 'More actions for web' }).click();
     await viewer.getByRole('menuitem', { name: 'Settings' }).waitFor();
     assert.equal(await viewer.getByRole('menuitem', { name: /Reboot|Logs/ }).count(), 0);

@@ -4,26 +4,16 @@
 // tokens created and revoked, the audit log, and signing out everywhere.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  PASSWORD, SEED, apiCall, appMenu, createAppWithSecrets, launchBrowser, newPage, screenshot,
-  settingsDialog, setupOwner, signIn, startHush, steps, until,
+  PASSWORD, SEED, apiCall, appMenu, createAppWithSecrets, newPage, serverAndBrowser, screenshot,
+  settingsDialog, setupOwner, signIn, steps, until,
 } from '../lib/harness.js';
 
-let hush;
-let browser;
-
-before(async () => {
-  hush = await startHush();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await hush?.stop();
-});
+const env = serverAndBrowser();
 
 test('an owner sets up hush and manages an app’s secrets in the panel', async (t) => {
+  const { hush, browser } = env;
   const step = steps(t);
   const { page } = await newPage(browser);
   let appToken = null;
@@ -64,7 +54,7 @@ test('an owner sets up hush and manages an app’s secrets in the panel', async 
   });
 
   await step('sign out, then a wrong password is explained and the right one signs in', async () => {
-    await page.getByRole('button', { name: 'Account: olivia' }).click();
+    await page.getByRole('button', { name: 'olivia · owner' }).click();
     await page.getByRole('menuitem', { name: 'Sign out', exact: true }).click();
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     await page.getByLabel('Name').fill('olivia');
@@ -257,7 +247,7 @@ test('an owner sets up hush and manages an app’s secrets in the panel', async 
   await step('"Sign out everywhere" ends every session of the person', async () => {
     const { page: second, context } = await newPage(browser);
     await signIn(second, hush.url, 'olivia');
-    await page.getByRole('button', { name: 'Account: olivia' }).click();
+    await page.getByRole('button', { name: 'olivia · owner' }).click();
     await page.getByRole('menuitem', { name: 'Sign out everywhere' }).click();
     await page.getByRole('dialog', { name: 'Sign out everywhere?' }).getByRole('button', { name: 'Sign out everywhere' }).click();
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();

@@ -3,10 +3,10 @@
 // session cookie but not the CSRF token is refused.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  PASSWORD, appMenu, createAppWithSecrets, launchBrowser, newPage, settingsDialog,
-  setupOwner, startHush, steps, until,
+  PASSWORD, appMenu, createAppWithSecrets, newPage, serverAndBrowser, settingsDialog,
+  setupOwner, steps, until,
 } from '../lib/harness.js';
 
 const VALUES = ['s3cret-user-VALUE', 'pw-VALUE-8641', 'nested-VALUE-5309'];
@@ -17,20 +17,10 @@ password = "${VALUES[1]}"
 token = "${VALUES[2]}"
 `;
 
-let hush;
-let browser;
-
-before(async () => {
-  hush = await startHush();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await hush?.stop();
-});
+const env = serverAndBrowser();
 
 test('a viewer never receives a secret value', async (t) => {
+  const { hush, browser } = env;
   const step = steps(t);
   const { page: owner } = await newPage(browser);
   const { page: viewer } = await newPage(browser);
@@ -134,6 +124,7 @@ test('a viewer never receives a secret value', async (t) => {
 });
 
 test('a request without the CSRF token is refused', async (t) => {
+  const { hush, browser } = env;
   const step = steps(t);
   const { page, context } = await newPage(browser);
   await page.goto(`${hush.url}/login`);

@@ -17,6 +17,7 @@ use crate::{AppState, now_millis};
 
 mod apps;
 mod members;
+mod reveal;
 mod session;
 pub use session::check_user_name;
 mod system;
@@ -46,6 +47,8 @@ pub fn router(state: AppState) -> Router {
         .route("/apps/{app}/versions", get(apps::versions))
         .route("/apps/{app}/versions/{version}", get(apps::version))
         .route("/apps/{app}/diff", get(apps::diff))
+        .route("/apps/{app}/versions/{version}/values", get(reveal::values))
+        .route("/apps/{app}/diff/values", get(reveal::value_diff))
         .route("/apps/{app}/rollback", post(apps::rollback))
         .route(
             "/apps/{app}/instances",

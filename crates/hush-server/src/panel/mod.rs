@@ -37,6 +37,10 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("status.js", JS, include_str!("assets/status.js")),
     ("launched.js", JS, include_str!("assets/launched.js")),
     ("people.js", JS, include_str!("assets/people.js")),
+    ("history.js", JS, include_str!("assets/history.js")),
+    ("values.js", JS, include_str!("assets/values.js")),
+    ("dotenv.js", JS, include_str!("assets/dotenv.js")),
+    ("theme.js", JS, include_str!("assets/theme.js")),
     (
         "favicon.svg",
         "image/svg+xml",

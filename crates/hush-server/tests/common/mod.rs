@@ -115,6 +115,22 @@ impl TestServer {
         self.login(name).await
     }
 
+    /// Makes every audit insert fail, as a broken database would: a trigger on the SQLite
+    /// file, created through a connection of its own, which is returned (drop the trigger
+    /// `audit_down` through it to repair the log).
+    pub async fn break_audit_log(&self) -> sqlx::SqliteConnection {
+        use sqlx::Connection;
+        let db = self.dir.as_ref().unwrap().path().join("hush.db");
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        sqlx::query("CREATE TRIGGER audit_down BEFORE INSERT ON audit BEGIN SELECT RAISE(FAIL, 'audit down'); END")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn
+    }
+
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

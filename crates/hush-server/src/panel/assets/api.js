@@ -23,7 +23,8 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(method, path, body) {
+/** Calls the API; the answer is parsed as JSON, or returned as text with `{ text: true }`. */
+export async function api(method, path, body, { text: asText = false } = {}) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers['X-CSRF-Token'] = csrfToken;
@@ -43,6 +44,7 @@ export async function api(method, path, body) {
     });
   }
   const text = await response.text();
+  if (asText && response.ok) return text;
   let data = null;
   if (text) {
     try {
@@ -67,6 +69,8 @@ export async function api(method, path, body) {
 }
 
 export const get = (path) => api('GET', path);
+/** A GET whose answer is not JSON (the audit export). */
+export const getText = (path) => api('GET', path, undefined, { text: true });
 export const post = (path, body = {}) => api('POST', path, body);
 export const put = (path, body) => api('PUT', path, body);
 export const patch = (path, body) => api('PATCH', path, body);

@@ -148,18 +148,19 @@ export async function copyText(text, input, button) {
     }
   }
   if (button) {
-    const label = button.textContent;
+    const label = [...button.childNodes];
     button.textContent = ok ? 'Copied' : 'Press Ctrl+C';
-    setTimeout(() => { button.textContent = label; }, 1800);
+    setTimeout(() => button.replaceChildren(...label), 1800);
   }
   return ok;
 }
 
-/** A read-only field with a Copy button, for tokens, commands and links. */
-export function copyField(label, value, { mono = true, multiline = false } = {}) {
+/** A read-only field with a Copy button, for tokens, commands and links shown once. */
+export function copyField(label, value, { multiline = false } = {}) {
+  // Monospace with room below the baseline, so every underscore of a token shows.
   const input = multiline
-    ? h('textarea', { readonly: true, rows: '3', class: mono ? 'mono copy-text' : 'copy-text', spellcheck: 'false' })
-    : h('input', { type: 'text', readonly: true, value, class: mono ? 'mono' : '', spellcheck: 'false' });
+    ? h('textarea', { readonly: true, rows: '3', class: 'shown-once', spellcheck: 'false' })
+    : h('input', { type: 'text', readonly: true, value, class: 'shown-once', spellcheck: 'false' });
   if (multiline) input.value = value;
   const id = newId('copy');
   input.id = id;
@@ -168,6 +169,28 @@ export function copyField(label, value, { mono = true, multiline = false } = {})
   return h('div', { class: 'field' },
     h('label', { for: id }, label),
     h('div', { class: 'copy-row' }, input, button));
+}
+
+/**
+ * A table that turns into one card per row on narrow screens (each cell then shows its column
+ * name), so nothing, least of all a row's action, is out of sight. `columns` are names (an
+ * empty one is read out as "Actions"); `rows` are { cells, class }.
+ */
+export function dataTable({ caption, columns, rows, className = '' }) {
+  const label = (c) => c || 'Actions';
+  return h('table', { class: `table cards-when-narrow ${className}`.trim() },
+    h('caption', { class: 'visually-hidden' }, caption),
+    h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, c || h('span', { class: 'visually-hidden' }, label(c)))))),
+    h('tbody', {}, rows.map((row) => tableRow(columns, row))));
+}
+
+/** One row of a dataTable: { cells, class }. */
+export function tableRow(columns, row) {
+  return h('tr', { class: row.class || null },
+    row.cells.map((cell, i) => h('td', {
+      'data-label': columns[i] || null,
+      class: columns[i] ? null : 'cell-action',
+    }, cell)));
 }
 
 /** Wraps a button's async action: disables it and shows `busy` text meanwhile. */

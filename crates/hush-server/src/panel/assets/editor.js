@@ -206,15 +206,20 @@ export function createEditor({ text = '', app = null, label = 'Secrets (TOML)', 
   };
 }
 
-/** Added / changed / removed key paths (names only) as a list; `none` when nothing differs. */
-export function renderDiff(diff, none = 'No key changes.') {
+const DIFF_WORDS = { added: 'added', changed: 'changed', removed: 'removed' };
+
+/**
+ * Added / changed / removed key paths (names only) as a list; `none` when nothing differs.
+ * `words` says how each kind reads ("will appear" for a rollback).
+ */
+export function renderDiff(diff, none = 'No key changes.', words = DIFF_WORDS) {
   const rows = [];
-  for (const [kind, sign, word] of [['added', '+', 'added'], ['changed', '~', 'changed'], ['removed', '−', 'removed']]) {
+  for (const [kind, sign] of [['added', '+'], ['changed', '~'], ['removed', '−']]) {
     for (const key of (diff && diff[kind]) || []) {
       rows.push(h('li', { class: `diff-${kind}` },
         h('span', { class: 'diff-sign', 'aria-hidden': 'true' }, sign),
         h('code', {}, key),
-        h('span', { class: 'diff-word' }, word)));
+        h('span', { class: 'diff-word' }, words[kind])));
     }
   }
   if (!rows.length) return h('p', { class: 'muted' }, none);

@@ -43,6 +43,16 @@ export function describeProcess(s) {
   }
 }
 
+/**
+ * A link to a server-launched app: its port on the host this page came from (the app runs on
+ * the hush server's machine). Opens in a new tab that cannot reach back to this one.
+ */
+export function appLink(name, port) {
+  const href = `http://${location.hostname}:${port}/`;
+  return h('a', { href, target: '_blank', rel: 'noopener noreferrer', class: 'app-link' },
+    'Open app', h('span', { class: 'visually-hidden' }, ` ${name} (new tab)`), h('span', { 'aria-hidden': 'true' }, ' ↗'));
+}
+
 /** The small coloured status badge. */
 export function processBadge({ kind, label }) {
   return h('span', { class: `badge process-badge ${kind}` }, h('span', { class: 'dot', 'aria-hidden': 'true' }), label);
@@ -206,7 +216,9 @@ export function logsTab(shared) {
     replace(settingsList,
       row('Folder', h('code', {}, launch.folder)),
       row('Command', h('code', {}, launch.command)),
-      row('Port', launch.port ? h('code', {}, String(launch.port)) : h('span', { class: 'muted' }, 'none')));
+      row('Port', launch.port
+        ? [h('code', {}, String(launch.port)), ' · ', appLink(app, launch.port)]
+        : h('span', { class: 'muted' }, 'none')));
     if (form) form.fill(launch);
   }
 

@@ -147,9 +147,9 @@ function drawTopbar() {
     href, 'data-route': '', class: 'nav-link', 'aria-current': (href === '/' ? path === '/' || path.startsWith('/apps/') : path === href) ? 'page' : null,
   }, label);
   const account = menuButton({
-    label: `Account: ${session.user.name}`,
+    label: 'Account',
     className: 'account-button',
-    text: `${session.user.name} · ${session.user.role} ▾`,
+    text: [`${session.user.name} · ${session.user.role}`, h('span', { 'aria-hidden': 'true' }, ' ▾')],
     items: [
       { label: 'Sign out', action: signOut },
       { label: 'Sign out everywhere', action: signOutEverywhere },
@@ -162,8 +162,21 @@ function drawTopbar() {
       link('/', 'Apps'),
       link('/members', 'Members'),
       ctx.isOwner() ? link('/audit', 'Audit log') : null),
-    h('div', { class: 'topbar-right' }, account));
+    h('div', { class: 'topbar-right' }, themeButton(), account));
   topbar.hidden = false;
+}
+
+const isDark = () => document.documentElement.dataset.theme === 'dark';
+
+/** Dark mode on or off; theme.js applies it and remembers it in this browser. */
+function themeButton() {
+  const button = h('button', { type: 'button', class: 'button small theme-button', 'aria-pressed': String(isDark()) },
+    h('span', { 'aria-hidden': 'true' }, '☾ '), 'Dark mode');
+  button.addEventListener('click', () => {
+    document.dispatchEvent(new CustomEvent('hush:theme', { detail: isDark() ? 'light' : 'dark' }));
+    button.setAttribute('aria-pressed', String(isDark()));
+  });
+  return button;
 }
 
 async function signOut() {

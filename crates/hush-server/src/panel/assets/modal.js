@@ -107,8 +107,11 @@ export function openModal({ title, size = 'medium', beforeClose, onClose, initia
   return handle;
 }
 
-/** Asks a yes/no question in a small modal; resolves true when confirmed. */
-export function confirmDialog({ title, message, confirm = 'Confirm', danger = false }) {
+/**
+ * Asks a yes/no question in a small modal; resolves true when confirmed. `details` (a node)
+ * goes under the message, e.g. what a rollback would change.
+ */
+export function confirmDialog({ title, message, details = null, confirm = 'Confirm', danger = false }) {
   return new Promise((resolve) => {
     let answer = false;
     const yes = h('button', { type: 'button', class: `button ${danger ? 'danger' : 'primary'}` }, confirm);
@@ -118,6 +121,7 @@ export function confirmDialog({ title, message, confirm = 'Confirm', danger = fa
     });
     modal.body.append(
       h('p', {}, message),
+      details,
       h('div', { class: 'actions' }, no, yes),
     );
     yes.addEventListener('click', () => { answer = true; modal.close(true); });
@@ -127,13 +131,15 @@ export function confirmDialog({ title, message, confirm = 'Confirm', danger = fa
 
 /**
  * A button that opens a menu of actions (the ⋮ overflow menu). `items` are
- * { label, action, danger }. Arrow keys move, Enter picks, Escape closes.
+ * { label, action, danger }. Arrow keys move, Enter picks, Escape closes. `label` names the
+ * menu, and the button too unless it shows `text` (then its visible words are its name).
  */
-export function menuButton({ label, text = '⋮', items, className = 'icon-button' }) {
+export function menuButton({ label, text = null, items, className = 'icon-button' }) {
   const menuId = newId('menu');
   const button = h('button', {
-    type: 'button', class: className, 'aria-haspopup': 'menu', 'aria-expanded': 'false', 'aria-controls': menuId, 'aria-label': label,
-  }, text);
+    type: 'button', class: className, 'aria-haspopup': 'menu', 'aria-expanded': 'false', 'aria-controls': menuId,
+    'aria-label': text ? null : label,
+  }, text || '⋮');
   const menu = h('div', { class: 'menu', role: 'menu', id: menuId, hidden: true, 'aria-label': label });
   const wrap = h('div', { class: 'menu-wrap' }, button, menu);
   const entries = items.filter(Boolean).map((item) => {

@@ -1,8 +1,8 @@
 // Members and roles (owners invite, change roles and remove people) and the audit log with
 // filters (owners only).
 
-import { del, get, patch, post, withQuery } from './api.js';
-import { ago, busy, copyField, errorBox, field, fullTime, h, replace, toast } from './dom.js';
+import { del, get, getText, patch, post, withQuery } from './api.js';
+import { ago, busy, copyField, dataTable, errorBox, field, fullTime, h, replace, tableRow, toast } from './dom.js';
 import { confirmDialog } from './modal.js';
 import { diffSummary } from './editor.js';
 import { capitalize } from './auth.js';
@@ -31,10 +31,11 @@ export function membersView(ctx) {
       loadError.show(`Could not load the members: ${err.message}`);
       return;
     }
-    replace(table, h('table', { class: 'table' },
-      h('caption', { class: 'visually-hidden' }, 'Members and their roles'),
-      h('thead', {}, h('tr', {}, ['Name', 'Role', 'Joined', ''].map((c) => h('th', { scope: 'col' }, c)))),
-      h('tbody', {}, members.map((m) => memberRow(m)))));
+    replace(table, dataTable({
+      caption: 'Members and their roles',
+      columns: ['Name', 'Role', 'Joined', ''],
+      rows: members.map((m) => memberRow(m)),
+    }));
   }
 
   function memberRow(member) {
@@ -84,11 +85,14 @@ export function membersView(ctx) {
         });
       }
     }
-    return h('tr', {},
-      h('td', {}, member.name, me ? h('span', { class: 'muted' }, ' (you)') : null),
-      h('td', {}, roleCell, rowError),
-      h('td', {}, ago(member.created_at)),
-      h('td', { class: 'cell-action' }, action));
+    return {
+      cells: [
+        [member.name, me ? h('span', { class: 'muted' }, ' (you)') : null],
+        h('div', { class: 'role-cell' }, roleCell, rowError),
+        ago(member.created_at),
+        action,
+      ],
+    };
   }
 
   function inviteCard() {
@@ -149,24 +153,28 @@ export function auditView(ctx) {
   const app = field({ label: 'App', input: h('select', {}, h('option', { value: '' }, 'Any app')) });
   const apply = h('button', { type: 'submit', class: 'button primary' }, 'Filter');
   const clear = h('button', { type: 'button', class: 'button' }, 'Clear');
+  const exportButton = h('button', { type: 'button', class: 'button' }, 'Export (JSON lines)');
   const form = h('form', { class: 'filters', 'aria-label': 'Filter the audit log' },
     action.wrap, actor.wrap, app.wrap, h('div', { class: 'form-submit' }, apply, clear));
-  const tbody = h('tbody', {});
-  const table = h('table', { class: 'table audit' },
-    h('caption', { class: 'visually-hidden' }, 'Audit events, newest first'),
-    h('thead', {}, h('tr', {}, ['When', 'Who', 'Action', 'App', 'Outcome', 'From', 'Details'].map((c) => h('th', { scope: 'col' }, c)))),
-    tbody);
+  const table = dataTable({
+    caption: 'Audit events, newest first',
+    columns: AUDIT_COLUMNS,
+    rows: [],
+    className: 'audit',
+  });
+  const tbody = table.querySelector('tbody');
   const error = errorBox();
   const more = h('button', { type: 'button', class: 'button', hidden: true }, 'Load older events');
   const count = h('p', { class: 'muted', 'aria-live': 'polite' });
   const view = h('section', { class: 'page' },
-    h('div', { class: 'page-head' }, h('h1', {}, 'Audit log')),
+    h('div', { class: 'page-head' }, h('h1', {}, 'Audit log'), exportButton),
     h('section', { class: 'card' }, form),
     error.el, count,
     h('div', { class: 'table-wrap card' }, table), more);
   const PAGE = 100;
   let oldest = null;
   let shown = 0;
+  const filters = () => ({ action: action.input.value, actor: actor.input.value.trim(), app: app.input.value });
 
   get('/apps').then(({ apps }) => {
     for (const a of apps) app.input.append(h('option', { value: a.name }, a.name));
@@ -174,10 +182,7 @@ export function auditView(ctx) {
 
   async function load(append) {
     error.show(null);
-    const params = {
-      action: action.input.value, actor: actor.input.value.trim(), app: app.input.value, limit: PAGE,
-      before: append ? oldest : null,
-    };
+    const params = { ...filters(), limit: PAGE, before: append ? oldest : null };
     let events;
     try {
       events = (await get(withQuery('/audit', params))).events;
@@ -206,20 +211,51 @@ export function auditView(ctx) {
     load(false);
   });
   more.addEventListener('click', () => busy(more, 'Loading…', () => load(true)));
+  // The whole log as filtered (not only the rows shown), as the server writes it: one JSON
+  // object a line. Downloaded from memory, so no token or filter ends up in a link.
+  exportButton.addEventListener('click', () => busy(exportButton, 'Exporting…', async () => {
+    error.show(null);
+    let text;
+    try {
+      text = await getText(withQuery('/audit', { ...filters(), format: 'jsonl' }));
+    } catch (err) {
+      error.show(`Could not export the audit log: ${err.message}`);
+      return;
+    }
+    const url = URL.createObjectURL(new Blob([text], { type: 'application/x-ndjson' }));
+    const link = h('a', { href: url, download: `hush-audit-${new Date().toISOString().slice(0, 10)}.jsonl`, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    const n = text.split('\n').filter(Boolean).length;
+    toast(`Exported ${n} event${n === 1 ? '' : 's'}.`);
+  }));
   load(false);
   return view;
 }
 
+const AUDIT_COLUMNS = ['When', 'Who', 'Action', 'App', 'Outcome', 'From', 'Details'];
+
+/** Who did it: a member's name, or an app token's name said as one. */
+function actorName(e) {
+  if (e.actor_kind === 'token') return e.actor_name ? `${e.actor_name} (app token)` : `app token #${e.actor_id}`;
+  return e.actor_name || e.actor_kind;
+}
+
 function auditRow(e) {
-  const who = e.actor_name || (e.actor_kind === 'token' ? `app token #${e.actor_id}` : e.actor_kind);
-  return h('tr', { class: e.outcome === 'ok' ? '' : 'failed' },
-    h('td', {}, h('time', { datetime: new Date(e.at).toISOString(), title: fullTime(e.at) }, fullTime(e.at))),
-    h('td', {}, who),
-    h('td', {}, h('code', {}, e.action)),
-    h('td', {}, e.app_name || ''),
-    h('td', {}, h('span', { class: `badge ${e.outcome === 'ok' ? 'ok' : 'bad'}` }, e.outcome)),
-    h('td', { class: 'muted' }, e.ip || ''),
-    h('td', { class: 'detail' }, describeDetail(e.detail)));
+  return tableRow(AUDIT_COLUMNS, {
+    class: e.outcome === 'ok' ? null : 'failed',
+    cells: [
+      h('time', { datetime: new Date(e.at).toISOString(), title: fullTime(e.at) }, fullTime(e.at)),
+      actorName(e),
+      h('code', {}, e.action),
+      e.app_name || '',
+      h('span', { class: `badge ${e.outcome === 'ok' ? 'ok' : 'bad'}` }, e.outcome),
+      h('span', { class: 'muted' }, e.ip || ''),
+      h('span', { class: 'detail' }, describeDetail(e.detail)),
+    ],
+  });
 }
 
 /** A short text for an event's detail (which never holds a secret value). */

@@ -4,11 +4,14 @@
 // While open it follows the app's watch stream and polls its running copies every 2 s.
 
 import { appPath, del, get, post, put, withQuery } from './api.js';
-import { ago, busy, copyField, errorBox, field, fullTime, h, newId, replace, toast } from './dom.js';
+import { ago, busy, copyField, dataTable, errorBox, field, fullTime, h, newId, replace, toast } from './dom.js';
 import { confirmDialog, openModal } from './modal.js';
-import { createEditor, describeError, diffSummary, renderDiff, renderPreview } from './editor.js';
+import { createEditor, describeError, renderDiff, renderPreview } from './editor.js';
 import { instanceItem, rolloutSummary } from './status.js';
 import { logsTab } from './launched.js';
+import { historyTab } from './history.js';
+import { envImportButton } from './dotenv.js';
+import { valuesList } from './values.js';
 
 const INSTANCE_POLL_MS = 2000;
 
@@ -158,7 +161,8 @@ function secretsTab(shared) {
 /** The version line ("Version 3 · saved 5 minutes ago by olivia") and the running copies. */
 function statusParts(shared) {
   const version = h('p', { class: 'version-line' });
-  const rollout = h('div', { class: 'rollout' });
+  // A named region that the note after a save can move focus to, wherever the layout put it.
+  const rollout = h('section', { class: 'rollout', 'aria-label': 'Running copies', tabindex: '-1' });
   function draw() {
     const info = shared.info;
     if (!info) return;
@@ -247,19 +251,50 @@ function secretsEditorTab(shared) {
   const conflict = h('div', { class: 'conflict', role: 'alert', hidden: true });
   const yours = h('div', { class: 'yours', hidden: true });
   const editorSlot = h('div', {}, h('p', { class: 'muted' }, 'Loading the secrets…'));
+  const importStatus = h('p', { class: 'help import-status', role: 'status' });
+  const envImport = envImportButton(() => editor, importStatus, (text) => {
+    saveError.show(text);
+    saveResult.textContent = '';
+  });
+  const valuesSlot = h('div', {});
+  const savedValues = h('details', { class: 'saved-values' },
+    h('summary', {}, 'Show or copy one saved value'), valuesSlot);
   const el = h('div', { class: 'tab-panel' },
     h('div', { class: 'tab-head' }, h('h2', { class: 'tab-title' }, 'Secrets'), status.version),
     notice,
     h('div', { class: 'secrets-grid' },
       h('div', { class: 'editor-column' },
         editorSlot,
+        h('div', { class: 'editor-tools' }, envImport, importStatus),
         message.wrap,
         saveError.el,
         conflict,
-        h('div', { class: 'actions start' }, save, h('span', { class: 'help' }, 'Ctrl+S saves too.')),
+        h('div', { class: 'actions start' }, save, h('span', { class: 'help' }, 'Ctrl+S saves too, and so does Enter in “Describe the change”.')),
         saveResult,
         yours),
-      h('div', { class: 'side-column' }, preview, status.rollout)));
+      h('div', { class: 'side-column' }, preview, status.rollout, savedValues)));
+
+  // Ctrl+S anywhere in the tab (the editor handles its own first) and Enter in the message save.
+  el.addEventListener('keydown', (event) => {
+    if (event.defaultPrevented || event.isComposing) return;
+    const ctrlS = (event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 's';
+    const enter = event.key === 'Enter' && event.target === message.input
+      && !(event.shiftKey || event.ctrlKey || event.metaKey || event.altKey);
+    if (ctrlS || enter) {
+      event.preventDefault();
+      save.click();
+    }
+  });
+
+  /** The saved values, one at a time: built when opened, for the version the editor started from. */
+  function drawSavedValues() {
+    if (!savedValues.open) {
+      valuesSlot.replaceChildren();
+      return;
+    }
+    replace(valuesSlot, base ? valuesList(app, base).el : h('p', { class: 'muted' }, 'No secrets saved yet.'));
+  }
+  savedValues.addEventListener('toggle', drawSavedValues);
 
   let editor = null;
   let base = 0;
@@ -295,6 +330,7 @@ function secretsEditorTab(shared) {
         await editor.setText(text);
       }
       notice.hidden = true;
+      drawSavedValues();
     } catch (err) {
       replace(editorSlot, h('p', { class: 'form-error', role: 'alert' }, `Could not load the secrets: ${err.message}`));
     }
@@ -310,13 +346,28 @@ function secretsEditorTab(shared) {
         const version = await put(appPath(app, '/secrets'), { toml: text, base_version: base, message: message.input.value.trim() || null });
         base = version.version;
         savedText = text;
-        message.input.value = '';
         conflict.hidden = true;
         notice.hidden = true;
+        importStatus.textContent = '';
+        if (version.unchanged) {
+          // The server made no version: the text is the newest one's already.
+          replace(saveResult, h('strong', {}, 'No changes to save. '), `The text is version ${version.version} already, so no new version was made.`);
+          return;
+        }
+        message.input.value = '';
+        const copies = h('button', {
+          type: 'button',
+          class: 'link-button',
+          onclick: () => {
+            status.rollout.scrollIntoView({ block: 'nearest' });
+            status.rollout.focus();
+          },
+        }, 'Running copies');
         replace(saveResult, h('span', { class: 'ok-text' }, `Saved version ${version.version}. `),
-          'Running copies pick it up within seconds; watch them below.');
+          'Each running copy picks it up within seconds: see ', copies, '.');
         toast(`Saved ${app} secrets version ${version.version}.`);
         editor.check();
+        drawSavedValues();
         shared.changed();
       } catch (err) {
         if (['invalid_toml', 'invalid_key', 'too_large'].includes(err.code)) {
@@ -417,113 +468,6 @@ function secretsEditorTab(shared) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// History
-
-function historyTab(shared) {
-  const { app, ctx } = shared;
-  const list = h('ol', { class: 'versions', 'aria-label': 'Versions, newest first' });
-  const loadError = errorBox();
-  const fromSelect = h('select', {});
-  const toSelect = h('select', {});
-  const compareResult = h('div', { class: 'compare-result', 'aria-live': 'polite' });
-  const compare = h('button', { type: 'submit', class: 'button' }, 'Show difference');
-  const compareForm = h('form', { class: 'compare', 'aria-label': 'Compare two versions' },
-    field({ label: 'From version', input: fromSelect }).wrap,
-    field({ label: 'To version', input: toSelect }).wrap,
-    compare);
-  const el = h('div', { class: 'tab-panel' },
-    h('h2', { class: 'tab-title' }, 'History'),
-    h('p', { class: 'muted' }, 'Every save is a version. Differences list key names only, never values. A rollback saves an old version’s secrets as a new version.'),
-    compareForm, compareResult, loadError.el, list);
-  let versions = [];
-
-  async function showDiff(from, to) {
-    replace(compareResult, h('p', { class: 'muted' }, 'Loading…'));
-    try {
-      const d = await get(withQuery(appPath(app, '/diff'), { from, to }));
-      replace(compareResult, h('div', { class: 'diff-box' },
-        h('h3', {}, `From version ${d.from} to version ${d.to}`),
-        renderDiff(d.diff, 'The two versions have the same keys and values.')));
-    } catch (err) {
-      replace(compareResult, h('p', { class: 'form-error', role: 'alert' }, `Could not compare: ${err.message}`));
-    }
-  }
-  compareForm.addEventListener('submit', (event) => {
-    event.preventDefault();
-    showDiff(fromSelect.value, toSelect.value);
-  });
-
-  async function rollback(version, button) {
-    const latest = versions[0]?.version || 0;
-    const ok = await confirmDialog({
-      title: `Roll back to version ${version}?`,
-      message: `This saves the secrets of version ${version} as a new version ${latest + 1}. Version ${latest} stays in the history, and running copies pick up the new version.`,
-      confirm: `Roll back to version ${version}`,
-    });
-    if (!ok) return;
-    await busy(button, 'Rolling back…', async () => {
-      try {
-        const v = await post(appPath(app, '/rollback'), { version, base_version: latest });
-        toast(`Version ${v.version} restores version ${version}.`);
-        await load();
-        list.tabIndex = -1;
-        list.focus();
-        shared.changed();
-      } catch (err) {
-        loadError.show(`Not rolled back: ${err.message}`);
-      }
-    });
-  }
-
-  async function load() {
-    try {
-      versions = (await get(appPath(app, '/versions'))).versions;
-      loadError.show(null);
-    } catch (err) {
-      loadError.show(`Could not load the history: ${err.message}`);
-      return;
-    }
-    const options = (select, selected) => replace(select,
-      versions.map((v) => h('option', { value: String(v.version), selected: v.version === selected }, `Version ${v.version}`)),
-      h('option', { value: '0', selected: selected === 0 }, 'Empty (before version 1)'));
-    const newest = versions[0]?.version || 0;
-    options(fromSelect, Math.max(0, newest - 1));
-    options(toSelect, newest);
-    compare.disabled = !versions.length;
-    if (!versions.length) {
-      replace(list, h('li', { class: 'muted' }, 'No versions yet.'));
-      return;
-    }
-    replace(list, versions.map((v, i) => {
-      const actions = h('div', { class: 'version-actions' });
-      if (v.version > 1 || i < versions.length - 1) {
-        actions.append(h('button', { type: 'button', class: 'button small', onclick: () => showDiff(v.version - 1, v.version) }, `Compare with version ${v.version - 1}`));
-      }
-      if (ctx.isEditor() && i > 0) {
-        const b = h('button', { type: 'button', class: 'button small' }, 'Roll back to this version');
-        b.addEventListener('click', () => rollback(v.version, b));
-        actions.append(b);
-      }
-      return h('li', { class: 'version' },
-        h('div', { class: 'version-head' },
-          h('strong', {}, `Version ${v.version}`),
-          i === 0 ? h('span', { class: 'badge' }, 'latest') : null,
-          v.restored_from ? h('span', { class: 'badge neutral' }, `restores version ${v.restored_from}`) : null,
-          h('span', { class: 'muted' }, ` ${v.author || 'someone'} · `, h('time', { datetime: new Date(v.created_at).toISOString(), title: fullTime(v.created_at) }, ago(v.created_at).textContent))),
-        h('p', { class: v.message ? 'version-message' : 'version-message muted' }, v.message || 'No message'),
-        h('p', { class: 'version-changes help' }, diffSummary(v.changes)),
-        actions);
-    }));
-  }
-  const listener = (event) => {
-    if (event.type === 'version') load();
-  };
-  shared.listeners.add(listener);
-  load();
-  return { el, destroy: () => shared.listeners.delete(listener) };
-}
-
-// ---------------------------------------------------------------------------------------------
 // Tokens
 
 function tokensTab(shared) {
@@ -608,25 +552,30 @@ function tokensTab(shared) {
       return;
     }
     const now = Date.now();
-    replace(table, h('table', { class: 'table' },
-      h('caption', { class: 'visually-hidden' }, `Tokens of ${app}`),
-      h('thead', {}, h('tr', {}, ['Name', 'Token', 'Created', 'Last used', 'Expires', 'Status', ''].map((c) => h('th', { scope: 'col' }, c)))),
-      h('tbody', {}, tokens.map((t) => {
+    replace(table, dataTable({
+      caption: `Tokens of ${app}`,
+      columns: ['Name', 'Token', 'Created', 'Last used', 'Expires', 'Status', ''],
+      rows: tokens.map((t) => {
         const state = t.revoked_at ? 'revoked' : t.expires_at && t.expires_at < now ? 'expired' : 'active';
         let action = null;
         if (state === 'active' && ctx.isEditor()) {
           action = h('button', { type: 'button', class: 'button small danger', 'aria-label': `Revoke token ${t.name}` }, 'Revoke');
           action.addEventListener('click', () => revoke(t, action));
         }
-        return h('tr', { class: state === 'active' ? '' : 'inactive' },
-          h('td', {}, t.name),
-          h('td', {}, h('code', {}, `${t.prefix}…`)),
-          h('td', {}, ago(t.created_at)),
-          h('td', {}, ago(t.last_used_at)),
-          h('td', {}, t.expires_at ? fullTime(t.expires_at) : h('span', { class: 'muted' }, 'never')),
-          h('td', {}, h('span', { class: `badge ${state === 'active' ? 'ok' : 'neutral'}` }, state)),
-          h('td', { class: 'cell-action' }, action));
-      }))));
+        return {
+          class: state === 'active' ? null : 'inactive',
+          cells: [
+            t.name,
+            h('code', {}, `${t.prefix}…`),
+            ago(t.created_at),
+            ago(t.last_used_at),
+            t.expires_at ? fullTime(t.expires_at) : h('span', { class: 'muted' }, 'never'),
+            h('span', { class: `badge ${state === 'active' ? 'ok' : 'neutral'}` }, state),
+            action,
+          ],
+        };
+      }),
+    }));
   }
   load();
   return { el };

@@ -9,11 +9,9 @@ export const isDown = (instance) => DOWN.has(instance.status);
 /** Live counts of running copies against the newest version. */
 export function rolloutSummary(latest, instances) {
   const live = instances.filter((i) => !isDown(i));
-  if (!live.length) {
-    if (!instances.length) return { kind: 'idle', text: 'No running copies' };
-    const reported = instances.some((i) => i.status !== 'gone');
-    return { kind: 'idle', text: reported ? 'Not running' : 'Not running (no recent report)' };
-  }
+  // One phrase whether no copy ever reported, all stopped, or none reported lately; the list
+  // of copies says which.
+  if (!live.length) return { kind: 'idle', text: 'Not running' };
   const current = live.filter((i) => i.applied_version >= latest).length;
   const n = live.length;
   const copies = `${n} running ${n === 1 ? 'copy' : 'copies'}`;
@@ -27,7 +25,7 @@ export function instanceItem(instance, latest) {
   const current = instance.applied_version >= latest;
   const kind = gone ? 'gone' : current ? 'ok' : 'behind';
   const state = gone
-    ? `last reported version ${instance.applied_version}`
+    ? `not running · last reported version ${instance.applied_version}`
     : current ? `version ${instance.applied_version} (latest)` : `version ${instance.applied_version} · picking up ${latest}…`;
   return h('li', { class: `instance ${kind}` },
     h('span', { class: 'dot', 'aria-hidden': 'true' }),

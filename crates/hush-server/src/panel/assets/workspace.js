@@ -8,9 +8,10 @@ import { ago, busy, errorBox, field, h, newId, replace, toast } from './dom.js';
 import { instanceItem, rolloutSummary } from './status.js';
 import { confirmDialog, menuButton, openModal } from './modal.js';
 import { createEditor, describeError, renderPreview } from './editor.js';
+import { envImportButton } from './dotenv.js';
 import { openSettings } from './settings.js';
 import { capitalize } from './auth.js';
-import { canSeeProcess, confirmReboot, describeProcess, launchStatus, processBadge, rebootTracker } from './launched.js';
+import { appLink, canSeeProcess, confirmReboot, describeProcess, launchStatus, processBadge, rebootTracker } from './launched.js';
 
 const POLL_MS = 3000;
 /** While a reboot is under way its row asks for the process state this often. */
@@ -28,12 +29,26 @@ export function workspaceView(ctx, { open } = {}) {
   const newButton = ctx.isEditor()
     ? h('button', { type: 'button', class: 'button primary', onclick: () => openNewApp(ctx, refresh) }, 'New app')
     : null;
+  const search = h('input', { type: 'search', class: 'app-search', placeholder: 'Search apps', autocomplete: 'off', spellcheck: 'false', 'aria-label': 'Search apps' });
+  const noMatch = h('p', { class: 'muted no-match', role: 'status' });
   const view = h('section', { class: 'page' },
-    h('div', { class: 'page-head' }, h('h1', {}, 'Apps'), newButton),
-    loadError.el, actionError.el, empty, list);
+    h('div', { class: 'page-head' }, h('h1', {}, 'Apps'), h('div', { class: 'page-tools' }, search, newButton)),
+    loadError.el, actionError.el, empty, noMatch, list);
 
   const rows = new Map();
   const launched = new Map();
+
+  /** Shows the apps whose name holds what is typed in the search box (any case). */
+  function filter() {
+    const wanted = search.value.trim().toLowerCase();
+    let shown = 0;
+    for (const [name, row] of rows) {
+      row.el.hidden = Boolean(wanted) && !name.toLowerCase().includes(wanted);
+      if (!row.el.hidden) shown += 1;
+    }
+    noMatch.textContent = rows.size && !shown ? `No app’s name contains “${search.value.trim()}”.` : '';
+  }
+  search.addEventListener('input', filter);
   let timer = null;
   let stopped = false;
   let opened = false;
@@ -49,6 +64,7 @@ export function workspaceView(ctx, { open } = {}) {
     }
     if (stopped) return;
     empty.hidden = apps.length > 0;
+    search.hidden = !apps.length;
     const seen = new Set();
     for (const app of apps) {
       seen.add(app.name);
@@ -67,6 +83,7 @@ export function workspaceView(ctx, { open } = {}) {
         rows.delete(name);
       }
     }
+    filter();
     if (open && !opened) {
       opened = true;
       if (seen.has(open)) openSettings(ctx, open, { onChange: refresh, launched: launched.get(open) });
@@ -210,7 +227,7 @@ function appRow(ctx, name, refresh, report) {
     if (app.launch) {
       launch.hidden = false;
       replace(launch, 'Started by hush: ', h('code', {}, app.launch.command), ' in ', h('code', {}, app.launch.folder),
-        app.launch.port ? ` on port ${app.launch.port}` : '');
+        app.launch.port ? [` on port ${app.launch.port} · `, appLink(name, app.launch.port)] : '');
     } else {
       launch.hidden = true;
     }
@@ -280,9 +297,10 @@ function openNewApp(ctx, refresh) {
   modal.body.append(form);
 
   function drawSummary() {
-    const keys = secrets.split('\n').filter((l) => /^\s*[^#\s[]/.test(l)).length;
+    // Every line counts, comments and blank ones too; a final line break does not start one.
+    const lines = secrets.replace(/\n$/, '').split('\n').length;
     replace(secretsSummary, secrets.trim()
-      ? `${keys} line${keys === 1 ? '' : 's'} of TOML, set in Advanced settings.`
+      ? `${lines} line${lines === 1 ? '' : 's'} of TOML, set in Advanced settings.`
       : h('span', { class: 'muted' }, 'None yet. Add them in Advanced settings, or later from the app’s ⋮ menu → Settings.'));
   }
   function drawSubmit() {
@@ -371,9 +389,11 @@ function openAdvanced(text, onSave) {
     onClose: () => editor.destroy(),
   });
   replace(preview, renderPreview(null));
+  const importStatus = h('p', { class: 'help import-status', role: 'status' });
+  const envImport = envImportButton(() => editor, importStatus, (text) => error.show(text));
   modal.body.append(
     h('p', { class: 'muted' }, 'Provide your secrets in TOML. Keys at the top become environment variables of the app; everything is available in st.secrets.'),
-    h('div', { class: 'secrets-grid' }, h('div', {}, editor.el), preview),
+    h('div', { class: 'secrets-grid' }, h('div', {}, editor.el, h('div', { class: 'editor-tools' }, envImport, importStatus)), preview),
     error.el,
     h('div', { class: 'actions' }, h('button', { type: 'button', class: 'button', onclick: () => modal.close() }, 'Cancel'), save));
   save.addEventListener('click', async () => {
