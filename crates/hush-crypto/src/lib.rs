@@ -17,6 +17,8 @@ use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+pub mod password;
+
 const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
@@ -56,6 +58,12 @@ impl fmt::Debug for MasterKey {
 }
 
 impl MasterKey {
+    /// A key for another purpose (`label` names it), derived from this one: every server with
+    /// the same master key derives the same key, and it says nothing about the master key.
+    pub fn derive(&self, label: &[u8]) -> [u8; KEY_LEN] {
+        mac(&self.bytes, label)
+    }
+
     pub fn generate() -> MasterKey {
         MasterKey {
             bytes: random_bytes(),
@@ -281,6 +289,15 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 }
 
 /// Compares in time that depends only on the lengths, never on where the inputs differ.
+/// HMAC-SHA256 of `data` under `key`.
+pub fn mac(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use hmac::Mac;
+    let mut mac =
+        <hmac::Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.ct_eq(b).into()

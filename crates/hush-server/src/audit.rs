@@ -1,42 +1,47 @@
-//! The audit writer. Events go through a bounded queue to one task that writes them in batches,
-//! so a burst of secret reads costs one database transaction, not one each.
+//! The audit log of what is not itself a change: secret reads, sign-ins, refused requests.
+//! (A change writes its own event in the change's transaction; see hush-store.)
+//!
+//! Events go through a bounded queue to one task that writes them about once a second, in one
+//! transaction. Identical events in that second — the same token reading the same version from
+//! the same address, the same refused request again — become one row that says how many there
+//! were and when the first and last were (`detail.count`, `first_at`, `last_at`): the trail stays
+//! complete while a busy reader or a flood of refusals costs one row a second, not one per request.
 //!
 //! When the log cannot be written, hush fails closed, as Vault does: the writer keeps retrying
-//! the batch it holds (nothing is dropped), and meanwhile every request that reads or changes
-//! secret values is refused with 503 until a write succeeds again. Reads are acknowledged once
-//! their event is queued (a crash can lose the last ~10 ms of read events); changes wait until
-//! their event is written.
+//! what it holds (nothing is dropped), and meanwhile every request that reads or changes secret
+//! values is refused with 503 until a write succeeds again. A queued read is acknowledged before
+//! its row is written, so a crash can lose up to the last second of read events.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hush_store::{AuditEvent, Store};
-use tokio::sync::{mpsc, oneshot};
+use serde_json::json;
+use tokio::sync::mpsc;
 
 use crate::error::{ApiError, ApiResult};
 
 const QUEUE: usize = 65_536;
-const BATCH: usize = 1_024;
-
-struct Entry {
-    event: AuditEvent,
-    written: Option<oneshot::Sender<()>>,
-}
+const BATCH: usize = 4_096;
+/// How long events gather (and fold) before they are written.
+const GATHER: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct AuditLog {
-    tx: mpsc::Sender<Entry>,
+    tx: mpsc::Sender<AuditEvent>,
+    store: Arc<dyn Store>,
     healthy: Arc<AtomicBool>,
 }
 
 impl AuditLog {
     /// Starts the writer task; it ends when every `AuditLog` clone is dropped, after writing what is queued.
-    pub fn start(store: Arc<dyn Store>) -> (AuditLog, tokio::task::JoinHandle<()>) {
+    pub fn start(store: Arc<dyn Store>) -> AuditLog {
         let (tx, rx) = mpsc::channel(QUEUE);
         let healthy = Arc::new(AtomicBool::new(true));
-        let task = tokio::spawn(write_loop(store, rx, healthy.clone()));
-        (AuditLog { tx, healthy }, task)
+        tokio::spawn(write_loop(store.clone(), rx, healthy.clone()));
+        AuditLog { tx, store, healthy }
     }
 
     /// Refuses the request when the log is not being written.
@@ -50,36 +55,26 @@ impl AuditLog {
         }
     }
 
-    /// Queues an event (for reads: the response need not wait for the disk).
+    /// Queues an event; the response need not wait for the disk.
     pub async fn record(&self, event: AuditEvent) -> ApiResult<()> {
         self.ensure_writable()?;
         self.tx
-            .send(Entry {
-                event,
-                written: None,
-            })
+            .send(event)
             .await
             .map_err(|_| ApiError::unavailable("the server is shutting down"))
     }
 
-    /// Writes an event and waits until it is in the database (for changes).
+    /// Queues an event if there is room, without waiting (refusals: a flood of them must not
+    /// hold up the requests that are refused, and the folding keeps the rows few).
+    pub fn try_record(&self, event: AuditEvent) {
+        let _ = self.tx.try_send(event);
+    }
+
+    /// Writes an event now and answers once it is in the database (a sign-in).
     pub async fn record_durably(&self, event: AuditEvent) -> ApiResult<()> {
         self.ensure_writable()?;
-        let (done, written) = oneshot::channel();
-        self.tx
-            .send(Entry {
-                event,
-                written: Some(done),
-            })
-            .await
-            .map_err(|_| ApiError::unavailable("the server is shutting down"))?;
-        // A change is refused rather than left hanging while the database does not answer.
-        match tokio::time::timeout(Duration::from_secs(10), written).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(ApiError::unavailable(
-                "the audit log could not be written in time; the change may have been applied, check the history",
-            )),
-        }
+        self.store.append_audit(vec![event]).await?;
+        Ok(())
     }
 
     pub fn is_healthy(&self) -> bool {
@@ -89,12 +84,20 @@ impl AuditLog {
 
 async fn write_loop(
     store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<Entry>,
+    mut rx: mpsc::Receiver<AuditEvent>,
     healthy: Arc<AtomicBool>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
-        let events: Vec<AuditEvent> = batch.iter().map(|e| e.event.clone()).collect();
+        // Let the second fill up (a burst of reads folds into a few rows).
+        let deadline = tokio::time::Instant::now() + GATHER;
+        while batch.len() < BATCH {
+            match tokio::time::timeout_at(deadline, rx.recv_many(&mut batch, BATCH)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let events = fold(std::mem::take(&mut batch));
         let mut backoff = Duration::from_millis(50);
         loop {
             match store.append_audit(events.clone()).await {
@@ -111,10 +114,87 @@ async fn write_loop(
                 }
             }
         }
-        for entry in batch.drain(..) {
-            if let Some(done) = entry.written {
-                let _ = done.send(());
+    }
+}
+
+/// Identical events (all but the time) become one, with their count and first and last times.
+fn fold(events: Vec<AuditEvent>) -> Vec<AuditEvent> {
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: HashMap<String, (AuditEvent, u64, i64, i64)> = HashMap::new();
+    for event in events {
+        let key = serde_json::to_string(&AuditEvent {
+            at: 0,
+            ..event.clone()
+        })
+        .expect("audit events serialize");
+        match groups.get_mut(&key) {
+            Some((_, count, first, last)) => {
+                *count += 1;
+                *first = (*first).min(event.at);
+                *last = (*last).max(event.at);
+            }
+            None => {
+                order.push(key.clone());
+                let at = event.at;
+                groups.insert(key, (event, 1, at, at));
             }
         }
+    }
+    order
+        .into_iter()
+        .map(|key| {
+            let (mut event, count, first, last) = groups.remove(&key).expect("grouped above");
+            if count > 1 {
+                event.at = last;
+                let extra = json!({ "count": count, "first_at": first, "last_at": last });
+                match &mut event.detail {
+                    serde_json::Value::Object(map) => {
+                        map.extend(extra.as_object().expect("object").clone());
+                    }
+                    other => *other = json!({ "value": other.clone(), "count": count, "first_at": first, "last_at": last }),
+                }
+            }
+            event
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hush_store::{ActorKind, Outcome};
+
+    fn read(at: i64, token: i64, version: i64) -> AuditEvent {
+        AuditEvent {
+            at,
+            actor_kind: ActorKind::Token,
+            actor_id: Some(token),
+            actor_name: Some("prod".into()),
+            action: "secrets.read".into(),
+            app_id: Some(1),
+            app_name: Some("web".into()),
+            ip: Some("127.0.0.1".into()),
+            outcome: Outcome::Ok,
+            detail: json!({ "version": version }),
+        }
+    }
+
+    #[test]
+    fn identical_events_fold_with_their_count_and_times() {
+        let folded = fold(vec![
+            read(10, 1, 3),
+            read(11, 2, 3),
+            read(12, 1, 3),
+            read(15, 1, 4),
+            read(13, 1, 3),
+        ]);
+        assert_eq!(folded.len(), 3, "token 1 v3, token 2 v3, token 1 v4");
+        assert_eq!(
+            folded[0].detail,
+            json!({ "version": 3, "count": 3, "first_at": 10, "last_at": 13 })
+        );
+        assert_eq!(folded[0].at, 13);
+        assert_eq!(folded[1], read(11, 2, 3), "a single event stays as it was");
+        assert_eq!(folded[2], read(15, 1, 4));
     }
 }

@@ -2,10 +2,12 @@
 //! body; internal causes are logged here and never sent.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hush_store::StoreError;
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -13,7 +15,23 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     /// Extra fields merged into the body (line and column of a parse error, the versions saved since…).
-    pub extra: Option<Value>,
+    pub extra: Option<Box<Value>>,
+    /// Seconds to wait before trying again (sent as `Retry-After`).
+    pub retry_after: Option<u64>,
+    /// Who was refused, for the audit log's record of refusals.
+    pub refused: Option<Box<crate::api::Refused>>,
+}
+
+/// The body of every error answer. Some errors add fields (documented where they occur):
+/// `line`, `column` and `toml11_only` for TOML errors, `key` for a refused key, the versions
+/// saved since for a conflict.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable code to branch on, e.g. `not_found`, `conflict`, `invalid_toml`, `rate_limited`.
+    #[schema(example = "not_found")]
+    pub error: String,
+    /// What went wrong, where, and what to do; never holds a secret value.
+    pub message: String,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -25,11 +43,29 @@ impl ApiError {
             code,
             message: message.into(),
             extra: None,
+            retry_after: None,
+            refused: None,
         }
     }
 
     pub fn with_extra(mut self, extra: Value) -> Self {
-        self.extra = Some(extra);
+        self.extra = Some(Box::new(extra));
+        self
+    }
+
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+
+    /// Names who was refused (a 403), for the audit log.
+    pub fn by(mut self, who: &crate::auth::Principal) -> Self {
+        self.refused = Some(Box::new(crate::api::Refused::of(who)));
+        self
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
         self
     }
 
@@ -68,15 +104,59 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
+
+    /// The error answer for a status that no handler chose (a layer's refusal, a method the
+    /// route does not have): the standard shape with a sentence for the status.
+    pub fn for_status(status: StatusCode) -> Self {
+        let (code, message) = match status {
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "method_not_allowed",
+                "this endpoint does not take that method; see /api/v1/openapi.json",
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                "too_large",
+                "the request body is larger than this server accepts",
+            ),
+            StatusCode::REQUEST_TIMEOUT => (
+                "timeout",
+                "the request did not arrive in time; nothing was changed",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "unsupported_media_type",
+                "send the body as JSON with 'Content-Type: application/json'",
+            ),
+            StatusCode::NOT_FOUND => (
+                "not_found",
+                "no such API endpoint; see /api/v1/openapi.json",
+            ),
+            s if s.is_server_error() => (
+                "internal",
+                "the server could not complete the request; its log has the cause",
+            ),
+            _ => ("bad_request", "the request could not be understood"),
+        };
+        ApiError::new(status, code, message)
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = json!({ "error": self.code, "message": self.message });
-        if let (Some(Value::Object(extra)), Value::Object(map)) = (self.extra, &mut body) {
+        if let (Some(extra), Value::Object(map)) = (self.extra, &mut body)
+            && let Value::Object(extra) = *extra
+        {
             map.extend(extra);
         }
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(refused) = self.refused {
+            response.extensions_mut().insert(*refused);
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

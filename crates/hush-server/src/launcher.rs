@@ -13,8 +13,9 @@ use hush_store::{App, InstanceReport, LaunchConfig};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, watch};
 
+use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::{AppState, now_millis};
+use hush_store::now_millis;
 
 const LOG_LINES: usize = 500;
 

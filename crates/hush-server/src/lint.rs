@@ -2,7 +2,8 @@
 //! that never stop a save but deserve a second look. Names only; values never leave here.
 
 use hush_core::{Document, Value};
-use serde_json::{Value as Json, json};
+
+use crate::api::views::{EnvPreview, SkippedKey, Warning};
 
 /// Variables a program reads about its surroundings; setting them from secrets is rarely meant.
 /// (Names that choose which code runs, like `PATH` or `LD_PRELOAD`, are never exported at all.)
@@ -18,30 +19,38 @@ const SENSITIVE_NAMES: &[&str] = &[
     "HUSH_SERVER",
 ];
 
-pub fn env_names(doc: Option<&Document>) -> Json {
-    let Some(doc) = doc else {
-        return json!({ "exported": [], "skipped": [] });
-    };
+/// Which root keys become environment variables, and why the others do not.
+pub fn env_preview(doc: &Document) -> EnvPreview {
     let env = doc.env();
-    json!({
-        "exported": env.exported.iter().map(|(k, _)| k).collect::<Vec<_>>(),
-        "skipped": env.skipped.iter().map(|s| json!({ "key": s.key, "reason": s.reason.to_string() })).collect::<Vec<_>>(),
-    })
+    EnvPreview {
+        exported: env.exported.into_iter().map(|(k, _)| k).collect(),
+        skipped: env
+            .skipped
+            .into_iter()
+            .map(|s| SkippedKey {
+                reason: s.reason.to_string(),
+                key: s.key,
+            })
+            .collect(),
+    }
 }
 
-pub fn warnings(doc: &Document) -> Vec<Json> {
+pub fn warnings(doc: &Document) -> Vec<Warning> {
     let mut out = Vec::new();
     for (key, _) in doc.env().exported {
         if SENSITIVE_NAMES.contains(&key.as_str()) || key.starts_with("STREAMLIT_") {
-            out.push(json!({
-                "key": key,
-                "message": format!("{key} becomes an environment variable and replaces the app's own {key}; rename it or move it into a [section] unless that is what you want"),
-            }));
+            out.push(Warning {
+                message: format!("{key} becomes an environment variable and replaces the app's own {key}; rename it or move it into a [section] unless that is what you want"),
+                key,
+            });
         }
     }
     visit_strings(doc.root(), &mut String::new(), &mut |path, value| {
         if let Some(what) = invisible(value) {
-            out.push(json!({ "key": path, "message": format!("the value of {path} {what}") }));
+            out.push(Warning {
+                key: path.to_string(),
+                message: format!("the value of {path} {what}"),
+            });
         }
     });
     out

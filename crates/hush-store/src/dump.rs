@@ -245,18 +245,22 @@ pub(crate) async fn export(
     (&mut *conn).execute(begin).await.map_err(db_err)?;
     let (tx, rx) = mpsc::channel::<Result<DumpRow>>(256);
     tokio::spawn(async move {
-        for (index, table) in TABLES.iter().enumerate() {
+        'tables: for (index, table) in TABLES.iter().enumerate() {
             let statement = select(table);
             let mut rows = sqlx::query(&statement).fetch(&mut *conn);
             while let Some(row) = rows.next().await {
                 let item = row.map_err(db_err).and_then(|r| read_row(index, &r));
                 let failed = item.is_err();
                 if tx.send(item).await.is_err() || failed {
-                    return;
+                    break 'tables;
                 }
             }
         }
-        let _ = (&mut *conn).execute("COMMIT").await;
+        // However the copy ended (done, failed, or the reader stopped listening), the snapshot
+        // ends here: a pooled connection left inside a transaction would keep its snapshot.
+        if (&mut *conn).execute("ROLLBACK").await.is_err() {
+            conn.close_on_drop();
+        }
     });
     Ok(Box::pin(receiver_stream(rx)))
 }

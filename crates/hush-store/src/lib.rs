@@ -30,6 +30,14 @@ pub use store::SqlStore;
 /// Milliseconds since the Unix epoch; every timestamp in the store is one of these, given by the caller.
 pub type Millis = i64;
 
+/// Now, as [`Millis`].
+pub fn now_millis() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]

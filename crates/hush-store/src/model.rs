@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Millis;
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -64,6 +65,23 @@ pub fn name_key(name: &str) -> String {
     skeleton(&folded).collect::<String>().to_lowercase()
 }
 
+/// The longest member name.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// Member names: letters, digits and `. _ @ + -` (an email address works), 1 to 64 of them.
+/// Refused with the rule as the message.
+pub fn check_member_name(name: &str) -> Result<(), &'static str> {
+    let ok = (1..=MAX_NAME_CHARS).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || "._@+-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err("name: use 1 to 64 letters, digits or . _ @ + - (an email address works)")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: i64,
@@ -80,6 +98,7 @@ pub struct NewUser {
     pub created_at: Millis,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InviteKind {
@@ -126,6 +145,7 @@ pub struct Session {
     pub expires_at: Millis,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenKind {
@@ -170,6 +190,7 @@ pub struct TokenFilter {
 }
 
 /// How the server starts an app itself (server-launched apps).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchConfig {
     pub folder: String,
@@ -269,6 +290,7 @@ impl std::fmt::Debug for VersionRecord {
 }
 
 /// What a running copy says it is doing.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InstanceStatus {
@@ -329,6 +351,7 @@ pub struct InstanceReport {
 }
 
 /// Who did something the audit log records.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ActorKind {
@@ -361,6 +384,7 @@ impl ActorKind {
 }
 
 /// How an audited request ended.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {

@@ -19,7 +19,7 @@ use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::rows::{db_err, unavailable};
-use crate::{Millis, Result, StoreError, WriteHealth};
+use crate::{Result, StoreError, WriteHealth, now_millis};
 
 /// The most writes one transaction takes; more wait for the next one.
 const MAX_BATCH: usize = 256;
@@ -252,11 +252,4 @@ fn set_failing(health: &Mutex<WriteHealth>, err: &StoreError) {
         reason: err.to_string(),
         since,
     };
-}
-
-fn now_millis() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as Millis)
-        .unwrap_or(0)
 }

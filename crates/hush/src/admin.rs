@@ -114,7 +114,7 @@ async fn create_owner(name: &str, db: &DbArgs) -> anyhow::Result<()> {
             "this workspace already has members; an owner can invite more from the panel or with `hush members invite`"
         );
     }
-    hush_server::api::check_user_name(name).map_err(|e| anyhow::anyhow!(e.message))?;
+    hush_store::check_member_name(name).map_err(|rule| anyhow::anyhow!(rule))?;
     let password = match std::env::var("HUSH_OWNER_PASSWORD") {
         Ok(p) => p,
         Err(_) if std::io::stdin().is_terminal() => {
@@ -126,10 +126,10 @@ async fn create_owner(name: &str, db: &DbArgs) -> anyhow::Result<()> {
             line.trim_end_matches(['\r', '\n']).to_string()
         }
     };
-    hush_server::auth::check_password_rules(&password).map_err(|e| anyhow::anyhow!(e.message))?;
+    hush_crypto::password::check_rules(&password).map_err(|rule| anyhow::anyhow!(rule))?;
     let password_hash =
-        tokio::task::spawn_blocking(move || hush_server::auth::hash_password(&password)).await?;
-    let now = hush_server::now_millis();
+        tokio::task::spawn_blocking(move || hush_crypto::password::hash(&password)).await?;
+    let now = hush_store::now_millis();
     let user = store
         .create_first_owner(
             NewUser {

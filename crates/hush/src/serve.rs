@@ -286,6 +286,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServerConfig {
         public_url: settings.public_url.clone(),
         secure_cookies: settings.secure_cookies,
+        hsts: settings.tls.is_some(),
         trust_forwarded_for: settings.trust_forwarded_for,
         apps_dir: settings.apps_dir.clone(),
         ..ServerConfig::default()
@@ -322,12 +323,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "First start: open this one-time link to create the owner account (valid 24 hours):\n  {link}"
         );
     }
-    match tls {
-        Some(tls) => {
-            hush_server::tls::serve(listener.into_std()?, state, tls, shutdown_signal()).await?
-        }
-        None => hush_server::serve(listener, state, shutdown_signal()).await?,
-    }
+    hush_server::http::serve_with(listener, state, tls, shutdown_signal()).await?;
     Ok(())
 }
 

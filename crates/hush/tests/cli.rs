@@ -626,8 +626,16 @@ async fn tokens_members_and_audit() {
     w.ok(&["members", "remove", &eddie["id"].to_string(), "--yes"]);
     assert!(!w.ok(&["members", "list"]).contains("eddie"));
 
-    // Audit: JSON lines that parse, filters applied by the server.
-    let jsonl = w.ok(&["audit", "--jsonl"]);
+    // Audit: JSON lines that parse, filters applied by the server. Reads are written within
+    // about a second (they are gathered and folded).
+    let mut jsonl = w.ok(&["audit", "--jsonl"]);
+    for _ in 0..50 {
+        if jsonl.contains("secrets.read") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        jsonl = w.ok(&["audit", "--jsonl"]);
+    }
     let events: Vec<Value> = jsonl
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -1,37 +1,46 @@
-//! Members and roles, invitations, and the audit log: owners only (members may list members).
+//! Members and roles, and invitations (owners; any member may list members).
 
-use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
+use axum::http::StatusCode;
 use hush_crypto::{new_token, token_hash};
-use hush_store::{AuditFilter, InviteKind, NewInvite, Role, StoreEvent};
+use hush_store::{InviteKind, NewInvite, Role, StoreError, StoreEvent, now_millis};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
+use utoipa::ToSchema;
 
-use super::{Json, audit_event, find_app};
+use super::audit_event;
+use super::extract::{Json, Path};
+use super::views::{InviteView, Invites, Member, Members};
+use crate::AppState;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-use crate::{AppState, now_millis};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 
 const INVITE_TTL_MS: i64 = 7 * 24 * 3_600_000;
 
-pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<axum::Json<Value>> {
+/// Every member (any member).
+#[utoipa::path(get, path = "/members", tag = "members",
+    responses((status = 200, body = Members), (status = "default", body = ErrorBody, description = "An error")))]
+pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<axum::Json<Members>> {
     who.require(Role::Viewer)?;
     let users = state.store.list_users().await?;
-    Ok(axum::Json(json!({ "members": users })))
+    Ok(axum::Json(Members {
+        members: users.iter().map(Member::from).collect(),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct InviteBody {
     role: Role,
 }
 
-/// A one-time link that lets one person join with `role`; valid for 7 days.
+/// A one-time link that lets one person join with `role`; valid for 7 days (owners).
+#[utoipa::path(post, path = "/invites", tag = "members", request_body = InviteBody,
+    responses((status = 201, body = InviteView), (status = "default", body = ErrorBody, description = "An error")))]
 pub async fn invite(
     State(state): State<AppState>,
     who: Principal,
     Json(body): Json<InviteBody>,
-) -> ApiResult<(StatusCode, axum::Json<Value>)> {
+) -> ApiResult<(StatusCode, axum::Json<InviteView>)> {
     let owner = who.require(Role::Owner)?;
     let token = new_token("hush_inv_");
     let now = now_millis();
@@ -57,15 +66,65 @@ pub async fn invite(
     );
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({ "url": url, "role": body.role, "expires_at": invite.expires_at })),
+        axum::Json(InviteView {
+            url: Some(url),
+            ..InviteView::new(&invite)
+        }),
     ))
 }
 
-#[derive(Deserialize)]
+/// Invitations that can still be used (owners).
+#[utoipa::path(get, path = "/invites", tag = "members",
+    responses((status = 200, body = Invites), (status = "default", body = ErrorBody, description = "An error")))]
+pub async fn invites(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<axum::Json<Invites>> {
+    who.require(Role::Owner)?;
+    let invites = state.store.list_invites(now_millis()).await?;
+    Ok(axum::Json(Invites {
+        invites: invites.iter().map(InviteView::new).collect(),
+    }))
+}
+
+/// Revokes an unused invitation: its link stops working at once (owners).
+#[utoipa::path(delete, path = "/invites/{id}", tag = "members", params(("id" = i64, Path)),
+    responses((status = 204, description = "Revoked"), (status = "default", body = ErrorBody, description = "404 when there is no unused invitation with that id")))]
+pub async fn revoke_invite(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    who.require(Role::Owner)?;
+    state
+        .store
+        .revoke_invite(
+            id,
+            audit_event(
+                &who,
+                "member.invite_revoke",
+                None,
+                json!({ "invite_id": id }),
+            ),
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => {
+                ApiError::not_found(format!("no unused invitation with id {id}"))
+            }
+            e => e.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
 pub struct UpdateBody {
     role: Role,
 }
 
+/// Changes a member's role (owners); the last owner cannot be demoted.
+#[utoipa::path(patch, path = "/members/{id}", tag = "members", params(("id" = i64, Path)), request_body = UpdateBody,
+    responses((status = 204, description = "Changed"), (status = "default", body = ErrorBody, description = "409 when it would leave no owner")))]
 pub async fn update(
     State(state): State<AppState>,
     who: Principal,
@@ -73,100 +132,41 @@ pub async fn update(
     Json(body): Json<UpdateBody>,
 ) -> ApiResult<StatusCode> {
     who.require(Role::Owner)?;
-    let member = state.store.get_user(id).await?;
-    state
-        .store
-        .set_user_role(
-            id,
-            body.role,
-            audit_event(
-                &who,
-                "member.role",
-                None,
-                json!({ "member": member.name, "from": member.role, "to": body.role }),
-            ),
-        )
-        .await?;
+    let member = member(&state, id).await?;
+    let event = audit_event(
+        &who,
+        "member.role",
+        None,
+        json!({ "member": member.name, "from": member.role, "to": body.role }),
+    );
+    state.store.set_user_role(id, body.role, event).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Removes a member, their sessions and personal tokens (owners); the last owner cannot be removed.
+#[utoipa::path(delete, path = "/members/{id}", tag = "members", params(("id" = i64, Path)),
+    responses((status = 204, description = "Removed"), (status = "default", body = ErrorBody, description = "409 when it would leave no owner")))]
 pub async fn remove(
     State(state): State<AppState>,
     who: Principal,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     who.require(Role::Owner)?;
-    let member = state.store.get_user(id).await?;
-    state
-        .store
-        .delete_user(
-            id,
-            audit_event(
-                &who,
-                "member.remove",
-                None,
-                json!({ "member": member.name }),
-            ),
-        )
-        .await?;
+    let member = member(&state, id).await?;
+    let event = audit_event(
+        &who,
+        "member.remove",
+        None,
+        json!({ "member": member.name }),
+    );
+    state.store.delete_user(id, event).await?;
     state.apply_event(&StoreEvent::SessionsRevoked { user_id: id });
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-pub struct AuditQuery {
-    actor: Option<String>,
-    action: Option<String>,
-    app: Option<String>,
-    since: Option<i64>,
-    until: Option<i64>,
-    before: Option<i64>,
-    limit: Option<i64>,
-    /// `jsonl` for an export as JSON lines.
-    format: Option<String>,
-}
-
-pub async fn audit(
-    State(state): State<AppState>,
-    who: Principal,
-    Query(q): Query<AuditQuery>,
-) -> ApiResult<Response> {
-    who.require(Role::Owner)?;
-    let app_id = match q.app.as_deref() {
-        Some(name) => Some(find_app(&state, name).await?.id),
-        None => None,
-    };
-    let jsonl = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("jsonl") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "format {other:?}: use json or jsonl"
-            )));
-        }
-    };
-    let records = state
-        .store
-        .query_audit(AuditFilter {
-            actor_name: q.actor,
-            action: q.action,
-            app_id,
-            since: q.since,
-            until: q.until,
-            before_id: q.before,
-            limit: q
-                .limit
-                .unwrap_or(if jsonl { 100_000 } else { 100 })
-                .clamp(1, 100_000),
-        })
-        .await?;
-    if jsonl {
-        let mut out = String::new();
-        for record in &records {
-            out.push_str(&serde_json::to_string(record).map_err(|_| ApiError::internal())?);
-            out.push('\n');
-        }
-        return Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response());
-    }
-    Ok(axum::Json(json!({ "events": records })).into_response())
+async fn member(state: &AppState, id: i64) -> ApiResult<hush_store::User> {
+    state.store.get_user(id).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found(format!("no member with id {id}")),
+        e => e.into(),
+    })
 }

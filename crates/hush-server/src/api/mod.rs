@@ -1,83 +1,172 @@
-//! The versioned JSON API (`/api/v1/…`). Every error has the body `{"error": code, "message": …}`.
+//! The versioned JSON API (`/api/v1/…`). Every handler is annotated with what it takes and
+//! answers; the router and the OpenAPI document (`/api/v1/openapi.json`) are built from the
+//! same list below, so they cannot drift apart. Every error has the body
+//! `{"error": code, "message": …}`.
+//!
+//! One module per concern: `session` (signing in, links, `/me`), `apps`, `secrets` (read, save,
+//! rollback, validate), `history` (versions, diffs), `reveal` (values for editors), `instances`,
+//! `launch` (server-launched apps), `tokens`, `members` (members and invitations), `audit_log`,
+//! `watch` (the SSE stream), `system`. `extract` holds what handlers take from a request,
+//! `views` what they answer.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
-use axum::routing::{delete, get, post};
-use hush_store::{ActorKind, App, AuditEvent, Outcome, Role, StoreError};
-use serde::de::DeserializeOwned;
+use axum::response::{IntoResponse, Response};
+use hush_store::{ActorKind, App, AuditEvent, Outcome, now_millis};
+use serde_json::json;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use crate::auth::{Principal, SESSION_COOKIE, client_ip};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::metrics::Metrics;
-use crate::{AppState, now_millis};
 
 mod apps;
+mod audit_log;
+pub mod extract;
+mod history;
+mod instances;
+mod launch;
 mod members;
 mod reveal;
+mod secrets;
 mod session;
-pub use session::check_user_name;
 mod system;
 mod tokens;
+pub mod views;
 mod watch;
 
+pub use extract::find_app;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hush API",
+        description = "Secrets for your apps. Times are milliseconds since the Unix epoch. Every error has the body {\"error\": code, \"message\": ...}. Send a personal or app token as 'Authorization: Bearer <token>'; panel sessions use a cookie plus the X-CSRF-Token header on state-changing requests."
+    ),
+    servers((url = "/api/v1")),
+    security(("bearer" = []), ("session" = [])),
+    modifiers(&SecuritySchemes),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(SESSION_COOKIE))),
+        );
+    }
+}
+
+/// Every API route with its documentation.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(system::health))
+        .routes(routes!(system::ready))
+        .routes(routes!(session::setup_status))
+        .routes(routes!(session::login))
+        .routes(routes!(session::logout))
+        .routes(routes!(session::logout_all))
+        .routes(routes!(session::create_personal_token))
+        .routes(routes!(session::link_info))
+        .routes(routes!(session::accept_invite))
+        .routes(routes!(session::me))
+        .routes(routes!(secrets::validate))
+        .routes(routes!(apps::list, apps::create))
+        .routes(routes!(apps::show, apps::remove))
+        .routes(routes!(secrets::read, secrets::save))
+        .routes(routes!(secrets::keys))
+        .routes(routes!(secrets::rollback))
+        .routes(routes!(history::versions))
+        .routes(routes!(history::version))
+        .routes(routes!(history::diff))
+        .routes(routes!(reveal::values))
+        .routes(routes!(reveal::value_diff))
+        .routes(routes!(instances::list, instances::report))
+        .routes(routes!(watch::watch))
+        .routes(routes!(launch::status, launch::set))
+        .routes(routes!(launch::reboot))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(members::list))
+        .routes(routes!(members::update, members::remove))
+        .routes(routes!(members::invites, members::invite))
+        .routes(routes!(members::revoke_invite))
+        .routes(routes!(audit_log::query))
+}
+
+/// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/health", get(system::health))
-        .route("/ready", get(system::ready))
-        .route("/openapi.json", get(system::openapi))
-        .route("/setup", get(session::setup_status))
-        .route("/auth/login", post(session::login))
-        .route("/auth/logout", post(session::logout))
-        .route("/auth/logout-all", post(session::logout_all))
-        .route("/auth/token", post(session::create_personal_token))
-        .route("/auth/accept", post(session::accept_invite))
-        .route("/me", get(session::me))
-        .route("/validate", post(apps::validate))
-        .route("/apps", get(apps::list).post(apps::create))
-        .route("/apps/{app}", get(apps::show).delete(apps::remove))
+    let (api, doc) = api().split_for_parts();
+    let doc: Arc<str> = doc
+        .to_json()
+        .expect("the OpenAPI document serializes")
+        .into();
+    let api = api
         .route(
-            "/apps/{app}/secrets",
-            get(apps::read_secrets).put(apps::save_secrets),
+            "/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        doc.to_string(),
+                    )
+                }
+            }),
         )
-        .route("/apps/{app}/keys", get(apps::keys))
-        .route("/apps/{app}/versions", get(apps::versions))
-        .route("/apps/{app}/versions/{version}", get(apps::version))
-        .route("/apps/{app}/diff", get(apps::diff))
-        .route("/apps/{app}/versions/{version}/values", get(reveal::values))
-        .route("/apps/{app}/diff/values", get(reveal::value_diff))
-        .route("/apps/{app}/rollback", post(apps::rollback))
-        .route(
-            "/apps/{app}/instances",
-            get(apps::instances).post(apps::report_instance),
-        )
-        .route("/apps/{app}/watch", get(watch::watch))
-        .route(
-            "/apps/{app}/launch",
-            get(apps::launch_status).put(apps::set_launch),
-        )
-        .route("/apps/{app}/reboot", post(apps::reboot))
-        .route("/tokens", get(tokens::list).post(tokens::create))
-        .route("/tokens/{id}", delete(tokens::revoke))
-        .route("/members", get(members::list))
-        .route(
-            "/members/{id}",
-            axum::routing::patch(members::update).delete(members::remove),
-        )
-        .route("/invites", post(members::invite))
-        .route("/audit", get(members::audit))
-        .fallback(|| async {
-            ApiError::not_found("no such API endpoint; see /api/v1/openapi.json")
+        .fallback(|| async { ApiError::for_status(StatusCode::NOT_FOUND) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)
         })
-        .layer(middleware::map_response(api_headers));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            audit_refusals,
+        ));
+    let limits = &state.config.limits;
     Router::new()
         .nest("/api/v1", api)
         .merge(crate::panel::routes())
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.body_limit,
+        ))
+        // Refuses a declared length over the limit at once, before anyone reads the body.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            state.config.body_limit,
+        ))
+        // A body that stalls, or a handler that cannot answer, ends with 408.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            limits.body_idle_timeout,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .layer(middleware::from_fn(api_responses))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            transport_headers,
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -86,6 +175,18 @@ pub fn router(state: AppState) -> Router {
         // Method, path and status only: no headers (tokens) and no bodies (values).
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Every answer under `/api/` has hush's error shape and the API's headers, whatever layer
+/// made it (a 413 for a declared length, a 408 for a stalled body).
+async fn api_responses(request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    if api {
+        api_headers(error_shape(response).await).await
+    } else {
+        response
+    }
 }
 
 /// API answers may hold secret values: no cache keeps them, no browser sniffs or frames them.
@@ -102,110 +203,150 @@ async fn api_headers(mut response: Response) -> Response {
     response
 }
 
-async fn count_requests(
-    axum::extract::State(state): axum::extract::State<AppState>,
+/// Under TLS, browsers are told to use nothing else (HSTS).
+async fn transport_headers(
+    State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
+    let mut response = next.run(request).await;
+    if state.config.hsts {
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
+}
+
+/// Any error answer that is not already hush's JSON shape (a layer's 413, a 405) gets it.
+async fn error_shape(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if status.as_u16() < 400 || is_json {
+        return response;
+    }
+    let mut shaped = ApiError::for_status(status).into_response();
+    for name in [header::RETRY_AFTER, header::ALLOW] {
+        if let Some(value) = response.headers().get(&name) {
+            shaped.headers_mut().insert(name, value.clone());
+        }
+    }
+    shaped
+}
+
+/// Refused requests (401, 403) go to the audit log: who (when known), from where, which route.
+/// Identical refusals within a second fold into one row with a count (see `audit.rs`), and at
+/// most [`REFUSALS_PER_SECOND`] distinct ones a second are recorded, so a flood cannot fill
+/// the log.
+async fn audit_refusals(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "(no route)".to_string(), |p| p.as_str().to_string());
+    let method = request.method().to_string();
+    let (parts, body) = request.into_parts();
+    let ip = client_ip(&state, &parts);
+    let response = next.run(Request::from_parts(parts, body)).await;
+    let status = response.status();
+    if (status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN)
+        && state.refusals.admit()
+    {
+        let actor = response.extensions().get::<Refused>().cloned();
+        let (actor_kind, actor_id, actor_name) = match actor {
+            Some(Refused { kind, id, name }) => (kind, id, name),
+            None => (ActorKind::Anonymous, None, None),
+        };
+        state.audit.try_record(AuditEvent {
+            at: now_millis(),
+            actor_kind,
+            actor_id,
+            actor_name,
+            action: "request.refused".into(),
+            app_id: None,
+            app_name: None,
+            ip,
+            outcome: Outcome::Denied,
+            detail: json!({ "method": method, "route": route, "status": status.as_u16() }),
+        });
+    }
+    response
+}
+
+/// Who was refused, when they were known (put on the response by [`ApiError::by`]).
+#[derive(Clone, Debug)]
+pub struct Refused {
+    kind: ActorKind,
+    id: Option<i64>,
+    name: Option<String>,
+}
+
+impl Refused {
+    pub fn of(who: &Principal) -> Refused {
+        match who {
+            Principal::User { user, .. } => Refused {
+                kind: ActorKind::User,
+                id: Some(user.id),
+                name: Some(user.name.clone()),
+            },
+            Principal::App {
+                token_id,
+                token_name,
+                ..
+            } => Refused {
+                kind: ActorKind::Token,
+                id: Some(*token_id),
+                name: Some(token_name.clone()),
+            },
+        }
+    }
+}
+
+/// At most this many refusals a second reach the audit log.
+const REFUSALS_PER_SECOND: u64 = 50;
+
+/// A per-second budget for recording refusals.
+#[derive(Default)]
+pub struct RefusalBudget {
+    /// The current second (high 32 bits) and how many were admitted in it (low 32 bits).
+    window: AtomicU64,
+}
+
+impl RefusalBudget {
+    fn admit(&self) -> bool {
+        let second = (now_millis() / 1000) as u64 & 0xffff_ffff;
+        let mut current = self.window.load(Ordering::Relaxed);
+        loop {
+            let (window, used) = (current >> 32, current & 0xffff_ffff);
+            let next = if window == second {
+                if used >= REFUSALS_PER_SECOND {
+                    return false;
+                }
+                current + 1
+            } else {
+                (second << 32) | 1
+            };
+            match self
+                .window
+                .compare_exchange(current, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(seen) => current = seen,
+            }
+        }
+    }
+}
+
+async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
     Metrics::inc(&state.metrics.http_requests);
     let response = next.run(request).await;
     if response.status().is_server_error() {
         Metrics::inc(&state.metrics.http_errors);
     }
     response
-}
-
-/// `axum::Json`, but malformed or oversized bodies get hush's error shape.
-pub struct Json<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
-    }
-}
-
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            "the request body is larger than this server accepts",
-        );
-    }
-    // serde's message names the field and the position, but can quote a string it rejected:
-    // keep the words, drop whatever stood between double quotes.
-    let text = rejection.body_text();
-    let first = text.lines().next().unwrap_or("invalid JSON body");
-    ApiError::new(
-        rejection.status(),
-        "bad_request",
-        redact_quoted(&redact_rejected_value(first)),
-    )
-}
-
-/// serde names the rejected value itself ("invalid type: integer `1234`, expected …"): keep
-/// what was expected, not what was sent.
-fn redact_rejected_value(text: &str) -> String {
-    for marker in ["invalid type: ", "invalid value: ", "invalid length "] {
-        if let Some(start) = text.find(marker) {
-            let end = text[start..]
-                .find(", expected")
-                .map_or(text.len(), |e| start + e);
-            return format!(
-                "{}{}{}",
-                &text[..start],
-                marker.trim_end_matches([':', ' ']),
-                &text[end..]
-            );
-        }
-    }
-    text.to_string()
-}
-
-fn redact_quoted(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for (i, part) in text.split('"').enumerate() {
-        if i % 2 == 0 {
-            out.push_str(part);
-        } else {
-            out.push_str("\"…\"");
-        }
-    }
-    out
-}
-
-/// Looks an app up by name, with a not-found error that names it.
-pub async fn find_app(state: &AppState, name: &str) -> ApiResult<App> {
-    match state.store.find_app(name).await {
-        Ok(app) => Ok(app),
-        Err(StoreError::NotFound) => Err(ApiError::not_found(format!("no app named {name:?}"))),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The app `name` names, for a caller acting on it as a running copy: an app token of that
-/// very app (any other name, existing or not, gets the same 403, so a token cannot probe for
-/// app names), or a member with at least `role`.
-pub async fn app_for(state: &AppState, who: &Principal, name: &str, role: Role) -> ApiResult<App> {
-    match who {
-        Principal::App { app_id, .. } => match state.apps.get(state, name).await {
-            Ok(app) if app.id == *app_id => Ok(app),
-            Ok(_) => Err(ApiError::forbidden("this app token belongs to another app")),
-            Err(e) if e.status == StatusCode::NOT_FOUND => {
-                Err(ApiError::forbidden("this app token belongs to another app"))
-            }
-            Err(e) => Err(e),
-        },
-        Principal::User { .. } => {
-            who.require(role)?;
-            state.apps.get(state, name).await
-        }
-    }
 }
 
 /// An audit entry for what `who` just did.

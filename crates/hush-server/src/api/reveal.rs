@@ -3,18 +3,19 @@
 //! these because a browser has no TOML parser; the tree comes from hush-core's. Every answer is
 //! audited as `secrets.reveal`, and anyone below editor gets 403 before anything is opened.
 
-use axum::extract::{Path, Query, State};
-use hush_core::{Document, Table, Value, format_key_path, parse_key_path};
-use hush_store::{App, Role, StoreError};
-use serde::Deserialize;
+use axum::extract::State;
+use hush_core::{Table, Value, format_key_path, parse_key_path};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
-use super::{audit_event, find_app};
+use super::audit_event;
+use super::extract::{AppAccess, Editor, Path, Query};
+use super::history::{VersionPath, version_root};
 use crate::AppState;
-use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 pub struct ValuesQuery {
     /// One key path (`db.password`, `"with.dot".x`); every leaf when absent.
     key: Option<String>,
@@ -22,14 +23,15 @@ pub struct ValuesQuery {
 
 /// `GET /apps/{app}/versions/{version}/values[?key=PATH]`: the leaves of a version (arrays and
 /// empty tables count as leaves), in document order, or the one leaf or table `key` names.
+#[utoipa::path(get, path = "/apps/{app}/versions/{version}/values", tag = "history",
+    params(("app" = String, Path), ("version" = i64, Path), ValuesQuery),
+    responses((status = 200, body = VersionValues), (status = "default", body = ErrorBody, description = "400 bad key path, 404 no such version or key")))]
 pub async fn values(
     State(state): State<AppState>,
-    who: Principal,
-    Path((name, version)): Path<(String, i64)>,
+    AppAccess { who, app, .. }: AppAccess<Editor>,
+    Path(VersionPath { version, .. }): Path<VersionPath>,
     Query(q): Query<ValuesQuery>,
-) -> ApiResult<axum::Json<serde_json::Value>> {
-    who.require(Role::Editor)?;
-    let app = find_app(&state, &name).await?;
+) -> ApiResult<axum::Json<VersionValues>> {
     state.audit.ensure_writable()?;
     let root = version_root(&state, &app, version).await?;
     let (paths, detail) = match q.key {
@@ -54,22 +56,21 @@ pub async fn values(
             json!({ "version": version, "keys": "all" }),
         ),
     };
-    let values: Vec<serde_json::Value> = paths
+    let values: Vec<Leaf> = paths
         .into_iter()
         .map(|path| {
-            let mut entry = leaf_json(find(&root, &path).expect("a path of this tree"));
-            entry["path"] = json!(path);
-            entry
+            let value = find(&root, &path).expect("a path of this tree");
+            Leaf::new(path, value)
         })
         .collect();
     state
         .audit
         .record(audit_event(&who, "secrets.reveal", Some(&app), detail))
         .await?;
-    Ok(axum::Json(json!({ "version": version, "values": values })))
+    Ok(axum::Json(VersionValues { version, values }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 pub struct ValueDiffQuery {
     from: i64,
     to: i64,
@@ -77,19 +78,19 @@ pub struct ValueDiffQuery {
 
 /// `GET /apps/{app}/diff/values?from=A&to=B`: what `GET /apps/{app}/diff` names, with the old
 /// and the new value of each path (version 0 is the empty document before version 1).
+#[utoipa::path(get, path = "/apps/{app}/diff/values", tag = "history",
+    params(("app" = String, Path), ValueDiffQuery),
+    responses((status = 200, body = ValueDiff), (status = "default", body = ErrorBody, description = "404 no such version")))]
 pub async fn value_diff(
     State(state): State<AppState>,
-    who: Principal,
-    Path(name): Path<String>,
+    AppAccess { who, app, .. }: AppAccess<Editor>,
     Query(q): Query<ValueDiffQuery>,
-) -> ApiResult<axum::Json<serde_json::Value>> {
-    who.require(Role::Editor)?;
-    let app = find_app(&state, &name).await?;
+) -> ApiResult<axum::Json<ValueDiff>> {
     state.audit.ensure_writable()?;
     let old = version_root(&state, &app, q.from).await?;
     let new = version_root(&state, &app, q.to).await?;
     let diff = hush_core::diff(&old, &new);
-    let side = |root: &Table, path: &str| find(root, path).map(leaf_json);
+    let side = |root: &Table, path: &str| find(root, path).map(|v| Leaf::new(path.to_string(), v));
     let mut changes = Vec::new();
     for (kind, paths) in [
         ("added", &diff.added),
@@ -97,12 +98,12 @@ pub async fn value_diff(
         ("removed", &diff.removed),
     ] {
         for path in paths {
-            changes.push(json!({
-                "path": path,
-                "change": kind,
-                "old": side(&old, path),
-                "new": side(&new, path),
-            }));
+            changes.push(ValueChange {
+                path: path.clone(),
+                change: kind,
+                old: side(&old, path),
+                new: side(&new, path),
+            });
         }
     }
     state
@@ -114,30 +115,11 @@ pub async fn value_diff(
             json!({ "from": q.from, "to": q.to }),
         ))
         .await?;
-    Ok(axum::Json(
-        json!({ "from": q.from, "to": q.to, "changes": changes }),
-    ))
-}
-
-/// The tree of `version` (0: the empty document before version 1).
-async fn version_root(state: &AppState, app: &App, version: i64) -> ApiResult<Table> {
-    if version == 0 {
-        return Ok(Table::new());
-    }
-    let record = state
-        .store
-        .get_version(app.id, version)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => {
-                ApiError::not_found(format!("app {:?} has no version {version}", app.name))
-            }
-            e => e.into(),
-        })?;
-    let text = state.vault.open(app, &record)?;
-    Document::parse(&text)
-        .map(Document::into_root)
-        .map_err(|_| ApiError::internal())
+    Ok(axum::Json(ValueDiff {
+        from: q.from,
+        to: q.to,
+        changes,
+    }))
 }
 
 /// The value at a TOML dotted key path, if there is one.
@@ -151,17 +133,56 @@ fn find<'a>(root: &'a Table, path: &str) -> Option<&'a Value> {
     table.get(last)
 }
 
-/// `{type, value, text}`: the value as typed JSON (hush-core's JSON form: datetimes as their
-/// TOML text, inf and nan as Python prints them) and as one line of text to show or copy
-/// (strings as they are, floats as Python's `str()`, arrays and tables as JSON).
-fn leaf_json(value: &Value) -> serde_json::Value {
-    let text = match value {
-        Value::String(s) => s.clone(),
-        Value::Integer(i) => i.to_string(),
-        Value::Float(f) => hush_core::python_float_str(*f),
-        Value::Boolean(b) => b.to_string(),
-        Value::Datetime(d) => d.as_str().to_owned(),
-        Value::Array(_) | Value::Table(_) => json!(value).to_string(),
-    };
-    json!({ "type": value.type_name(), "value": value, "text": text })
+/// One value: its key path, its TOML type, the value as typed JSON (hush-core's JSON form:
+/// datetimes as their TOML text, inf and nan as Python prints them) and as one line of text to
+/// show or copy (strings as they are, floats as Python's `str()`, arrays and tables as JSON).
+#[derive(Serialize, ToSchema)]
+pub struct Leaf {
+    pub path: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[schema(value_type = Object)]
+    pub value: serde_json::Value,
+    pub text: String,
+}
+
+impl Leaf {
+    fn new(path: String, value: &Value) -> Leaf {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Integer(i) => i.to_string(),
+            Value::Float(f) => hush_core::python_float_str(*f),
+            Value::Boolean(b) => b.to_string(),
+            Value::Datetime(d) => d.as_str().to_owned(),
+            Value::Array(_) | Value::Table(_) => json!(value).to_string(),
+        };
+        Leaf {
+            path,
+            kind: value.type_name(),
+            value: json!(value),
+            text,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VersionValues {
+    pub version: i64,
+    pub values: Vec<Leaf>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ValueChange {
+    pub path: String,
+    /// `added`, `changed` or `removed`.
+    pub change: &'static str,
+    pub old: Option<Leaf>,
+    pub new: Option<Leaf>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ValueDiff {
+    pub from: i64,
+    pub to: i64,
+    pub changes: Vec<ValueChange>,
 }

@@ -1,60 +1,77 @@
-//! Signing in and out, first-run setup and invitations, personal access tokens.
+//! Signing in and out, first-run setup and invitation links, personal access tokens, `/me`.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{AppendHeaders, IntoResponse, Response};
 use hush_crypto::{new_token, token_hash};
 use hush_store::{
-    ActorKind, AuditEvent, InviteKind, NewSession, NewUser, Outcome, StoreError, StoreEvent,
-    TokenKind, User,
+    ActorKind, AuditEvent, InviteKind, MAX_NAME_CHARS, NewSession, NewUser, Outcome, StoreError,
+    StoreEvent, TokenKind, User, check_member_name, name_key, now_millis,
 };
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
-use super::Json;
+use super::extract::Json;
+use super::views::{
+    AppTokenInfo, CreatedToken, LinkInfo, Me, Member, ServerInfo, SessionView, SetupStatus,
+};
+use crate::AppState;
+use crate::auth::limiter::DEVICE_COOKIE;
 use crate::auth::{self, ClientIp, Principal, SESSION_COOKIE};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::metrics::Metrics;
-use crate::{AppState, now_millis};
 
-/// The longest member name (see [`check_user_name`]).
-const MAX_NAME_CHARS: usize = 64;
-
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LoginBody {
     name: String,
     password: String,
 }
 
-pub async fn setup_status(
-    State(state): State<AppState>,
-) -> ApiResult<axum::Json<serde_json::Value>> {
+/// Whether the first owner still has to be created.
+#[utoipa::path(get, path = "/setup", tag = "session", security(()),
+    responses((status = 200, body = SetupStatus), (status = "default", body = ErrorBody, description = "An error")))]
+pub async fn setup_status(State(state): State<AppState>) -> ApiResult<axum::Json<SetupStatus>> {
     let users = state.store.user_count().await?;
-    Ok(axum::Json(json!({ "needs_setup": users == 0 })))
+    Ok(axum::Json(SetupStatus {
+        needs_setup: users == 0,
+    }))
 }
 
-/// Checks a name and password, with rate limits and the same answer (and work) for an unknown
-/// name as for a wrong password.
+fn bad_credentials() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "bad_credentials",
+        "wrong name or password",
+    )
+}
+
+/// Checks a name and password: throttled per account and per address (a browser that signed in
+/// before keeps its own count), with the same answer (and work) for an unknown name as for a
+/// wrong password.
 async fn verify_login(
     state: &AppState,
+    headers: &HeaderMap,
     name: &str,
     password: String,
     ip: Option<String>,
 ) -> ApiResult<User> {
     // No member has a longer name; such a request only fills the limiter and the audit log.
     if name.chars().count() > MAX_NAME_CHARS {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "bad_credentials",
-            "wrong name or password",
-        ));
+        return Err(bad_credentials());
     }
-    state.limiter.check(name, ip.as_deref())?;
     let found = match state.store.find_user_credentials(name).await {
-        Ok((user, hash)) => Some((user, hash)),
+        Ok(pair) => Some(pair),
         Err(StoreError::NotFound) => None,
         Err(e) => return Err(e.into()),
     };
+    let device = match (&found, auth::cookie_value(headers, DEVICE_COOKIE)) {
+        (Some((user, _)), Some(cookie)) => state.limiter.known_device(cookie, user.id),
+        _ => None,
+    };
+    let attempt = state
+        .limiter
+        .begin(&name_key(name), device, ip.as_deref())?;
     let (user, hash) = found.map_or((None, None), |(u, h)| (Some(u), Some(h)));
     let ok = state.passwords.verify(password, hash).await?;
     let mut event = AuditEvent {
@@ -65,22 +82,23 @@ async fn verify_login(
         action: "auth.login".into(),
         app_id: None,
         app_name: None,
-        ip: ip.clone(),
+        ip,
         outcome: Outcome::Ok,
-        detail: json!({}),
+        detail: json!({ "known_device": device.is_some() }),
     };
     match user {
         Some(user) if ok => {
-            state.limiter.succeeded(name);
+            attempt.succeeded();
             state.audit.record_durably(event).await?;
             Ok(user)
         }
         _ => {
-            state.limiter.failed(name, ip.as_deref());
+            attempt.failed();
             Metrics::inc(&state.metrics.logins_failed);
             event.outcome = Outcome::Failed;
             event.actor_kind = ActorKind::Anonymous;
-            state.audit.record_durably(event).await?;
+            // Queued, so that a flood of wrong passwords folds into few rows.
+            state.audit.record(event).await?;
             if state.store.user_count().await? == 0 {
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
@@ -89,15 +107,12 @@ async fn verify_login(
                      printed at its first start, or run `hush admin create-owner`",
                 ));
             }
-            Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "bad_credentials",
-                "wrong name or password",
-            ))
+            Err(bad_credentials())
         }
     }
 }
 
+/// A new panel session for `user`, with the session and device cookies.
 async fn start_session(state: &AppState, user: &User) -> ApiResult<Response> {
     let token = new_token("hush_s_");
     let now = now_millis();
@@ -110,24 +125,40 @@ async fn start_session(state: &AppState, user: &User) -> ApiResult<Response> {
             expires_at: now + state.config.session_absolute.as_millis() as i64,
         })
         .await?;
-    let cookie = auth::session_cookie(
-        &token,
-        state.config.secure_cookies,
-        state.config.session_absolute,
-    );
-    let body = json!({ "user": user, "csrf_token": auth::csrf_for(&token) });
-    Ok(([(header::SET_COOKIE, cookie)], axum::Json(body)).into_response())
+    let secure = state.config.secure_cookies;
+    let cookies = AppendHeaders([
+        (
+            header::SET_COOKIE,
+            auth::session_cookie(&token, secure, state.config.session_absolute),
+        ),
+        (
+            header::SET_COOKIE,
+            state.limiter.device_cookie(user.id, secure),
+        ),
+    ]);
+    let body = SessionView {
+        user: Member::from(user),
+        csrf_token: auth::csrf_for(&token),
+    };
+    Ok((cookies, axum::Json(body)).into_response())
 }
 
+/// Signs in to the panel: a session cookie (HttpOnly, SameSite=Strict) and the CSRF token.
+#[utoipa::path(post, path = "/auth/login", tag = "session", security(()), request_body = LoginBody,
+    responses((status = 200, body = SessionView), (status = "default", body = ErrorBody, description = "401 bad_credentials or no_owner, 429 rate_limited (with Retry-After)")))]
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     Json(body): Json<LoginBody>,
 ) -> ApiResult<Response> {
-    let user = verify_login(&state, &body.name, body.password, ip).await?;
+    let user = verify_login(&state, &headers, &body.name, body.password, ip).await?;
     start_session(&state, &user).await
 }
 
+/// Ends this panel session.
+#[utoipa::path(post, path = "/auth/logout", tag = "session",
+    responses((status = 204, description = "Signed out"), (status = "default", body = ErrorBody, description = "An error")))]
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -150,7 +181,9 @@ pub async fn logout(
         .into_response())
 }
 
-/// Ends every session of the caller, on every device.
+/// Ends every session of the caller, on every device; their watch streams end too.
+#[utoipa::path(post, path = "/auth/logout-all", tag = "session",
+    responses((status = 204, description = "Signed out everywhere"), (status = "default", body = ErrorBody, description = "An error")))]
 pub async fn logout_all(State(state): State<AppState>, who: Principal) -> ApiResult<Response> {
     let user = who.user()?;
     state
@@ -171,29 +204,36 @@ pub async fn logout_all(State(state): State<AppState>, who: Principal) -> ApiRes
         .into_response())
 }
 
-pub async fn me(
-    State(state): State<AppState>,
-    who: Principal,
-) -> ApiResult<axum::Json<serde_json::Value>> {
-    match &who {
-        Principal::User { user, csrf, .. } => Ok(axum::Json(json!({
-            "user": user,
-            "csrf_token": csrf,
-            "server": {
-                "version": env!("CARGO_PKG_VERSION"),
-                "launch_apps": state.config.apps_dir.is_some(),
-                "public_url": state.config.public_url,
-            },
-        }))),
+/// Who the caller is.
+#[utoipa::path(get, path = "/me", tag = "session",
+    responses((status = 200, body = Me), (status = "default", body = ErrorBody, description = "An error")))]
+pub async fn me(State(state): State<AppState>, who: Principal) -> axum::Json<Me> {
+    axum::Json(match &who {
+        Principal::User { user, .. } => Me {
+            user: Some(Member::from(user)),
+            csrf_token: who.csrf().map(String::from),
+            server: Some(ServerInfo {
+                version: env!("CARGO_PKG_VERSION"),
+                launch_apps: state.config.apps_dir.is_some(),
+                public_url: state.config.public_url.clone(),
+            }),
+            app_token: None,
+        },
         Principal::App {
             app_id, token_id, ..
-        } => Ok(axum::Json(
-            json!({ "app_token": { "id": token_id, "app_id": app_id } }),
-        )),
-    }
+        } => Me {
+            user: None,
+            csrf_token: None,
+            server: None,
+            app_token: Some(AppTokenInfo {
+                id: *token_id,
+                app_id: *app_id,
+            }),
+        },
+    })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct TokenLoginBody {
     name: String,
     password: String,
@@ -202,16 +242,19 @@ pub struct TokenLoginBody {
 }
 
 /// `hush login`: trades a name and password for a personal access token, shown once.
+#[utoipa::path(post, path = "/auth/token", tag = "session", security(()), request_body = TokenLoginBody,
+    responses((status = 201, body = CreatedToken), (status = "default", body = ErrorBody, description = "401 bad_credentials or no_owner, 429 rate_limited")))]
 pub async fn create_personal_token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     Json(body): Json<TokenLoginBody>,
-) -> ApiResult<Response> {
-    let user = verify_login(&state, &body.name, body.password, ip.clone()).await?;
+) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
+    let user = verify_login(&state, &headers, &body.name, body.password, ip.clone()).await?;
     let name = body.token_name.unwrap_or_else(|| "hush login".into());
     let who = Principal::User {
-        user: user.clone(),
-        csrf: None,
+        user,
+        via: auth::Credential::Token { id: 0 },
         ip,
     };
     let created = super::tokens::issue(
@@ -223,10 +266,47 @@ pub async fn create_personal_token(
         body.expires_in_days,
     )
     .await?;
-    Ok((StatusCode::CREATED, axum::Json(created)).into_response())
+    Ok((StatusCode::CREATED, axum::Json(created)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+pub struct LinkBody {
+    /// The token from the link's fragment.
+    token: String,
+}
+
+fn dead_link() -> ApiError {
+    ApiError::not_found("this link is unknown, used or expired; ask for a new one")
+}
+
+/// What a one-time link is for (the join page shows it before the form is sent). The token
+/// travels in the body, never in a URL.
+#[utoipa::path(post, path = "/auth/link", tag = "session", security(()), request_body = LinkBody,
+    responses((status = 200, body = LinkInfo), (status = "default", body = ErrorBody, description = "404 when the link is unknown, used or expired")))]
+pub async fn link_info(
+    State(state): State<AppState>,
+    Json(body): Json<LinkBody>,
+) -> ApiResult<axum::Json<LinkInfo>> {
+    let invite = state
+        .store
+        .find_invite(&token_hash(body.token.trim()), now_millis())
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => dead_link(),
+            e => e.into(),
+        })?;
+    Ok(axum::Json(LinkInfo {
+        kind: match invite.kind {
+            InviteKind::Setup => "setup",
+            InviteKind::Invite => "invite",
+        },
+        role: invite.role,
+        invited_by: invite.created_by_name,
+        expires_at: invite.expires_at,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
 pub struct AcceptBody {
     token: String,
     name: String,
@@ -235,23 +315,24 @@ pub struct AcceptBody {
 
 /// Uses a one-time link: the first-run setup link creates the owner; an invitation creates a
 /// member with the role it was made for. Signs the new person in.
+#[utoipa::path(post, path = "/auth/accept", tag = "session", security(()), request_body = AcceptBody,
+    responses((status = 200, body = SessionView), (status = "default", body = ErrorBody, description = "400 bad_name or password rules, 404 dead link, 409 name taken")))]
 pub async fn accept_invite(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     Json(body): Json<AcceptBody>,
 ) -> ApiResult<Response> {
     check_user_name(&body.name)?;
-    auth::check_password_rules(&body.password)?;
+    hush_crypto::password::check_rules(&body.password).map_err(ApiError::bad_request)?;
     let hash = token_hash(body.token.trim());
     let now = now_millis();
-    let gone = || ApiError::not_found("this link is unknown, used or expired; ask for a new one");
     // Check before hashing the password, so a dead link costs no Argon2 work.
     let invite = state
         .store
         .find_invite(&hash, now)
         .await
         .map_err(|e| match e {
-            StoreError::NotFound => gone(),
+            StoreError::NotFound => dead_link(),
             e => e.into(),
         })?;
     let password_hash = state.passwords.hash(body.password).await?;
@@ -271,22 +352,18 @@ pub async fn accept_invite(
         outcome: Outcome::Ok,
         detail: json!({ "role": invite.role, "invite_id": invite.id }),
     };
+    let new_user = NewUser {
+        name: body.name.clone(),
+        role: invite.role,
+        password_hash,
+        created_at: now,
+    };
     let (_, user) = state
         .store
-        .accept_invite(
-            &hash,
-            now,
-            NewUser {
-                name: body.name.clone(),
-                role: invite.role,
-                password_hash,
-                created_at: now,
-            },
-            event,
-        )
+        .accept_invite(&hash, now, new_user, event)
         .await
         .map_err(|e| match e {
-            StoreError::NotFound => gone(),
+            StoreError::NotFound => dead_link(),
             StoreError::Conflict(_) => ApiError::conflict(format!(
                 "the name {:?} is taken, or too like a member's name; choose another",
                 body.name
@@ -297,16 +374,5 @@ pub async fn accept_invite(
 }
 
 pub fn check_user_name(name: &str) -> ApiResult<()> {
-    let ok = (1..=MAX_NAME_CHARS).contains(&name.chars().count())
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || "._@+-".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(
-            "name: use 1 to 64 letters, digits or . _ @ + - (an email address works)",
-        )
-        .with_code("bad_name"))
-    }
+    check_member_name(name).map_err(|rule| ApiError::bad_request(rule).with_code("bad_name"))
 }

@@ -1,24 +1,28 @@
-//! Health, readiness and the OpenAPI document.
+//! Health and readiness.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use serde_json::json;
+use hush_store::{WriteHealth, now_millis};
 
-use crate::error::{ApiError, ApiResult};
-use crate::{AppState, now_millis};
-use hush_store::WriteHealth;
+use super::views::{Health, Ready};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, ErrorBody};
 
-pub async fn health() -> axum::Json<serde_json::Value> {
-    axum::Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+/// Alive (answers without touching the database).
+#[utoipa::path(get, path = "/health", tag = "system", security(()),
+    responses((status = 200, body = Health), (status = "default", body = ErrorBody, description = "An error")))]
+pub async fn health() -> axum::Json<Health> {
+    axum::Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 /// Ready when the database answers, takes writes, and the audit log is being written. After a
 /// failed write, a small probe write says whether writes work again (a full disk was freed),
 /// so readiness comes back by itself.
-pub async fn ready(
-    State(state): State<AppState>,
-) -> ApiResult<(StatusCode, axum::Json<serde_json::Value>)> {
+#[utoipa::path(get, path = "/ready", tag = "system", security(()),
+    responses((status = 200, body = Ready), (status = "default", body = ErrorBody, description = "503 with the reason")))]
+pub async fn ready(State(state): State<AppState>) -> ApiResult<axum::Json<Ready>> {
     state.store.user_count().await.map_err(|err| {
         tracing::warn!(error = %err, "readiness: database not answering");
         ApiError::unavailable("the database is not answering")
@@ -32,15 +36,8 @@ pub async fn ready(
         )));
     }
     state.audit.ensure_writable()?;
-    Ok((
-        StatusCode::OK,
-        axum::Json(json!({ "status": "ready", "backend": state.store.backend() })),
-    ))
-}
-
-pub async fn openapi() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        include_str!("../../openapi.json"),
-    )
+    Ok(axum::Json(Ready {
+        status: "ready",
+        backend: state.store.backend().as_str(),
+    }))
 }

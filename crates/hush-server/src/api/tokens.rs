@@ -1,32 +1,39 @@
 //! Personal access tokens (the CLI) and app tokens (delivery). A token is shown once, at
 //! creation; the server keeps only its hash.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use hush_crypto::{new_token, token_hash};
-use hush_store::{NewToken, Role, StoreError, StoreEvent, TokenFilter, TokenKind, TokenRecord};
+use hush_store::{App, NewToken, Role, StoreError, StoreEvent, TokenFilter, TokenKind, now_millis};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
-use super::{Json, audit_event, find_app};
+use super::audit_event;
+use super::extract::{Json, Path, Query, find_app};
+use super::views::{CreatedToken, TokenView, Tokens};
+use crate::AppState;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
-use crate::{AppState, now_millis};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct CreateBody {
     kind: TokenKind,
     name: String,
     /// The app an app token reads.
     app: Option<String>,
+    /// No expiry when absent.
     expires_in_days: Option<u32>,
 }
 
+/// Creates a token: your own personal token, or an app token (editors).
+#[utoipa::path(post, path = "/tokens", tag = "tokens", request_body = CreateBody,
+    responses((status = 201, body = CreatedToken), (status = "default", body = ErrorBody, description = "An error")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
     Json(body): Json<CreateBody>,
-) -> ApiResult<(StatusCode, axum::Json<Value>)> {
+) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
     let app = match (body.kind, body.app.as_deref()) {
         (TokenKind::App, Some(name)) => {
             who.require(Role::Editor)?;
@@ -52,14 +59,14 @@ pub async fn create(
 }
 
 /// Creates a token and returns it (the only time it is shown) with its record.
-pub async fn issue(
+pub(super) async fn issue(
     state: &AppState,
     who: &Principal,
     kind: TokenKind,
     name: String,
-    app: Option<&hush_store::App>,
+    app: Option<&App>,
     expires_in_days: Option<u32>,
-) -> ApiResult<Value> {
+) -> ApiResult<CreatedToken> {
     let user = who.user()?;
     let name = name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {
@@ -93,45 +100,35 @@ pub async fn issue(
             audit_event(who, "token.create", app, json!({ "kind": kind })),
         )
         .await?;
-    let mut body = token_json(&record, app.map(|a| a.name.as_str()));
-    body["token"] = json!(token.as_str());
-    if let Some(app) = app {
-        body["run_command"] = json!(format!(
+    let run_command = app.map(|app| {
+        format!(
             "HUSH_SERVER={} HUSH_TOKEN={} hush run --app {} -- streamlit run streamlit_app.py",
             state.config.public_url,
             token.as_str(),
             app.name
-        ));
-    }
-    Ok(body)
-}
-
-fn token_json(record: &TokenRecord, app: Option<&str>) -> Value {
-    json!({
-        "id": record.id,
-        "kind": record.kind,
-        "name": record.name,
-        "prefix": record.prefix,
-        "app": app,
-        "user_id": record.user_id,
-        "created_at": record.created_at,
-        "expires_at": record.expires_at,
-        "last_used_at": record.last_used_at,
-        "revoked_at": record.revoked_at,
+        )
+    });
+    Ok(CreatedToken {
+        record: TokenView::new(&record, app.map(|a| a.name.as_str())),
+        token: token.to_string(),
+        run_command,
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 pub struct ListQuery {
+    /// An app's tokens; the caller's own personal tokens when absent.
     app: Option<String>,
 }
 
 /// An app's tokens (`?app=NAME`, any member), or else the caller's own personal tokens.
+#[utoipa::path(get, path = "/tokens", tag = "tokens", params(ListQuery),
+    responses((status = 200, body = Tokens), (status = "default", body = ErrorBody, description = "An error")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
     Query(query): Query<ListQuery>,
-) -> ApiResult<axum::Json<Value>> {
+) -> ApiResult<axum::Json<Tokens>> {
     let user = who.user()?;
     let (filter, app_name) = match query.app.as_deref() {
         Some(name) => {
@@ -155,15 +152,18 @@ pub async fn list(
         ),
     };
     let tokens = state.store.list_tokens(filter).await?;
-    let items: Vec<Value> = tokens
-        .iter()
-        .map(|t| token_json(t, app_name.as_deref()))
-        .collect();
-    Ok(axum::Json(json!({ "tokens": items })))
+    Ok(axum::Json(Tokens {
+        tokens: tokens
+            .iter()
+            .map(|t| TokenView::new(t, app_name.as_deref()))
+            .collect(),
+    }))
 }
 
-/// Revokes a token at once on every server. Your own personal tokens, app tokens with the
-/// editor role, anything as an owner.
+/// Revokes a token at once on every server, ending its watch streams: your own personal
+/// tokens, app tokens as an editor, anything as an owner.
+#[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens", params(("id" = i64, Path)),
+    responses((status = 204, description = "Revoked"), (status = "default", body = ErrorBody, description = "An error")))]
 pub async fn revoke(
     State(state): State<AppState>,
     who: Principal,
@@ -180,7 +180,8 @@ pub async fn revoke(
     if !allowed {
         return Err(ApiError::forbidden(
             "you may revoke only your own tokens, or app tokens as an editor",
-        ));
+        )
+        .by(&who));
     }
     if token.revoked_at.is_some() {
         return Ok(StatusCode::NO_CONTENT);
@@ -189,19 +190,13 @@ pub async fn revoke(
         Some(app_id) => state.store.get_app(app_id).await.ok(),
         None => None,
     };
-    state
-        .store
-        .revoke_token(
-            id,
-            now_millis(),
-            audit_event(
-                &who,
-                "token.revoke",
-                app.as_ref(),
-                json!({ "token_id": id, "kind": token.kind }),
-            ),
-        )
-        .await?;
+    let event = audit_event(
+        &who,
+        "token.revoke",
+        app.as_ref(),
+        json!({ "token_id": id, "kind": token.kind, "name": token.name }),
+    );
+    state.store.revoke_token(id, now_millis(), event).await?;
     state.apply_event(&StoreEvent::TokenRevoked { token_id: id });
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,26 +3,32 @@
 
 use std::convert::Infallible;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
-use hush_store::Role;
 use serde_json::json;
 use tokio::sync::watch;
 
+use super::extract::{AppAccess, ViewerOrRunner};
 use crate::AppState;
-use crate::auth::Principal;
-use crate::error::ApiResult;
+use crate::auth::{Credential, Principal};
+use crate::error::{ApiResult, ErrorBody};
 use crate::hub::Revoked;
 
+/// Server-Sent Events: a `version` event (`id` = version, data `{"app", "version"}`) for each
+/// new version, and a `ping` comment as heartbeat. Send `Last-Event-ID` to resume: versions
+/// after it are sent at once. The stream ends when the credentials that opened it are revoked
+/// (token revoked, member removed, signed out everywhere), the app is deleted, or the server stops.
+#[utoipa::path(get, path = "/apps/{app}/watch", tag = "watch",
+    params(("app" = String, Path), ("Last-Event-ID" = Option<i64>, Header, description = "The newest version the client has")),
+    responses((status = 200, content_type = "text/event-stream", description = "The event stream"),
+        (status = "default", body = ErrorBody, description = "An error")))]
 pub async fn watch(
     State(state): State<AppState>,
-    who: Principal,
-    Path(name): Path<String>,
+    AppAccess { who, app, .. }: AppAccess<ViewerOrRunner>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let app = super::app_for(&state, &who, &name, Role::Viewer).await?;
     let current = state
         .vault
         .latest(state.store.as_ref(), &app)
@@ -35,9 +41,13 @@ pub async fn watch(
         .unwrap_or(0);
     let versions = state.hub.subscribe(app.id, current);
     let closing = state.closing.subscribe();
-    let holder = match &who {
-        Principal::App { token_id, .. } => Revoked::Token(*token_id),
-        Principal::User { user, .. } => Revoked::User(user.id),
+    // Whose revocation ends the stream: the token that opened it, and the member.
+    let holders = match &who {
+        Principal::App { token_id, .. } => vec![Revoked::Token(*token_id)],
+        Principal::User { user, via, .. } => match via {
+            Credential::Token { id } => vec![Revoked::Token(*id), Revoked::User(user.id)],
+            Credential::Session { .. } => vec![Revoked::User(user.id)],
+        },
     };
     let revocations = state.hub.revocations();
     let stream = futures::stream::unfold(
@@ -45,7 +55,7 @@ pub async fn watch(
             versions,
             closing,
             revocations,
-            holder,
+            holders,
             seen,
             app: app.name,
         },
@@ -70,7 +80,7 @@ struct Watch {
     closing: watch::Receiver<bool>,
     revocations: tokio::sync::broadcast::Receiver<Revoked>,
     /// Whose credentials opened the stream: their revocation ends it.
-    holder: Revoked,
+    holders: Vec<Revoked>,
     /// The newest version this client has been told of.
     seen: i64,
     app: String,
@@ -90,7 +100,7 @@ impl Watch {
                 changed = self.versions.changed() => changed.ok()?,
                 _ = self.closing.wait_for(|closing| *closing) => return None,
                 revoked = self.revocations.recv() => match revoked {
-                    Ok(who) if who == self.holder => return None,
+                    Ok(who) if self.holders.contains(&who) => return None,
                     Ok(_) => {}
                     // Missed some: end the stream; the client reconnects and is checked again.
                     Err(_) => return None,

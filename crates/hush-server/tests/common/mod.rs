@@ -149,6 +149,28 @@ impl Drop for TestServer {
     }
 }
 
+/// Audit events matching `query`, once at least one satisfies `found` (reads and refusals are
+/// written within about a second: they are gathered and folded).
+pub async fn audit_eventually(
+    client: &Client,
+    query: &str,
+    found: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let events = client.audit(query).await.unwrap();
+        if events.iter().any(&found) || std::time::Instant::now() > deadline {
+            return events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// How many events a folded audit row stands for.
+pub fn folded_count(event: &serde_json::Value) -> u64 {
+    event["detail"]["count"].as_u64().unwrap_or(1)
+}
+
 /// The seed's own example document.
 pub const SEED: &str = r#"# Everything in this section will be available as an environment variable
 db_username = "Jane"

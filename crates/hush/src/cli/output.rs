@@ -140,7 +140,7 @@ pub fn parse_since(text: &str, now_ms: i64) -> anyhow::Result<i64> {
     Ok(secs * 1000)
 }
 
-pub use hush_server::now_millis;
+pub use hush_store::now_millis;
 
 /// Asks a question on stderr and reads one line from stdin; `None` at end of input.
 pub fn ask(question: &str) -> anyhow::Result<Option<String>> {

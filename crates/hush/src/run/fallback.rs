@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hush_crypto::DataKey;
-use hush_server::now_millis;
+use hush_store::now_millis;
 
 const MAGIC: &[u8; 8] = b"HUSHFB01";
 const HEADER_LEN: usize = MAGIC.len() + 16;

@@ -1,0 +1,245 @@
+//! What handlers take from a request, with hush's error shape when it cannot be taken: a JSON
+//! body, path and query parameters, and — said once for every app route — the app the path
+//! names together with the caller's right to it ([`AppAccess`]).
+
+use std::marker::PhantomData;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use hush_store::{App, Role, StoreError};
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+
+/// `axum::Json`, but malformed or oversized bodies get hush's error shape, and serde's text
+/// never repeats a value that was sent (it could be a secret).
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Json(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let status = rejection.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return ApiError::for_status(status);
+    }
+    if let JsonRejection::BytesRejection(_) = &rejection {
+        // The body stopped arriving (the read timed out) or broke off.
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "incomplete_body",
+            "the request body did not arrive whole; nothing was changed",
+        );
+    }
+    let text = rejection.body_text();
+    let first = text.lines().next().unwrap_or("invalid JSON body");
+    ApiError::new(
+        status,
+        "bad_request",
+        redact_quoted(&redact_rejected_value(first)),
+    )
+}
+
+/// serde names the rejected value itself ("invalid type: integer `1234`, expected …"): keep
+/// what was expected, not what was sent.
+pub(crate) fn redact_rejected_value(text: &str) -> String {
+    for marker in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(start) = text.find(marker) {
+            let end = text[start..]
+                .find(", expected")
+                .map_or(text.len(), |e| start + e);
+            return format!(
+                "{}{}{}",
+                &text[..start],
+                marker.trim_end_matches([':', ' ']),
+                &text[end..]
+            );
+        }
+    }
+    text.to_string()
+}
+
+/// Whatever stood between double quotes becomes "…" (serde quotes values so; field names it
+/// puts in backticks, and those stay).
+pub(crate) fn redact_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, part) in text.split('"').enumerate() {
+        if i % 2 == 0 {
+            out.push_str(part);
+        } else {
+            out.push_str("\"…\"");
+        }
+    }
+    out
+}
+
+/// `axum::extract::Path` with hush's error shape.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|rejection| {
+                ApiError::bad_request(format!(
+                    "a path parameter is not what this endpoint takes: {}",
+                    redact_quoted(&redact_rejected_value(&rejection.body_text()))
+                ))
+            })
+    }
+}
+
+/// `axum::extract::Query` with hush's error shape.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Query(v))
+            .map_err(|rejection| {
+                ApiError::bad_request(format!(
+                    "a query parameter is not what this endpoint takes: {}",
+                    redact_quoted(&redact_rejected_value(&rejection.body_text()))
+                ))
+            })
+    }
+}
+
+/// Who may use an app route: the least role a member needs, and whether the app's own tokens
+/// (its running copies) may use it too.
+pub trait Need: Send + Sync + 'static {
+    const ROLE: Role;
+    const RUNNER: bool;
+}
+
+/// Any member.
+pub struct Viewer;
+
+impl Need for Viewer {
+    const ROLE: Role = Role::Viewer;
+    const RUNNER: bool = false;
+}
+
+/// Editors and owners.
+pub struct Editor;
+
+impl Need for Editor {
+    const ROLE: Role = Role::Editor;
+    const RUNNER: bool = false;
+}
+
+/// Owners.
+pub struct Owner;
+
+impl Need for Owner {
+    const ROLE: Role = Role::Owner;
+    const RUNNER: bool = false;
+}
+
+/// Any member, or the app's own token (the watch stream).
+pub struct ViewerOrRunner;
+
+impl Need for ViewerOrRunner {
+    const ROLE: Role = Role::Viewer;
+    const RUNNER: bool = true;
+}
+
+/// Editors and owners, or the app's own token (secrets, reports).
+pub struct EditorOrRunner;
+
+impl Need for EditorOrRunner {
+    const ROLE: Role = Role::Editor;
+    const RUNNER: bool = true;
+}
+
+/// The app the route's `{app}` names and the caller, once they are allowed to act on it the
+/// way `N` says. An app token of another app gets the same 403 whether or not the named app
+/// exists, so a token cannot probe for names.
+pub struct AppAccess<N> {
+    pub who: Principal,
+    pub app: App,
+    _need: PhantomData<N>,
+}
+
+impl<N: Need> FromRequestParts<AppState> for AppAccess<N> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let who = Principal::from_request_parts(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::internal())?;
+        let name = params
+            .iter()
+            .find(|(key, _)| *key == "app")
+            .map(|(_, value)| value.to_string())
+            .ok_or_else(ApiError::internal)?;
+        let app = access(state, &who, &name, N::ROLE, N::RUNNER).await?;
+        Ok(AppAccess {
+            who,
+            app,
+            _need: PhantomData,
+        })
+    }
+}
+
+async fn access(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+    role: Role,
+    runner: bool,
+) -> ApiResult<App> {
+    match who {
+        Principal::App { app_id, .. } => {
+            let other = || ApiError::forbidden("this app token belongs to another app").by(who);
+            if !runner {
+                return Err(ApiError::forbidden(
+                    "an app token can only read its own app's secrets",
+                )
+                .by(who));
+            }
+            match state.apps.get(state, name).await {
+                Ok(app) if app.id == *app_id => Ok(app),
+                Ok(_) => Err(other()),
+                Err(e) if e.status == StatusCode::NOT_FOUND => Err(other()),
+                Err(e) => Err(e),
+            }
+        }
+        Principal::User { .. } => {
+            let app = state.apps.get(state, name).await?;
+            who.require(role)?;
+            Ok(app)
+        }
+    }
+}
+
+/// Looks an app up by name, with a not-found error that names it.
+pub async fn find_app(state: &AppState, name: &str) -> ApiResult<App> {
+    match state.store.find_app(name).await {
+        Ok(app) => Ok(app),
+        Err(StoreError::NotFound) => Err(ApiError::not_found(format!("no app named {name:?}"))),
+        Err(e) => Err(e.into()),
+    }
+}

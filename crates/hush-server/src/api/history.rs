@@ -1,0 +1,137 @@
+//! An app's history: the list of versions, one version's text (editors, audited), and the
+//! key-level difference between two versions (names only, any member).
+
+use axum::extract::State;
+use hush_core::{Document, Table};
+use hush_store::{App, StoreError, VersionRecord};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::audit_event;
+use super::extract::{AppAccess, Editor, Path, Query, Viewer};
+use super::views::{DiffView, VersionText, VersionView, Versions};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+
+/// `/apps/{app}/versions/{version}`.
+#[derive(Deserialize)]
+pub struct VersionPath {
+    #[allow(dead_code)] // the app is resolved by `AppAccess`
+    app: String,
+    pub version: i64,
+}
+
+#[derive(Deserialize, IntoParams, ToSchema)]
+pub struct Page {
+    /// Only versions older than this one (paging back).
+    before: Option<i64>,
+    /// At most this many (1 to 500; 50 when absent).
+    limit: Option<i64>,
+}
+
+/// The versions of an app, newest first (any member).
+#[utoipa::path(get, path = "/apps/{app}/versions", tag = "history", params(("app" = String, Path), Page),
+    responses((status = 200, body = Versions), (status = "default", body = ErrorBody, description = "An error")))]
+pub async fn versions(
+    State(state): State<AppState>,
+    AppAccess { app, .. }: AppAccess<Viewer>,
+    Query(page): Query<Page>,
+) -> ApiResult<axum::Json<Versions>> {
+    let limit = page.limit.unwrap_or(50).clamp(1, 500);
+    let list = state
+        .store
+        .list_versions(app.id, page.before, limit)
+        .await?;
+    Ok(axum::Json(Versions {
+        versions: list.iter().map(VersionView::new).collect(),
+    }))
+}
+
+/// One version with its text (editors, audited as a reveal).
+#[utoipa::path(get, path = "/apps/{app}/versions/{version}", tag = "history",
+    params(("app" = String, Path), ("version" = i64, Path)),
+    responses((status = 200, body = VersionText), (status = "default", body = ErrorBody, description = "404 no such version")))]
+pub async fn version(
+    State(state): State<AppState>,
+    AppAccess { who, app, .. }: AppAccess<Editor>,
+    Path(VersionPath { version, .. }): Path<VersionPath>,
+) -> ApiResult<axum::Json<VersionText>> {
+    state.audit.ensure_writable()?;
+    let record = get_version(&state, &app, version).await?;
+    let text = state.vault.open(&app, &record)?;
+    state
+        .audit
+        .record(audit_event(
+            &who,
+            "secrets.reveal",
+            Some(&app),
+            json!({ "version": version }),
+        ))
+        .await?;
+    Ok(axum::Json(VersionText {
+        version: VersionView::new(&record.meta),
+        toml: text.to_string(),
+    }))
+}
+
+pub(super) async fn get_version(
+    state: &AppState,
+    app: &App,
+    version: i64,
+) -> ApiResult<VersionRecord> {
+    state
+        .store
+        .get_version(app.id, version)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => {
+                ApiError::not_found(format!("app {:?} has no version {version}", app.name))
+            }
+            e => e.into(),
+        })
+}
+
+/// The tree of `version` (0: the empty document before version 1).
+pub(super) async fn version_root(state: &AppState, app: &App, version: i64) -> ApiResult<Table> {
+    if version == 0 {
+        return Ok(Table::default());
+    }
+    let record = get_version(state, app, version).await?;
+    let text = state.vault.open(app, &record)?;
+    Document::parse(&text)
+        .map(Document::into_root)
+        .map_err(|_| ApiError::internal())
+}
+
+#[derive(Deserialize, IntoParams, ToSchema)]
+pub struct DiffQuery {
+    from: i64,
+    /// The newest version when absent.
+    to: Option<i64>,
+}
+
+/// Key-level difference between two versions; names only (any member).
+#[utoipa::path(get, path = "/apps/{app}/diff", tag = "history", params(("app" = String, Path), DiffQuery),
+    responses((status = 200, body = DiffView), (status = "default", body = ErrorBody, description = "404 no such version")))]
+pub async fn diff(
+    State(state): State<AppState>,
+    AppAccess { app, .. }: AppAccess<Viewer>,
+    Query(q): Query<DiffQuery>,
+) -> ApiResult<axum::Json<DiffView>> {
+    let to = match q.to {
+        Some(v) => v,
+        None => state
+            .vault
+            .latest(state.store.as_ref(), &app)
+            .await?
+            .map_or(0, |l| l.version),
+    };
+    let old = version_root(&state, &app, q.from).await?;
+    let new = version_root(&state, &app, to).await?;
+    Ok(axum::Json(DiffView {
+        from: q.from,
+        to,
+        diff: hush_core::diff(&old, &new).into(),
+    }))
+}

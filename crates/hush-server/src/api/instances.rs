@@ -1,0 +1,64 @@
+//! Running copies of an app: each reports which version it applied; members see them.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use hush_store::{InstanceReport, InstanceStatus, now_millis};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::extract::{AppAccess, EditorOrRunner, Json, Viewer};
+use super::views::Instances;
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+
+/// The app's running copies, newest report first (any member).
+#[utoipa::path(get, path = "/apps/{app}/instances", tag = "instances", params(("app" = String, Path)),
+    responses((status = 200, body = Instances), (status = "default", body = ErrorBody, description = "An error")))]
+pub async fn list(
+    State(state): State<AppState>,
+    AppAccess { app, .. }: AppAccess<Viewer>,
+) -> ApiResult<axum::Json<Instances>> {
+    Ok(axum::Json(Instances {
+        instances: super::apps::instances(&state, &app).await?,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ReportBody {
+    /// Chosen by the runner; stable for the life of its process (1 to 100 bytes).
+    instance_id: String,
+    hostname: String,
+    pid: Option<i64>,
+    applied_version: i64,
+    /// `running` when absent.
+    status: Option<InstanceStatus>,
+}
+
+/// A running copy says which version it applied (the app's own tokens; editors).
+#[utoipa::path(post, path = "/apps/{app}/instances", tag = "instances", params(("app" = String, Path)), request_body = ReportBody,
+    responses((status = 204, description = "Recorded"), (status = "default", body = ErrorBody, description = "An error")))]
+pub async fn report(
+    State(state): State<AppState>,
+    AppAccess { app, .. }: AppAccess<EditorOrRunner>,
+    Json(body): Json<ReportBody>,
+) -> ApiResult<StatusCode> {
+    let fits = |s: &str, n: usize| !s.is_empty() && s.len() <= n;
+    if !fits(&body.instance_id, 100) || !fits(&body.hostname, 255) {
+        return Err(ApiError::bad_request(
+            "instance_id and hostname: give 1 to 100 and 1 to 255 bytes",
+        ));
+    }
+    state
+        .store
+        .report_instance(InstanceReport {
+            app_id: app.id,
+            instance_id: body.instance_id,
+            hostname: body.hostname,
+            pid: body.pid,
+            applied_version: body.applied_version,
+            status: body.status.unwrap_or(InstanceStatus::Running),
+            reported_at: now_millis(),
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,238 @@
+//! Accepting connections: one path for plain HTTP and TLS, with the same limits on both.
+//!
+//! - At most `max_connections` open at once, and `max_connections_per_address` from one
+//!   address; a connection over either gets a 503 (plain HTTP) or is closed (TLS, before the
+//!   handshake) instead of starving everyone else. By default the total comes from the
+//!   process's file limit, leaving room for the database and files.
+//! - A TLS handshake, a request's headers (and a kept-alive connection's next request) and each
+//!   piece of a body must arrive in time; a handler must have its answer ready in time.
+//! - HTTP/1.1 only (ALPN too), through hyper directly with its read buffer at the 8 KiB
+//!   minimum: a watch stream is a connection that stays open for days, and ten thousand of
+//!   them must stay small.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+use crate::AppState;
+
+/// File descriptors kept for the database, the log, launched apps' pipes and the like.
+const RESERVED_FDS: usize = 64;
+
+/// Serves until `shutdown` resolves, then drains open requests (watch streams end with the
+/// server). With `tls`, every connection is TLS.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// [`serve`], over TLS when a configuration is given (see [`crate::tls::load`]).
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = &state.config.limits;
+    let app = crate::router(state.clone());
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
+    let slots = Slots::new(limits.max_connections, limits.max_connections_per_address);
+    tracing::debug!(
+        total = slots.total,
+        per_address = slots.per_address,
+        "connection limits"
+    );
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait a moment instead of spinning.
+                    tracing::warn!(error = %err, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Some(slot) = slots.take(peer.ip()) else {
+            tracing::debug!(peer = %peer.ip(), "refusing a connection over the limits");
+            if tls.is_none() {
+                tokio::spawn(refuse(stream));
+            }
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service =
+            app.clone()
+                .map_request(move |mut request: axum::extract::Request<Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    request
+                });
+        let service = TowerToHyperService::new(service);
+        let builder = {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .max_buf_size(8 * 1024);
+            builder
+        };
+        match &tls {
+            None => {
+                let connection =
+                    connections.watch(builder.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(run_connection(connection, slot));
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let handshake = limits.handshake_timeout;
+                let watcher = connections.watcher();
+                tokio::spawn(async move {
+                    let stream =
+                        match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(err)) => {
+                                tracing::debug!(error = %err, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!("TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let connection =
+                        watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
+                    run_connection(connection, slot).await;
+                });
+            }
+        }
+    }
+    drop(listener);
+    let _ = state.closing.send(true);
+    if tokio::time::timeout(Duration::from_secs(10), connections.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still open 10 s after shutdown began");
+    }
+    if let Some(launcher) = &state.launcher {
+        launcher.stop_all(Duration::from_secs(10)).await;
+    }
+    Ok(())
+}
+
+async fn run_connection<F, E>(connection: F, slot: Slot)
+where
+    F: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    if let Err(err) = connection.await {
+        tracing::debug!(error = %err, "connection ended with an error");
+    }
+    drop(slot);
+}
+
+/// A plain 503 for a connection over the limits, in hush's error shape, then closed.
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
+    let body = r#"{"error":"too_many_connections","message":"this server has as many connections as it takes right now; try again in a moment"}"#;
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let write = async {
+        stream.write_all(response.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), write).await;
+}
+
+/// Open connections, in all and per address.
+struct Slots {
+    total: usize,
+    per_address: usize,
+    open: Arc<Mutex<Open>>,
+}
+
+#[derive(Default)]
+struct Open {
+    total: usize,
+    by_address: HashMap<IpAddr, usize>,
+}
+
+/// One open connection; gives its place back when dropped.
+struct Slot {
+    address: IpAddr,
+    open: Arc<Mutex<Open>>,
+}
+
+impl Slots {
+    fn new(total: usize, per_address: usize) -> Slots {
+        let total = if total > 0 {
+            total
+        } else {
+            file_limit()
+                .map(|fds| fds.saturating_sub(RESERVED_FDS).max(32))
+                .unwrap_or(10_000)
+        };
+        let per_address = if per_address > 0 {
+            per_address.min(total)
+        } else {
+            (total / 4).max(8)
+        };
+        Slots {
+            total,
+            per_address,
+            open: Arc::default(),
+        }
+    }
+
+    fn take(&self, address: IpAddr) -> Option<Slot> {
+        let mut open = self.open.lock().expect("connection slots lock");
+        let from_address = open.by_address.get(&address).copied().unwrap_or(0);
+        if open.total >= self.total || from_address >= self.per_address {
+            return None;
+        }
+        open.total += 1;
+        *open.by_address.entry(address).or_default() += 1;
+        Some(Slot {
+            address,
+            open: self.open.clone(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().expect("connection slots lock");
+        open.total -= 1;
+        if let Some(count) = open.by_address.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.by_address.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// The process's soft limit on open files.
+fn file_limit() -> Option<usize> {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .ok()
+        .map(|(soft, _)| usize::try_from(soft).unwrap_or(usize::MAX))
+}

@@ -1,0 +1,335 @@
+//! What every handler shares ([`AppState`]), the server's settings, and the background tasks:
+//! hearing other servers' changes, recording token use, sweeping dead rows.
+
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use hush_store::{
+    InviteKind, NewInvite, Role, Store, StoreError, StoreEvent, SweepPolicy, now_millis,
+};
+
+use crate::api::RefusalBudget;
+use crate::auth::{Passwords, SignInLimiter, TokenCache};
+use crate::error::ApiResult;
+use crate::vault::{Keyring, Vault};
+use crate::{audit, hub, launcher, metrics};
+
+/// Settings the server runs with; the binary fills them from flags, environment and file.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The address people use to reach the panel; used in setup and invite links.
+    pub public_url: String,
+    /// Mark cookies `Secure` (on when serving TLS or behind an HTTPS proxy).
+    pub secure_cookies: bool,
+    /// Send `Strict-Transport-Security` (on when serving TLS).
+    pub hsts: bool,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
+    /// How often a watch stream sends a heartbeat so dead connections are noticed.
+    pub heartbeat: Duration,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// Where server-launched apps may live; `None` turns them off.
+    pub apps_dir: Option<PathBuf>,
+    pub limits: Limits,
+    /// Reports of running copies older than this are swept.
+    pub instance_retention: Duration,
+}
+
+/// What one client, and all together, may hold of the server.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Open connections at most; 0: from the process's file limit (leaving room for the rest).
+    pub max_connections: usize,
+    /// Open connections from one address at most; 0: a quarter of `max_connections`.
+    pub max_connections_per_address: usize,
+    /// A request's headers (and a kept-alive connection's next request) must arrive within this.
+    pub header_timeout: Duration,
+    /// A request body may pause at most this long between pieces.
+    pub body_idle_timeout: Duration,
+    /// A handler must have its answer ready within this (streams then go on as long as they like).
+    pub request_timeout: Duration,
+    /// A TLS handshake must finish within this.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 0,
+            max_connections_per_address: 0,
+            header_timeout: Duration::from_secs(15),
+            body_idle_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            public_url: "http://127.0.0.1:8200".into(),
+            secure_cookies: false,
+            hsts: false,
+            trust_forwarded_for: false,
+            session_idle: Duration::from_secs(12 * 3600),
+            session_absolute: Duration::from_secs(7 * 24 * 3600),
+            heartbeat: Duration::from_secs(15),
+            body_limit: 2 * 1024 * 1024,
+            apps_dir: None,
+            limits: Limits::default(),
+            instance_retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+pub struct Shared {
+    pub store: Arc<dyn Store>,
+    pub vault: Vault,
+    pub apps: AppCache,
+    pub hub: hub::Hub,
+    pub audit: audit::AuditLog,
+    pub passwords: Passwords,
+    pub limiter: SignInLimiter,
+    pub tokens: TokenCache,
+    pub refusals: RefusalBudget,
+    pub metrics: metrics::Metrics,
+    pub config: ServerConfig,
+    /// Server-launched apps; `None` unless the server was given an apps directory.
+    pub launcher: Option<launcher::Launcher>,
+    /// Set once the server starts shutting down; ends every watch stream.
+    pub closing: tokio::sync::watch::Sender<bool>,
+}
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// How often dead rows (ended sessions, used links, gone copies) are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+impl AppState {
+    /// Builds the state and starts its background tasks (audit writer, cross-server events,
+    /// token last-use flushing, sweeping). Needs a Tokio runtime.
+    pub async fn new(
+        store: Arc<dyn Store>,
+        keyring: Keyring,
+        config: ServerConfig,
+    ) -> anyhow::Result<AppState> {
+        let audit = audit::AuditLog::start(store.clone());
+        let passwords = tokio::task::spawn_blocking(Passwords::new).await?;
+        // Every server with the same master key accepts the same device cookies.
+        let device_key = keyring.primary().derive(b"hush device cookies v1");
+        let state = AppState(Arc::new(Shared {
+            store,
+            vault: Vault::new(keyring),
+            apps: AppCache::default(),
+            hub: hub::Hub::default(),
+            audit,
+            passwords,
+            limiter: SignInLimiter::new(device_key),
+            tokens: TokenCache::default(),
+            refusals: RefusalBudget::default(),
+            metrics: metrics::Metrics::default(),
+            launcher: config.apps_dir.clone().map(launcher::Launcher::new),
+            config,
+            closing: tokio::sync::watch::Sender::new(false),
+        }));
+        if let Some(bus) = state.store.events() {
+            let events = bus.subscribe().await?;
+            tokio::spawn(follow_store_events(Arc::downgrade(&state.0), events));
+        }
+        tokio::spawn(flush_token_use(Arc::downgrade(&state.0)));
+        tokio::spawn(sweep(Arc::downgrade(&state.0)));
+        state.start_launched_apps().await?;
+        Ok(state)
+    }
+
+    async fn start_launched_apps(&self) -> anyhow::Result<()> {
+        let Some(launcher) = &self.launcher else {
+            return Ok(());
+        };
+        for (app, _) in self.store.list_apps().await? {
+            if app.launch.is_none() {
+                continue;
+            }
+            if let Err(err) = launcher.start(self, &app) {
+                tracing::warn!(app = %app.name, error = %err.message, "cannot launch the app");
+            }
+        }
+        Ok(())
+    }
+
+    /// On a server with no members yet, a fresh one-time link that creates the owner (valid for
+    /// a day); every earlier link stops working. `None` once someone has signed up.
+    pub async fn first_run_link(&self) -> anyhow::Result<Option<String>> {
+        if self.store.user_count().await? > 0 {
+            return Ok(None);
+        }
+        let token = hush_crypto::new_token("hush_setup_");
+        let now = now_millis();
+        let replaced = self
+            .store
+            .replace_setup_link(NewInvite {
+                token_hash: hush_crypto::token_hash(&token).to_vec(),
+                kind: InviteKind::Setup,
+                role: Role::Owner,
+                created_by: None,
+                created_at: now,
+                expires_at: now + 24 * 3_600_000,
+            })
+            .await;
+        match replaced {
+            Ok(_) => {}
+            // Someone became owner meanwhile.
+            Err(StoreError::Conflict(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        // In the fragment: browsers never send it to the server or a proxy's log.
+        Ok(Some(format!(
+            "{}/setup#{}",
+            self.config.public_url.trim_end_matches('/'),
+            token.as_str()
+        )))
+    }
+
+    /// After events from other servers may have been missed: forget every cached version and
+    /// tell watchers the newest one of each app (the hub ignores what they already have).
+    /// Missed token revocations are covered too: the token cache is emptied.
+    pub async fn catch_up(&self) {
+        self.vault.forget_all();
+        self.tokens.forget_all();
+        match self.store.list_apps().await {
+            Ok(apps) => {
+                for (app, latest) in apps {
+                    if let Some(meta) = latest {
+                        self.hub.publish(app.id, meta.version);
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot catch up with the database"),
+        }
+    }
+
+    /// Applies a committed change here at once (other servers hear of it from the store).
+    pub fn apply_event(&self, event: &StoreEvent) {
+        match *event {
+            StoreEvent::NewVersion { app_id, version } => {
+                self.vault.invalidate(app_id, version);
+                self.hub.publish(app_id, version);
+            }
+            StoreEvent::AppDeleted { app_id } => {
+                if let Some(launcher) = &self.launcher {
+                    launcher.stop(app_id);
+                }
+                self.vault.forget_app(app_id);
+                self.apps.forget(app_id);
+                self.tokens.forget_app(app_id);
+                self.hub.close(app_id);
+            }
+            StoreEvent::TokenRevoked { token_id } => {
+                self.tokens.forget(token_id);
+                self.hub.revoke(hub::Revoked::Token(token_id));
+            }
+            StoreEvent::SessionsRevoked { user_id } => self.hub.revoke(hub::Revoked::User(user_id)),
+        }
+    }
+}
+
+async fn follow_store_events(
+    state: std::sync::Weak<Shared>,
+    mut events: futures::stream::BoxStream<'static, hush_store::Result<StoreEvent>>,
+) {
+    while let Some(event) = events.next().await {
+        let Some(shared) = state.upgrade() else {
+            return;
+        };
+        match event {
+            Ok(event) => AppState(shared).apply_event(&event),
+            Err(err) => {
+                tracing::warn!(error = %err, "the database event stream broke; catching up");
+                AppState(shared).catch_up().await;
+            }
+        }
+    }
+    tracing::warn!("the database event stream ended: saves on other servers will not be pushed");
+}
+
+async fn flush_token_use(state: std::sync::Weak<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        let Some(shared) = state.upgrade() else {
+            return;
+        };
+        let used = shared.tokens.take_last_used();
+        if used.is_empty() {
+            continue;
+        }
+        if let Err(err) = shared.store.touch_tokens(&used).await {
+            tracing::warn!(error = %err, "could not record token use");
+        }
+    }
+}
+
+/// Deletes ended sessions, used or expired links and reports of long-gone copies, at start and
+/// every hour. Audit events are kept.
+async fn sweep(state: std::sync::Weak<Shared>) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        tick.tick().await;
+        let Some(shared) = state.upgrade() else {
+            return;
+        };
+        let now = now_millis();
+        let policy = SweepPolicy {
+            now,
+            sessions_idle_before: now - shared.config.session_idle.as_millis() as i64,
+            instances_before: now - shared.config.instance_retention.as_millis() as i64,
+        };
+        match shared.store.sweep(policy).await {
+            Ok(report) => tracing::debug!(?report, "swept dead rows"),
+            Err(err) => tracing::warn!(error = %err, "could not sweep dead rows"),
+        }
+    }
+}
+
+/// Apps by name for the hot read path (an app's id, name and key never change).
+#[derive(Default)]
+pub struct AppCache {
+    by_name: std::sync::RwLock<std::collections::HashMap<String, hush_store::App>>,
+}
+
+impl AppCache {
+    pub async fn get(&self, state: &AppState, name: &str) -> ApiResult<hush_store::App> {
+        if let Some(app) = self.by_name.read().expect("app cache lock").get(name) {
+            return Ok(app.clone());
+        }
+        let app = crate::api::find_app(state, name).await?;
+        self.by_name
+            .write()
+            .expect("app cache lock")
+            .insert(name.to_string(), app.clone());
+        Ok(app)
+    }
+
+    pub fn forget(&self, app_id: i64) {
+        self.by_name
+            .write()
+            .expect("app cache lock")
+            .retain(|_, app| app.id != app_id);
+    }
+}
