@@ -26,17 +26,12 @@ pub(crate) struct Proc {
     pumps: Vec<JoinHandle<()>>,
 }
 
-/// Output handling shared by every start of the child.
+/// Output handling shared by every start of the child. Piped output is always masked,
+/// wherever it goes: the runner's own stdout/stderr (a server's log) and the buffer.
 pub(crate) struct Output {
-    pub(crate) mask_terminal: bool,
+    pub(crate) piped: bool,
     pub(crate) logs: Option<Arc<LogBuffer>>,
     pub(crate) masker: MaskHandle,
-}
-
-impl Output {
-    fn piped(&self) -> bool {
-        self.mask_terminal || self.logs.is_some()
-    }
 }
 
 impl Proc {
@@ -60,7 +55,7 @@ impl Proc {
         if let Some(dir) = &config.workdir {
             cmd.current_dir(dir);
         }
-        if output.piped() {
+        if output.piped {
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         } else {
             cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
@@ -77,7 +72,6 @@ impl Proc {
             pumps.push(tokio::spawn(pump(
                 stdout,
                 tokio::io::stdout(),
-                output.mask_terminal,
                 Stream::Stdout,
                 output.masker.clone(),
                 output.logs.clone(),
@@ -87,7 +81,6 @@ impl Proc {
             pumps.push(tokio::spawn(pump(
                 stderr,
                 tokio::io::stderr(),
-                output.mask_terminal,
                 Stream::Stderr,
                 output.masker.clone(),
                 output.logs.clone(),

@@ -130,11 +130,12 @@ pub struct RunnerConfig {
     /// the same instant. Default 250 ms.
     pub restart_jitter: Duration,
     /// Pipe the child's stdout/stderr through the runner and replace every secret string value
-    /// (length ≥ 4, root-level or nested, from the current version) with [`CONCEALED`].
+    /// (length ≥ 4, root-level or nested, from the current and the previous version) with
+    /// [`CONCEALED`] before passing it on to the runner's own stdout/stderr.
     pub mask_output: bool,
-    /// When set, the child's output is piped and the last lines, always masked, are kept here
-    /// (for the server's panel). What reaches the runner's own stdout/stderr is masked only when
-    /// `mask_output` is set.
+    /// When set, the last lines of the child's output are kept here (for the server's panel).
+    /// This pipes the output too, and piped output is always masked, everywhere it goes: the
+    /// buffer and the runner's own stdout/stderr (a server's log never sees a value).
     pub log_buffer: Option<Arc<LogBuffer>>,
     /// Working directory of the child; default: the runner's.
     pub workdir: Option<PathBuf>,

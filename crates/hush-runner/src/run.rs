@@ -3,7 +3,6 @@
 use std::ffi::OsString;
 use std::future::Future;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 
 use hush_core::{Document, Value};
 use nix::sys::signal::Signal;
@@ -11,6 +10,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep, sleep_until};
 
+use crate::backoff::random_up_to;
 use crate::child::{Output, Proc, exit_code};
 use crate::env::{child_env, fits_exec};
 use crate::mask::{MaskHandle, Masker};
@@ -223,7 +223,7 @@ impl Runner {
         };
         let dir = SecretsDir::create(config.secrets_parent.as_deref(), &current.update.toml)?;
         let output = Output {
-            mask_terminal: config.mask_output,
+            piped: config.mask_output || config.log_buffer.is_some(),
             logs: config.log_buffer.clone(),
             masker: MaskHandle::default(),
         };
@@ -333,7 +333,7 @@ impl Runner {
                         if let Err(e) = dir.replace(&next.update.toml) {
                             tracing::error!(version, error = %e, "cannot write the secrets file");
                         }
-                        let jitter = jitter(config.restart_jitter);
+                        let jitter = random_up_to(config.restart_jitter);
                         // Biased: a stop asked for while the old child was stopping wins over
                         // starting the new one.
                         tokio::select! {
@@ -406,14 +406,4 @@ impl Runner {
         self.applied.send_replace(Some(applied.version()));
         *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(applied.update.clone());
     }
-}
-
-/// A random delay in `0..=max`.
-fn jitter(max: Duration) -> Duration {
-    let max_nanos = max.as_nanos().min(u64::MAX as u128) as u64;
-    if max_nanos == 0 {
-        return Duration::ZERO;
-    }
-    let random = getrandom::u64().unwrap_or(max_nanos / 2);
-    Duration::from_nanos(random % (max_nanos + 1))
 }

@@ -281,7 +281,7 @@ async fn supervise(state: AppState, app: App, launched: Arc<Launched>) {
         launched
             .restarts
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let delay = backoff.next_delay(started.elapsed());
+        let delay = backoff.delay_after(started.elapsed());
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = stop.wait_for(|s| *s) => break,
