@@ -60,7 +60,8 @@ impl Proc {
         } else {
             cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
         }
-        let mut child = cmd.spawn().map_err(|source| RunError::Spawn {
+        die_with_the_runner(&mut cmd);
+        let mut child = fork_thread::spawn(cmd).map_err(|source| RunError::Spawn {
             program: program.clone(),
             source,
         })?;
@@ -149,6 +150,73 @@ impl Drop for Proc {
         // Also on error paths and when the run future is dropped: nothing of the app survives
         // the runner. After a normal exit this only reaches leftovers of the group.
         let _ = killpg(self.pgid, Signal::SIGKILL);
+    }
+}
+
+/// Makes the kernel SIGKILL the child when the runner dies, even by SIGKILL (which runs none of
+/// the runner's own clean-up): an app must not outlive the runner that holds its secrets.
+/// Only the direct child: the parent-death signal is not inherited by what it starts itself.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn die_with_the_runner(cmd: &mut Command) {
+    let runner = nix::unistd::getpid();
+    // SAFETY: the closure runs in the forked child before exec. It makes two system calls
+    // (prctl, getppid), both async-signal-safe; it allocates nothing and takes no lock.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            // The runner died between the fork and the prctl: the signal will never come.
+            if nix::unistd::getppid() != runner {
+                return Err(std::io::Error::from_raw_os_error(nix::libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn die_with_the_runner(_cmd: &mut Command) {}
+
+/// The parent-death signal fires when the *thread* that forked the child ends, not the
+/// process, and a runtime's worker and blocking threads can end while the runner lives on.
+/// So every child is forked from one thread that lives as long as the process.
+mod fork_thread {
+    use std::sync::OnceLock;
+    use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+    use tokio::process::{Child, Command};
+    use tokio::runtime::Handle;
+
+    type Request = (Command, Handle, SyncSender<std::io::Result<Child>>);
+
+    static FORKER: OnceLock<SyncSender<Request>> = OnceLock::new();
+
+    /// Spawns `cmd` on the fork thread, registered with the caller's runtime.
+    pub(super) fn spawn(cmd: Command) -> std::io::Result<Child> {
+        let forker = FORKER.get_or_init(|| {
+            let (tx, rx) = sync_channel::<Request>(0);
+            std::thread::Builder::new()
+                .name("hush-fork".into())
+                .spawn(move || serve(rx))
+                .expect("cannot start the thread that starts apps");
+            tx
+        });
+        let (done, result) = sync_channel(1);
+        let request = (cmd, Handle::current(), done);
+        forker
+            .send(request)
+            .map_err(|_| std::io::Error::other("the thread that starts apps has ended"))?;
+        // As long as a spawn on this thread would block it: until the program is executed.
+        result
+            .recv()
+            .map_err(|_| std::io::Error::other("the thread that starts apps has ended"))?
+    }
+
+    fn serve(requests: Receiver<Request>) {
+        for (mut cmd, runtime, done) in requests {
+            let _entered = runtime.enter();
+            let _ = done.send(cmd.spawn());
+        }
     }
 }
 

@@ -21,7 +21,9 @@
 //!
 //! What the child gets (spec rules 8–12):
 //! - a fresh directory only the user can read (0700) holding `secrets.toml` (0600) with the whole
-//!   document text, removed when [`Runner::run`] returns (or its future is dropped);
+//!   document text, removed when [`Runner::run`] returns (or its future is dropped), and by the
+//!   next runner to start when this one was killed;
+//! - the kernel's promise (Linux) that it is killed when the runner dies, even by SIGKILL;
 //! - the runner's original environment, plus every exported root-level key (overwriting a variable
 //!   of the same name), plus `STREAMLIT_SECRETS_FILES` and `HUSH_SECRETS_FILE` naming the file, plus
 //!   `STREAMLIT_SERVER_RUN_ON_SAVE=true` in [`OnChange::StreamlitRerun`] mode. A restarted child
@@ -142,8 +144,10 @@ pub struct RunnerConfig {
     /// The "original environment" the child starts from; default: the runner's own environment,
     /// captured when [`Runner::run`] starts. Server-launched apps can give a clean one.
     pub base_env: Option<Vec<(OsString, OsString)>>,
-    /// Where the private secrets directory is created; default: the system temp dir (or `/tmp`
-    /// if that path contains whitespace, which `STREAMLIT_SECRETS_FILES` cannot carry).
+    /// Where the private secrets directory is created; default: `$XDG_RUNTIME_DIR` when it is
+    /// usable (memory only, the user's alone), else the system temp dir (or `/tmp` if that path
+    /// contains whitespace, which `STREAMLIT_SECRETS_FILES` cannot carry). Directories left
+    /// there by runners that were killed are removed when the next runner starts.
     pub secrets_parent: Option<PathBuf>,
     /// `hush run`: forward SIGINT, SIGTERM and SIGHUP received by this process to the child's
     /// process group, then wait for the child (SIGKILL after `grace`). Installs process-wide
