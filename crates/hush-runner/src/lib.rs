@@ -1,9 +1,12 @@
 //! Delivery into a running app: a private secrets file, the child's environment, and what to do
 //! when a new version arrives (Streamlit re-run, restart, signal). Shared by `hush run` and apps the
-//! server launches itself; it never talks HTTP: updates come in through a channel.
+//! server launches itself; it never talks HTTP: versions come from a [`VersionSource`] that each
+//! of them implements (an HTTP watch stream, the server's watch hub), followed by one loop
+//! ([`Delivery`]) with one [`Backoff`].
 //!
-//! The line is straight: [`SecretsUpdate`] in → [`hush_core::Document`] → secrets file + environment
-//! → child process, and the version now applied goes back out through [`Runner::applied`].
+//! The line is straight: [`VersionSource`] → [`SecretsUpdate`] → [`hush_core::Document`] →
+//! secrets file + environment → child process, and the version now applied goes back out through
+//! [`Runner::applied`] to [`VersionSource::report`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), hush_runner::RunError> {
@@ -33,6 +36,7 @@
 mod backoff;
 mod child;
 mod env;
+mod follow;
 mod mask;
 mod run;
 mod secrets_dir;
@@ -45,6 +49,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use backoff::Backoff;
+pub use follow::{Announcements, Delivery, FollowOptions, Report, VersionSource, hostname};
 pub use mask::{CONCEALED, LogBuffer, LogLine, Stream};
 pub use nix::sys::signal::Signal;
 pub use run::Runner;
@@ -223,6 +228,29 @@ pub enum ChildState {
     Failed {
         message: String,
     },
+}
+
+impl ChildState {
+    /// One word for reports: `starting`, `running`, `restarting`, `stopping`, `exited`,
+    /// `failed`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ChildState::Starting => "starting",
+            ChildState::Running { .. } => "running",
+            ChildState::Restarting => "restarting",
+            ChildState::Stopping => "stopping",
+            ChildState::Exited { .. } => "exited",
+            ChildState::Failed { .. } => "failed",
+        }
+    }
+
+    /// The running child's process id.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            ChildState::Running { pid } => Some(*pid),
+            _ => None,
+        }
+    }
 }
 
 /// Why [`Runner::run`] returned.

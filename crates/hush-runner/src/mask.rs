@@ -338,7 +338,10 @@ mod tests {
             line.push_str(" tail\n");
             let out = pumped(&[secret, "unrelated"], line.as_bytes()).await;
             assert!(!out.contains(&secret[..4]), "{before} bytes before the cut");
-            assert_eq!(out, format!("{}{CONCEALED} tail\n", "x".repeat(cut - before)));
+            assert_eq!(
+                out,
+                format!("{}{CONCEALED} tail\n", "x".repeat(cut - before))
+            );
         }
         // Across two cuts, and with no newline at the very end.
         let long = "k".repeat(cut + 10);

@@ -1,10 +1,11 @@
 //! The run loop: start the child, apply updates as they come, stop when asked.
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::future::Future;
 use std::sync::{Mutex, PoisonError};
 
-use hush_core::{Document, Value};
+use hush_core::{Document, SkipReason, Value};
 use nix::sys::signal::Signal;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
@@ -30,6 +31,8 @@ pub struct Runner {
     applied: watch::Sender<Option<i64>>,
     status: watch::Sender<ChildState>,
     latest: Mutex<Option<SecretsUpdate>>,
+    /// Root keys already said to stay out of the environment: each is said once.
+    mentioned: Mutex<BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -46,6 +49,8 @@ impl std::fmt::Debug for Runner {
 struct Prepared {
     update: SecretsUpdate,
     exported: Vec<(String, String)>,
+    /// Root keys that stay only in the file: `(key, why, in a few words)`.
+    not_exported: Vec<(String, String)>,
     strings: Vec<String>,
 }
 
@@ -56,25 +61,26 @@ impl Prepared {
             message: e.to_string(),
         })?;
         let projection = doc.env();
-        for skipped in &projection.skipped {
-            tracing::warn!(
-                version = update.version,
-                key = %skipped.key,
-                reason = %skipped.reason,
-                "secret not exported as an environment variable"
-            );
-        }
+        let mut not_exported: Vec<(String, String)> = projection
+            .skipped
+            .iter()
+            .map(|skipped| {
+                let why = match &skipped.reason {
+                    SkipReason::NotScalar(kind) => format!("a {kind}"),
+                    SkipReason::Reserved => "a name hush does not export".to_owned(),
+                    SkipReason::InvalidName(why) => why.clone(),
+                };
+                (skipped.key.clone(), why)
+            })
+            .collect();
         let mut exported = projection.exported;
         exported.retain(|(key, value)| {
             let fits = fits_exec(key, value);
             if !fits {
-                tracing::warn!(
-                    version = update.version,
-                    key = %key,
-                    bytes = value.len(),
-                    "secret not exported as an environment variable: too long for one \
-                     (128 KiB); read it from the secrets file"
-                );
+                not_exported.push((
+                    key.clone(),
+                    "longer than a variable may be (128 KiB)".into(),
+                ));
             }
             fits
         });
@@ -85,6 +91,7 @@ impl Prepared {
         Ok(Prepared {
             update,
             exported,
+            not_exported,
             strings,
         })
     }
@@ -140,6 +147,7 @@ impl Runner {
             applied: watch::Sender::new(None),
             status: watch::Sender::new(ChildState::Starting),
             latest: Mutex::new(None),
+            mentioned: Mutex::default(),
         }
     }
 
@@ -217,6 +225,7 @@ impl Runner {
         }
         self.status.send_replace(ChildState::Starting);
         let current = Prepared::new(initial)?;
+        self.mention_not_exported(&current);
         let base_env: Vec<(OsString, OsString)> = match &config.base_env {
             Some(env) => env.clone(),
             None => std::env::vars_os().collect(),
@@ -311,7 +320,10 @@ impl Runner {
                     last_apply = Some(Instant::now());
                     let version = update.version;
                     let next = match Prepared::new(update) {
-                        Ok(next) => next,
+                        Ok(next) => {
+                            self.mention_not_exported(&next);
+                            next
+                        }
                         Err(e) => {
                             tracing::error!(version, error = %e, "not applying this version; the app keeps the last good secrets");
                             continue;
@@ -400,6 +412,27 @@ impl Runner {
         self.status
             .send_replace(ChildState::Running { pid: proc.pid() });
         Ok(proc)
+    }
+
+    /// Says, once per key, which root keys stay only in the secrets file. Sections (tables)
+    /// are how secrets are meant to be grouped, so this is information, not a warning.
+    fn mention_not_exported(&self, prepared: &Prepared) {
+        let mut mentioned = self
+            .mentioned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let new: Vec<String> = prepared
+            .not_exported
+            .iter()
+            .filter(|(key, _)| mentioned.insert(key.clone()))
+            .map(|(key, why)| format!("{key} ({why})"))
+            .collect();
+        if !new.is_empty() {
+            tracing::info!(
+                "in the secrets file only, not in the environment: {}",
+                new.join(", ")
+            );
+        }
     }
 
     fn publish(&self, applied: &Prepared) {
