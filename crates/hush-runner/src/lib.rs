@@ -16,7 +16,7 @@
 //! let mut applied = runner.applied(); // report `*applied.borrow()` to the server
 //! let (tx, mut rx) = tokio::sync::mpsc::channel(16);
 //! # drop(tx);
-//! let initial = SecretsUpdate { version: 1, toml: "API_KEY = \"...\"".into() };
+//! let initial = SecretsUpdate::new(1, "API_KEY = \"...\"");
 //! let exit = runner.run(initial, &mut rx, std::future::pending()).await?;
 //! std::process::exit(exit.code);
 //! # }
@@ -48,6 +48,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
+
 pub use backoff::Backoff;
 pub use follow::{Announcements, Delivery, FollowOptions, Report, VersionSource, hostname};
 pub use mask::{CONCEALED, LogBuffer, LogLine, Stream};
@@ -63,20 +65,25 @@ pub const STREAMLIT_SERVER_RUN_ON_SAVE: &str = "STREAMLIT_SERVER_RUN_ON_SAVE";
 /// The name of the secrets file inside the private directory.
 pub const SECRETS_FILE_NAME: &str = "secrets.toml";
 
-/// One version of an app's secrets, as the server serves it.
-#[derive(Clone, PartialEq, Eq)]
+/// One version of an app's secrets, as the server serves it. The text is held as a
+/// [`SecretString`]: `Debug` shows only the version, and the memory is wiped when dropped.
+#[derive(Clone, Debug)]
 pub struct SecretsUpdate {
     pub version: i64,
-    /// The whole document text. Never printed by `Debug`.
-    pub toml: String,
+    toml: SecretString,
 }
 
-impl fmt::Debug for SecretsUpdate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretsUpdate")
-            .field("version", &self.version)
-            .field("toml", &format_args!("<{} bytes hidden>", self.toml.len()))
-            .finish()
+impl SecretsUpdate {
+    pub fn new(version: i64, toml: impl Into<String>) -> SecretsUpdate {
+        SecretsUpdate {
+            version,
+            toml: SecretString::from(toml.into()),
+        }
+    }
+
+    /// The whole document text.
+    pub fn toml(&self) -> &str {
+        self.toml.expose_secret()
     }
 }
 
@@ -333,10 +340,7 @@ mod tests {
 
     #[test]
     fn debug_never_prints_the_document() {
-        let u = SecretsUpdate {
-            version: 4,
-            toml: "K = \"hunter2\"".into(),
-        };
+        let u = SecretsUpdate::new(4, "K = \"hunter2\"");
         let shown = format!("{u:?}");
         assert!(shown.contains('4') && !shown.contains("hunter2"), "{shown}");
     }

@@ -56,7 +56,7 @@ struct Prepared {
 
 impl Prepared {
     fn new(update: SecretsUpdate) -> Result<Prepared, RunError> {
-        let doc = Document::parse(&update.toml).map_err(|e| RunError::InvalidSecrets {
+        let doc = Document::parse(update.toml()).map_err(|e| RunError::InvalidSecrets {
             version: update.version,
             message: e.to_string(),
         })?;
@@ -230,7 +230,7 @@ impl Runner {
             Some(env) => env.clone(),
             None => std::env::vars_os().collect(),
         };
-        let dir = SecretsDir::create(config.secrets_parent.as_deref(), &current.update.toml)?;
+        let dir = SecretsDir::create(config.secrets_parent.as_deref(), current.update.toml())?;
         let output = Output {
             piped: config.mask_output || config.log_buffer.is_some(),
             logs: config.log_buffer.clone(),
@@ -342,7 +342,7 @@ impl Runner {
                         if let Some(terminal) = &mut terminal {
                             terminal.release();
                         }
-                        if let Err(e) = dir.replace(&next.update.toml) {
+                        if let Err(e) = dir.replace(next.update.toml()) {
                             tracing::error!(version, error = %e, "cannot write the secrets file");
                         }
                         let jitter = random_up_to(config.restart_jitter);
@@ -362,7 +362,7 @@ impl Runner {
                         let old = std::mem::replace(&mut proc, next_proc);
                         tokio::spawn(old.finish());
                     } else {
-                        if let Err(e) = dir.replace(&next.update.toml) {
+                        if let Err(e) = dir.replace(next.update.toml()) {
                             tracing::error!(version, error = %e, "cannot write the secrets file; the app keeps the last version");
                             continue;
                         }

@@ -240,14 +240,8 @@ impl VersionSource for ServerSource {
             .await
             .map_err(|e| format!("{}: {}", e.code, e.message))?;
         Ok(match latest {
-            Some(latest) => SecretsUpdate {
-                version: latest.version,
-                toml: latest.text.to_string(),
-            },
-            None => SecretsUpdate {
-                version: 0,
-                toml: String::new(),
-            },
+            Some(latest) => SecretsUpdate::new(latest.version, latest.text.to_string()),
+            None => SecretsUpdate::new(0, String::new()),
         })
     }
 

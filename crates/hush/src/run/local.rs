@@ -25,10 +25,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let secrets = builder.load().map_err(explain)?;
     let watcher = secrets.watch();
-    let initial = SecretsUpdate {
-        version: 1,
-        toml: handed_over(&secrets)?,
-    };
+    let initial = SecretsUpdate::new(1, handed_over(&secrets)?);
     let runner = Runner::new(runner_config(&args));
     let (tx, mut rx) = mpsc::channel(16);
     // The watcher blocks on a channel: give it a thread of its own.
@@ -42,7 +39,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                         Ok(toml) => {
                             version += 1;
                             tracing::info!("the local secrets changed; applying them");
-                            if tx.blocking_send(SecretsUpdate { version, toml }).is_err() {
+                            if tx.blocking_send(SecretsUpdate::new(version, toml)).is_err() {
                                 return;
                             }
                         }

@@ -92,10 +92,7 @@ async fn initial_secrets(
             {
                 tracing::warn!("cannot keep a local fallback copy: {e:#}");
             }
-            let update = SecretsUpdate {
-                version: secrets.version,
-                toml: secrets.toml,
-            };
+            let update = SecretsUpdate::new(secrets.version, secrets.toml);
             return Ok((update, false));
         }
         Err(err) if !unreachable(&err) => {
@@ -121,10 +118,7 @@ async fn initial_secrets(
                 copy.version,
                 human(copy.age),
             );
-            let update = SecretsUpdate {
-                version: copy.version,
-                toml: copy.toml,
-            };
+            let update = SecretsUpdate::new(copy.version, copy.toml);
             Ok((update, true))
         }
         Err(Unusable::Missing(path)) => bail!(
@@ -182,10 +176,7 @@ impl VersionSource for ServerSource {
                 }
             });
         }
-        Ok(SecretsUpdate {
-            version: secrets.version,
-            toml: secrets.toml,
-        })
+        Ok(SecretsUpdate::new(secrets.version, secrets.toml))
     }
 
     async fn report(&self, report: Report) -> Result<(), ClientError> {
