@@ -104,32 +104,47 @@ fn options(started_offline: bool) -> FollowOptions {
     options
 }
 
-#[tokio::test]
-async fn versions_published_while_the_app_runs_reach_it_and_are_reported() {
-    let scratch = Scratch::new();
-    let script = r#"printf '%s' "$A" > "$OUT/a.tmp" && mv "$OUT/a.tmp" "$OUT/a"; exec sleep 100"#;
-    let runner = Arc::new(Runner::new(scratch.config(script, OnChange::Restart)));
-    let first = update(1, "A = \"one\"\n");
-    let source = MemorySource::new(first.clone(), true);
-    let mut delivery = Delivery::start(source.clone(), &runner, 1, options(false));
+/// The app: writes `$A` to `$OUT/a`, then sleeps.
+const APP: &str = r#"printf '%s' "$A" > "$OUT/a.tmp" && mv "$OUT/a.tmp" "$OUT/a"; exec sleep 100"#;
+
+/// Runs the app from `first`, fed by `source`; the task runs until aborted.
+fn start(
+    scratch: &Scratch,
+    first: SecretsUpdate,
+    source: &Arc<MemorySource>,
+    options: FollowOptions,
+) -> (Arc<Runner>, tokio::task::JoinHandle<()>) {
+    let runner = Arc::new(Runner::new(scratch.config(APP, OnChange::Restart)));
+    let mut delivery = Delivery::start(source.clone(), &runner, first.version, options);
     let task = tokio::spawn({
         let runner = runner.clone();
         async move {
-            runner
+            let _ = runner
                 .run(first, delivery.updates(), std::future::pending())
-                .await
+                .await;
         }
     });
-    wait_until("version 1 in the app", || {
-        (std::fs::read_to_string(scratch.path("a")).ok()? == "one").then_some(())
+    (runner, task)
+}
+
+/// Waits until the app has `value` in `$A`.
+async fn app_has(scratch: &Scratch, value: &str) {
+    wait_until(&format!("{value:?} in the app"), || {
+        (std::fs::read_to_string(scratch.path("a")).ok()? == value).then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn versions_published_while_the_app_runs_reach_it_and_are_reported() {
+    let scratch = Scratch::new();
+    let first = update(1, "A = \"one\"\n");
+    let source = MemorySource::new(first.clone(), true);
+    let (_runner, task) = start(&scratch, first, &source, options(false));
+    app_has(&scratch, "one").await;
 
     source.newest.send_replace(update(2, "A = \"two\"\n"));
-    wait_until("version 2 in the app", || {
-        (std::fs::read_to_string(scratch.path("a")).ok()? == "two").then_some(())
-    })
-    .await;
+    app_has(&scratch, "two").await;
     wait_until("version 2 reported running", || {
         source
             .reports()
@@ -148,24 +163,15 @@ async fn versions_published_while_the_app_runs_reach_it_and_are_reported() {
 #[tokio::test]
 async fn an_unreachable_source_is_retried_until_it_is_back() {
     let scratch = Scratch::new();
-    let script = r#"printf '%s' "$A" > "$OUT/a.tmp" && mv "$OUT/a.tmp" "$OUT/a"; exec sleep 100"#;
-    let runner = Arc::new(Runner::new(scratch.config(script, OnChange::Restart)));
     // The app starts from an older local copy while the source is out of reach.
-    let copy = update(3, "A = \"copy\"\n");
     let source = MemorySource::new(update(4, "A = \"fresh\"\n"), false);
-    let mut delivery = Delivery::start(source.clone(), &runner, 3, options(true));
-    let task = tokio::spawn({
-        let runner = runner.clone();
-        async move {
-            runner
-                .run(copy, delivery.updates(), std::future::pending())
-                .await
-        }
-    });
-    wait_until("the copy in the app", || {
-        (std::fs::read_to_string(scratch.path("a")).ok()? == "copy").then_some(())
-    })
-    .await;
+    let (_runner, task) = start(
+        &scratch,
+        update(3, "A = \"copy\"\n"),
+        &source,
+        options(true),
+    );
+    app_has(&scratch, "copy").await;
     wait_until("a few failed attempts", || {
         (source.watches.load(Ordering::SeqCst) >= 3).then_some(())
     })
@@ -173,10 +179,7 @@ async fn an_unreachable_source_is_retried_until_it_is_back() {
     assert!(source.reports().is_empty());
 
     source.reachable.store(true, Ordering::SeqCst);
-    wait_until("the fresh version in the app", || {
-        (std::fs::read_to_string(scratch.path("a")).ok()? == "fresh").then_some(())
-    })
-    .await;
+    app_has(&scratch, "fresh").await;
     within(
         async {
             while !source
