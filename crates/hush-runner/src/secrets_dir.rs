@@ -1,12 +1,16 @@
 //! The private secrets directory (0700) and its `secrets.toml` (0600), replaced atomically.
 //! Dropping [`SecretsDir`] removes both.
 //!
-//! A runner killed with SIGKILL cannot remove its directory, so none outlives its runner for
-//! long: each one is locked (`flock` on the directory itself) for as long as its runner lives;
-//! the kernel drops the lock when the runner dies, however it dies. Every runner, before it
-//! creates its own, removes the unlocked `hush-run-*` directories it finds: those of dead
-//! runners. The default parent is `$XDG_RUNTIME_DIR` (memory only, the user's alone, emptied
-//! at logout), else the system temp dir.
+//! A runner killed with SIGKILL cannot remove its directory itself, so two things do:
+//! - a watchdog: a small `sh` started once per process, holding the paths of its directories
+//!   and reading from a pipe only this process has open; when the process dies, however it
+//!   dies, the kernel closes the pipe and the watchdog removes them at once;
+//! - the next runner: each directory is locked (`flock` on the directory itself) for as long as
+//!   its runner lives, and every runner, before it creates its own, removes the unlocked
+//!   `hush-run-*` directories it finds (left when even the watchdog could not run).
+//!
+//! The default parent is `$XDG_RUNTIME_DIR` (memory only, the user's alone, emptied at
+//! logout), else the system temp dir.
 
 use std::fs::{File, Permissions, TryLockError};
 use std::io::Write;
@@ -71,6 +75,7 @@ impl SecretsDir {
             let _ = std::fs::remove_dir_all(&new);
             failed(&new)(e)
         })?;
+        watchdog::remove_when_this_process_dies(&dir);
         let file = dir.join(SECRETS_FILE_NAME);
         let this = SecretsDir {
             dir,
@@ -188,6 +193,53 @@ fn remove_abandoned(parent: &Path) {
             }
             Err(TryLockError::WouldBlock) => {}
             Err(TryLockError::Error(_)) => {}
+        }
+    }
+}
+
+/// Removes this process's secrets directories when it dies (see the module docs).
+mod watchdog {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    use std::path::Path;
+    use std::process::{ChildStdin, Command, Stdio};
+    use std::sync::{Mutex, OnceLock, PoisonError};
+
+    /// Collects one path per line until end of input, then removes them all. Paths never hold
+    /// whitespace (refused before). Signals are ignored: a Ctrl-C or a hangup meant for the
+    /// runner must not end the watchdog before the runner.
+    const SCRIPT: &str = r#"trap '' HUP INT TERM QUIT
+while IFS= read -r dir; do set -- "$@" "$dir"; done
+[ "$#" -eq 0 ] || rm -rf -- "$@""#;
+
+    static WATCHDOG: OnceLock<Option<Mutex<ChildStdin>>> = OnceLock::new();
+
+    pub(super) fn remove_when_this_process_dies(dir: &Path) {
+        let Some(pipe) = WATCHDOG.get_or_init(start) else {
+            return;
+        };
+        let mut pipe = pipe.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(e) = writeln!(pipe, "{}", dir.display()) {
+            tracing::debug!(error = %e, "the secrets watchdog is gone");
+        }
+    }
+
+    fn start() -> Option<Mutex<ChildStdin>> {
+        let started = Command::new("/bin/sh")
+            .args(["-c", SCRIPT, "hush-secrets-watchdog"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Its own group: signals sent to the runner's group (a terminal's Ctrl-C) pass it by.
+            .process_group(0)
+            .spawn();
+        match started {
+            // The child is never waited for: it ends only after this process has.
+            Ok(mut child) => child.stdin.take().map(Mutex::new),
+            Err(e) => {
+                tracing::debug!(error = %e, "no secrets watchdog; the next runner removes what a killed one leaves");
+                None
+            }
         }
     }
 }

@@ -680,8 +680,12 @@ async fn a_runner_killed_with_sigkill_takes_its_app_along_and_leaves_no_plaintex
         (!alive(app)).then_some(())
     })
     .await;
+    until("the killed runner's plaintext to be removed", async || {
+        (!secrets_file.exists() && secrets_dirs(&runtime).is_empty()).then_some(())
+    })
+    .await;
 
-    // The next runner removes what the killed one could not, and keeps its own until it ends.
+    // The next runner has its own directory while it runs, and none is left after it.
     let next = world
         .hush()
         .env("XDG_RUNTIME_DIR", &runtime)
@@ -694,24 +698,11 @@ async fn a_runner_killed_with_sigkill_takes_its_app_along_and_leaves_no_plaintex
         "{}",
         String::from_utf8_lossy(&next.stderr)
     );
-    assert!(
-        !secrets_file.exists(),
-        "the killed runner's plaintext is gone"
-    );
     let during = lines(&world.path("work/dirs.txt"));
-    assert_eq!(
-        during.len(),
-        1,
-        "only the live runner's directory: {during:?}"
-    );
+    assert_eq!(during.len(), 1, "the live runner's directory: {during:?}");
     assert!(
         secrets_dirs(&runtime).is_empty(),
         "and it is gone after it ended"
-    );
-    assert!(
-        String::from_utf8_lossy(&next.stderr).contains("removed the secrets directory"),
-        "{}",
-        String::from_utf8_lossy(&next.stderr)
     );
 }
 
