@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 use crate::mask::{LogBuffer, MaskHandle, Stream, pump};
-use crate::{RunError, RunnerConfig};
+use crate::{RunError, RunnerConfig, watchdog};
 
 /// How long the runner waits, after the child has exited, for its output to be copied out.
 const DRAIN_OUTPUT: Duration = Duration::from_secs(2);
@@ -87,10 +87,12 @@ impl Proc {
                 output.logs.clone(),
             )));
         }
+        // `process_group(0)` makes the child the leader of a group with its own pid.
+        let pgid = Pid::from_raw(pid as i32);
+        watchdog::watch_group(pgid);
         Ok(Proc {
             child,
-            // `process_group(0)` makes the child the leader of a group with its own pid.
-            pgid: Pid::from_raw(pid as i32),
+            pgid,
             pid,
             pumps,
         })
@@ -150,12 +152,14 @@ impl Drop for Proc {
         // Also on error paths and when the run future is dropped: nothing of the app survives
         // the runner. After a normal exit this only reaches leftovers of the group.
         let _ = killpg(self.pgid, Signal::SIGKILL);
+        watchdog::forget_group(self.pgid);
     }
 }
 
 /// Makes the kernel SIGKILL the child when the runner dies, even by SIGKILL (which runs none of
 /// the runner's own clean-up): an app must not outlive the runner that holds its secrets.
-/// Only the direct child: the parent-death signal is not inherited by what it starts itself.
+/// Only the direct child: the parent-death signal is not inherited by what it starts itself;
+/// the watchdog takes care of the rest of its process group.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn die_with_the_runner(cmd: &mut Command) {
     let runner = nix::unistd::getpid();

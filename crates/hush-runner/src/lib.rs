@@ -26,7 +26,9 @@
 //! - a fresh directory only the user can read (0700) holding `secrets.toml` (0600) with the whole
 //!   document text, removed when [`Runner::run`] returns (or its future is dropped), and by the
 //!   next runner to start when this one was killed;
-//! - the kernel's promise (Linux) that it is killed when the runner dies, even by SIGKILL;
+//! - the promise that it dies with the runner, even when the runner is killed with SIGKILL: the
+//!   kernel's parent-death signal (Linux) for its first process, a watchdog for the rest of its
+//!   process group;
 //! - the runner's original environment, plus every exported root-level key (overwriting a variable
 //!   of the same name), plus `STREAMLIT_SECRETS_FILES` and `HUSH_SECRETS_FILE` naming the file, plus
 //!   `STREAMLIT_SERVER_RUN_ON_SAVE=true` in [`OnChange::StreamlitRerun`] mode. A restarted child
@@ -41,6 +43,7 @@ mod mask;
 mod run;
 mod secrets_dir;
 mod terminal;
+mod watchdog;
 
 use std::ffi::OsString;
 use std::fmt;

@@ -2,9 +2,7 @@
 //! Dropping [`SecretsDir`] removes both.
 //!
 //! A runner killed with SIGKILL cannot remove its directory itself, so two things do:
-//! - a watchdog: a small `sh` started once per process, holding the paths of its directories
-//!   and reading from a pipe only this process has open; when the process dies, however it
-//!   dies, the kernel closes the pipe and the watchdog removes them at once;
+//! - the watchdog (`watchdog.rs`), which removes them the moment the process dies;
 //! - the next runner: each directory is locked (`flock` on the directory itself) for as long as
 //!   its runner lives, and every runner, before it creates its own, removes the unlocked
 //!   `hush-run-*` directories it finds (left when even the watchdog could not run).
@@ -18,7 +16,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{RunError, SECRETS_FILE_NAME};
+use crate::{RunError, SECRETS_FILE_NAME, watchdog};
 
 /// A live runner's directory: locked, holding the secrets file.
 const PREFIX: &str = "hush-run-";
@@ -75,7 +73,7 @@ impl SecretsDir {
             let _ = std::fs::remove_dir_all(&new);
             failed(&new)(e)
         })?;
-        watchdog::remove_when_this_process_dies(&dir);
+        watchdog::watch_dir(&dir);
         let file = dir.join(SECRETS_FILE_NAME);
         let this = SecretsDir {
             dir,
@@ -110,10 +108,12 @@ impl SecretsDir {
 impl Drop for SecretsDir {
     fn drop(&mut self) {
         // Also on error paths and when the run future is dropped. The lock goes after.
-        if let Err(e) = std::fs::remove_dir_all(&self.dir)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot remove the secrets directory");
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => watchdog::forget_dir(&self.dir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => watchdog::forget_dir(&self.dir),
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot remove the secrets directory")
+            }
         }
     }
 }
@@ -193,53 +193,6 @@ fn remove_abandoned(parent: &Path) {
             }
             Err(TryLockError::WouldBlock) => {}
             Err(TryLockError::Error(_)) => {}
-        }
-    }
-}
-
-/// Removes this process's secrets directories when it dies (see the module docs).
-mod watchdog {
-    use std::io::Write;
-    use std::os::unix::process::CommandExt;
-    use std::path::Path;
-    use std::process::{ChildStdin, Command, Stdio};
-    use std::sync::{Mutex, OnceLock, PoisonError};
-
-    /// Collects one path per line until end of input, then removes them all. Paths never hold
-    /// whitespace (refused before). Signals are ignored: a Ctrl-C or a hangup meant for the
-    /// runner must not end the watchdog before the runner.
-    const SCRIPT: &str = r#"trap '' HUP INT TERM QUIT
-while IFS= read -r dir; do set -- "$@" "$dir"; done
-[ "$#" -eq 0 ] || rm -rf -- "$@""#;
-
-    static WATCHDOG: OnceLock<Option<Mutex<ChildStdin>>> = OnceLock::new();
-
-    pub(super) fn remove_when_this_process_dies(dir: &Path) {
-        let Some(pipe) = WATCHDOG.get_or_init(start) else {
-            return;
-        };
-        let mut pipe = pipe.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Err(e) = writeln!(pipe, "{}", dir.display()) {
-            tracing::debug!(error = %e, "the secrets watchdog is gone");
-        }
-    }
-
-    fn start() -> Option<Mutex<ChildStdin>> {
-        let started = Command::new("/bin/sh")
-            .args(["-c", SCRIPT, "hush-secrets-watchdog"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            // Its own group: signals sent to the runner's group (a terminal's Ctrl-C) pass it by.
-            .process_group(0)
-            .spawn();
-        match started {
-            // The child is never waited for: it ends only after this process has.
-            Ok(mut child) => child.stdin.take().map(Mutex::new),
-            Err(e) => {
-                tracing::debug!(error = %e, "no secrets watchdog; the next runner removes what a killed one leaves");
-                None
-            }
         }
     }
 }

@@ -651,10 +651,11 @@ async fn a_runner_killed_with_sigkill_takes_its_app_along_and_leaves_no_plaintex
         .hush()
         .env("XDG_RUNTIME_DIR", &runtime)
         .args(["run", "--app", "killed", "--"])
+        // The app starts a process of its own, as a shell script or a server with workers does.
         .args([
             "sh",
             "-c",
-            r#"echo "$$|$HUSH_SECRETS_FILE" >> out.txt; exec sleep 1000"#,
+            r#"sleep 1000 & echo "$$|$!|$HUSH_SECRETS_FILE" >> out.txt; wait"#,
         ])
         .stdout(Stdio::null())
         .stderr(fs::File::create(&stderr).unwrap())
@@ -662,7 +663,8 @@ async fn a_runner_killed_with_sigkill_takes_its_app_along_and_leaves_no_plaintex
         .unwrap();
     let first = line_count(&out, 1).await.remove(0);
     let app: u32 = field(&first, 0).parse().unwrap();
-    let secrets_file = PathBuf::from(field(&first, 1));
+    let worker: u32 = field(&first, 1).parse().unwrap();
+    let secrets_file = PathBuf::from(field(&first, 2));
     assert!(
         secrets_file.starts_with(&runtime),
         "the secrets live in $XDG_RUNTIME_DIR: {}",
@@ -676,9 +678,10 @@ async fn a_runner_killed_with_sigkill_takes_its_app_along_and_leaves_no_plaintex
 
     signal("KILL", hush.id());
     let _ = hush.wait();
-    until("the app to die with its runner", async || {
-        (!alive(app)).then_some(())
-    })
+    until(
+        "the app and what it started to die with their runner",
+        async || (!alive(app) && !alive(worker)).then_some(()),
+    )
     .await;
     until("the killed runner's plaintext to be removed", async || {
         (!secrets_file.exists() && secrets_dirs(&runtime).is_empty()).then_some(())
