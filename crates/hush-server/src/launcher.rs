@@ -154,7 +154,7 @@ impl Launcher {
             .get(&app_id)
             .cloned()?;
         let state = launched.runner.status().borrow().clone();
-        let (status, pid, exit_code, message) = describe(&state);
+        let (status, pid, exit_code, message) = panel_state(&state);
         let logs: Vec<Value> = launched
             .logs
             .since(logs_since)
@@ -174,7 +174,7 @@ impl Launcher {
     }
 }
 
-fn describe(state: &ChildState) -> (&'static str, Option<u32>, Option<i32>, Option<String>) {
+fn panel_state(state: &ChildState) -> (&'static str, Option<u32>, Option<i32>, Option<String>) {
     match state {
         ChildState::Starting => ("starting", None, None, None),
         ChildState::Running { pid } => ("running", Some(*pid), None, None),
@@ -246,7 +246,7 @@ impl VersionSource for ServerSource {
     }
 
     async fn report(&self, report: Report) -> Result<(), String> {
-        let label = describe(&report.state).0;
+        let label = panel_state(&report.state).0;
         self.state
             .store
             .report_instance(instance(&self.app, &report, label))
