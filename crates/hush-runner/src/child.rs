@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 use crate::mask::{LogBuffer, MaskHandle, Stream, pump};
-use crate::{RunError, RunnerConfig};
+use crate::{RunError, RunnerConfig, watchdog};
 
 /// How long the runner waits, after the child has exited, for its output to be copied out.
 const DRAIN_OUTPUT: Duration = Duration::from_secs(2);
@@ -26,17 +26,12 @@ pub(crate) struct Proc {
     pumps: Vec<JoinHandle<()>>,
 }
 
-/// Output handling shared by every start of the child.
+/// Output handling shared by every start of the child. Piped output is always masked,
+/// wherever it goes: the runner's own stdout/stderr (a server's log) and the buffer.
 pub(crate) struct Output {
-    pub(crate) mask_terminal: bool,
+    pub(crate) piped: bool,
     pub(crate) logs: Option<Arc<LogBuffer>>,
     pub(crate) masker: MaskHandle,
-}
-
-impl Output {
-    fn piped(&self) -> bool {
-        self.mask_terminal || self.logs.is_some()
-    }
 }
 
 impl Proc {
@@ -60,12 +55,13 @@ impl Proc {
         if let Some(dir) = &config.workdir {
             cmd.current_dir(dir);
         }
-        if output.piped() {
+        if output.piped {
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         } else {
             cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
         }
-        let mut child = cmd.spawn().map_err(|source| RunError::Spawn {
+        die_with_the_runner(&mut cmd);
+        let mut child = fork_thread::spawn(cmd).map_err(|source| RunError::Spawn {
             program: program.clone(),
             source,
         })?;
@@ -77,7 +73,6 @@ impl Proc {
             pumps.push(tokio::spawn(pump(
                 stdout,
                 tokio::io::stdout(),
-                output.mask_terminal,
                 Stream::Stdout,
                 output.masker.clone(),
                 output.logs.clone(),
@@ -87,16 +82,17 @@ impl Proc {
             pumps.push(tokio::spawn(pump(
                 stderr,
                 tokio::io::stderr(),
-                output.mask_terminal,
                 Stream::Stderr,
                 output.masker.clone(),
                 output.logs.clone(),
             )));
         }
+        // `process_group(0)` makes the child the leader of a group with its own pid.
+        let pgid = Pid::from_raw(pid as i32);
+        watchdog::watch_group(pgid);
         Ok(Proc {
             child,
-            // `process_group(0)` makes the child the leader of a group with its own pid.
-            pgid: Pid::from_raw(pid as i32),
+            pgid,
             pid,
             pumps,
         })
@@ -156,6 +152,75 @@ impl Drop for Proc {
         // Also on error paths and when the run future is dropped: nothing of the app survives
         // the runner. After a normal exit this only reaches leftovers of the group.
         let _ = killpg(self.pgid, Signal::SIGKILL);
+        watchdog::forget_group(self.pgid);
+    }
+}
+
+/// Makes the kernel SIGKILL the child when the runner dies, even by SIGKILL (which runs none of
+/// the runner's own clean-up): an app must not outlive the runner that holds its secrets.
+/// Only the direct child: the parent-death signal is not inherited by what it starts itself;
+/// the watchdog takes care of the rest of its process group.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn die_with_the_runner(cmd: &mut Command) {
+    let runner = nix::unistd::getpid();
+    // SAFETY: the closure runs in the forked child before exec. It makes two system calls
+    // (prctl, getppid), both async-signal-safe; it allocates nothing and takes no lock.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            // The runner died between the fork and the prctl: the signal will never come.
+            if nix::unistd::getppid() != runner {
+                return Err(std::io::Error::from_raw_os_error(nix::libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn die_with_the_runner(_cmd: &mut Command) {}
+
+/// The parent-death signal fires when the *thread* that forked the child ends, not the
+/// process, and a runtime's worker and blocking threads can end while the runner lives on.
+/// So every child is forked from one thread that lives as long as the process.
+mod fork_thread {
+    use std::sync::OnceLock;
+    use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+    use tokio::process::{Child, Command};
+    use tokio::runtime::Handle;
+
+    type Request = (Command, Handle, SyncSender<std::io::Result<Child>>);
+
+    static FORKER: OnceLock<SyncSender<Request>> = OnceLock::new();
+
+    /// Spawns `cmd` on the fork thread, registered with the caller's runtime.
+    pub(super) fn spawn(cmd: Command) -> std::io::Result<Child> {
+        let forker = FORKER.get_or_init(|| {
+            let (tx, rx) = sync_channel::<Request>(0);
+            std::thread::Builder::new()
+                .name("hush-fork".into())
+                .spawn(move || serve(rx))
+                .expect("cannot start the thread that starts apps");
+            tx
+        });
+        let (done, result) = sync_channel(1);
+        let request = (cmd, Handle::current(), done);
+        forker
+            .send(request)
+            .map_err(|_| std::io::Error::other("the thread that starts apps has ended"))?;
+        // As long as a spawn on this thread would block it: until the program is executed.
+        result
+            .recv()
+            .map_err(|_| std::io::Error::other("the thread that starts apps has ended"))?
+    }
+
+    fn serve(requests: Receiver<Request>) {
+        for (mut cmd, runtime, done) in requests {
+            let _entered = runtime.enter();
+            let _ = done.send(cmd.spawn());
+        }
     }
 }
 

@@ -1,9 +1,12 @@
 //! Delivery into a running app: a private secrets file, the child's environment, and what to do
 //! when a new version arrives (Streamlit re-run, restart, signal). Shared by `hush run` and apps the
-//! server launches itself; it never talks HTTP: updates come in through a channel.
+//! server launches itself; it never talks HTTP: versions come from a [`VersionSource`] that each
+//! of them implements (an HTTP watch stream, the server's watch hub), followed by one loop
+//! ([`Delivery`]) with one [`Backoff`].
 //!
-//! The line is straight: [`SecretsUpdate`] in → [`hush_core::Document`] → secrets file + environment
-//! → child process, and the version now applied goes back out through [`Runner::applied`].
+//! The line is straight: [`VersionSource`] → [`SecretsUpdate`] → [`hush_core::Document`] →
+//! secrets file + environment → child process, and the version now applied goes back out through
+//! [`Runner::applied`] to [`VersionSource::report`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), hush_runner::RunError> {
@@ -13,7 +16,7 @@
 //! let mut applied = runner.applied(); // report `*applied.borrow()` to the server
 //! let (tx, mut rx) = tokio::sync::mpsc::channel(16);
 //! # drop(tx);
-//! let initial = SecretsUpdate { version: 1, toml: "API_KEY = \"...\"".into() };
+//! let initial = SecretsUpdate::new(1, "API_KEY = \"...\"");
 //! let exit = runner.run(initial, &mut rx, std::future::pending()).await?;
 //! std::process::exit(exit.code);
 //! # }
@@ -21,7 +24,11 @@
 //!
 //! What the child gets (spec rules 8–12):
 //! - a fresh directory only the user can read (0700) holding `secrets.toml` (0600) with the whole
-//!   document text, removed when [`Runner::run`] returns (or its future is dropped);
+//!   document text, removed when [`Runner::run`] returns (or its future is dropped), and by the
+//!   next runner to start when this one was killed;
+//! - the promise that it dies with the runner, even when the runner is killed with SIGKILL: the
+//!   kernel's parent-death signal (Linux) for its first process, a watchdog for the rest of its
+//!   process group;
 //! - the runner's original environment, plus every exported root-level key (overwriting a variable
 //!   of the same name), plus `STREAMLIT_SECRETS_FILES` and `HUSH_SECRETS_FILE` naming the file, plus
 //!   `STREAMLIT_SERVER_RUN_ON_SAVE=true` in [`OnChange::StreamlitRerun`] mode. A restarted child
@@ -31,10 +38,12 @@
 mod backoff;
 mod child;
 mod env;
+mod follow;
 mod mask;
 mod run;
 mod secrets_dir;
 mod terminal;
+mod watchdog;
 
 use std::ffi::OsString;
 use std::fmt;
@@ -42,7 +51,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
+
 pub use backoff::Backoff;
+pub use follow::{Announcements, Delivery, FollowOptions, Report, VersionSource, hostname};
 pub use mask::{CONCEALED, LogBuffer, LogLine, Stream};
 pub use nix::sys::signal::Signal;
 pub use run::Runner;
@@ -56,20 +68,25 @@ pub const STREAMLIT_SERVER_RUN_ON_SAVE: &str = "STREAMLIT_SERVER_RUN_ON_SAVE";
 /// The name of the secrets file inside the private directory.
 pub const SECRETS_FILE_NAME: &str = "secrets.toml";
 
-/// One version of an app's secrets, as the server serves it.
-#[derive(Clone, PartialEq, Eq)]
+/// One version of an app's secrets, as the server serves it. The text is held as a
+/// [`SecretString`]: `Debug` shows only the version, and the memory is wiped when dropped.
+#[derive(Clone, Debug)]
 pub struct SecretsUpdate {
     pub version: i64,
-    /// The whole document text. Never printed by `Debug`.
-    pub toml: String,
+    toml: SecretString,
 }
 
-impl fmt::Debug for SecretsUpdate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretsUpdate")
-            .field("version", &self.version)
-            .field("toml", &format_args!("<{} bytes hidden>", self.toml.len()))
-            .finish()
+impl SecretsUpdate {
+    pub fn new(version: i64, toml: impl Into<String>) -> SecretsUpdate {
+        SecretsUpdate {
+            version,
+            toml: SecretString::from(toml.into()),
+        }
+    }
+
+    /// The whole document text.
+    pub fn toml(&self) -> &str {
+        self.toml.expose_secret()
     }
 }
 
@@ -130,19 +147,22 @@ pub struct RunnerConfig {
     /// the same instant. Default 250 ms.
     pub restart_jitter: Duration,
     /// Pipe the child's stdout/stderr through the runner and replace every secret string value
-    /// (length ≥ 4, root-level or nested, from the current version) with [`CONCEALED`].
+    /// (length ≥ 4, root-level or nested, from the current and the previous version) with
+    /// [`CONCEALED`] before passing it on to the runner's own stdout/stderr.
     pub mask_output: bool,
-    /// When set, the child's output is piped and the last lines, always masked, are kept here
-    /// (for the server's panel). What reaches the runner's own stdout/stderr is masked only when
-    /// `mask_output` is set.
+    /// When set, the last lines of the child's output are kept here (for the server's panel).
+    /// This pipes the output too, and piped output is always masked, everywhere it goes: the
+    /// buffer and the runner's own stdout/stderr (a server's log never sees a value).
     pub log_buffer: Option<Arc<LogBuffer>>,
     /// Working directory of the child; default: the runner's.
     pub workdir: Option<PathBuf>,
     /// The "original environment" the child starts from; default: the runner's own environment,
     /// captured when [`Runner::run`] starts. Server-launched apps can give a clean one.
     pub base_env: Option<Vec<(OsString, OsString)>>,
-    /// Where the private secrets directory is created; default: the system temp dir (or `/tmp`
-    /// if that path contains whitespace, which `STREAMLIT_SECRETS_FILES` cannot carry).
+    /// Where the private secrets directory is created; default: `$XDG_RUNTIME_DIR` when it is
+    /// usable (memory only, the user's alone), else the system temp dir (or `/tmp` if that path
+    /// contains whitespace, which `STREAMLIT_SECRETS_FILES` cannot carry). Directories left
+    /// there by runners that were killed are removed when the next runner starts.
     pub secrets_parent: Option<PathBuf>,
     /// `hush run`: forward SIGINT, SIGTERM and SIGHUP received by this process to the child's
     /// process group, then wait for the child (SIGKILL after `grace`). Installs process-wide
@@ -218,6 +238,29 @@ pub enum ChildState {
     Failed {
         message: String,
     },
+}
+
+impl ChildState {
+    /// One word for reports: `starting`, `running`, `restarting`, `stopping`, `exited`,
+    /// `failed`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ChildState::Starting => "starting",
+            ChildState::Running { .. } => "running",
+            ChildState::Restarting => "restarting",
+            ChildState::Stopping => "stopping",
+            ChildState::Exited { .. } => "exited",
+            ChildState::Failed { .. } => "failed",
+        }
+    }
+
+    /// The running child's process id.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            ChildState::Running { pid } => Some(*pid),
+            _ => None,
+        }
+    }
 }
 
 /// Why [`Runner::run`] returned.
@@ -300,10 +343,7 @@ mod tests {
 
     #[test]
     fn debug_never_prints_the_document() {
-        let u = SecretsUpdate {
-            version: 4,
-            toml: "K = \"hunter2\"".into(),
-        };
+        let u = SecretsUpdate::new(4, "K = \"hunter2\"");
         let shown = format!("{u:?}");
         assert!(shown.contains('4') && !shown.contains("hunter2"), "{shown}");
     }

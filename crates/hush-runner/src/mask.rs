@@ -4,6 +4,8 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
 /// What replaces a secret value in masked output.
@@ -15,21 +17,25 @@ const MIN_SECRET_CHARS: usize = 4;
 /// A line longer than this is masked and passed on in pieces of this size.
 const MAX_LINE_BYTES: u64 = 64 * 1024;
 
-/// The secret strings of one version, longest first (so a value containing another is replaced
-/// whole).
+/// Finds every secret string of a version in output, in one pass over it (Aho-Corasick), and
+/// replaces it with [`CONCEALED`]. Where two values overlap, the longest wins, so a value that
+/// contains another is replaced whole.
 #[derive(Default)]
 pub(crate) struct Masker {
-    needles: Vec<Vec<u8>>,
+    automaton: Option<AhoCorasick>,
+    /// The length in bytes of the longest value: how much output must be held back at the end
+    /// of a piece cut from a longer line, in case a value continues in the next piece.
+    longest: usize,
 }
 
 impl Masker {
     /// `values`: every string value of the document, root-level and nested. A multi-line value
     /// (a PEM key) is also masked line by line, since output is masked one line at a time.
     pub(crate) fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Masker {
-        let mut needles: Vec<Vec<u8>> = Vec::new();
-        let mut add = |s: &str| {
+        let mut needles: Vec<&str> = Vec::new();
+        let mut add = |s: &'a str| {
             if s.chars().count() >= MIN_SECRET_CHARS {
-                needles.push(s.as_bytes().to_vec());
+                needles.push(s);
             }
         };
         for value in values {
@@ -40,41 +46,64 @@ impl Masker {
                 }
             }
         }
-        needles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        needles.sort_unstable();
         needles.dedup();
-        Masker { needles }
+        let longest = needles.iter().map(|n| n.len()).max().unwrap_or(0);
+        let automaton = (!needles.is_empty()).then(|| {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                // Not the DFA the crate would pick for few values: its build time grows with
+                // the square of a value's length (seconds for one 8 KiB key); the NFA's is linear.
+                .kind(Some(AhoCorasickKind::ContiguousNFA))
+                .build(&needles)
+                .expect("an automaton of plain strings (no size limit set) always builds")
+        });
+        Masker { automaton, longest }
     }
 
-    pub(crate) fn mask<'a>(&self, line: &'a [u8]) -> Cow<'a, [u8]> {
-        let mut out: Cow<'a, [u8]> = Cow::Borrowed(line);
-        for needle in &self.needles {
-            if let Some(replaced) = replace_all(&out, needle, CONCEALED.as_bytes()) {
-                out = Cow::Owned(replaced);
+    /// `text` with every value replaced; borrowed when there was nothing to replace.
+    pub(crate) fn mask<'a>(&self, text: &'a [u8]) -> Cow<'a, [u8]> {
+        let (masked, end) = self.mask_upto(text, text.len());
+        debug_assert_eq!(end, text.len());
+        masked
+    }
+
+    /// For a piece cut from a longer line (more of it follows): masks and returns what can be
+    /// passed on now, and how many bytes of `text` that covers. The rest (at most the longest
+    /// value's length minus one) may be the start of a value that continues in the next piece:
+    /// the caller keeps it and puts it in front of the next piece.
+    pub(crate) fn mask_piece<'a>(&self, text: &'a [u8]) -> (Cow<'a, [u8]>, usize) {
+        let hold = self.longest.saturating_sub(1);
+        self.mask_upto(text, text.len().saturating_sub(hold))
+    }
+
+    /// Masks `text[..cut]`, moving `cut` to the end of a value that starts before it. A value
+    /// starting before `cut` ends inside `text` when `cut <= len - (longest - 1)`, so the
+    /// choice made here is the one the whole line would give.
+    fn mask_upto<'a>(&self, text: &'a [u8], mut cut: usize) -> (Cow<'a, [u8]>, usize) {
+        let Some(automaton) = &self.automaton else {
+            return (Cow::Borrowed(&text[..cut]), cut);
+        };
+        let mut out: Option<Vec<u8>> = None;
+        let mut copied = 0;
+        for found in automaton.find_iter(text) {
+            if found.start() >= cut {
+                break;
+            }
+            let buf = out.get_or_insert_with(|| Vec::with_capacity(text.len()));
+            buf.extend_from_slice(&text[copied..found.start()]);
+            buf.extend_from_slice(CONCEALED.as_bytes());
+            copied = found.end();
+            cut = cut.max(found.end());
+        }
+        match out {
+            None => (Cow::Borrowed(&text[..cut]), cut),
+            Some(mut buf) => {
+                buf.extend_from_slice(&text[copied..cut]);
+                (Cow::Owned(buf), cut)
             }
         }
-        out
     }
-}
-
-/// `None` when `needle` does not occur.
-fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Option<Vec<u8>> {
-    let mut out: Option<Vec<u8>> = None;
-    let mut start = 0;
-    let mut i = 0;
-    while i + needle.len() <= haystack.len() {
-        if &haystack[i..i + needle.len()] == needle {
-            let buf = out.get_or_insert_with(|| Vec::with_capacity(haystack.len()));
-            buf.extend_from_slice(&haystack[start..i]);
-            buf.extend_from_slice(with);
-            i += needle.len();
-            start = i;
-        } else {
-            i += 1;
-        }
-    }
-    let mut buf = out?;
-    buf.extend_from_slice(&haystack[start..]);
-    Some(buf)
 }
 
 /// The masker of the version now applied, swapped by the runner, read by the output pumps.
@@ -164,11 +193,13 @@ impl std::fmt::Debug for LogBuffer {
     }
 }
 
-/// Copies `from` line by line to `to` (masked when `mask_to`) and into `logs` (always masked).
+/// Copies `from` line by line to `to` and into `logs`, masked. A line longer than
+/// [`MAX_LINE_BYTES`] is passed on in pieces; the end of each piece that could be the start of
+/// a secret is held back and masked together with the next piece, so a value is masked even
+/// when it straddles a cut.
 pub(crate) async fn pump<R, W>(
     from: R,
     mut to: W,
-    mask_to: bool,
     stream: Stream,
     masker: MaskHandle,
     logs: Option<Arc<LogBuffer>>,
@@ -177,31 +208,48 @@ pub(crate) async fn pump<R, W>(
     W: AsyncWrite + Unpin,
 {
     let mut reader = BufReader::new(from);
-    let mut line = Vec::new();
+    // Held-back bytes of a cut line, followed by what was read after them.
+    let mut pending: Vec<u8> = Vec::new();
     loop {
-        line.clear();
-        match (&mut reader)
+        let read = (&mut reader)
             .take(MAX_LINE_BYTES)
-            .read_until(b'\n', &mut line)
-            .await
-        {
-            Ok(0) => break,
-            Ok(_) => {}
+            .read_until(b'\n', &mut pending)
+            .await;
+        let end_of_output = match read {
+            Ok(0) => true,
+            Ok(_) => false,
             Err(e) => {
                 tracing::warn!(?stream, error = %e, "reading the app's output failed");
+                true
+            }
+        };
+        if pending.is_empty() {
+            if end_of_output {
                 break;
             }
+            continue;
         }
         let masker = masker.get();
-        let masked = masker.mask(&line);
-        let out: &[u8] = if mask_to { &masked } else { &line };
+        let whole_line = end_of_output || pending.ends_with(b"\n");
+        let (masked, used) = if whole_line {
+            (masker.mask(&pending), pending.len())
+        } else {
+            masker.mask_piece(&pending)
+        };
         // The runner's own stdout going away (closed pipe) must not stop the app.
-        let _ = to.write_all(out).await;
+        let _ = to.write_all(&masked).await;
         let _ = to.flush().await;
-        if let Some(logs) = &logs {
+        if let Some(logs) = &logs
+            && !masked.is_empty()
+        {
             let text = masked.strip_suffix(b"\n").unwrap_or(&masked);
             let text = text.strip_suffix(b"\r").unwrap_or(text);
             logs.push(stream, String::from_utf8_lossy(text).into_owned());
+        }
+        drop(masked);
+        pending.drain(..used);
+        if end_of_output {
+            break;
         }
     }
 }
@@ -254,7 +302,6 @@ mod tests {
         pump(
             &b"token s3cr3t-value\r\nplain\nlast"[..],
             &mut out,
-            true,
             Stream::Stderr,
             handle,
             Some(logs.clone()),
@@ -268,6 +315,59 @@ mod tests {
         assert_eq!(
             texts,
             [format!("token {CONCEALED}"), "plain".into(), "last".into()]
+        );
+    }
+
+    /// Runs `output` through the pump with these values; what comes out.
+    async fn pumped(values: &[&str], output: &[u8]) -> String {
+        let handle = MaskHandle::default();
+        handle.set(Masker::new(values.iter().copied()));
+        let mut out = Vec::new();
+        pump(output, &mut out, Stream::Stdout, handle, None).await;
+        String::from_utf8(out).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_value_across_the_cut_of_a_long_line_is_masked() {
+        let secret = "0123456789-secret-straddling-the-cut";
+        let cut = MAX_LINE_BYTES as usize;
+        // The value starts at every offset around the cut: 1..len bytes before it.
+        for before in 1..secret.len() {
+            let mut line = "x".repeat(cut - before);
+            line.push_str(secret);
+            line.push_str(" tail\n");
+            let out = pumped(&[secret, "unrelated"], line.as_bytes()).await;
+            assert!(!out.contains(&secret[..4]), "{before} bytes before the cut");
+            assert_eq!(
+                out,
+                format!("{}{CONCEALED} tail\n", "x".repeat(cut - before))
+            );
+        }
+        // Across two cuts, and with no newline at the very end.
+        let long = "k".repeat(cut + 10);
+        let mut line = "y".repeat(cut - 5);
+        line.push_str(&long);
+        let out = pumped(&[&long], line.as_bytes()).await;
+        assert_eq!(out, format!("{}{CONCEALED}", "y".repeat(cut - 5)));
+    }
+
+    #[tokio::test]
+    async fn the_longest_of_overlapping_values_wins_across_a_cut() {
+        let cut = MAX_LINE_BYTES as usize;
+        let mut line = "z".repeat(cut - 3);
+        line.push_str("abcdefgh!\n");
+        let out = pumped(&["abcd", "abcdefgh"], line.as_bytes()).await;
+        assert_eq!(out, format!("{}{CONCEALED}!\n", "z".repeat(cut - 3)));
+    }
+
+    #[test]
+    fn many_values_are_masked_in_one_pass() {
+        let values: Vec<String> = (0..2_000).map(|i| format!("value-{i:05}")).collect();
+        let m = Masker::new(values.iter().map(String::as_str));
+        let line = format!("a {} b {} c\n", values[7], values[1_999]);
+        assert_eq!(
+            m.mask(line.as_bytes()).as_ref(),
+            format!("a {CONCEALED} b {CONCEALED} c\n").as_bytes()
         );
     }
 }

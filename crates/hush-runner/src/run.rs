@@ -1,16 +1,17 @@
 //! The run loop: start the child, apply updates as they come, stop when asked.
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::future::Future;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 
-use hush_core::{Document, Value};
+use hush_core::{Document, SkipReason, Value};
 use nix::sys::signal::Signal;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep, sleep_until};
 
+use crate::backoff::random_up_to;
 use crate::child::{Output, Proc, exit_code};
 use crate::env::{child_env, fits_exec};
 use crate::mask::{MaskHandle, Masker};
@@ -30,6 +31,8 @@ pub struct Runner {
     applied: watch::Sender<Option<i64>>,
     status: watch::Sender<ChildState>,
     latest: Mutex<Option<SecretsUpdate>>,
+    /// Root keys already said to stay out of the environment: each is said once.
+    mentioned: Mutex<BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -46,35 +49,38 @@ impl std::fmt::Debug for Runner {
 struct Prepared {
     update: SecretsUpdate,
     exported: Vec<(String, String)>,
+    /// Root keys that stay only in the file: `(key, why, in a few words)`.
+    not_exported: Vec<(String, String)>,
     strings: Vec<String>,
 }
 
 impl Prepared {
     fn new(update: SecretsUpdate) -> Result<Prepared, RunError> {
-        let doc = Document::parse(&update.toml).map_err(|e| RunError::InvalidSecrets {
+        let doc = Document::parse(update.toml()).map_err(|e| RunError::InvalidSecrets {
             version: update.version,
             message: e.to_string(),
         })?;
         let projection = doc.env();
-        for skipped in &projection.skipped {
-            tracing::warn!(
-                version = update.version,
-                key = %skipped.key,
-                reason = %skipped.reason,
-                "secret not exported as an environment variable"
-            );
-        }
+        let mut not_exported: Vec<(String, String)> = projection
+            .skipped
+            .iter()
+            .map(|skipped| {
+                let why = match &skipped.reason {
+                    SkipReason::NotScalar(kind) => format!("a {kind}"),
+                    SkipReason::Reserved => "a name hush does not export".to_owned(),
+                    SkipReason::InvalidName(why) => why.clone(),
+                };
+                (skipped.key.clone(), why)
+            })
+            .collect();
         let mut exported = projection.exported;
         exported.retain(|(key, value)| {
             let fits = fits_exec(key, value);
             if !fits {
-                tracing::warn!(
-                    version = update.version,
-                    key = %key,
-                    bytes = value.len(),
-                    "secret not exported as an environment variable: too long for one \
-                     (128 KiB); read it from the secrets file"
-                );
+                not_exported.push((
+                    key.clone(),
+                    "longer than a variable may be (128 KiB)".into(),
+                ));
             }
             fits
         });
@@ -85,6 +91,7 @@ impl Prepared {
         Ok(Prepared {
             update,
             exported,
+            not_exported,
             strings,
         })
     }
@@ -140,6 +147,7 @@ impl Runner {
             applied: watch::Sender::new(None),
             status: watch::Sender::new(ChildState::Starting),
             latest: Mutex::new(None),
+            mentioned: Mutex::default(),
         }
     }
 
@@ -217,13 +225,14 @@ impl Runner {
         }
         self.status.send_replace(ChildState::Starting);
         let current = Prepared::new(initial)?;
+        self.mention_not_exported(&current);
         let base_env: Vec<(OsString, OsString)> = match &config.base_env {
             Some(env) => env.clone(),
             None => std::env::vars_os().collect(),
         };
-        let dir = SecretsDir::create(config.secrets_parent.as_deref(), &current.update.toml)?;
+        let dir = SecretsDir::create(config.secrets_parent.as_deref(), current.update.toml())?;
         let output = Output {
-            mask_terminal: config.mask_output,
+            piped: config.mask_output || config.log_buffer.is_some(),
             logs: config.log_buffer.clone(),
             masker: MaskHandle::default(),
         };
@@ -311,7 +320,10 @@ impl Runner {
                     last_apply = Some(Instant::now());
                     let version = update.version;
                     let next = match Prepared::new(update) {
-                        Ok(next) => next,
+                        Ok(next) => {
+                            self.mention_not_exported(&next);
+                            next
+                        }
                         Err(e) => {
                             tracing::error!(version, error = %e, "not applying this version; the app keeps the last good secrets");
                             continue;
@@ -330,10 +342,10 @@ impl Runner {
                         if let Some(terminal) = &mut terminal {
                             terminal.release();
                         }
-                        if let Err(e) = dir.replace(&next.update.toml) {
+                        if let Err(e) = dir.replace(next.update.toml()) {
                             tracing::error!(version, error = %e, "cannot write the secrets file");
                         }
-                        let jitter = jitter(config.restart_jitter);
+                        let jitter = random_up_to(config.restart_jitter);
                         // Biased: a stop asked for while the old child was stopping wins over
                         // starting the new one.
                         tokio::select! {
@@ -350,7 +362,7 @@ impl Runner {
                         let old = std::mem::replace(&mut proc, next_proc);
                         tokio::spawn(old.finish());
                     } else {
-                        if let Err(e) = dir.replace(&next.update.toml) {
+                        if let Err(e) = dir.replace(next.update.toml()) {
                             tracing::error!(version, error = %e, "cannot write the secrets file; the app keeps the last version");
                             continue;
                         }
@@ -402,18 +414,29 @@ impl Runner {
         Ok(proc)
     }
 
+    /// Says, once per key, which root keys stay only in the secrets file. Sections (tables)
+    /// are how secrets are meant to be grouped, so this is information, not a warning.
+    fn mention_not_exported(&self, prepared: &Prepared) {
+        let mut mentioned = self
+            .mentioned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let new: Vec<String> = prepared
+            .not_exported
+            .iter()
+            .filter(|(key, _)| mentioned.insert(key.clone()))
+            .map(|(key, why)| format!("{key} ({why})"))
+            .collect();
+        if !new.is_empty() {
+            tracing::info!(
+                "in the secrets file only, not in the environment: {}",
+                new.join(", ")
+            );
+        }
+    }
+
     fn publish(&self, applied: &Prepared) {
         self.applied.send_replace(Some(applied.version()));
         *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(applied.update.clone());
     }
-}
-
-/// A random delay in `0..=max`.
-fn jitter(max: Duration) -> Duration {
-    let max_nanos = max.as_nanos().min(u64::MAX as u128) as u64;
-    if max_nanos == 0 {
-        return Duration::ZERO;
-    }
-    let random = getrandom::u64().unwrap_or(max_nanos / 2);
-    Duration::from_nanos(random % (max_nanos + 1))
 }

@@ -1,14 +1,19 @@
 //! Server-launched apps: Streamlit Cloud's "Deploy an app", on one machine. Each app with a
-//! launch configuration runs under the same runner `hush run` uses, fed from the watch hub;
-//! a crash restarts it with backoff; its masked output is kept for the panel.
+//! launch configuration runs under the same runner and delivery loop `hush run` uses, with the
+//! watch hub and the vault as its [`VersionSource`]; a crash restarts it with backoff; its
+//! output, masked, is kept for the panel and copied to the server's own stdout/stderr.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hush_runner::{Backoff, ChildState, ExitCause, LogBuffer, Runner, RunnerConfig, SecretsUpdate};
+use hush_runner::{
+    Announcements, Backoff, ChildState, Delivery, ExitCause, FollowOptions, LogBuffer, Report,
+    Runner, RunnerConfig, SecretsUpdate, VersionSource, hostname,
+};
 use hush_store::{App, InstanceReport, LaunchConfig};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, watch};
@@ -28,7 +33,7 @@ struct Launched {
     launch: LaunchConfig,
     runner: Runner,
     logs: Arc<LogBuffer>,
-    restarts: std::sync::atomic::AtomicU32,
+    restarts: AtomicU32,
     /// Set for good when the app is deleted, its launch settings change, or the server stops.
     stop: watch::Sender<bool>,
     reboot: Notify,
@@ -150,7 +155,7 @@ impl Launcher {
             .get(&app_id)
             .cloned()?;
         let state = launched.runner.status().borrow().clone();
-        let (status, pid, exit_code, message) = describe(&state);
+        let (status, pid, exit_code, message) = panel_state(&state);
         let logs: Vec<Value> = launched
             .logs
             .since(logs_since)
@@ -162,7 +167,7 @@ impl Launcher {
             "pid": pid,
             "exit_code": exit_code,
             "message": message,
-            "restarts": launched.restarts.load(std::sync::atomic::Ordering::Relaxed),
+            "restarts": launched.restarts.load(Ordering::Relaxed),
             "applied_version": *launched.runner.applied().borrow(),
             "launch": launched.launch,
             "logs": logs,
@@ -170,7 +175,7 @@ impl Launcher {
     }
 }
 
-fn describe(state: &ChildState) -> (&'static str, Option<u32>, Option<i32>, Option<String>) {
+fn panel_state(state: &ChildState) -> (&'static str, Option<u32>, Option<i32>, Option<String>) {
     match state {
         ChildState::Starting => ("starting", None, None, None),
         ChildState::Running { pid } => ("running", Some(*pid), None, None),
@@ -199,74 +204,141 @@ fn child_env(port: Option<u16>) -> Vec<(OsString, OsString)> {
     env
 }
 
-/// The app's newest secrets (an app without any gets an empty document, version 0). An error
-/// (database away, wrong master key) is not "no secrets": the caller waits and tries again.
-async fn current(state: &AppState, app: &App) -> ApiResult<SecretsUpdate> {
-    let update = match state.vault.latest(state.store.as_ref(), app).await? {
-        Some(latest) => SecretsUpdate {
-            version: latest.version,
-            toml: latest.text.to_string(),
-        },
-        None => SecretsUpdate {
-            version: 0,
-            toml: String::new(),
-        },
-    };
-    Ok(update)
+/// What a launched app follows: the watch hub for announcements, the vault for the secrets,
+/// the store for its running-copy reports.
+struct ServerSource {
+    state: AppState,
+    app: App,
 }
 
-/// [`current`], retried every second until it works or the app is stopped.
-async fn current_or_retry(
-    state: &AppState,
-    app: &App,
+impl VersionSource for ServerSource {
+    type Error = String;
+
+    async fn watch(&self, after: i64) -> Result<Announcements<String>, String> {
+        let versions = self.state.hub.subscribe(self.app.id, after);
+        Ok(Box::pin(futures::stream::unfold(
+            (versions, after),
+            |(mut versions, last)| async move {
+                loop {
+                    let newest = *versions.borrow_and_update();
+                    if newest > last {
+                        return Some((Ok(newest), (versions, newest)));
+                    }
+                    // The app was deleted: the watch ends.
+                    versions.changed().await.ok()?;
+                }
+            },
+        )))
+    }
+
+    /// The app's newest secrets (an app without any gets an empty document, version 0). An
+    /// error (database away, wrong master key) is not "no secrets": the caller tries again.
+    async fn fetch(&self) -> Result<SecretsUpdate, String> {
+        let latest = self
+            .state
+            .vault
+            .latest(self.state.store.as_ref(), &self.app)
+            .await
+            .map_err(|e| format!("{}: {}", e.code, e.message))?;
+        Ok(match latest {
+            Some(latest) => SecretsUpdate::new(latest.version, latest.text.to_string()),
+            None => SecretsUpdate::new(0, String::new()),
+        })
+    }
+
+    async fn report(&self, report: Report) -> Result<(), String> {
+        let label = panel_state(&report.state).0;
+        self.state
+            .store
+            .report_instance(instance(&self.app, &report, label))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    fn describe(&self) -> String {
+        format!("the secrets of {:?}", self.app.name)
+    }
+}
+
+/// The first version to start with, retried with backoff until it opens or the app is stopped.
+async fn first_version(
+    source: &ServerSource,
     stop: &mut watch::Receiver<bool>,
 ) -> Option<SecretsUpdate> {
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30)).jitter(0.2);
     loop {
-        match current(state, app).await {
+        match source.fetch().await {
             Ok(update) => return Some(update),
             Err(err) => {
-                tracing::error!(app = %app.name, code = err.code, "cannot open the app's secrets; retrying")
+                tracing::error!(app = %source.app.name, error = %err, "cannot open the app's secrets; retrying")
             }
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
             _ = stop.wait_for(|s| *s) => return None,
         }
     }
 }
 
-/// Runs the app until it is stopped for good: feeds it every new version, restarts it after a
-/// crash (with backoff), reboots it on request, and reports its state as a running copy.
+/// Runs the app until it is stopped for good: follows its versions and reports its state
+/// ([`Delivery`]), restarts it after a crash (with backoff), reboots it on request.
 async fn supervise(state: AppState, app: App, launched: Arc<Launched>) {
-    let (tx, mut updates) = mpsc::channel(16);
-    let feeder = tokio::spawn(feed(state.clone(), app.clone(), tx));
-    let reporter = tokio::spawn(report(state.clone(), app.clone(), launched.clone()));
+    let source = Arc::new(ServerSource {
+        state: state.clone(),
+        app: app.clone(),
+    });
     let mut stop = launched.stop.subscribe();
+    if let Some(first) = first_version(&source, &mut stop).await {
+        let mut delivery = Delivery::start(
+            source.clone(),
+            &launched.runner,
+            first.version,
+            FollowOptions::default(),
+        );
+        run_until_stopped(&app, &launched, first, delivery.updates(), &mut stop).await;
+    }
+    let stopped = Report::of(&launched.runner);
+    let _ = state
+        .store
+        .report_instance(instance(&app, &stopped, "stopped"))
+        .await;
+    launched.done.send_replace(true);
+}
+
+async fn run_until_stopped(
+    app: &App,
+    launched: &Launched,
+    first: SecretsUpdate,
+    updates: &mut mpsc::Receiver<SecretsUpdate>,
+    stop: &mut watch::Receiver<bool>,
+) {
     let mut backoff = Backoff::default();
+    let mut initial = first;
     loop {
         if *stop.borrow() {
-            break;
+            return;
         }
-        let initial = match launched.runner.latest() {
-            Some(latest) => latest,
-            None => match current_or_retry(&state, &app, &mut stop).await {
-                Some(update) => update,
-                None => break,
-            },
-        };
         let started = Instant::now();
-        let rebooted = std::sync::atomic::AtomicBool::new(false);
+        let rebooted = AtomicBool::new(false);
+        let mut stop_now = stop.clone();
         let shutdown = async {
             tokio::select! {
-                _ = stop.wait_for(|s| *s) => {}
-                _ = launched.reboot.notified() => rebooted.store(true, std::sync::atomic::Ordering::Relaxed),
+                _ = stop_now.wait_for(|s| *s) => {}
+                _ = launched.reboot.notified() => rebooted.store(true, Ordering::Relaxed),
             }
         };
-        let result = launched.runner.run(initial, &mut updates, shutdown).await;
-        if *stop.borrow() {
-            break;
+        let result = launched
+            .runner
+            .run(initial.clone(), updates, shutdown)
+            .await;
+        // A restart starts from the newest version the app had.
+        if let Some(latest) = launched.runner.latest() {
+            initial = latest;
         }
-        if rebooted.load(std::sync::atomic::Ordering::Relaxed) {
+        if *stop.borrow() {
+            return;
+        }
+        if rebooted.load(Ordering::Relaxed) {
             tracing::info!(app = %app.name, "rebooted");
             continue;
         }
@@ -279,92 +351,25 @@ async fn supervise(state: AppState, app: App, launched: Arc<Launched>) {
                 tracing::warn!(app = %app.name, error = %err, "the app could not run; retrying with backoff")
             }
         }
-        launched
-            .restarts
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let delay = backoff.next_delay(started.elapsed());
+        launched.restarts.fetch_add(1, Ordering::Relaxed);
+        let delay = backoff.delay_after(started.elapsed());
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = stop.wait_for(|s| *s) => break,
+            _ = stop.wait_for(|s| *s) => return,
             _ = launched.reboot.notified() => {}
         }
     }
-    feeder.abort();
-    reporter.abort();
-    let _ = state
-        .store
-        .report_instance(instance(&app, &launched, "stopped"))
-        .await;
-    launched.done.send_replace(true);
 }
 
-/// Sends each new version of the app to its runner.
-async fn feed(state: AppState, app: App, tx: mpsc::Sender<SecretsUpdate>) {
-    let current_version = state
-        .vault
-        .latest(state.store.as_ref(), &app)
-        .await
-        .ok()
-        .flatten()
-        .map_or(0, |l| l.version);
-    let mut versions = state.hub.subscribe(app.id, current_version);
-    // The feeder ends with its task (aborted by the supervisor), never by a stop signal.
-    let no_stop = watch::Sender::new(false);
-    let mut never = no_stop.subscribe();
-    while versions.changed().await.is_ok() {
-        let Some(update) = current_or_retry(&state, &app, &mut never).await else {
-            return;
-        };
-        if tx.send(update).await.is_err() {
-            return;
-        }
-    }
-}
-
-fn instance(app: &App, launched: &Launched, status: &str) -> InstanceReport {
-    let pid = match &*launched.runner.status().borrow() {
-        ChildState::Running { pid } => Some(i64::from(*pid)),
-        _ => None,
-    };
+fn instance(app: &App, report: &Report, status: &str) -> InstanceReport {
     InstanceReport {
         app_id: app.id,
         instance_id: format!("server:{}", hostname()),
         hostname: hostname(),
-        pid,
-        applied_version: launched.runner.applied().borrow().unwrap_or(0),
+        pid: report.state.pid().map(i64::from),
+        applied_version: report.applied_version.unwrap_or(0),
         status: hush_store::InstanceStatus::parse(status)
             .unwrap_or(hush_store::InstanceStatus::Running),
         reported_at: now_millis(),
     }
-}
-
-/// Reports the app as a running copy whenever its state or applied version changes, and every
-/// 30 s so the panel knows it is alive.
-async fn report(state: AppState, app: App, launched: Arc<Launched>) {
-    let mut status = launched.runner.status();
-    let mut applied = launched.runner.applied();
-    loop {
-        let label = describe(&status.borrow_and_update()).0;
-        applied.borrow_and_update();
-        if let Err(err) = state
-            .store
-            .report_instance(instance(&app, &launched, label))
-            .await
-        {
-            tracing::warn!(app = %app.name, error = %err, "could not record the app's state");
-        }
-        tokio::select! {
-            r = status.changed() => if r.is_err() { return },
-            r = applied.changed() => if r.is_err() { return },
-            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
-        }
-    }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }

@@ -1,45 +1,28 @@
 //! `hush run`: start a command with an app's secrets (environment variables and a private
 //! secrets file, through hush-runner) and keep them current while it runs.
 //!
-//! With a server: fetch the newest version, start the command, follow the app's watch stream
-//! and hand every newer version to the runner, and report the applied version back (on every
-//! change and every 30 s as a heartbeat). When the server goes away the app keeps running on
-//! the last good secrets while `hush run` reconnects (0.5 s doubling to 30 s, ±20 % jitter) and
-//! catches up. Starting while the server is down uses the encrypted local copy (see
-//! [`fallback`]). With `--local`: the same delivery from the local secrets files, following edits.
+//! With a server ([`server`]): fetch the newest version, start the command, follow the app's
+//! watch stream through hush-runner's delivery loop, and report the applied version back. When
+//! the server goes away the app keeps running on the last good secrets while `hush run`
+//! reconnects and catches up. Starting while the server is down uses the encrypted local copy
+//! ([`fallback`]). With `--local` ([`local`]): the same delivery from the local secrets files,
+//! following edits. Everything `hush run` says goes to stderr in one style ([`log`]).
 
 mod fallback;
+mod local;
+mod log;
+mod server;
 
 use std::ffi::OsString;
-use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use clap::Args;
-use futures::StreamExt;
-use hush_client::api::{Client, ClientError, InstanceReport};
-use hush_client::secrets::{Secrets, WatchEvent};
-use hush_runner::{ChildState, OnChange, Runner, RunnerConfig, SecretsUpdate, Signal};
-use tokio::sync::{Notify, mpsc, watch};
-use tokio::time::{Instant, sleep, timeout};
+use hush_runner::{OnChange, RunnerConfig, Signal};
 
 use crate::profile::ServerArgs;
-use fallback::{Fallback, Unusable};
-
-/// First reconnect delay; doubles up to [`RECONNECT_MAX`].
-const RECONNECT_INITIAL: Duration = Duration::from_millis(500);
-const RECONNECT_MAX: Duration = Duration::from_secs(30);
-/// A watch connection that stayed up this long was healthy: the next delay starts over.
-const HEALTHY_CONNECTION: Duration = Duration::from_secs(5);
-/// The server sends a heartbeat every 15 s; three missed ones mean the connection is dead.
-const WATCH_IDLE: Duration = Duration::from_secs(45);
-/// How long to wait for the watch stream's response headers.
-const WATCH_CONNECT: Duration = Duration::from_secs(30);
-/// The server shows an instance as gone after 90 s without a report.
-const HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// Arguments of `hush run`. No `Debug`: it holds the token.
 #[derive(Args)]
@@ -71,23 +54,14 @@ pub struct RunArgs {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    init_logging();
-    if args.local {
-        return run_local(args).await;
+    log::init();
+    if let Some(hint) = plain_interpreter_hint(&args.command, Path::new(".")) {
+        tracing::warn!("{hint}");
     }
-    run_server(args).await
-}
-
-fn init_logging() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("HUSH_LOG").unwrap_or_else(|_| "info".into());
-    // Ignore the error of a second init (tests call `run` more than once).
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+    if args.local {
+        return local::run(args).await;
+    }
+    server::run(args).await
 }
 
 /// The runner's configuration for this command: mode, masking, signals, and the environment
@@ -107,441 +81,54 @@ fn runner_config(args: &RunArgs) -> RunnerConfig {
     config
 }
 
-async fn run_server(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let Some(app) = args.app.clone().filter(|a| !a.is_empty()) else {
-        bail!(
-            "which app? give --app NAME or set HUSH_APP (or use --local for the local secrets files)"
-        );
-    };
-    let (server, token) = args.server.resolve()?;
-    let Some(token) = token else {
-        bail!(
-            "no token for {server}: set HUSH_TOKEN to an app token of {app:?} (the panel shows \
-             how to create one), or run `hush login`"
-        );
-    };
-    let client = Client::new(&server, Some(token.clone()))?;
-    let fallback = if args.fallback_max_age.is_zero() {
-        Fallback::new(&server, &app, &token).remove();
-        None
-    } else {
-        Some(Arc::new(Fallback::new(&server, &app, &token)))
-    };
-    drop(token);
-
-    let (initial, from_fallback) =
-        initial_secrets(&client, &app, fallback.as_deref(), args.fallback_max_age).await?;
-
-    let runner = Runner::new(runner_config(&args));
-    let (tx, mut rx) = mpsc::channel(16);
-    let reconnected = Arc::new(Notify::new());
-    let follower = Follower {
-        client: client.clone(),
-        app: app.clone(),
-        fallback,
-        updates: tx,
-        applied: runner.applied(),
-        reconnected: reconnected.clone(),
-        sent: initial.version,
-        refresh_on_connect: from_fallback,
-        down: from_fallback,
-    };
-    let follow = tokio::spawn(follower.follow());
-    let mut reporter = Reporter {
-        client: client.clone(),
-        app: app.clone(),
-        instance_id: instance_id(),
-        hostname: hostname(),
-        applied: runner.applied(),
-        status: runner.status(),
-    };
-    let report = tokio::spawn(reporter.clone().report_loop(reconnected));
-
-    let result = runner.run(initial, &mut rx, std::future::pending()).await;
-    follow.abort();
-    report.abort();
-    let exit = result?;
-    // Best effort: tell the server this copy has stopped.
-    let _ = timeout(Duration::from_secs(2), reporter.send()).await;
-    std::process::exit(exit.code);
-}
-
-/// Whether the server could not be reached (or is broken), as opposed to refusing us.
-fn unreachable(err: &ClientError) -> bool {
-    match err {
-        ClientError::Transport(_) | ClientError::Decode(_) => true,
-        ClientError::Api { status, .. } => *status >= 500,
-    }
-}
-
-/// The version to start with: the server's newest, or the local copy when the server cannot
-/// be reached. The flag says whether it came from the copy.
-async fn initial_secrets(
-    client: &Client,
-    app: &str,
-    fallback: Option<&Fallback>,
-    max_age: Duration,
-) -> anyhow::Result<(SecretsUpdate, bool)> {
-    let err = match client.secrets(app).await {
-        Ok(secrets) => {
-            if let Some(fallback) = fallback
-                && let Err(e) = fallback.write(secrets.version, &secrets.toml)
-            {
-                eprintln!("hush: warning: cannot keep a local fallback copy: {e:#}");
-            }
-            let update = SecretsUpdate {
-                version: secrets.version,
-                toml: secrets.toml,
-            };
-            return Ok((update, false));
-        }
-        Err(err) if !unreachable(&err) => {
-            return Err(err).with_context(|| {
-                format!(
-                    "cannot fetch the secrets of {app:?} from {}",
-                    client.server()
-                )
-            });
-        }
-        Err(err) => err,
-    };
-    let server = client.server();
-    let Some(fallback) = fallback else {
-        bail!(
-            "{err} ({server}); no local fallback copy is used \
-             (--fallback-max-age 0)"
-        );
-    };
-    match fallback.read(max_age) {
-        Ok(copy) => {
-            eprintln!(
-                "hush: warning: {err} ({server}).\n\
-                 hush: warning: starting {app:?} with the local fallback copy of version {} \
-                 fetched {} ago; hush keeps trying to connect and applies newer secrets as soon \
-                 as it can.",
-                copy.version,
-                human(copy.age),
-            );
-            let update = SecretsUpdate {
-                version: copy.version,
-                toml: copy.toml,
-            };
-            Ok((update, true))
-        }
-        Err(Unusable::Missing(path)) => bail!(
-            "{err} ({server}); and there is no local fallback copy \
-             of {app:?} ({} is written after every successful fetch). Start again when the \
-             server is reachable.",
-            path.display()
-        ),
-        Err(Unusable::Unreadable(path)) => bail!(
-            "{err} ({server}); and the local fallback copy {} \
-             cannot be opened (it was written with another token, or is damaged). Start again \
-             when the server is reachable.",
-            path.display()
-        ),
-        Err(Unusable::TooOld { age, max_age }) => bail!(
-            "{err} ({server}); and the local fallback copy of \
-             {app:?} was fetched {} ago, longer than --fallback-max-age {}. Start again when the \
-             server is reachable, or allow an older copy with --fallback-max-age.",
-            human(age),
-            human(max_age)
-        ),
-    }
-}
-
-/// Follows the app's watch stream and hands every newer version to the runner.
-struct Follower {
-    client: Client,
-    app: String,
-    fallback: Option<Arc<Fallback>>,
-    updates: mpsc::Sender<SecretsUpdate>,
-    applied: watch::Receiver<Option<i64>>,
-    /// Told after a reconnect, so the reporter re-reports right away.
-    reconnected: Arc<Notify>,
-    /// The newest version handed to the runner.
-    sent: i64,
-    /// Fetch once on the first connection even without a newer version (started from the
-    /// fallback copy: refresh it).
-    refresh_on_connect: bool,
-    /// The server is known to be unreachable (for saying so once, and when it is back).
-    down: bool,
-}
-
-impl Follower {
-    async fn follow(mut self) {
-        let mut delay = RECONNECT_INITIAL;
-        loop {
-            let connected_at = Instant::now();
-            match self.connect_and_follow().await {
-                Ok(()) => tracing::info!("the watch stream ended; reconnecting"),
-                Err(err) => {
-                    if !self.down {
-                        self.down = true;
-                        let what = if unreachable(&err) {
-                            "lost the hush server at"
-                        } else {
-                            "the hush server refused to send updates from"
-                        };
-                        eprintln!(
-                            "hush: warning: {what} {} ({err}); the app keeps its current \
-                             secrets while hush retries",
-                            self.client.server()
-                        );
-                    } else {
-                        tracing::debug!(error = %err, "still cannot reach the hush server");
-                    }
-                }
-            }
-            if connected_at.elapsed() >= HEALTHY_CONNECTION {
-                delay = RECONNECT_INITIAL;
-            }
-            sleep(jittered(delay)).await;
-            delay = (delay * 2).min(RECONNECT_MAX);
-        }
-    }
-
-    /// One connection: resume after the applied version, fetch each newer one. Returns when
-    /// the connection ends; `Err` when it failed.
-    async fn connect_and_follow(&mut self) -> Result<(), ClientError> {
-        let last_seen = (*self.applied.borrow()).unwrap_or(0).max(0);
-        let stream = timeout(
-            WATCH_CONNECT,
-            self.client.watch(&self.app, last_seen, WATCH_IDLE),
-        )
-        .await
-        .map_err(|_| ClientError::Transport("no answer to the watch request".into()))??;
-        if self.down {
-            self.down = false;
-            eprintln!(
-                "hush: connected to the hush server at {} again",
-                self.client.server()
-            );
-            self.reconnected.notify_one();
-        }
-        if std::mem::take(&mut self.refresh_on_connect) {
-            self.fetch(None).await?;
-        }
-        let mut stream = std::pin::pin!(stream);
-        while let Some(item) = stream.next().await {
-            let version = item?;
-            if version > self.sent {
-                self.fetch(Some(version)).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Fetches the newest version; hands it on when newer than what was sent.
-    async fn fetch(&mut self, announced: Option<i64>) -> Result<(), ClientError> {
-        let secrets = self.client.secrets(&self.app).await?;
-        if secrets.version > self.sent {
-            tracing::debug!(version = secrets.version, ?announced, "new secrets");
-            self.sent = secrets.version;
-            let update = SecretsUpdate {
-                version: secrets.version,
-                toml: secrets.toml.clone(),
-            };
-            // A closed channel: the runner is done and this task is about to be aborted.
-            let _ = self.updates.send(update).await;
-        }
-        // After the app has its update: the copy's fsync must not delay delivery.
-        if let Some(fallback) = self.fallback.clone() {
-            let written =
-                tokio::task::spawn_blocking(move || fallback.write(secrets.version, &secrets.toml))
-                    .await;
-            if let Ok(Err(e)) = written {
-                tracing::warn!(error = %format!("{e:#}"), "cannot update the local fallback copy");
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Reports this running copy (applied version, pid, state) to the server.
-#[derive(Clone)]
-struct Reporter {
-    client: Client,
-    app: String,
-    instance_id: String,
-    hostname: String,
-    applied: watch::Receiver<Option<i64>>,
-    status: watch::Receiver<ChildState>,
-}
-
-impl Reporter {
-    async fn report_loop(mut self, reconnected: Arc<Notify>) {
-        let mut failing = false;
-        loop {
-            match self.send().await {
-                Ok(()) => failing = false,
-                Err(err) => {
-                    if !failing {
-                        tracing::warn!(error = %err, "cannot report the applied version; will retry");
-                    }
-                    failing = true;
-                }
-            }
-            tokio::select! {
-                changed = self.applied.changed() => if changed.is_err() { return },
-                changed = self.status.changed() => if changed.is_err() { return },
-                () = reconnected.notified() => {}
-                () = sleep(HEARTBEAT) => {}
-            }
-            // Let a burst of state changes (stop, start, applied) settle into one report.
-            sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn send(&mut self) -> Result<(), ClientError> {
-        let Some(applied_version) = *self.applied.borrow_and_update() else {
-            return Ok(());
-        };
-        let state = self.status.borrow_and_update().clone();
-        let (status, pid) = match state {
-            ChildState::Starting => ("starting", None),
-            ChildState::Running { pid } => ("running", Some(i64::from(pid))),
-            ChildState::Restarting => ("restarting", None),
-            ChildState::Stopping => ("stopping", None),
-            ChildState::Exited { .. } => ("exited", None),
-            ChildState::Failed { .. } => ("failed", None),
-        };
-        let report = InstanceReport {
-            instance_id: self.instance_id.clone(),
-            hostname: self.hostname.clone(),
-            pid,
-            applied_version,
-            status: Some(status.to_string()),
-        };
-        self.client.report_instance(&self.app, &report).await
-    }
-}
-
-// ---- --local ----
-
-/// `--local`: the secrets files Streamlit would read (hush-client's resolution: defaults,
-/// `STREAMLIT_SECRETS_FILES`, `[secrets] files`, directories), merged, delivered the same way
-/// as a server's; every content change is a new local version. An edit that does not load
-/// keeps the last good secrets and says why.
-async fn run_local(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut builder = Secrets::builder();
-    if let Some(dir) = streamlit_script_dir(&args.command) {
-        builder = builder.script_dir(dir);
-    }
-    let secrets = builder.load().map_err(|e| {
-        anyhow::anyhow!(
-            "{e}\nCreate .streamlit/secrets.toml with `hush init`, or run without --local"
-        )
-    })?;
-    let watcher = secrets.watch();
-    let initial = SecretsUpdate {
-        version: 1,
-        toml: table_to_toml(&secrets.to_table())?,
-    };
-    let runner = Runner::new(runner_config(&args));
-    let (tx, mut rx) = mpsc::channel(16);
-    // The watcher blocks on a channel: give it a thread of its own.
-    std::thread::Builder::new()
-        .name("hush-local-watch".into())
-        .spawn(move || {
-            let mut version = 1;
-            for event in watcher.events() {
-                match event {
-                    WatchEvent::Reloaded(secrets) => match table_to_toml(&secrets.to_table()) {
-                        Ok(toml) => {
-                            version += 1;
-                            eprintln!("hush: local secrets changed; applying them");
-                            if tx.blocking_send(SecretsUpdate { version, toml }).is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => eprintln!("hush: {e:#}; the app keeps the last good secrets"),
-                    },
-                    WatchEvent::Invalid(err) => {
-                        eprintln!("hush: {err}; the app keeps the last good secrets");
-                    }
-                }
-            }
-        })
-        .context("cannot start watching the local secrets files")?;
-    let exit = runner.run(initial, &mut rx, std::future::pending()).await?;
-    std::process::exit(exit.code);
-}
-
-/// The directory of the main script of `streamlit run <script>`: Streamlit also reads
-/// `<script dir>/.streamlit/secrets.toml` (rule 1).
-fn streamlit_script_dir(command: &[String]) -> Option<std::path::PathBuf> {
-    if !hush_runner::looks_like_streamlit_run(command) {
+/// Streamlit fills `st.secrets` from the file hush hands over (`STREAMLIT_SECRETS_FILES`) only
+/// under `streamlit run`; a plain `python3 script.py` that reads `st.secrets` finds nothing. When
+/// the command is a Python interpreter running a script whose text uses `st.secrets`, this says
+/// so, and what to use instead. `dir` is where relative script paths start.
+fn plain_interpreter_hint(command: &[String], dir: &Path) -> Option<String> {
+    if hush_runner::looks_like_streamlit_run(command) {
         return None;
     }
-    let run = command
-        .windows(2)
-        .position(|pair| pair[0].rsplit('/').next() == Some("streamlit") && pair[1] == "run")?;
-    let script = std::path::Path::new(command.get(run + 2)?);
-    let dir = script.parent()?;
-    Some(if dir.as_os_str().is_empty() {
-        std::path::PathBuf::from(".")
-    } else {
-        dir.to_path_buf()
-    })
+    let at = command.iter().position(|arg| is_python(arg))?;
+    let script = python_script(&command[at + 1..])?;
+    let path = dir.join(script);
+    let text = std::fs::read(&path).ok()?;
+    let text = String::from_utf8_lossy(&text[..text.len().min(1 << 20)]);
+    if !text.contains("st.secrets") && !text.contains("streamlit.secrets") {
+        return None;
+    }
+    Some(format!(
+        "{script} reads st.secrets, which Streamlit fills from the secrets hush hands over only \
+         under `streamlit run`: in a plain Python script use `import hush` and `hush.secrets` \
+         (the same API), or start it with `streamlit run {script}`; os.environ works either way"
+    ))
 }
 
-/// The merged secrets as one TOML document for the runner's secrets file. The values are
-/// exactly those loaded; comments and layout of the local files are not kept.
-fn table_to_toml(table: &hush_core::Table) -> anyhow::Result<String> {
-    fn convert(value: &hush_core::Value) -> anyhow::Result<toml::Value> {
-        use hush_core::Value as V;
-        Ok(match value {
-            V::String(s) => toml::Value::String(s.clone()),
-            V::Integer(i) => toml::Value::Integer(*i),
-            V::Float(f) => toml::Value::Float(*f),
-            V::Boolean(b) => toml::Value::Boolean(*b),
-            V::Datetime(d) => toml::Value::Datetime(
-                d.as_str()
-                    .parse()
-                    .map_err(|_| anyhow::anyhow!("a date/time value cannot be written as TOML"))?,
-            ),
-            V::Array(items) => {
-                toml::Value::Array(items.iter().map(convert).collect::<Result<_, _>>()?)
+/// `python`, `python3`, `python3.11`, `/venv/bin/python3`, `pypy3`.
+fn is_python(arg: &str) -> bool {
+    let name = arg.rsplit('/').next().unwrap_or(arg);
+    let rest = name
+        .strip_prefix("python")
+        .or_else(|| name.strip_prefix("pypy"));
+    rest.is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+}
+
+/// The script a Python command line runs: the first argument that is not an interpreter
+/// option, when it is a `.py` file (not `-m module` or `-c code`).
+fn python_script(args: &[String]) -> Option<&str> {
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-m" | "-c" | "-" => return None,
+            // Options that take a value.
+            "-W" | "-X" | "--check-hash-based-pycs" => {
+                args.next();
             }
-            V::Table(t) => toml::Value::Table(convert_table(t)?),
-        })
+            option if option.starts_with('-') => {}
+            script => return script.ends_with(".py").then_some(script),
+        }
     }
-    fn convert_table(table: &hush_core::Table) -> anyhow::Result<toml::Table> {
-        table
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), convert(v)?)))
-            .collect()
-    }
-    toml::to_string(&convert_table(table)?)
-        .map_err(|e| anyhow::anyhow!("cannot write the merged secrets as TOML: {e}"))
-}
-
-// ---- small helpers ----
-
-/// A random id for this `hush run` process.
-fn instance_id() -> String {
-    hush_crypto::random_bytes::<12>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn hostname() -> String {
-    ["/proc/sys/kernel/hostname", "/etc/hostname"]
-        .iter()
-        .filter_map(|p| std::fs::read_to_string(p).ok())
-        .map(|s| s.trim().to_string())
-        .find(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| "localhost".into())
-}
-
-/// `delay` ± 20 %.
-fn jittered(delay: Duration) -> Duration {
-    let r = u64::from_le_bytes(hush_crypto::random_bytes::<8>());
-    let factor = 0.8 + 0.4 * (r as f64 / u64::MAX as f64);
-    delay.mul_f64(factor)
+    None
 }
 
 fn parse_on_change(s: &str) -> Result<OnChange, String> {
@@ -595,9 +182,31 @@ fn human(d: Duration) -> String {
     }
 }
 
+/// The directory of the main script of `streamlit run <script>`: Streamlit also reads
+/// `<script dir>/.streamlit/secrets.toml` (spec rule 1).
+fn streamlit_script_dir(command: &[String]) -> Option<PathBuf> {
+    if !hush_runner::looks_like_streamlit_run(command) {
+        return None;
+    }
+    let run = command
+        .windows(2)
+        .position(|pair| pair[0].rsplit('/').next() == Some("streamlit") && pair[1] == "run")?;
+    let script = Path::new(command.get(run + 2)?);
+    let dir = script.parent()?;
+    Some(if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir.to_path_buf()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cmd(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
 
     #[test]
     fn on_change_modes_parse() {
@@ -628,21 +237,7 @@ mod tests {
     }
 
     #[test]
-    fn merged_secrets_round_trip_through_toml() {
-        let text = "a = \"x\"\nf = 1e22\nn = nan\nz = -0.0\nd = 1979-05-27T07:32:00Z\nt = 07:32:00\n\"with.dot\" = 1\nl = [1, 2]\n[db]\nhost = \"h\"\n[[servers]]\nname = \"s\"\n";
-        let doc = hush_core::Document::parse(text).unwrap();
-        let written = table_to_toml(doc.root()).unwrap();
-        let again = hush_core::Document::parse(&written).unwrap();
-        assert!(
-            hush_core::diff(doc.root(), again.root()).is_empty(),
-            "{written}"
-        );
-        assert_eq!(again.env().exported, doc.env().exported);
-    }
-
-    #[test]
     fn the_streamlit_script_dir_is_found() {
-        let cmd = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
         assert_eq!(
             streamlit_script_dir(&cmd("streamlit run apps/web/app.py --server.port 1")),
             Some("apps/web".into())
@@ -655,13 +250,51 @@ mod tests {
     }
 
     #[test]
-    fn jitter_stays_within_twenty_percent() {
-        for _ in 0..100 {
-            let d = jittered(Duration::from_secs(10));
-            assert!(
-                d >= Duration::from_secs(8) && d <= Duration::from_secs(12),
-                "{d:?}"
-            );
+    fn a_plain_interpreter_reading_st_secrets_gets_the_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        write(
+            "script.py",
+            "import streamlit as st\nprint(st.secrets['db_username'])\n",
+        );
+        write("plain.py", "import os\nprint(os.environ['db_username'])\n");
+        let hint = |c: &str| plain_interpreter_hint(&cmd(c), dir.path());
+
+        for c in [
+            "python3 script.py",
+            "/venv/bin/python -u script.py",
+            "python3.11 -X dev script.py arg",
+            "uv run python script.py",
+        ] {
+            let h = hint(c).unwrap_or_else(|| panic!("no hint for {c}"));
+            assert!(h.contains("script.py") && h.contains("hush.secrets"), "{h}");
+        }
+        for c in [
+            "streamlit run script.py",
+            "python -m streamlit run script.py",
+            "python3 plain.py",
+            "python3 -m script",
+            "python3 -c script.py",
+            "python3 missing.py",
+            "node script.py",
+        ] {
+            assert_eq!(hint(c), None, "{c}");
+        }
+    }
+
+    #[test]
+    fn python_interpreters_are_recognised() {
+        for p in [
+            "python",
+            "python3",
+            "python3.12",
+            "/usr/bin/python3",
+            "pypy3",
+        ] {
+            assert!(is_python(p), "{p}");
+        }
+        for p in ["pythonista", "ipython", "sh", "python3-config"] {
+            assert!(!is_python(p), "{p}");
         }
     }
 }

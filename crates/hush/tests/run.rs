@@ -379,7 +379,11 @@ async fn the_app_survives_a_server_restart_and_gets_the_next_save() {
     instance_at(&world, v2, pid).await;
     assert!(alive(pid));
     assert_eq!(lines(&out).len(), 1, "the app was never restarted");
-    assert!(running.stderr().contains("connected to the hush server"));
+    assert!(
+        running.stderr().contains("reached the hush server at"),
+        "{}",
+        running.stderr()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -436,7 +440,7 @@ async fn exit_codes_pass_through_and_a_fresh_fallback_copy_starts_the_app() {
         "one\n"
     );
 
-    // Another token cannot open it.
+    // Another token has no copy of its own.
     let other = world
         .hush()
         .env("HUSH_TOKEN", "hush_app_another-token")
@@ -445,7 +449,10 @@ async fn exit_codes_pass_through_and_a_fresh_fallback_copy_starts_the_app() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&other.stderr);
     assert!(!other.status.success());
-    assert!(stderr.contains("cannot be opened"), "{stderr}");
+    assert!(
+        stderr.contains("no local fallback copy of \"job\" for this token"),
+        "{stderr}"
+    );
 
     // Another app has no copy.
     let none = world
@@ -515,7 +522,9 @@ async fn local_mode_follows_edits_and_keeps_the_last_good_secrets() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        stderr.contains("No secrets found") && stderr.contains("hush init"),
+        stderr.contains("no local secrets: none of")
+            && stderr.contains(".streamlit/secrets.toml")
+            && stderr.contains("hush init"),
         "{stderr}"
     );
 
@@ -556,4 +565,392 @@ async fn local_mode_follows_edits_and_keeps_the_last_good_secrets() {
     fs::write(&secrets, "A = \"three\"\nF = 3.0\n").unwrap();
     let third = line_count(&out, 3).await.remove(2);
     assert!(third.ends_with("|three|3.0"), "{third}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_token_keeps_its_own_fallback_copy() {
+    let mut world = World::new("shared", "A = \"one\"\n").await;
+    let second = world
+        .owner
+        .create_app_token("shared", "second", None)
+        .await
+        .unwrap()
+        .token;
+    let with_second = |cmd: &mut Command| {
+        cmd.env("HUSH_TOKEN", &second);
+    };
+    let script = r#"echo "$A" >> seen.txt"#;
+    assert!(world.run(&[], &["sh", "-c", script]).status.success());
+    let mut cmd = world.hush();
+    with_second(&mut cmd);
+    let out = cmd
+        .args(["run", "--app", "shared", "--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let cache = world.path("cache/hush/fallback");
+    assert_eq!(
+        fs::read_dir(&cache).unwrap().count(),
+        2,
+        "one copy per token"
+    );
+
+    // The second token turns its copy off: the first token's copy stays.
+    let mut cmd = world.hush();
+    with_second(&mut cmd);
+    let out = cmd
+        .args([
+            "run",
+            "--app",
+            "shared",
+            "--fallback-max-age",
+            "0",
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(fs::read_dir(&cache).unwrap().count(), 1);
+
+    world.server.kill();
+    let out = world.run(&[], &["sh", "-c", script]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the first token still starts offline: {stderr}"
+    );
+    assert_eq!(lines(&world.path("work/seen.txt")), ["one", "one", "one"]);
+    world.restart_server();
+}
+
+/// The directories named `hush-run-*` under `parent`.
+fn secrets_dirs(parent: &Path) -> Vec<PathBuf> {
+    fs::read_dir(parent)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("hush-run-"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runner_killed_with_sigkill_takes_its_app_along_and_leaves_no_plaintext_for_long() {
+    let world = World::new("killed", "PASSWORD = \"pl41ntext-value\"\n").await;
+    let runtime = world.path("runtime");
+    fs::create_dir(&runtime).unwrap();
+    fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
+    let out = world.path("work/out.txt");
+    let stderr = world.path("killed.stderr");
+    let mut hush = world
+        .hush()
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .args(["run", "--app", "killed", "--"])
+        // The app starts a process of its own, as a shell script or a server with workers does.
+        .args([
+            "sh",
+            "-c",
+            r#"sleep 1000 & echo "$$|$!|$HUSH_SECRETS_FILE" >> out.txt; wait"#,
+        ])
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let first = line_count(&out, 1).await.remove(0);
+    let app: u32 = field(&first, 0).parse().unwrap();
+    let worker: u32 = field(&first, 1).parse().unwrap();
+    let secrets_file = PathBuf::from(field(&first, 2));
+    assert!(
+        secrets_file.starts_with(&runtime),
+        "the secrets live in $XDG_RUNTIME_DIR: {}",
+        secrets_file.display()
+    );
+    assert!(
+        fs::read_to_string(&secrets_file)
+            .unwrap()
+            .contains("pl41ntext-value")
+    );
+
+    signal("KILL", hush.id());
+    let _ = hush.wait();
+    until(
+        "the app and what it started to die with their runner",
+        async || (!alive(app) && !alive(worker)).then_some(()),
+    )
+    .await;
+    until("the killed runner's plaintext to be removed", async || {
+        (!secrets_file.exists() && secrets_dirs(&runtime).is_empty()).then_some(())
+    })
+    .await;
+
+    // The next runner has its own directory while it runs, and none is left after it.
+    let next = world
+        .hush()
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .args(["run", "--app", "killed", "--", "sh", "-c"])
+        .arg(r#"ls -d "$XDG_RUNTIME_DIR"/hush-run-* > dirs.txt"#)
+        .output()
+        .unwrap();
+    assert!(
+        next.status.success(),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+    let during = lines(&world.path("work/dirs.txt"));
+    assert_eq!(during.len(), 1, "the live runner's directory: {during:?}");
+    assert!(
+        secrets_dirs(&runtime).is_empty(),
+        "and it is gone after it ended"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hush_run_speaks_in_one_style_and_names_sections_once() {
+    let world = World::new("styled", "A = \"one\"\n[my_cool_secrets]\nk = \"v\"\n").await;
+    let out = world.path("work/out.txt");
+    let running = world.spawn(
+        &["--on-change", "none"],
+        &["sh", "-c", r#"echo "$$" >> out.txt; exec sleep 1000"#],
+    );
+    let pid: u32 = line_count(&out, 1).await[0].parse().unwrap();
+    let v2 = world
+        .save("A = \"two\"\nFLAG = true\n[my_cool_secrets]\nk = \"w\"\n")
+        .await;
+    instance_at(&world, v2, pid).await;
+    until("the new key to be named", async || {
+        running.stderr().contains("FLAG (a boolean)").then_some(())
+    })
+    .await;
+    let stderr = running.stderr();
+    for line in stderr.lines() {
+        assert!(line.starts_with("hush: "), "one style: {line:?}\n{stderr}");
+    }
+    assert_eq!(
+        stderr.matches("my_cool_secrets").count(),
+        1,
+        "a section is named once, not for every version:\n{stderr}"
+    );
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_python_script_reading_st_secrets_is_told_what_to_use() {
+    let world = World::new("py", "db_username = \"Jane\"\n").await;
+    fs::write(
+        world.path("work/script.py"),
+        "import os\nif os.environ.get('NEVER'):\n    import streamlit as st\n    print(st.secrets['db_username'])\nprint(os.environ['db_username'])\n",
+    )
+    .unwrap();
+    fs::write(
+        world.path("work/plain.py"),
+        "import os\nprint(os.environ['db_username'])\n",
+    )
+    .unwrap();
+    let out = world.run(&[], &["python3", "script.py"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Jane\n");
+    let hints: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("hush.secrets"))
+        .collect();
+    assert_eq!(hints.len(), 1, "{stderr}");
+    assert!(hints[0].contains("script.py") && hints[0].contains("streamlit run"));
+
+    let out = world.run(&[], &["python3", "plain.py"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("hush.secrets"));
+}
+
+/// `hush run --local` in `work` (with `home` as HOME): the text the app got, and the output.
+fn local_run(dir: &Path, envs: &[(&str, &str)]) -> (Option<String>, Output) {
+    let work = dir.join("work");
+    let _ = fs::remove_file(work.join("handed.toml"));
+    let out = Command::new(HUSH)
+        .current_dir(&work)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.join("home"))
+        .env("TMPDIR", dir)
+        .envs(envs.iter().copied())
+        .args(["run", "--local", "--", "sh", "-c"])
+        .arg(r#"cat "$HUSH_SECRETS_FILE" > handed.toml"#)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (fs::read_to_string(work.join("handed.toml")).ok(), out)
+}
+
+#[test]
+fn local_mode_hands_over_the_files_order_and_says_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["home/.streamlit", "work/.streamlit"] {
+        fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    let project = dir.path().join("work/.streamlit/secrets.toml");
+    let text = "# the project's secrets\na = \"x\"\nt = { x = 1 }\nb = 2\nl = [{ n = 1 }]\n\n[[arr]]\nq = 1\n\n[s]\nk = 1\n";
+    fs::write(&project, text).unwrap();
+
+    // One file: its text, untouched.
+    let (handed, out) = local_run(dir.path(), &[]);
+    assert_eq!(
+        handed.as_deref(),
+        Some(text),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Two files: merged in Streamlit's order (the global file's keys first, each key where it
+    // was first seen), inline tables and arrays of tables kept in place.
+    fs::write(
+        dir.path().join("home/.streamlit/secrets.toml"),
+        "g = \"global\"\nb = 1\n",
+    )
+    .unwrap();
+    let (handed, out) = local_run(dir.path(), &[]);
+    let handed = handed.unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    let doc = hush_core::Document::parse(&handed).unwrap();
+    let keys: Vec<&str> = doc.root().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["g", "b", "a", "t", "l", "arr", "s"], "{handed}");
+    fs::remove_file(dir.path().join("home/.streamlit/secrets.toml")).unwrap();
+
+    // A parse error names the file, line and column, and does not send the user to `hush init`.
+    fs::write(&project, "a = \"x\nb = 2\n").unwrap();
+    let (handed, out) = local_run(dir.path(), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(handed.is_none() && !out.status.success());
+    assert!(
+        stderr.contains("secrets.toml") && stderr.contains("line 1"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("fix the file") && !stderr.contains("hush init"),
+        "{stderr}"
+    );
+
+    // A path that is neither a .toml file nor a folder says so.
+    let (handed, out) = local_run(
+        dir.path(),
+        &[("STREAMLIT_SECRETS_FILES", "/nowhere/secrets")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(handed.is_none() && !out.status.success());
+    assert!(
+        stderr.contains("/nowhere/secrets") && stderr.contains("STREAMLIT_SECRETS_FILES"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hush init"), "{stderr}");
+}
+
+// ---- apps the server launches ----
+
+/// What an app prints, twice: a line with its secrets on stdout and on stderr, and a line
+/// longer than the runner's 64 KiB pieces with the password across the cut.
+const CHATTY_APP: &str = r#"echo "user $db_username pw $db_password"
+echo "stderr: user $db_username pw $db_password" >&2
+python3 -c 'import os; print("x" * (65536 - 5) + os.environ["db_password"] + " end")'
+echo "$$" > started
+exec sleep 1000
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_launched_apps_output_reaches_the_server_log_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, apps) = (dir.path().join("data"), dir.path().join("apps"));
+    fs::create_dir_all(apps.join("web")).unwrap();
+    fs::create_dir_all(&data).unwrap();
+    fs::write(apps.join("web/app.sh"), CHATTY_APP).unwrap();
+    common::create_owner(
+        [std::ffi::OsStr::new("--data-dir"), data.as_os_str()],
+        &[],
+        PASSWORD,
+    );
+    let (stdout, stderr) = (
+        dir.path().join("serve.stdout"),
+        dir.path().join("serve.stderr"),
+    );
+    let mut serve = Command::new(HUSH)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--apps-dir")
+        .arg(&apps)
+        .env("HUSH_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&stdout).unwrap())
+        .stderr(fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let url = until("hush serve to listen", async || {
+        let log = fs::read_to_string(&stderr).unwrap_or_default();
+        let rest = log.split("is serving on ").nth(1)?;
+        Some(rest.split_whitespace().next()?.to_string())
+    })
+    .await;
+    let anonymous = Client::new(&url, None).unwrap();
+    let pat = anonymous
+        .login("olivia", PASSWORD, "t")
+        .await
+        .unwrap()
+        .token;
+    let owner = anonymous.with_token(pat);
+    owner
+        .create_app(
+            "web",
+            Some("db_username = \"Jane\"\ndb_password = \"12345qwerty\"\n"),
+            Some(serde_json::json!({ "folder": "web", "command": "sh app.sh" })),
+        )
+        .await
+        .unwrap();
+    let started = apps.join("web/started");
+    let both =
+        || fs::read_to_string(&stdout).unwrap_or_default() + &fs::read_to_string(&stderr).unwrap();
+    let first: u32 = until("the app's lines in the server's log", async || {
+        let log = both();
+        let pid = fs::read_to_string(&started).ok()?.trim().parse().ok()?;
+        (log.contains(" end") && log.contains("stderr: user")).then_some(pid)
+    })
+    .await;
+
+    // A new password restarts the app: old and new are both masked.
+    owner
+        .save_secrets(
+            "web",
+            "db_username = \"Jane\"\ndb_password = \"n3w-passw0rd\"\n",
+            1,
+            None,
+        )
+        .await
+        .unwrap();
+    until("the restarted app's lines", async || {
+        let pid: u32 = fs::read_to_string(&started).ok()?.trim().parse().ok()?;
+        (pid != first && both().matches(" end").count() >= 2).then_some(())
+    })
+    .await;
+    let _ = serve.kill();
+    let _ = serve.wait();
+
+    let log = both();
+    for value in ["Jane", "12345qwerty", "n3w-passw0rd"] {
+        assert!(
+            !log.contains(value),
+            "the server's log holds {value:?}:\n{log}"
+        );
+    }
+    let out = fs::read_to_string(&stdout).unwrap();
+    assert!(
+        out.contains("user <concealed by hush> pw <concealed by hush>"),
+        "the app's output is still there, masked:\n{out}"
+    );
+    assert_eq!(out.matches("<concealed by hush> end").count(), 2, "{out}");
 }

@@ -16,10 +16,7 @@ use tokio::task::JoinHandle;
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
 pub fn update(version: i64, toml: &str) -> SecretsUpdate {
-    SecretsUpdate {
-        version,
-        toml: toml.to_owned(),
-    }
+    SecretsUpdate::new(version, toml.to_owned())
 }
 
 /// A scratch directory for the child's marker files plus a parent for the secrets directory.

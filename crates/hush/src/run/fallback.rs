@@ -1,8 +1,10 @@
 //! The local fallback copy `hush run` starts from when the server cannot be reached.
 //!
 //! After every successful fetch, `hush run` writes the version it got to
-//! `$XDG_CACHE_HOME/hush/fallback/<server hash>-<app>.bin` (default `~/.cache/...`; folder 0700,
-//! file 0600, replaced atomically). The file never holds plain text:
+//! `$XDG_CACHE_HOME/hush/fallback/<server hash>-<app>-<token hash>.bin` (default `~/.cache/...`;
+//! folder 0700, file 0600, replaced atomically). Each token has its own copy: two `hush run`s
+//! of one app with different tokens never overwrite (or, with `--fallback-max-age 0`, delete)
+//! each other's. The file never holds plain text:
 //!
 //! ```text
 //! "HUSHFB01" | version (i64, big-endian) | fetched-at (Unix ms, i64 BE) | sealed TOML
@@ -13,7 +15,7 @@
 //! header and where the copy came from (server URL, app), so an edited version or timestamp, or
 //! a copy moved to another app's name, does not open. Whoever holds the token can read the
 //! copy, as they could ask the server; whoever only gets the cache folder (a backup, a shared
-//! disk) cannot. A new token makes the old copy unreadable: it is then treated as missing.
+//! disk) cannot. A new token has no copy until its first successful fetch.
 //!
 //! The copy is used only at start-up, only when the server cannot be reached (connection
 //! failure or a 5xx answer, never a refused token), and only while younger than
@@ -21,6 +23,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -37,6 +40,8 @@ pub struct Fallback {
     key: DataKey,
     server: String,
     app: String,
+    /// The newest version this process has written: a slower write of an older one is skipped.
+    written: Mutex<i64>,
 }
 
 /// A copy that opened.
@@ -62,21 +67,25 @@ impl Fallback {
     pub fn new(server: &str, app: &str, token: &str) -> Fallback {
         let server = server.trim_end_matches('/').to_string();
         let server_hash = hush_crypto::token_hash(&server);
+        // Domain-separated, so the name shows nothing of the hash the server looks tokens up by.
+        let token_hash = hush_crypto::token_hash(&format!("{KEY_CONTEXT} file name\0{token}"));
         let name = format!(
-            "{}-{}.bin",
+            "{}-{}-{}.bin",
             hex16(&server_hash[..8]),
             app.chars()
                 .map(|c| match c {
                     'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '-' => c,
                     _ => '_',
                 })
-                .collect::<String>()
+                .collect::<String>(),
+            hex16(&token_hash[..8]),
         );
         Fallback {
             path: cache_dir().join("hush").join("fallback").join(name),
             key: DataKey::derive(KEY_CONTEXT, token.as_bytes()),
             server,
             app: app.to_string(),
+            written: Mutex::new(i64::MIN),
         }
     }
 
@@ -98,9 +107,16 @@ impl Fallback {
         aad
     }
 
-    /// Seals `toml` (version `version`, fetched now) and replaces the copy atomically.
+    /// Seals `toml` (version `version`, fetched now) and replaces the copy atomically, unless
+    /// this process already wrote a newer version.
     pub fn write(&self, version: i64, toml: &str) -> anyhow::Result<()> {
-        self.write_at(version, toml, now_millis())
+        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        if version < *written {
+            return Ok(());
+        }
+        self.write_at(version, toml, now_millis())?;
+        *written = version;
+        Ok(())
     }
 
     fn write_at(&self, version: i64, toml: &str, fetched_at: i64) -> anyhow::Result<()> {
@@ -149,7 +165,7 @@ impl Fallback {
         Ok(Copy { version, toml, age })
     }
 
-    /// Removes the copy (`--fallback-max-age 0`).
+    /// Removes this token's copy (`--fallback-max-age 0`).
     pub fn remove(&self) {
         let _ = std::fs::remove_file(&self.path);
     }
@@ -189,6 +205,33 @@ mod tests {
         let copy = f.read(Duration::from_secs(60)).ok().unwrap();
         assert_eq!(copy.version, 7);
         assert_eq!(copy.toml, "API_KEY = \"s3cret-value\"\n");
+    }
+
+    #[test]
+    fn each_token_has_its_own_copy() {
+        let one = Fallback::new("http://127.0.0.1:8200/", "demo", "hush_app_one");
+        let two = Fallback::new("http://127.0.0.1:8200", "demo", "hush_app_two");
+        let again = Fallback::new("http://127.0.0.1:8200", "demo", "hush_app_one");
+        assert_ne!(one.path(), two.path());
+        assert_eq!(one.path(), again.path());
+        let name = one
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(!name.contains("hush_app_one"), "{name}");
+        let lookup_hash = hex16(&hush_crypto::token_hash("hush_app_one")[..8]);
+        assert!(!name.contains(&lookup_hash), "{name}");
+    }
+
+    #[test]
+    fn an_older_version_never_replaces_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = fallback(dir.path(), "hush_app_one");
+        f.write(8, "A = 8\n").unwrap();
+        f.write(7, "A = 7\n").unwrap();
+        assert_eq!(f.read(Duration::from_secs(60)).ok().unwrap().version, 8);
     }
 
     #[test]
