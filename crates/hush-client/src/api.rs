@@ -56,6 +56,13 @@ fn transport(server: &str, err: &reqwest::Error) -> ClientError {
     while let Some(cause) = source {
         if io.is_none() {
             io = cause.downcast_ref::<std::io::Error>();
+            // An io::Error wrapping another one does not list it as its source.
+            while let Some(inner) = io
+                .and_then(std::io::Error::get_ref)
+                .and_then(|e| e.downcast_ref::<std::io::Error>())
+            {
+                io = Some(inner);
+            }
         }
         deepest = Some(cause);
         source = cause.source();
