@@ -131,10 +131,16 @@ fn server_url(server: &str) -> Result<String> {
             }
             Ok(trimmed.to_string())
         }
-        _ if trimmed.is_empty() => bad("no server address given; e.g. http://127.0.0.1:8200".into()),
+        _ if trimmed.is_empty() => {
+            bad("no server address given; e.g. http://127.0.0.1:8200".into())
+        }
         _ if !trimmed.contains("://") => bad(format!(
             "{shown} is not a URL; write it with http:// or https://, e.g. http://{}",
-            if trimmed.contains("hush_") { "127.0.0.1:8200" } else { trimmed }
+            if trimmed.contains("hush_") {
+                "127.0.0.1:8200"
+            } else {
+                trimmed
+            }
         )),
         _ => bad(format!(
             "{shown} is not an http:// or https:// address, e.g. http://127.0.0.1:8200"
@@ -230,11 +236,7 @@ impl Client {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| transport(&base, &e))?;
-        Ok(Client {
-            base,
-            http,
-            token,
-        })
+        Ok(Client { base, http, token })
     }
 
     pub fn server(&self) -> &str {
@@ -265,7 +267,10 @@ impl Client {
             .await
             .map_err(|e| transport(&self.base, &e))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| transport(&self.base, &e))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transport(&self.base, &e))?;
         if !status.is_success() {
             return Err(api_error(&self.base, status, &bytes));
         }
@@ -446,7 +451,10 @@ impl Client {
         let response = req.send().await.map_err(|e| transport(&self.base, &e))?;
         let status = response.status();
         if !status.is_success() {
-            let bytes = response.bytes().await.map_err(|e| transport(&self.base, &e))?;
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| transport(&self.base, &e))?;
             return Err(api_error(&self.base, status, &bytes));
         }
         let server = self.base.clone();
@@ -572,7 +580,10 @@ impl Client {
             .await
             .map_err(|e| transport(&self.base, &e))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| transport(&self.base, &e))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transport(&self.base, &e))?;
         if !status.is_success() {
             return Err(api_error(&self.base, status, &bytes));
         }
@@ -666,7 +677,10 @@ mod tests {
         assert!(refused("ftp://host").contains("http://"));
         assert!(refused("").contains("no server address"));
         let why = refused("http://olivia:hunter2@host:8200");
-        assert!(why.contains("user name or password") && !why.contains("hunter2"), "{why}");
+        assert!(
+            why.contains("user name or password") && !why.contains("hunter2"),
+            "{why}"
+        );
         // A token pasted in the wrong place is not repeated.
         assert!(!refused("hush_pat_abcdef").contains("abcdef"));
         assert!(refused("http://host/?x=1").contains("?query"));

@@ -64,7 +64,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("hush: {err:#}");
+            eprintln!("hush: {}", cli::error_text(&err));
             ExitCode::FAILURE
         }
     }

@@ -50,10 +50,7 @@ pub async fn run(server: &ServerArgs, cmd: AppsCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             let rows: Vec<Vec<String>> = apps.iter().map(app_row).collect();
-            print_table(
-                &["NAME", "VERSION", "UPDATED (UTC)", "BY", "RUNNING"],
-                &rows,
-            );
+            print_table(&["NAME", "VERSION", "UPDATED", "BY", "RUNNING"], &rows);
         }
         AppsCommand::Create {
             name,

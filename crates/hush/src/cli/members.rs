@@ -5,7 +5,7 @@ use clap::Subcommand;
 use hush_client::api::Client;
 use serde_json::json;
 
-use super::output::{ask, cell, print_json, print_table, time_cell};
+use super::output::{ask, cell, print_json, print_table, time_cell, visible};
 use crate::profile::ServerArgs;
 
 const ROLES: [&str; 3] = ["viewer", "editor", "owner"];
@@ -57,22 +57,24 @@ pub async fn run(server: &ServerArgs, cmd: MembersCommand) -> anyhow::Result<()>
                     ]
                 })
                 .collect();
-            print_table(&["ID", "NAME", "ROLE", "JOINED (UTC)"], &rows);
+            print_table(&["ID", "NAME", "ROLE", "JOINED"], &rows);
         }
         MembersCommand::Invite { role } => {
             let invite = client.invite(&role).await?;
             eprintln!(
                 "Send this one-time link to the person who should join as {role} (valid 7 days):"
             );
-            println!("{}", cell(&invite["url"]));
+            println!("{}", visible(&cell(&invite["url"])));
         }
         MembersCommand::Role { member, role } => {
             let (id, name) = find_member(&client, &member).await?;
+            let name = visible(&name);
             client.set_role(id, &role).await?;
             println!("{name} is now {role}.");
         }
         MembersCommand::Remove { member, yes } => {
             let (id, name) = find_member(&client, &member).await?;
+            let name = visible(&name);
             if !yes {
                 let answer = ask(&format!("Remove {name} (id {id})? [y/N] "))?;
                 if !matches!(answer.as_deref().map(str::trim), Some("y" | "Y" | "yes")) {

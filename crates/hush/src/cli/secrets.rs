@@ -224,10 +224,7 @@ pub async fn run(server: &ServerArgs, cmd: SecretsCommand) -> anyhow::Result<()>
                     ]
                 })
                 .collect();
-            print_table(
-                &["VERSION", "SAVED (UTC)", "BY", "CHANGES", "MESSAGE"],
-                &rows,
-            );
+            print_table(&["VERSION", "SAVED", "BY", "CHANGES", "MESSAGE"], &rows);
         }
         SecretsCommand::Diff {
             app,

@@ -12,7 +12,7 @@ use crate::profile::{self, LoginFile, ServerArgs};
 #[derive(Args)]
 pub struct LoginArgs {
     #[command(flatten)]
-    server: ServerArgs,
+    pub server: ServerArgs,
     /// Your member name (asked for when not given).
     #[arg(long)]
     name: Option<String>,
@@ -86,8 +86,9 @@ pub async fn logout() -> anyhow::Result<()> {
             "hush: could not tell which token this sign-in used; revoke it with `hush tokens list` / `hush tokens revoke`"
         ),
         Err(err) => eprintln!(
-            "hush: could not revoke the token on {} ({err}); revoke it later with `hush tokens revoke`",
-            login.server
+            "hush: could not revoke the token on {} ({}); revoke it later with `hush tokens revoke`",
+            login.server,
+            super::error_text(&err)
         ),
     }
     std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;

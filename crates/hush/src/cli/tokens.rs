@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::output::{cell, print_json, print_table, time_cell};
+use super::output::{cell, print_json, print_table, time_cell, visible, visible_text};
 use crate::profile::ServerArgs;
 
 #[derive(Subcommand)]
@@ -58,12 +58,13 @@ pub async fn run(server: &ServerArgs, cmd: TokensCommand) -> anyhow::Result<()> 
             };
             // The token alone on stdout (so `$(hush tokens create …)` works); the rest on stderr.
             eprintln!(
-                "Created {what} {:?} (id {}). Copy it now: it is not shown again.",
-                created.name, created.id
+                "Created {what} \"{}\" (id {}). Copy it now: it is not shown again.",
+                visible(&created.name),
+                created.id
             );
             println!("{}", created.token);
             if let Some(run) = &created.run_command {
-                eprintln!("Run the app with it:\n  {run}");
+                eprintln!("Run the app with it:\n  {}", visible_text(run));
             }
         }
         TokensCommand::List { app, json } => {
@@ -82,7 +83,7 @@ pub async fn run(server: &ServerArgs, cmd: TokensCommand) -> anyhow::Result<()> 
                     "NAME",
                     "PREFIX",
                     "APP",
-                    "CREATED (UTC)",
+                    "CREATED",
                     "EXPIRES",
                     "LAST USED",
                     "STATE",
