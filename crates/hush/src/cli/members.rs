@@ -20,17 +20,23 @@ pub enum MembersCommand {
     },
     /// A one-time link (valid 7 days) for one person to join with a role (owners).
     Invite {
+        /// What they may do: a viewer sees apps, key names and history but no values; an
+        /// editor also reads and changes secrets and creates apps and app tokens; an owner
+        /// also deletes apps and manages members.
         #[arg(long, value_parser = ROLES)]
         role: String,
     },
-    /// Change a member's role (owners). MEMBER is an ID or a name.
+    /// Change a member's role (owners).
     Role {
+        /// The member's name or ID (see `hush members list`).
         member: String,
+        /// The new role: viewer, editor or owner (see `hush members invite --help`).
         #[arg(value_parser = ROLES)]
         role: String,
     },
-    /// Remove a member and end their sessions (owners). MEMBER is an ID or a name.
+    /// Remove a member and end their sessions (owners).
     Remove {
+        /// The member's name or ID (see `hush members list`).
         member: String,
         /// Do not ask for confirmation.
         #[arg(long)]

@@ -29,6 +29,7 @@ pub enum TokensCommand {
     },
     /// An app's tokens (--app), or else your personal tokens. Never the tokens themselves.
     List {
+        /// List this app's tokens instead of your personal ones.
         #[arg(long)]
         app: Option<String>,
         /// Print JSON instead of a table.
@@ -36,7 +37,10 @@ pub enum TokensCommand {
         json: bool,
     },
     /// Revoke a token at once (its ID is in `hush tokens list`).
-    Revoke { id: i64 },
+    Revoke {
+        /// The token's ID (the ID column of `hush tokens list`).
+        id: i64,
+    },
 }
 
 pub async fn run(server: &ServerArgs, cmd: TokensCommand) -> anyhow::Result<()> {
