@@ -253,7 +253,7 @@ pub fn to_env(doc: &Document) -> (String, Vec<(String, String)>) {
 
 /// Why a key that `hush run` exports is still left out of `.env` output.
 pub const NOT_A_SHELL_NAME: &str = "a .env file or shell takes only names made of letters, \
-     digits and _ that do not start with a digit (`hush run` still passes it to the app)";
+     digits and _ that do not start with a digit; `hush run` still passes it to the app";
 
 /// Whether `name` can be written as `name=value` in a shell script or .env file.
 pub fn is_shell_name(name: &str) -> bool {

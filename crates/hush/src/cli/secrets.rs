@@ -309,7 +309,7 @@ fn render(doc: &Document, format: Format) -> anyhow::Result<String> {
         Format::Env => {
             let (text, skipped) = formats::to_env(doc);
             for (key, why) in skipped {
-                eprintln!("hush: left out: {} ({why})", visible(&format_key(&key)));
+                eprintln!("hush: left out {}: {why}", visible(&format_key(&key)));
             }
             text
         }
@@ -492,6 +492,9 @@ fn private_edit_dir() -> anyhow::Result<PathBuf> {
 const PROMPTING: u8 = 0;
 const EDITOR_OPEN: u8 = 1;
 const SAVING: u8 = 2;
+/// SIGTERM or SIGHUP came while the editor was open: end when it closes, saving nothing
+/// (ending at once would leave the editor to write the copy back after it was removed).
+const STOP_AFTER_EDITOR: u8 = 3;
 
 /// `hush secrets edit`: the newest version in a private copy, the editor, a check, the
 /// key-level difference, a save on top of the version that was edited. The copy is removed
@@ -549,7 +552,12 @@ impl Editing<'_> {
         loop {
             self.phase.store(EDITOR_OPEN, Ordering::SeqCst);
             let exit = run_editor(self.path).await;
-            self.phase.store(PROMPTING, Ordering::SeqCst);
+            if self.phase.swap(PROMPTING, Ordering::SeqCst) == STOP_AFTER_EDITOR {
+                bail!(
+                    "stopped (SIGTERM or SIGHUP) while the editor was open: nothing was saved, \
+                     and the copy being edited was removed"
+                );
+            }
             match exit? {
                 EditorExit::Closed => {}
                 EditorExit::Interrupted => {
@@ -666,7 +674,8 @@ async fn run_editor(path: &Path) -> anyhow::Result<EditorExit> {
         .unwrap_or_else(|| "vi".into());
     let status = tokio::process::Command::new("sh")
         .arg("-c")
-        .arg(format!("{editor} \"$@\""))
+        // `exec`: the editor, not a shell waiting for it, gets Ctrl+C and decides what it means.
+        .arg(format!("exec {editor} \"$@\""))
         .arg(&editor)
         .arg(path)
         .status()
@@ -714,17 +723,28 @@ impl Signals {
         })
     }
 
-    /// The next signal that should end the command, in words.
+    /// The next signal that should end the command now, in words. While the editor is open,
+    /// Ctrl+C is left to it, and SIGTERM or SIGHUP ends the command once it closes.
     async fn next(&mut self, phase: &AtomicU8) -> &'static str {
         loop {
-            tokio::select! {
+            let stop = tokio::select! {
                 _ = self.interrupt.recv() => {
-                    if phase.load(Ordering::SeqCst) != EDITOR_OPEN {
-                        return "interrupted (Ctrl+C)";
+                    if phase.load(Ordering::SeqCst) == EDITOR_OPEN {
+                        continue;
                     }
+                    return "interrupted (Ctrl+C)";
                 }
-                _ = self.terminate.recv() => return "stopped (SIGTERM)",
-                _ = self.hangup.recv() => return "the terminal closed (SIGHUP)",
+                _ = self.terminate.recv() => "stopped (SIGTERM)",
+                _ = self.hangup.recv() => "the terminal closed (SIGHUP)",
+            };
+            let deferred = phase.compare_exchange(
+                EDITOR_OPEN,
+                STOP_AFTER_EDITOR,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+            if deferred.is_err() && phase.load(Ordering::SeqCst) != STOP_AFTER_EDITOR {
+                return stop;
             }
         }
     }

@@ -20,14 +20,15 @@ pub struct LoginArgs {
 
 pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
     let (server, _) = args.server.resolve()?;
+    // The address is checked before anything is asked.
+    let client = Client::new(&server, None)?;
     let name = match args.name {
         Some(name) => name,
         None => ask("Name: ")?
             .filter(|n| !n.trim().is_empty())
             .context("give your member name with --name")?,
     };
-    let password = read_password(&name, &server)?;
-    let client = Client::new(&server, None)?;
+    let password = read_password(&name, client.server())?;
     let created = client
         .login(name.trim(), &password, &token_name())
         .await
