@@ -159,17 +159,18 @@ impl ServerArgs {
         let login_file = login_file_path();
         let hint = match (cause, resolved.server_from) {
             (ClientError::Transport(_), ServerFrom::Given) => {
-                format!("check that `hush serve` runs there, or correct --server / HUSH_SERVER")
+                "check that `hush serve` runs there, or correct --server / HUSH_SERVER".to_string()
             }
             (ClientError::Transport(_), ServerFrom::Login) => format!(
                 "it is the server you signed in to ({}); check that `hush serve` runs there, \
                  or name another with --server / HUSH_SERVER",
                 login_file.display()
             ),
-            (ClientError::Transport(_), ServerFrom::Default) => format!(
+            (ClientError::Transport(_), ServerFrom::Default) => {
                 "no server was named, so hush tried the default; set HUSH_SERVER or --server, \
                  or sign in with `hush login --server URL`"
-            ),
+                    .to_string()
+            }
             (
                 ClientError::Api {
                     status: 401, code, ..

@@ -400,8 +400,12 @@ async fn edit_saves_checked_changes_and_never_loses_an_edit() {
     w.login();
     w.olivia.create_app("web", Some(FIRST), None).await.unwrap();
 
-    // An editor that changes one value: a new version, the temp file is gone.
-    let sed = w.script("rename.sh", "sed -i 's/Jane/John/' \"$1\"");
+    // An editor that changes one value (and leaves a backup beside it, as some do): a new
+    // version, and neither the copy nor the backup is left.
+    let sed = w.script(
+        "rename.sh",
+        "cp \"$1\" \"$1~\"\nsed -i 's/Jane/John/' \"$1\"",
+    );
     let out = w
         .cmd(&["secrets", "edit", "web", "-m", "rename"])
         .env("EDITOR", &sed)
@@ -419,6 +423,7 @@ async fn edit_saves_checked_changes_and_never_loses_an_edit() {
     );
     assert_eq!(w.latest("web").await, (2, FIRST.replace("Jane", "John")));
     assert_eq!(fs::read_dir(w.path("tmp")).unwrap().count(), 0);
+    assert_eq!(w.edit_copies(), Vec::<PathBuf>::new());
 
     // An editor that saves nothing new: nothing is saved.
     let noop = w.script("noop.sh", "true");
@@ -1133,8 +1138,7 @@ async fn others_text_never_reaches_the_terminal_raw() {
     );
 
     // Keys: diff, rollback, set and the env export's notes print key names.
-    let key_doc =
-        format!("{FIRST}").replace("PORT = 8080", "PORT = 8080\n\"k\\u001b[2J\\u202e\" = \"v\"");
+    let key_doc = FIRST.replace("PORT = 8080", "PORT = 8080\n\"k\\u001b[2J\\u202e\" = \"v\"");
     w.olivia
         .save_secrets("web", &key_doc, 2, None)
         .await

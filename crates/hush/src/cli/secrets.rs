@@ -499,7 +499,7 @@ const STOP_AFTER_EDITOR: u8 = 3;
 /// `hush secrets edit`: the newest version in a private copy, the editor, a check, the
 /// key-level difference, a save on top of the version that was edited. The copy is removed
 /// when the command ends, whether it saved, failed, or was interrupted (Ctrl+C, SIGTERM, a
-/// closed terminal): it is a `NamedTempFile`, dropped on every path out of here.
+/// closed terminal), with what editors leave beside it.
 async fn edit(client: &Client, app: &str, message: Option<String>) -> anyhow::Result<()> {
     let (text, base) = fetch_latest(client, app).await?;
     Document::parse(&text).context("the server sent secrets that do not parse")?;
@@ -531,8 +531,24 @@ async fn edit(client: &Client, app: &str, message: Option<String>) -> anyhow::Re
             _ => anyhow!("{signal}: nothing was saved, and the copy being edited was removed"),
         }),
     };
-    drop(copy);
+    remove_copy(copy);
     result
+}
+
+/// Removes the edited copy and what editors leave beside it (`copy~`, `.copy.swp`, `#copy#`):
+/// every name in the folder that holds the copy's own (random) name.
+fn remove_copy(copy: tempfile::NamedTempFile) {
+    let path = copy.path().to_path_buf();
+    drop(copy);
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let name = name.to_string_lossy();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().contains(name.as_ref()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// One `hush secrets edit` session: the copy at `path`, edited until it is saved or given up.
