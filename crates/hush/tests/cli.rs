@@ -58,6 +58,17 @@ impl World {
         }
     }
 
+    /// A world with the CLI signed in as olivia and the app "web" holding `secrets`.
+    async fn with_web(secrets: &str) -> World {
+        let w = World::new().await;
+        w.login();
+        w.olivia
+            .create_app("web", Some(secrets), None)
+            .await
+            .unwrap();
+        w
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -100,36 +111,20 @@ impl World {
 
     /// Runs and expects success; returns stdout.
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "hush {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        succeeded(self.run(args))
     }
 
     /// Runs and expects failure; returns stderr.
     fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            !out.status.success(),
-            "hush {args:?} should have failed; stdout:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8(out.stderr).unwrap()
+        failed(self.run(args))
     }
 
     fn login(&self) {
-        let out = self
-            .cmd(&["login", "--server", &self.server.url, "--name", "olivia"])
-            .env("HUSH_PASSWORD", PASSWORD)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        succeeded(
+            self.cmd(&["login", "--server", &self.server.url, "--name", "olivia"])
+                .env("HUSH_PASSWORD", PASSWORD)
+                .output()
+                .unwrap(),
         );
     }
 
@@ -146,6 +141,18 @@ impl World {
         path
     }
 
+    /// `hush secrets edit web` with `editor`, which must fail; its stderr. The editor finds
+    /// this hush as $HUSH_BIN.
+    fn edit_fails(&self, editor: impl AsRef<OsStr>) -> String {
+        failed(
+            self.cmd(&["secrets", "edit", "web"])
+                .env("EDITOR", editor)
+                .env("HUSH_BIN", HUSH)
+                .output()
+                .unwrap(),
+        )
+    }
+
     /// The copies `hush secrets edit` left in ~/.cache/hush/edits.
     fn edit_copies(&self) -> Vec<PathBuf> {
         match fs::read_dir(self.home().join(".cache/hush/edits")) {
@@ -158,6 +165,39 @@ impl World {
         let s = self.olivia.secrets(app).await.unwrap();
         (s.version, s.toml)
     }
+}
+
+/// What `script` prints after a POSIX shell has read the .env file `file` (`. file`).
+fn sourced(file: &Path, script: &str) -> String {
+    succeeded(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(". \"$1\" && {script}"))
+            .arg("sh")
+            .arg(file)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// The stdout of a command that must have succeeded (its stderr in the failure).
+fn succeeded(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The stderr of a command that must have failed (its stdout in the failure).
+fn failed(out: Output) -> String {
+    assert!(
+        !out.status.success(),
+        "should have failed; stdout:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).unwrap()
 }
 
 fn mode(path: &Path) -> u32 {
@@ -311,15 +351,11 @@ async fn apps_and_secrets_in_every_format() {
     let envfile = w.path("out.env");
     w.ok(&["secrets", "export", "web", "-o", envfile.to_str().unwrap()]);
     assert_eq!(mode(&envfile), 0o600);
-    let echoed = Command::new("sh")
-        .arg("-c")
-        .arg(". \"$1\"; printf '%s|%s|%s' \"$API_KEY\" \"$EXTRA\" \"$PORT\"")
-        .arg("sh")
-        .arg(&envfile)
-        .output()
-        .unwrap();
     assert_eq!(
-        String::from_utf8(echoed.stdout).unwrap(),
+        sourced(
+            &envfile,
+            "printf '%s|%s|%s' \"$API_KEY\" \"$EXTRA\" \"$PORT\""
+        ),
         "sk-it's \"new\"|x y|8080"
     );
     let err = w.fails(&["secrets", "export", "web", "-o", envfile.to_str().unwrap()]);
@@ -396,9 +432,7 @@ async fn apps_and_secrets_in_every_format() {
 
 #[tokio::test]
 async fn edit_saves_checked_changes_and_never_loses_an_edit() {
-    let w = World::new().await;
-    w.login();
-    w.olivia.create_app("web", Some(FIRST), None).await.unwrap();
+    let w = World::with_web(FIRST).await;
 
     // An editor that changes one value (and leaves a backup beside it, as some do): a new
     // version, and neither the copy nor the backup is left.
@@ -446,13 +480,7 @@ async fn edit_saves_checked_changes_and_never_loses_an_edit() {
         "broken.sh",
         "printf 'GOOD = 1\\nBAD = \"unclosed\\n' > \"$1\"",
     );
-    let out = w
-        .cmd(&["secrets", "edit", "web"])
-        .env("EDITOR", &broken)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = w.edit_fails(&broken);
     assert!(
         err.contains("at line 2, column ") && err.contains("nothing was saved"),
         "{err}"
@@ -470,14 +498,7 @@ async fn edit_saves_checked_changes_and_never_loses_an_edit() {
         "meanwhile.sh",
         "\"$HUSH_BIN\" secrets set web NAME=Meanwhile >/dev/null\nsed -i 's/8080/9090/' \"$1\"",
     );
-    let out = w
-        .cmd(&["secrets", "edit", "web"])
-        .env("EDITOR", &meanwhile)
-        .env("HUSH_BIN", HUSH)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = w.edit_fails(&meanwhile);
     assert!(
         err.contains("version 3 by olivia") && err.contains("nothing was saved"),
         "{err}"
@@ -496,13 +517,7 @@ async fn edit_saves_checked_changes_and_never_loses_an_edit() {
         (fails.to_str().unwrap(), "exited with code 3"),
         ("no-such-editor-here", "was not found; set VISUAL or EDITOR"),
     ] {
-        let out = w
-            .cmd(&["secrets", "edit", "web"])
-            .env("EDITOR", editor)
-            .output()
-            .unwrap();
-        assert!(!out.status.success());
-        let err = String::from_utf8(out.stderr).unwrap();
+        let err = w.edit_fails(editor);
         assert!(
             err.contains(words) && err.contains("nothing was saved"),
             "{err}"
@@ -515,9 +530,7 @@ async fn edit_saves_checked_changes_and_never_loses_an_edit() {
 
 #[tokio::test]
 async fn a_stale_set_is_refused_and_names_who_saved() {
-    let w = World::new().await;
-    w.login();
-    w.olivia.create_app("web", Some(FIRST), None).await.unwrap();
+    let w = World::with_web(FIRST).await;
     // Someone saves version 2 through the API while this person still works from version 1.
     w.olivia
         .save_secrets("web", &FIRST.replace("Jane", "Ann"), 1, Some("theirs"))
@@ -566,9 +579,7 @@ async fn a_stale_set_is_refused_and_names_who_saved() {
 
 #[tokio::test]
 async fn tokens_members_and_audit() {
-    let w = World::new().await;
-    w.login();
-    w.olivia.create_app("web", Some(FIRST), None).await.unwrap();
+    let w = World::with_web(FIRST).await;
 
     // An app token: printed once on stdout, with the run command on stderr.
     let out = w.run(&["tokens", "create", "--app", "web", "--name", "prod"]);
@@ -750,9 +761,7 @@ async fn first_run_sign_in_says_no_owner_exists_and_how_to_create_one() {
 
 #[tokio::test]
 async fn errors_say_what_failed_where_and_what_to_do() {
-    let w = World::new().await;
-    w.login();
-    w.olivia.create_app("web", Some(FIRST), None).await.unwrap();
+    let w = World::with_web(FIRST).await;
     let host_port = w.server.url.trim_start_matches("http://").to_string();
 
     // A server given without http://: how to write it, not "builder error".
@@ -881,12 +890,7 @@ async fn errors_say_what_failed_where_and_what_to_do() {
 
 #[tokio::test]
 async fn exports_hold_only_what_their_format_can_read() {
-    let w = World::new().await;
-    w.login();
-    w.olivia
-        .create_app("web", Some("A = \"1\"\n"), None)
-        .await
-        .unwrap();
+    let w = World::with_web("A = \"1\"\n").await;
 
     // Accepted, with a note on what the app will and will not get.
     let out = w.run(&[
@@ -932,26 +936,12 @@ async fn exports_hold_only_what_their_format_can_read() {
     // What export writes, a shell reads back.
     let file = w.path("web.env");
     w.ok(&["secrets", "export", "web", "-o", file.to_str().unwrap()]);
-    let read = Command::new("sh")
-        .arg("-c")
-        .arg(". \"$1\" && printf %s \"$GOOD\"")
-        .arg("sh")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        read.status.success(),
-        "{}",
-        String::from_utf8_lossy(&read.stderr)
-    );
-    assert_eq!(read.stdout, b"it's");
+    assert_eq!(sourced(&file, "printf %s \"$GOOD\""), "it's");
 }
 
 #[tokio::test]
 async fn saving_what_is_already_there_says_no_changes_and_saves_nothing() {
-    let w = World::new().await;
-    w.login();
-    w.olivia.create_app("web", Some(FIRST), None).await.unwrap();
+    let w = World::with_web(FIRST).await;
 
     let out = w.ok(&["secrets", "set", "web", "NAME=Jane"]);
     assert!(
@@ -996,9 +986,7 @@ fn editor_pipes(w: &World) -> (PathBuf, PathBuf, PathBuf) {
 #[tokio::test]
 async fn an_interrupted_edit_leaves_no_plaintext_copy() {
     use std::os::unix::process::CommandExt;
-    let w = World::new().await;
-    w.login();
-    w.olivia.create_app("web", Some(FIRST), None).await.unwrap();
+    let w = World::with_web(FIRST).await;
     // Ctrl+C reaches the whole foreground group (hush and the editor); so does a SIGTERM from
     // a service manager stopping everything.
     for signal in ["-INT", "-TERM"] {
@@ -1070,9 +1058,7 @@ fn on_terminal(w: &World, envs: &[(&str, &OsStr)], args: &str, answers: &[(&str,
 
 #[tokio::test]
 async fn on_a_terminal_edit_offers_the_editor_again_and_ctrl_c_at_the_question_cleans_up() {
-    let w = World::new().await;
-    w.login();
-    w.olivia.create_app("web", Some(FIRST), None).await.unwrap();
+    let w = World::with_web(FIRST).await;
     // Fails the first time, then makes a change.
     let flaky = w.script(
         "flaky.sh",
@@ -1216,9 +1202,7 @@ async fn others_text_never_reaches_the_terminal_raw() {
 
 #[tokio::test]
 async fn audit_reads_as_sentences_with_times_that_say_utc() {
-    let w = World::new().await;
-    w.login();
-    w.olivia.create_app("web", Some(FIRST), None).await.unwrap();
+    let w = World::with_web(FIRST).await;
     w.ok(&["secrets", "set", "web", "NAME=Ann", "NEW=1"]);
     let table = w.ok(&["audit", "--action", "secrets.update"]);
     let row = table.lines().nth(1).expect(&table);
