@@ -20,7 +20,8 @@ pub enum ClientError {
         message: String,
         body: Value,
     },
-    /// The server could not be reached or the connection broke.
+    /// The server could not be reached, the connection broke, or its address is not a URL;
+    /// the text names the server and what happened.
     #[error("cannot reach the hush server: {0}")]
     Transport(String),
     #[error("unexpected answer from the hush server: {0}")]
@@ -43,9 +44,108 @@ impl ClientError {
     }
 }
 
-fn transport(err: reqwest::Error) -> ClientError {
-    // reqwest's text can include the URL; hush URLs never carry secrets.
-    ClientError::Transport(err.without_url().to_string())
+/// A failed exchange with the server at `server`, said in words: which server, and what
+/// happened (refused, no answer, cut, unknown host, TLS) instead of reqwest's "error sending
+/// request". reqwest's own text is left out: it can include the URL, and says little.
+fn transport(server: &str, err: &reqwest::Error) -> ClientError {
+    use std::error::Error as _;
+    use std::io::ErrorKind;
+    let mut io = None;
+    let mut deepest = None;
+    let mut source = err.source();
+    while let Some(cause) = source {
+        if io.is_none() {
+            io = cause.downcast_ref::<std::io::Error>();
+            // An io::Error wrapping another one does not list it as its source.
+            while let Some(inner) = io
+                .and_then(std::io::Error::get_ref)
+                .and_then(|e| e.downcast_ref::<std::io::Error>())
+            {
+                io = Some(inner);
+            }
+        }
+        deepest = Some(cause);
+        source = cause.source();
+    }
+    let what = match io.map(std::io::Error::kind) {
+        Some(ErrorKind::ConnectionRefused) => {
+            format!("{server} refused the connection (nothing listens there)")
+        }
+        Some(ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe)
+        | Some(ErrorKind::UnexpectedEof) => format!("the connection to {server} was cut"),
+        Some(ErrorKind::TimedOut) => format!("{server} did not answer in time"),
+        Some(ErrorKind::InvalidData) if server.starts_with("https:") => format!(
+            "the TLS handshake with {server} failed ({}); if that server speaks plain HTTP, \
+             write http://",
+            without_os_error(&io.map(ToString::to_string).unwrap_or_default())
+        ),
+        _ if err.is_timeout() => format!("{server} did not answer in time"),
+        _ => {
+            let detail = deepest.map(|e| without_os_error(&e.to_string()));
+            match detail {
+                Some(d) if d.contains("lookup address") || d.contains("dns") => {
+                    format!("cannot find the host of {server} ({d})")
+                }
+                Some(d) if err.is_connect() => format!("cannot connect to {server} ({d})"),
+                Some(d) => format!("the exchange with {server} failed ({d})"),
+                None => format!("the exchange with {server} failed"),
+            }
+        }
+    };
+    ClientError::Transport(what)
+}
+
+/// "Connection refused (os error 111)" without the code, which says nothing more to a person.
+fn without_os_error(text: &str) -> String {
+    match text.find(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_string(),
+        _ => text.to_string(),
+    }
+}
+
+/// The server address as the client uses it: `http://` or `https://`, a host, no user name or
+/// password (they would show up in messages), trailing slashes dropped.
+fn server_url(server: &str) -> Result<String> {
+    let trimmed = server.trim().trim_end_matches('/');
+    let bad = |why: String| Err(ClientError::Transport(why));
+    // Never repeat something that looks like a token given in the wrong place.
+    let shown = if trimmed.contains("hush_") {
+        "the server address".to_string()
+    } else {
+        format!("{trimmed:?}")
+    };
+    match reqwest::Url::parse(trimmed) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
+            if !url.username().is_empty() || url.password().is_some() {
+                return bad(
+                    "the server address holds a user name or password; give only \
+                     http(s)://host:port, and sign in with a token"
+                        .into(),
+                );
+            }
+            if url.query().is_some() || url.fragment().is_some() {
+                return bad(format!(
+                    "{shown} has a ?query or #fragment; give only http(s)://host:port (and a path, \
+                     if hush is served under one)"
+                ));
+            }
+            Ok(trimmed.to_string())
+        }
+        _ if trimmed.is_empty() => {
+            bad("no server address given; e.g. http://127.0.0.1:8200".into())
+        }
+        _ if !trimmed.contains("://") => bad(format!(
+            "{shown} is not a URL; write it with http:// or https://, e.g. http://{}",
+            if trimmed.contains("hush_") {
+                "127.0.0.1:8200"
+            } else {
+                trimmed
+            }
+        )),
+        _ => bad(format!(
+            "{shown} is not an http:// or https:// address, e.g. http://127.0.0.1:8200"
+        )),
+    }
 }
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
@@ -131,15 +231,12 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// A client for the server at `server` (e.g. `http://127.0.0.1:8200`), with an optional token.
     pub fn new(server: &str, token: Option<String>) -> Result<Client> {
+        let base = server_url(server)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .build()
-            .map_err(transport)?;
-        Ok(Client {
-            base: server.trim_end_matches('/').to_string(),
-            http,
-            token,
-        })
+            .map_err(|e| transport(&base, &e))?;
+        Ok(Client { base, http, token })
     }
 
     pub fn server(&self) -> &str {
@@ -168,11 +265,14 @@ impl Client {
             .timeout(Duration::from_secs(30))
             .send()
             .await
-            .map_err(transport)?;
+            .map_err(|e| transport(&self.base, &e))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(transport)?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transport(&self.base, &e))?;
         if !status.is_success() {
-            return Err(api_error(status, &bytes));
+            return Err(api_error(&self.base, status, &bytes));
         }
         let bytes = if bytes.is_empty() {
             &b"null"[..]
@@ -348,22 +448,29 @@ impl Client {
         if last_seen > 0 {
             req = req.header("last-event-id", last_seen.to_string());
         }
-        let response = req.send().await.map_err(transport)?;
+        let response = req.send().await.map_err(|e| transport(&self.base, &e))?;
         let status = response.status();
         if !status.is_success() {
-            let bytes = response.bytes().await.map_err(transport)?;
-            return Err(api_error(status, &bytes));
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| transport(&self.base, &e))?;
+            return Err(api_error(&self.base, status, &bytes));
         }
-        let bytes = futures::stream::unfold(response.bytes_stream(), move |mut body| async move {
-            match tokio::time::timeout(idle, body.next()).await {
-                Ok(Some(chunk)) => Some((chunk.map_err(transport), body)),
-                Ok(None) => None,
-                Err(_) => Some((
-                    Err(ClientError::Transport(
-                        "the watch stream went silent".into(),
+        let server = self.base.clone();
+        let bytes = futures::stream::unfold(response.bytes_stream(), move |mut body| {
+            let server = server.clone();
+            async move {
+                match tokio::time::timeout(idle, body.next()).await {
+                    Ok(Some(chunk)) => Some((chunk.map_err(|e| transport(&server, &e)), body)),
+                    Ok(None) => None,
+                    Err(_) => Some((
+                        Err(ClientError::Transport(format!(
+                            "the watch stream from {server} went silent"
+                        ))),
+                        body,
                     )),
-                    body,
-                )),
+                }
             }
         });
         let events = bytes.eventsource().filter_map(|event| async move {
@@ -471,11 +578,14 @@ impl Client {
             .request(Method::GET, &format!("/audit?format=jsonl&{query}"))
             .send()
             .await
-            .map_err(transport)?;
+            .map_err(|e| transport(&self.base, &e))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(transport)?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transport(&self.base, &e))?;
         if !status.is_success() {
-            return Err(api_error(status, &bytes));
+            return Err(api_error(&self.base, status, &bytes));
         }
         String::from_utf8(bytes.to_vec()).map_err(|e| ClientError::Decode(e.to_string()))
     }
@@ -507,7 +617,9 @@ impl std::fmt::Debug for SecretsVersionWithMeta {
     }
 }
 
-fn api_error(status: StatusCode, bytes: &[u8]) -> ClientError {
+/// An error answer. One without hush's `{"error", "message"}` body most likely came from
+/// something else at that address (another server, a proxy), and the message says so.
+fn api_error(server: &str, status: StatusCode, bytes: &[u8]) -> ClientError {
     let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
     ClientError::Api {
         status: status.as_u16(),
@@ -515,7 +627,12 @@ fn api_error(status: StatusCode, bytes: &[u8]) -> ClientError {
         message: body["message"]
             .as_str()
             .map(str::to_string)
-            .unwrap_or_else(|| format!("HTTP {status}")),
+            .unwrap_or_else(|| {
+                format!(
+                    "{server} answered HTTP {status} without saying why; check that this \
+                     address is a hush server (a proxy in front of it may have answered)"
+                )
+            }),
         body,
     }
 }
@@ -529,4 +646,52 @@ fn enc(segment: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(server: &str) -> String {
+        match server_url(server) {
+            Err(ClientError::Transport(why)) => why,
+            other => panic!("{server:?} should be refused, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn server_addresses_need_a_scheme_and_hold_no_credentials() {
+        assert_eq!(
+            server_url(" http://127.0.0.1:8200/ ").unwrap(),
+            "http://127.0.0.1:8200"
+        );
+        assert_eq!(
+            server_url("https://hush.example.com/base").unwrap(),
+            "https://hush.example.com/base"
+        );
+        // The usual slip, and one that parses as a URL with the scheme "localhost".
+        for bare in ["127.0.0.1:8200", "localhost:8200"] {
+            let why = refused(bare);
+            assert!(why.contains(&format!("e.g. http://{bare}")), "{why}");
+        }
+        assert!(refused("ftp://host").contains("http://"));
+        assert!(refused("").contains("no server address"));
+        let why = refused("http://olivia:hunter2@host:8200");
+        assert!(
+            why.contains("user name or password") && !why.contains("hunter2"),
+            "{why}"
+        );
+        // A token pasted in the wrong place is not repeated.
+        assert!(!refused("hush_pat_abcdef").contains("abcdef"));
+        assert!(refused("http://host/?x=1").contains("?query"));
+    }
+
+    #[test]
+    fn os_error_codes_are_dropped() {
+        assert_eq!(
+            without_os_error("Connection refused (os error 111)"),
+            "Connection refused"
+        );
+        assert_eq!(without_os_error("plain"), "plain");
+    }
 }

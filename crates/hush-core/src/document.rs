@@ -180,7 +180,7 @@ impl ParseError {
                 return ParseError {
                     line,
                     column,
-                    message: base,
+                    message: plain_message(&base),
                     toml11_only: false,
                 };
             }
@@ -215,6 +215,93 @@ fn tidy_message(msg: &str) -> String {
     } else {
         parts.join(", ")
     }
+}
+
+/// toml's wording ("invalid string, expected `"`, `'`") as what is wrong and how to write it
+/// instead. Key names (from duplicate keys) are kept; nothing else of the text is quoted.
+fn plain_message(raw: &str) -> String {
+    let said = |prefix: &str| raw.starts_with(prefix);
+    if let Some(duplicate) = duplicate_key_message(raw) {
+        return duplicate;
+    }
+    if let Some(rest) = raw.strip_prefix("dotted key `")
+        && let Some((path, kind)) = rest.split_once("` attempted to extend non-table type (")
+    {
+        let kind = kind.trim_end_matches(')');
+        return format!(
+            "{path} adds a key to something that is already a {kind}, not a table; \
+             rename one of them"
+        );
+    }
+    let text = if said("invalid basic string") {
+        r#"this "string" does not end on its line (or holds a control character); close it with " on the same line, or use """...""" for text over several lines"#
+    } else if said("invalid literal string") {
+        r#"this 'string' does not end on its line (or holds a control character); close it with ' on the same line, or use '''...''' for text over several lines"#
+    } else if said("invalid multiline basic string") {
+        r#"this """ string is not closed; end it with """"#
+    } else if said("invalid multiline literal string") {
+        r#"this ''' string is not closed; end it with '''"#
+    } else if said("invalid string") {
+        r#"a value is missing or not quoted; write text in quotes (KEY = "value"), and numbers, true, false and dates without"#
+    } else if said("expected newline") {
+        "unexpected text after the value; write one KEY = value per line (a comment starts \
+         with #)"
+    } else if said("expected `.`, `=`") {
+        r#"expected = after the key; write KEY = value, and quote a key that holds spaces or other signs ("my key" = value)"#
+    } else if said("invalid key") {
+        r#"a key is missing or needs quotes; write KEY = value, or "my key" = value"#
+    } else if said("invalid table header") {
+        "this [table] header is not valid; write [name] or [name.sub] alone on its line, \
+         quoting a name that holds spaces or other signs"
+    } else if said("invalid array") {
+        "this array is not closed with ], or its items are not separated by commas"
+    } else if said("invalid inline table") {
+        "this inline table { ... } is not closed with } on the same line, or its items are \
+         not separated by commas"
+    } else if said("invalid escape sequence") {
+        r#"this backslash escape is not one TOML knows; write \\ for a backslash, \" for a quote, \n, \t or \uXXXX, or use a 'literal string', in which backslashes are plain"#
+    } else if said("invalid unicode") {
+        r"this \u or \U escape is not a Unicode character"
+    } else if said("invalid date-time") || said("invalid time") || said("invalid local") {
+        "this date or time is not valid; write it as 1979-05-27, 07:32:00 or \
+         1979-05-27T07:32:00Z"
+    } else if said("number too large") {
+        "this integer does not fit in 64 bits; write it as a string"
+    } else if said("invalid integer")
+        || said("invalid hexadecimal")
+        || said("invalid octal")
+        || said("invalid binary")
+    {
+        "this integer is not valid; write digits without a leading zero (0x, 0o and 0b for \
+         other bases), or quote it as a string"
+    } else if said("invalid floating-point number") {
+        "this number is not valid; write digits on both sides of the point (1.0, not 1.), \
+         or quote it as a string"
+    } else if said("recursion limit exceeded") {
+        "arrays or tables are nested too deeply"
+    } else {
+        return format!("this is not valid TOML ({raw})");
+    };
+    text.to_owned()
+}
+
+/// "duplicate key `db` in document root" (after "invalid table header" for a table) as a
+/// sentence naming the key the TOML way.
+fn duplicate_key_message(raw: &str) -> Option<String> {
+    let (_, rest) = raw.split_once("duplicate key `")?;
+    let (key, place) = match rest.split_once("` in table `") {
+        Some((key, table)) => (key, format!(" in [{}]", table.trim_end_matches('`'))),
+        None => (
+            rest.rsplit_once('`').map_or(rest, |(key, _)| key),
+            String::new(),
+        ),
+    };
+    let key = crate::keypath::format_key(key);
+    Some(if raw.starts_with("invalid table header") {
+        format!("the table [{key}] is defined twice{place}; merge the two into one")
+    } else {
+        format!("the key {key} is given twice{place}; keep one")
+    })
 }
 
 /// Name the 1.1 feature the 1.0 parser stumbled on, as well as we can tell.
@@ -259,14 +346,21 @@ pub enum SaveError {
          keep large files (certificates, keys) elsewhere and store only what the app needs"
     )]
     TooLarge { size: usize, limit: usize },
+    // Not a `source`: the text already says it, and error chains would print it twice.
     #[error("the secrets document is not valid TOML 1.0: {0}")]
-    Parse(#[from] ParseError),
+    Parse(ParseError),
     #[error(
         "root key {} cannot be exported as an environment variable: {reason}; \
          change it, or move it into a [table] (keys inside tables are not exported)",
         quote_key(key)
     )]
     InvalidEnvKey { key: String, reason: String },
+}
+
+impl From<ParseError> for SaveError {
+    fn from(err: ParseError) -> SaveError {
+        SaveError::Parse(err)
+    }
 }
 
 fn quote_key(key: &str) -> String {

@@ -225,6 +225,48 @@ fn parse_errors_point_at_line_and_column_without_quoting_the_text() {
 }
 
 #[test]
+fn parse_errors_say_what_is_wrong_in_plain_words_once() {
+    // (text, words the message must hold): what a person gets wrong most often.
+    let cases = [
+        ("A = \"unclosed\n", "does not end on its line"),
+        ("A = 'unclosed\n", "does not end on its line"),
+        ("A = \"\"\"open\n", "is not closed"),
+        ("A = unquoted\n", "not quoted"),
+        ("A = 1 2\n", "one KEY = value per line"),
+        ("bad key = 1\n", "quote a key"),
+        ("= 1\n", "a key is missing"),
+        ("A = 1\nA = 2\n", "the key A is given twice"),
+        ("[db]\nx = 1\nx = 2\n", "the key x is given twice in [db]"),
+        ("[db]\nx=1\n[db]\n", "the table [db] is defined twice"),
+        ("[db\nx=1\n", "[table] header"),
+        ("A = [1, 2\n", "array is not closed"),
+        ("A = { x = 1\n", "inline table"),
+        ("A = \"\\q\"\n", "backslash escape"),
+        ("A = 1979-13-01\n", "date or time"),
+        ("A = 99999999999999999999\n", "64 bits"),
+        ("A = 1.\n", "both sides of the point"),
+        ("a.b = 1\na = 2\n", "given twice"),
+    ];
+    for (text, words) in cases {
+        let err = Document::parse(text).unwrap_err();
+        assert!(err.message.contains(words), "{text:?}: {}", err.message);
+        // None of the parser's own vocabulary is left.
+        for raw in [
+            "expected `",
+            "invalid basic",
+            "document root",
+            "expected newline",
+        ] {
+            assert!(!err.message.contains(raw), "{text:?}: {}", err.message);
+        }
+        // The save error says it once: it is not also the source of a chain that repeats it.
+        let save = Document::parse_for_save(text).unwrap_err();
+        assert!(std::error::Error::source(&save).is_none(), "{save}");
+        assert_eq!(save.to_string().matches(&err.message).count(), 1, "{save}");
+    }
+}
+
+#[test]
 fn column_counts_characters_not_bytes() {
     let err = Document::parse("\"ключ\" = \"значение\" x\n").unwrap_err();
     assert_eq!((err.line, err.column), (1, 21), "{err}");

@@ -40,6 +40,7 @@ pub enum AdminCommand {
     /// Create the first owner without the setup link. The password is read from
     /// HUSH_OWNER_PASSWORD or, else, from standard input.
     CreateOwner {
+        /// The owner's member name (letters, digits, . _ @ + -; an email address works).
         #[arg(long)]
         name: String,
         #[command(flatten)]
@@ -60,6 +61,7 @@ pub enum AdminCommand {
     },
     /// Write a consistent copy of the embedded database (secrets stay encrypted in it).
     Backup {
+        /// The file to write the copy to.
         #[arg(long)]
         to: PathBuf,
         #[command(flatten)]

@@ -57,7 +57,22 @@ pub enum ClientCommand {
     Audit(audit::AuditArgs),
 }
 
+pub use output::error_text;
+
 pub async fn run(cmd: ClientCommand) -> anyhow::Result<ExitCode> {
+    let server = match &cmd {
+        ClientCommand::Login(args) => args.server.clone(),
+        ClientCommand::Logout => ServerArgs::default(),
+        ClientCommand::Apps { server, .. }
+        | ClientCommand::Secrets { server, .. }
+        | ClientCommand::Tokens { server, .. }
+        | ClientCommand::Members { server, .. } => server.clone(),
+        ClientCommand::Audit(args) => args.server.clone(),
+    };
+    run_command(cmd).await.map_err(|err| server.explain(err))
+}
+
+async fn run_command(cmd: ClientCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ClientCommand::Login(args) => session::login(args).await?,
         ClientCommand::Logout => session::logout().await?,

@@ -61,11 +61,41 @@ fn main() -> ExitCode {
             Command::Client(cmd) => cli::run(cmd).await,
         }
     });
+    // A question may still wait for a line on stdin in a blocking thread (the command was
+    // interrupted meanwhile); do not wait for it.
+    runtime.shutdown_background();
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("hush: {err:#}");
+            eprintln!("hush: {}", cli::error_text(&err));
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every argument and option of every command has a description in `--help`.
+    #[test]
+    fn every_argument_says_what_it_is() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "hush", &mut missing);
+        assert!(missing.is_empty(), "no description: {missing:#?}");
     }
 }

@@ -243,8 +243,12 @@ fn check_apps_dir(apps: &Path, data: &Path) -> anyhow::Result<()> {
 pub fn init_logging(json: bool) {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("HUSH_LOG").unwrap_or_else(|_| "info".into());
+    // Colours only on a terminal (and not with NO_COLOR): a log file or journal gets plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();

@@ -28,24 +28,45 @@ struct World {
 
 impl World {
     async fn new() -> World {
+        World::start(true).await
+    }
+
+    /// With `owner` false, the server has no member yet and `olivia` is an anonymous client.
+    async fn start(owner: bool) -> World {
         let dir = tempfile::tempdir().unwrap();
         for sub in ["data", "home", "tmp"] {
             fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
         let data = dir.path().join("data");
-        common::create_owner([OsStr::new("--data-dir"), data.as_os_str()], &[], PASSWORD);
+        if owner {
+            common::create_owner([OsStr::new("--data-dir"), data.as_os_str()], &[], PASSWORD);
+        }
         let server = Server::on_data_dir(&data, 0);
-        let anonymous = Client::new(&server.url, None).unwrap();
-        let token = anonymous
-            .login("olivia", PASSWORD, "tests")
-            .await
-            .unwrap()
-            .token;
+        let mut olivia = Client::new(&server.url, None).unwrap();
+        if owner {
+            let token = olivia
+                .login("olivia", PASSWORD, "tests")
+                .await
+                .unwrap()
+                .token;
+            olivia = olivia.with_token(token);
+        }
         World {
-            olivia: anonymous.with_token(token),
+            olivia,
             dir,
             server,
         }
+    }
+
+    /// A world with the CLI signed in as olivia and the app "web" holding `secrets`.
+    async fn with_web(secrets: &str) -> World {
+        let w = World::new().await;
+        w.login();
+        w.olivia
+            .create_app("web", Some(secrets), None)
+            .await
+            .unwrap();
+        w
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -63,17 +84,25 @@ impl World {
     /// A `hush` command with this world's home and temp dir, and no credentials from outside.
     fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(HUSH);
-        cmd.args(args)
-            .env("HOME", self.home())
+        cmd.args(args);
+        self.isolate(&mut cmd);
+        cmd
+    }
+
+    /// This world's home and temp dir for `cmd`, and nothing from the test's environment
+    /// that would change what hush does.
+    fn isolate(&self, cmd: &mut Command) {
+        cmd.env("HOME", self.home())
             .env("XDG_CONFIG_HOME", self.home().join(".config"))
             .env("TMPDIR", self.path("tmp"))
             .env_remove("HUSH_SERVER")
             .env_remove("HUSH_TOKEN")
             .env_remove("HUSH_PASSWORD")
+            .env_remove("XDG_CACHE_HOME")
             .env_remove("VISUAL")
             .env_remove("EDITOR")
+            .env_remove("NO_COLOR")
             .stdin(Stdio::null());
-        cmd
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -82,36 +111,20 @@ impl World {
 
     /// Runs and expects success; returns stdout.
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "hush {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        succeeded(self.run(args))
     }
 
     /// Runs and expects failure; returns stderr.
     fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            !out.status.success(),
-            "hush {args:?} should have failed; stdout:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8(out.stderr).unwrap()
+        failed(self.run(args))
     }
 
     fn login(&self) {
-        let out = self
-            .cmd(&["login", "--server", &self.server.url, "--name", "olivia"])
-            .env("HUSH_PASSWORD", PASSWORD)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        succeeded(
+            self.cmd(&["login", "--server", &self.server.url, "--name", "olivia"])
+                .env("HUSH_PASSWORD", PASSWORD)
+                .output()
+                .unwrap(),
         );
     }
 
@@ -128,10 +141,63 @@ impl World {
         path
     }
 
+    /// `hush secrets edit web` with `editor`, which must fail; its stderr. The editor finds
+    /// this hush as $HUSH_BIN.
+    fn edit_fails(&self, editor: impl AsRef<OsStr>) -> String {
+        failed(
+            self.cmd(&["secrets", "edit", "web"])
+                .env("EDITOR", editor)
+                .env("HUSH_BIN", HUSH)
+                .output()
+                .unwrap(),
+        )
+    }
+
+    /// The copies `hush secrets edit` left in ~/.cache/hush/edits.
+    fn edit_copies(&self) -> Vec<PathBuf> {
+        match fs::read_dir(self.home().join(".cache/hush/edits")) {
+            Ok(dir) => dir.map(|e| e.unwrap().path()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     async fn latest(&self, app: &str) -> (i64, String) {
         let s = self.olivia.secrets(app).await.unwrap();
         (s.version, s.toml)
     }
+}
+
+/// What `script` prints after a POSIX shell has read the .env file `file` (`. file`).
+fn sourced(file: &Path, script: &str) -> String {
+    succeeded(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(". \"$1\" && {script}"))
+            .arg("sh")
+            .arg(file)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// The stdout of a command that must have succeeded (its stderr in the failure).
+fn succeeded(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The stderr of a command that must have failed (its stdout in the failure).
+fn failed(out: Output) -> String {
+    assert!(
+        !out.status.success(),
+        "should have failed; stdout:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).unwrap()
 }
 
 fn mode(path: &Path) -> u32 {
@@ -285,15 +351,11 @@ async fn apps_and_secrets_in_every_format() {
     let envfile = w.path("out.env");
     w.ok(&["secrets", "export", "web", "-o", envfile.to_str().unwrap()]);
     assert_eq!(mode(&envfile), 0o600);
-    let echoed = Command::new("sh")
-        .arg("-c")
-        .arg(". \"$1\"; printf '%s|%s|%s' \"$API_KEY\" \"$EXTRA\" \"$PORT\"")
-        .arg("sh")
-        .arg(&envfile)
-        .output()
-        .unwrap();
     assert_eq!(
-        String::from_utf8(echoed.stdout).unwrap(),
+        sourced(
+            &envfile,
+            "printf '%s|%s|%s' \"$API_KEY\" \"$EXTRA\" \"$PORT\""
+        ),
         "sk-it's \"new\"|x y|8080"
     );
     let err = w.fails(&["secrets", "export", "web", "-o", envfile.to_str().unwrap()]);
@@ -370,12 +432,14 @@ async fn apps_and_secrets_in_every_format() {
 
 #[tokio::test]
 async fn edit_saves_checked_changes_and_never_loses_an_edit() {
-    let w = World::new().await;
-    w.login();
-    w.olivia.create_app("web", Some(FIRST), None).await.unwrap();
+    let w = World::with_web(FIRST).await;
 
-    // An editor that changes one value: a new version, the temp file is gone.
-    let sed = w.script("rename.sh", "sed -i 's/Jane/John/' \"$1\"");
+    // An editor that changes one value (and leaves a backup beside it, as some do): a new
+    // version, and neither the copy nor the backup is left.
+    let sed = w.script(
+        "rename.sh",
+        "cp \"$1\" \"$1~\"\nsed -i 's/Jane/John/' \"$1\"",
+    );
     let out = w
         .cmd(&["secrets", "edit", "web", "-m", "rename"])
         .env("EDITOR", &sed)
@@ -393,6 +457,7 @@ async fn edit_saves_checked_changes_and_never_loses_an_edit() {
     );
     assert_eq!(w.latest("web").await, (2, FIRST.replace("Jane", "John")));
     assert_eq!(fs::read_dir(w.path("tmp")).unwrap().count(), 0);
+    assert_eq!(w.edit_copies(), Vec::<PathBuf>::new());
 
     // An editor that saves nothing new: nothing is saved.
     let noop = w.script("noop.sh", "true");
@@ -409,76 +474,63 @@ async fn edit_saves_checked_changes_and_never_loses_an_edit() {
     );
     assert_eq!(w.latest("web").await.0, 2);
 
-    // Invalid TOML with no terminal to ask on: fails, nothing saved, the edit is kept (0600).
+    // Invalid TOML with no terminal to ask on: fails with the place, nothing saved, and the
+    // plaintext copy is gone.
     let broken = w.script(
         "broken.sh",
         "printf 'GOOD = 1\\nBAD = \"unclosed\\n' > \"$1\"",
     );
-    let out = w
-        .cmd(&["secrets", "edit", "web"])
-        .env("EDITOR", &broken)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = w.edit_fails(&broken);
     assert!(
-        err.contains("line 2") && err.contains("nothing was saved"),
+        err.contains("at line 2, column ") && err.contains("nothing was saved"),
         "{err}"
     );
+    assert_eq!(err.matches("line 2").count(), 1, "said once: {err}");
     assert!(
         !err.contains("unclosed"),
         "an error must not quote the document: {err}"
     );
-    let kept = kept_file(&err);
-    assert_eq!(
-        fs::read_to_string(&kept).unwrap(),
-        "GOOD = 1\nBAD = \"unclosed\n"
-    );
-    assert_eq!(mode(&kept), 0o600);
-    fs::remove_file(&kept).unwrap();
+    assert_eq!(w.edit_copies(), Vec::<PathBuf>::new());
     assert_eq!(w.latest("web").await.0, 2);
 
-    // Someone saves while the editor is open: a conflict naming them, the edit kept.
+    // Someone saves while the editor is open: a conflict naming them, no copy left.
     let meanwhile = w.script(
         "meanwhile.sh",
         "\"$HUSH_BIN\" secrets set web NAME=Meanwhile >/dev/null\nsed -i 's/8080/9090/' \"$1\"",
     );
-    let out = w
-        .cmd(&["secrets", "edit", "web"])
-        .env("EDITOR", &meanwhile)
-        .env("HUSH_BIN", HUSH)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = w.edit_fails(&meanwhile);
     assert!(
         err.contains("version 3 by olivia") && err.contains("nothing was saved"),
         "{err}"
     );
-    let kept = kept_file(&err);
-    assert!(fs::read_to_string(&kept).unwrap().contains("PORT = 9090"));
+    assert_eq!(w.edit_copies(), Vec::<PathBuf>::new());
     let (version, text) = w.latest("web").await;
     assert_eq!(version, 3);
     assert!(
         text.contains("NAME = \"Meanwhile\"") && text.contains("PORT = 8080"),
         "{text}"
     );
-}
 
-/// The path after "your edit is kept in " in an error message.
-fn kept_file(err: &str) -> PathBuf {
-    let rest = err
-        .split("kept in ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no kept file in {err}"));
-    PathBuf::from(rest.split_whitespace().next().unwrap())
+    // An editor that fails, or is not there: said in words, nothing saved, no copy left.
+    let fails = w.script("fails.sh", "exit 3");
+    for (editor, words) in [
+        (fails.to_str().unwrap(), "exited with code 3"),
+        ("no-such-editor-here", "was not found; set VISUAL or EDITOR"),
+    ] {
+        let err = w.edit_fails(editor);
+        assert!(
+            err.contains(words) && err.contains("nothing was saved"),
+            "{err}"
+        );
+        assert!(!err.contains("exit status"), "{err}");
+        assert_eq!(w.edit_copies(), Vec::<PathBuf>::new());
+    }
+    assert_eq!(w.latest("web").await.0, 3);
 }
 
 #[tokio::test]
 async fn a_stale_set_is_refused_and_names_who_saved() {
-    let w = World::new().await;
-    w.login();
-    w.olivia.create_app("web", Some(FIRST), None).await.unwrap();
+    let w = World::with_web(FIRST).await;
     // Someone saves version 2 through the API while this person still works from version 1.
     w.olivia
         .save_secrets("web", &FIRST.replace("Jane", "Ann"), 1, Some("theirs"))
@@ -527,9 +579,7 @@ async fn a_stale_set_is_refused_and_names_who_saved() {
 
 #[tokio::test]
 async fn tokens_members_and_audit() {
-    let w = World::new().await;
-    w.login();
-    w.olivia.create_app("web", Some(FIRST), None).await.unwrap();
+    let w = World::with_web(FIRST).await;
 
     // An app token: printed once on stdout, with the run command on stderr.
     let out = w.run(&["tokens", "create", "--app", "web", "--name", "prod"]);
@@ -573,7 +623,11 @@ async fn tokens_members_and_audit() {
     let out = read(&token);
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("HTTP 401"), "{err}");
+    assert!(
+        err.contains(&format!("{} says this token was revoked", w.server.url))
+            && err.contains("HUSH_TOKEN"),
+        "{err}"
+    );
     assert!(!err.contains(&token));
     assert!(
         w.ok(&["tokens", "list", "--app", "web"])
@@ -664,9 +718,583 @@ async fn tokens_members_and_audit() {
     assert!(filtered.iter().all(|e| e["app_name"] == "web"));
     let table = w.ok(&["audit", "--actor", "olivia", "--limit", "5"]);
     assert!(
-        table.starts_with("TIME (UTC)") && table.lines().count() == 6,
+        table.starts_with("TIME ") && table.lines().count() == 6,
         "{table}"
     );
     let err = w.fails(&["audit", "--since", "last tuesday"]);
     assert!(err.contains("--since"), "{err}");
+}
+
+/// An address where nothing listens: a port the system handed out, then let go.
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
+/// Fails when `text` holds anything that could drive a terminal: a control character other
+/// than a newline, or a character that reorders or hides text.
+fn assert_inert(what: &str, text: &str) {
+    let bad: Vec<char> = text
+        .chars()
+        .filter(|&c| {
+            (c.is_control() && c != '\n')
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect();
+    assert!(bad.is_empty(), "{what} printed {bad:?}:\n{text}");
+}
+
+#[tokio::test]
+async fn first_run_sign_in_says_no_owner_exists_and_how_to_create_one() {
+    let w = World::start(false).await;
+    let out = w
+        .cmd(&["login", "--server", &w.server.url, "--name", "olivia"])
+        .env("HUSH_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains(&w.server.url)
+            && err.contains("no members yet")
+            && err.contains("setup link")
+            && err.contains("hush admin create-owner"),
+        "{err}"
+    );
+    for internal in ["no_owner", "HTTP 401", "wrong name or password"] {
+        assert!(!err.contains(internal), "{err}");
+    }
+    assert!(!w.login_file().exists());
+}
+
+#[tokio::test]
+async fn errors_say_what_failed_where_and_what_to_do() {
+    let w = World::with_web(FIRST).await;
+    let host_port = w.server.url.trim_start_matches("http://").to_string();
+
+    // A server given without http://: how to write it, not "builder error".
+    let err = w.fails(&["login", "--server", &host_port, "--name", "olivia"]);
+    assert!(err.contains(&format!("e.g. http://{host_port}")), "{err}");
+    assert!(!err.contains("builder"), "{err}");
+
+    // Nothing listens at the given address: which address, what happened, what to check.
+    let closed = closed_port_url();
+    let out = w
+        .cmd(&["apps", "list"])
+        .env("HUSH_SERVER", &closed)
+        .env("HUSH_TOKEN", "hush_pat_unused")
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains(&format!("{closed} refused the connection"))
+            && err.contains("HUSH_SERVER")
+            && err.contains("hush serve"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("error sending request") && !err.contains("os error"),
+        "{err}"
+    );
+
+    // The server signed in to is gone: the message says the address came from the sign-in.
+    let saved = fs::read_to_string(w.login_file()).unwrap();
+    fs::write(w.login_file(), saved.replace(&w.server.url, &closed)).unwrap();
+    let err = w.fails(&["apps", "list"]);
+    assert!(
+        err.contains(&closed) && err.contains("the server you signed in to"),
+        "{err}"
+    );
+    fs::write(w.login_file(), &saved).unwrap();
+
+    // Something else answers there (not hush): said so, not a bare "HTTP 404".
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other_url = format!("http://{}", other.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::Read;
+        for stream in other.incoming() {
+            let mut stream = stream.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\nconnection: close\r\n\r\nnot here\n",
+            );
+        }
+    });
+    let out = w
+        .cmd(&["login", "--server", &other_url, "--name", "olivia"])
+        .env("HUSH_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains(&format!("{other_url} answered HTTP 404 Not Found"))
+            && err.contains("is a hush server"),
+        "{err}"
+    );
+
+    // A token this server does not know, with no HUSH_SERVER: names the server tried and
+    // that HUSH_SERVER chooses another (the README's `hush run` line without HUSH_SERVER).
+    let err = {
+        let out = w
+            .cmd(&["secrets", "get", "web"])
+            .env("HUSH_TOKEN", "hush_app_from_another_server")
+            .output()
+            .unwrap();
+        String::from_utf8(out.stderr).unwrap()
+    };
+    assert!(
+        err.contains(&format!("{} does not know this token", w.server.url))
+            && err.contains("set HUSH_SERVER"),
+        "{err}"
+    );
+    assert!(!err.contains("Authorization: Bearer"), "{err}");
+
+    // A saved sign-in whose token was revoked: sign in again, to that server.
+    let login: Value = serde_json::from_str(&saved).unwrap();
+    let prefix: String = login["token"].as_str().unwrap().chars().take(13).collect();
+    let tokens = w.olivia.tokens(None).await.unwrap();
+    let id = tokens
+        .iter()
+        .find(|t| t["prefix"] == prefix.as_str())
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    w.olivia.revoke_token(id).await.unwrap();
+    let err = w.fails(&["apps", "list"]);
+    assert!(
+        err.contains(&format!(
+            "sign in again with `hush login --server {}`",
+            w.server.url
+        )),
+        "{err}"
+    );
+    w.login();
+
+    // A missing file: its name and what is wrong, without the OS error code.
+    let err = w.fails(&["secrets", "import", "web", "/nonexistent/secrets.toml"]);
+    assert!(
+        err.contains("cannot read /nonexistent/secrets.toml: No such file or directory"),
+        "{err}"
+    );
+    assert!(!err.contains("os error"), "{err}");
+
+    // A TOML error: file, line and column and what to do, said once.
+    let bad = w.write("bad.toml", "OK = 1\nNAME = Jane\n");
+    let err = w.fails(&["secrets", "import", "web", bad.to_str().unwrap()]);
+    assert!(
+        err.contains(
+            "bad.toml: not valid TOML 1.0 at line 2, column 8: a value is missing or not quoted"
+        ),
+        "{err}"
+    );
+    assert_eq!(err.matches("line 2").count(), 1, "{err}");
+    assert!(
+        !err.contains("expected `") && !err.contains("Jane"),
+        "{err}"
+    );
+    assert_eq!(w.latest("web").await.0, 1);
+}
+
+#[tokio::test]
+async fn exports_hold_only_what_their_format_can_read() {
+    let w = World::with_web("A = \"1\"\n").await;
+
+    // Accepted, with a note on what the app will and will not get.
+    let out = w.run(&[
+        "secrets",
+        "set",
+        "web",
+        "bad key=1",
+        "PATH=/opt/evil",
+        "GOOD=it's",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let note = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        note.contains(
+            "\"bad key\" is saved and `hush run` exports it, but `--format env` leaves it out"
+        ),
+        "{note}"
+    );
+    assert!(
+        note.contains("PATH is saved") && note.contains("which code programs load or run"),
+        "{note}"
+    );
+    assert!(!note.contains("tables, arrays"), "{note}");
+
+    // The env output: only names a shell reads, each left-out key with its own reason.
+    let out = w.run(&["secrets", "get", "web", "--format", "env"]);
+    let env = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(env, "A='1'\nGOOD='it'\\''s'\n");
+    let why = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        why.contains("left out \"bad key\": a .env file or shell takes only"),
+        "{why}"
+    );
+    assert!(
+        why.contains("left out PATH: it would change which code"),
+        "{why}"
+    );
+
+    // What export writes, a shell reads back.
+    let file = w.path("web.env");
+    w.ok(&["secrets", "export", "web", "-o", file.to_str().unwrap()]);
+    assert_eq!(sourced(&file, "printf %s \"$GOOD\""), "it's");
+}
+
+#[tokio::test]
+async fn saving_what_is_already_there_says_no_changes_and_saves_nothing() {
+    let w = World::with_web(FIRST).await;
+
+    let out = w.ok(&["secrets", "set", "web", "NAME=Jane"]);
+    assert!(
+        out.contains("No changes") && !out.contains("Saved"),
+        "{out}"
+    );
+    assert_eq!(w.latest("web").await.0, 1);
+
+    let same = w.write("same.toml", FIRST);
+    let out = w.ok(&["secrets", "import", "web", same.to_str().unwrap()]);
+    assert!(out.contains("No changes"), "{out}");
+    assert_eq!(w.latest("web").await.0, 1);
+
+    w.ok(&["secrets", "set", "web", "NAME=Ann"]);
+    let out = w.ok(&["secrets", "rollback", "web", "1"]);
+    assert!(out.contains("Saved version 3"), "{out}");
+    let out = w.ok(&["secrets", "rollback", "web", "1"]);
+    assert!(
+        out.contains("No changes") && !out.contains("Saved"),
+        "{out}"
+    );
+    assert_eq!(w.latest("web").await, (3, FIRST.to_string()));
+    let history = w.ok(&["secrets", "history", "web"]);
+    assert!(!history.contains("+0 ~0 -0"), "{history}");
+}
+
+/// Two named pipes for an editor stand-in: it writes the path it was given to `ready`, then
+/// waits for a line on `go`. The test needs no sleeps to know the editor is open.
+fn editor_pipes(w: &World) -> (PathBuf, PathBuf, PathBuf) {
+    let (ready, go) = (w.path("ready.fifo"), w.path("go.fifo"));
+    for fifo in [&ready, &go] {
+        let _ = fs::remove_file(fifo);
+        assert!(Command::new("mkfifo").arg(fifo).status().unwrap().success());
+    }
+    let editor = w.script(
+        "waiting-editor.sh",
+        "echo \"$1\" > \"$READY\"\nread line < \"$GO\"\nsed -i 's/Jane/Edited/' \"$1\"",
+    );
+    (editor, ready, go)
+}
+
+#[tokio::test]
+async fn an_interrupted_edit_leaves_no_plaintext_copy() {
+    use std::os::unix::process::CommandExt;
+    let w = World::with_web(FIRST).await;
+    // Ctrl+C reaches the whole foreground group (hush and the editor); so does a SIGTERM from
+    // a service manager stopping everything.
+    for signal in ["-INT", "-TERM"] {
+        let (editor, ready, go) = editor_pipes(&w);
+        let child = w
+            .cmd(&["secrets", "edit", "web"])
+            .env("EDITOR", &editor)
+            .env("READY", &ready)
+            .env("GO", &go)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let copy = PathBuf::from(fs::read_to_string(&ready).unwrap().trim());
+        assert_eq!(w.edit_copies(), vec![copy.clone()]);
+        assert_eq!(mode(&copy), 0o600);
+        let group = format!("-{}", child.id());
+        assert!(
+            Command::new("kill")
+                .args([signal, "--", &group])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("nothing was saved"), "{signal}: {err}");
+        assert_eq!(w.edit_copies(), Vec::<PathBuf>::new(), "{signal}: {err}");
+        assert_eq!(w.latest("web").await.0, 1);
+    }
+}
+
+/// `hush ARGS` on a terminal (a pseudo-terminal from util-linux's `script`): returns the
+/// transcript once `answers` were each typed after their prompt appeared.
+fn on_terminal(w: &World, envs: &[(&str, &OsStr)], args: &str, answers: &[(&str, &str)]) -> String {
+    use std::io::Read;
+    let mut script = Command::new("script");
+    script.args(["-qefc", &format!("{HUSH} {args}"), "/dev/null"]);
+    w.isolate(&mut script);
+    let mut child = script
+        .envs(envs.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux's `script`, for a pseudo-terminal");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 1024];
+    for (prompt, answer) in answers {
+        while !seen.contains(prompt) {
+            let n = stdout.read(&mut buf).unwrap();
+            assert!(n > 0, "no {prompt:?} in:\n{seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        seen = seen.replacen(prompt, "", 1);
+        stdin.write_all(answer.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    drop(stdin);
+    child.wait().unwrap();
+    seen + &rest
+}
+
+#[tokio::test]
+async fn on_a_terminal_edit_offers_the_editor_again_and_ctrl_c_at_the_question_cleans_up() {
+    let w = World::with_web(FIRST).await;
+    // Fails the first time, then makes a change.
+    let flaky = w.script(
+        "flaky.sh",
+        "if [ ! -e \"$1.tried\" ]; then touch \"$1.tried\"; exit 1; fi\nrm \"$1.tried\"\nsed -i 's/Jane/Again/' \"$1\"",
+    );
+    let out = on_terminal(
+        &w,
+        &[("EDITOR", flaky.as_os_str())],
+        "secrets edit web",
+        &[("Open the editor again? [Y/n] ", "y\n")],
+    );
+    assert!(
+        out.contains("exited with code 1") && out.contains("Saved version 2"),
+        "{out}"
+    );
+    assert!(w.latest("web").await.1.contains("Again"));
+    assert_eq!(w.edit_copies(), Vec::<PathBuf>::new());
+
+    // Ctrl+C at the question: the copy goes, nothing is saved.
+    let fails = w.script("fails.sh", "exit 1");
+    let out = on_terminal(
+        &w,
+        &[("EDITOR", fails.as_os_str())],
+        "secrets edit web",
+        &[("Open the editor again? [Y/n] ", "\u{3}")],
+    );
+    assert!(out.contains("interrupted (Ctrl+C)"), "{out}");
+    assert_eq!(w.edit_copies(), Vec::<PathBuf>::new());
+    assert_eq!(w.latest("web").await.0, 2);
+
+    // A value's control characters do not reach the terminal raw; piped, they are kept.
+    w.olivia
+        .save_secrets("web", "X = \"\\u001b]0;pwned\\u0007\\u001b[2J\"\n", 2, None)
+        .await
+        .unwrap();
+    let out = on_terminal(&w, &[], "secrets get web --key X", &[]);
+    assert!(out.contains("\\e]0;pwned\\x07\\e[2J"), "{out:?}");
+    assert_eq!(
+        w.ok(&["secrets", "get", "web", "--key", "X"]),
+        "\u{1b}]0;pwned\u{7}\u{1b}[2J\n"
+    );
+}
+
+#[tokio::test]
+async fn others_text_never_reaches_the_terminal_raw() {
+    let w = World::new().await;
+    w.login();
+    // Colour, a title change, clear screen, NUL, an 8-bit CSI, a right-to-left override.
+    let hostile = "\u{1b}[31mred\u{1b}]0;pwned\u{7}\u{1b}[2J\0nul\u{9b}2J\u{202e}evil";
+
+    // secrets history: a commit message.
+    w.olivia.create_app("web", Some(FIRST), None).await.unwrap();
+    w.olivia
+        .save_secrets("web", &FIRST.replace("Jane", "Ann"), 1, Some(hostile))
+        .await
+        .unwrap();
+    let history = w.ok(&["secrets", "history", "web"]);
+    assert_inert("secrets history", &history);
+    assert!(history.contains("\\e[31mred\\e]0;pwned\\x07"), "{history}");
+    assert_inert(
+        "secrets history --json",
+        &w.ok(&["secrets", "history", "web", "--json"]),
+    );
+
+    // Keys: diff, rollback, set and the env export's notes print key names.
+    let key_doc = FIRST.replace("PORT = 8080", "PORT = 8080\n\"k\\u001b[2J\\u202e\" = \"v\"");
+    w.olivia
+        .save_secrets("web", &key_doc, 2, None)
+        .await
+        .unwrap();
+    for args in [
+        &["secrets", "diff", "web", "2", "3"][..],
+        &["secrets", "rollback", "web", "2"],
+        &["secrets", "rollback", "web", "3"],
+    ] {
+        let out = w.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_inert(
+            &format!("{args:?}"),
+            &String::from_utf8(out.stdout).unwrap(),
+        );
+    }
+    let out = w.run(&["secrets", "get", "web", "--format", "env"]);
+    let notes = String::from_utf8(out.stderr).unwrap();
+    assert!(notes.contains("k\\u001B[2J\\u{202e}"), "{notes}");
+    assert_inert("env notes", &notes);
+
+    // tokens: a token's name, in the list and when it is created.
+    w.olivia
+        .create_app_token("web", hostile, None)
+        .await
+        .unwrap();
+    let list = w.ok(&["tokens", "list", "--app", "web"]);
+    assert_inert("tokens list", &list);
+    assert!(list.contains("\\e[2J\\x00nul"), "{list}");
+    // (An argument cannot hold NUL.)
+    let typed = hostile.replace('\0', "");
+    let out = w.run(&["tokens", "create", "--app", "web", "--name", &typed]);
+    assert!(out.status.success());
+    assert_inert("tokens create", &String::from_utf8(out.stderr).unwrap());
+
+    // audit: a name typed at a failed sign-in, and token names, as table, JSON and JSON lines.
+    let _ = Client::new(&w.server.url, None)
+        .unwrap()
+        .login(hostile, "not the password", "t")
+        .await;
+    let table = w.ok(&["audit"]);
+    assert_inert("audit", &table);
+    assert!(table.contains("\\e[31mred"), "{table}");
+    for format in ["--json", "--jsonl"] {
+        let text = w.ok(&["audit", format]);
+        assert_inert(&format!("audit {format}"), &text);
+        // Still JSON, holding the same name.
+        let first = if format == "--json" {
+            text.clone()
+        } else {
+            text.lines()
+                .find(|l| l.contains("auth.login"))
+                .unwrap()
+                .to_string()
+        };
+        assert!(serde_json::from_str::<Value>(&first).is_ok(), "{first}");
+        assert!(text.contains("\\u202e"), "{text}");
+    }
+    let json: Value = serde_json::from_str(&w.ok(&["audit", "--json"])).unwrap();
+    assert!(
+        json["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor_name"] == hostile)
+    );
+
+    // Member names cannot hold such characters (the server refuses them), so `members list`
+    // has nothing hostile to print; it shares the table printer tested above.
+}
+
+#[tokio::test]
+async fn audit_reads_as_sentences_with_times_that_say_utc() {
+    let w = World::with_web(FIRST).await;
+    w.ok(&["secrets", "set", "web", "NAME=Ann", "NEW=1"]);
+    let table = w.ok(&["audit", "--action", "secrets.update"]);
+    let row = table.lines().nth(1).expect(&table);
+    assert!(row.contains("version 2; +NEW ~NAME"), "{row}");
+    assert!(row.contains(" UTC "), "{row}");
+    assert!(!table.contains('{') && !table.contains('"'), "{table}");
+    assert!(table.starts_with("TIME "), "{table}");
+}
+
+#[test]
+fn help_describes_positional_arguments_and_roles() {
+    let help = |args: &[&str]| {
+        let out = Command::new(HUSH)
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // "  <FROM>  The older version's number ...": the argument, then its description.
+    let described = |help: &str, arg: &str, words: &str| {
+        help.lines()
+            .any(|l| l.trim_start().starts_with(arg) && l.contains(words))
+    };
+    let diff = help(&["secrets", "diff"]);
+    assert!(described(&diff, "<APP>", "The app's name"), "{diff}");
+    assert!(
+        described(&diff, "<FROM>", "The older version's number"),
+        "{diff}"
+    );
+    assert!(
+        described(&diff, "[TO]", "The newer version's number"),
+        "{diff}"
+    );
+    let revoke = help(&["tokens", "revoke"]);
+    assert!(described(&revoke, "<ID>", "The token's ID"), "{revoke}");
+    assert!(help(&["members", "invite"]).contains("a viewer sees apps"));
+}
+
+#[tokio::test]
+async fn the_server_log_has_no_colour_codes_when_it_is_not_a_terminal() {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(HUSH)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("HUSH_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    while !log.contains("is serving on") {
+        assert!(stderr.read_line(&mut log).unwrap() > 0, "{log}");
+    }
+    // Once it has answered, it listens for SIGTERM (and logs "shutting down" on it).
+    let url = log
+        .split("is serving on ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    Client::new(url, None).unwrap().health().await.unwrap();
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    stderr.read_to_string(&mut log).unwrap();
+    child.wait().unwrap();
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(!log.contains('\u{1b}'), "{log:?}");
 }

@@ -20,6 +20,7 @@ pub enum AppsCommand {
     },
     /// Create an app, optionally with its first secrets.
     Create {
+        /// The new app's name: lowercase letters, digits, - and _ (at most 63).
         name: String,
         /// The first secrets: a TOML, JSON or .env file (by its extension).
         #[arg(long)]
@@ -30,6 +31,7 @@ pub enum AppsCommand {
     },
     /// Delete an app with all its versions and tokens.
     Delete {
+        /// The app's name.
         name: String,
         /// Do not ask for confirmation.
         #[arg(long)]
@@ -50,10 +52,7 @@ pub async fn run(server: &ServerArgs, cmd: AppsCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             let rows: Vec<Vec<String>> = apps.iter().map(app_row).collect();
-            print_table(
-                &["NAME", "VERSION", "UPDATED (UTC)", "BY", "RUNNING"],
-                &rows,
-            );
+            print_table(&["NAME", "VERSION", "UPDATED", "BY", "RUNNING"], &rows);
         }
         AppsCommand::Create {
             name,
@@ -107,6 +106,6 @@ pub fn read_secrets_file(path: &std::path::Path, format: Option<Format>) -> anyh
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let format = format.unwrap_or_else(|| Format::from_path(path));
     let toml = formats::to_toml(&text, format).with_context(|| path.display().to_string())?;
-    hush_core::Document::parse_for_save(&toml).with_context(|| path.display().to_string())?;
+    formats::check_for_save(&toml, &path.display().to_string())?;
     Ok(toml)
 }

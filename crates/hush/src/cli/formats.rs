@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
 use clap::ValueEnum;
-use hush_core::{Document, Table, Value, format_key, format_key_path, parse_key_path};
+use hush_core::{Document, SaveError, Table, Value, format_key, format_key_path, parse_key_path};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -231,17 +231,37 @@ pub fn to_json(doc: &Document) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(doc.root())? + "\n")
 }
 
-/// What the app gets as environment variables, as `KEY='value'` lines a POSIX shell reads
-/// back exactly; with the root keys that are not exported.
-pub fn to_env(doc: &Document) -> (String, Vec<String>) {
+/// What the app gets as environment variables, as `KEY='value'` lines that a POSIX shell and
+/// .env readers read back exactly; with the root keys left out, each with the reason.
+pub fn to_env(doc: &Document) -> (String, Vec<(String, String)>) {
     let env = doc.env();
-    let text = env
-        .exported
+    let mut text = String::new();
+    let mut skipped: Vec<(String, String)> = env
+        .skipped
         .iter()
-        .map(|(k, v)| format!("{k}={}\n", shell_quote(v)))
+        .map(|s| (s.key.clone(), s.reason.to_string()))
         .collect();
-    let skipped = env.skipped.iter().map(|s| s.key.clone()).collect();
+    for (key, value) in &env.exported {
+        if is_shell_name(key) {
+            text.push_str(&format!("{key}={}\n", shell_quote(value)));
+        } else {
+            skipped.push((key.clone(), NOT_A_SHELL_NAME.to_string()));
+        }
+    }
     (text, skipped)
+}
+
+/// Why a key that `hush run` exports is still left out of `.env` output.
+pub const NOT_A_SHELL_NAME: &str = "a .env file or shell takes only names made of letters, \
+     digits and _ that do not start with a digit; `hush run` still passes it to the app";
+
+/// Whether `name` can be written as `name=value` in a shell script or .env file.
+pub fn is_shell_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Single quotes, with each `'` written as `'\''`.
@@ -433,6 +453,20 @@ fn is_statement_of(line: &str, key: &str) -> bool {
     }
 }
 
+/// `text` checked as the server checks a save; the error names `what` was checked, and for
+/// a TOML error the line and column, once.
+pub fn check_for_save(text: &str, what: &str) -> anyhow::Result<Document> {
+    Document::parse_for_save(text).map_err(|err| match err {
+        SaveError::Parse(p) => anyhow!(
+            "{what}: not valid TOML 1.0 at line {}, column {}: {}",
+            p.line,
+            p.column,
+            p.message
+        ),
+        other => anyhow!("{what}: {other}"),
+    })
+}
+
 /// `KEY=VALUE` from the command line.
 pub fn parse_assignment(arg: &str) -> anyhow::Result<(String, String)> {
     match arg.split_once('=') {
@@ -530,7 +564,32 @@ mod tests {
         let doc = Document::parse("A = \"it's\"\nN = 3\nF = 1.0\n[t]\nx = 1\n").unwrap();
         let (text, skipped) = to_env(&doc);
         assert_eq!(text, "A='it'\\''s'\nN='3'\nF='1.0'\n");
-        assert_eq!(skipped, vec!["t".to_string()]);
+        let keys: Vec<&str> = skipped.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["t"]);
+        assert!(skipped[0].1.contains("table"), "{skipped:?}");
+    }
+
+    #[test]
+    fn env_export_leaves_out_what_a_shell_cannot_read_and_says_why() {
+        let doc = Document::parse(
+            "\"bad key\" = \"1\"\n\"9LIVES\" = \"x\"\n\"a.b\" = \"y\"\nPATH = \"/x\"\n_OK9 = \"z\"\n",
+        )
+        .unwrap();
+        let (text, skipped) = to_env(&doc);
+        assert_eq!(text, "_OK9='z'\n");
+        let reason = |key: &str| skipped.iter().find(|(k, _)| k == key).unwrap().1.clone();
+        for key in ["bad key", "9LIVES", "a.b"] {
+            assert_eq!(reason(key), NOT_A_SHELL_NAME);
+        }
+        assert!(reason("PATH").contains("which code"), "{}", reason("PATH"));
+        assert!(!reason("PATH").contains("tables"));
+        // What is written, a shell reads back.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{text}printf %s \"$_OK9\""))
+            .output()
+            .unwrap();
+        assert_eq!(out.stdout, b"z");
     }
 
     #[test]

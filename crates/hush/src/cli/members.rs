@@ -5,7 +5,7 @@ use clap::Subcommand;
 use hush_client::api::Client;
 use serde_json::json;
 
-use super::output::{ask, cell, print_json, print_table, time_cell};
+use super::output::{ask, cell, print_json, print_table, time_cell, visible};
 use crate::profile::ServerArgs;
 
 const ROLES: [&str; 3] = ["viewer", "editor", "owner"];
@@ -20,17 +20,23 @@ pub enum MembersCommand {
     },
     /// A one-time link (valid 7 days) for one person to join with a role (owners).
     Invite {
+        /// What they may do: a viewer sees apps, key names and history but no values; an
+        /// editor also reads and changes secrets and creates apps and app tokens; an owner
+        /// also deletes apps and manages members.
         #[arg(long, value_parser = ROLES)]
         role: String,
     },
-    /// Change a member's role (owners). MEMBER is an ID or a name.
+    /// Change a member's role (owners).
     Role {
+        /// The member's name or ID (see `hush members list`).
         member: String,
+        /// The new role: viewer, editor or owner (see `hush members invite --help`).
         #[arg(value_parser = ROLES)]
         role: String,
     },
-    /// Remove a member and end their sessions (owners). MEMBER is an ID or a name.
+    /// Remove a member and end their sessions (owners).
     Remove {
+        /// The member's name or ID (see `hush members list`).
         member: String,
         /// Do not ask for confirmation.
         #[arg(long)]
@@ -57,22 +63,24 @@ pub async fn run(server: &ServerArgs, cmd: MembersCommand) -> anyhow::Result<()>
                     ]
                 })
                 .collect();
-            print_table(&["ID", "NAME", "ROLE", "JOINED (UTC)"], &rows);
+            print_table(&["ID", "NAME", "ROLE", "JOINED"], &rows);
         }
         MembersCommand::Invite { role } => {
             let invite = client.invite(&role).await?;
             eprintln!(
                 "Send this one-time link to the person who should join as {role} (valid 7 days):"
             );
-            println!("{}", cell(&invite["url"]));
+            println!("{}", visible(&cell(&invite["url"])));
         }
         MembersCommand::Role { member, role } => {
             let (id, name) = find_member(&client, &member).await?;
+            let name = visible(&name);
             client.set_role(id, &role).await?;
             println!("{name} is now {role}.");
         }
         MembersCommand::Remove { member, yes } => {
             let (id, name) = find_member(&client, &member).await?;
+            let name = visible(&name);
             if !yes {
                 let answer = ask(&format!("Remove {name} (id {id})? [y/N] "))?;
                 if !matches!(answer.as_deref().map(str::trim), Some("y" | "Y" | "yes")) {

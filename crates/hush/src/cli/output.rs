@@ -1,12 +1,128 @@
-//! Small helpers shared by the client commands: tables, times, prompts.
+//! Small helpers shared by the client commands: tables, times, prompts, and [`visible`],
+//! through which everything someone else wrote passes on its way to the terminal.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Context, bail};
+use hush_client::api::ClientError;
 use serde_json::Value;
 
-/// Prints rows under a header, each column as wide as its widest cell.
+/// Someone else's text (a name, a commit message, a key, a server's message) as it may be
+/// printed: control characters and the invisible ones that reorder or hide text are written
+/// as escapes (`\e`, `\x00`, `\n`, `\u{202e}`), so nothing printed can recolour, retitle
+/// or clear the terminal, move the cursor, or disguise what it says.
+pub fn visible(text: &str) -> Cow<'_, str> {
+    escape(text, Shape::Line)
+}
+
+/// [`visible`] for text of several lines (messages, documents): newlines and tabs stay.
+pub fn visible_text(text: &str) -> Cow<'_, str> {
+    escape(text, Shape::Text)
+}
+
+/// [`visible`] for JSON text: the same characters, as JSON's `\uXXXX` escapes, which stand
+/// for the same string; line breaks between values stay.
+pub fn visible_json(text: &str) -> Cow<'_, str> {
+    escape(text, Shape::Json)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    Line,
+    Text,
+    Json,
+}
+
+fn escape(text: &str, shape: Shape) -> Cow<'_, str> {
+    let hidden = |c: char| {
+        let layout = match shape {
+            Shape::Line => false,
+            Shape::Text => c == '\n' || c == '\t',
+            Shape::Json => c == '\n' || c == '\t' || c == '\r',
+        };
+        (c.is_control() && !layout)
+            // Bidirectional overrides and isolates, zero-width characters, line separators.
+            || matches!(c, '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}' | '\u{feff}')
+    };
+    if !text.chars().any(hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            _ if !hidden(c) => out.push(c),
+            _ if shape == Shape::Json => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{1b}' => out.push_str("\\e"),
+            '\0'..='\u{7f}' => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            _ => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// An error as the CLI prints it: each cause in turn, once (a cause whose text the one
+/// before already holds is not repeated); a server's refusal as its message (its code and
+/// HTTP status are for programs); file errors without their OS code ("(os error 2)"), which
+/// the words before it already say; everything through [`visible_text`].
+pub fn error_text(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = match cause.downcast_ref::<ClientError>() {
+            Some(ClientError::Api { code, .. }) if code == "unauthorized" => {
+                "the server does not know this token (a token works only on the server that \
+                 created it)"
+                    .to_string()
+            }
+            Some(ClientError::Api { message, .. }) => message.clone(),
+            _ => cause.to_string(),
+        };
+        if parts.last().is_some_and(|last| last.contains(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    visible_text(&without_os_codes(&parts.join(": "))).into_owned()
+}
+
+/// Drops every " (os error N)" from a message.
+fn without_os_codes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(" (os error ") {
+        let tail = &rest[at + " (os error ".len()..];
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        out.push_str(&rest[..at]);
+        if digits > 0 && tail[digits..].starts_with(')') {
+            rest = &tail[digits + 1..];
+        } else {
+            out.push_str(" (os error ");
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Prints rows under a header, each column as wide as its widest cell. Every cell goes
+/// through [`visible`].
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|c| visible(c).into_owned()).collect())
+        .collect();
+    let rows = &rows[..];
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -33,7 +149,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
 
 /// Prints a JSON value for `--json`.
 pub fn print_json(value: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    println!("{}", visible_json(&serde_json::to_string_pretty(value)?));
     Ok(())
 }
 
@@ -46,18 +162,18 @@ pub fn cell(value: &Value) -> String {
     }
 }
 
-/// A millisecond timestamp field as `YYYY-MM-DD HH:MM` (UTC), or "-".
+/// A millisecond timestamp field as `YYYY-MM-DD HH:MM UTC`, or "-".
 pub fn time_cell(value: &Value) -> String {
     value.as_i64().map_or_else(|| "-".into(), format_millis)
 }
 
-/// Milliseconds since the Unix epoch as `YYYY-MM-DD HH:MM` in UTC.
+/// Milliseconds since the Unix epoch as `YYYY-MM-DD HH:MM UTC`.
 pub fn format_millis(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
         rest / 3600,
         rest % 3600 / 60
     )
@@ -182,9 +298,9 @@ mod tests {
 
     #[test]
     fn millis_format_as_utc_dates() {
-        assert_eq!(format_millis(0), "1970-01-01 00:00");
-        assert_eq!(format_millis(1_714_564_800_000), "2024-05-01 12:00");
-        assert_eq!(format_millis(951_782_400_000), "2000-02-29 00:00");
+        assert_eq!(format_millis(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_millis(1_714_564_800_000), "2024-05-01 12:00 UTC");
+        assert_eq!(format_millis(951_782_400_000), "2000-02-29 00:00 UTC");
     }
 
     #[test]
@@ -200,6 +316,50 @@ mod tests {
         );
         assert!(parse_since("yesterday", now).is_err());
         assert!(parse_since("2024-13-01", now).is_err());
+    }
+
+    #[test]
+    fn others_text_cannot_drive_the_terminal() {
+        // Colour, title + clear screen, NUL, a C1 CSI, a right-to-left override.
+        let hostile = "a\u{1b}[31mb\u{1b}]0;pwned\u{7}\u{1b}[2J\0c\u{9b}2Jd\u{202e}e\nf\tg";
+        let line = visible(hostile);
+        assert_eq!(
+            line,
+            "a\\e[31mb\\e]0;pwned\\x07\\e[2J\\x00c\\u{9b}2Jd\\u{202e}e\\nf\\tg"
+        );
+        assert!(!line.chars().any(|c| c.is_control()));
+        let text = visible_text(hostile);
+        assert!(
+            text.contains("e\nf\tg") && !text.contains('\u{1b}'),
+            "{text}"
+        );
+        // JSON keeps its meaning: the escaped text parses to the same string.
+        let json = serde_json::to_string(&serde_json::json!({ "name": hostile })).unwrap();
+        let safe = visible_json(&json);
+        assert!(
+            !safe.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{safe}"
+        );
+        let back: Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back["name"], hostile);
+        assert!(matches!(visible("plain"), Cow::Borrowed("plain")));
+    }
+
+    #[test]
+    fn errors_name_each_cause_once_without_os_codes() {
+        let io = std::io::Error::from_raw_os_error(2);
+        let err = anyhow::Error::new(io).context("cannot read /nope.toml");
+        assert_eq!(
+            error_text(&err),
+            "cannot read /nope.toml: No such file or directory"
+        );
+        let inner = anyhow::anyhow!("No such file or directory (os error 2)");
+        let err = inner.context("cannot start \"x\": No such file or directory (os error 2)");
+        assert_eq!(
+            error_text(&err),
+            "cannot start \"x\": No such file or directory"
+        );
+        assert_eq!(without_os_codes("a (os error x) b"), "a (os error x) b");
     }
 
     #[test]

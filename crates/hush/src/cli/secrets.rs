@@ -3,25 +3,31 @@
 //! Every save names the version it started from, so a change someone else saved meanwhile is
 //! refused (HTTP 409, with who saved what) instead of overwritten.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use anyhow::{Context, anyhow, bail};
 use clap::Subcommand;
 use hush_client::api::{Client, ClientError, VersionInfo};
-use hush_core::{Document, KeyDiff};
+use hush_core::{Document, KeyDiff, format_key};
 use serde_json::{Value, json};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::apps::read_secrets_file;
 use super::formats::{self, Format};
-use super::output::{ask, cell, format_millis, interactive, print_json, print_table};
+use super::output::{
+    ask, cell, format_millis, interactive, print_json, print_table, visible, visible_text,
+};
 use crate::private_file::Existing;
 use crate::profile::ServerArgs;
 
 #[derive(Subcommand)]
 pub enum SecretsCommand {
-    /// Print an app's newest secrets (or one value with --key).
+    /// Print an app's newest secrets (or one value with --key). On a terminal, control
+    /// characters in them are shown as escapes (\e, \x00); piped or redirected, they are kept.
     Get {
+        /// The app's name.
         app: String,
         /// toml (as written), json, or env (what the app gets as environment variables).
         #[arg(long, value_enum, default_value = "toml")]
@@ -32,6 +38,7 @@ pub enum SecretsCommand {
     },
     /// Write an app's newest secrets to a file (created readable only by you) or stdout.
     Export {
+        /// The app's name.
         app: String,
         /// The file to write (default: standard output).
         #[arg(short, long)]
@@ -48,6 +55,7 @@ pub enum SecretsCommand {
     /// Values given here are visible to other local users (ps) and kept in shell history;
     /// for sensitive ones prefer `edit` or `import`.
     Set {
+        /// The app's name.
         app: String,
         /// KEY=VALUE pairs.
         #[arg(required = true, value_name = "KEY=VALUE")]
@@ -60,7 +68,13 @@ pub enum SecretsCommand {
         base_version: Option<i64>,
     },
     /// Edit the secrets in $VISUAL or $EDITOR; checked before anything is saved.
+    ///
+    /// The copy being edited lives in ~/.cache/hush/edits (readable only by you) and is removed
+    /// when the command ends, however it ends. On a terminal, an editor that fails, an edit
+    /// that is not valid and a save refused because someone saved meanwhile each offer to open
+    /// the editor again.
     Edit {
+        /// The app's name.
         app: String,
         /// Why (shown in the history).
         #[arg(short, long)]
@@ -69,7 +83,9 @@ pub enum SecretsCommand {
     /// Replace the secrets with a TOML, JSON or .env file's content, as a new version
     /// (or, with --merge, set a .env file's keys and keep the rest).
     Import {
+        /// The app's name.
         app: String,
+        /// The file to read: TOML, JSON or .env.
         file: PathBuf,
         /// toml, json or env (default: from the file's extension, else toml).
         #[arg(long, value_enum)]
@@ -83,6 +99,7 @@ pub enum SecretsCommand {
     },
     /// Versions, newest first: when, who, which keys changed.
     History {
+        /// The app's name.
         app: String,
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -90,15 +107,23 @@ pub enum SecretsCommand {
     },
     /// Which keys differ between two versions (TO defaults to the newest). Names only.
     Diff {
+        /// The app's name.
         app: String,
+        /// The older version's number (see `hush secrets history`).
         from: i64,
+        /// The newer version's number (default: the newest).
         to: Option<i64>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
     /// Save an old version's secrets again as a new version (history is kept).
-    Rollback { app: String, version: i64 },
+    Rollback {
+        /// The app's name.
+        app: String,
+        /// The version to save again (see `hush secrets history`).
+        version: i64,
+    },
 }
 
 pub async fn run(server: &ServerArgs, cmd: SecretsCommand) -> anyhow::Result<()> {
@@ -112,7 +137,7 @@ pub async fn run(server: &ServerArgs, cmd: SecretsCommand) -> anyhow::Result<()>
                 Some(key) => formats::lookup(&doc, &key, format)?,
                 None => render(&doc, format)?,
             };
-            print!("{text}");
+            print_data(&text);
         }
         SecretsCommand::Export {
             app,
@@ -128,7 +153,7 @@ pub async fn run(server: &ServerArgs, cmd: SecretsCommand) -> anyhow::Result<()>
                 .context("the server sent secrets that do not parse")?;
             let text = render(&doc, format)?;
             match output {
-                None => print!("{text}"),
+                None => print_data(&text),
                 Some(path) => {
                     crate::private_file::write(
                         &path,
@@ -162,7 +187,7 @@ pub async fn run(server: &ServerArgs, cmd: SecretsCommand) -> anyhow::Result<()>
                 None => fetch_latest(&client, &app).await?,
             };
             let new_text = formats::set_root_strings(&text, &pairs)?;
-            Document::parse_for_save(&new_text)?;
+            let doc = formats::check_for_save(&new_text, "the changed secrets")?;
             let message = message.unwrap_or_else(|| {
                 let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
                 format!("hush secrets set {}", keys.join(" "))
@@ -172,6 +197,8 @@ pub async fn run(server: &ServerArgs, cmd: SecretsCommand) -> anyhow::Result<()>
                 .await
                 .map_err(save_error)?;
             print_saved(&app, &saved);
+            let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+            note_not_exported(&doc, &keys);
         }
         SecretsCommand::Edit { app, message } => edit(&client, &app, message).await?,
         SecretsCommand::Import {
@@ -224,10 +251,7 @@ pub async fn run(server: &ServerArgs, cmd: SecretsCommand) -> anyhow::Result<()>
                     ]
                 })
                 .collect();
-            print_table(
-                &["VERSION", "SAVED (UTC)", "BY", "CHANGES", "MESSAGE"],
-                &rows,
-            );
+            print_table(&["VERSION", "SAVED", "BY", "CHANGES", "MESSAGE"], &rows);
         }
         SecretsCommand::Diff {
             app,
@@ -253,11 +277,19 @@ pub async fn run(server: &ServerArgs, cmd: SecretsCommand) -> anyhow::Result<()>
                 .rollback(&app, version, base)
                 .await
                 .map_err(save_error)?;
-            println!(
-                "Saved version {} of {app}: a copy of version {version}.",
-                saved.version
-            );
-            print_diff(&key_diff(&saved.changes));
+            if saved.unchanged {
+                println!(
+                    "No changes: the newest version of {app}, {}, already holds what version \
+                     {version} held; no version was saved.",
+                    saved.version
+                );
+            } else {
+                println!(
+                    "Saved version {} of {app}: a copy of version {version}.",
+                    saved.version
+                );
+                print_diff(&key_diff(&saved.changes));
+            }
         }
     }
     Ok(())
@@ -276,11 +308,8 @@ fn render(doc: &Document, format: Format) -> anyhow::Result<String> {
         Format::Json => formats::to_json(doc)?,
         Format::Env => {
             let (text, skipped) = formats::to_env(doc);
-            if !skipped.is_empty() {
-                eprintln!(
-                    "hush: not environment variables (tables, arrays, booleans, dates): {}",
-                    skipped.join(", ")
-                );
+            for (key, why) in skipped {
+                eprintln!("hush: left out {}: {why}", visible(&format_key(&key)));
             }
             text
         }
@@ -304,7 +333,10 @@ async fn merge_dotenv(
     let pairs = formats::parse_dotenv(&text).with_context(|| file.display().to_string())?;
     let (current, base) = fetch_latest(client, app).await?;
     let merged = formats::set_root_strings(&current, &pairs)?;
-    Document::parse_for_save(&merged).with_context(|| file.display().to_string())?;
+    formats::check_for_save(
+        &merged,
+        &format!("the secrets with {} merged in", file.display()),
+    )?;
     Ok((merged, base))
 }
 
@@ -352,9 +384,49 @@ fn save_error(err: ClientError) -> anyhow::Error {
     }
 }
 
+/// "Saved version N", with the keys that changed; or, when the server found the text already
+/// the newest version's, that nothing was saved.
 fn print_saved(app: &str, saved: &VersionInfo) {
+    if saved.unchanged {
+        println!(
+            "No changes: version {} of {app} already holds exactly this; no version was saved.",
+            saved.version
+        );
+        return;
+    }
     println!("Saved version {} of {app}.", saved.version);
     print_diff(&key_diff(&saved.changes));
+}
+
+/// Says which of the keys just set the app will not get as environment variables, and why.
+fn note_not_exported(doc: &Document, keys: &[&str]) {
+    let env = doc.env();
+    for key in keys {
+        let shown = visible(&format_key(key)).into_owned();
+        if let Some(skipped) = env.skipped.iter().find(|s| s.key == *key) {
+            eprintln!(
+                "hush: note: {shown} is saved (st.secrets has it), but it is not exported as an \
+                 environment variable: {}",
+                skipped.reason
+            );
+        } else if !formats::is_shell_name(key) {
+            eprintln!(
+                "hush: note: {shown} is saved and `hush run` exports it, but `--format env` \
+                 leaves it out: {}",
+                formats::NOT_A_SHELL_NAME
+            );
+        }
+    }
+}
+
+/// Secrets output on standard output: as is when piped or redirected (it is data), through
+/// [`visible_text`] on a terminal, where a value's control characters could drive it.
+fn print_data(text: &str) {
+    if std::io::stdout().is_terminal() {
+        print!("{}", visible_text(text));
+    } else {
+        print!("{text}");
+    }
 }
 
 fn key_diff(value: &Value) -> KeyDiff {
@@ -380,13 +452,13 @@ fn print_diff(diff: &KeyDiff) {
         println!("  (no key changed)");
     }
     for key in &diff.added {
-        println!("  + {key}");
+        println!("  + {}", visible(key));
     }
     for key in &diff.changed {
-        println!("  ~ {key}");
+        println!("  ~ {}", visible(key));
     }
     for key in &diff.removed {
-        println!("  - {key}");
+        println!("  - {}", visible(key));
     }
 }
 
@@ -401,14 +473,14 @@ fn change_counts(changes: &Value) -> String {
 }
 
 /// Where edits in progress live: not the shared temporary directory, but a folder only the user
-/// can open (`~/.cache/hush/edits`, 0700), since an edit that could not be saved is kept there.
+/// can open (`~/.cache/hush/edits`, 0700).
 fn private_edit_dir() -> anyhow::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .context("set HOME or XDG_CACHE_HOME: edits are kept in a private folder there")?;
+        .context("set HOME or XDG_CACHE_HOME: edits are made in a private folder there")?;
     let dir = cache.join("hush").join("edits");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
@@ -416,76 +488,197 @@ fn private_edit_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// `hush secrets edit`: the newest version in a 0600 temporary file, the editor, a check,
-/// the key-level difference, a save on top of the version that was edited.
+/// What `hush secrets edit` is doing, for what an interruption means.
+const PROMPTING: u8 = 0;
+const EDITOR_OPEN: u8 = 1;
+const SAVING: u8 = 2;
+/// SIGTERM or SIGHUP came while the editor was open: end when it closes, saving nothing
+/// (ending at once would leave the editor to write the copy back after it was removed).
+const STOP_AFTER_EDITOR: u8 = 3;
+
+/// `hush secrets edit`: the newest version in a private copy, the editor, a check, the
+/// key-level difference, a save on top of the version that was edited. The copy is removed
+/// when the command ends, whether it saved, failed, or was interrupted (Ctrl+C, SIGTERM, a
+/// closed terminal), with what editors leave beside it.
 async fn edit(client: &Client, app: &str, message: Option<String>) -> anyhow::Result<()> {
     let (text, base) = fetch_latest(client, app).await?;
-    let old = Document::parse(&text).context("the server sent secrets that do not parse")?;
-    let mut file = tempfile::Builder::new()
+    Document::parse(&text).context("the server sent secrets that do not parse")?;
+    let mut copy = tempfile::Builder::new()
         .prefix(&format!("hush-{app}-"))
         .suffix(".toml")
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .tempfile_in(private_edit_dir()?)
-        .context("cannot create a temporary file to edit in")?;
-    file.write_all(text.as_bytes())?;
-    file.as_file().sync_all()?;
-    let path = file.path().to_path_buf();
-    let keep = |file: tempfile::NamedTempFile, why: &str| -> anyhow::Error {
-        match file.keep() {
-            Ok((_, path)) => anyhow!("{why}; your edit is kept in {}", path.display()),
-            Err(e) => anyhow!("{why}; could not keep your edit: {}", e.error),
-        }
+        .context("cannot create the private copy to edit in ~/.cache/hush/edits")?;
+    copy.write_all(text.as_bytes())
+        .and_then(|()| copy.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", copy.path().display()))?;
+    let mut signals = Signals::listen()?;
+    let phase = AtomicU8::new(PROMPTING);
+    let editing = Editing {
+        client,
+        app,
+        message: message.as_deref(),
+        path: copy.path(),
+        phase: &phase,
     };
-    let doc = loop {
-        if let Err(err) = run_editor(&path).await {
-            return Err(keep(file, &format!("{err:#}")));
-        }
-        let edited = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if edited == text {
-            println!("No changes; nothing saved.");
-            return Ok(());
-        }
-        match Document::parse_for_save(&edited) {
-            Ok(doc) => break doc,
-            Err(err) => {
-                eprintln!("hush: {err}");
-                if !interactive() {
-                    return Err(keep(file, "the edit is not valid, nothing was saved"));
-                }
-                let again = ask("Edit again? [Y/n] ")?;
-                if matches!(again.as_deref().map(str::trim), Some("n" | "N" | "no"))
-                    || again.is_none()
-                {
-                    return Err(keep(file, "nothing was saved"));
-                }
-            }
-        }
+    let result = tokio::select! {
+        result = editing.run(text, base) => result,
+        signal = signals.next(&phase) => Err(match phase.load(Ordering::SeqCst) {
+            SAVING => anyhow!(
+                "{signal} while saving; see `hush secrets history {app}` for whether the save \
+                 arrived. The copy being edited was removed"
+            ),
+            _ => anyhow!("{signal}: nothing was saved, and the copy being edited was removed"),
+        }),
     };
-    let diff = hush_core::diff(old.root(), doc.root());
-    if diff.is_empty() {
-        println!("Only comments or layout changed.");
-    } else {
-        print_diff(&diff);
-    }
-    match client
-        .save_secrets(app, doc.text(), base, message.as_deref())
-        .await
-    {
-        Ok(saved) => {
-            println!("Saved version {} of {app}.", saved.version);
-            Ok(())
-        }
-        Err(err) => {
-            let why = save_error(err).to_string();
-            Err(keep(file, &why))
+    remove_copy(copy);
+    result
+}
+
+/// Removes the edited copy and what editors leave beside it (`copy~`, `.copy.swp`, `#copy#`):
+/// every name in the folder that holds the copy's own (random) name.
+fn remove_copy(copy: tempfile::NamedTempFile) {
+    let path = copy.path().to_path_buf();
+    drop(copy);
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let name = name.to_string_lossy();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().contains(name.as_ref()) {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }
 
+/// One `hush secrets edit` session: the copy at `path`, edited until it is saved or given up.
+struct Editing<'a> {
+    client: &'a Client,
+    app: &'a str,
+    message: Option<&'a str>,
+    path: &'a Path,
+    phase: &'a AtomicU8,
+}
+
+impl Editing<'_> {
+    /// Edits on top of `base_text` (version `base`) until saved; every failure can lead back
+    /// to the editor when someone is at the terminal.
+    async fn run(&self, mut base_text: String, mut base: i64) -> anyhow::Result<()> {
+        let app = self.app;
+        loop {
+            self.phase.store(EDITOR_OPEN, Ordering::SeqCst);
+            let exit = run_editor(self.path).await;
+            if self.phase.swap(PROMPTING, Ordering::SeqCst) == STOP_AFTER_EDITOR {
+                bail!(
+                    "stopped (SIGTERM or SIGHUP) while the editor was open: nothing was saved, \
+                     and the copy being edited was removed"
+                );
+            }
+            match exit? {
+                EditorExit::Closed => {}
+                EditorExit::Interrupted => {
+                    bail!("the editor was interrupted; nothing was saved")
+                }
+                EditorExit::Failed(why) => {
+                    again(
+                        anyhow!("{why}; nothing was saved"),
+                        "Open the editor again?",
+                    )
+                    .await?;
+                    continue;
+                }
+            }
+            let edited = std::fs::read_to_string(self.path).with_context(|| {
+                format!(
+                    "cannot read the edited copy {} back (did the editor move it?)",
+                    self.path.display()
+                )
+            })?;
+            if edited == base_text {
+                println!("No changes; nothing saved.");
+                return Ok(());
+            }
+            let doc = match formats::check_for_save(&edited, "your edit") {
+                Ok(doc) => doc,
+                Err(err) => {
+                    let question = "Open the editor again to fix it?";
+                    again(anyhow!("{err}; nothing was saved"), question).await?;
+                    continue;
+                }
+            };
+            let old =
+                Document::parse(&base_text).context("the server sent secrets that do not parse")?;
+            let diff = hush_core::diff(old.root(), doc.root());
+            if diff.is_empty() {
+                println!("Only comments or layout changed.");
+            } else {
+                print_diff(&diff);
+            }
+            self.phase.store(SAVING, Ordering::SeqCst);
+            let saved = self
+                .client
+                .save_secrets(app, doc.text(), base, self.message)
+                .await;
+            self.phase.store(PROMPTING, Ordering::SeqCst);
+            match saved {
+                Ok(saved) => {
+                    if saved.unchanged {
+                        print_saved(app, &saved);
+                    } else {
+                        println!("Saved version {} of {app}.", saved.version);
+                    }
+                    return Ok(());
+                }
+                Err(err) if err.status() == Some(409) => {
+                    let question = "Open your edit again, to merge by hand? It will then be \
+                                    saved on top of the newest version.";
+                    again(save_error(err), question).await?;
+                    (base_text, base) = fetch_latest(self.client, app).await?;
+                }
+                Err(err) => {
+                    let question = "Open the editor again? Closing it tries to save once more.";
+                    again(
+                        anyhow::Error::from(err).context("nothing was saved"),
+                        question,
+                    )
+                    .await?;
+                }
+            }
+        }
+    }
+}
+
+/// After a failure: `Ok` to open the editor again, when someone at the terminal says so
+/// (having been shown `failure`); else the error to end with (`failure` itself when nobody
+/// could be asked).
+async fn again(failure: anyhow::Error, question: &str) -> anyhow::Result<()> {
+    if !interactive() {
+        return Err(failure);
+    }
+    eprintln!("hush: {}", super::error_text(&failure));
+    let question = format!("{question} [Y/n] ");
+    // Off the async threads, so a Ctrl+C while waiting is still seen.
+    let answer = tokio::task::spawn_blocking(move || ask(&question)).await??;
+    match answer.as_deref().map(str::trim) {
+        None | Some("n" | "N" | "no" | "No") => bail!("nothing was saved"),
+        Some(_) => Ok(()),
+    }
+}
+
+/// How the editor ended.
+enum EditorExit {
+    /// It exited successfully: read the file back.
+    Closed,
+    /// It was stopped with Ctrl+C.
+    Interrupted,
+    /// It failed; what to tell the user.
+    Failed(String),
+}
+
 /// Runs `$VISUAL` or `$EDITOR` (default `vi`) on `path` through the shell, so an editor given
 /// with arguments (`code --wait`) works.
-async fn run_editor(path: &Path) -> anyhow::Result<()> {
+async fn run_editor(path: &Path) -> anyhow::Result<EditorExit> {
+    use std::os::unix::process::ExitStatusExt;
     let editor = std::env::var("VISUAL")
         .ok()
         .filter(|e| !e.trim().is_empty())
@@ -497,14 +690,78 @@ async fn run_editor(path: &Path) -> anyhow::Result<()> {
         .unwrap_or_else(|| "vi".into());
     let status = tokio::process::Command::new("sh")
         .arg("-c")
-        .arg(format!("{editor} \"$@\""))
+        // `exec`: the editor, not a shell waiting for it, gets Ctrl+C and decides what it means.
+        .arg(format!("exec {editor} \"$@\""))
         .arg(&editor)
         .arg(path)
         .status()
         .await
-        .with_context(|| format!("cannot start the editor {editor:?}"))?;
-    if !status.success() {
-        bail!("the editor {editor:?} exited with {status}, nothing was saved");
+        .context("cannot start the shell (sh) that runs the editor")?;
+    let shown = visible(&editor);
+    Ok(match (status.code(), status.signal()) {
+        (Some(0), _) => EditorExit::Closed,
+        (Some(130), _) | (None, Some(2)) => EditorExit::Interrupted,
+        (Some(127), _) => EditorExit::Failed(format!(
+            "the editor `{shown}` was not found; set VISUAL or EDITOR to an editor that is \
+             installed (e.g. EDITOR=nano)"
+        )),
+        (Some(126), _) => EditorExit::Failed(format!(
+            "the editor `{shown}` cannot be run (is it executable?); set VISUAL or EDITOR to \
+             another editor"
+        )),
+        (Some(code), _) => {
+            EditorExit::Failed(format!("the editor `{shown}` exited with code {code}"))
+        }
+        (None, signal) => EditorExit::Failed(format!(
+            "the editor `{shown}` was stopped by signal {}",
+            signal.unwrap_or(0)
+        )),
+    })
+}
+
+/// Ctrl+C, SIGTERM and SIGHUP while `hush secrets edit` runs, so the copy can be removed before
+/// it ends. Ctrl+C while the editor is open is the editor's (vim cancels a command with it);
+/// if it ends the editor, the editor's exit says so.
+struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+    hangup: Signal,
+}
+
+impl Signals {
+    fn listen() -> anyhow::Result<Signals> {
+        let listen =
+            |kind| signal(kind).context("cannot listen for Ctrl+C (to remove the edited copy)");
+        Ok(Signals {
+            interrupt: listen(SignalKind::interrupt())?,
+            terminate: listen(SignalKind::terminate())?,
+            hangup: listen(SignalKind::hangup())?,
+        })
     }
-    Ok(())
+
+    /// The next signal that should end the command now, in words. While the editor is open,
+    /// Ctrl+C is left to it, and SIGTERM or SIGHUP ends the command once it closes.
+    async fn next(&mut self, phase: &AtomicU8) -> &'static str {
+        loop {
+            let stop = tokio::select! {
+                _ = self.interrupt.recv() => {
+                    if phase.load(Ordering::SeqCst) == EDITOR_OPEN {
+                        continue;
+                    }
+                    return "interrupted (Ctrl+C)";
+                }
+                _ = self.terminate.recv() => "stopped (SIGTERM)",
+                _ = self.hangup.recv() => "the terminal closed (SIGHUP)",
+            };
+            let deferred = phase.compare_exchange(
+                EDITOR_OPEN,
+                STOP_AFTER_EDITOR,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+            if deferred.is_err() && phase.load(Ordering::SeqCst) != STOP_AFTER_EDITOR {
+                return stop;
+            }
+        }
+    }
 }

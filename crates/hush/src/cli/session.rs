@@ -12,7 +12,7 @@ use crate::profile::{self, LoginFile, ServerArgs};
 #[derive(Args)]
 pub struct LoginArgs {
     #[command(flatten)]
-    server: ServerArgs,
+    pub server: ServerArgs,
     /// Your member name (asked for when not given).
     #[arg(long)]
     name: Option<String>,
@@ -20,14 +20,15 @@ pub struct LoginArgs {
 
 pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
     let (server, _) = args.server.resolve()?;
+    // The address is checked before anything is asked.
+    let client = Client::new(&server, None)?;
     let name = match args.name {
         Some(name) => name,
         None => ask("Name: ")?
             .filter(|n| !n.trim().is_empty())
             .context("give your member name with --name")?,
     };
-    let password = read_password(&name, &server)?;
-    let client = Client::new(&server, None)?;
+    let password = read_password(&name, client.server())?;
     let created = client
         .login(name.trim(), &password, &token_name())
         .await
@@ -86,8 +87,9 @@ pub async fn logout() -> anyhow::Result<()> {
             "hush: could not tell which token this sign-in used; revoke it with `hush tokens list` / `hush tokens revoke`"
         ),
         Err(err) => eprintln!(
-            "hush: could not revoke the token on {} ({err}); revoke it later with `hush tokens revoke`",
-            login.server
+            "hush: could not revoke the token on {} ({}); revoke it later with `hush tokens revoke`",
+            login.server,
+            super::error_text(&err)
         ),
     }
     std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;

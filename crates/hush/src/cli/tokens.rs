@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::output::{cell, print_json, print_table, time_cell};
+use super::output::{cell, print_json, print_table, time_cell, visible, visible_text};
 use crate::profile::ServerArgs;
 
 #[derive(Subcommand)]
@@ -29,6 +29,7 @@ pub enum TokensCommand {
     },
     /// An app's tokens (--app), or else your personal tokens. Never the tokens themselves.
     List {
+        /// List this app's tokens instead of your personal ones.
         #[arg(long)]
         app: Option<String>,
         /// Print JSON instead of a table.
@@ -36,7 +37,10 @@ pub enum TokensCommand {
         json: bool,
     },
     /// Revoke a token at once (its ID is in `hush tokens list`).
-    Revoke { id: i64 },
+    Revoke {
+        /// The token's ID (the ID column of `hush tokens list`).
+        id: i64,
+    },
 }
 
 pub async fn run(server: &ServerArgs, cmd: TokensCommand) -> anyhow::Result<()> {
@@ -58,12 +62,13 @@ pub async fn run(server: &ServerArgs, cmd: TokensCommand) -> anyhow::Result<()> 
             };
             // The token alone on stdout (so `$(hush tokens create …)` works); the rest on stderr.
             eprintln!(
-                "Created {what} {:?} (id {}). Copy it now: it is not shown again.",
-                created.name, created.id
+                "Created {what} \"{}\" (id {}). Copy it now: it is not shown again.",
+                visible(&created.name),
+                created.id
             );
             println!("{}", created.token);
             if let Some(run) = &created.run_command {
-                eprintln!("Run the app with it:\n  {run}");
+                eprintln!("Run the app with it:\n  {}", visible_text(run));
             }
         }
         TokensCommand::List { app, json } => {
@@ -82,7 +87,7 @@ pub async fn run(server: &ServerArgs, cmd: TokensCommand) -> anyhow::Result<()> 
                     "NAME",
                     "PREFIX",
                     "APP",
-                    "CREATED (UTC)",
+                    "CREATED",
                     "EXPIRES",
                     "LAST USED",
                     "STATE",
