@@ -216,6 +216,14 @@ async fn until<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
 }
 
 /// The lines of a file the app appends to (none while it does not exist).
+/// Writes a file as an editor that saves safely does: a whole new file renamed over the old, so
+/// a reader never sees it half-written.
+fn replace_file(path: &Path, text: &str) -> std::io::Result<()> {
+    let temp = path.with_extension("tmp-edit");
+    fs::write(&temp, text)?;
+    fs::rename(&temp, path)
+}
+
 fn lines(path: &Path) -> Vec<String> {
     fs::read_to_string(path)
         .unwrap_or_default()
@@ -545,12 +553,12 @@ async fn local_mode_follows_edits_and_keeps_the_last_good_secrets() {
     let first = line_count(&out, 1).await.remove(0);
     assert!(first.ends_with("|one|1.0"), "{first}");
 
-    fs::write(&secrets, "A = \"two\"\nF = 2.0\n").unwrap();
+    replace_file(&secrets, "A = \"two\"\nF = 2.0\n").unwrap();
     let second = line_count(&out, 2).await.remove(1);
     assert!(second.ends_with("|two|2.0"), "{second}");
 
     // An invalid edit is reported and changes nothing.
-    fs::write(&secrets, "A = \"three\nF = 3.0\n").unwrap();
+    replace_file(&secrets, "A = \"three\nF = 3.0\n").unwrap();
     until("the parse error to be reported", async || {
         running
             .stderr()
@@ -562,7 +570,7 @@ async fn local_mode_follows_edits_and_keeps_the_last_good_secrets() {
     assert_eq!(lines(&out).len(), 2);
     assert!(running.still_running());
 
-    fs::write(&secrets, "A = \"three\"\nF = 3.0\n").unwrap();
+    replace_file(&secrets, "A = \"three\"\nF = 3.0\n").unwrap();
     let third = line_count(&out, 3).await.remove(2);
     assert!(third.ends_with("|three|3.0"), "{third}");
 }
