@@ -17,8 +17,10 @@ use crate::args;
 use crate::common::{self, PgDatabase, Server};
 use crate::workspace::{self, PASSWORD, hush_ok};
 
-const APPS: [&str; 3] = ["alpha", "beta", "gamma"];
-const WRITERS_PER_APP: usize = 2;
+const APPS: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
+const WRITERS_PER_APP: usize = 3;
+/// Times the server is killed in one test, each after 0.5–2 s of saves.
+const KILL_ROUNDS: usize = 3;
 
 /// What the clients were told about their saves. Every save's text is unique, so a version's
 /// text says which save made it.
@@ -106,16 +108,19 @@ async fn writer(
     }
 }
 
+/// Starts the writers, numbered from `first_id` (their texts must differ from any before).
 fn start_writers(
     servers: &[Client],
+    first_id: usize,
     stop: &Arc<AtomicBool>,
     out: &Arc<Mutex<Outcomes>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     for (a, app) in APPS.iter().enumerate() {
         for w in 0..WRITERS_PER_APP {
-            let id = a * WRITERS_PER_APP + w;
-            let client = servers[id % servers.len()].clone();
+            let n = a * WRITERS_PER_APP + w;
+            let id = first_id + n;
+            let client = servers[n % servers.len()].clone();
             tasks.push(tokio::spawn(writer(
                 client,
                 app,
@@ -211,9 +216,9 @@ async fn create_apps(olivia: &Client) {
     }
 }
 
-/// `hush serve` killed with SIGKILL while six clients save, then started again on the same
-/// database: every acknowledged save is there with its text, versions are contiguous, and
-/// `hush admin verify` finds each version's audit event.
+/// `hush serve` killed with SIGKILL at a random moment while twelve clients save, then started
+/// again on the same database, three times over: every acknowledged save is there with its
+/// text, versions are contiguous, and `hush admin verify` finds each version's audit event.
 async fn kill_9_under_load(
     label: &str,
     start: &dyn Fn(u16) -> Server,
@@ -224,26 +229,28 @@ async fn kill_9_under_load(
     let port = server.port();
     let (olivia, token) = workspace::owner(&server.url).await;
     create_apps(&olivia).await;
-
-    let stop = Arc::new(AtomicBool::new(false));
     let out = Arc::new(Mutex::new(Outcomes::default()));
-    let writers = start_writers(std::slice::from_ref(&olivia), &stop, &out);
-    tokio::time::sleep(random_delay(
-        Duration::from_millis(700),
-        Duration::from_millis(1500),
-    ))
-    .await;
-    server.kill();
-    for task in writers {
-        task.await.unwrap();
+    for round in 0..KILL_ROUNDS {
+        let client = Client::new(&server.url, Some(token.clone())).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers = start_writers(&[client], round * 100, &stop, &out);
+        tokio::time::sleep(random_delay(
+            Duration::from_millis(500),
+            Duration::from_millis(1500),
+        ))
+        .await;
+        server.kill();
+        for task in writers {
+            task.await.unwrap();
+        }
+        server = start(port);
     }
 
-    let again = start(port);
-    let client = Client::new(&again.url, Some(token)).unwrap();
+    let client = Client::new(&server.url, Some(token)).unwrap();
     let stored = read_back(&client).await;
     check(label, &out.lock().unwrap(), &stored);
     let report = hush_ok(verify, envs);
-    assert!(report.contains("Verified 3 apps"), "{report}");
+    assert!(report.contains("Verified 4 apps"), "{report}");
 }
 
 #[tokio::test]
@@ -351,7 +358,7 @@ async fn save_when_possible(
     None
 }
 
-/// Two `hush serve` on one PostgreSQL database, each with a watcher, while six clients save
+/// Two `hush serve` on one PostgreSQL database, each with a watcher, while twelve clients save
 /// through both; every connection of the database is terminated (`pg_terminate_backend`)
 /// again and again for a while. Saves meanwhile are acknowledged or refused with a clear 503,
 /// never lost; afterwards both servers serve saves again by themselves, both watchers catch
@@ -389,7 +396,7 @@ async fn postgres_connections_cut_under_two_servers() {
     // The outage: every connection cut every 50 ms for 2 s, while both servers take saves.
     let stop = Arc::new(AtomicBool::new(false));
     let out = Arc::new(Mutex::new(Outcomes::default()));
-    let writers = start_writers(&[on_a.clone(), on_b.clone()], &stop, &out);
+    let writers = start_writers(&[on_a.clone(), on_b.clone()], 0, &stop, &out);
     let outage = Instant::now();
     let mut cut = 0;
     while outage.elapsed() < Duration::from_secs(2) {
@@ -460,5 +467,86 @@ async fn postgres_connections_cut_under_two_servers() {
     );
     check("connections cut, PostgreSQL, two servers", &out, &stored);
     let report = hush_ok(args!["admin", "verify"], &envs);
-    assert!(report.contains("Verified 3 apps"), "{report}");
+    assert!(report.contains("Verified 4 apps"), "{report}");
+}
+
+/// A store's event stream whose listening connection was cut listens again *before* it says
+/// that events may have been missed (sqlx's listener reconnects eagerly): a server catches up
+/// when told so, and a save committed right after that catch-up must still be heard.
+#[tokio::test]
+async fn postgres_events_listen_again_before_the_catch_up() {
+    use hush_store::{ActorKind, AuditEvent, NewApp, NewVersion, Open, Outcome, StoreEvent};
+    let Some(pg) = PgDatabase::create("listen_again") else {
+        return;
+    };
+    let server_a = hush_store::open(&pg.url, Open::CreateIfMissing)
+        .await
+        .unwrap();
+    let server_b = hush_store::open(&pg.url, Open::Existing).await.unwrap();
+    let audit = || AuditEvent {
+        at: 1,
+        actor_kind: ActorKind::System,
+        actor_id: None,
+        actor_name: None,
+        action: "secrets.update".into(),
+        app_id: Some(7),
+        app_name: Some("web".into()),
+        ip: None,
+        outcome: Outcome::Ok,
+        detail: serde_json::json!({ "version": 1 }),
+    };
+    let app = NewApp {
+        id: 7,
+        name: "web".into(),
+        wrapped_key: vec![1; 57],
+        key_id: "0123456789abcdef".into(),
+        created_by: None,
+        created_at: 1,
+        launch: None,
+    };
+    server_b.create_app(app, audit()).await.unwrap();
+    let mut events = server_a.events().unwrap().subscribe().await.unwrap();
+
+    pg.terminate_connections();
+    let told = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("the stream says the connection was lost");
+    assert!(matches!(told, Some(Err(_))), "{told:?}");
+
+    // Server A has caught up by now; B saves (its own connections were cut too: retry).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let version = NewVersion {
+            version: 1,
+            author_id: None,
+            created_at: 2,
+            message: None,
+            ciphertext: vec![2; 60],
+            summary: serde_json::json!({}),
+            restored_from: None,
+        };
+        match server_b.create_version(7, 0, version, audit()).await {
+            Ok(_) => break,
+            Err(e) if Instant::now() < deadline => eprintln!("saving again after: {e}"),
+            Err(e) => panic!("B cannot save: {e}"),
+        }
+    }
+    let heard = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match events.next().await {
+                Some(Ok(event)) => return Some(event),
+                Some(Err(_)) => continue,
+                None => return None,
+            }
+        }
+    })
+    .await
+    .expect("a save made after the catch-up is heard");
+    assert_eq!(
+        heard,
+        Some(StoreEvent::NewVersion {
+            app_id: 7,
+            version: 1
+        })
+    );
 }
