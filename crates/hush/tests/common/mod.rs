@@ -214,16 +214,14 @@ fn psql(url: &str, sql: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// `postgres://user@host:port/db?opts` with `db` replaced by `name`.
+/// `postgres://user@host:port/db?opts` with `db` replaced by `name` (the URL names a database).
 fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority_start..].find('/') {
-        Some(i) => &base[..authority_start + i],
-        None => base,
-    };
-    format!("{base}/{name}{query}")
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    }
 }

@@ -7,7 +7,8 @@ use sqlx::{Connection, SqliteConnection};
 
 use crate::args;
 use crate::common::{self, HUSH, PgDatabase, Server};
-use crate::workspace::{self, APP, Embedded, hush_fails, hush_ok, mode};
+use crate::workspace::Db::{Dir, Url};
+use crate::workspace::{self, APP, Embedded, admin, copy, fails, mode, ok};
 
 #[tokio::test]
 async fn backup_restore_verify_and_every_refusal() {
@@ -19,41 +20,28 @@ async fn backup_restore_verify_and_every_refusal() {
     // A mistyped data directory is an error, and nothing is created: no database, no backup.
     let typo = source.path("dta");
     let backup = source.path("backup.db");
-    let (_, err) = hush_fails(
-        args!["admin", "backup", "--to", backup, "--data-dir", typo],
-        &[],
-    );
+    let (_, err) = fails(admin("backup", Dir(&typo), args!["--to", backup], &[]));
     assert!(err.contains("there is no hush database"), "{err}");
     assert!(!typo.exists() && !backup.exists());
-    let (_, err) = hush_fails(args!["admin", "verify", "--data-dir", typo], &[]);
+    let (_, err) = fails(admin("verify", Dir(&typo), &[], &[]));
     assert!(err.contains("master.key"), "{err}");
 
     // A backup while the server serves; secrets stay encrypted in it; never overwritten.
-    let out = hush_ok(
-        args![
-            "admin",
-            "backup",
-            "--to",
-            backup,
-            "--data-dir",
-            source.data()
-        ],
+    let out = ok(admin(
+        "backup",
+        Dir(&source.data()),
+        args!["--to", backup],
         &[],
-    );
+    ));
     assert!(out.contains("Wrote a backup"), "{out}");
     assert_eq!(mode(&backup), 0o600);
     workspace::assert_no_plaintext(&backup, &[&app_token]);
-    let (_, err) = hush_fails(
-        args![
-            "admin",
-            "backup",
-            "--to",
-            backup,
-            "--data-dir",
-            source.data()
-        ],
+    let (_, err) = fails(admin(
+        "backup",
+        Dir(&source.data()),
+        args!["--to", backup],
         &[],
-    );
+    ));
     assert!(err.contains("already exists"), "{err}");
 
     // The backup is that one file: moved elsewhere alone, it restores whole.
@@ -64,22 +52,19 @@ async fn backup_restore_verify_and_every_refusal() {
 
     // Restore into a new data directory: created private, with everything in it.
     let restored = source.path("restored/data");
-    let (_, err) = hush_fails(
-        args![
-            "admin",
-            "restore",
-            "--from",
-            source.path("nope.db"),
-            "--data-dir",
-            restored
-        ],
+    let (_, err) = fails(admin(
+        "restore",
+        Dir(&restored),
+        args!["--from", source.path("nope.db")],
         &[],
-    );
+    ));
     assert!(err.contains("no backup file"), "{err}");
-    let out = hush_ok(
-        args!["admin", "restore", "--from", backup, "--data-dir", restored],
+    let out = ok(admin(
+        "restore",
+        Dir(&restored),
+        args!["--from", backup],
         &[],
-    );
+    ));
     assert!(
         out.contains("Restored") && out.contains("versions 6"),
         "{out}"
@@ -88,10 +73,12 @@ async fn backup_restore_verify_and_every_refusal() {
     assert_eq!(mode(&restored.join("hush.db")), 0o600);
 
     // A second restore into it is refused and changes nothing.
-    let (_, err) = hush_fails(
-        args!["admin", "restore", "--from", backup, "--data-dir", restored],
+    let (_, err) = fails(admin(
+        "restore",
+        Dir(&restored),
+        args!["--from", backup],
         &[],
-    );
+    ));
     assert!(
         err.contains("not empty") && err.contains("Nothing was written"),
         "{err}"
@@ -119,23 +106,18 @@ async fn backup_restore_verify_and_every_refusal() {
         "{err}"
     );
     assert!(!restored.join("master.key").exists());
-    let (_, err) = hush_fails(args!["admin", "verify", "--data-dir", restored], &[]);
+    let (_, err) = fails(admin("verify", Dir(&restored), &[], &[]));
     assert!(err.contains("master.key"), "{err}");
 
     // A wrong key file: verify names every app and fails.
     let wrong = source.path("wrong.key");
     hush_crypto::MasterKey::create_file(&wrong).unwrap();
-    let (out, err) = hush_fails(
-        args![
-            "admin",
-            "verify",
-            "--data-dir",
-            restored,
-            "--master-key-file",
-            wrong
-        ],
+    let (out, err) = fails(admin(
+        "verify",
+        Dir(&restored),
+        args!["--master-key-file", wrong],
         &[],
-    );
+    ));
     for app in [APP, "web"] {
         assert!(
             out.contains(&format!("PROBLEM app \"{app}\"")) && out.contains("not in"),
@@ -152,7 +134,7 @@ async fn backup_restore_verify_and_every_refusal() {
         restored.join("master.key"),
     )
     .unwrap();
-    let out = hush_ok(args!["admin", "verify", "--data-dir", restored], &[]);
+    let out = ok(admin("verify", Dir(&restored), &[], &[]));
     assert!(out.contains("Verified 2 apps and 6 versions"), "{out}");
     let copy = Server::on_data_dir(&restored, 0);
     let on_copy = hush_client::api::Client::new(&copy.url, Some(personal_token)).unwrap();
@@ -203,7 +185,7 @@ async fn backup_restore_verify_and_every_refusal() {
         .await
         .unwrap();
     db.close().await.unwrap();
-    let (out, err) = hush_fails(args!["admin", "verify", "--data-dir", restored], &[]);
+    let (out, err) = fails(admin("verify", Dir(&restored), &[], &[]));
     let at = |v: i64| format!("PROBLEM app \"{APP}\" (id {app_id}) version {v}");
     assert!(
         out.contains(&format!("{} does not decrypt", at(2))),
@@ -236,64 +218,16 @@ async fn sqlite_to_postgres_copy_then_backup_from_postgres() {
     // A wrong key is refused before anything is written.
     let wrong = source.path("wrong.key");
     hush_crypto::MasterKey::create_file(&wrong).unwrap();
-    let (_, err) = hush_fails(
-        args![
-            "admin",
-            "copy",
-            "--from",
-            from,
-            "--to",
-            pg.url,
-            "--master-key-file",
-            wrong
-        ],
-        &[],
-    );
+    let (_, err) = fails(copy(&from, &pg.url, &wrong));
     assert!(err.contains("nothing was copied"), "{err}");
-    let (_, err) = hush_fails(
-        args![
-            "admin",
-            "copy",
-            "--from",
-            source.path("nope.db"),
-            "--to",
-            pg.url,
-            "--master-key-file",
-            key_file
-        ],
-        &[],
-    );
+    let (_, err) = fails(copy(source.path("nope.db"), &pg.url, &key_file));
     assert!(err.contains("cannot open the source"), "{err}");
 
-    let out = hush_ok(
-        args![
-            "admin",
-            "copy",
-            "--from",
-            from,
-            "--to",
-            pg.url,
-            "--master-key-file",
-            key_file
-        ],
-        &[],
-    );
+    let out = ok(copy(&from, &pg.url, &key_file));
     assert!(out.contains("Copied") && out.contains("audit"), "{out}");
     assert!(out.contains("Verified 2 apps and 6 versions"), "{out}");
     // Copying again is refused: the target holds data now.
-    let (_, err) = hush_fails(
-        args![
-            "admin",
-            "copy",
-            "--from",
-            from,
-            "--to",
-            pg.url,
-            "--master-key-file",
-            key_file
-        ],
-        &[],
-    );
+    let (_, err) = fails(copy(&from, &pg.url, &key_file));
     assert!(err.contains("not empty"), "{err}");
 
     let envs = [("HUSH_DATABASE_URL", pg.url.as_str())];
@@ -326,53 +260,54 @@ async fn sqlite_to_postgres_copy_then_backup_from_postgres() {
     let encoded = hush_crypto::read_key_file(&source.data().join("master.key")).unwrap()[0]
         .to_encoded()
         .to_string();
-    let out = hush_ok(
-        args!["admin", "verify", "--database-url", pg.url],
+    let out = ok(admin(
+        "verify",
+        Url(&pg.url),
+        &[],
         &[("HUSH_MASTER_KEY", &encoded)],
-    );
+    ));
     assert!(out.contains("Verified 2 apps and 7 versions"), "{out}");
 
     // A backup of the PostgreSQL database: a SQLite file without a plaintext value in it.
     let backup = source.path("from-postgres.db");
-    hush_ok(
-        args!["admin", "backup", "--database-url", pg.url, "--to", backup],
-        &[],
-    );
+    ok(admin("backup", Url(&pg.url), args!["--to", backup], &[]));
     workspace::assert_no_plaintext(&backup, &[&app_token]);
     let restored = source.path("back-from-postgres");
-    hush_ok(
-        args!["admin", "restore", "--from", backup, "--data-dir", restored],
+    ok(admin(
+        "restore",
+        Dir(&restored),
+        args!["--from", backup],
         &[],
-    );
-    let out = hush_ok(
-        args![
-            "admin",
-            "verify",
-            "--data-dir",
-            restored,
-            "--master-key-file",
-            key_file
-        ],
+    ));
+    let out = ok(admin(
+        "verify",
+        Dir(&restored),
+        args!["--master-key-file", key_file],
         &[],
-    );
+    ));
     assert!(out.contains("Verified 2 apps and 7 versions"), "{out}");
 
     // Restore refuses the non-empty PostgreSQL database too.
-    let (_, err) = hush_fails(
-        args![
-            "admin",
-            "restore",
-            "--from",
-            backup,
-            "--database-url",
-            pg.url
-        ],
-        &[],
-    );
+    let (_, err) = fails(admin("restore", Url(&pg.url), args!["--from", backup], &[]));
     assert!(
         err.contains("cannot restore into") && err.contains("not empty"),
         "{err}"
     );
+    // ... and restores into an empty one, where it verifies.
+    let empty = PgDatabase::create("restore_into_postgres").unwrap();
+    ok(admin(
+        "restore",
+        Url(&empty.url),
+        args!["--from", backup],
+        &[],
+    ));
+    let out = ok(admin(
+        "verify",
+        Url(&empty.url),
+        args!["--master-key-file", key_file],
+        &[],
+    ));
+    assert!(out.contains("Verified 2 apps and 7 versions"), "{out}");
 }
 
 /// `hush admin rotate-master-key` while a server keeps serving: reads and saves go on, a
@@ -389,10 +324,7 @@ async fn rotating_the_master_key_while_serving() {
     let key_file = ws.data().join("master.key");
     let old = hush_crypto::read_key_file(&key_file).unwrap()[0].key_id();
 
-    let out = hush_ok(
-        args!["admin", "rotate-master-key", "--data-dir", ws.data()],
-        &[],
-    );
+    let out = ok(admin("rotate-master-key", Dir(&ws.data()), &[], &[]));
     assert!(out.contains("Re-wrapped 1 data keys"), "{out}");
     let keys = hush_crypto::read_key_file(&key_file).unwrap();
     assert_eq!(keys.len(), 2);
@@ -412,20 +344,13 @@ async fn rotating_the_master_key_while_serving() {
         .unwrap();
 
     // A second rotation, then the two old keys go.
-    hush_ok(
-        args!["admin", "rotate-master-key", "--data-dir", ws.data()],
+    ok(admin("rotate-master-key", Dir(&ws.data()), &[], &[]));
+    let out = ok(admin(
+        "rotate-master-key",
+        Dir(&ws.data()),
+        args!["--drop-old"],
         &[],
-    );
-    let out = hush_ok(
-        args![
-            "admin",
-            "rotate-master-key",
-            "--drop-old",
-            "--data-dir",
-            ws.data()
-        ],
-        &[],
-    );
+    ));
     assert!(out.contains("Removed 2 unused master key(s)"), "{out}");
     assert_eq!(hush_crypto::read_key_file(&key_file).unwrap().len(), 1);
 
@@ -436,7 +361,7 @@ async fn rotating_the_master_key_while_serving() {
     let (again, _) = workspace::owner(&fresh.url).await;
     assert_eq!(again.secrets("web").await.unwrap().toml, "a = 2\n");
     assert_eq!(again.secrets("after").await.unwrap().toml, "b = 2\n");
-    let out = hush_ok(args!["admin", "verify", "--data-dir", data], &[]);
+    let out = ok(admin("verify", Dir(&data), &[], &[]));
     assert!(out.contains("Verified 2 apps and 3 versions"), "{out}");
 }
 
@@ -493,7 +418,7 @@ async fn progress_shows_on_a_terminal_only() {
     let (olivia, _) = workspace::owner(&ws.server.url).await;
     workspace::fill(&olivia).await;
     let data = ws.data();
-    let piped = common::hush(args!["admin", "verify", "--data-dir", data], &[]);
+    let piped = admin("verify", Dir(&data), &[], &[]);
     assert!(piped.status.success());
     assert_eq!(String::from_utf8_lossy(&piped.stderr), "");
 

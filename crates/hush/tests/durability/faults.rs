@@ -15,7 +15,8 @@ use tokio::sync::watch;
 
 use crate::args;
 use crate::common::{self, PgDatabase, Server};
-use crate::workspace::{self, PASSWORD, hush_ok};
+use crate::workspace::Db::{self, Dir, Url};
+use crate::workspace::{self, PASSWORD, admin, ok};
 
 const APPS: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
 const WRITERS_PER_APP: usize = 3;
@@ -222,7 +223,7 @@ async fn create_apps(olivia: &Client) {
 async fn kill_9_under_load(
     label: &str,
     start: &dyn Fn(u16) -> Server,
-    verify: &[&OsStr],
+    db: Db<'_>,
     envs: &[(&str, &str)],
 ) {
     let mut server = start(0);
@@ -249,7 +250,7 @@ async fn kill_9_under_load(
     let client = Client::new(&server.url, Some(token)).unwrap();
     let stored = read_back(&client).await;
     check(label, &out.lock().unwrap(), &stored);
-    let report = hush_ok(verify, envs);
+    let report = ok(admin("verify", db, &[], envs));
     assert!(report.contains("Verified 4 apps"), "{report}");
 }
 
@@ -259,51 +260,60 @@ async fn sqlite_kill_9_under_load_loses_no_acknowledged_save() {
     let data = dir.path().join("data");
     common::create_owner([OsStr::new("--data-dir"), data.as_os_str()], &[], PASSWORD);
     let start = |port| Server::on_data_dir(&data, port);
-    kill_9_under_load(
-        "kill -9, SQLite",
-        &start,
-        args!["admin", "verify", "--data-dir", data],
-        &[],
-    )
-    .await;
+    kill_9_under_load("kill -9, SQLite", &start, Dir(&data), &[]).await;
 }
 
 #[tokio::test]
 async fn postgres_kill_9_under_load_loses_no_acknowledged_save() {
-    let Some(pg) = PgDatabase::create("kill_9_under_load") else {
+    let Some(db) = OnPostgres::create("kill_9_under_load") else {
         return;
     };
-    let key = common::new_master_key();
-    let envs = [
-        ("HUSH_MASTER_KEY", key.as_str()),
-        ("HUSH_DATABASE_URL", pg.url.as_str()),
-    ];
-    common::create_owner(std::iter::empty::<&str>(), &envs, PASSWORD);
-    let dir = tempfile::tempdir().unwrap();
-    let start = |port: u16| serve_on_postgres(dir.path(), port, &envs);
-    kill_9_under_load(
-        "kill -9, PostgreSQL",
-        &start,
-        args!["admin", "verify"],
-        &envs,
-    )
-    .await;
+    let start = |port| db.serve(port);
+    kill_9_under_load("kill -9, PostgreSQL", &start, Url(&db.pg.url), &db.envs()).await;
 }
 
-fn serve_on_postgres(dir: &std::path::Path, port: u16, envs: &[(&str, &str)]) -> Server {
-    let listen = format!("127.0.0.1:{port}");
-    Server::start(
-        args![
-            "--listen",
-            listen,
-            "--metrics-listen",
-            "off",
-            "--data-dir",
-            dir
-        ],
-        envs,
-        None,
-    )
+/// A PostgreSQL database of the test's own with its owner, and servers on it that share one
+/// master key.
+struct OnPostgres {
+    pg: PgDatabase,
+    key: String,
+    dir: tempfile::TempDir,
+}
+
+impl OnPostgres {
+    fn create(test: &str) -> Option<OnPostgres> {
+        let db = OnPostgres {
+            pg: PgDatabase::create(test)?,
+            key: common::new_master_key(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        common::create_owner(std::iter::empty::<&str>(), &db.envs(), PASSWORD);
+        Some(db)
+    }
+
+    fn envs(&self) -> [(&str, &str); 2] {
+        [
+            ("HUSH_MASTER_KEY", self.key.as_str()),
+            ("HUSH_DATABASE_URL", self.pg.url.as_str()),
+        ]
+    }
+
+    fn serve(&self, port: u16) -> Server {
+        let listen = format!("127.0.0.1:{port}");
+        let data = self.dir.path();
+        Server::start(
+            args![
+                "--listen",
+                listen,
+                "--metrics-listen",
+                "off",
+                "--data-dir",
+                data
+            ],
+            &self.envs(),
+            None,
+        )
+    }
 }
 
 /// Follows an app's watch stream as a runner does: reconnects from the last version it saw
@@ -365,18 +375,12 @@ async fn save_when_possible(
 /// up with the newest version, and every version saved after that reaches both watchers.
 #[tokio::test]
 async fn postgres_connections_cut_under_two_servers() {
-    let Some(pg) = PgDatabase::create("connections_cut") else {
+    let Some(db) = OnPostgres::create("connections_cut") else {
         return;
     };
-    let key = common::new_master_key();
-    let envs = [
-        ("HUSH_MASTER_KEY", key.as_str()),
-        ("HUSH_DATABASE_URL", pg.url.as_str()),
-    ];
-    common::create_owner(std::iter::empty::<&str>(), &envs, PASSWORD);
-    let dir = tempfile::tempdir().unwrap();
-    let a = serve_on_postgres(dir.path(), 0, &envs);
-    let b = serve_on_postgres(dir.path(), 0, &envs);
+    let pg = &db.pg;
+    let a = db.serve(0);
+    let b = db.serve(0);
     let (on_a, pat) = workspace::owner(&a.url).await;
     let on_b = Client::new(&b.url, Some(pat)).unwrap();
     create_apps(&on_a).await;
@@ -466,7 +470,7 @@ async fn postgres_connections_cut_under_two_servers() {
         "FIGURES connections cut: {cut} connections terminated over 2 s; both servers took saves again {recovered_in:?} after the cuts stopped"
     );
     check("connections cut, PostgreSQL, two servers", &out, &stored);
-    let report = hush_ok(args!["admin", "verify"], &envs);
+    let report = ok(admin("verify", Url(&pg.url), &[], &db.envs()));
     assert!(report.contains("Verified 4 apps"), "{report}");
 }
 

@@ -3,6 +3,7 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use hush_client::api::Client;
 use serde_json::Value;
@@ -178,28 +179,66 @@ pub fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-/// Runs `hush ARGS`; returns stdout, failing the test (with stderr) unless it succeeded.
-pub fn hush_ok(args: &[&OsStr], envs: &[(&str, &str)]) -> String {
-    let out = common::hush(args, envs);
+/// Where an admin command finds its database.
+#[derive(Clone, Copy)]
+pub enum Db<'a> {
+    Dir(&'a Path),
+    Url(&'a str),
+}
+
+/// `hush admin COMMAND --data-dir DIR | --database-url URL MORE…` with `envs`.
+pub fn admin(command: &str, db: Db, more: &[&OsStr], envs: &[(&str, &str)]) -> Output {
+    let (flag, value) = match db {
+        Db::Dir(dir) => ("--data-dir", dir.as_os_str()),
+        Db::Url(url) => ("--database-url", OsStr::new(url)),
+    };
+    let head = ["admin", command, flag].map(OsStr::new);
+    common::hush(
+        head.iter()
+            .copied()
+            .chain([value])
+            .chain(more.iter().copied()),
+        envs,
+    )
+}
+
+/// `hush admin copy --from FROM --to TO --master-key-file KEY`.
+pub fn copy(from: impl AsRef<OsStr>, to: &str, key: &Path) -> Output {
+    common::hush(
+        crate::args![
+            "admin",
+            "copy",
+            "--from",
+            from,
+            "--to",
+            to,
+            "--master-key-file",
+            key
+        ],
+        &[],
+    )
+}
+
+/// What a command that succeeded printed; fails the test, with its errors, if it failed.
+pub fn ok(out: Output) -> String {
     assert!(
         out.status.success(),
-        "hush {args:?} failed:\n{}{}",
+        "hush failed:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Runs `hush ARGS`; returns stdout and stderr, failing the test if it succeeded.
-pub fn hush_fails(args: &[&OsStr], envs: &[(&str, &str)]) -> (String, String) {
-    let out = common::hush(args, envs);
+/// What a command that failed printed (stdout, stderr); fails the test if it succeeded.
+pub fn fails(out: Output) -> (String, String) {
     let (stdout, stderr) = (
         String::from_utf8(out.stdout).unwrap(),
         String::from_utf8(out.stderr).unwrap(),
     );
     assert!(
         !out.status.success(),
-        "hush {args:?} should have failed:\n{stdout}{stderr}"
+        "hush should have failed:\n{stdout}{stderr}"
     );
     (stdout, stderr)
 }
