@@ -28,11 +28,11 @@ impl SmallDisk {
         // HUSH_TEST_NO_TMPFS=1 tries the page-limit way on a machine that could mount.
         let mounted = std::env::var_os("HUSH_TEST_NO_TMPFS").is_none()
             && std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={DISK_BYTES}"), "tmpfs"])
-            .arg(&dir)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
+                .args(["-t", "tmpfs", "-o", &format!("size={DISK_BYTES}"), "tmpfs"])
+                .arg(&dir)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
         if !mounted {
             eprintln!("NOTE: cannot mount a tmpfs here; using SQLite's max_page_count instead");
         }

@@ -52,7 +52,12 @@ pub async fn check(
     keys: &[MasterKey],
     key_source: &str,
 ) -> anyhow::Result<Report> {
-    let apps = store.list_apps().await?;
+    // Reads each app's newest version's row too: a damaged one stops verify here, with the
+    // store's account of which column is wrong.
+    let apps = store
+        .list_apps()
+        .await
+        .map_err(|e| anyhow::anyhow!("the apps and their newest versions cannot be read: {e}"))?;
     let total: i64 = apps
         .iter()
         .filter_map(|(_, latest)| latest.as_ref().map(|m| m.version))

@@ -151,7 +151,7 @@ async fn backup_restore_verify_and_every_refusal() {
     drop(copy);
 
     // Damage, each named by verify with its app and version: an altered ciphertext, a missing
-    // version, a missing audit event.
+    // version, a missing audit event, a row that cannot be read.
     let mut db =
         SqliteConnection::connect(&format!("sqlite://{}", restored.join("hush.db").display()))
             .await
@@ -184,6 +184,13 @@ async fn backup_restore_verify_and_every_refusal() {
         .execute(&mut db)
         .await
         .unwrap();
+    sqlx::query(
+        "UPDATE versions SET summary = '{damaged' WHERE version = 1 \
+         AND app_id = (SELECT id FROM apps WHERE name = 'web')",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
     db.close().await.unwrap();
     let (out, err) = fails(admin("verify", Dir(&restored), &[], &[]));
     let at = |v: i64| format!("PROBLEM app \"{APP}\" (id {app_id}) version {v}");
@@ -196,8 +203,13 @@ async fn backup_restore_verify_and_every_refusal() {
         out.contains(&format!("{}: no audit event records it", at(4))),
         "{out}"
     );
-    assert!(!out.contains("\"web\""), "web is intact: {out}");
-    assert!(err.contains("verify found 3 problem(s)"), "{err}");
+    assert!(
+        out.contains("PROBLEM app \"web\"")
+            && out.contains("version 1 cannot be read")
+            && out.contains("versions.summary is not valid JSON"),
+        "{out}"
+    );
+    assert!(err.contains("verify found 4 problem(s)"), "{err}");
 }
 
 /// The way from one machine to a team: SQLite → PostgreSQL with `hush admin copy`, verified on
