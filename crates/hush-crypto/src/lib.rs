@@ -1,5 +1,6 @@
 //! Envelope encryption for hush: one master key wraps a per-app data key, which seals the
-//! app's secrets (XChaCha20-Poly1305); plus random tokens, their hashes and constant-time compare.
+//! app's secrets (XChaCha20-Poly1305); plus the master key files (`key_file`), random tokens,
+//! their hashes and constant-time compare.
 //!
 //! Sealed format (data keys wrapped by the master key, and secrets sealed by a data key):
 //! `1 format byte (0x01) | 24-byte random nonce | ciphertext and 16-byte tag`. The associated
@@ -7,8 +8,7 @@
 //! so a ciphertext copied to another row does not open.
 
 use std::fmt;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -17,7 +17,10 @@ use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+mod key_file;
 pub mod password;
+
+pub use key_file::{check_key_file_private, read_key_file, write_key_file};
 
 const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 24;
@@ -36,12 +39,20 @@ pub enum CryptoError {
     /// The master key given cannot be used; says what is wrong, never what the key is.
     #[error("bad master key: {0}")]
     BadKey(String),
-    #[error("cannot {action} {}: {source}", path.display())]
+    /// A master key file that others than its owner may read or write.
+    #[error(
+        "the master key file {} can be read or changed by other users (mode {mode:o}); restrict it with `chmod 600 {}` (a mounted secret: give it mode 0400)",
+        path.display(),
+        path.display()
+    )]
+    Exposed { path: PathBuf, mode: u32 },
+    /// The file could not be read or written. The cause is part of the message (and not a
+    /// separate `source`, so a chain of causes does not print it twice).
+    #[error("cannot {action} {}: {error}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -98,47 +109,6 @@ impl MasterKey {
         h.update(KEY_ID_LABEL);
         h.update(self.bytes);
         hex::encode(&h.finalize()[..8])
-    }
-
-    pub fn load_file(path: &Path) -> Result<MasterKey, CryptoError> {
-        let text =
-            Zeroizing::new(
-                std::fs::read_to_string(path).map_err(|source| CryptoError::Io {
-                    action: "read master key file",
-                    path: path.to_owned(),
-                    source,
-                })?,
-            );
-        MasterKey::from_encoded(&text).map_err(|e| match e {
-            CryptoError::BadKey(what) => {
-                CryptoError::BadKey(format!("in {}: {what}", path.display()))
-            }
-            other => other,
-        })
-    }
-
-    /// Creates a new random key in a new file readable only by its owner (mode 0600).
-    /// Refuses to overwrite an existing file.
-    pub fn create_file(path: &Path) -> Result<MasterKey, CryptoError> {
-        let key = MasterKey::generate();
-        let io_err = |source| CryptoError::Io {
-            action: "create master key file",
-            path: path.to_owned(),
-            source,
-        };
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(path).map_err(io_err)?;
-        let mut line = key.to_encoded();
-        line.push('\n');
-        file.write_all(line.as_bytes()).map_err(io_err)?;
-        file.sync_all().map_err(io_err)?;
-        Ok(key)
     }
 
     /// Wraps `dk` for the app `app_id`: the result unwraps only with this key and this app id.
@@ -461,42 +431,6 @@ mod tests {
         let dk = DataKey::generate();
         assert_eq!(format!("{dk:?}"), "DataKey(<redacted>)");
         assert_eq!(format!("{dk:#?}"), "DataKey(<redacted>)");
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn key_file_is_private_and_never_overwritten() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("master.key");
-        let mk = MasterKey::create_file(&path).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600, "mode is {mode:o}");
-        assert_eq!(MasterKey::load_file(&path).unwrap().key_id(), mk.key_id());
-
-        let before = std::fs::read(&path).unwrap();
-        let err = MasterKey::create_file(&path).unwrap_err();
-        assert!(
-            matches!(&err, CryptoError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists),
-            "{err:?}"
-        );
-        assert!(err.to_string().contains("master.key"), "{err}");
-        assert_eq!(std::fs::read(&path).unwrap(), before);
-    }
-
-    #[test]
-    fn load_file_errors_name_the_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let missing = dir.path().join("nope.key");
-        let err = MasterKey::load_file(&missing).unwrap_err();
-        assert!(matches!(err, CryptoError::Io { .. }));
-        assert!(err.to_string().contains("nope.key"), "{err}");
-
-        let bad = dir.path().join("bad.key");
-        std::fs::write(&bad, "not a key at all").unwrap();
-        let err = MasterKey::load_file(&bad).unwrap_err();
-        assert!(err.to_string().contains("bad.key"), "{err}");
-        assert!(!err.to_string().contains("not a key at all"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use axum::body::Bytes;
-use hush_crypto::{CryptoError, DataKey, MasterKey, version_aad};
+use hush_crypto::{CryptoError, DataKey, MasterKey, read_key_file, version_aad};
 use hush_store::{App, AppKey, Store, VersionMeta, VersionRecord};
 use zeroize::Zeroizing;
 
@@ -32,7 +32,7 @@ impl Keyring {
     pub fn from_file(path: &Path) -> Result<Keyring, CryptoError> {
         let keys = read_key_file(path)?;
         Ok(Keyring {
-            keys: RwLock::new(keys),
+            keys: RwLock::new(keys.into_iter().map(Arc::new).collect()),
             file: Some(path.to_path_buf()),
         })
     }
@@ -54,33 +54,13 @@ impl Keyring {
         }
         let path = self.file.as_ref()?;
         match read_key_file(path) {
-            Ok(keys) => *self.keys.write().expect("keyring lock") = keys,
+            Ok(keys) => {
+                *self.keys.write().expect("keyring lock") = keys.into_iter().map(Arc::new).collect()
+            }
             Err(err) => tracing::warn!(error = %err, "could not re-read the master key file"),
         }
         self.find(key_id)
     }
-}
-
-/// Reads a key file: one base64 master key per line, the newest (primary) first; `#` comments allowed.
-pub fn read_key_file(path: &Path) -> Result<Vec<Arc<MasterKey>>, CryptoError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CryptoError::Io {
-        action: "read",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let keys: Vec<Arc<MasterKey>> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| MasterKey::from_encoded(l).map(Arc::new))
-        .collect::<Result<_, _>>()?;
-    if keys.is_empty() {
-        return Err(CryptoError::BadKey(format!(
-            "{} holds no master key",
-            path.display()
-        )));
-    }
-    Ok(keys)
 }
 
 /// The newest version of one app, opened, with its API response body ready to send.
@@ -225,104 +205,4 @@ impl Vault {
             .expect("data key lock")
             .remove(&app_id);
     }
-}
-
-pub struct RotationReport {
-    pub new_key_id: String,
-    pub rewrapped: usize,
-}
-
-/// Puts a new master key first in the key file and re-wraps every app's data key under it,
-/// while servers keep serving: they hold opened data keys, and re-read the file when they meet
-/// a key id they do not know. Old keys stay in the file until [`drop_unused_keys`].
-pub async fn rotate_key_file(store: &dyn Store, path: &Path) -> anyhow::Result<RotationReport> {
-    let old = read_key_file(path)?;
-    let new = MasterKey::generate();
-    let new_key_id = new.key_id();
-    let mut lines = vec![new.to_encoded()];
-    lines.extend(old.iter().map(|k| k.to_encoded()));
-    write_key_file(path, &lines)?;
-    // A server that has not re-read the file may still create an app under an old key: go
-    // round until none is left.
-    let mut rewrapped = 0;
-    loop {
-        let pending: Vec<AppKey> = store
-            .app_keys()
-            .await?
-            .into_iter()
-            .filter(|k| k.key_id != new_key_id)
-            .collect();
-        if pending.is_empty() {
-            break;
-        }
-        for key in pending {
-            let master = old
-                .iter()
-                .find(|m| m.key_id() == key.key_id)
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "app {} is wrapped by key {}, which is not in {}",
-                        key.app_id,
-                        key.key_id,
-                        path.display()
-                    )
-                })?;
-            let dk = master.unwrap(&key.wrapped_key, key.app_id)?;
-            let next = AppKey {
-                app_id: key.app_id,
-                key_id: new_key_id.clone(),
-                wrapped_key: new.wrap(&dk, key.app_id),
-            };
-            match store.rewrap_app_key(key.app_id, &key.key_id, next).await {
-                Ok(()) => rewrapped += 1,
-                // Deleted meanwhile, or re-wrapped by a concurrent rotation: nothing to do.
-                Err(hush_store::StoreError::Conflict(_) | hush_store::StoreError::NotFound) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-    Ok(RotationReport {
-        new_key_id,
-        rewrapped,
-    })
-}
-
-/// Removes from the key file every key but the newest that no app's data key is wrapped by.
-pub async fn drop_unused_keys(store: &dyn Store, path: &Path) -> anyhow::Result<usize> {
-    let keys = read_key_file(path)?;
-    let used: std::collections::HashSet<String> = store
-        .app_keys()
-        .await?
-        .into_iter()
-        .map(|k| k.key_id)
-        .collect();
-    let keep: Vec<Zeroizing<String>> = keys
-        .iter()
-        .enumerate()
-        .filter(|(i, k)| *i == 0 || used.contains(&k.key_id()))
-        .map(|(_, k)| k.to_encoded())
-        .collect();
-    write_key_file(path, &keep)?;
-    Ok(keys.len() - keep.len())
-}
-
-/// Replaces the key file atomically: a fresh 0600 file (never a symlink or a leftover with
-/// looser permissions) renamed over the old one.
-fn write_key_file(path: &Path, lines: &[Zeroizing<String>]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut file = tempfile::Builder::new()
-        .prefix(".master.key.")
-        .tempfile_in(dir)?;
-    let keys: Vec<&str> = lines.iter().map(|l| l.as_str()).collect();
-    let text = Zeroizing::new(format!(
-        "# hush master keys, newest first\n{}\n",
-        keys.join("\n")
-    ));
-    file.write_all(text.as_bytes())?;
-    file.as_file().sync_all()?;
-    file.persist(path).map(|_| ()).map_err(|e| e.error)
 }

@@ -1,4 +1,5 @@
-//! What reaches the disk, key rotation while serving, and two servers on one PostgreSQL database.
+//! What reaches the disk, and two servers on one PostgreSQL database. (Key rotation while
+//! serving is tested end to end with `hush admin rotate-master-key`, in crates/hush/tests.)
 
 mod common;
 
@@ -89,76 +90,6 @@ async fn no_secret_value_reaches_the_database_its_wal_or_a_backup() {
         names_found.iter().any(|n| n.starts_with("hush.db")),
         "{names_found:?}"
     );
-}
-
-#[tokio::test]
-async fn rotating_the_master_key_while_serving() {
-    let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("master.key");
-    MasterKey::create_file(&key_file).unwrap();
-    let url = format!("sqlite://{}", dir.path().join("hush.db").display());
-    let store = hush_store::connect(&url).await.unwrap();
-    let server = TestServer::start_on(store.clone(), Keyring::from_file(&key_file).unwrap()).await;
-    let owner = server.owner().await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
-    let old_id = store.app_keys().await.unwrap()[0].key_id.clone();
-
-    let report = hush_server::vault::rotate_key_file(store.as_ref(), &key_file)
-        .await
-        .unwrap();
-    assert_eq!(report.rewrapped, 1);
-    assert_ne!(report.new_key_id, old_id);
-    assert!(
-        store
-            .app_keys()
-            .await
-            .unwrap()
-            .iter()
-            .all(|k| k.key_id == report.new_key_id)
-    );
-
-    // The running server keeps serving, and saves keep working.
-    assert_eq!(owner.secrets("web").await.unwrap().toml, SEED);
-    owner.save_secrets("web", "a = 1\n", 1, None).await.unwrap();
-    owner
-        .create_app("after", Some("b = 2\n"), None)
-        .await
-        .unwrap();
-
-    // A server started fresh from the rotated file reads everything.
-    let fresh = TestServer::start_on(store.clone(), Keyring::from_file(&key_file).unwrap()).await;
-    let again = fresh.login("olivia").await;
-    assert_eq!(again.secrets("web").await.unwrap().toml, "a = 1\n");
-    assert_eq!(again.secrets("after").await.unwrap().toml, "b = 2\n");
-
-    // Once nothing uses the old key, it can go; a second rotation picks up stragglers.
-    hush_server::vault::rotate_key_file(store.as_ref(), &key_file)
-        .await
-        .unwrap();
-    let dropped = hush_server::vault::drop_unused_keys(store.as_ref(), &key_file)
-        .await
-        .unwrap();
-    assert_eq!(dropped, 2);
-    let last = TestServer::start_on(store.clone(), Keyring::from_file(&key_file).unwrap()).await;
-    assert_eq!(
-        last.login("olivia")
-            .await
-            .secrets("after")
-            .await
-            .unwrap()
-            .toml,
-        "b = 2\n"
-    );
-
-    // A wrong master key cannot open anything, and says so without details.
-    let wrong = TestServer::start_on(store, Keyring::from_keys(vec![MasterKey::generate()])).await;
-    let err = wrong
-        .login("olivia")
-        .await
-        .secrets("web")
-        .await
-        .unwrap_err();
-    assert_eq!(err.status(), Some(500));
 }
 
 /// A fresh PostgreSQL database for one test, dropped afterwards; `None` (with a visible note)

@@ -171,6 +171,13 @@ pub async fn backup(from: &dyn Store, path: &Path) -> Result<u64> {
         )
         .await?;
         let copied = target.import(from.export().await?).await;
+        // Everything into the file itself, so the backup is that one file: closing the pool
+        // does not wait for SQLite's own checkpoint, and a process that exits right after
+        // could leave the rows in a -wal file beside an empty database.
+        let copied = match copied {
+            Ok(rows) => checkpoint(&target.read).await.map(|()| rows),
+            Err(e) => Err(e),
+        };
         target.close().await;
         copied
     }
@@ -185,6 +192,21 @@ pub async fn backup(from: &dyn Store, path: &Path) -> Result<u64> {
         }
     }
     copied
+}
+
+/// Moves every committed page from the write-ahead log into the database file and empties the
+/// log; an error when another connection kept it from finishing.
+async fn checkpoint(pool: &sqlx::AnyPool) -> Result<()> {
+    let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)?;
+    if busy != 0 {
+        return Err(StoreError::Unavailable(
+            "the copy could not be checkpointed into its file (it is in use)".into(),
+        ));
+    }
+    Ok(())
 }
 
 async fn has_schema(pool: &sqlx::AnyPool) -> Result<bool> {

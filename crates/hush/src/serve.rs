@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use hush_crypto::MasterKey;
 use hush_server::{AppState, Keyring, ServerConfig};
+use hush_store::Store;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
@@ -176,19 +177,29 @@ fn load_file_config(path: Option<&Path>) -> anyhow::Result<FileConfig> {
         .map_err(|e| anyhow::anyhow!("config file {}: {}", path.display(), e.message()))
 }
 
-/// The keyring: `HUSH_MASTER_KEY`, else the key file; on the embedded default's very first
-/// start, a new key file in the data directory.
-fn load_keyring(settings: &Settings) -> anyhow::Result<Keyring> {
-    if let Ok(encoded) = std::env::var("HUSH_MASTER_KEY") {
-        let keys = encoded
-            .split([',', ' ', '\n'])
-            .filter(|k| !k.trim().is_empty())
-            .map(MasterKey::from_encoded)
-            .collect::<Result<Vec<_>, _>>()
-            .context("HUSH_MASTER_KEY")?;
-        if keys.is_empty() {
-            bail!("HUSH_MASTER_KEY is set but empty");
-        }
+/// The master keys given in `HUSH_MASTER_KEY` (comma, space or newline separated), or `None`
+/// when it is not set.
+pub fn keys_from_env() -> anyhow::Result<Option<Vec<MasterKey>>> {
+    let Ok(encoded) = std::env::var("HUSH_MASTER_KEY") else {
+        return Ok(None);
+    };
+    let keys = encoded
+        .split([',', ' ', '\n'])
+        .filter(|k| !k.trim().is_empty())
+        .map(MasterKey::from_encoded)
+        .collect::<Result<Vec<_>, _>>()
+        .context("HUSH_MASTER_KEY")?;
+    if keys.is_empty() {
+        bail!("HUSH_MASTER_KEY is set but empty");
+    }
+    Ok(Some(keys))
+}
+
+/// The keyring: `HUSH_MASTER_KEY`, else the key file, which only its owner may read; on the
+/// embedded default's very first start, a new key file in the data directory — never for a
+/// database that already holds apps (restored from a backup, say): a new key could not open them.
+async fn load_keyring(settings: &Settings, store: &dyn Store) -> anyhow::Result<Keyring> {
+    if let Some(keys) = keys_from_env()? {
         return Ok(Keyring::from_keys(keys));
     }
     let path = match &settings.master_key_file {
@@ -200,17 +211,41 @@ fn load_keyring(settings: &Settings) -> anyhow::Result<Keyring> {
         ),
     };
     if !path.exists() && settings.master_key_file.is_none() {
+        if !store.app_keys().await?.is_empty() {
+            bail!(
+                "there is no master key file at {}, but the database already holds apps sealed with a master key: \
+                 put the key file they were sealed with there (or give --master-key-file or HUSH_MASTER_KEY); \
+                 a new key could not open them",
+                path.display()
+            );
+        }
         MasterKey::create_file(&path)?;
         eprintln!(
             "Created a new master key at {}.\nBack it up somewhere apart from the database: without it, the secrets cannot be read.",
             path.display()
         );
     }
+    hush_crypto::check_key_file_private(&path)?;
     Ok(Keyring::from_file(&path)?)
 }
 
+/// Creates the data directory (and any missing parents) readable by its owner only: it holds
+/// the database and the master key.
+pub fn create_data_dir(path: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(path)
+        .with_context(|| format!("cannot create the data directory {}", path.display()))
+}
+
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
-fn redact_password(url: &str) -> String {
+pub fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
@@ -272,12 +307,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     init_logging(settings.json_logs);
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            settings.data_dir.display()
-        )
-    })?;
+    create_data_dir(&settings.data_dir)?;
     let database_url = settings
         .database_url
         .clone()
@@ -285,8 +315,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(apps) = &settings.apps_dir {
         check_apps_dir(apps, &settings.data_dir)?;
     }
-    let keyring = load_keyring(&settings)?;
     let store = hush_store::connect(&database_url).await?;
+    let keyring = load_keyring(&settings, store.as_ref()).await?;
     let config = ServerConfig {
         public_url: settings.public_url.clone(),
         secure_cookies: settings.secure_cookies,

@@ -103,3 +103,125 @@ where
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `hush ARGS` with `envs` and nothing on standard input; what it printed and how it ended.
+pub fn hush<I, S>(args: I, envs: &[(&str, &str)]) -> std::process::Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(HUSH)
+        .args(args)
+        .env_remove("HUSH_DATA_DIR")
+        .env_remove("HUSH_DATABASE_URL")
+        .env_remove("HUSH_MASTER_KEY")
+        .env_remove("HUSH_MASTER_KEY_FILE")
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run hush")
+}
+
+/// A fresh master key, base64 (what HUSH_MASTER_KEY takes).
+pub fn new_master_key() -> String {
+    hush_crypto::MasterKey::generate().to_encoded().to_string()
+}
+
+/// A PostgreSQL database of one test's own on the server HUSH_TEST_DATABASE_URL names, dropped
+/// with its connections when this is dropped (even after a panic).
+pub struct PgDatabase {
+    admin: String,
+    pub name: String,
+    /// The URL of this database (the admin URL with its database name replaced).
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// `None`, after printing `SKIPPED (PostgreSQL): …`, when HUSH_TEST_DATABASE_URL is not set.
+    pub fn create(test: &str) -> Option<PgDatabase> {
+        let Some(admin) = std::env::var("HUSH_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "SKIPPED (PostgreSQL): set HUSH_TEST_DATABASE_URL to run {test}"
+            );
+            return None;
+        };
+        let name = format!(
+            "hush_{}_{}",
+            test.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(20)
+                .collect::<String>(),
+            hex::encode(hush_crypto::random_bytes::<5>())
+        )
+        .to_lowercase();
+        let url = with_database(&admin, &name);
+        let db = PgDatabase { admin, name, url };
+        db.admin_sql(&format!("CREATE DATABASE {}", db.name));
+        Some(db)
+    }
+
+    /// Runs `sql` on the admin connection (not on this database); returns its output.
+    pub fn admin_sql(&self, sql: &str) -> String {
+        psql(&self.admin, sql)
+    }
+
+    /// Runs `sql` in this database; returns its output.
+    pub fn sql(&self, sql: &str) -> String {
+        psql(&self.url, sql)
+    }
+
+    /// Ends every connection to this database (hush's pools and listeners), from the admin
+    /// connection; returns how many there were.
+    pub fn terminate_connections(&self) -> usize {
+        self.admin_sql(&format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = '{}' AND pid <> pg_backend_pid()",
+            self.name
+        ))
+        .trim()
+        .parse()
+        .unwrap_or(0)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .arg(&self.admin)
+            .args([
+                "-qAtc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}
+
+fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .arg(url)
+        .args(["-qAtc", sql])
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql {sql:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `postgres://user@host:port/db?opts` with `db` replaced by `name` (the URL names a database).
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    }
+}
