@@ -17,4 +17,4 @@ pub use env::{
 };
 pub use keypath::{KeyPathError, format_key, format_key_path, parse_key_path};
 pub use ops::{KeyDiff, MASK, diff, masked, merge_shallow};
-pub use value::{Datetime, DatetimeKind, Table, Value};
+pub use value::{Date, Datetime, DatetimeKind, Table, Time, Value};
