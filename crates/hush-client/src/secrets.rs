@@ -341,6 +341,16 @@ impl Secrets {
     pub fn watch_every(&self, interval: Duration) -> SecretsWatcher {
         watch::start(self.clone(), interval)
     }
+
+    /// [`Secrets::watch`], handing each event to `on_event` on the watcher's own
+    /// thread instead of the channel; `on_event` returns `false` to stop watching.
+    /// Dropping the watcher stops it too, after a call in progress returns.
+    pub fn watch_with(
+        &self,
+        on_event: impl FnMut(WatchEvent) -> bool + Send + 'static,
+    ) -> SecretsWatcher {
+        watch::start_with(self.clone(), DEFAULT_POLL_INTERVAL, Box::new(on_event))
+    }
 }
 
 impl FromStr for Secrets {

@@ -1,7 +1,6 @@
 //! Secrets read straight from a hush server, without `hush run` (notebooks, long-running
 //! workers): the app's newest version, kept current by following the server's watch stream.
 
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -9,6 +8,7 @@ use futures::StreamExt;
 use tokio::sync::oneshot;
 
 use super::sources::{Context, Origin};
+use super::watch::Emit;
 use super::{Secrets, SecretsError, WatchEvent};
 use crate::api::{Client, ClientError};
 
@@ -78,14 +78,14 @@ impl Secrets {
 /// [`WatchEvent::Invalid`] (the last secrets stay in force) and retried with backoff.
 pub(super) fn follow(
     remote: &Remote,
-    events: Sender<WatchEvent>,
+    mut emit: Emit,
     current: Arc<Mutex<Secrets>>,
     stop: oneshot::Receiver<()>,
 ) {
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(err) => {
-            let _ = events.send(WatchEvent::Invalid(err));
+            emit(WatchEvent::Invalid(err));
             return;
         }
     };
@@ -93,7 +93,7 @@ pub(super) fn follow(
         client: remote.client.clone(),
         app: remote.app.clone(),
         version: remote.version,
-        events,
+        emit,
         current,
     };
     rt.block_on(async {
@@ -108,7 +108,7 @@ struct Follower {
     client: Client,
     app: String,
     version: i64,
-    events: Sender<WatchEvent>,
+    emit: Emit,
     current: Arc<Mutex<Secrets>>,
 }
 
@@ -124,7 +124,7 @@ impl Follower {
                 // Once per outage; the last secrets stay in force meanwhile.
                 Err(Break::Failed(err)) if !down => {
                     down = true;
-                    if self.events.send(WatchEvent::Invalid(err)).is_err() {
+                    if !(self.emit)(WatchEvent::Invalid(err)) {
                         return;
                     }
                 }
@@ -161,9 +161,10 @@ impl Follower {
             _ => return Ok(()),
         }
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = secrets.clone();
-        self.events
-            .send(WatchEvent::Reloaded(secrets))
-            .map_err(|_| Break::Stopped)
+        match (self.emit)(WatchEvent::Reloaded(secrets)) {
+            true => Ok(()),
+            false => Err(Break::Stopped),
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! up, and a deleted file's secrets go away. Secrets read from a server follow
 //! its watch stream instead (see `remote`).
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -99,8 +99,27 @@ impl std::fmt::Debug for SecretsWatcher {
     }
 }
 
+/// Where a watcher thread hands each event; `false` means nobody listens any more.
+pub(super) type Emit = Box<dyn FnMut(WatchEvent) -> bool + Send>;
+
+/// A watcher whose events arrive on its channel.
 pub(super) fn start(initial: Secrets, interval: Duration) -> SecretsWatcher {
-    let (event_tx, events) = mpsc::channel();
+    let (tx, events) = mpsc::channel();
+    spawn(initial, interval, Box::new(move |e| tx.send(e).is_ok()), events)
+}
+
+/// A watcher that hands each event to `emit` on its own thread (its channel stays empty).
+pub(super) fn start_with(initial: Secrets, interval: Duration, emit: Emit) -> SecretsWatcher {
+    let (_, events) = mpsc::channel();
+    spawn(initial, interval, emit, events)
+}
+
+fn spawn(
+    initial: Secrets,
+    interval: Duration,
+    emit: Emit,
+    events: Receiver<WatchEvent>,
+) -> SecretsWatcher {
     let current = Arc::new(Mutex::new(initial.clone()));
     let shared = current.clone();
     let thread = std::thread::Builder::new().name("hush-secrets-watch".into());
@@ -110,7 +129,7 @@ pub(super) fn start(initial: Secrets, interval: Duration) -> SecretsWatcher {
         let thread = thread
             .spawn(move || {
                 let remote = initial.context().remote.as_ref().expect("checked above");
-                super::remote::follow(remote, event_tx, shared, stop_rx);
+                super::remote::follow(remote, emit, shared, stop_rx);
             })
             .expect("spawning the secrets watcher thread");
         return SecretsWatcher {
@@ -124,7 +143,7 @@ pub(super) fn start(initial: Secrets, interval: Duration) -> SecretsWatcher {
     }
     let (stop, stop_rx) = mpsc::channel::<()>();
     let thread = thread
-        .spawn(move || run(initial, interval, stop_rx, event_tx, shared))
+        .spawn(move || run(initial, interval, stop_rx, emit, shared))
         .expect("spawning the secrets watcher thread");
     SecretsWatcher {
         events,
@@ -147,7 +166,7 @@ fn run(
     initial: Secrets,
     interval: Duration,
     stop: Receiver<()>,
-    events: Sender<WatchEvent>,
+    mut emit: Emit,
     current: Arc<Mutex<Secrets>>,
 ) {
     let context = initial.context().clone();
@@ -185,7 +204,7 @@ fn run(
         if let WatchEvent::Reloaded(s) = &event {
             *current.lock().unwrap_or_else(|p| p.into_inner()) = s.clone();
         }
-        if events.send(event).is_err() {
+        if !emit(event) {
             return;
         }
     }
