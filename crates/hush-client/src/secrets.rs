@@ -94,7 +94,14 @@ pub enum SecretsError {
     /// [`Secrets::from_server`]: the server could not be reached or refused.
     #[cfg(feature = "http")]
     #[error("Error reading secrets from the hush server: {0}")]
-    Server(#[from] crate::api::ClientError),
+    Server(Box<crate::api::ClientError>),
+}
+
+#[cfg(feature = "http")]
+impl From<crate::api::ClientError> for SecretsError {
+    fn from(err: crate::api::ClientError) -> Self {
+        SecretsError::Server(Box::new(err))
+    }
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {

@@ -307,7 +307,10 @@ mod tests {
             }
             checked += 1;
             assert!(find_toml11_syntax(text).is_some(), "{name}: not found");
-            assert!(may_use_toml11_syntax(text), "{name}: skipped by the pre-check");
+            assert!(
+                may_use_toml11_syntax(text),
+                "{name}: skipped by the pre-check"
+            );
         }
         assert!(checked >= 11, "{checked}");
     }

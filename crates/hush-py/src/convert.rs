@@ -44,7 +44,10 @@ pub fn to_py<'py>(py: Python<'py>, value: &Secret, tables: Tables) -> PyResult<B
 }
 
 /// A plain, independent `dict` of a table, in file order.
-pub fn to_dict<'py>(py: Python<'py>, table: &hush_client::SecretTable) -> PyResult<Bound<'py, PyDict>> {
+pub fn to_dict<'py>(
+    py: Python<'py>,
+    table: &hush_client::SecretTable,
+) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     for (key, value) in table.iter() {
         dict.set_item(key, to_py(py, value, Tables::Dicts)?)?;
@@ -64,9 +67,9 @@ fn datetime<'py>(py: Python<'py>, value: &Datetime) -> PyResult<Bound<'py, PyAny
     let micro = time.map(|t| t.nanosecond / 1000).unwrap_or(0);
     match (value.kind(), date, time) {
         (DatetimeKind::LocalDate, Some(d), _) => m.getattr("date")?.call1((d.year, d.month, d.day)),
-        (DatetimeKind::LocalTime, _, Some(t)) => {
-            m.getattr("time")?.call1((t.hour, t.minute, t.second, micro))
-        }
+        (DatetimeKind::LocalTime, _, Some(t)) => m
+            .getattr("time")?
+            .call1((t.hour, t.minute, t.second, micro)),
         (kind, Some(d), Some(t)) => {
             let tz = match (kind, value.offset_minutes()) {
                 (DatetimeKind::OffsetDatetime, Some(0)) => m.getattr("timezone")?.getattr("utc")?,
@@ -78,11 +81,10 @@ fn datetime<'py>(py: Python<'py>, value: &Datetime) -> PyResult<Bound<'py, PyAny
                 }
                 _ => py.None().into_bound(py),
             };
-            m.getattr("datetime")?
-                .call1((d.year, d.month, d.day, t.hour, t.minute, t.second, micro, tz))
+            m.getattr("datetime")?.call1((
+                d.year, d.month, d.day, t.hour, t.minute, t.second, micro, tz,
+            ))
         }
         _ => Ok(PyString::new(py, value.as_str()).into_any()),
     }
 }
-
-

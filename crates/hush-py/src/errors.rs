@@ -1,8 +1,8 @@
 //! hush-client's errors as the Python exception classes of `hush._errors`, each a subclass of
 //! the built-in exception existing `except` clauses expect (KeyError, AttributeError, ...).
 
-use hush_client::SecretsError;
 use hush_client::SecretTable;
+use hush_client::SecretsError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;

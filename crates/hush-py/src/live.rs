@@ -49,7 +49,8 @@ pub fn load(py: Python<'_>) -> Result<Secrets, SecretsError> {
 /// [`load`] without the GIL; `script_dir` as [`script_dir`] found it.
 fn load_from(script_dir: Option<PathBuf>) -> Result<Secrets, SecretsError> {
     if env(HUSH_SECRETS_FILE_ENV).is_none()
-        && let (Some(server), Some(app), Some(token)) = (env(SERVER_ENV), env(APP_ENV), env(TOKEN_ENV))
+        && let (Some(server), Some(app), Some(token)) =
+            (env(SERVER_ENV), env(APP_ENV), env(TOKEN_ENV))
     {
         return Secrets::from_server(&server, &app, &token);
     }
@@ -91,7 +92,11 @@ impl Live {
 
     /// Stops following (at interpreter exit, before Python may no longer be called).
     pub fn stop(&self, py: Python<'_>) {
-        let watcher = self.watcher.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let watcher = self
+            .watcher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         // The watcher's thread may be waiting for the GIL to run a callback: let it.
         py.detach(|| drop(watcher));
     }

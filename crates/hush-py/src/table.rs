@@ -140,7 +140,12 @@ impl Secrets {
         Err(errors::read_only(py, "attribute deletion"))
     }
 
-    fn __setitem__(&self, py: Python<'_>, _key: &Bound<'_, PyAny>, _value: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn __setitem__(
+        &self,
+        py: Python<'_>,
+        _key: &Bound<'_, PyAny>,
+        _value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         Err(errors::read_only(py, "item assignment"))
     }
 
@@ -176,7 +181,10 @@ impl Secrets {
         default: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let value = match self.table(py) {
-            Ok(table) => table.get(key).map(|v| to_py(py, v, Tables::Secrets)).transpose()?,
+            Ok(table) => table
+                .get(key)
+                .map(|v| to_py(py, v, Tables::Secrets))
+                .transpose()?,
             Err(SecretsError::NoSecrets { .. }) => None,
             Err(err) => return Err(errors::load_failed(py, &err)),
         };
@@ -225,9 +233,11 @@ impl Secrets {
             Err(_) => other.clone(),
         };
         let equal = mine.eq(theirs)?;
-        Ok(pyo3::types::PyBool::new(py, equal == matches!(op, CompareOp::Eq))
-            .to_owned()
-            .into_any())
+        Ok(
+            pyo3::types::PyBool::new(py, equal == matches!(op, CompareOp::Eq))
+                .to_owned()
+                .into_any(),
+        )
     }
 
     /// Tables are mutable in spirit (a newer version may come): not hashable, like `dict`.

@@ -22,10 +22,12 @@ const WATCH_IDLE: Duration = Duration::from_secs(45);
 /// How long to wait for the watch stream's response headers.
 const WATCH_CONNECT: Duration = Duration::from_secs(30);
 
-/// Where server secrets come from. No `Debug`: the client holds the token.
+/// Where server secrets come from. No `Debug`: it holds the token. (A plain token rather
+/// than a `Client`, which would make `Secrets` lose `RefUnwindSafe`.)
 pub(crate) struct Remote {
-    pub client: Client,
+    pub server: String,
     pub app: String,
+    token: String,
     /// The version these secrets are.
     pub version: i64,
 }
@@ -34,17 +36,18 @@ fn runtime() -> Result<tokio::runtime::Runtime, SecretsError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| SecretsError::Server(ClientError::Transport(e.to_string())))
+        .map_err(|e| ClientError::Transport(e.to_string()).into())
 }
 
 /// The newest version of `app`, as [`Secrets`] that remember where they came from.
-async fn fetch(client: &Client, app: &str) -> Result<Secrets, SecretsError> {
+async fn fetch(client: &Client, app: &str, token: &str) -> Result<Secrets, SecretsError> {
     let newest = client.secrets(app).await?;
     let doc = hush_core::Document::parse(&newest.toml)?;
     let context = Context {
         remote: Some(Remote {
-            client: client.clone(),
+            server: client.server().to_owned(),
             app: app.to_owned(),
+            token: token.to_owned(),
             version: newest.version,
         }),
         ..Context::new(Origin::Server, Vec::new())
@@ -64,7 +67,7 @@ impl Secrets {
     /// stream and fetches each new version.
     pub fn from_server(server: &str, app: &str, token: &str) -> Result<Secrets, SecretsError> {
         let client = Client::new(server, Some(token.to_owned()))?;
-        runtime()?.block_on(fetch(&client, app))
+        runtime()?.block_on(fetch(&client, app, token))
     }
 
     /// The server version these secrets are, for [`Secrets::from_server`] secrets.
@@ -82,15 +85,18 @@ pub(super) fn follow(
     current: Arc<Mutex<Secrets>>,
     stop: oneshot::Receiver<()>,
 ) {
-    let rt = match runtime() {
-        Ok(rt) => rt,
+    let started =
+        runtime().and_then(|rt| Ok((rt, Client::new(&remote.server, Some(remote.token.clone()))?)));
+    let (rt, client) = match started {
+        Ok(started) => started,
         Err(err) => {
             emit(WatchEvent::Invalid(err));
             return;
         }
     };
     let mut follower = Follower {
-        client: remote.client.clone(),
+        client,
+        token: remote.token.clone(),
         app: remote.app.clone(),
         version: remote.version,
         emit,
@@ -106,6 +112,7 @@ pub(super) fn follow(
 
 struct Follower {
     client: Client,
+    token: String,
     app: String,
     version: i64,
     emit: Emit,
@@ -148,7 +155,7 @@ impl Follower {
         let mut stream = std::pin::pin!(stream);
         while let Some(version) = stream.next().await {
             if version? > self.version {
-                let secrets = fetch(&self.client, &self.app).await?;
+                let secrets = fetch(&self.client, &self.app, &self.token).await?;
                 self.apply(secrets)?;
             }
         }

@@ -92,11 +92,11 @@ impl Context {
                 Some(remote) => format!(
                     "Did you forget to add it to the app's secrets on the hush server? \
                      (hush read app {:?} from {})",
-                    remote.app,
-                    remote.client.server()
+                    remote.app, remote.server
                 ),
-                None => "Did you forget to add it to the app's secrets on the hush server?"
-                    .to_owned(),
+                None => {
+                    "Did you forget to add it to the app's secrets on the hush server?".to_owned()
+                }
             },
         }
     }

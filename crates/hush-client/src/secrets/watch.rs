@@ -105,7 +105,12 @@ pub(super) type Emit = Box<dyn FnMut(WatchEvent) -> bool + Send>;
 /// A watcher whose events arrive on its channel.
 pub(super) fn start(initial: Secrets, interval: Duration) -> SecretsWatcher {
     let (tx, events) = mpsc::channel();
-    spawn(initial, interval, Box::new(move |e| tx.send(e).is_ok()), events)
+    spawn(
+        initial,
+        interval,
+        Box::new(move |e| tx.send(e).is_ok()),
+        events,
+    )
 }
 
 /// A watcher that hands each event to `emit` on its own thread (its channel stays empty).
