@@ -3,6 +3,7 @@
 //! stream), which calls the `hush.on_change` callbacks with the changed key names.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use hush_client::secrets::{HUSH_SECRETS_FILE_ENV, SecretsWatcher, WatchEvent};
@@ -24,6 +25,8 @@ pub struct Live {
     loading: Mutex<()>,
     /// Follows the source from the first load on; dropped at exit.
     watcher: Mutex<Option<SecretsWatcher>>,
+    /// Set at interpreter exit: a load after that starts no watcher.
+    stopped: AtomicBool,
     callbacks: Mutex<Vec<Py<PyAny>>>,
 }
 
@@ -76,9 +79,11 @@ impl Live {
             }
             let secrets = load_from(dir)?;
             let root = secrets.root().clone();
-            let watcher = secrets.watch_with(self.on_event());
+            if !self.stopped.load(Ordering::SeqCst) {
+                let watcher = secrets.watch_with(self.on_event());
+                *self.watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(watcher);
+            }
             *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(secrets);
-            *self.watcher.lock().unwrap_or_else(|p| p.into_inner()) = Some(watcher);
             Ok(root)
         })
     }
@@ -90,15 +95,20 @@ impl Live {
             .push(callback);
     }
 
-    /// Stops following (at interpreter exit, before Python may no longer be called).
+    /// Stops following (at interpreter exit, before Python may no longer be called). Waits
+    /// for a load in progress, so no watcher starts after this.
     pub fn stop(&self, py: Python<'_>) {
-        let watcher = self
-            .watcher
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        // The watcher's thread may be waiting for the GIL to run a callback: let it.
-        py.detach(|| drop(watcher));
+        // Without the GIL: the watcher's thread may be waiting for it to run a callback.
+        py.detach(|| {
+            let _loading = self.loading.lock().unwrap_or_else(|p| p.into_inner());
+            self.stopped.store(true, Ordering::SeqCst);
+            let watcher = self
+                .watcher
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            drop(watcher);
+        });
     }
 
     /// What the watcher thread does with each event.
