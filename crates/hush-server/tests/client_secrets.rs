@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::TestServer;
+use hush_client::api::{Client, CreatedToken};
 use hush_client::secrets::{Secrets, SecretsError, WatchEvent};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -20,15 +21,21 @@ fn next_event(watcher: &hush_client::SecretsWatcher) -> WatchEvent {
     })
 }
 
+/// `apps` created (name, TOML) by the owner, and an app token for the first.
+async fn with_apps(server: &TestServer, apps: &[(&str, &str)]) -> (Client, CreatedToken) {
+    let owner = server.owner().await;
+    for (name, toml) in apps {
+        owner.create_app(name, Some(toml), None).await.unwrap();
+    }
+    let token = owner.create_app_token(apps[0].0, "t", None).await;
+    (owner, token.unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn from_server_reads_the_newest_version_and_follows_saves() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner
-        .create_app("web", Some("token = \"v1\"\n[db]\nhost = \"h1\"\n"), None)
-        .await
-        .unwrap();
-    let token = owner.create_app_token("web", "t", None).await.unwrap();
+    let (owner, token) =
+        with_apps(&server, &[("web", "token = \"v1\"\n[db]\nhost = \"h1\"\n")]).await;
 
     let (url, tok) = (server.url.clone(), token.token.clone());
     let secrets = tokio::task::spawn_blocking(move || Secrets::from_server(&url, "web", &tok))
@@ -70,20 +77,8 @@ async fn from_server_reads_the_newest_version_and_follows_saves() {
 #[tokio::test]
 async fn from_server_refuses_wrong_tokens_and_apps() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner
-        .create_app("web", Some("a = 1\n"), None)
-        .await
-        .unwrap();
-    owner
-        .create_app("other", Some("a = 1\n"), None)
-        .await
-        .unwrap();
-    let token = owner
-        .create_app_token("web", "t", None)
-        .await
-        .unwrap()
-        .token;
+    let (_, token) = with_apps(&server, &[("web", "a = 1\n"), ("other", "a = 1\n")]).await;
+    let token = token.token;
     for (app, tok) in [
         ("web", "hush_app_wrong"),
         ("other", token.as_str()),
