@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Python's side of the parsing benchmark: tomllib and Streamlit's st.secrets loading the same
-generated files as `hush-bench parse`, timed the same way (timeit autorange, best and median of
---repeat). Measures are those of ../shared/bench/streamlit-secrets.py, whose make_toml is used.
+"""Python's side of the parsing benchmark: tomllib, Streamlit's st.secrets and hush.secrets
+(the hush-secrets wheel, when installed) loading the same generated files as `hush-bench parse`,
+timed the same way (timeit autorange, best and median of --repeat), interleaved per size.
+Measures are those of ../shared/bench/streamlit-secrets.py, whose make_toml is used.
 
 Run in a venv with streamlit:  python parse_py.py --keys 10,1000,10000 --dir /tmp/p --repeat 15
 Prints one `RESULT {json}` line per measure.
@@ -62,6 +63,12 @@ def main() -> None:
     from streamlit import config
     from streamlit.runtime.secrets import Secrets
 
+    try:
+        import hush
+    except ImportError:
+        hush = None
+        print("# hush-secrets is not installed: no hush.secrets rows", file=sys.stderr)
+
     print(f"# python {sys.version.split()[0]}, streamlit {streamlit.__version__}", file=sys.stderr)
     os.makedirs(args.dir, exist_ok=True)
     for n in (int(k) for k in args.keys.split(",")):
@@ -104,6 +111,16 @@ def main() -> None:
                 os.environ[k] = str(v)
 
         emit("streamlit", "env_export", n, size, *bench(export_env, args.repeat), args.repeat)
+
+        if hush is not None:
+            # What st.secrets' `load` row does, with hush.Secrets: read, parse, first lookup
+            # (its Python object built). Values become Python objects as they are read; the
+            # to_dict row builds all of them.
+            emit("hush-py", "load", n, size,
+                 *bench(lambda: hush.Secrets.from_path(path)["key_00000"], args.repeat), args.repeat)
+            emit("hush-py", "to_dict", n, size,
+                 *bench(lambda: hush.Secrets.from_path(path).to_dict(), args.repeat), args.repeat)
+            assert hush.Secrets.from_path(path).to_dict() == tomllib.loads(text)
     os._exit(0)  # the watcher threads of the real first loads are daemons
 
 

@@ -2,7 +2,10 @@
 """Turns a scripts/bench run (results.jsonl + sample files in DIR) into the table printed on
 stdout, BENCHMARKS.md and the SVG plots in bench/plots/. Standard library only.
 
-Usage: python3 bench/report.py bench/last-run [--no-write]
+Usage: python3 bench/report.py bench/last-run [--no-write] [--splice-parse]
+
+--splice-parse (scripts/bench with ONLY=parse): replace only the parsing rows of the summary and
+section 6 of the existing BENCHMARKS.md, leaving the other benchmarks' numbers as they were.
 """
 
 import json
@@ -350,11 +353,16 @@ def main():
         hl, hp, hf, tl, tp, sl, se, sf = (g("hush", "load"), g("hush", "parse"), g("hush", "from_path"), g("tomllib", "load"),
                                           g("tomllib", "parse"), g("streamlit", "load"), g("streamlit", "env_export"),
                                           g("streamlit", "first_load"))
-        parse_rows.append([f"{n:,}", fms(hp), fms(hf), fms(hl), fms(tp), fms(tl), fms(sl), fms(se), fms(sf),
-                           fratio(sl / hl) if sl and hl else "–", fratio(tl / hl) if tl and hl else "–"])
+        pl, pd = g("hush-py", "load"), g("hush-py", "to_dict")
+        parse_rows.append([f"{n:,}", fms(hp), fms(hf), fms(hl), fms(pl), fms(pd), fms(tp), fms(tl), fms(sl), fms(se),
+                           fms(sf), fratio(sl / hl) if sl and hl else "–", fratio(sl / pl) if sl and pl else "–",
+                           fratio(tl / hl) if tl and hl else "–"])
         if sl and hl:
             summary.append((f"Parsing {n:,} keys", f"{fms(hl)}", f"st.secrets {fms(sl)}, tomllib {fms(tl)}",
                             fratio(sl / hl) + " vs Streamlit", "≥ 10× faster than Streamlit", ok(sl / hl >= 10)))
+        if sl and pl:
+            summary.append((f"hush.secrets (Python), {n:,} keys", f"{fms(pl)}", f"st.secrets {fms(sl)}, tomllib {fms(tl)}",
+                            fratio(sl / pl) + " vs Streamlit", "≥ 10× faster than Streamlit", ok(sl / pl >= 10)))
 
     # ---- 7. memory
     mem = {(r["impl"], r["phase"]): r["rss_kb"] for r in by.get("memory", [])}
@@ -450,11 +458,15 @@ def main():
               "(*parse*); `hush_client::Secrets::from_path` + first lookup (*from_path*); the same plus `Secrets::env()`, "
               "the environment projection (*load*: what an app gets; the projection computes every variable's text but "
               "does not call `setenv`, which a Rust library cannot do safely; `hush run` hands the variables to the "
-              "child at exec). Python: `tomllib.loads` / "
+              "child at exec). Python, in the same interpreter: `hush.Secrets.from_path(p)[\"key_00000\"]` "
+              "(*hush.secrets load*: read, parse, first lookup with its Python object; the hush-secrets wheel, release "
+              "build) and `hush.Secrets.from_path(p).to_dict()` (every value as a Python object); `tomllib.loads` / "
               "`tomllib.load`; Streamlit: `Secrets()` + first access (watcher patched out), which parses and sets "
-              "`os.environ` for every key; its `os.environ` export alone; one real first load.\n")
-    md.append(table(["keys", "hush parse", "hush from_path", "hush load", "tomllib.loads", "tomllib.load", "st.secrets load",
-                     "st env export only", "st first load (real)", "Streamlit / hush", "tomllib / hush"], parse_rows))
+              "`os.environ` for every key (hush.secrets never changes `os.environ`); its `os.environ` export alone; "
+              "one real first load.\n")
+    md.append(table(["keys", "hush parse", "hush from_path", "hush load", "hush.secrets load", "hush.secrets to_dict",
+                     "tomllib.loads", "tomllib.load", "st.secrets load", "st env export only", "st first load (real)",
+                     "Streamlit / hush", "Streamlit / hush.secrets", "tomllib / hush"], parse_rows))
     md.append("\n## 7. Memory\n")
     md.append(table(["when", "hush serve RSS", "OpenBao RSS", "OpenBao / hush"], mem_rows))
     md.append("\n## Exact commands\n")
@@ -483,9 +495,45 @@ def main():
     analysis = os.path.join(ROOT, "bench", "ANALYSIS.md")
     if os.path.exists(analysis):
         md.append(open(analysis).read().rstrip() + "\n")
+    text = "\n".join(md)
+    if "--splice-parse" in sys.argv:
+        note = (f"Measured in a run of its own (`ONLY=parse scripts/bench`), {machine.get('date', '?')}, git "
+                f"{machine.get('hush_rev', '?')}, load average {' '.join(machine.get('loadavg_start', []))} at the "
+                "start; the other sections are from the full run above.\n")
+        text = splice_parse(open(os.path.join(ROOT, "BENCHMARKS.md")).read(), text, note)
     with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
-        f.write("\n".join(md))
+        f.write(text)
     print(f"wrote BENCHMARKS.md and {PLOTS}/", file=sys.stderr)
+
+
+PARSE_ROW_PREFIXES = ("| Parsing ", "| hush.secrets (Python)")
+PARSE_SECTION = "## 6. Parsing"
+
+
+def section(text, title):
+    """(start, end) of the markdown section starting with `title` (up to the next `## `)."""
+    start = text.index(title)
+    end = text.find("\n## ", start + len(title))
+    return start, (len(text) if end < 0 else end + 1)
+
+
+def splice_parse(old, new, note):
+    """`old` with its parsing summary rows and section 6 taken from `new`."""
+    new_rows = [line for line in new.splitlines() if line.startswith(PARSE_ROW_PREFIXES)]
+    out, placed = [], False
+    for line in old.splitlines():
+        if line.startswith(PARSE_ROW_PREFIXES):
+            if not placed:
+                out.extend(new_rows)
+                placed = True
+            continue
+        out.append(line)
+    old = "\n".join(out) + "\n"
+    s, e = section(new, PARSE_SECTION)
+    heading, rest = new[s:e].split("\n", 1)
+    body = f"{heading}\n\n{note}{rest}"
+    s, e = section(old, PARSE_SECTION)
+    return old[:s] + body + old[e:]
 
 
 if __name__ == "__main__":

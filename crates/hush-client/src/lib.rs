@@ -1,5 +1,7 @@
-//! The Rust library apps use: st.secrets-compatible loading and lookup, and the HTTP API client. No server or database dependencies.
+//! The Rust library apps use: st.secrets-compatible loading and lookup, and (with the `http`
+//! feature) the HTTP API client. No server or database dependencies.
 
+#[cfg(feature = "http")]
 pub mod api;
 pub mod secrets;
 

@@ -22,6 +22,8 @@
 //!
 //! Files are merged shallowly: a later file's top-level key replaces the earlier value whole.
 
+#[cfg(feature = "http")]
+mod remote;
 mod sources;
 mod value;
 mod watch;
@@ -41,7 +43,7 @@ pub use sources::{HUSH_SECRETS_FILE_ENV, STREAMLIT_SECRETS_FILES_ENV, Source};
 pub use value::{Secret, SecretTable};
 pub use watch::{DEFAULT_POLL_INTERVAL, SecretsWatcher, WatchEvent};
 
-use sources::{Origin, Resolve, Snap};
+use sources::{Context, Origin, Resolve, Snap};
 
 /// Everything that can go wrong loading or reading secrets. No variant ever
 /// holds a secret value.
@@ -89,6 +91,17 @@ pub enum SecretsError {
     /// A document given to `from_str` is not valid TOML 1.0.
     #[error("Error parsing secrets: {0}")]
     Text(#[from] hush_core::ParseError),
+    /// [`Secrets::from_server`]: the server could not be reached or refused.
+    #[cfg(feature = "http")]
+    #[error("Error reading secrets from the hush server: {0}")]
+    Server(Box<crate::api::ClientError>),
+}
+
+#[cfg(feature = "http")]
+impl From<crate::api::ClientError> for SecretsError {
+    fn from(err: crate::api::ClientError) -> Self {
+        SecretsError::Server(Box::new(err))
+    }
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
@@ -101,8 +114,7 @@ fn display_paths(paths: &[PathBuf]) -> String {
 
 struct Inner {
     root: SecretTable,
-    sources: Vec<Source>,
-    origin: Origin,
+    /// The sources' bytes these secrets were built from (what a watcher compares).
     snaps: Vec<Snap>,
 }
 
@@ -116,21 +128,26 @@ pub struct Secrets {
 impl Default for Secrets {
     /// No secrets at all.
     fn default() -> Self {
-        Secrets::from_parts(Table::new(), Vec::new(), Origin::Text, Vec::new())
+        Secrets::from_parts(
+            Table::new(),
+            Arc::new(Context::new(Origin::Text, Vec::new())),
+            Vec::new(),
+        )
     }
 }
 
 impl Secrets {
-    fn from_parts(table: Table, sources: Vec<Source>, origin: Origin, snaps: Vec<Snap>) -> Secrets {
-        let hint: Arc<str> = sources::hint(origin, &sources).into();
+    fn from_parts(table: Table, context: Arc<Context>, snaps: Vec<Snap>) -> Secrets {
         Secrets {
             inner: Arc::new(Inner {
-                root: SecretTable::from_table(&table, &hint),
-                sources,
-                origin,
+                root: SecretTable::from_table(table, &context),
                 snaps,
             }),
         }
+    }
+
+    fn context(&self) -> &Arc<Context> {
+        self.inner.root.context()
     }
 
     /// Load as Streamlit does, from the process environment, `$HOME` and the
@@ -156,10 +173,11 @@ impl Secrets {
     pub fn from_paths<P: AsRef<Path>>(
         paths: impl IntoIterator<Item = P>,
     ) -> Result<Secrets, SecretsError> {
-        Secrets::builder()
-            .files(paths.into_iter().map(|p| p.as_ref().to_owned()))
-            .ignore_environment()
-            .load()
+        let sources = paths
+            .into_iter()
+            .map(|p| sources::classify(sources::absolute(p.as_ref().to_owned())))
+            .collect::<Result<Vec<_>, _>>()?;
+        Secrets::load_sources(sources, Origin::Local)
     }
 
     /// Parse a secrets document held in memory.
@@ -168,8 +186,7 @@ impl Secrets {
         let doc = Document::parse(text)?;
         Ok(Secrets::from_parts(
             doc.into_root(),
-            Vec::new(),
-            Origin::Text,
+            Arc::new(Context::new(Origin::Text, Vec::new())),
             Vec::new(),
         ))
     }
@@ -177,7 +194,11 @@ impl Secrets {
     fn load_sources(sources: Vec<Source>, origin: Origin) -> Result<Secrets, SecretsError> {
         let snaps = sources::snapshot(&sources)?;
         match sources::build(&sources, &snaps)? {
-            Some(table) => Ok(Secrets::from_parts(table, sources, origin, snaps)),
+            Some(table) => Ok(Secrets::from_parts(
+                table,
+                Arc::new(Context::new(origin, sources)),
+                snaps,
+            )),
             None => Err(SecretsError::NoSecrets {
                 looked_in: sources.iter().map(|s| s.path().to_owned()).collect(),
             }),
@@ -191,7 +212,7 @@ impl Secrets {
 
     /// The places these secrets were read from, in load order (missing files included).
     pub fn sources(&self) -> &[Source] {
-        &self.inner.sources
+        &self.context().sources
     }
 
     /// A top-level value, or `None` (never fails, even with no secrets: rule 17).
@@ -314,7 +335,7 @@ impl Secrets {
 
     /// The environment variables these secrets export (rules 8–11).
     pub fn env(&self) -> EnvProjection {
-        hush_core::env_projection(&self.to_table())
+        hush_core::env_projection_from(self.iter().map(|(k, v)| (k, v.env_text())))
     }
 
     /// Watch the sources for content changes, polling every
@@ -326,6 +347,16 @@ impl Secrets {
     /// [`Secrets::watch`] with a chosen polling interval.
     pub fn watch_every(&self, interval: Duration) -> SecretsWatcher {
         watch::start(self.clone(), interval)
+    }
+
+    /// [`Secrets::watch`], handing each event to `on_event` on the watcher's own
+    /// thread instead of the channel; `on_event` returns `false` to stop watching.
+    /// Dropping the watcher stops it too, after a call in progress returns.
+    pub fn watch_with(
+        &self,
+        on_event: impl FnMut(WatchEvent) -> bool + Send + 'static,
+    ) -> SecretsWatcher {
+        watch::start_with(self.clone(), DEFAULT_POLL_INTERVAL, Box::new(on_event))
     }
 }
 
@@ -362,7 +393,7 @@ impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Secrets")
             .field("keys", &self.inner.root.keys().collect::<Vec<_>>())
-            .field("sources", &self.inner.sources)
+            .field("sources", &self.context().sources)
             .finish()
     }
 }

@@ -40,28 +40,19 @@ impl Document {
                 toml11_only: false,
             });
         }
-        // Fast path: toml 1.x, held to TOML 1.0 (see `toml10`).
-        let toml11_syntax = match toml11::from_str::<TomlTable>(text) {
-            Ok(TomlTable(root)) => match find_toml11_syntax(text) {
-                None => {
-                    return Ok(Document {
-                        text: text.to_owned(),
-                        root,
-                    });
-                }
-                found => Some(found),
-            },
-            Err(_) => None,
-        };
-        // Everything else goes to toml 0.8, the TOML 1.0 parser that decides
-        // what is accepted and words the errors.
-        match toml::from_str::<TomlTable>(text) {
-            Ok(TomlTable(root)) => Ok(Document {
-                text: text.to_owned(),
-                root,
-            }),
-            Err(err) => Err(ParseError::from_toml(text, &err, toml11_syntax)),
+        let mut root = parse_tree(text)?;
+        // Python's tomllib turns every CRLF into LF before it parses, so a line
+        // break inside a multi-line string is "\n" even in a file saved on
+        // Windows; the TOML parsers here keep "\r\n". Read the values from the
+        // normalized text (whether the text is valid was decided above, on the
+        // text itself: a lone CR stays an error, as in tomllib).
+        if text.contains("\r\n") && (text.contains("\"\"\"") || text.contains("'''")) {
+            root = parse_tree(&text.replace("\r\n", "\n"))?;
         }
+        Ok(Document {
+            text: text.to_owned(),
+            root,
+        })
     }
 
     /// [`Document::parse`] plus the checks made before a document is stored:
@@ -116,6 +107,24 @@ impl Document {
         let mut out = Vec::new();
         collect_paths(&self.root, &mut Vec::new(), &mut out);
         out
+    }
+}
+
+/// The tree of a TOML 1.0 document.
+fn parse_tree(text: &str) -> Result<Table, ParseError> {
+    // Fast path: toml 1.x, held to TOML 1.0 (see `toml10`).
+    let toml11_syntax = match toml11::from_str::<TomlTable>(text) {
+        Ok(TomlTable(root)) => match find_toml11_syntax(text) {
+            None => return Ok(root),
+            found => Some(found),
+        },
+        Err(_) => None,
+    };
+    // Everything else goes to toml 0.8, the TOML 1.0 parser that decides
+    // what is accepted and words the errors.
+    match toml::from_str::<TomlTable>(text) {
+        Ok(TomlTable(root)) => Ok(root),
+        Err(err) => Err(ParseError::from_toml(text, &err, toml11_syntax)),
     }
 }
 

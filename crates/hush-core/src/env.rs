@@ -153,23 +153,36 @@ pub fn env_value_str(value: &Value) -> Option<String> {
 
 /// The environment projection of any root table (what [`crate::Document::env`] returns).
 pub fn env_projection(root: &Table) -> EnvProjection {
+    env_projection_from(
+        root.iter()
+            .map(|(k, v)| (k.as_str(), env_value_str(v).ok_or(v.type_name()))),
+    )
+}
+
+/// [`env_projection`] over root entries held in another form: each key with its
+/// value's environment text ([`env_value_str`]), or the TOML type name of a value
+/// that is never exported.
+pub fn env_projection_from<'a>(
+    entries: impl IntoIterator<Item = (&'a str, Result<String, &'static str>)>,
+) -> EnvProjection {
     let mut out = EnvProjection::default();
-    for (key, value) in root {
-        match env_value_str(value) {
-            None => out.skipped.push(SkippedKey {
-                key: key.clone(),
-                reason: SkipReason::NotScalar(value.type_name()),
+    for (key, text) in entries {
+        let key = key.to_owned();
+        match text {
+            Err(type_name) => out.skipped.push(SkippedKey {
+                key,
+                reason: SkipReason::NotScalar(type_name),
             }),
-            Some(text) => match invalid_env_reason(key, &text) {
+            Ok(text) => match invalid_env_reason(&key, &text) {
                 Some(why) => out.skipped.push(SkippedKey {
-                    key: key.clone(),
+                    key,
                     reason: SkipReason::InvalidName(why),
                 }),
-                None if is_reserved_env_name(key) => out.skipped.push(SkippedKey {
-                    key: key.clone(),
+                None if is_reserved_env_name(&key) => out.skipped.push(SkippedKey {
+                    key,
                     reason: SkipReason::Reserved,
                 }),
-                None => out.exported.push((key.clone(), text)),
+                None => out.exported.push((key, text)),
             },
         }
     }

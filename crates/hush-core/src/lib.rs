@@ -12,9 +12,9 @@ mod value;
 pub use de::{DeError, from_table, from_value};
 pub use document::{Document, MAX_DOCUMENT_BYTES, ParseError, SaveError};
 pub use env::{
-    EnvProjection, SkipReason, SkippedKey, env_projection, env_value_str, is_reserved_env_name,
-    python_float_str,
+    EnvProjection, SkipReason, SkippedKey, env_projection, env_projection_from, env_value_str,
+    is_reserved_env_name, python_float_str,
 };
 pub use keypath::{KeyPathError, format_key, format_key_path, parse_key_path};
 pub use ops::{KeyDiff, MASK, diff, masked, merge_shallow};
-pub use value::{Datetime, DatetimeKind, Table, Value};
+pub use value::{Date, Datetime, DatetimeKind, Table, Time, Value};

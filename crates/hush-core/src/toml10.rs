@@ -55,6 +55,9 @@ impl Toml11Syntax {
 /// The first TOML 1.1-only construct in `text` (a document toml 1.x
 /// accepts), as its byte offset and kind; `None` if `text` is TOML 1.0.
 pub(crate) fn find_toml11_syntax(text: &str) -> Option<(usize, Toml11Syntax)> {
+    if !may_use_toml11_syntax(text) {
+        return None;
+    }
     let source = Source::new(text);
     let tokens = source.lex().into_vec();
     let mut finder = Finder {
@@ -65,6 +68,19 @@ pub(crate) fn find_toml11_syntax(text: &str) -> Option<(usize, Toml11Syntax)> {
     };
     parse_document(&tokens, &mut finder, &mut ());
     finder.found
+}
+
+/// Each TOML 1.1 addition needs a `{` (inline tables), a `\\` (escapes) or a
+/// digit, `:`, digit (a time): text with none of them is TOML 1.0 as it is. Most
+/// secrets files have no inline table, escape or time, and skip the second pass.
+fn may_use_toml11_syntax(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().any(|&b| b == b'{' || b == b'\\')
+        || text.match_indices(':').any(|(i, _)| {
+            i > 0
+                && bytes[i - 1].is_ascii_digit()
+                && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
+        })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -291,6 +307,10 @@ mod tests {
             }
             checked += 1;
             assert!(find_toml11_syntax(text).is_some(), "{name}: not found");
+            assert!(
+                may_use_toml11_syntax(text),
+                "{name}: skipped by the pre-check"
+            );
         }
         assert!(checked >= 11, "{checked}");
     }
@@ -336,6 +356,11 @@ mod tests {
         ] {
             assert_eq!(find_toml11_syntax(text), Some((offset, what)), "{text:?}");
         }
+        // The pre-check lets plain documents skip the second pass.
+        assert!(!may_use_toml11_syntax(
+            "# c\nk = \"v-1\"\nurl = \"postgres://u:pw@db:5432/x\"\n[t]\nn = 1.5\n"
+        ));
+        assert!(may_use_toml11_syntax("t = 1979-05-27\nx = \"12:30\"\n"));
         // TOML 1.0: nothing to find.
         for text in [
             "a = { x = [\n 1, # c\n 2,\n] }\n",

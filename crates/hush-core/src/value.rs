@@ -44,11 +44,32 @@ pub enum DatetimeKind {
 }
 
 /// A TOML date/time value: its kind and its canonical text (RFC 3339 with `T`,
-/// seconds always present, fractional seconds without trailing zeros, `Z` for UTC).
+/// seconds always present, fractional seconds without trailing zeros, `Z` for UTC),
+/// and its parts.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Datetime {
     kind: DatetimeKind,
     text: String,
+    date: Option<Date>,
+    time: Option<Time>,
+    offset_minutes: Option<i16>,
+}
+
+/// The date of a [`Datetime`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Date {
+    pub year: u16,
+    pub month: u8,
+    pub day: u8,
+}
+
+/// The time of day of a [`Datetime`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Time {
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+    pub nanosecond: u32,
 }
 
 impl Datetime {
@@ -59,6 +80,21 @@ impl Datetime {
     /// The canonical text, e.g. `1979-05-27T07:32:00Z`.
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// The date, for every kind but a local time.
+    pub fn date(&self) -> Option<Date> {
+        self.date
+    }
+
+    /// The time of day, for every kind but a local date.
+    pub fn time(&self) -> Option<Time> {
+        self.time
+    }
+
+    /// The offset from UTC in minutes (`Some(0)` for `Z`), for an offset datetime only.
+    pub fn offset_minutes(&self) -> Option<i16> {
+        self.offset_minutes
     }
 
     /// From toml 1.x's datetime. The text is what toml 0.8 (`toml_datetime`
@@ -92,6 +128,21 @@ impl Datetime {
         Datetime {
             kind,
             text: canonical.to_string(),
+            date: canonical.date.map(|d| Date {
+                year: d.year,
+                month: d.month,
+                day: d.day,
+            }),
+            time: canonical.time.map(|t| Time {
+                hour: t.hour,
+                minute: t.minute,
+                second: t.second,
+                nanosecond: t.nanosecond,
+            }),
+            offset_minutes: canonical.offset.map(|o| match o {
+                v::Offset::Z => 0,
+                v::Offset::Custom { minutes } => minutes,
+            }),
         }
     }
 }

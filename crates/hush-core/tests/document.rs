@@ -402,3 +402,36 @@ fn values_serialize_to_plain_json() {
                             "n": "nan", "a": [1, "2"], "t": {"k": 1}})
     );
 }
+
+#[test]
+fn datetimes_expose_their_parts() {
+    use hush_core::{Date, Time};
+    let doc = Document::parse(
+        "odt = 1979-05-27T00:32:00.999999-07:00\nutc = 1979-05-27T07:32:00Z\n\
+         ldt = 1979-05-27 07:32:00\nld = 1979-05-27\nlt = 07:32:00.5\n",
+    )
+    .unwrap();
+    let dt = |k: &str| doc.root()[k].as_datetime().unwrap().clone();
+    let date = Some(Date {
+        year: 1979,
+        month: 5,
+        day: 27,
+    });
+    assert_eq!(dt("odt").date(), date);
+    assert_eq!(
+        dt("odt").time(),
+        Some(Time {
+            hour: 0,
+            minute: 32,
+            second: 0,
+            nanosecond: 999_999_000
+        })
+    );
+    assert_eq!(dt("odt").offset_minutes(), Some(-420));
+    assert_eq!(dt("utc").offset_minutes(), Some(0));
+    assert_eq!(dt("ldt").offset_minutes(), None);
+    assert_eq!(dt("ldt").as_str(), "1979-05-27T07:32:00");
+    assert_eq!((dt("ld").date(), dt("ld").time()), (date, None));
+    assert_eq!(dt("lt").date(), None);
+    assert_eq!(dt("lt").time().unwrap().nanosecond, 500_000_000);
+}

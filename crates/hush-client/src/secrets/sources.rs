@@ -43,27 +43,62 @@ pub(crate) enum Origin {
     Local,
     /// `Secrets::from_str`: no files.
     Text,
+    /// `Secrets::from_server`: an app's newest version on a hush server.
+    #[cfg(feature = "http")]
+    Server,
 }
 
-pub(crate) fn hint(origin: Origin, sources: &[Source]) -> String {
-    let list = || {
-        sources
-            .iter()
-            .map(|s| s.path().display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match origin {
-        Origin::Runner => format!(
-            "Did you forget to add it to the app's secrets on the hush server? \
-             (hush run provides them in {})",
-            list()
-        ),
-        Origin::Local => format!(
-            "Did you forget to add it to secrets.toml or a secrets directory? hush looked in: {}",
-            list()
-        ),
-        Origin::Text => "Did you forget to add it to the secrets document?".to_owned(),
+/// Where one snapshot of secrets came from, shared by all its tables.
+pub(crate) struct Context {
+    pub origin: Origin,
+    pub sources: Vec<Source>,
+    /// The server, app and version of `Origin::Server` secrets.
+    #[cfg(feature = "http")]
+    pub remote: Option<super::remote::Remote>,
+}
+
+impl Context {
+    pub fn new(origin: Origin, sources: Vec<Source>) -> Context {
+        Context {
+            origin,
+            sources,
+            #[cfg(feature = "http")]
+            remote: None,
+        }
+    }
+
+    /// The rule-15 hint: where hush looked. Built only when a key is missing.
+    pub fn hint(&self) -> String {
+        let list = || {
+            self.sources
+                .iter()
+                .map(|s| s.path().display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self.origin {
+            Origin::Runner => format!(
+                "Did you forget to add it to the app's secrets on the hush server? \
+                 (hush run provides them in {})",
+                list()
+            ),
+            Origin::Local => format!(
+                "Did you forget to add it to secrets.toml or a secrets directory? hush looked in: {}",
+                list()
+            ),
+            Origin::Text => "Did you forget to add it to the secrets document?".to_owned(),
+            #[cfg(feature = "http")]
+            Origin::Server => match &self.remote {
+                Some(remote) => format!(
+                    "Did you forget to add it to the app's secrets on the hush server? \
+                     (hush read app {:?} from {})",
+                    remote.app, remote.server
+                ),
+                None => {
+                    "Did you forget to add it to the app's secrets on the hush server?".to_owned()
+                }
+            },
+        }
     }
 }
 
@@ -75,6 +110,16 @@ pub(crate) struct Resolve {
     pub script_dir: Option<PathBuf>,
     pub files: Option<Vec<PathBuf>>,
     pub env: HashMap<String, String>,
+}
+
+/// `p` against the current directory when it is relative.
+pub(crate) fn absolute(p: PathBuf) -> PathBuf {
+    if p.is_absolute() {
+        return p;
+    }
+    std::env::current_dir()
+        .unwrap_or_else(|_| PathBuf::from("."))
+        .join(p)
 }
 
 impl Resolve {
@@ -182,7 +227,7 @@ impl Resolve {
     }
 }
 
-fn classify(path: PathBuf) -> Result<Source, SecretsError> {
+pub(crate) fn classify(path: PathBuf) -> Result<Source, SecretsError> {
     if path.to_string_lossy().ends_with(".toml") {
         Ok(Source::File(path))
     } else if path.is_dir() {

@@ -10,6 +10,7 @@ use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 
 use super::SecretsError;
+use super::sources::Context;
 
 /// One secret value. `Debug` never shows the value; read it with
 /// [`Secret::as_str`] and friends, compare it with `==`, or deserialize it.
@@ -25,17 +26,18 @@ pub enum Secret {
     Table(SecretTable),
 }
 
-/// A read-only table of secrets, keys in file order.
+/// A read-only table of secrets, keys in file order. Cloning is cheap: the
+/// entries are shared, never copied.
 #[derive(Clone)]
 pub struct SecretTable {
-    entries: IndexMap<String, Secret>,
-    /// The rule-15 hint for a missing key: where hush looked.
-    hint: Arc<str>,
+    entries: Arc<IndexMap<String, Secret>>,
+    /// Where these secrets came from: the rule-15 hint for a missing key names it.
+    context: Arc<Context>,
 }
 
 impl PartialEq for SecretTable {
     fn eq(&self, other: &Self) -> bool {
-        self.entries == other.entries
+        Arc::ptr_eq(&self.entries, &other.entries) || self.entries == other.entries
     }
 }
 
@@ -44,14 +46,27 @@ pub(crate) fn missing_key_message(key: &str, hint: &str) -> String {
 }
 
 impl SecretTable {
-    pub(crate) fn from_table(table: &Table, hint: &Arc<str>) -> SecretTable {
+    /// Takes the parsed table over (moved, not copied).
+    pub(crate) fn from_table(table: Table, context: &Arc<Context>) -> SecretTable {
         SecretTable {
-            entries: table
-                .iter()
-                .map(|(k, v)| (k.clone(), Secret::from_value(v, hint)))
-                .collect(),
-            hint: hint.clone(),
+            entries: Arc::new(
+                table
+                    .into_iter()
+                    .map(|(k, v)| (k, Secret::from_value(v, context)))
+                    .collect(),
+            ),
+            context: context.clone(),
         }
+    }
+
+    pub(crate) fn context(&self) -> &Arc<Context> {
+        &self.context
+    }
+
+    /// What a missing key's error says after Streamlit's first sentence: where
+    /// hush looked (`Did you forget to add it to ...?`).
+    pub fn hint(&self) -> String {
+        self.context.hint()
     }
 
     pub fn get(&self, key: &str) -> Option<&Secret> {
@@ -64,7 +79,7 @@ impl SecretTable {
             .get(key)
             .ok_or_else(|| SecretsError::MissingKey {
                 key: key.to_owned(),
-                hint: self.hint.to_string(),
+                hint: self.hint(),
             })
     }
 
@@ -118,7 +133,7 @@ impl Index<&str> for SecretTable {
     fn index(&self, key: &str) -> &Secret {
         match self.entries.get(key) {
             Some(v) => v,
-            None => panic!("{}", missing_key_message(key, &self.hint)),
+            None => panic!("{}", missing_key_message(key, &self.hint())),
         }
     }
 }
@@ -138,17 +153,30 @@ impl fmt::Debug for SecretTable {
 }
 
 impl Secret {
-    pub(crate) fn from_value(value: &Value, hint: &Arc<str>) -> Secret {
+    pub(crate) fn from_value(value: Value, context: &Arc<Context>) -> Secret {
         match value {
-            Value::String(s) => Secret::String(s.clone()),
-            Value::Integer(i) => Secret::Integer(*i),
-            Value::Float(f) => Secret::Float(*f),
-            Value::Boolean(b) => Secret::Boolean(*b),
-            Value::Datetime(d) => Secret::Datetime(d.clone()),
-            Value::Array(a) => {
-                Secret::Array(a.iter().map(|v| Secret::from_value(v, hint)).collect())
+            Value::String(s) => Secret::String(s),
+            Value::Integer(i) => Secret::Integer(i),
+            Value::Float(f) => Secret::Float(f),
+            Value::Boolean(b) => Secret::Boolean(b),
+            Value::Datetime(d) => Secret::Datetime(d),
+            Value::Array(a) => Secret::Array(
+                a.into_iter()
+                    .map(|v| Secret::from_value(v, context))
+                    .collect(),
+            ),
+            Value::Table(t) => Secret::Table(SecretTable::from_table(t, context)),
+        }
+    }
+
+    /// The environment variable text (Python's `str(v)`) of a string, integer
+    /// or float; for any other type, its type name (rule 8).
+    pub(crate) fn env_text(&self) -> Result<String, &'static str> {
+        match self {
+            Secret::String(_) | Secret::Integer(_) | Secret::Float(_) => {
+                hush_core::env_value_str(&self.to_value()).ok_or(self.type_name())
             }
-            Value::Table(t) => Secret::Table(SecretTable::from_table(t, hint)),
+            other => Err(other.type_name()),
         }
     }
 

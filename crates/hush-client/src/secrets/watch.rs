@@ -1,9 +1,10 @@
 //! Live changes (rules 22 and 24): poll the sources, compare content (a bare
 //! `touch` does nothing), reload on a change. Unlike Streamlit, an invalid edit
 //! keeps the last good secrets and is reported, files created later are picked
-//! up, and a deleted file's secrets go away.
+//! up, and a deleted file's secrets go away. Secrets read from a server follow
+//! its watch stream instead (see `remote`).
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -20,8 +21,10 @@ pub enum WatchEvent {
     /// The content changed and loaded: the new secrets. When every source
     /// has been deleted this is an empty set.
     Reloaded(Secrets),
-    /// The content changed but does not load (e.g. a TOML error). The last good
-    /// secrets stay in force ([`SecretsWatcher::current`]).
+    /// The content changed but does not load (e.g. a TOML error), or, for
+    /// secrets read from a server, the server cannot be reached (sent once per
+    /// outage; hush keeps retrying). The last good secrets stay in force
+    /// ([`SecretsWatcher::current`]).
     Invalid(SecretsError),
 }
 
@@ -44,7 +47,8 @@ pub enum WatchEvent {
 pub struct SecretsWatcher {
     events: Receiver<WatchEvent>,
     current: Arc<Mutex<Secrets>>,
-    stop: Option<Sender<()>>,
+    /// Wakes the watching thread and makes it return.
+    stop: Option<Box<dyn FnOnce() + Send>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -80,8 +84,9 @@ impl SecretsWatcher {
 
 impl Drop for SecretsWatcher {
     fn drop(&mut self) {
-        // Closing the stop channel wakes the thread at once.
-        drop(self.stop.take());
+        if let Some(stop) = self.stop.take() {
+            stop();
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -94,19 +99,62 @@ impl std::fmt::Debug for SecretsWatcher {
     }
 }
 
+/// Where a watcher thread hands each event; `false` means nobody listens any more.
+pub(super) type Emit = Box<dyn FnMut(WatchEvent) -> bool + Send>;
+
+/// A watcher whose events arrive on its channel.
 pub(super) fn start(initial: Secrets, interval: Duration) -> SecretsWatcher {
-    let (event_tx, events) = mpsc::channel();
-    let (stop, stop_rx) = mpsc::channel::<()>();
+    let (tx, events) = mpsc::channel();
+    spawn(
+        initial,
+        interval,
+        Box::new(move |e| tx.send(e).is_ok()),
+        events,
+    )
+}
+
+/// A watcher that hands each event to `emit` on its own thread (its channel stays empty).
+pub(super) fn start_with(initial: Secrets, interval: Duration, emit: Emit) -> SecretsWatcher {
+    let (_, events) = mpsc::channel();
+    spawn(initial, interval, emit, events)
+}
+
+fn spawn(
+    initial: Secrets,
+    interval: Duration,
+    emit: Emit,
+    events: Receiver<WatchEvent>,
+) -> SecretsWatcher {
     let current = Arc::new(Mutex::new(initial.clone()));
     let shared = current.clone();
-    let thread = std::thread::Builder::new()
-        .name("hush-secrets-watch".into())
-        .spawn(move || run(initial, interval, stop_rx, event_tx, shared))
+    let thread = std::thread::Builder::new().name("hush-secrets-watch".into());
+    #[cfg(feature = "http")]
+    if initial.context().remote.is_some() {
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = thread
+            .spawn(move || {
+                let remote = initial.context().remote.as_ref().expect("checked above");
+                super::remote::follow(remote, emit, shared, stop_rx);
+            })
+            .expect("spawning the secrets watcher thread");
+        return SecretsWatcher {
+            events,
+            current,
+            stop: Some(Box::new(move || {
+                let _ = stop.send(());
+            })),
+            thread: Some(thread),
+        };
+    }
+    let (stop, stop_rx) = mpsc::channel::<()>();
+    let thread = thread
+        .spawn(move || run(initial, interval, stop_rx, emit, shared))
         .expect("spawning the secrets watcher thread");
     SecretsWatcher {
         events,
         current,
-        stop: Some(stop),
+        // Closing the stop channel wakes the thread at once.
+        stop: Some(Box::new(move || drop(stop))),
         thread: Some(thread),
     }
 }
@@ -123,11 +171,11 @@ fn run(
     initial: Secrets,
     interval: Duration,
     stop: Receiver<()>,
-    events: Sender<WatchEvent>,
+    mut emit: Emit,
     current: Arc<Mutex<Secrets>>,
 ) {
-    let srcs = initial.inner.sources.clone();
-    let origin = initial.inner.origin;
+    let context = initial.context().clone();
+    let srcs = &context.sources;
     if srcs.is_empty() {
         // Nothing to watch (`from_str`): wait for the stop.
         let _ = stop.recv();
@@ -140,14 +188,13 @@ fn run(
             // Stop requested (sender dropped) or explicit message.
             _ => return,
         }
-        let (seen, event) = match sources::snapshot(&srcs) {
+        let (seen, event) = match sources::snapshot(srcs) {
             Err(err) => (Seen::Unreadable(err.to_string()), WatchEvent::Invalid(err)),
             Ok(snaps) => {
-                let event = match sources::build(&srcs, &snaps) {
+                let event = match sources::build(srcs, &snaps) {
                     Ok(table) => WatchEvent::Reloaded(Secrets::from_parts(
                         table.unwrap_or_default(),
-                        srcs.clone(),
-                        origin,
+                        context.clone(),
                         snaps.clone(),
                     )),
                     Err(err) => WatchEvent::Invalid(err),
@@ -162,7 +209,7 @@ fn run(
         if let WatchEvent::Reloaded(s) = &event {
             *current.lock().unwrap_or_else(|p| p.into_inner()) = s.clone();
         }
-        if events.send(event).is_err() {
+        if !emit(event) {
             return;
         }
     }
