@@ -552,6 +552,24 @@ impl Client {
             .await
     }
 
+    /// Invitations that can still be used (owners).
+    pub async fn invites(&self) -> Result<Vec<Value>> {
+        let body: Value = self.get("/invites").await?;
+        Ok(body["invites"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Revokes an unused invitation: its link stops working at once (owners).
+    pub async fn revoke_invite(&self, id: i64) -> Result<()> {
+        self.send(self.request(Method::DELETE, &format!("/invites/{id}")))
+            .await
+    }
+
+    /// What a one-time link is for (its role, who invited) without using it.
+    pub async fn link_info(&self, token: &str) -> Result<Value> {
+        self.call(Method::POST, "/auth/link", json!({ "token": token }))
+            .await
+    }
+
     pub async fn set_role(&self, member_id: i64, role: &str) -> Result<()> {
         self.call(
             Method::PATCH,

@@ -96,39 +96,59 @@ struct PgEvents {
 
 #[async_trait::async_trait]
 impl EventBus for PgEvents {
-    /// It reconnects by itself when the connection drops; events sent while it was down are
-    /// lost, so the stream yields an error then, and the subscriber re-reads what it caches.
+    /// When the connection drops, events sent while it was down are lost: the stream listens
+    /// again on a new connection, then yields an error, and the subscriber re-reads what it caches.
     async fn subscribe(&self) -> Result<BoxStream<'static, Result<StoreEvent>>> {
-        let mut listener = PgListener::connect_with(&self.pool).await.map_err(db_err)?;
-        listener.listen(CHANNEL).await.map_err(db_err)?;
-        // `try_recv` rather than `into_stream`: it says when the connection was lost (and is
-        // being re-established), which the caller must hear, since events sent meanwhile are gone.
-        let events = futures::stream::unfold(listener, |mut listener| async move {
+        let listener = listen(&self.pool).await?;
+        let pool = self.pool.clone();
+        let events = futures::stream::unfold((pool, listener), |(pool, mut listener)| async move {
             loop {
-                let item = match listener.try_recv().await {
+                let received = listener.try_recv().await;
+                match received {
                     Ok(Some(n)) => match serde_json::from_str::<StoreEvent>(n.payload()) {
-                        Ok(event) => Ok(event),
-                        Err(e) => {
-                            tracing::warn!(
-                                channel = CHANNEL,
-                                error = %e,
-                                "ignoring a malformed hush event notification"
-                            );
-                            continue;
-                        }
+                        Ok(event) => return Some((Ok(event), (pool, listener))),
+                        Err(e) => tracing::warn!(
+                            channel = CHANNEL,
+                            error = %e,
+                            "ignoring a malformed hush event notification"
+                        ),
                     },
-                    Ok(None) => Err(StoreError::Unavailable(
-                        "the connection listening for events was lost; events sent meanwhile were missed".into(),
-                    )),
-                    Err(e) => {
-                        // Do not spin while the database stays away.
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        Err(db_err(e))
+                    // The connection was lost, and with it whatever was sent meanwhile. Listen
+                    // again FIRST, then say so: the subscriber's catch-up then sees everything
+                    // committed up to a moment when this server was already listening.
+                    Ok(None) | Err(_) => {
+                        drop(listener);
+                        let listener = listen_until_it_works(&pool).await;
+                        let lost = StoreError::Unavailable(
+                            "the connection listening for events was lost; events sent meanwhile were missed".into(),
+                        );
+                        return Some((Err(lost), (pool, listener)));
                     }
-                };
-                return Some((item, listener));
+                }
             }
         });
         Ok(Box::pin(events))
+    }
+}
+
+/// A new connection listening on [`CHANNEL`].
+async fn listen(pool: &PgPool) -> Result<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await.map_err(db_err)?;
+    listener.listen(CHANNEL).await.map_err(db_err)?;
+    Ok(listener)
+}
+
+/// [`listen`], retried (200 ms doubling to 5 s) until the database answers again.
+async fn listen_until_it_works(pool: &PgPool) -> PgListener {
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match listen(pool).await {
+            Ok(listener) => return listener,
+            Err(err) => {
+                tracing::debug!(error = %err, "cannot listen for events yet; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
     }
 }

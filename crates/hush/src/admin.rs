@@ -101,6 +101,15 @@ pub enum AdminCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Make an existing member an owner, whatever the others' roles: the way back when no
+    /// owner is left (the server never lets the last owner go, but a database edit could).
+    RestoreOwner {
+        /// The member's name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Re-wrap every app's data key under a new master key, while servers keep serving.
     /// The new key is put first in the key file; the old one stays (servers that have not
     /// restarted still use it) until `--drop-old` is given on a later run.
@@ -160,6 +169,29 @@ pub enum AdminCommand {
 pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
     match cmd {
         AdminCommand::CreateOwner { name, db } => create_owner(&name, &db).await,
+        AdminCommand::RestoreOwner { name, db } => {
+            let store = db.open().await?;
+            let event = AuditEvent {
+                at: hush_store::now_millis(),
+                actor_kind: ActorKind::System,
+                actor_id: None,
+                actor_name: None,
+                action: "member.role".into(),
+                app_id: None,
+                app_name: None,
+                ip: None,
+                outcome: Outcome::Ok,
+                detail: serde_json::json!({ "by": "hush admin restore-owner" }),
+            };
+            let user = store.restore_owner(&name, event).await.map_err(|e| match e {
+                hush_store::StoreError::NotFound => anyhow::anyhow!(
+                    "no member is named {name:?}; `hush members list` (or the panel's Members page) shows the names"
+                ),
+                e => e.into(),
+            })?;
+            println!("{} (id {}) is an owner now.", user.name, user.id);
+            Ok(())
+        }
         AdminCommand::RotateMasterKey {
             master_key_file,
             drop_old,

@@ -665,6 +665,38 @@ async fn tokens_members_and_audit() {
             .any(|l| l.contains("eddie") && l.contains("editor")),
         "{members}"
     );
+
+    // Invitations: listed with who made them, revoked, and then the link is dead.
+    let url = w
+        .ok(&["members", "invite", "--role", "viewer"])
+        .trim()
+        .to_string();
+    let pending = w.ok(&["members", "invites"]);
+    let row = pending
+        .lines()
+        .find(|l| l.contains("viewer"))
+        .expect(&pending);
+    assert!(row.contains("olivia"), "{pending}");
+    assert!(
+        !pending.contains(url.split('#').nth(1).unwrap()),
+        "never the link"
+    );
+    let json: Value = serde_json::from_str(&w.ok(&["members", "invites", "--json"])).unwrap();
+    let invite_id = json["invites"][0]["id"].as_i64().unwrap();
+    assert!(
+        w.ok(&["members", "revoke-invite", &invite_id.to_string()])
+            .contains("no longer works")
+    );
+    let dead = Client::new(&w.server.url, None)
+        .unwrap()
+        .accept_invite(
+            url.split('#').nth(1).unwrap(),
+            "mallory",
+            "another-long-password",
+        )
+        .await;
+    assert_eq!(dead.unwrap_err().status(), Some(404));
+    assert!(!w.ok(&["members", "invites"]).contains("viewer"));
     assert!(
         w.ok(&["members", "role", "eddie", "viewer"])
             .contains("eddie is now viewer")

@@ -29,6 +29,8 @@ test('a conflict between two browsers loses nothing', async (t) => {
     assert.match(link, /\/join#hush_inv_/);
     await b.goto(link);
     await b.getByRole('heading', { name: 'Join the workspace' }).waitFor();
+    // The page says what the link is for before anyone types a password.
+    await b.getByText(/You were invited by olivia to join as editor/).waitFor();
     await b.getByLabel('Name').fill('edith');
     await b.getByLabel('Password', { exact: true }).fill(PASSWORD);
     await b.getByLabel('Repeat the password').fill(PASSWORD);

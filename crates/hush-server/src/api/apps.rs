@@ -53,10 +53,14 @@ pub async fn show(
 }
 
 #[derive(Deserialize, ToSchema)]
-pub struct CreateBody {
+#[serde(deny_unknown_fields)]
+pub struct CreateAppBody {
+    /// 1 to 63 lowercase letters, digits, '-' or '_', starting with a letter or digit.
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,62}$")]
     name: String,
     /// The first version's TOML ("Advanced settings…" → Secrets).
     toml: Option<String>,
+    #[schema(max_length = 500)]
     message: Option<String>,
     /// How the server launches the app (owners, on a server with `--apps-dir`).
     launch: Option<LaunchConfig>,
@@ -64,12 +68,12 @@ pub struct CreateBody {
 
 /// Creates an app, with its first version when `toml` is given (editors; launch settings: owners).
 /// Everything is checked before anything is created: a bad document leaves no empty app.
-#[utoipa::path(post, path = "/apps", tag = "apps", request_body = CreateBody,
+#[utoipa::path(post, path = "/apps", tag = "apps", request_body = CreateAppBody,
     responses((status = 201, body = AppView), (status = "default", body = ErrorBody, description = "400 bad_name, 409 name taken, 422 invalid_toml")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
-    Json(body): Json<CreateBody>,
+    Json(body): Json<CreateAppBody>,
 ) -> ApiResult<(StatusCode, axum::Json<AppView>)> {
     let user = who.require(hush_store::Role::Editor)?;
     check_app_name(&body.name)?;

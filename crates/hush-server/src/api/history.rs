@@ -26,7 +26,7 @@ pub struct VersionPath {
 pub struct Page {
     /// Only versions older than this one (paging back).
     before: Option<i64>,
-    /// At most this many (1 to 500; 50 when absent).
+    /// At most this many (1 to 500, others are brought into that range; 50 when absent).
     limit: Option<i64>,
 }
 

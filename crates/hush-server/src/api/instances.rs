@@ -24,9 +24,12 @@ pub async fn list(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReportBody {
     /// Chosen by the runner; stable for the life of its process (1 to 100 bytes).
+    #[schema(min_length = 1, max_length = 100)]
     instance_id: String,
+    #[schema(min_length = 1, max_length = 255)]
     hostname: String,
     pid: Option<i64>,
     applied_version: i64,

@@ -29,6 +29,7 @@ pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<ax
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct InviteBody {
     role: Role,
 }
@@ -118,6 +119,7 @@ pub async fn revoke_invite(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateBody {
     role: Role,
 }

@@ -252,25 +252,41 @@ async fn audit_refusals(State(state): State<AppState>, request: Request, next: N
     let ip = client_ip(&state, &parts);
     let response = next.run(Request::from_parts(parts, body)).await;
     let status = response.status();
-    if (status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN)
-        && state.refusals.admit()
-    {
-        let actor = response.extensions().get::<Refused>().cloned();
-        let (actor_kind, actor_id, actor_name) = match actor {
-            Some(Refused { kind, id, name }) => (kind, id, name),
-            None => (ActorKind::Anonymous, None, None),
-        };
+    if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
+        return response;
+    }
+    if !state.refusals.admit() {
+        return response;
+    }
+    let actor = response.extensions().get::<Refused>().cloned();
+    let (actor_kind, actor_id, actor_name) = match actor {
+        Some(Refused { kind, id, name }) => (kind, id, name),
+        None => (ActorKind::Anonymous, None, None),
+    };
+    let event = |detail| AuditEvent {
+        at: now_millis(),
+        actor_kind,
+        actor_id,
+        actor_name: actor_name.clone(),
+        action: "request.refused".into(),
+        app_id: None,
+        app_name: None,
+        ip: ip.clone(),
+        outcome: Outcome::Denied,
+        detail,
+    };
+    state.audit.try_record(event(
+        json!({ "method": method, "route": route, "status": status.as_u16() }),
+    ));
+    // What went over the budget is still counted, in one row.
+    let unrecorded = state.refusals.take_dropped();
+    if unrecorded > 0 {
         state.audit.try_record(AuditEvent {
-            at: now_millis(),
-            actor_kind,
-            actor_id,
-            actor_name,
-            action: "request.refused".into(),
-            app_id: None,
-            app_name: None,
-            ip,
-            outcome: Outcome::Denied,
-            detail: json!({ "method": method, "route": route, "status": status.as_u16() }),
+            actor_kind: ActorKind::Anonymous,
+            actor_id: None,
+            actor_name: None,
+            ip: None,
+            ..event(json!({ "unrecorded": unrecorded, "why": "more refusals a second than the log records one by one" }))
         });
     }
     response
@@ -308,14 +324,20 @@ impl Refused {
 /// At most this many refusals a second reach the audit log.
 const REFUSALS_PER_SECOND: u64 = 50;
 
-/// A per-second budget for recording refusals.
+/// A per-second budget for recording refusals one by one; the rest are only counted.
 #[derive(Default)]
 pub struct RefusalBudget {
     /// The current second (high 32 bits) and how many were admitted in it (low 32 bits).
     window: AtomicU64,
+    /// Refusals over the budget since the last recorded one.
+    dropped: AtomicU64,
 }
 
 impl RefusalBudget {
+    fn take_dropped(&self) -> u64 {
+        self.dropped.swap(0, Ordering::Relaxed)
+    }
+
     fn admit(&self) -> bool {
         let second = (now_millis() / 1000) as u64 & 0xffff_ffff;
         let mut current = self.window.load(Ordering::Relaxed);
@@ -323,6 +345,7 @@ impl RefusalBudget {
             let (window, used) = (current >> 32, current & 0xffff_ffff);
             let next = if window == second {
                 if used >= REFUSALS_PER_SECOND {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
                     return false;
                 }
                 current + 1

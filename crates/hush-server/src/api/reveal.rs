@@ -141,7 +141,7 @@ pub struct Leaf {
     pub path: String,
     #[serde(rename = "type")]
     pub kind: &'static str,
-    #[schema(value_type = Object)]
+    /// Any JSON value: a string, number, boolean, array or table.
     pub value: serde_json::Value,
     pub text: String,
 }

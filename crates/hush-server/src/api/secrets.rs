@@ -78,10 +78,13 @@ pub async fn read(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SaveBody {
     toml: String,
     /// The version this edit started from (0 for an app without secrets yet).
+    #[schema(minimum = 0)]
     base_version: i64,
+    #[schema(max_length = 500)]
     message: Option<String>,
 }
 
@@ -110,10 +113,14 @@ pub async fn save(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RollbackBody {
     /// The version whose text becomes the newest again.
+    #[schema(minimum = 1)]
     version: i64,
+    #[schema(minimum = 0)]
     base_version: i64,
+    #[schema(max_length = 500)]
     message: Option<String>,
 }
 
@@ -347,6 +354,7 @@ pub async fn keys(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ValidateBody {
     toml: String,
     /// Compare with this app's newest version (key names only; editors).

@@ -23,7 +23,9 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::metrics::Metrics;
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LoginBody {
+    #[schema(min_length = 1, max_length = 64)]
     name: String,
     password: String,
 }
@@ -234,10 +236,14 @@ pub async fn me(State(state): State<AppState>, who: Principal) -> axum::Json<Me>
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TokenLoginBody {
+    #[schema(min_length = 1, max_length = 64)]
     name: String,
     password: String,
+    #[schema(min_length = 1, max_length = 100)]
     token_name: Option<String>,
+    #[schema(minimum = 1, maximum = 3650)]
     expires_in_days: Option<u32>,
 }
 
@@ -270,6 +276,7 @@ pub async fn create_personal_token(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LinkBody {
     /// The token from the link's fragment.
     token: String,
@@ -307,9 +314,13 @@ pub async fn link_info(
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AcceptBody {
     token: String,
+    /// Letters, digits and . _ @ + - (an email address works).
+    #[schema(min_length = 1, max_length = 64)]
     name: String,
+    #[schema(min_length = 10, max_length = 1024)]
     password: String,
 }
 

@@ -16,23 +16,29 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 
+/// Ten years: a longer expiry is no expiry, and says so.
+const MAX_EXPIRY_DAYS: u32 = 3650;
+
 #[derive(Deserialize, ToSchema)]
-pub struct CreateBody {
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenBody {
     kind: TokenKind,
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
     /// The app an app token reads.
     app: Option<String>,
-    /// No expiry when absent.
+    /// No expiry when absent; at most ten years.
+    #[schema(minimum = 1, maximum = 3650)]
     expires_in_days: Option<u32>,
 }
 
 /// Creates a token: your own personal token, or an app token (editors).
-#[utoipa::path(post, path = "/tokens", tag = "tokens", request_body = CreateBody,
+#[utoipa::path(post, path = "/tokens", tag = "tokens", request_body = CreateTokenBody,
     responses((status = 201, body = CreatedToken), (status = "default", body = ErrorBody, description = "An error")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
-    Json(body): Json<CreateBody>,
+    Json(body): Json<CreateTokenBody>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
     let app = match (body.kind, body.app.as_deref()) {
         (TokenKind::App, Some(name)) => {
@@ -74,10 +80,10 @@ pub(super) async fn issue(
             "name: give the token a name of 1 to 100 characters",
         ));
     }
-    if expires_in_days == Some(0) {
-        return Err(ApiError::bad_request(
-            "expires_in_days: use at least 1, or leave it out for no expiry",
-        ));
+    if expires_in_days.is_some_and(|days| !(1..=MAX_EXPIRY_DAYS).contains(&days)) {
+        return Err(ApiError::bad_request(format!(
+            "expires_in_days: use 1 to {MAX_EXPIRY_DAYS}, or leave it out for no expiry"
+        )));
     }
     let token = new_token(match kind {
         TokenKind::App => "hush_app_",

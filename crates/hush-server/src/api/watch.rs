@@ -21,7 +21,7 @@ use crate::hub::Revoked;
 /// after it are sent at once. The stream ends when the credentials that opened it are revoked
 /// (token revoked, member removed, signed out everywhere), the app is deleted, or the server stops.
 #[utoipa::path(get, path = "/apps/{app}/watch", tag = "watch",
-    params(("app" = String, Path), ("Last-Event-ID" = Option<i64>, Header, description = "The newest version the client has")),
+    params(("app" = String, Path)),
     responses((status = 200, content_type = "text/event-stream", description = "The event stream"),
         (status = "default", body = ErrorBody, description = "An error")))]
 pub async fn watch(

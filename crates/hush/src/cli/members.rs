@@ -1,4 +1,4 @@
-//! `hush members list|invite|role|remove`.
+//! `hush members list|invite|invites|revoke-invite|role|remove`.
 
 use anyhow::{anyhow, bail};
 use clap::Subcommand;
@@ -25,6 +25,17 @@ pub enum MembersCommand {
         /// also deletes apps and manages members.
         #[arg(long, value_parser = ROLES)]
         role: String,
+    },
+    /// Invitations that can still be used: their role, who made them, when they expire (owners).
+    Invites {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an unused invitation: its link stops working at once (owners).
+    RevokeInvite {
+        /// The invitation's ID (see `hush members invites`).
+        id: i64,
     },
     /// Change a member's role (owners).
     Role {
@@ -71,6 +82,29 @@ pub async fn run(server: &ServerArgs, cmd: MembersCommand) -> anyhow::Result<()>
                 "Send this one-time link to the person who should join as {role} (valid 7 days):"
             );
             println!("{}", visible(&cell(&invite["url"])));
+        }
+        MembersCommand::Invites { json } => {
+            let invites = client.invites().await?;
+            if json {
+                return print_json(&json!({ "invites": invites }));
+            }
+            let rows: Vec<Vec<String>> = invites
+                .iter()
+                .map(|i| {
+                    vec![
+                        cell(&i["id"]),
+                        cell(&i["role"]),
+                        visible(&cell(&i["invited_by"])).into_owned(),
+                        time_cell(&i["created_at"]),
+                        time_cell(&i["expires_at"]),
+                    ]
+                })
+                .collect();
+            print_table(&["ID", "ROLE", "INVITED BY", "CREATED", "EXPIRES"], &rows);
+        }
+        MembersCommand::RevokeInvite { id } => {
+            client.revoke_invite(id).await?;
+            println!("Revoked invitation {id}: its link no longer works.");
         }
         MembersCommand::Role { member, role } => {
             let (id, name) = find_member(&client, &member).await?;

@@ -452,3 +452,43 @@ async fn progress_shows_on_a_terminal_only() {
     );
     assert!(drawn.contains("Verified 2 apps"), "{drawn}");
 }
+
+/// When no owner is left (a database edited by hand), `hush admin restore-owner` makes a
+/// member owner again; a name that is no member's is refused, naming it.
+#[tokio::test]
+async fn restore_owner_brings_back_an_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::create_owner(
+        [std::ffi::OsStr::new("--data-dir"), data.as_os_str()],
+        &[],
+        workspace::PASSWORD,
+    );
+    let db = data.join("hush.db");
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE users SET role = 'viewer'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (_, err) = fails(admin(
+        "restore-owner",
+        Dir(&data),
+        args!["--name", "nobody"],
+        &[],
+    ));
+    assert!(err.contains("no member is named \"nobody\""), "{err}");
+    let out = ok(admin(
+        "restore-owner",
+        Dir(&data),
+        args!["--name", "OLIVIA"],
+        &[],
+    ));
+    assert!(out.contains("is an owner now"), "{out}");
+    let role: String = sqlx::query_scalar("SELECT role FROM users")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(role, "owner");
+}

@@ -106,8 +106,21 @@ export function linkView(ctx, kind, token) {
       }
     });
   });
+  // What the link is for, before anyone types a password: the role and who invited.
+  const about = h('p', { class: 'muted', 'aria-live': 'polite' }, intro);
+  post('/auth/link', { token }).then((link) => {
+    if (link.kind === 'invite') {
+      const by = link.invited_by ? ` by ${link.invited_by}` : '';
+      about.textContent = `You were invited${by} to join as ${link.role}. This link works once, until ${new Date(link.expires_at).toLocaleString()}. Choose your name and password.`;
+    }
+  }).catch((err) => {
+    if (err.status === 404) {
+      error.show('This link is unknown, used or expired. Ask for a new one.');
+      submit.disabled = true;
+    }
+  });
   return h('section', { class: 'auth' },
-    h('div', { class: 'card auth-card' }, brand(), h('h1', {}, title), h('p', { class: 'muted' }, intro), form));
+    h('div', { class: 'card auth-card' }, brand(), h('h1', {}, title), about, form));
 }
 
 function fail(f, message) {

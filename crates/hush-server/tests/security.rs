@@ -1,0 +1,707 @@
+//! The attacks a hostile user tried (issue 11), each reproduced and shown refused. Another
+//! loopback source address (127.0.0.2) stands for another client.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::{PASSWORD, SEED, TestServer};
+use hush_client::api::ClientError;
+use serde_json::Value;
+
+const ATTACKER: &str = "127.0.0.2";
+
+fn status_of<T>(r: &Result<T, ClientError>) -> Option<u16> {
+    match r {
+        Ok(_) => Some(200),
+        Err(e) => e.status(),
+    }
+}
+
+/// A raw HTTP client that talks from `source`.
+fn http_from(source: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(source.parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+fn addr(server: &TestServer) -> SocketAddr {
+    server.url.trim_start_matches("http://").parse().unwrap()
+}
+
+/// A TCP connection to the server from `source`.
+fn connect_from(server: &TestServer, source: &str) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let local: SocketAddr = format!("{source}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    socket.connect(&addr(server).into()).unwrap();
+    socket.into()
+}
+
+/// Reads until the server closes the connection (or `limit` passes); what it sent.
+fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, bool) {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&out).into(), true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&out).into(), false),
+        }
+    }
+}
+
+// ---- 1. setup links ----
+
+#[tokio::test]
+async fn only_the_newest_setup_link_works_and_none_once_an_owner_exists() {
+    let server = TestServer::start().await;
+    // Two starts with no members: two links printed; the first died when the second was made.
+    let first = server.state.first_run_link().await.unwrap().unwrap();
+    let second = server.state.first_run_link().await.unwrap().unwrap();
+    let token = |link: &str| link.split_once('#').unwrap().1.to_string();
+    let anon = server.anonymous();
+    let stale = anon
+        .accept_invite(&token(&first), "mallory", PASSWORD)
+        .await;
+    assert_eq!(status_of(&stale), Some(404), "the earlier link is dead");
+    anon.accept_invite(&token(&second), "olivia", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(
+        status_of(&anon.accept_invite(&token(&second), "trent", PASSWORD).await),
+        Some(404)
+    );
+    assert!(server.state.first_run_link().await.unwrap().is_none());
+    let members = server.login("olivia").await.members().await.unwrap();
+    assert_eq!(members.len(), 1, "exactly one owner");
+}
+
+#[tokio::test]
+async fn a_setup_link_printed_before_create_owner_stops_working() {
+    let server = TestServer::start().await;
+    let link = server.state.first_run_link().await.unwrap().unwrap();
+    // `hush admin create-owner` on the same database.
+    server
+        .store
+        .create_first_owner(
+            hush_store::NewUser {
+                name: "admin".into(),
+                role: hush_store::Role::Owner,
+                password_hash: hush_crypto::password::hash(PASSWORD),
+                created_at: 0,
+            },
+            system_event("setup.owner_created"),
+        )
+        .await
+        .unwrap();
+    let token = link.split_once('#').unwrap().1;
+    let used = server
+        .anonymous()
+        .accept_invite(token, "mallory", PASSWORD)
+        .await;
+    assert_eq!(status_of(&used), Some(404));
+}
+
+fn system_event(action: &str) -> hush_store::AuditEvent {
+    hush_store::AuditEvent {
+        at: 0,
+        actor_kind: hush_store::ActorKind::System,
+        actor_id: None,
+        actor_name: None,
+        action: action.into(),
+        app_id: None,
+        app_name: None,
+        ip: None,
+        outcome: hush_store::Outcome::Ok,
+        detail: serde_json::json!({}),
+    }
+}
+
+// ---- 2. throttling under concurrency, 3. nobody locks the owner out ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_wrong_passwords_are_not_all_evaluated() {
+    let server = TestServer::start().await;
+    let _owner = server.owner().await;
+    let attempts: Vec<_> = (0..40)
+        .map(|_| {
+            let anon = server.anonymous();
+            tokio::spawn(async move { anon.login("olivia", "wrong password!", "t").await })
+        })
+        .collect();
+    let mut evaluated = 0;
+    let mut refused = 0;
+    for attempt in attempts {
+        match status_of(&attempt.await.unwrap()) {
+            Some(401) => evaluated += 1,
+            Some(429) => refused += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    eprintln!("FIGURES: 40 concurrent wrong passwords: {evaluated} evaluated, {refused} refused");
+    assert!(evaluated <= 5, "{evaluated} of 40 were evaluated");
+    assert_eq!(evaluated + refused, 40);
+    // After the free tries, one more try only after a wait that doubles.
+    let next = server.anonymous().login("olivia", PASSWORD, "t").await;
+    assert_eq!(status_of(&next), Some(429), "the account must wait now");
+}
+
+#[tokio::test]
+async fn a_flood_of_wrong_passwords_does_not_lock_out_a_known_browser() {
+    let server = TestServer::start().await;
+    let _owner = server.owner().await;
+    // Olivia signs in from her browser once: it gets a device cookie.
+    let http = reqwest::Client::new();
+    let login = |name: &str, password: &str, cookie: Option<&str>| {
+        let request = http
+            .post(format!("{}/api/v1/auth/login", server.url))
+            .json(&serde_json::json!({ "name": name, "password": password }));
+        match cookie {
+            Some(cookie) => request.header("cookie", cookie),
+            None => request,
+        }
+        .send()
+    };
+    let first = login("olivia", PASSWORD, None).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let device = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("hush_device="))
+        .expect("a device cookie");
+    assert!(
+        device.contains("HttpOnly") && device.contains("SameSite=Strict"),
+        "{device}"
+    );
+    let device = device.split(';').next().unwrap().to_string();
+
+    // Someone else guesses at her account, in another case, from another address.
+    let attacker = http_from(ATTACKER);
+    let mut refused = false;
+    for _ in 0..12 {
+        let status = attacker
+            .post(format!("{}/api/v1/auth/login", server.url))
+            .json(&serde_json::json!({ "name": "OLIVIA", "password": "guess-guess-guess" }))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        refused |= status == 429;
+    }
+    assert!(refused, "the guessing is throttled");
+    // A browser that never signed in is throttled for that account…
+    let fresh = login("olivia", PASSWORD, None).await.unwrap();
+    assert_eq!(fresh.status(), 429);
+    let body: Value = fresh.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited");
+    // …but hers still signs in, with the right password.
+    let hers = login("olivia", PASSWORD, Some(&device)).await.unwrap();
+    assert_eq!(hers.status(), 200, "the owner is not locked out");
+    // A forged device cookie is no way around the throttle.
+    let forged = device.replace(|c: char| c.is_ascii_hexdigit(), "0");
+    let faked = login("olivia", PASSWORD, Some(&forged)).await.unwrap();
+    assert_eq!(faked.status(), 429);
+}
+
+// ---- 4. connections without credentials ----
+
+async fn server_with_limits(configure: impl FnOnce(&mut hush_server::Limits)) -> TestServer {
+    TestServer::start_with(|config| configure(&mut config.limits)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_that_never_finish_are_cut_off() {
+    let server = server_with_limits(|l| l.header_timeout = Duration::from_secs(1)).await;
+    let started = Instant::now();
+    let (closed, elapsed) = tokio::task::spawn_blocking({
+        let mut stream = connect_from(&server, ATTACKER);
+        move || {
+            stream
+                .write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            let (_, closed) = read_until_closed(&mut stream, Duration::from_secs(10));
+            (closed, started.elapsed())
+        }
+    })
+    .await
+    .unwrap();
+    assert!(closed, "the connection was closed");
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "after the header timeout: {elapsed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stops_halfway_gets_408_and_changes_nothing() {
+    let server = server_with_limits(|l| l.body_idle_timeout = Duration::from_millis(800)).await;
+    let owner = server.owner().await;
+    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let token = owner
+        .create_personal_token("attack", None)
+        .await
+        .unwrap()
+        .token;
+    let response = tokio::task::spawn_blocking({
+        let mut stream = connect_from(&server, ATTACKER);
+        move || {
+            let head = format!(
+                "PUT /api/v1/apps/web/secrets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 200\r\n\r\n{{\"toml\": \"a = 1\","
+            );
+            stream.write_all(head.as_bytes()).unwrap();
+            read_until_closed(&mut stream, Duration::from_secs(10)).0
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 408") || response.starts_with("HTTP/1.1 400"),
+        "{response}"
+    );
+    assert!(
+        response.contains("\"error\""),
+        "hush's error shape: {response}"
+    );
+    assert_eq!(
+        owner.versions("web").await.unwrap().len(),
+        1,
+        "nothing saved"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_declared_body_gets_413_at_once() {
+    let server = TestServer::start().await;
+    let started = Instant::now();
+    let response = tokio::task::spawn_blocking({
+        let mut stream = connect_from(&server, ATTACKER);
+        move || {
+            stream
+                .write_all(
+                    b"PUT /api/v1/apps/web/secrets HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                      Content-Length: 999999999\r\n\r\n{",
+                )
+                .unwrap();
+            read_until_closed(&mut stream, Duration::from_secs(10)).0
+        }
+    })
+    .await
+    .unwrap();
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.contains("too_large"), "{response}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection() {
+    let server = server_with_limits(|l| {
+        l.max_connections = 40;
+        l.max_connections_per_address = 10;
+        l.header_timeout = Duration::from_secs(30);
+    })
+    .await;
+    // The attacker holds its share with requests that never finish.
+    let held: Vec<TcpStream> = (0..10)
+        .map(|_| {
+            let mut s = connect_from(&server, ATTACKER);
+            s.write_all(b"GET /api/v1/health HTTP/1.1\r\n").unwrap();
+            s
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // One more from the same address: a clear 503, at once.
+    let refused = tokio::task::spawn_blocking({
+        let mut s = connect_from(&server, ATTACKER);
+        move || read_until_closed(&mut s, Duration::from_secs(5)).0
+    })
+    .await
+    .unwrap();
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.contains("too_many_connections"), "{refused}");
+    // Everyone else is served, quickly.
+    let started = Instant::now();
+    let health = reqwest::get(format!("{}/api/v1/health", server.url))
+        .await
+        .unwrap();
+    let latency = started.elapsed();
+    assert_eq!(health.status(), 200);
+    eprintln!(
+        "FIGURES: {} stalled connections held; /health answered in {latency:?}",
+        held.len()
+    );
+    assert!(latency < Duration::from_secs(2), "{latency:?}");
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_handshakes_and_idle_tls_connections_time_out() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let tls = hush_server::tls::load(&cert_path, &key_path).unwrap();
+    let store = hush_store::connect(&format!("sqlite://{}", dir.path().join("h.db").display()))
+        .await
+        .unwrap();
+    let mut config = hush_server::ServerConfig::default();
+    config.limits.handshake_timeout = Duration::from_secs(1);
+    config.limits.header_timeout = Duration::from_secs(1);
+    let state = hush_server::AppState::new(
+        store,
+        hush_server::Keyring::from_keys(vec![hush_crypto::MasterKey::generate()]),
+        config,
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(hush_server::http::serve_with(
+        listener,
+        state,
+        Some(tls),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    // No handshake at all.
+    let started = Instant::now();
+    let closed = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(address).unwrap();
+        read_until_closed(&mut s, Duration::from_secs(10)).1
+    })
+    .await
+    .unwrap();
+    assert!(
+        closed && started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // A finished handshake, then nothing: the header timeout applies under TLS too.
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates({
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(cert.cert.der().clone()).unwrap();
+            roots
+        })
+        .with_no_client_auth(),
+    ));
+    let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut tls_stream = connector
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read(&mut tls_stream, &mut buf),
+    )
+    .await
+    .expect("the server closes an idle TLS connection");
+    assert!(matches!(read, Ok(0) | Err(_)), "closed: {read:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let _ = stop.send(());
+    serving.await.unwrap().unwrap();
+}
+
+// ---- 5. two owners demoting each other ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_owners_demoting_each_other_leave_an_owner() {
+    let server = TestServer::start().await;
+    let olivia = server.owner().await;
+    for trial in 0..10 {
+        let name = format!("owner{trial}");
+        let other = server.member(&olivia, &name, "owner").await;
+        let members = olivia.members().await.unwrap();
+        let id = |n: &str| {
+            members.iter().find(|m| m["name"] == n).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        };
+        let (a, b) = (id("olivia"), id(&name));
+        let (x, y) = tokio::join!(olivia.set_role(b, "viewer"), other.set_role(a, "viewer"));
+        let owners = olivia
+            .members()
+            .await
+            .or(other.members().await)
+            .unwrap()
+            .into_iter()
+            .filter(|m| m["role"] == "owner")
+            .count();
+        assert!(owners >= 1, "trial {trial}: {x:?} {y:?} left no owner");
+        // Whoever is still owner goes on; make olivia owner again for the next trial.
+        if x.is_err() && y.is_ok() {
+            other.set_role(a, "owner").await.unwrap();
+        }
+        if x.is_ok() {
+            continue;
+        }
+    }
+}
+
+// ---- 7. a watch stream opened with a personal token ----
+
+#[tokio::test]
+async fn revoking_a_personal_token_ends_its_watch_stream_at_once() {
+    use futures::StreamExt;
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let created = owner.create_personal_token("watcher", None).await.unwrap();
+    let watcher = server.anonymous().with_token(created.token.clone());
+    let mut stream = Box::pin(
+        watcher
+            .watch("web", 1, Duration::from_secs(5))
+            .await
+            .unwrap(),
+    );
+    owner.revoke_token(created.id).await.unwrap();
+    owner.save_secrets("web", "a = 2\n", 1, None).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(3), stream.next())
+        .await
+        .expect("the stream ends, it does not hang");
+    assert!(
+        !matches!(next, Some(Ok(2))),
+        "a revoked token's stream delivered a new version: {next:?}"
+    );
+}
+
+// ---- 9. invitations ----
+
+#[tokio::test]
+async fn invitations_can_be_listed_revoked_and_say_who_invited() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    let invite = owner.invite("editor").await.unwrap();
+    let token = invite["url"]
+        .as_str()
+        .unwrap()
+        .split_once('#')
+        .unwrap()
+        .1
+        .to_string();
+    let info = server.anonymous().link_info(&token).await.unwrap();
+    assert_eq!(info["role"], "editor");
+    assert_eq!(info["invited_by"], "olivia");
+    assert_eq!(info["kind"], "invite");
+
+    let pending = owner.invites().await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert!(
+        pending[0].get("url").is_none(),
+        "the link is shown once, at creation"
+    );
+    let id = pending[0]["id"].as_i64().unwrap();
+    owner.revoke_invite(id).await.unwrap();
+    let used = server
+        .anonymous()
+        .accept_invite(&token, "eve", PASSWORD)
+        .await;
+    assert_eq!(status_of(&used), Some(404), "a revoked link is dead");
+    let again = owner.revoke_invite(id).await;
+    assert_eq!(status_of(&again), Some(404));
+    // A viewer may not list them.
+    let viewer = server.member(&owner, "vera", "viewer").await;
+    assert_eq!(status_of(&viewer.invites().await), Some(403));
+}
+
+// ---- 11. refusals are audited, and a flood of them stays small ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_requests_are_audited_without_filling_the_log() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let viewer = server.member(&owner, "vera", "viewer").await;
+    assert_eq!(
+        status_of(&viewer.save_secrets("web", "a = 1\n", 1, None).await),
+        Some(403)
+    );
+    let stranger = http_from(ATTACKER);
+    for _ in 0..300 {
+        let r = stranger
+            .get(format!("{}/api/v1/apps/web/secrets", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let refused = common::audit_eventually(&owner, "action=request.refused&limit=1000", |e| {
+        e["ip"] == ATTACKER && common::folded_count(e) >= 1
+    })
+    .await;
+    // Another second: what went over the budget is counted in the next recorded refusal.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let _ = stranger
+        .get(format!("{}/api/v1/apps/web/secrets", server.url))
+        .send()
+        .await
+        .unwrap();
+    let refused = common::audit_eventually(&owner, "action=request.refused&limit=1000", |e| {
+        e["detail"]["unrecorded"].as_u64().is_some()
+    })
+    .await;
+    let from_attacker: Vec<&Value> = refused.iter().filter(|e| e["ip"] == ATTACKER).collect();
+    let unrecorded: u64 = refused
+        .iter()
+        .filter_map(|e| e["detail"]["unrecorded"].as_u64())
+        .sum();
+    let counted: u64 = from_attacker
+        .iter()
+        .map(|e| common::folded_count(e))
+        .sum::<u64>()
+        + unrecorded;
+    eprintln!(
+        "FIGURES: 300 refused requests from one address became {} audit rows counting {counted}",
+        from_attacker.len()
+    );
+    assert!(from_attacker.len() <= 20, "{} rows", from_attacker.len());
+    assert!(counted >= 300, "every refusal is counted: {counted}");
+    assert!(
+        refused
+            .iter()
+            .any(|e| e["actor_name"] == "vera" && e["detail"]["status"] == 403),
+        "a refused member is named: {refused:?}"
+    );
+}
+
+// ---- 12. look-alike names ----
+
+#[tokio::test]
+async fn look_alike_member_names_are_refused() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    for name in ["OLIVIA", "\u{043e}livia", "o1ivia"] {
+        let invite = owner.invite("viewer").await.unwrap();
+        let token = invite["url"]
+            .as_str()
+            .unwrap()
+            .split_once('#')
+            .unwrap()
+            .1
+            .to_string();
+        let joined = server
+            .anonymous()
+            .accept_invite(&token, name, PASSWORD)
+            .await;
+        assert_eq!(status_of(&joined), Some(409), "{name:?} was accepted");
+    }
+    assert_eq!(owner.members().await.unwrap().len(), 1);
+}
+
+// ---- 13. a conflict's answer is bounded ----
+
+#[tokio::test]
+async fn a_stale_save_gets_a_small_conflict() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    owner
+        .create_app("web", Some("a = 0\n"), None)
+        .await
+        .unwrap();
+    let mut base = 1;
+    for n in 0..25 {
+        let doc: String = (0..400).map(|k| format!("key_{n}_{k} = {k}\n")).collect();
+        base = owner
+            .save_secrets("web", &doc, base, None)
+            .await
+            .unwrap()
+            .version;
+    }
+    let raw = reqwest::Client::new()
+        .put(format!("{}/api/v1/apps/web/secrets", server.url))
+        .bearer_auth(
+            owner
+                .create_personal_token("raw", None)
+                .await
+                .unwrap()
+                .token,
+        )
+        .json(&serde_json::json!({ "toml": "a = 1\n", "base_version": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 409);
+    let body = raw.text().await.unwrap();
+    eprintln!(
+        "FIGURES: a stale save after 25 big versions: a {}-byte 409",
+        body.len()
+    );
+    assert!(body.len() < 32 * 1024, "{} bytes", body.len());
+    let parsed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(parsed["latest_version"], base);
+    assert_eq!(parsed["since"][0]["changes"]["truncated"], true);
+}
+
+// ---- 14. one error shape ----
+
+#[tokio::test]
+async fn every_error_has_the_one_json_shape() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let token = owner
+        .create_personal_token("raw", None)
+        .await
+        .unwrap()
+        .token;
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("{}/api/v1{p}", server.url);
+    let cases = [
+        (http.get(url("/apps/web/versions/abc")), 400),
+        (http.get(url("/apps/web/versions?limit=abc")), 400),
+        (http.delete(url("/health")), 405),
+        (http.get(url("/no/such/thing")), 404),
+        (
+            http.put(url("/apps/web/secrets"))
+                .header("content-type", "text/plain")
+                .body("a = 1"),
+            415,
+        ),
+        (
+            http.put(url("/apps/web/secrets"))
+                .header("content-type", "application/json")
+                .body(vec![b' '; 3 * 1024 * 1024]),
+            413,
+        ),
+        (http.get(url("/apps/web/diff?from=x")), 400),
+    ];
+    for (request, expected) in cases {
+        let response = request.bearer_auth(&token).send().await.unwrap();
+        let status = response.status().as_u16();
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, expected, "{body}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{content_type}"
+        );
+        assert!(
+            body["error"].is_string() && body["message"].is_string(),
+            "{status}: {body}"
+        );
+    }
+}
