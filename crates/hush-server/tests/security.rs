@@ -546,7 +546,7 @@ async fn refused_requests_are_audited_without_filling_the_log() {
             .unwrap();
         assert_eq!(r.status(), 401);
     }
-    let refused = common::audit_eventually(&owner, "action=request.refused&limit=1000", |e| {
+    common::audit_eventually(&owner, "action=request.refused&limit=1000", |e| {
         e["ip"] == ATTACKER && common::folded_count(e) >= 1
     })
     .await;
