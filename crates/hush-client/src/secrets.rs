@@ -119,7 +119,7 @@ struct Inner {
 }
 
 /// Loaded secrets: an immutable, cheaply clonable snapshot. Nothing returned
-/// from it can change it (rule 20).
+/// from it can change it (compat §3.8).
 #[derive(Clone)]
 pub struct Secrets {
     inner: Arc<Inner>,
@@ -169,7 +169,7 @@ impl Secrets {
     }
 
     /// Load several paths, later ones winning (shallow merge). Missing `.toml`
-    /// files are skipped; if none exists this fails (rule 3).
+    /// files are skipped; if none exists this fails (compat §1.3).
     pub fn from_paths<P: AsRef<Path>>(
         paths: impl IntoIterator<Item = P>,
     ) -> Result<Secrets, SecretsError> {
@@ -215,13 +215,13 @@ impl Secrets {
         &self.context().sources
     }
 
-    /// A top-level value, or `None` (never fails, even with no secrets: rule 17).
+    /// A top-level value, or `None` (never fails, even with no secrets: compat §3.5).
     pub fn value(&self, key: &str) -> Option<&Secret> {
         self.inner.root.get(key)
     }
 
     /// A top-level value deserialized into `T` (`String`, `u16`, `Vec<String>`,
-    /// a struct, ...). A missing key gives Streamlit's text (rule 15).
+    /// a struct, ...). A missing key gives Streamlit's text (compat §3.3).
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<T, SecretsError> {
         let value = self.inner.root.try_get(key)?;
         hush_core::from_value(&value.to_value()).map_err(|error| SecretsError::Deserialize {
@@ -302,7 +302,7 @@ impl Secrets {
         })
     }
 
-    /// `false` when absent, even with no secrets at all (rule 17).
+    /// `false` when absent, even with no secrets at all (compat §3.5).
     pub fn contains_key(&self, key: &str) -> bool {
         self.inner.root.contains_key(key)
     }
@@ -328,18 +328,18 @@ impl Secrets {
         self.inner.root.values()
     }
 
-    /// A deep, independent copy (`st.secrets.to_dict()`; rule 20).
+    /// A deep, independent copy (`st.secrets.to_dict()`; compat §3.8).
     pub fn to_table(&self) -> Table {
         self.inner.root.to_table()
     }
 
-    /// The environment variables these secrets export (rules 8–11).
+    /// The environment variables these secrets export (compat §2.1–§2.4).
     pub fn env(&self) -> EnvProjection {
         hush_core::env_projection_from(self.iter().map(|(k, v)| (k, v.env_text())))
     }
 
     /// Watch the sources for content changes, polling every
-    /// [`DEFAULT_POLL_INTERVAL`] (rules 22 and 24). See [`SecretsWatcher`].
+    /// [`DEFAULT_POLL_INTERVAL`] (compat §4.1 and §4.3). See [`SecretsWatcher`].
     pub fn watch(&self) -> SecretsWatcher {
         self.watch_every(DEFAULT_POLL_INTERVAL)
     }
@@ -370,7 +370,7 @@ impl FromStr for Secrets {
 impl Index<&str> for Secrets {
     type Output = Secret;
     /// `secrets["key"]`; panics with Streamlit's text when missing:
-    /// `st.secrets has no key "key". Did you forget to add it ...` (rule 15).
+    /// `st.secrets has no key "key". Did you forget to add it ...` (compat §3.3).
     fn index(&self, key: &str) -> &Secret {
         &self.inner.root[key]
     }
@@ -382,7 +382,7 @@ impl PartialEq for Secrets {
     }
 }
 
-/// Equality with a plain table (rule 14).
+/// Equality with a plain table (compat §3.2).
 impl PartialEq<Table> for Secrets {
     fn eq(&self, other: &Table) -> bool {
         self.to_table() == *other

@@ -1,4 +1,4 @@
-//! Where secrets come from (spec rules 1–7), with explicit home and working
+//! Where secrets come from (compat §1.1–§1.7), with explicit home and working
 //! directories and environment, so tests never touch the process's own.
 
 use std::fs;

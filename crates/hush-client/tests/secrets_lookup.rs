@@ -1,4 +1,4 @@
-//! Reading secrets (spec rules 13–20).
+//! Reading secrets (compat §3.1–§3.8).
 
 use std::panic;
 
@@ -46,7 +46,7 @@ fn key_access_nested_and_typed() {
     assert_eq!(s["db"]["options"]["ssl"], true);
     assert_eq!(s["ratio"], 0.5);
     assert_eq!(s["with.dot"], "dotted");
-    // Tables inside arrays are tables too (rule 19).
+    // Tables inside arrays are tables too (compat §3.7).
     assert_eq!(s["servers"][1]["name"], "beta");
     assert_eq!(s.get::<String>("db_password").unwrap(), "12345qwerty");
     assert_eq!(s.get::<u16>("port").unwrap(), 5432);

@@ -1,4 +1,4 @@
-//! Live changes (rules 22 and 24). Every wait is on the watcher's channel with
+//! Live changes (compat §4.1 and §4.3). Every wait is on the watcher's channel with
 //! a timeout; sleeps are never what makes a test pass.
 
 use std::fs;

@@ -16,7 +16,7 @@ pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 const BOM: char = '\u{feff}';
 
 /// A parsed secrets document: the text as a person wrote it (comments and
-/// layout kept; a leading UTF-8 byte-order mark removed, see rule 7a) and the
+/// layout kept; a leading UTF-8 byte-order mark removed, see compat §1.8) and the
 /// ordered tree parsed from it.
 #[derive(Clone, PartialEq)]
 pub struct Document {
@@ -56,7 +56,7 @@ impl Document {
     }
 
     /// [`Document::parse`] plus the checks made before a document is stored:
-    /// the size limit and rule 11 (every root key that would be exported must
+    /// the size limit and compat §2.4 (every root key that would be exported must
     /// be a valid environment variable name and value).
     pub fn parse_for_save(text: &str) -> Result<Document, SaveError> {
         if text.len() > MAX_DOCUMENT_BYTES {
@@ -94,7 +94,7 @@ impl Document {
         self.root
     }
 
-    /// The environment variables this document exports (rules 8–11).
+    /// The environment variables this document exports (compat §2.1–§2.4).
     pub fn env(&self) -> EnvProjection {
         env_projection(&self.root)
     }

@@ -1,4 +1,4 @@
-//! Environment projection (spec rules 8–11): which root keys become
+//! Environment projection (compat §2.1–§2.4): which root keys become
 //! environment variables, and the text they get.
 
 use std::fmt;
@@ -50,11 +50,11 @@ pub struct SkippedKey {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum SkipReason {
-    /// Only strings, integers and floats are exported (rule 8); this holds the
+    /// Only strings, integers and floats are exported (compat §2.1); this holds the
     /// TOML type name of the value (`table`, `array`, `boolean`, `datetime`).
     NotScalar(&'static str),
     /// The key cannot be an environment variable name, or its value cannot be
-    /// an environment variable value (rule 11); this says why.
+    /// an environment variable value (compat §2.4); this says why.
     InvalidName(String),
     /// The name changes which code a program loads or runs (`LD_PRELOAD`, `PATH`,
     /// `PYTHONPATH`, …). Streamlit exports it; hush does not, so that whoever may edit

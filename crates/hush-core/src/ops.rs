@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::keypath::format_key_path;
 use crate::value::{Table, Value};
 
-/// Merge tables like Streamlit merges its secrets files (rule 2): a later
+/// Merge tables like Streamlit merges its secrets files (compat §1.2): a later
 /// top-level key replaces the earlier value whole (no deep merge), and keeps
 /// the position where the key was first seen.
 pub fn merge_shallow(tables: impl IntoIterator<Item = Table>) -> Table {

@@ -1,4 +1,4 @@
-//! Parsing, save checks and environment projection (spec rules 7–11).
+//! Parsing, save checks and environment projection (compat §1.7–§2.4).
 
 use std::process::Command;
 

@@ -1,5 +1,5 @@
 //! hush-client values as Python objects, built on each read, so nothing handed out shares
-//! state with the store (rule 20): strings, ints, floats, bools, `datetime` values as tomllib
+//! state with the store (compat §3.8): strings, ints, floats, bools, `datetime` values as tomllib
 //! makes them, new lists, and tables as [`crate::table::Secrets`] (or plain dicts for
 //! `to_dict()`).
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 use pyo3::prelude::*;
 
-/// The one `hush.secrets` of this process (rule 25).
+/// The one `hush.secrets` of this process (compat §4.4).
 fn the_live() -> &'static Arc<live::Live> {
     static LIVE: OnceLock<Arc<live::Live>> = OnceLock::new();
     LIVE.get_or_init(Default::default)

@@ -1,4 +1,4 @@
-//! The process's secrets behind `hush.secrets` (rule 25: one store per process): loaded on
+//! The process's secrets behind `hush.secrets` (compat §4.4: one store per process): loaded on
 //! first use, then kept current by a watcher (the files' content, or the server's watch
 //! stream), which calls the `hush.on_change` callbacks with the changed key names.
 
@@ -34,7 +34,7 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// The directory of the main script, for `<script dir>/.streamlit/secrets.toml` (rule 1).
+/// The directory of the main script, for `<script dir>/.streamlit/secrets.toml` (compat §1.1).
 fn script_dir(py: Python<'_>) -> Option<PathBuf> {
     let main = py.import("__main__").ok()?;
     let file: PathBuf = main.getattr("__file__").ok()?.extract().ok()?;

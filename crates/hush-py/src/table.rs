@@ -1,4 +1,4 @@
-//! `hush.Secrets`: a read-only mapping with st.secrets semantics (spec rules 13–21). One
+//! `hush.Secrets`: a read-only mapping with st.secrets semantics (compat §3.1–§3.9). One
 //! class for the root and for every table in it; `hush.secrets` is the live one, whose every
 //! read goes to the newest secrets.
 
@@ -163,7 +163,7 @@ impl Secrets {
         PyList::new(py, table.keys())?.into_any().try_iter()
     }
 
-    /// `False` for a missing key, and when there are no secrets at all (rule 17).
+    /// `False` for a missing key, and when there are no secrets at all (compat §3.5).
     fn __contains__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> bool {
         let Ok(key) = key.extract::<&str>() else {
             return false;
@@ -172,7 +172,7 @@ impl Secrets {
     }
 
     /// The value of `key`, or `default` when it is missing or there are no secrets at all
-    /// (rule 17). A file that does not parse still raises.
+    /// (compat §3.5). A file that does not parse still raises.
     #[pyo3(signature = (key, default = None))]
     fn get<'py>(
         &self,

@@ -1,4 +1,4 @@
-"""st.secrets semantics (spec rules 13–21), error texts and classes, typed values against
+"""st.secrets semantics (compat §3.1–§3.9), error texts and classes, typed values against
 tomllib, on the installed wheel."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Where hush.secrets reads (spec rules 1–6), in a fresh interpreter each time: Streamlit's
+"""Where hush.secrets reads (compat §1.1–§1.6), in a fresh interpreter each time: Streamlit's
 files and order, the file `hush run` hands over first, and what happens with no secrets."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ pub(crate) fn fits_exec(key: &str, value: &str) -> bool {
 }
 
 /// Built from scratch for every start, so a restarted child never inherits a variable from the
-/// previous version's secrets (spec rule 12): a removed key is gone and a variable the secrets
+/// previous version's secrets (compat §2.5): a removed key is gone and a variable the secrets
 /// had overwritten has its value from `base` again.
 pub(crate) fn child_env(
     base: &[(OsString, OsString)],

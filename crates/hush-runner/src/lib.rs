@@ -22,7 +22,7 @@
 //! # }
 //! ```
 //!
-//! What the child gets (spec rules 8–12):
+//! What the child gets (compat §2.1–§2.5):
 //! - a fresh directory only the user can read (0700) holding `secrets.toml` (0600) with the whole
 //!   document text, removed when [`Runner::run`] returns (or its future is dropped), and by the
 //!   next runner to start when this one was killed;

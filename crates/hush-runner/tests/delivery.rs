@@ -47,7 +47,7 @@ async fn env_has_exported_keys_python_floats_and_the_original_env_restored_on_re
     assert_eq!(env["A"], "alpha");
     assert_eq!(env["x"], "10000000000.0", "Python's str(1e10)");
     assert_eq!(env["i"], "255");
-    assert_eq!(env["DB"], "from-secrets", "rule 10: a secret overwrites");
+    assert_eq!(env["DB"], "from-secrets", "compat §2.3: a secret overwrites");
     assert_eq!(env["KEEP"], "kept", "the original environment is kept");
     for not_exported in ["flag", "when", "list", "t", "k"] {
         assert_eq!(
@@ -63,10 +63,10 @@ async fn env_has_exported_keys_python_floats_and_the_original_env_restored_on_re
     let env = parse_env_dump(&wait_file(&env_file(&scratch, pid2)).await);
     assert_eq!(env["A"], "beta");
     assert_eq!(env["x"], "3.14");
-    assert_eq!(env["i"], "UNSET", "rule 12: a removed key is gone");
+    assert_eq!(env["i"], "UNSET", "compat §2.5: a removed key is gone");
     assert_eq!(
         env["DB"], "original",
-        "rule 12: an overwritten variable gets its value back"
+        "compat §2.5: an overwritten variable gets its value back"
     );
     assert_eq!(env["KEEP"], "kept");
 

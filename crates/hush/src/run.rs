@@ -183,7 +183,7 @@ fn human(d: Duration) -> String {
 }
 
 /// The directory of the main script of `streamlit run <script>`: Streamlit also reads
-/// `<script dir>/.streamlit/secrets.toml` (spec rule 1).
+/// `<script dir>/.streamlit/secrets.toml` (compat §1.1).
 fn streamlit_script_dir(command: &[String]) -> Option<PathBuf> {
     if !hush_runner::looks_like_streamlit_run(command) {
         return None;

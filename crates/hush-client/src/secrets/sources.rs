@@ -1,4 +1,4 @@
-//! Where secrets come from (rules 1–6) and how they are read: resolve the
+//! Where secrets come from (compat §1.1–§1.6) and how they are read: resolve the
 //! list of paths, take a snapshot of their bytes, build the merged table
 //! from the snapshot. Loading and watching share these steps.
 
@@ -22,7 +22,7 @@ pub const STREAMLIT_SECRETS_FILES_ENV: &str = "STREAMLIT_SECRETS_FILES";
 pub enum Source {
     /// A TOML file; skipped while it does not exist.
     File(PathBuf),
-    /// A Kubernetes-style secrets directory (rule 6).
+    /// A Kubernetes-style secrets directory (compat §1.6).
     Directory(PathBuf),
 }
 
@@ -251,7 +251,7 @@ pub(crate) enum Snap {
 pub(crate) enum DirEntry {
     /// A subfolder: its files (sorted by name); `None` marks a nested folder.
     Folder(Vec<(String, Option<Vec<u8>>)>),
-    /// A plain file directly in the secrets directory: an error (rule 6).
+    /// A plain file directly in the secrets directory: an error (compat §1.6).
     PlainFile,
 }
 

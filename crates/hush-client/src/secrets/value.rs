@@ -22,7 +22,7 @@ pub enum Secret {
     Boolean(bool),
     Datetime(Datetime),
     Array(Vec<Secret>),
-    /// A table, including a table inside an array (`[[servers]]`, rule 19).
+    /// A table, including a table inside an array (`[[servers]]`, compat §3.7).
     Table(SecretTable),
 }
 
@@ -108,7 +108,7 @@ impl SecretTable {
         self.entries.values()
     }
 
-    /// A plain, independent copy (rule 20: changing it changes nothing here).
+    /// A plain, independent copy (compat §3.8: changing it changes nothing here).
     pub fn to_table(&self) -> Table {
         self.entries
             .iter()
@@ -170,7 +170,7 @@ impl Secret {
     }
 
     /// The environment variable text (Python's `str(v)`) of a string, integer
-    /// or float; for any other type, its type name (rule 8).
+    /// or float; for any other type, its type name (compat §2.1).
     pub(crate) fn env_text(&self) -> Result<String, &'static str> {
         match self {
             Secret::String(_) | Secret::Integer(_) | Secret::Float(_) => {

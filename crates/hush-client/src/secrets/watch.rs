@@ -1,4 +1,4 @@
-//! Live changes (rules 22 and 24): poll the sources, compare content (a bare
+//! Live changes (compat §4.1 and §4.3): poll the sources, compare content (a bare
 //! `touch` does nothing), reload on a change. Unlike Streamlit, an invalid edit
 //! keeps the last good secrets and is reported, files created later are picked
 //! up, and a deleted file's secrets go away. Secrets read from a server follow
