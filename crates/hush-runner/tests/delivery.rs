@@ -47,7 +47,10 @@ async fn env_has_exported_keys_python_floats_and_the_original_env_restored_on_re
     assert_eq!(env["A"], "alpha");
     assert_eq!(env["x"], "10000000000.0", "Python's str(1e10)");
     assert_eq!(env["i"], "255");
-    assert_eq!(env["DB"], "from-secrets", "compat §2.3: a secret overwrites");
+    assert_eq!(
+        env["DB"], "from-secrets",
+        "compat §2.3: a secret overwrites"
+    );
     assert_eq!(env["KEEP"], "kept", "the original environment is kept");
     for not_exported in ["flag", "when", "list", "t", "k"] {
         assert_eq!(
