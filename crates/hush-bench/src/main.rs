@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 mod fanout;
+mod floor;
 mod parse;
 mod propagate;
 mod setup;
@@ -103,6 +104,15 @@ enum Command {
         #[arg(long)]
         label: String,
     },
+    /// Serve every request with the same body, as fast as hyper can: the floor hush's reads
+    /// are measured against. Prints `READY <address>`.
+    Floor {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// Size of the body, like a hush read of the same app.
+        #[arg(long, default_value_t = 554)]
+        body_bytes: usize,
+    },
     /// Time loading generated secrets files of N keys (`key_00000 = "…"`, as Streamlit's bench).
     Parse {
         #[arg(long, value_delimiter = ',', default_value = "10,1000,10000")]
@@ -196,6 +206,7 @@ fn main() -> anyhow::Result<()> {
                 })
                 .await
             }
+            Command::Floor { listen, body_bytes } => floor::run(listen, body_bytes).await,
             Command::Parse { .. } => unreachable!("handled above"),
         }
     })
