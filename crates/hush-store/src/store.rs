@@ -87,6 +87,25 @@ async fn ensure_another_owner(conn: &mut AnyConnection, kind: Backend, leaving: 
     Ok(())
 }
 
+/// The member changing roles must still be an owner when the change is written: a request
+/// checked before another owner demoted its sender must not go through.
+async fn ensure_actor_is_owner(conn: &mut AnyConnection, audit: &AuditEvent) -> Result<()> {
+    let (ActorKind::User, Some(actor)) = (audit.actor_kind, audit.actor_id) else {
+        return Ok(());
+    };
+    let role = match get_user_on(conn, actor).await {
+        Ok(user) => Some(user.role),
+        Err(StoreError::NotFound) => None,
+        Err(e) => return Err(e),
+    };
+    if role != Some(Role::Owner) {
+        return Err(StoreError::Conflict(
+            "your own role changed while this request was on its way; you are no longer an owner, so nothing was changed".into(),
+        ));
+    }
+    Ok(())
+}
+
 async fn get_user_on(conn: &mut AnyConnection, id: i64) -> Result<User> {
     sqlx::query_as::<_, rows::UserRow>(sql::GET_USER)
         .bind(id)
@@ -362,6 +381,7 @@ impl Store for SqlStore {
         let kind = self.kind;
         self.write(move |conn| {
             Box::pin(async move {
+                ensure_actor_is_owner(conn, &audit).await?;
                 let before = get_user_on(conn, id).await?;
                 if before.role == Role::Owner && role != Role::Owner {
                     ensure_another_owner(conn, kind, id).await?;
@@ -430,6 +450,7 @@ impl Store for SqlStore {
         let kind = self.kind;
         self.write(move |conn| {
             Box::pin(async move {
+                ensure_actor_is_owner(conn, &audit).await?;
                 let before = get_user_on(conn, id).await?;
                 if before.role == Role::Owner {
                     ensure_another_owner(conn, kind, id).await?;
