@@ -88,11 +88,22 @@ async fn ensure_another_owner(conn: &mut AnyConnection, kind: Backend, leaving: 
 }
 
 /// The member changing roles must still be an owner when the change is written: a request
-/// checked before another owner demoted its sender must not go through.
-async fn ensure_actor_is_owner(conn: &mut AnyConnection, audit: &AuditEvent) -> Result<()> {
+/// checked before another owner demoted its sender must not go through. (On PostgreSQL the
+/// owners' rows are locked first, so a concurrent demotion is seen, not raced.)
+async fn ensure_actor_is_owner(
+    conn: &mut AnyConnection,
+    kind: Backend,
+    audit: &AuditEvent,
+) -> Result<()> {
     let (ActorKind::User, Some(actor)) = (audit.actor_kind, audit.actor_id) else {
         return Ok(());
     };
+    if kind == Backend::Postgres {
+        sqlx::query(postgres::LOCK_OWNERS)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    }
     let role = match get_user_on(conn, actor).await {
         Ok(user) => Some(user.role),
         Err(StoreError::NotFound) => None,
@@ -381,7 +392,7 @@ impl Store for SqlStore {
         let kind = self.kind;
         self.write(move |conn| {
             Box::pin(async move {
-                ensure_actor_is_owner(conn, &audit).await?;
+                ensure_actor_is_owner(conn, kind, &audit).await?;
                 let before = get_user_on(conn, id).await?;
                 if before.role == Role::Owner && role != Role::Owner {
                     ensure_another_owner(conn, kind, id).await?;
@@ -450,7 +461,7 @@ impl Store for SqlStore {
         let kind = self.kind;
         self.write(move |conn| {
             Box::pin(async move {
-                ensure_actor_is_owner(conn, &audit).await?;
+                ensure_actor_is_owner(conn, kind, &audit).await?;
                 let before = get_user_on(conn, id).await?;
                 if before.role == Role::Owner {
                     ensure_another_owner(conn, kind, id).await?;

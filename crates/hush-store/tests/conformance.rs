@@ -248,6 +248,15 @@ fn ev(action: &str) -> AuditEvent {
     audit(T0, "tester", action, None)
 }
 
+/// An event whose actor is `actor` (role changes check that their actor is still an owner).
+fn by(actor: &User, action: &str) -> AuditEvent {
+    AuditEvent {
+        actor_id: Some(actor.id),
+        actor_name: Some(actor.name.clone()),
+        ..audit(T0, &actor.name, action, None)
+    }
+}
+
 async fn app(s: &dyn Store, name: &str, by: Option<i64>) -> App {
     s.create_app(
         NewApp {
@@ -453,7 +462,14 @@ async fn delete_user_takes_sessions_and_personal_tokens(db: TestDb) {
         .unwrap();
     assert_eq!(version.author_name.as_deref(), Some("dave"));
 
-    s.delete_user(dave.id, ev("member.remove")).await.unwrap();
+    // Only an owner may remove a member, checked in the same transaction.
+    let refused = conflict_message(s.delete_user(erin.id, by(&dave, "member.remove")).await);
+    assert!(refused.contains("no longer an owner"), "{refused}");
+    assert!(s.find_session(&hash("erin-session")).await.is_ok());
+    let olga = user(s, "olga", Role::Owner).await;
+    s.delete_user(dave.id, by(&olga, "member.remove"))
+        .await
+        .unwrap();
 
     assert_not_found(s.find_session(&hash("dave-session")).await);
     assert!(s.find_session(&hash("erin-session")).await.is_ok());
@@ -712,15 +728,10 @@ async fn last_owner_race_leaves_an_owner(db: TestDb) {
         let a = owners.pop().unwrap();
         let b = user(&*s, &format!("own{}", trial + 1), Role::Owner).await;
         let (sa, sb) = (s.clone(), other.clone());
+        let (by_a, by_b) = (by(&a, "member.role"), by(&b, "member.role"));
         let (ra, rb) = tokio::join!(
-            tokio::spawn(async move {
-                sa.set_user_role(b.id, Role::Viewer, ev("member.role"))
-                    .await
-            }),
-            tokio::spawn(async move {
-                sb.set_user_role(a.id, Role::Viewer, ev("member.role"))
-                    .await
-            }),
+            tokio::spawn(async move { sa.set_user_role(b.id, Role::Viewer, by_a).await }),
+            tokio::spawn(async move { sb.set_user_role(a.id, Role::Viewer, by_b).await }),
         );
         let results = [ra.unwrap().is_ok(), rb.unwrap().is_ok()];
         let left: Vec<User> = s
@@ -734,7 +745,24 @@ async fn last_owner_race_leaves_an_owner(db: TestDb) {
         assert_eq!(results.iter().filter(|ok| **ok).count(), 1, "trial {trial}");
         owners = left;
     }
-    // And the way back when no owner is left: restore one by name.
+    // A change checked before its sender was demoted does not go through, even with other
+    // owners left.
+    let x = owners.pop().unwrap();
+    let (y, z) = (
+        user(&*s, "own-y", Role::Owner).await,
+        user(&*s, "own-z", Role::Owner).await,
+    );
+    s.set_user_role(y.id, Role::Viewer, by(&x, "member.role"))
+        .await
+        .unwrap();
+    let refused = conflict_message(
+        s.set_user_role(z.id, Role::Viewer, by(&y, "member.role"))
+            .await,
+    );
+    assert!(refused.contains("no longer an owner"), "{refused}");
+    conflict_message(s.delete_user(z.id, by(&y, "member.remove")).await);
+    assert_eq!(s.get_user(z.id).await.unwrap().role, Role::Owner);
+    // And the way back for a workspace that lost its owners: restore one by name.
     let viewer = user(&*s, "viewer", Role::Viewer).await;
     let restored = s.restore_owner("VIEWER", ev("member.role")).await.unwrap();
     assert_eq!((restored.id, restored.role), (viewer.id, Role::Owner));

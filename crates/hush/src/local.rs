@@ -500,6 +500,13 @@ async fn push(
         return Ok(ExitCode::FAILURE);
     }
     match client.save_secrets(app, &text, base_version, message).await {
+        Ok(saved) if saved.unchanged => {
+            println!(
+                "No changes: version {} of {app} already holds exactly this; no version was saved.",
+                saved.version
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Ok(saved) => {
             println!("Saved version {} of {app}.", saved.version);
             Ok(ExitCode::SUCCESS)
