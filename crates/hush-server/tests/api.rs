@@ -423,6 +423,44 @@ async fn instances_report_the_version_they_applied() {
 }
 
 #[tokio::test]
+async fn every_read_is_counted_in_the_audit_log() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let first = owner.create_app_token("web", "first", None).await.unwrap();
+    let second = owner.create_app_token("web", "second", None).await.unwrap();
+    let (a, b) = (
+        server.anonymous().with_token(first.token.clone()),
+        server.anonymous().with_token(second.token.clone()),
+    );
+    let reads = (0..60).map(|i| {
+        let client = if i % 3 == 0 { b.clone() } else { a.clone() };
+        async move { client.secrets("web").await.unwrap() }
+    });
+    futures::future::join_all(reads).await;
+
+    // Rows may split across intervals; their counts add up to the reads, per token.
+    let counted = |rows: &[serde_json::Value], token: &str| -> u64 {
+        rows.iter()
+            .filter(|r| r["actor_name"] == token)
+            .map(|r| r["detail"]["count"].as_u64().unwrap_or(1))
+            .sum()
+    };
+    let mut rows = Vec::new();
+    for _ in 0..150 {
+        rows = owner.audit("action=secrets.read&app=web").await.unwrap();
+        if counted(&rows, "first") + counted(&rows, "second") >= 60 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(counted(&rows, "first"), 40, "{rows:?}");
+    assert_eq!(counted(&rows, "second"), 20, "{rows:?}");
+    assert!(rows.len() <= 6, "folded, not one row per read: {}", rows.len());
+    assert!(rows.iter().all(|r| r["detail"]["version"] == 1));
+}
+
+#[tokio::test]
 async fn the_audit_log_records_reads_and_changes_without_values() {
     let server = TestServer::start().await;
     let owner = server.owner().await;

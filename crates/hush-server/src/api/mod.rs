@@ -379,14 +379,11 @@ pub fn audit_event(
     app: Option<&App>,
     detail: serde_json::Value,
 ) -> AuditEvent {
-    let (actor_kind, actor_id, actor_name) = match who {
-        Principal::User { user, .. } => (ActorKind::User, Some(user.id), Some(user.name.clone())),
-        Principal::App {
-            token_id,
-            token_name,
-            ..
-        } => (ActorKind::Token, Some(*token_id), Some(token_name.clone())),
-    };
+    let (actor_kind, actor_id) = who.actor();
+    let actor_name = Some(match who {
+        Principal::User { user, .. } => user.name.clone(),
+        Principal::App { token_name, .. } => token_name.clone(),
+    });
     AuditEvent {
         at: now_millis(),
         actor_kind,

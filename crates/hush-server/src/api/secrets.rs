@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 use super::extract::{AppAccess, Editor, EditorOrRunner, Json, Viewer};
 use super::views::{Changes, EnvPreview, Invalid, Keys, SecretsView, Validation, VersionView};
 use super::{audit_event, find_app};
+use crate::audit::ReadKey;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::metrics::Metrics;
@@ -59,14 +60,20 @@ pub async fn read(
     } else {
         "secrets.reveal"
     };
+    let (actor_kind, actor_id) = who.actor();
+    let key = ReadKey {
+        actor_kind,
+        actor_id,
+        action,
+        app_id: app.id,
+        version: latest.version,
+        ip: who.ip(),
+    };
     state
         .audit
-        .record(audit_event(
-            &who,
-            action,
-            Some(&app),
-            json!({ "version": latest.version }),
-        ))
+        .count_read(key, || {
+            audit_event(&who, action, Some(&app), json!({ "version": latest.version }))
+        })
         .await?;
     Metrics::inc(&state.metrics.secret_reads);
     // Serialized once per version (the hot read path).

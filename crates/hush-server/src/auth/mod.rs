@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use hush_crypto::{ct_eq, token_hash};
-use hush_store::{Role, StoreError, TokenKind, User, now_millis};
+use hush_store::{ActorKind, Role, StoreError, TokenKind, User, now_millis};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -76,6 +76,14 @@ impl Principal {
                 user.role.as_str()
             ))
             .by(self))
+        }
+    }
+
+    /// Who this is in the audit log: a member (by user id) or a token (by token id).
+    pub fn actor(&self) -> (ActorKind, Option<i64>) {
+        match self {
+            Principal::User { user, .. } => (ActorKind::User, Some(user.id)),
+            Principal::App { token_id, .. } => (ActorKind::Token, Some(*token_id)),
         }
     }
 
