@@ -2,7 +2,7 @@
 //! st.secrets lookups, a watcher that follows saves, and what a revoked or wrong token gets.
 //! (The Python binding's direct mode is this code; crates/hush-py/tests drive it end to end.)
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Server-launched apps with real processes: started with their secrets, restarted on a save,
 //! rebooted, restarted after a crash, stopped on delete; output kept masked.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

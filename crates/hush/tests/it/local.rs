@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 use hush_client::api::Client;
 
-mod common;
+use crate::common;
 
 use common::{HUSH, Server};
 const PASSWORD: &str = "correct-horse-battery";

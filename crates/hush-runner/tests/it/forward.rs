@@ -1,7 +1,7 @@
 //! Signal forwarding (`hush run`): signals sent to the runner's own process reach the child.
 //! Its own test binary, since the signals are sent to the whole test process.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! What reaches the disk, and two servers on one PostgreSQL database. (Key rotation while
 //! serving is tested end to end with `hush admin rotate-master-key`, in crates/hush/tests.)
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

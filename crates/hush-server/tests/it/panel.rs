@@ -1,7 +1,7 @@
 //! The web panel as served by hush: its pages and assets, and the security headers the
 //! browser relies on. (The flows themselves are tested in a real browser: e2e/panel.)
 
-mod common;
+use crate::common;
 
 use common::TestServer;
 use hush_server::panel::CONTENT_SECURITY_POLICY;

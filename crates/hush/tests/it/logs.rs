@@ -1,7 +1,7 @@
 //! The real binary's logs, at the most verbose level and in both formats, never hold a secret
 //! value, a token or a password, whatever the requests did.
 
-mod common;
+use crate::common;
 
 use common::Server;
 use hush_client::api::Client;

@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use hush_client::api::Client;
 use serde_json::Value;
 
-mod common;
+use crate::common;
 
 use common::{HUSH, Server};
 const PASSWORD: &str = "correct-horse-battery";

@@ -1,9 +1,9 @@
 //! The delivery loop against a source held in memory: a real `sh` child, a source whose watch
 //! fails until it is "reachable", versions published while the app runs. The real sources
-//! (hush run's HTTP stream, the server's hub) are tested end to end in crates/hush/tests/run.rs
-//! and crates/hush-server/tests/launcher.rs.
+//! (hush run's HTTP stream, the server's hub) are tested end to end in crates/hush/tests/it/run.rs
+//! and crates/hush-server/tests/it/launcher.rs.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
 //! The attacks a hostile user tried (issue 11), each reproduced and shown refused. Another
 //! loopback source address (127.0.0.2) stands for another client.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};

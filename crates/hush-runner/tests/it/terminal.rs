@@ -6,7 +6,7 @@
 //! `forward_signals` whose child reads lines from the terminal, and types into the pane.
 //! Without tmux the test prints "SKIPPED (no tmux)" and passes.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsString;
 use std::io::stdin;
@@ -118,7 +118,7 @@ fn single_quoted(s: &str) -> String {
 fn helper_command(out: &Path, mode: &str) -> String {
     let exe = std::env::current_exe().unwrap();
     format!(
-        "{HELPER}={} {MODE}={mode} {} --exact pty_helper_process --nocapture --test-threads=1 \
+        "{HELPER}={} {MODE}={mode} {} --exact terminal::pty_helper_process --nocapture --test-threads=1 \
          2>{}",
         single_quoted(out.to_str().unwrap()),
         single_quoted(exe.to_str().unwrap()),

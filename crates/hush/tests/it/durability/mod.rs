@@ -4,9 +4,6 @@
 //! servers with watchers (`faults`). The PostgreSQL tests run only with HUSH_TEST_DATABASE_URL,
 //! each on a database of its own, dropped afterwards.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod admin;
 mod faults;
 mod workspace;

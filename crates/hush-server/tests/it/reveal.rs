@@ -4,7 +4,7 @@
 //! below: a viewer, an app token and nobody at all get no value; a reveal while the audit log
 //! cannot be written is refused.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! Faults a secrets manager must survive without losing an acknowledged save: a full disk.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

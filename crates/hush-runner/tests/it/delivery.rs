@@ -1,7 +1,7 @@
 //! The runner against real child processes (`/bin/sh`, `python3`): what the app sees in its
 //! environment and secrets file, and what each update mode does to it.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use hush_client::api::Client;
 use serde_json::Value;
 
-mod common;
+use crate::common;
 
 use common::{HUSH, Server};
 const PASSWORD: &str = "correct-horse-battery";

@@ -1,6 +1,6 @@
 //! The server end to end: a real server on port 0, driven through hush's own client.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

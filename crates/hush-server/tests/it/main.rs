@@ -1,0 +1,12 @@
+//! The integration tests of hush-server, one binary (one link) with a module per concern.
+
+mod common;
+mod api;
+mod client_secrets;
+mod durability;
+mod handlers;
+mod launcher;
+mod panel;
+mod reveal;
+mod security;
+mod storage;

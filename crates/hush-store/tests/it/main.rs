@@ -1,0 +1,4 @@
+//! The integration tests of hush-store, one binary (one link) with a module per concern.
+
+mod conformance;
+mod plaintext;
