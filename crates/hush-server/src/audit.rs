@@ -18,8 +18,8 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hush_store::{ActorKind, AuditEvent, Store, now_millis};
@@ -61,7 +61,12 @@ impl AuditLog {
         let (tx, rx) = mpsc::channel(QUEUE);
         let healthy = Arc::new(AtomicBool::new(true));
         let reads = Arc::new(Mutex::new(ReadTally::new()));
-        tokio::spawn(write_loop(store.clone(), rx, reads.clone(), healthy.clone()));
+        tokio::spawn(write_loop(
+            store.clone(),
+            rx,
+            reads.clone(),
+            healthy.clone(),
+        ));
         AuditLog {
             tx,
             reads,
@@ -239,7 +244,9 @@ fn with_count(mut event: AuditEvent, count: u64, first: i64, last: i64) -> Audit
             serde_json::Value::Object(map) => {
                 map.extend(extra.as_object().expect("object").clone());
             }
-            other => *other = json!({ "value": other.clone(), "count": count, "first_at": first, "last_at": last }),
+            other => {
+                *other = json!({ "value": other.clone(), "count": count, "first_at": first, "last_at": last })
+            }
         }
     }
     event

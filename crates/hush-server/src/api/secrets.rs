@@ -72,7 +72,12 @@ pub async fn read(
     state
         .audit
         .count_read(key, || {
-            audit_event(&who, action, Some(&app), json!({ "version": latest.version }))
+            audit_event(
+                &who,
+                action,
+                Some(&app),
+                json!({ "version": latest.version }),
+            )
         })
         .await?;
     Metrics::inc(&state.metrics.secret_reads);

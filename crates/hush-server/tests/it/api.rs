@@ -456,7 +456,11 @@ async fn every_read_is_counted_in_the_audit_log() {
     }
     assert_eq!(counted(&rows, "first"), 40, "{rows:?}");
     assert_eq!(counted(&rows, "second"), 20, "{rows:?}");
-    assert!(rows.len() <= 6, "folded, not one row per read: {}", rows.len());
+    assert!(
+        rows.len() <= 6,
+        "folded, not one row per read: {}",
+        rows.len()
+    );
     assert!(rows.iter().all(|r| r["detail"]["version"] == 1));
 }
 

@@ -1,8 +1,8 @@
 //! The integration tests of hush-server, one binary (one link) with a module per concern.
 
-mod common;
 mod api;
 mod client_secrets;
+mod common;
 mod durability;
 mod handlers;
 mod launcher;

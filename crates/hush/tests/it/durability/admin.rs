@@ -5,10 +5,10 @@ use std::process::Command;
 
 use sqlx::{Connection, SqliteConnection};
 
+use super::workspace::Db::{Dir, Url};
+use super::workspace::{self, APP, Embedded, admin, copy, fails, mode, ok};
 use crate::args;
 use crate::common::{self, HUSH, PgDatabase, Server};
-use crate::workspace::Db::{Dir, Url};
-use crate::workspace::{self, APP, Embedded, admin, copy, fails, mode, ok};
 
 #[tokio::test]
 async fn backup_restore_verify_and_every_refusal() {

@@ -13,10 +13,10 @@ use futures::StreamExt;
 use hush_client::api::{Client, ClientError};
 use tokio::sync::watch;
 
+use super::workspace::Db::{self, Dir, Url};
+use super::workspace::{self, PASSWORD, admin, ok};
 use crate::args;
 use crate::common::{self, PgDatabase, Server};
-use crate::workspace::Db::{self, Dir, Url};
-use crate::workspace::{self, PASSWORD, admin, ok};
 
 const APPS: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
 const WRITERS_PER_APP: usize = 3;
