@@ -11,6 +11,22 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's defaults commit its arenas up front and return freed memory late, which more
+/// than doubled an idle server's RSS (12.8 → 30.9 MB). Commit on use, return at once.
+fn allocator_returns_memory() {
+    // Option numbers of the mimalloc v3 that libmimalloc-sys 0.1.49 (pinned) builds; the
+    // crate exports no names for these two.
+    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    // SAFETY: mi_option_set only stores a value mimalloc reads on later allocations; it may
+    // be called at any time, from any thread, and takes no pointers.
+    #[allow(unsafe_code)]
+    unsafe {
+        libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0);
+        libmimalloc_sys::mi_option_set(PURGE_DELAY, 0);
+    }
+}
+
 mod admin;
 mod cli;
 mod local;
@@ -49,6 +65,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    allocator_returns_memory();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
