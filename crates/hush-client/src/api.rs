@@ -584,6 +584,37 @@ impl Client {
             .await
     }
 
+    /// Sets a member's role on one app: `none`, `viewer` or `editor` (owners).
+    pub async fn set_app_role(&self, app: &str, member_id: i64, role: &str) -> Result<Value> {
+        self.call(
+            Method::PUT,
+            &format!("/apps/{}/roles/{member_id}", enc(app)),
+            json!({ "role": role }),
+        )
+        .await
+    }
+
+    /// Removes a member's role on one app: their workspace role applies there again (owners).
+    pub async fn remove_app_role(&self, app: &str, member_id: i64) -> Result<()> {
+        self.send(self.request(
+            Method::DELETE,
+            &format!("/apps/{}/roles/{member_id}", enc(app)),
+        ))
+        .await
+    }
+
+    /// The per-app roles set on one app (owners).
+    pub async fn app_roles(&self, app: &str) -> Result<Vec<Value>> {
+        let body: Value = self.get(&format!("/apps/{}/roles", enc(app))).await?;
+        Ok(body["roles"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// A member's per-app roles (owners, or the member themselves).
+    pub async fn member_app_roles(&self, member_id: i64) -> Result<Vec<Value>> {
+        let body: Value = self.get(&format!("/members/{member_id}/app-roles")).await?;
+        Ok(body["roles"].as_array().cloned().unwrap_or_default())
+    }
+
     /// Audit entries, newest first; `query` is the filter as URL parameters (`action=secrets.&app=web`).
     pub async fn audit(&self, query: &str) -> Result<Vec<Value>> {
         let body: Value = self.get(&format!("/audit?{query}")).await?;

@@ -245,6 +245,9 @@ impl AppState {
                 self.hub.revoke(hub::Revoked::Token(token_id));
             }
             StoreEvent::SessionsRevoked { user_id } => self.hub.revoke(hub::Revoked::User(user_id)),
+            StoreEvent::AppAccessRevoked { user_id, app_id } => {
+                self.hub.revoke(hub::Revoked::AppAccess { user_id, app_id })
+            }
         }
     }
 }

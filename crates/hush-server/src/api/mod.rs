@@ -29,6 +29,7 @@ use crate::auth::{Principal, SESSION_COOKIE, client_ip};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::metrics::Metrics;
 
+mod app_roles;
 mod apps;
 mod audit_log;
 pub mod extract;
@@ -110,6 +111,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(members::invites, members::invite))
         .routes(routes!(members::revoke_invite))
         .routes(routes!(audit_log::query))
+        .routes(routes!(app_roles::list))
+        .routes(routes!(app_roles::set, app_roles::remove))
+        .routes(routes!(app_roles::of_member))
 }
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
