@@ -312,6 +312,43 @@ impl Client {
         .await
     }
 
+    /// [`Client::login`], revoking `replaces` (the token this machine saved last time) once
+    /// the new token exists.
+    pub async fn login_replacing(
+        &self,
+        name: &str,
+        password: &str,
+        token_name: &str,
+        replaces: Option<&str>,
+    ) -> Result<CreatedToken> {
+        self.call(
+            Method::POST,
+            "/auth/token",
+            json!({ "name": name, "password": password, "token_name": token_name, "replaces": replaces }),
+        )
+        .await
+    }
+
+    /// Changes your password (the current one is checked again); your sessions end.
+    pub async fn change_password(&self, current: &str, new: &str) -> Result<()> {
+        self.send::<Value>(
+            self.request(Method::POST, "/account/password")
+                .json(&json!({ "current_password": current, "new_password": new })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Ends every session of yours; with `revoke_tokens`, every personal token too.
+    pub async fn logout_all(&self, revoke_tokens: bool) -> Result<()> {
+        self.send::<Value>(self.request(
+            Method::POST,
+            &format!("/auth/logout-all?revoke_tokens={revoke_tokens}"),
+        ))
+        .await
+        .map(|_| ())
+    }
+
     pub async fn me(&self) -> Result<Value> {
         self.get("/me").await
     }

@@ -29,6 +29,7 @@ use crate::auth::{Principal, SESSION_COOKIE, client_ip};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::metrics::Metrics;
 
+mod account;
 mod app_roles;
 mod apps;
 mod audit_log;
@@ -114,6 +115,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(app_roles::list))
         .routes(routes!(app_roles::set, app_roles::remove))
         .routes(routes!(app_roles::of_member))
+        .routes(routes!(account::change_password))
 }
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.

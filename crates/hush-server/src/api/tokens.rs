@@ -124,7 +124,8 @@ pub struct ListQuery {
     app: Option<String>,
 }
 
-/// An app's tokens (`?app=NAME`, any member), or else the caller's own personal tokens.
+/// An app's tokens (`?app=NAME`, any member), or else the caller's own personal tokens; only
+/// tokens that still work (not revoked, not expired).
 #[utoipa::path(get, path = "/tokens", tag = "tokens", params(ListQuery),
     responses((status = 200, body = Tokens), (status = "default", body = ErrorBody, description = "An error")))]
 pub async fn list(
@@ -155,9 +156,13 @@ pub async fn list(
         ),
     };
     let tokens = state.store.list_tokens(filter).await?;
+    // Revoked and expired tokens no longer do anything: they leave the list (the audit log
+    // keeps their story).
+    let now = now_millis();
     Ok(axum::Json(Tokens {
         tokens: tokens
             .iter()
+            .filter(|t| t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now))
             .map(|t| TokenView::new(t, app_name.as_deref()))
             .collect(),
     }))
