@@ -646,6 +646,36 @@ impl Client {
         Ok(body["roles"].as_array().cloned().unwrap_or_default())
     }
 
+    /// Trusts an issuer's workload tokens for `app` (owners); `trust` is the body of
+    /// `POST /apps/{app}/workload-trusts` (issuer, jwks_url, audience, conditions, token_minutes).
+    pub async fn add_workload_trust(&self, app: &str, trust: Value) -> Result<Value> {
+        self.call(
+            Method::POST,
+            &format!("/apps/{}/workload-trusts", enc(app)),
+            trust,
+        )
+        .await
+    }
+
+    /// The issuers `app` trusts (owners).
+    pub async fn workload_trusts(&self, app: &str) -> Result<Vec<Value>> {
+        let body: Value = self
+            .get(&format!("/apps/{}/workload-trusts", enc(app)))
+            .await?;
+        Ok(body["trusts"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Trades a workload's signed JWT for a short-lived app token of `app` (no credentials
+    /// needed): `{token, app, expires_at}`.
+    pub async fn exchange_workload_token(&self, app: &str, jwt: &str) -> Result<WorkloadToken> {
+        self.call(
+            Method::POST,
+            "/auth/workload",
+            json!({ "app": app, "token": jwt }),
+        )
+        .await
+    }
+
     /// A member's per-app roles (owners, or the member themselves).
     pub async fn member_app_roles(&self, member_id: i64) -> Result<Vec<Value>> {
         let body: Value = self.get(&format!("/members/{member_id}/app-roles")).await?;
@@ -684,6 +714,24 @@ impl Client {
             json!({ "token": token, "name": name, "password": password }),
         )
         .await
+    }
+}
+
+/// An app token from a workload token exchange. No `Debug` of the token.
+#[derive(Clone, Deserialize)]
+pub struct WorkloadToken {
+    pub token: String,
+    pub app: String,
+    /// Milliseconds since the epoch.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for WorkloadToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkloadToken")
+            .field("app", &self.app)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
     }
 }
 

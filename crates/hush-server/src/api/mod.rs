@@ -45,6 +45,7 @@ mod system;
 mod tokens;
 pub mod views;
 mod watch;
+mod workload;
 
 pub use extract::find_app;
 
@@ -116,6 +117,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(app_roles::set, app_roles::remove))
         .routes(routes!(app_roles::of_member))
         .routes(routes!(account::change_password))
+        .routes(routes!(workload::exchange))
+        .routes(routes!(workload::list, workload::add))
+        .routes(routes!(workload::remove))
 }
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
