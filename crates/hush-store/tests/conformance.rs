@@ -2129,7 +2129,7 @@ async fn workload_trusts_and_jti_replay(db: TestDb) {
         .unwrap();
     assert_eq!(
         s.list_workload_trusts(web.id).await.unwrap(),
-        [trust.clone()]
+        std::slice::from_ref(&trust)
     );
     assert!(s.list_workload_trusts(api.id).await.unwrap().is_empty());
     assert_eq!(trust.conditions, conditions);
