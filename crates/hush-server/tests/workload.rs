@@ -305,3 +305,40 @@ async fn trusts_are_for_owners_and_need_a_real_condition() {
     assert_eq!(trust["token_minutes"], 15);
     assert_eq!(owner.workload_trusts("web").await.unwrap().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issuer_that_is_down_gets_a_clear_answer_and_nothing_is_created() {
+    let issuer = TestIssuer::start().await;
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    owner.create_app("web", Some(SEED), None).await.unwrap();
+    // Keys at an address where nothing listens.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}/jwks", closed.local_addr().unwrap());
+    drop(closed);
+    owner
+        .add_workload_trust(
+            "web",
+            json!({ "issuer": issuer.url, "jwks_url": dead, "audience": "hush-test",
+                    "conditions": { "repository": "acme/*" } }),
+        )
+        .await
+        .unwrap();
+    let jwt = issuer.sign(
+        "k1",
+        &issuer.claims("hush-test", "acme/web", "refs/heads/main"),
+    );
+    let (status, code, message) = code(
+        server
+            .anonymous()
+            .exchange_workload_token("web", &jwt)
+            .await,
+    );
+    assert_eq!(
+        (status, code.as_str()),
+        (502, "workload_issuer_unavailable"),
+        "{message}"
+    );
+    assert!(message.contains("try again later"), "{message}");
+    assert_eq!(app_tokens(&owner, "web").await, 0);
+}

@@ -53,7 +53,9 @@ const JS: &str = "text/javascript; charset=utf-8";
 /// The pages (all the same document; the script shows the right screen) and the assets.
 pub fn routes() -> Router<AppState> {
     let mut pages = Router::new();
-    for path in ["/", "/login", "/setup", "/join", "/members", "/audit", "/account"] {
+    for path in [
+        "/", "/login", "/setup", "/join", "/members", "/audit", "/account",
+    ] {
         pages = pages.route(path, get(index));
     }
     pages
