@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  PASSWORD, apiCall, appMenu, newPage, serverAndBrowser, settingsDialog, setupOwner, signIn, steps,
+  PASSWORD, apiCall, appMenu, checkA11y, newPage, serverAndBrowser, settingsDialog, setupOwner, signIn, steps,
 } from '../lib/harness.js';
 
 const env = serverAndBrowser();
@@ -31,7 +31,18 @@ test('per-app roles decide what a member sees and may do in the panel', async (t
     const members = await apiCall(hush.url, 'GET', '/members', { token });
     const victor = members.body.members.find((m) => m.name === 'victor').id;
     assert.equal((await apiCall(hush.url, 'PUT', `/apps/web/roles/${victor}`, { token, body: { role: 'editor' } })).status, 200);
-    assert.equal((await apiCall(hush.url, 'PUT', `/apps/billing/roles/${victor}`, { token, body: { role: 'none' } })).status, 200);
+  });
+
+  await step('the owner takes billing away from the viewer on the Members page', async () => {
+    await owner.getByRole('link', { name: 'Members' }).click();
+    await owner.getByRole('button', { name: 'Roles of victor on single apps' }).click();
+    const dialog = owner.getByRole('dialog', { name: 'victor on single apps' });
+    await dialog.getByLabel('Role of victor on web').waitFor();
+    assert.equal(await dialog.getByLabel('Role of victor on web').inputValue(), 'editor');
+    await checkA11y(owner, 'Roles on single apps');
+    await dialog.getByLabel('Role of victor on billing').selectOption('none');
+    await owner.getByText('victor is now without access to billing.').waitFor();
+    await owner.keyboard.press('Escape');
   });
 
   await step('the member sees web and api, never billing', async () => {
