@@ -251,7 +251,10 @@ pub async fn exchange(
             outcome: Outcome::Denied,
             detail: json!({ "reason": refusal.code, "issuer": issuer, "message": refusal.message }),
         };
-        state.audit.try_record(event);
+        // A flood of bad tokens records at most the refusal budget a second.
+        if state.refusals.admit() {
+            state.audit.try_record(event);
+        }
         let status = if refusal.code == "issuer_unavailable" {
             StatusCode::BAD_GATEWAY
         } else {

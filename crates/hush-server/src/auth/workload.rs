@@ -51,6 +51,8 @@ const LEEWAY_SECONDS: u64 = 60;
 pub struct IssuerKeys {
     http: reqwest::Client,
     cache: Mutex<HashMap<String, Cached>>,
+    /// Issuer → the `jwks_uri` its discovery document names, and when it was read.
+    discovered: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 struct Cached {
@@ -68,6 +70,7 @@ impl Default for IssuerKeys {
                 .build()
                 .expect("an HTTP client for issuers' keys"),
             cache: Mutex::default(),
+            discovered: Mutex::default(),
         }
     }
 }
@@ -78,12 +81,21 @@ impl IssuerKeys {
         if let Some(url) = &trust.jwks_url {
             return Ok(url.clone());
         }
+        if let Some((url, read)) = self
+            .discovered
+            .lock()
+            .expect("issuer keys lock")
+            .get(&trust.issuer)
+            && read.elapsed() < KEYS_FRESH
+        {
+            return Ok(url.clone());
+        }
         let discovery = format!(
             "{}/.well-known/openid-configuration",
             trust.issuer.trim_end_matches('/')
         );
         let doc: Value = self.get_json(&discovery).await?;
-        doc["jwks_uri"].as_str().map(String::from).ok_or_else(|| {
+        let url = doc["jwks_uri"].as_str().map(String::from).ok_or_else(|| {
             refuse(
                 "issuer_unavailable",
                 format!(
@@ -91,7 +103,12 @@ impl IssuerKeys {
                     trust.issuer
                 ),
             )
-        })
+        })?;
+        self.discovered
+            .lock()
+            .expect("issuer keys lock")
+            .insert(trust.issuer.clone(), (url.clone(), Instant::now()));
+        Ok(url)
     }
 
     async fn get_json(&self, url: &str) -> Result<Value, Refusal> {
