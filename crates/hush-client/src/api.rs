@@ -665,6 +665,15 @@ impl Client {
         Ok(body["trusts"].as_array().cloned().unwrap_or_default())
     }
 
+    /// Stops trusting one issuer for `app` (owners).
+    pub async fn remove_workload_trust(&self, app: &str, id: i64) -> Result<()> {
+        self.send(self.request(
+            Method::DELETE,
+            &format!("/apps/{}/workload-trusts/{id}", enc(app)),
+        ))
+        .await
+    }
+
     /// Trades a workload's signed JWT for a short-lived app token of `app` (no credentials
     /// needed): `{token, app, expires_at}`.
     pub async fn exchange_workload_token(&self, app: &str, jwt: &str) -> Result<WorkloadToken> {

@@ -9,7 +9,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hush_client::api::Client;
-use serde_json::json;
 
 mod common;
 
@@ -58,25 +57,67 @@ async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
     let server = Server::on_data_dir(&data, 0);
     let anonymous = Client::new(&server.url, None).unwrap();
     let personal = anonymous.login("olivia", PASSWORD, "tests").await.unwrap();
+    let owner_token = personal.token.clone();
     let owner = anonymous.with_token(personal.token);
     owner
         .create_app("web", Some("A = \"one\"\n"), None)
         .await
         .unwrap();
     let issuer = TestIssuer::start().await;
-    owner
-        .add_workload_trust(
-            "web",
-            json!({
-                "issuer": issuer.url,
-                "jwks_url": issuer.jwks_url(),
-                "audience": "hush-ci",
-                "conditions": { "repository": "acme/web" },
-                "token_minutes": 1,
-            }),
-        )
-        .await
-        .unwrap();
+    // The owner trusts the issuer for web with the CLI.
+    let cli = |args: &[&str]| {
+        Command::new(HUSH)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir.path().join("home"))
+            .env("HUSH_SERVER", &server.url)
+            .env("HUSH_TOKEN", &owner_token)
+            .output()
+            .unwrap()
+    };
+    let jwks = issuer.jwks_url();
+    let added = cli(&[
+        "apps",
+        "trust",
+        "add",
+        "web",
+        "--issuer",
+        &issuer.url,
+        "--jwks-url",
+        &jwks,
+        "--audience",
+        "hush-ci",
+        "--condition",
+        "repository=acme/web",
+        "--token-minutes",
+        "1",
+    ]);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let refused = cli(&[
+        "apps",
+        "trust",
+        "add",
+        "web",
+        "--issuer",
+        &issuer.url,
+        "--audience",
+        "hush-ci",
+        "--condition",
+        "repository",
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("CLAIM=GLOB"));
+    let listed = String::from_utf8(cli(&["apps", "trust", "list", "web"]).stdout).unwrap();
+    assert!(
+        listed.contains(&issuer.url) && listed.contains("repository=acme/web"),
+        "{listed}"
+    );
+    assert_eq!(owner.workload_trusts("web").await.unwrap().len(), 1);
 
     let token_file = dir.path().join("oidc-token");
     let hush_run = |file: &Path| {
