@@ -312,6 +312,43 @@ impl Client {
         .await
     }
 
+    /// [`Client::login`], revoking `replaces` (the token this machine saved last time) once
+    /// the new token exists.
+    pub async fn login_replacing(
+        &self,
+        name: &str,
+        password: &str,
+        token_name: &str,
+        replaces: Option<&str>,
+    ) -> Result<CreatedToken> {
+        self.call(
+            Method::POST,
+            "/auth/token",
+            json!({ "name": name, "password": password, "token_name": token_name, "replaces": replaces }),
+        )
+        .await
+    }
+
+    /// Changes your password (the current one is checked again); your sessions end.
+    pub async fn change_password(&self, current: &str, new: &str) -> Result<()> {
+        self.send::<Value>(
+            self.request(Method::POST, "/account/password")
+                .json(&json!({ "current_password": current, "new_password": new })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Ends every session of yours; with `revoke_tokens`, every personal token too.
+    pub async fn logout_all(&self, revoke_tokens: bool) -> Result<()> {
+        self.send::<Value>(self.request(
+            Method::POST,
+            &format!("/auth/logout-all?revoke_tokens={revoke_tokens}"),
+        ))
+        .await
+        .map(|_| ())
+    }
+
     pub async fn me(&self) -> Result<Value> {
         self.get("/me").await
     }
@@ -584,6 +621,76 @@ impl Client {
             .await
     }
 
+    /// Sets a member's role on one app: `none`, `viewer` or `editor` (owners).
+    pub async fn set_app_role(&self, app: &str, member_id: i64, role: &str) -> Result<Value> {
+        self.call(
+            Method::PUT,
+            &format!("/apps/{}/roles/{member_id}", enc(app)),
+            json!({ "role": role }),
+        )
+        .await
+    }
+
+    /// Removes a member's role on one app: their workspace role applies there again (owners).
+    pub async fn remove_app_role(&self, app: &str, member_id: i64) -> Result<()> {
+        self.send(self.request(
+            Method::DELETE,
+            &format!("/apps/{}/roles/{member_id}", enc(app)),
+        ))
+        .await
+    }
+
+    /// The per-app roles set on one app (owners).
+    pub async fn app_roles(&self, app: &str) -> Result<Vec<Value>> {
+        let body: Value = self.get(&format!("/apps/{}/roles", enc(app))).await?;
+        Ok(body["roles"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Trusts an issuer's workload tokens for `app` (owners); `trust` is the body of
+    /// `POST /apps/{app}/workload-trusts` (issuer, jwks_url, audience, conditions, token_minutes).
+    pub async fn add_workload_trust(&self, app: &str, trust: Value) -> Result<Value> {
+        self.call(
+            Method::POST,
+            &format!("/apps/{}/workload-trusts", enc(app)),
+            trust,
+        )
+        .await
+    }
+
+    /// The issuers `app` trusts (owners).
+    pub async fn workload_trusts(&self, app: &str) -> Result<Vec<Value>> {
+        let body: Value = self
+            .get(&format!("/apps/{}/workload-trusts", enc(app)))
+            .await?;
+        Ok(body["trusts"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Stops trusting one issuer for `app` (owners).
+    pub async fn remove_workload_trust(&self, app: &str, id: i64) -> Result<()> {
+        self.send(self.request(
+            Method::DELETE,
+            &format!("/apps/{}/workload-trusts/{id}", enc(app)),
+        ))
+        .await
+    }
+
+    /// Trades a workload's signed JWT for a short-lived app token of `app` (no credentials
+    /// needed): `{token, app, expires_at}`.
+    pub async fn exchange_workload_token(&self, app: &str, jwt: &str) -> Result<WorkloadToken> {
+        self.call(
+            Method::POST,
+            "/auth/workload",
+            json!({ "app": app, "token": jwt }),
+        )
+        .await
+    }
+
+    /// A member's per-app roles (owners, or the member themselves).
+    pub async fn member_app_roles(&self, member_id: i64) -> Result<Vec<Value>> {
+        let body: Value = self.get(&format!("/members/{member_id}/app-roles")).await?;
+        Ok(body["roles"].as_array().cloned().unwrap_or_default())
+    }
+
     /// Audit entries, newest first; `query` is the filter as URL parameters (`action=secrets.&app=web`).
     pub async fn audit(&self, query: &str) -> Result<Vec<Value>> {
         let body: Value = self.get(&format!("/audit?{query}")).await?;
@@ -616,6 +723,24 @@ impl Client {
             json!({ "token": token, "name": name, "password": password }),
         )
         .await
+    }
+}
+
+/// An app token from a workload token exchange. No `Debug` of the token.
+#[derive(Clone, Deserialize)]
+pub struct WorkloadToken {
+    pub token: String,
+    pub app: String,
+    /// Milliseconds since the epoch.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for WorkloadToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkloadToken")
+            .field("app", &self.app)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
     }
 }
 

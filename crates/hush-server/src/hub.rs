@@ -12,6 +12,11 @@ pub enum Revoked {
     Token(i64),
     /// A member removed, or signed out everywhere.
     User(i64),
+    /// A member lost access to one app.
+    AppAccess {
+        user_id: i64,
+        app_id: i64,
+    },
 }
 
 pub struct Hub {

@@ -98,6 +98,8 @@ pub struct Shared {
     pub passwords: Passwords,
     pub limiter: SignInLimiter,
     pub tokens: TokenCache,
+    /// Workload token issuers' keys (JWKS), fetched and cached.
+    pub workload_keys: crate::auth::workload::IssuerKeys,
     pub refusals: RefusalBudget,
     pub metrics: metrics::Metrics,
     pub config: ServerConfig,
@@ -142,6 +144,7 @@ impl AppState {
             passwords,
             limiter: SignInLimiter::new(device_key),
             tokens: TokenCache::default(),
+            workload_keys: Default::default(),
             refusals: RefusalBudget::default(),
             metrics: metrics::Metrics::default(),
             launcher: config.apps_dir.clone().map(launcher::Launcher::new),
@@ -245,6 +248,9 @@ impl AppState {
                 self.hub.revoke(hub::Revoked::Token(token_id));
             }
             StoreEvent::SessionsRevoked { user_id } => self.hub.revoke(hub::Revoked::User(user_id)),
+            StoreEvent::AppAccessRevoked { user_id, app_id } => {
+                self.hub.revoke(hub::Revoked::AppAccess { user_id, app_id })
+            }
         }
     }
 }

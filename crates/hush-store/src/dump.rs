@@ -152,6 +152,38 @@ const TABLES: &[Table] = &[
         order: "id",
         identity: true,
     },
+    Table {
+        name: "app_roles",
+        columns: &[
+            ("user_id", Int),
+            ("app_id", Int),
+            ("role", Text),
+            ("created_at", Int),
+        ],
+        order: "user_id, app_id",
+        identity: false,
+    },
+    Table {
+        name: "workload_trusts",
+        columns: &[
+            ("id", Int),
+            ("app_id", Int),
+            ("issuer", Text),
+            ("jwks_url", Text),
+            ("audience", Text),
+            ("conditions", Text),
+            ("ttl_seconds", Int),
+            ("created_at", Int),
+        ],
+        order: "id",
+        identity: true,
+    },
+    Table {
+        name: "workload_jtis",
+        columns: &[("issuer", Text), ("jti", Text), ("expires_at", Int)],
+        order: "issuer, jti",
+        identity: false,
+    },
 ];
 
 #[derive(Clone, PartialEq)]

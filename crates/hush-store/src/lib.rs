@@ -15,6 +15,7 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 mod dump;
+mod identity;
 mod model;
 pub mod postgres;
 mod rows;
@@ -24,6 +25,7 @@ mod store;
 mod writer;
 
 pub use dump::DumpRow;
+pub use identity::*;
 pub use model::*;
 pub use store::SqlStore;
 
@@ -68,14 +70,28 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StoreEvent {
-    NewVersion { app_id: i64, version: i64 },
-    AppDeleted { app_id: i64 },
-    TokenRevoked { token_id: i64 },
-    SessionsRevoked { user_id: i64 },
+    NewVersion {
+        app_id: i64,
+        version: i64,
+    },
+    AppDeleted {
+        app_id: i64,
+    },
+    TokenRevoked {
+        token_id: i64,
+    },
+    SessionsRevoked {
+        user_id: i64,
+    },
+    /// A member lost access to one app (their role on it became `none`).
+    AppAccessRevoked {
+        user_id: i64,
+        app_id: i64,
+    },
 }
 
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: IdentityStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     // ---- users ----

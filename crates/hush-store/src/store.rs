@@ -33,7 +33,7 @@ fn affected_one(done: AnyQueryResult) -> Result<()> {
 
 // ---- statements that several writes share; each runs on the writer's connection ----
 
-async fn insert_audit(conn: &mut AnyConnection, ev: &AuditEvent) -> Result<()> {
+pub(crate) async fn insert_audit(conn: &mut AnyConnection, ev: &AuditEvent) -> Result<()> {
     sqlx::query(sql::INSERT_AUDIT)
         .bind(ev.at)
         .bind(ev.actor_kind.as_str())
@@ -52,7 +52,11 @@ async fn insert_audit(conn: &mut AnyConnection, ev: &AuditEvent) -> Result<()> {
 }
 
 /// Tells every other server on the database, when the transaction commits (PostgreSQL).
-async fn notify(conn: &mut AnyConnection, kind: Backend, event: &StoreEvent) -> Result<()> {
+pub(crate) async fn notify(
+    conn: &mut AnyConnection,
+    kind: Backend,
+    event: &StoreEvent,
+) -> Result<()> {
     if kind == Backend::Postgres {
         sqlx::query(postgres::NOTIFY)
             .bind(postgres::CHANNEL)
@@ -90,7 +94,7 @@ async fn ensure_another_owner(conn: &mut AnyConnection, kind: Backend, leaving: 
 /// The member changing roles must still be an owner when the change is written: a request
 /// checked before another owner demoted its sender must not go through. (On PostgreSQL the
 /// owners' rows are locked first, so a concurrent demotion is seen, not raced.)
-async fn ensure_actor_is_owner(
+pub(crate) async fn ensure_actor_is_owner(
     conn: &mut AnyConnection,
     kind: Backend,
     audit: &AuditEvent,
@@ -117,7 +121,7 @@ async fn ensure_actor_is_owner(
     Ok(())
 }
 
-async fn get_user_on(conn: &mut AnyConnection, id: i64) -> Result<User> {
+pub(crate) async fn get_user_on(conn: &mut AnyConnection, id: i64) -> Result<User> {
     sqlx::query_as::<_, rows::UserRow>(sql::GET_USER)
         .bind(id)
         .fetch_one(&mut *conn)
@@ -208,7 +212,7 @@ impl SqlStore {
     }
 
     /// Runs `write` on the writer (see [`Writer::run`]).
-    async fn write<T, F>(&self, write: F) -> Result<T>
+    pub(crate) async fn write<T, F>(&self, write: F) -> Result<T>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,

@@ -16,6 +16,7 @@ mod output;
 mod secrets;
 mod session;
 mod tokens;
+mod trust;
 
 // No `Debug`: `secrets set` arguments hold values.
 #[derive(Subcommand)]

@@ -12,6 +12,7 @@ mod fallback;
 mod local;
 mod log;
 mod server;
+mod workload;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -48,6 +49,11 @@ pub struct RunArgs {
     /// reached, if that copy is younger than this (e.g. 90s, 30m, 24h, 7d); 0 keeps no copy.
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
     pub fallback_max_age: Duration,
+    /// No stored token: trade the JWT in this file (signed by an issuer the app trusts: a CI
+    /// job's OIDC token, a Kubernetes service-account token) for a short-lived app token, and
+    /// trade the file's content again before that token expires.
+    #[arg(long, env = "HUSH_WORKLOAD_TOKEN_FILE", value_name = "FILE")]
+    pub workload_token_file: Option<PathBuf>,
     /// The command to run, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,

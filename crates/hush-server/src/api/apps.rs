@@ -3,12 +3,14 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use hush_core::Document;
-use hush_store::{App, LaunchConfig, NewApp, StoreError, StoreEvent, now_millis};
+use hush_store::{
+    App, AppRole, LaunchConfig, NewApp, Role, StoreError, StoreEvent, effective_role, now_millis,
+};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::extract::{AppAccess, Json, Owner, Viewer};
+use super::extract::{AppAccess, Json, Owner, Viewer, role_on_app};
 use super::views::{AppView, Apps, InstanceView};
 use super::{audit_event, check_app_name, secrets};
 use crate::AppState;
@@ -28,11 +30,22 @@ pub(super) async fn instances(state: &AppState, app: &App) -> ApiResult<Vec<Inst
 #[utoipa::path(get, path = "/apps", tag = "apps",
     responses((status = 200, body = Apps), (status = "default", body = ErrorBody, description = "An error")))]
 pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<axum::Json<Apps>> {
-    who.require(hush_store::Role::Viewer)?;
+    let user = who.require(hush_store::Role::Viewer)?;
     let apps = state.store.list_apps().await?;
+    // Per-app roles: an app whose role is `none` is left out, as if it did not exist.
+    let on_app: std::collections::HashMap<i64, AppRole> = if user.role == Role::Owner {
+        Default::default()
+    } else {
+        let grants = state.store.list_app_roles(Some(user.id), None).await?;
+        grants.into_iter().map(|g| (g.app_id, g.role)).collect()
+    };
     let mut items = Vec::with_capacity(apps.len());
     for (app, latest) in &apps {
+        let Some(role) = effective_role(user.role, on_app.get(&app.id).copied()) else {
+            continue;
+        };
         let mut view = AppView::new(app, latest.as_ref());
+        view.role = Some(role);
         view.instances = Some(instances(&state, app).await?);
         items.push(view);
     }
@@ -44,10 +57,11 @@ pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<ax
     responses((status = 200, body = AppView), (status = "default", body = ErrorBody, description = "An error")))]
 pub async fn show(
     State(state): State<AppState>,
-    AppAccess { app, .. }: AppAccess<Viewer>,
+    AppAccess { who, app, .. }: AppAccess<Viewer>,
 ) -> ApiResult<axum::Json<AppView>> {
     let latest = state.vault.latest(state.store.as_ref(), &app).await?;
     let mut view = AppView::new(&app, latest.as_ref().map(|l| &l.meta));
+    view.role = role_on_app(&state, &who, &app).await?;
     view.instances = Some(instances(&state, &app).await?);
     Ok(axum::Json(view))
 }

@@ -8,7 +8,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use hush_store::{App, Role, StoreError};
+use hush_store::{App, Role, StoreError, effective_role};
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
@@ -229,17 +229,66 @@ async fn access(
         }
         Principal::User { .. } => {
             let app = state.apps.get(state, name).await?;
-            who.require(role)?;
+            require_on_app(state, who, &app, role).await?;
             Ok(app)
         }
     }
+}
+
+/// The caller's role on `app` (owners: every app; otherwise a per-app role replaces the
+/// workspace role there); `None` when they may not see it.
+pub async fn role_on_app(state: &AppState, who: &Principal, app: &App) -> ApiResult<Option<Role>> {
+    let user = who.user()?;
+    if user.role == Role::Owner {
+        return Ok(Some(Role::Owner));
+    }
+    let on_app = state.store.app_role(user.id, app.id).await?;
+    Ok(effective_role(user.role, on_app))
+}
+
+/// A member acting on an app must have at least `role` there. One without access gets the
+/// answer a name that does not exist gets: the app is not shown to exist.
+pub async fn require_on_app(
+    state: &AppState,
+    who: &Principal,
+    app: &App,
+    role: Role,
+) -> ApiResult<Role> {
+    match role_on_app(state, who, app).await? {
+        None => Err(no_app(&app.name)),
+        Some(have) if have >= role => Ok(have),
+        Some(have) => Err(ApiError::forbidden(format!(
+            "this needs the {} role on {:?}; you are {} there",
+            role.as_str(),
+            app.name,
+            have.as_str()
+        ))
+        .by(who)),
+    }
+}
+
+/// An app by name that the member may act on with `role`, with the same not-found answer
+/// for an app they cannot see as for one that does not exist.
+pub async fn member_app(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+    role: Role,
+) -> ApiResult<App> {
+    let app = state.apps.get(state, name).await?;
+    require_on_app(state, who, &app, role).await?;
+    Ok(app)
+}
+
+fn no_app(name: &str) -> ApiError {
+    ApiError::not_found(format!("no app named {name:?}"))
 }
 
 /// Looks an app up by name, with a not-found error that names it.
 pub async fn find_app(state: &AppState, name: &str) -> ApiResult<App> {
     match state.store.find_app(name).await {
         Ok(app) => Ok(app),
-        Err(StoreError::NotFound) => Err(ApiError::not_found(format!("no app named {name:?}"))),
+        Err(StoreError::NotFound) => Err(no_app(name)),
         Err(e) => Err(e.into()),
     }
 }

@@ -29,6 +29,8 @@ use crate::auth::{Principal, SESSION_COOKIE, client_ip};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::metrics::Metrics;
 
+mod account;
+mod app_roles;
 mod apps;
 mod audit_log;
 pub mod extract;
@@ -43,6 +45,7 @@ mod system;
 mod tokens;
 pub mod views;
 mod watch;
+mod workload;
 
 pub use extract::find_app;
 
@@ -110,6 +113,13 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(members::invites, members::invite))
         .routes(routes!(members::revoke_invite))
         .routes(routes!(audit_log::query))
+        .routes(routes!(app_roles::list))
+        .routes(routes!(app_roles::set, app_roles::remove))
+        .routes(routes!(app_roles::of_member))
+        .routes(routes!(account::change_password))
+        .routes(routes!(workload::exchange))
+        .routes(routes!(workload::list, workload::add))
+        .routes(routes!(workload::remove))
 }
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.

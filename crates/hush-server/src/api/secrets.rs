@@ -14,9 +14,10 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::audit_event;
+use super::extract::member_app;
 use super::extract::{AppAccess, Editor, EditorOrRunner, Json, Viewer};
 use super::views::{Changes, EnvPreview, Invalid, Keys, SecretsView, Validation, VersionView};
-use super::{audit_event, find_app};
 use crate::audit::ReadKey;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -415,8 +416,7 @@ pub async fn validate(
     };
     if let Some(name) = body.app.as_deref() {
         // Comparing with the saved version tells whether a guessed value is right: editors only.
-        who.require(Role::Editor)?;
-        let app = find_app(&state, name).await?;
+        let app = member_app(&state, &who, name, Role::Editor).await?;
         let latest = state.vault.latest(state.store.as_ref(), &app).await?;
         let saved = match &latest {
             Some(l) => Document::parse(&l.text)

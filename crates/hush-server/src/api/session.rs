@@ -51,7 +51,7 @@ fn bad_credentials() -> ApiError {
 /// Checks a name and password: throttled per account and per address (a browser that signed in
 /// before keeps its own count), with the same answer (and work) for an unknown name as for a
 /// wrong password.
-async fn verify_login(
+pub(super) async fn verify_login(
     state: &AppState,
     headers: &HeaderMap,
     name: &str,
@@ -115,7 +115,7 @@ async fn verify_login(
 }
 
 /// A new panel session for `user`, with the session and device cookies.
-async fn start_session(state: &AppState, user: &User) -> ApiResult<Response> {
+pub(super) async fn start_session(state: &AppState, user: &User) -> ApiResult<Response> {
     let token = new_token("hush_s_");
     let now = now_millis();
     state
@@ -183,16 +183,38 @@ pub async fn logout(
         .into_response())
 }
 
-/// Ends every session of the caller, on every device; their watch streams end too.
-#[utoipa::path(post, path = "/auth/logout-all", tag = "session",
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct LogoutAllQuery {
+    /// Also revoke every personal access token of yours (the CLI's, scripts').
+    #[serde(default)]
+    revoke_tokens: bool,
+}
+
+/// Ends every session of the caller, on every device; their watch streams end too. With
+/// `revoke_tokens=true`, every personal token of theirs is revoked as well.
+#[utoipa::path(post, path = "/auth/logout-all", tag = "session", params(LogoutAllQuery),
     responses((status = 204, description = "Signed out everywhere"), (status = "default", body = ErrorBody, description = "An error")))]
-pub async fn logout_all(State(state): State<AppState>, who: Principal) -> ApiResult<Response> {
+pub async fn logout_all(
+    State(state): State<AppState>,
+    who: Principal,
+    super::extract::Query(query): super::extract::Query<LogoutAllQuery>,
+) -> ApiResult<Response> {
     let user = who.user()?;
+    let revoked = if query.revoke_tokens {
+        super::account::revoke_personal_tokens(&state, &who).await?
+    } else {
+        0
+    };
     state
         .store
         .delete_user_sessions(
             user.id,
-            super::audit_event(&who, "auth.logout_all", None, json!({})),
+            super::audit_event(
+                &who,
+                "auth.logout_all",
+                None,
+                json!({ "tokens_revoked": revoked }),
+            ),
         )
         .await?;
     state.apply_event(&StoreEvent::SessionsRevoked { user_id: user.id });
@@ -245,6 +267,9 @@ pub struct TokenLoginBody {
     token_name: Option<String>,
     #[schema(minimum = 1, maximum = 3650)]
     expires_in_days: Option<u32>,
+    /// The token this sign-in replaces (the one `hush login` saved last time): it is revoked
+    /// once the new one exists, if it is one of this member's personal tokens.
+    replaces: Option<String>,
 }
 
 /// `hush login`: trades a name and password for a personal access token, shown once.
@@ -272,6 +297,9 @@ pub async fn create_personal_token(
         body.expires_in_days,
     )
     .await?;
+    if let Some(old) = body.replaces.as_deref() {
+        super::account::revoke_replaced(&state, &who, old, created.record.id).await?;
+    }
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
 

@@ -10,7 +10,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::audit_event;
-use super::extract::{Json, Path, Query, find_app};
+use super::extract::{Json, Path, Query, member_app, role_on_app};
 use super::views::{CreatedToken, TokenView, Tokens};
 use crate::AppState;
 use crate::auth::Principal;
@@ -41,10 +41,7 @@ pub async fn create(
     Json(body): Json<CreateTokenBody>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
     let app = match (body.kind, body.app.as_deref()) {
-        (TokenKind::App, Some(name)) => {
-            who.require(Role::Editor)?;
-            Some(find_app(&state, name).await?)
-        }
+        (TokenKind::App, Some(name)) => Some(member_app(&state, &who, name, Role::Editor).await?),
         (TokenKind::App, None) => {
             return Err(ApiError::bad_request(
                 "app: an app token needs the app's name",
@@ -127,7 +124,8 @@ pub struct ListQuery {
     app: Option<String>,
 }
 
-/// An app's tokens (`?app=NAME`, any member), or else the caller's own personal tokens.
+/// An app's tokens (`?app=NAME`, any member), or else the caller's own personal tokens; only
+/// tokens that still work (not revoked, not expired).
 #[utoipa::path(get, path = "/tokens", tag = "tokens", params(ListQuery),
     responses((status = 200, body = Tokens), (status = "default", body = ErrorBody, description = "An error")))]
 pub async fn list(
@@ -138,7 +136,7 @@ pub async fn list(
     let user = who.user()?;
     let (filter, app_name) = match query.app.as_deref() {
         Some(name) => {
-            let app = find_app(&state, name).await?;
+            let app = member_app(&state, &who, name, Role::Viewer).await?;
             (
                 TokenFilter {
                     app_id: Some(app.id),
@@ -158,9 +156,13 @@ pub async fn list(
         ),
     };
     let tokens = state.store.list_tokens(filter).await?;
+    // Revoked and expired tokens no longer do anything: they leave the list (the audit log
+    // keeps their story).
+    let now = now_millis();
     Ok(axum::Json(Tokens {
         tokens: tokens
             .iter()
+            .filter(|t| t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now))
             .map(|t| TokenView::new(t, app_name.as_deref()))
             .collect(),
     }))
@@ -180,22 +182,30 @@ pub async fn revoke(
         StoreError::NotFound => ApiError::not_found(format!("no token with id {id}")),
         e => e.into(),
     })?;
+    let app = match token.app_id {
+        Some(app_id) => state.store.get_app(app_id).await.ok(),
+        None => None,
+    };
+    // An app token of an app the member cannot see is, to them, no token at all.
+    let role_on_app = match &app {
+        Some(app) => role_on_app(&state, &who, app).await?,
+        None => Some(user.role),
+    };
+    if token.kind == TokenKind::App && role_on_app.is_none() {
+        return Err(ApiError::not_found(format!("no token with id {id}")));
+    }
     let allowed = user.role == Role::Owner
         || (token.kind == TokenKind::Personal && token.user_id == Some(user.id))
-        || (token.kind == TokenKind::App && user.role >= Role::Editor);
+        || (token.kind == TokenKind::App && role_on_app >= Some(Role::Editor));
     if !allowed {
         return Err(ApiError::forbidden(
-            "you may revoke only your own tokens, or app tokens as an editor",
+            "you may revoke only your own tokens, or app tokens as an editor of their app",
         )
         .by(&who));
     }
     if token.revoked_at.is_some() {
         return Ok(StatusCode::NO_CONTENT);
     }
-    let app = match token.app_id {
-        Some(app_id) => state.store.get_app(app_id).await.ok(),
-        None => None,
-    };
     let event = audit_event(
         &who,
         "token.revoke",

@@ -142,6 +142,9 @@ pub struct AppView {
     /// Running copies (absent when the app was just created).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instances: Option<Vec<InstanceView>>,
+    /// The caller's role on this app (a per-app role, or their workspace role).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
 }
 
 impl AppView {
@@ -154,6 +157,7 @@ impl AppView {
             updated_by: latest.and_then(|m| m.author_name.clone()),
             launch: app.launch.clone(),
             instances: None,
+            role: None,
         }
     }
 }

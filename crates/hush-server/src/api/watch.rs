@@ -10,7 +10,9 @@ use futures::Stream;
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::extract::{AppAccess, ViewerOrRunner};
+use hush_store::Role;
+
+use super::extract::{AppAccess, ViewerOrRunner, require_on_app};
 use crate::AppState;
 use crate::auth::{Credential, Principal};
 use crate::error::{ApiResult, ErrorBody};
@@ -19,7 +21,8 @@ use crate::hub::Revoked;
 /// Server-Sent Events: a `version` event (`id` = version, data `{"app", "version"}`) for each
 /// new version, and a `ping` comment as heartbeat. Send `Last-Event-ID` to resume: versions
 /// after it are sent at once. The stream ends when the credentials that opened it are revoked
-/// (token revoked, member removed, signed out everywhere), the app is deleted, or the server stops.
+/// (token revoked, member removed, signed out everywhere, the member's role on the app set
+/// to `none`), the app is deleted, or the server stops.
 #[utoipa::path(get, path = "/apps/{app}/watch", tag = "watch",
     params(("app" = String, Path)),
     responses((status = 200, content_type = "text/event-stream", description = "The event stream"),
@@ -44,12 +47,24 @@ pub async fn watch(
     // Whose revocation ends the stream: the token that opened it, and the member.
     let holders = match &who {
         Principal::App { token_id, .. } => vec![Revoked::Token(*token_id)],
-        Principal::User { user, via, .. } => match via {
-            Credential::Token { id } => vec![Revoked::Token(*id), Revoked::User(user.id)],
-            Credential::Session { .. } => vec![Revoked::User(user.id)],
-        },
+        Principal::User { user, via, .. } => {
+            let lost_app = Revoked::AppAccess {
+                user_id: user.id,
+                app_id: app.id,
+            };
+            match via {
+                Credential::Token { id } => {
+                    vec![Revoked::Token(*id), Revoked::User(user.id), lost_app]
+                }
+                Credential::Session { .. } => vec![Revoked::User(user.id), lost_app],
+            }
+        }
     };
     let revocations = state.hub.revocations();
+    // Checked again once revocations are heard: access lost in between is not missed.
+    if let Principal::User { .. } = &who {
+        require_on_app(&state, &who, &app, Role::Viewer).await?;
+    }
     let stream = futures::stream::unfold(
         Watch {
             versions,

@@ -17,6 +17,7 @@ use crate::error::{ApiError, ApiResult};
 pub mod limiter;
 pub mod passwords;
 pub mod tokens;
+pub mod workload;
 
 pub use limiter::SignInLimiter;
 pub use passwords::Passwords;

@@ -37,6 +37,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("status.js", JS, include_str!("assets/status.js")),
     ("launched.js", JS, include_str!("assets/launched.js")),
     ("people.js", JS, include_str!("assets/people.js")),
+    ("account.js", JS, include_str!("assets/account.js")),
     ("history.js", JS, include_str!("assets/history.js")),
     ("values.js", JS, include_str!("assets/values.js")),
     ("dotenv.js", JS, include_str!("assets/dotenv.js")),
@@ -52,7 +53,9 @@ const JS: &str = "text/javascript; charset=utf-8";
 /// The pages (all the same document; the script shows the right screen) and the assets.
 pub fn routes() -> Router<AppState> {
     let mut pages = Router::new();
-    for path in ["/", "/login", "/setup", "/join", "/members", "/audit"] {
+    for path in [
+        "/", "/login", "/setup", "/join", "/members", "/audit", "/account",
+    ] {
         pages = pages.route(path, get(index));
     }
     pages

@@ -1,6 +1,8 @@
 //! The integration tests of hush-server, one binary (one link) with a module per concern.
 
+mod account;
 mod api;
+mod app_roles;
 mod client_secrets;
 mod common;
 mod durability;
@@ -10,3 +12,4 @@ mod panel;
 mod reveal;
 mod security;
 mod storage;
+mod workload;

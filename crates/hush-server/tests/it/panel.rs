@@ -13,10 +13,12 @@ const PAGES: &[&str] = &[
     "/join",
     "/members",
     "/audit",
+    "/account",
     "/apps/web",
 ];
 const SCRIPTS: &[&str] = &[
     "main.js",
+    "account.js",
     "api.js",
     "dom.js",
     "modal.js",

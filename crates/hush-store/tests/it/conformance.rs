@@ -183,6 +183,10 @@ conformance!(
     create_first_owner_ends_setup_links,
     last_owner_race_leaves_an_owner,
     reopen_keeps_data,
+    app_roles_override_and_cascade,
+    app_role_none_is_announced,
+    workload_trusts_and_jti_replay,
+    identity_rows_are_exported,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1923,4 +1927,315 @@ async fn postgres_url_errors_do_not_repeat_the_password() {
         }
         Ok(_) => panic!("connected to port 1?"),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Identity: per-app roles, workload trusts
+// ---------------------------------------------------------------------------------------------
+
+async fn app_roles_override_and_cascade(db: TestDb) {
+    let s = &*db.store;
+    let owner = user(s, "boss", Role::Owner).await;
+    let viewer = user(s, "vera", Role::Viewer).await;
+    let web = app(s, "web", None).await;
+    let billing = app(s, "billing", None).await;
+    assert_eq!(s.app_role(viewer.id, web.id).await.unwrap(), None);
+    let before = s
+        .set_app_role(
+            viewer.id,
+            web.id,
+            AppRole::Editor,
+            T0,
+            ev("member.app_role"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(before, None);
+    s.set_app_role(
+        viewer.id,
+        billing.id,
+        AppRole::None,
+        T0,
+        ev("member.app_role"),
+    )
+    .await
+    .unwrap();
+    // Setting again replaces, and says what it replaced.
+    let before = s
+        .set_app_role(
+            viewer.id,
+            web.id,
+            AppRole::Viewer,
+            T0 + 1,
+            ev("member.app_role"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(before, Some(AppRole::Editor));
+    s.set_app_role(
+        viewer.id,
+        web.id,
+        AppRole::Editor,
+        T0 + 2,
+        ev("member.app_role"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.app_role(viewer.id, web.id).await.unwrap(),
+        Some(AppRole::Editor)
+    );
+    let grants = s.list_app_roles(Some(viewer.id), None).await.unwrap();
+    let shown: Vec<(&str, AppRole)> = grants
+        .iter()
+        .map(|g| (g.app_name.as_str(), g.role))
+        .collect();
+    assert_eq!(
+        shown,
+        [("billing", AppRole::None), ("web", AppRole::Editor)]
+    );
+    assert_eq!(grants[1].user_name, "vera");
+    assert_eq!(s.list_app_roles(None, Some(web.id)).await.unwrap().len(), 1);
+    assert_eq!(
+        effective_role(viewer.role, Some(AppRole::None)),
+        None,
+        "none hides the app"
+    );
+    assert_eq!(
+        effective_role(Role::Owner, Some(AppRole::None)),
+        Some(Role::Owner)
+    );
+
+    // Owners have every app: no per-app role for them, and nothing is written.
+    let msg = conflict_message(
+        s.set_app_role(owner.id, web.id, AppRole::Viewer, T0, ev("member.app_role"))
+            .await,
+    );
+    assert!(msg.contains("owner"), "{msg}");
+    assert_eq!(s.app_role(owner.id, web.id).await.unwrap(), None);
+    // Unknown member or app.
+    assert_not_found(
+        s.set_app_role(9_999, web.id, AppRole::Viewer, T0, ev("member.app_role"))
+            .await,
+    );
+    assert_not_found(
+        s.set_app_role(
+            viewer.id,
+            12_345,
+            AppRole::Viewer,
+            T0,
+            ev("member.app_role"),
+        )
+        .await,
+    );
+    // A sender who is no longer an owner changes nothing.
+    let demoted = AuditEvent {
+        actor_id: Some(viewer.id),
+        ..ev("member.app_role")
+    };
+    conflict_message(
+        s.set_app_role(viewer.id, web.id, AppRole::None, T0, demoted)
+            .await,
+    );
+    assert_eq!(
+        s.app_role(viewer.id, web.id).await.unwrap(),
+        Some(AppRole::Editor)
+    );
+
+    // Removing gives the workspace role back; removing twice is NotFound.
+    assert_eq!(
+        s.remove_app_role(viewer.id, web.id, ev("member.app_role_remove"))
+            .await
+            .unwrap(),
+        AppRole::Editor
+    );
+    assert_eq!(s.app_role(viewer.id, web.id).await.unwrap(), None);
+    assert_not_found(
+        s.remove_app_role(viewer.id, web.id, ev("member.app_role_remove"))
+            .await,
+    );
+
+    // Deleting the app or the member takes their roles with them.
+    s.delete_app(billing.id, ev("app.delete")).await.unwrap();
+    assert!(
+        s.list_app_roles(Some(viewer.id), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    s.set_app_role(
+        viewer.id,
+        web.id,
+        AppRole::Viewer,
+        T0,
+        ev("member.app_role"),
+    )
+    .await
+    .unwrap();
+    s.delete_user(viewer.id, ev("member.remove")).await.unwrap();
+    assert!(
+        s.list_app_roles(None, Some(web.id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Each change carried its audit row.
+    let rows = s
+        .query_audit(AuditFilter {
+            action: Some("member.app_role".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 5);
+}
+
+async fn app_role_none_is_announced(db: TestDb) {
+    let s = db.store.clone();
+    user(&*s, "boss", Role::Owner).await;
+    let member = user(&*s, "ed", Role::Editor).await;
+    let web = app(&*s, "web", None).await;
+    let Some(bus) = s.events() else {
+        assert!(!db.is_postgres(), "PostgreSQL has events");
+        return;
+    };
+    let mut events = bus.subscribe().await.unwrap();
+    let other = db.reopen().await;
+    // Viewer keeps access: nothing to announce; none does.
+    other
+        .set_app_role(
+            member.id,
+            web.id,
+            AppRole::Viewer,
+            T0,
+            ev("member.app_role"),
+        )
+        .await
+        .unwrap();
+    other
+        .set_app_role(member.id, web.id, AppRole::None, T0, ev("member.app_role"))
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("an event within 10 s")
+        .expect("the stream goes on")
+        .expect("a readable event");
+    assert_eq!(
+        event,
+        StoreEvent::AppAccessRevoked {
+            user_id: member.id,
+            app_id: web.id
+        }
+    );
+}
+
+async fn workload_trusts_and_jti_replay(db: TestDb) {
+    let s = &*db.store;
+    let web = app(s, "web", None).await;
+    let api = app(s, "api", None).await;
+    let conditions: std::collections::BTreeMap<String, String> = [
+        ("repository".to_string(), "acme/*".to_string()),
+        ("ref".to_string(), "refs/heads/main".to_string()),
+    ]
+    .into();
+    let trust = s
+        .add_workload_trust(
+            NewWorkloadTrust {
+                app_id: web.id,
+                issuer: "https://token.actions.example".into(),
+                jwks_url: None,
+                audience: "hush".into(),
+                conditions: conditions.clone(),
+                ttl_seconds: 900,
+                created_at: T0,
+            },
+            ev("workload.trust_add"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        s.list_workload_trusts(web.id).await.unwrap(),
+        std::slice::from_ref(&trust)
+    );
+    assert!(s.list_workload_trusts(api.id).await.unwrap().is_empty());
+    assert_eq!(trust.conditions, conditions);
+    // Another app's id does not remove it.
+    assert_not_found(
+        s.remove_workload_trust(api.id, trust.id, ev("workload.trust_remove"))
+            .await,
+    );
+    // Missing app.
+    assert_not_found(
+        s.add_workload_trust(
+            NewWorkloadTrust {
+                app_id: 77,
+                issuer: "https://x".into(),
+                jwks_url: Some("https://x/jwks".into()),
+                audience: "hush".into(),
+                conditions: Default::default(),
+                ttl_seconds: 60,
+                created_at: T0,
+            },
+            ev("workload.trust_add"),
+        )
+        .await,
+    );
+
+    // A token id is used once; a second use is a Conflict; other issuers are separate.
+    s.use_workload_jti("https://a", "j-1", T0 + 1_000, T0)
+        .await
+        .unwrap();
+    conflict_message(s.use_workload_jti("https://a", "j-1", T0 + 1_000, T0).await);
+    s.use_workload_jti("https://b", "j-1", T0 + 1_000, T0)
+        .await
+        .unwrap();
+    // Two at once: exactly one wins.
+    let (x, y) = tokio::join!(
+        s.use_workload_jti("https://a", "j-2", T0 + 1_000, T0),
+        s.use_workload_jti("https://a", "j-2", T0 + 1_000, T0)
+    );
+    assert!(x.is_ok() != y.is_ok(), "exactly one use wins: {x:?} {y:?}");
+    // Once the token has expired its id is forgotten (the token itself is refused by then).
+    s.use_workload_jti("https://a", "j-1", T0 + 5_000, T0 + 2_000)
+        .await
+        .unwrap();
+
+    s.delete_app(web.id, ev("app.delete")).await.unwrap();
+    assert!(s.list_workload_trusts(web.id).await.unwrap().is_empty());
+}
+
+async fn identity_rows_are_exported(db: TestDb) {
+    let s = &*db.store;
+    user(s, "boss", Role::Owner).await;
+    let v = user(s, "vic", Role::Viewer).await;
+    let web = app(s, "web", None).await;
+    s.set_app_role(v.id, web.id, AppRole::None, T0, ev("member.app_role"))
+        .await
+        .unwrap();
+    let trust = s
+        .add_workload_trust(
+            NewWorkloadTrust {
+                app_id: web.id,
+                issuer: "https://issuer".into(),
+                jwks_url: Some("https://issuer/keys".into()),
+                audience: "hush".into(),
+                conditions: [("sub".to_string(), "repo:*".to_string())].into(),
+                ttl_seconds: 900,
+                created_at: T0,
+            },
+            ev("workload.trust_add"),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("copy.db").display());
+    let target = connect(&url).await.unwrap();
+    target.import(s.export().await.unwrap()).await.unwrap();
+    assert_eq!(
+        target.app_role(v.id, web.id).await.unwrap(),
+        Some(AppRole::None)
+    );
+    assert_eq!(target.list_workload_trusts(web.id).await.unwrap(), [trust]);
 }

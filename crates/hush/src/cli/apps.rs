@@ -1,4 +1,4 @@
-//! `hush apps list|create|delete`.
+//! `hush apps list|create|delete|trust`.
 
 use std::path::PathBuf;
 
@@ -28,6 +28,11 @@ pub enum AppsCommand {
         /// The secrets file's format, when the extension does not say.
         #[arg(long, value_enum)]
         format: Option<Format>,
+    },
+    /// Issuers whose signed tokens (CI jobs, platforms) a run may trade for this app's token.
+    Trust {
+        #[command(subcommand)]
+        cmd: super::trust::TrustCommand,
     },
     /// Delete an app with all its versions and tokens.
     Delete {
@@ -71,6 +76,7 @@ pub async fn run(server: &ServerArgs, cmd: AppsCommand) -> anyhow::Result<()> {
                 ),
             }
         }
+        AppsCommand::Trust { cmd } => super::trust::run(&client, cmd).await?,
         AppsCommand::Delete { name, yes } => {
             if !yes {
                 let answer = ask(&format!(

@@ -1,4 +1,4 @@
-//! `hush members list|invite|invites|revoke-invite|role|remove`.
+//! `hush members list|invite|invites|revoke-invite|role [--app]|app-roles|remove`.
 
 use anyhow::{anyhow, bail};
 use clap::Subcommand;
@@ -9,6 +9,7 @@ use super::output::{ask, cell, print_json, print_table, time_cell, visible};
 use crate::profile::ServerArgs;
 
 const ROLES: [&str; 3] = ["viewer", "editor", "owner"];
+const APP_ROLES: [&str; 4] = ["none", "viewer", "editor", "default"];
 
 #[derive(Subcommand)]
 pub enum MembersCommand {
@@ -37,13 +38,25 @@ pub enum MembersCommand {
         /// The invitation's ID (see `hush members invites`).
         id: i64,
     },
-    /// Change a member's role (owners).
+    /// Change a member's role (owners); with --app, their role on that one app only.
     Role {
         /// The member's name or ID (see `hush members list`).
         member: String,
-        /// The new role: viewer, editor or owner (see `hush members invite --help`).
-        #[arg(value_parser = ROLES)]
+        /// The new role: viewer, editor or owner (see `hush members invite --help`). With
+        /// --app: none (the app is hidden from them), viewer, editor, or default (their
+        /// workspace role applies there again).
         role: String,
+        /// Set the role on this app only, overriding the workspace role there.
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// A member's roles on single apps (owners, or yourself).
+    AppRoles {
+        /// The member's name or ID (see `hush members list`).
+        member: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a member and end their sessions (owners).
     Remove {
@@ -106,11 +119,52 @@ pub async fn run(server: &ServerArgs, cmd: MembersCommand) -> anyhow::Result<()>
             client.revoke_invite(id).await?;
             println!("Revoked invitation {id}: its link no longer works.");
         }
-        MembersCommand::Role { member, role } => {
+        MembersCommand::Role {
+            member,
+            role,
+            app: None,
+        } => {
+            if !ROLES.contains(&role.as_str()) {
+                bail!("role {role:?}: use viewer, editor or owner (or give --app APP for none)");
+            }
             let (id, name) = find_member(&client, &member).await?;
             let name = visible(&name);
             client.set_role(id, &role).await?;
             println!("{name} is now {role}.");
+        }
+        MembersCommand::Role {
+            member,
+            role,
+            app: Some(app),
+        } => {
+            if !APP_ROLES.contains(&role.as_str()) {
+                bail!("role {role:?} on an app: use none, viewer, editor or default");
+            }
+            let (id, name) = find_member(&client, &member).await?;
+            let name = visible(&name);
+            let app_name = visible(&app);
+            if role == "default" {
+                client.remove_app_role(&app, id).await?;
+                println!("{name}'s workspace role applies to {app_name} again.");
+            } else {
+                client.set_app_role(&app, id, &role).await?;
+                match role.as_str() {
+                    "none" => println!("{name} no longer sees {app_name}."),
+                    _ => println!("{name} is now {role} on {app_name}."),
+                }
+            }
+        }
+        MembersCommand::AppRoles { member, json } => {
+            let (id, _) = find_member(&client, &member).await?;
+            let roles = client.member_app_roles(id).await?;
+            if json {
+                return print_json(&json!({ "roles": roles }));
+            }
+            let rows: Vec<Vec<String>> = roles
+                .iter()
+                .map(|r| vec![visible(&cell(&r["app"])).into_owned(), cell(&r["role"])])
+                .collect();
+            print_table(&["APP", "ROLE"], &rows);
         }
         MembersCommand::Remove { member, yes } => {
             let (id, name) = find_member(&client, &member).await?;

@@ -29,8 +29,18 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
             .context("give your member name with --name")?,
     };
     let password = read_password(&name, client.server())?;
+    // The token this machine saved for the same server last time is replaced, not piled up.
+    let previous = profile::read_login_file()
+        .ok()
+        .flatten()
+        .filter(|old| old.server == client.server());
     let created = client
-        .login(name.trim(), &password, &token_name())
+        .login_replacing(
+            name.trim(),
+            &password,
+            &token_name(),
+            previous.as_ref().map(|old| old.token.as_str()),
+        )
         .await
         .with_context(|| format!("cannot sign in to {}", client.server()))?;
     let path = profile::write_login_file(&LoginFile {

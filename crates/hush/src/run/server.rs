@@ -15,6 +15,7 @@ use hush_runner::{
 use tokio::time::timeout;
 
 use super::fallback::{Fallback, Unusable};
+use super::workload::{self, Credentials};
 use super::{RunArgs, human, runner_config};
 
 /// The server sends a heartbeat every 15 s; three missed ones mean the connection is dead.
@@ -29,6 +30,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
     };
     let (server, token) = args.server.resolve()?;
+    if let Some(file) = args.workload_token_file.clone() {
+        // No stable secret to key a local copy with: no fallback copy.
+        let credentials = workload::start(&server, &app, file).await?;
+        return follow(args, app, credentials, None).await;
+    }
     let Some(token) = token else {
         bail!(
             "no token for {server}: set HUSH_TOKEN to an app token of {app:?} (the panel shows \
@@ -44,13 +50,27 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(Arc::new(Fallback::new(&server, &app, &token)))
     };
     drop(token);
+    follow(args, app, Credentials::Fixed(client), fallback).await
+}
 
-    let (initial, started_offline) =
-        initial_secrets(&client, &app, fallback.as_deref(), args.fallback_max_age).await?;
+/// Starts the command and follows the app through `credentials`.
+async fn follow(
+    args: RunArgs,
+    app: String,
+    credentials: Credentials,
+    fallback: Option<Arc<Fallback>>,
+) -> anyhow::Result<ExitCode> {
+    let (initial, started_offline) = initial_secrets(
+        &credentials.client(),
+        &app,
+        fallback.as_deref(),
+        args.fallback_max_age,
+    )
+    .await?;
 
     let runner = Runner::new(runner_config(&args));
     let source = Arc::new(ServerSource {
-        client,
+        credentials,
         app,
         fallback,
         instance_id: instance_id(),
@@ -144,7 +164,7 @@ async fn initial_secrets(
 
 /// The hush server, as the runner's source of versions.
 struct ServerSource {
-    client: Client,
+    credentials: Credentials,
     app: String,
     fallback: Option<Arc<Fallback>>,
     instance_id: String,
@@ -157,7 +177,9 @@ impl VersionSource for ServerSource {
     async fn watch(&self, after: i64) -> Result<Announcements<ClientError>, ClientError> {
         let stream = timeout(
             WATCH_CONNECT,
-            self.client.watch(&self.app, after.max(0), WATCH_IDLE),
+            self.credentials
+                .client()
+                .watch(&self.app, after.max(0), WATCH_IDLE),
         )
         .await
         .map_err(|_| ClientError::Transport("no answer to the watch request".into()))??;
@@ -165,7 +187,7 @@ impl VersionSource for ServerSource {
     }
 
     async fn fetch(&self) -> Result<SecretsUpdate, ClientError> {
-        let secrets = self.client.secrets(&self.app).await?;
+        let secrets = self.credentials.client().secrets(&self.app).await?;
         if let Some(fallback) = self.fallback.clone() {
             // In the background: the copy's fsync must not delay delivery. The copy keeps the
             // newest version whatever order the writes finish in.
@@ -191,11 +213,14 @@ impl VersionSource for ServerSource {
             applied_version,
             status: Some(report.state.label().to_string()),
         };
-        self.client.report_instance(&self.app, &report).await
+        self.credentials
+            .client()
+            .report_instance(&self.app, &report)
+            .await
     }
 
     fn describe(&self) -> String {
-        format!("the hush server at {}", self.client.server())
+        format!("the hush server at {}", self.credentials.client().server())
     }
 }
 

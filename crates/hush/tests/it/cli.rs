@@ -250,6 +250,24 @@ async fn login_writes_a_private_file_and_logout_revokes_its_token() {
     assert!(err.contains("wrong name or password"), "{err}");
     assert!(!err.contains("wrong-password-here"));
 
+    // Signing in again replaces the token of the last sign-in instead of piling up another.
+    w.login();
+    let again: Value = serde_json::from_str(&fs::read_to_string(w.login_file()).unwrap()).unwrap();
+    let old = token;
+    let token = again["token"].as_str().unwrap().to_string();
+    assert_ne!(token, old);
+    let err = w.olivia.with_token(old).me().await.unwrap_err();
+    assert_eq!(err.status(), Some(401), "the replaced token was revoked");
+    let logins = w
+        .olivia
+        .tokens(None)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|t| t["name"].as_str().unwrap().starts_with("hush login"))
+        .count();
+    assert_eq!(logins, 1);
+
     // The saved token works, and logout revokes it on the server.
     assert!(w.ok(&["apps", "list"]).contains("No apps yet"));
     let out = w.ok(&["logout"]);
@@ -629,9 +647,10 @@ async fn tokens_members_and_audit() {
         "{err}"
     );
     assert!(!err.contains(&token));
+    // A revoked token leaves the list.
     assert!(
-        w.ok(&["tokens", "list", "--app", "web"])
-            .contains("revoked")
+        !w.ok(&["tokens", "list", "--app", "web"])
+            .contains(&token[..13])
     );
 
     // A personal token acts as its owner.
@@ -709,6 +728,55 @@ async fn tokens_members_and_audit() {
         .find(|m| m["name"] == "eddie")
         .unwrap();
     assert_eq!(eddie["role"], "viewer");
+    // A role on one app: editor on web, hidden from another; `default` gives the workspace
+    // role back.
+    let eddie_client = Client::new(&w.server.url, None)
+        .unwrap()
+        .login("eddie", "another-long-password", "tests")
+        .await
+        .unwrap();
+    let eddie_client = w.olivia.with_token(eddie_client.token);
+    w.olivia
+        .create_app("billing", Some(FIRST), None)
+        .await
+        .unwrap();
+    assert!(
+        w.ok(&["members", "role", "eddie", "editor", "--app", "web"])
+            .contains("eddie is now editor on web")
+    );
+    assert!(
+        w.ok(&["members", "role", "eddie", "none", "--app", "billing"])
+            .contains("no longer sees billing")
+    );
+    let roles = w.ok(&["members", "app-roles", "eddie"]);
+    assert!(
+        roles
+            .lines()
+            .any(|l| l.contains("web") && l.contains("editor"))
+            && roles
+                .lines()
+                .any(|l| l.contains("billing") && l.contains("none")),
+        "{roles}"
+    );
+    let apps = eddie_client.apps().await.unwrap();
+    assert_eq!(apps.len(), 1, "billing is hidden: {apps:?}");
+    let version = w.latest("web").await.0;
+    eddie_client
+        .save_secrets("web", FIRST, version, None)
+        .await
+        .unwrap();
+    let err = w.fails(&["members", "role", "eddie", "owner", "--app", "web"]);
+    assert!(err.contains("none, viewer, editor or default"), "{err}");
+    w.ok(&["members", "role", "eddie", "default", "--app", "web"]);
+    assert_eq!(
+        eddie_client
+            .save_secrets("web", "x = 1\n", version + 1, None)
+            .await
+            .unwrap_err()
+            .status(),
+        Some(403),
+        "back to viewer on web"
+    );
     w.ok(&["members", "remove", &eddie["id"].to_string(), "--yes"]);
     assert!(!w.ok(&["members", "list"]).contains("eddie"));
 

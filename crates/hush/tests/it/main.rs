@@ -7,3 +7,4 @@ mod durability;
 mod local;
 mod logs;
 mod run;
+mod workload;

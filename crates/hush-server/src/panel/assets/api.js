@@ -58,7 +58,8 @@ export async function api(method, path, body, { text: asText = false } = {}) {
       error: `http_${response.status}`,
       message: `the server answered ${response.status} ${response.statusText}`.trim(),
     });
-    if (response.status === 401 && !path.startsWith('/auth/')) {
+    // A wrong current password (changing it) is not the end of the session.
+    if (response.status === 401 && !path.startsWith('/auth/') && err.code !== 'bad_credentials') {
       // The API's words are for scripts ("send a valid token…"); a person needs these.
       err.message = 'your session has ended: sign in again (what you typed stays on this page until you leave it)';
       if (onSessionEnded) onSessionEnded(err);

@@ -1,5 +1,5 @@
 // The panel's entry point: finds out who is signed in, draws the top bar and routes between
-// screens (/, /apps/NAME, /members, /audit, /login, /setup#TOKEN, /join#TOKEN).
+// screens (/, /apps/NAME, /members, /audit, /account, /login, /setup#TOKEN, /join#TOKEN).
 
 import { get, post, setCsrf, setSessionEndedHandler } from './api.js';
 import { h, replace, toast } from './dom.js';
@@ -7,6 +7,7 @@ import { confirmDialog, menuButton } from './modal.js';
 import { loginView, linkView } from './auth.js';
 import { workspaceView } from './workspace.js';
 import { membersView, auditView } from './people.js';
+import { accountView } from './account.js';
 
 const main = document.getElementById('main');
 const topbar = document.getElementById('topbar');
@@ -112,6 +113,8 @@ async function route() {
     show(membersView(ctx), 'h1');
   } else if (path === '/audit') {
     show(auditView(ctx), 'h1');
+  } else if (path === '/account') {
+    show(accountView(ctx, { afterSignOut }), 'h1');
   } else if (path.startsWith('/apps/')) {
     show(workspaceView(ctx, { open: decodeURIComponent(path.slice('/apps/'.length)) }), null);
   } else {
@@ -151,6 +154,7 @@ function drawTopbar() {
     className: 'account-button',
     text: [`${session.user.name} · ${session.user.role}`, h('span', { 'aria-hidden': 'true' }, ' ▾')],
     items: [
+      { label: 'Account settings', action: () => navigate('/account') },
       { label: 'Sign out', action: signOut },
       { label: 'Sign out everywhere', action: signOutEverywhere },
     ],
@@ -192,7 +196,7 @@ async function signOut() {
 async function signOutEverywhere() {
   const ok = await confirmDialog({
     title: 'Sign out everywhere?',
-    message: 'This ends your sessions in every browser and on every device, including this one. Tokens made with hush login stay valid; revoke them separately.',
+    message: 'This ends your sessions in every browser and on every device, including this one. Tokens made with hush login stay valid; to revoke them too, use Account settings.',
     confirm: 'Sign out everywhere',
     danger: true,
   });

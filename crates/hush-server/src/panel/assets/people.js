@@ -1,9 +1,9 @@
 // Members and roles (owners invite, change roles and remove people) and the audit log with
 // filters (owners only).
 
-import { del, get, getText, patch, post, withQuery } from './api.js';
+import { appPath, del, get, getText, patch, post, put, withQuery } from './api.js';
 import { ago, busy, copyField, dataTable, errorBox, field, fullTime, h, replace, tableRow, toast } from './dom.js';
-import { confirmDialog } from './modal.js';
+import { confirmDialog, openModal } from './modal.js';
 import { diffSummary } from './editor.js';
 import { capitalize } from './auth.js';
 
@@ -64,6 +64,11 @@ export function membersView(ctx) {
         }
       });
       roleCell = select;
+      if (!me && member.role !== 'owner') {
+        const apps = h('button', { type: 'button', class: 'button small', 'aria-label': `Roles of ${member.name} on single apps` }, 'Apps…');
+        apps.addEventListener('click', () => appRolesDialog(member));
+        roleCell = h('div', { class: 'role-controls' }, select, apps);
+      }
       if (!me) {
         action = h('button', { type: 'button', class: 'button small danger', 'aria-label': `Remove ${member.name}` }, 'Remove');
         action.addEventListener('click', async () => {
@@ -93,6 +98,46 @@ export function membersView(ctx) {
         action,
       ],
     };
+  }
+
+  /** An owner gives a member a role on single apps (none hides the app from them). */
+  async function appRolesDialog(member) {
+    const modal = openModal({ title: `${member.name} on single apps` });
+    const error = errorBox();
+    modal.body.append(h('p', { class: 'muted' },
+      `${member.name} is ${member.role} on every app unless a role is set here. “No access” hides the app from them.`), error.el);
+    let apps;
+    let roles;
+    try {
+      [apps, roles] = await Promise.all([get('/apps'), get(`/members/${member.id}/app-roles`)]);
+    } catch (err) {
+      error.show(`Could not load the apps: ${err.message}`);
+      return;
+    }
+    const current = new Map(roles.roles.map((r) => [r.app, r.role]));
+    const choices = [['', `${member.role} (workspace role)`], ['none', 'No access'], ['viewer', 'viewer'], ['editor', 'editor']];
+    modal.body.append(dataTable({
+      caption: `Roles of ${member.name} on single apps`,
+      columns: ['App', 'Role'],
+      rows: apps.apps.map((app) => {
+        const select = h('select', { 'aria-label': `Role of ${member.name} on ${app.name}` },
+          choices.map(([value, text]) => h('option', { value, selected: (current.get(app.name) || '') === value }, text)));
+        select.addEventListener('change', async () => {
+          error.show(null);
+          const before = current.get(app.name) || '';
+          try {
+            if (select.value) await put(appPath(app.name, `/roles/${member.id}`), { role: select.value });
+            else await del(appPath(app.name, `/roles/${member.id}`));
+            current.set(app.name, select.value);
+            toast(select.value ? `${member.name} is now ${select.value === 'none' ? 'without access to' : `${select.value} on`} ${app.name}.` : `${member.name} is ${member.role} on ${app.name} again.`);
+          } catch (err) {
+            select.value = before;
+            error.show(capitalize(err.message));
+          }
+        });
+        return { cells: [app.name, select] };
+      }),
+    }));
   }
 
   function inviteCard() {

@@ -16,7 +16,11 @@ import { valuesList } from './values.js';
 const INSTANCE_POLL_MS = 2000;
 
 /** `launched`: the server starts this app (its `launch` is set), so editors get a Logs tab. */
-export function openSettings(ctx, app, { tab = 'secrets', onChange, onClose, launched = false } = {}) {
+export function openSettings(workspaceCtx, app, { tab = 'secrets', onChange, onClose, launched = false, role = null } = {}) {
+  // On this app the member's per-app role decides what they may do, when they have one.
+  const ctx = role
+    ? { ...workspaceCtx, isEditor: () => role === 'editor' || role === 'owner' }
+    : workspaceCtx;
   const tabs = [
     { id: 'secrets', label: 'Secrets', make: secretsTab },
     launched && ctx.isEditor() ? { id: 'logs', label: 'Logs', make: logsTab } : null,

@@ -53,6 +53,8 @@ export function workspaceView(ctx, { open } = {}) {
   let stopped = false;
   let opened = false;
 
+  // The caller's role on each app (a per-app role, or their workspace role).
+  const roles = new Map();
   async function refresh() {
     let apps;
     try {
@@ -69,6 +71,7 @@ export function workspaceView(ctx, { open } = {}) {
     for (const app of apps) {
       seen.add(app.name);
       launched.set(app.name, Boolean(app.launch));
+      roles.set(app.name, app.role);
       let row = rows.get(app.name);
       if (!row) {
         row = appRow(ctx, app.name, refresh, (message) => actionError.show(message));
@@ -86,7 +89,7 @@ export function workspaceView(ctx, { open } = {}) {
     filter();
     if (open && !opened) {
       opened = true;
-      if (seen.has(open)) openSettings(ctx, open, { onChange: refresh, launched: launched.get(open) });
+      if (seen.has(open)) openSettings(ctx, open, { onChange: refresh, launched: launched.get(open), role: roles.get(open) });
       else loadError.show(`There is no app named “${open}”.`);
     }
   }
@@ -114,7 +117,7 @@ function appRow(ctx, name, refresh, report) {
   const processSlot = h('span', { class: 'process-slot', hidden: true });
   const processNote = h('p', { class: 'process-note', hidden: true });
   let current = null;
-  const settings = (tab) => openSettings(ctx, name, { tab, onChange: refresh, launched: canSeeProcess(ctx, current) });
+  const settings = (tab) => openSettings(ctx, name, { tab, onChange: refresh, launched: canSeeProcess(ctx, current), role: current?.role });
   const makeMenu = () => menuButton({
     label: `More actions for ${name}`,
     items: [

@@ -1,0 +1,236 @@
+//! `hush run --app web` with a workload token file and no stored token, end to end: the built
+//! binary against a real `hush serve`, with an issuer on loopback whose keys the app trusts.
+//! The run trades the file's JWT for an app token, renews it before it expires, and follows
+//! the app with the renewed one; a forged token is refused with its reason.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hush_client::api::Client;
+
+use crate::common;
+
+#[path = "../../../hush-server/tests/it/common/issuer.rs"]
+mod issuer;
+
+use common::{HUSH, Server};
+use issuer::{TestIssuer, forged};
+
+const PASSWORD: &str = "correct-horse-battery";
+
+async fn until<T>(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["data", "home", "cache", "work"] {
+        fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    let data = dir.path().join("data");
+    let status = Command::new(HUSH)
+        .args(["admin", "create-owner", "--name", "olivia", "--data-dir"])
+        .arg(&data)
+        .env("HUSH_OWNER_PASSWORD", PASSWORD)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let server = Server::on_data_dir(&data, 0);
+    let anonymous = Client::new(&server.url, None).unwrap();
+    let personal = anonymous.login("olivia", PASSWORD, "tests").await.unwrap();
+    let owner_token = personal.token.clone();
+    let owner = anonymous.with_token(personal.token);
+    owner
+        .create_app("web", Some("A = \"one\"\n"), None)
+        .await
+        .unwrap();
+    let issuer = TestIssuer::start().await;
+    // The owner trusts the issuer for web with the CLI.
+    let cli = |args: &[&str]| {
+        Command::new(HUSH)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir.path().join("home"))
+            .env("HUSH_SERVER", &server.url)
+            .env("HUSH_TOKEN", &owner_token)
+            .output()
+            .unwrap()
+    };
+    let jwks = issuer.jwks_url();
+    let added = cli(&[
+        "apps",
+        "trust",
+        "add",
+        "web",
+        "--issuer",
+        &issuer.url,
+        "--jwks-url",
+        &jwks,
+        "--audience",
+        "hush-ci",
+        "--condition",
+        "repository=acme/web",
+        "--token-minutes",
+        "1",
+    ]);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let refused = cli(&[
+        "apps",
+        "trust",
+        "add",
+        "web",
+        "--issuer",
+        &issuer.url,
+        "--audience",
+        "hush-ci",
+        "--condition",
+        "repository",
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("CLAIM=GLOB"));
+    let listed = String::from_utf8(cli(&["apps", "trust", "list", "web"]).stdout).unwrap();
+    assert!(
+        listed.contains(&issuer.url) && listed.contains("repository=acme/web"),
+        "{listed}"
+    );
+    assert_eq!(owner.workload_trusts("web").await.unwrap().len(), 1);
+
+    let token_file = dir.path().join("oidc-token");
+    let hush_run = |file: &Path| {
+        let mut cmd = Command::new(HUSH);
+        cmd.current_dir(dir.path().join("work"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir.path().join("home"))
+            .env("XDG_CACHE_HOME", dir.path().join("cache"))
+            .env("HUSH_SERVER", &server.url)
+            .env("HUSH_WORKLOAD_TOKEN_FILE", file)
+            .env("HUSH_LOG", "info")
+            .args(["run", "--app", "web", "--"])
+            .stdin(Stdio::null());
+        cmd
+    };
+
+    // A forged token: refused, with the reason, and the command never starts.
+    let forged_file = dir.path().join("forged-token");
+    fs::write(
+        &forged_file,
+        forged(
+            "k1",
+            &issuer.claims("hush-ci", "acme/web", "refs/heads/main"),
+        ),
+    )
+    .unwrap();
+    let out = hush_run(&forged_file)
+        .args(["sh", "-c", "echo started > forged-ran"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refused the workload token") && err.contains("signature is not"),
+        "{err}"
+    );
+    assert!(!dir.path().join("work/forged-ran").exists());
+
+    // A real one: the app starts with the secrets.
+    fs::write(
+        &token_file,
+        issuer.sign(
+            "k1",
+            &issuer.claims("hush-ci", "acme/web", "refs/heads/main"),
+        ),
+    )
+    .unwrap();
+    let stderr_path = dir.path().join("run.stderr");
+    let mut child = hush_run(&token_file)
+        .args([
+            "sh",
+            "-c",
+            r#"echo "$A|${HUSH_TOKEN-unset}" >> out.txt; exec sleep 1000"#,
+        ])
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let out = dir.path().join("work/out.txt");
+    let first = until("the app to start", Duration::from_secs(30), async || {
+        lines(&out).first().cloned()
+    })
+    .await;
+    assert_eq!(first, "one|unset");
+    let tokens = owner.tokens(Some("web")).await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    let first_token = tokens[0]["id"].as_i64().unwrap();
+
+    // The platform renews the file (a new jti); hush trades it again before the minute is up.
+    fs::write(
+        &token_file,
+        issuer.sign(
+            "k1",
+            &issuer.claims("hush-ci", "acme/web", "refs/heads/main"),
+        ),
+    )
+    .unwrap();
+    until(
+        "a second exchange before the first app token expires",
+        Duration::from_secs(55),
+        async || {
+            let events = owner.audit("action=workload.exchange").await.ok()?;
+            (events.len() >= 2).then_some(())
+        },
+    )
+    .await;
+    // The first app token revoked: its watch stream ends, and the run goes on with the
+    // renewed token — the next save still reaches the app.
+    owner.revoke_token(first_token).await.unwrap();
+    let latest = owner.secrets("web").await.unwrap().version;
+    owner
+        .save_secrets("web", "A = \"two\"\n", latest, None)
+        .await
+        .unwrap();
+    let second = until(
+        "the new secrets to reach the app",
+        Duration::from_secs(30),
+        async || lines(&out).get(1).cloned(),
+    )
+    .await;
+    assert_eq!(second, "two|unset");
+
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    let log = fs::read_to_string(&stderr_path).unwrap();
+    assert!(log.contains("renewed the app token"), "{log}");
+    let jwt = fs::read_to_string(&token_file).unwrap();
+    assert!(
+        !log.contains(jwt.trim()),
+        "the log holds the workload token"
+    );
+}
