@@ -56,6 +56,13 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "HUSH_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Open connections at most (default: from the process's file limit).
+    #[arg(long, env = "HUSH_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Open connections from one address at most (default: a quarter of max_connections;
+    /// behind a reverse proxy every connection comes from its address: give max_connections).
+    #[arg(long, env = "HUSH_MAX_CONNECTIONS_PER_ADDRESS")]
+    max_connections_per_address: Option<usize>,
     /// Print the resolved settings and exit (no secrets are printed).
     #[arg(long, hide = true)]
     print_settings: bool,
@@ -77,6 +84,8 @@ struct FileConfig {
     secure_cookies: Option<bool>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    max_connections: Option<usize>,
+    max_connections_per_address: Option<usize>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -94,6 +103,9 @@ pub struct Settings {
     pub secure_cookies: bool,
     /// Certificate chain and key, when serving HTTPS directly.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// 0: derived (see `hush_server::Limits`).
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
 }
 
 pub fn default_data_dir() -> PathBuf {
@@ -163,6 +175,11 @@ impl Settings {
                 .or(file.secure_cookies)
                 .unwrap_or(tls.is_some()),
             tls,
+            max_connections: args.max_connections.or(file.max_connections).unwrap_or(0),
+            max_connections_per_address: args
+                .max_connections_per_address
+                .or(file.max_connections_per_address)
+                .unwrap_or(0),
         })
     }
 }
@@ -323,6 +340,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         hsts: settings.tls.is_some(),
         trust_forwarded_for: settings.trust_forwarded_for,
         apps_dir: settings.apps_dir.clone(),
+        limits: hush_server::Limits {
+            max_connections: settings.max_connections,
+            max_connections_per_address: settings.max_connections_per_address,
+            ..hush_server::Limits::default()
+        },
         ..ServerConfig::default()
     };
     let state = AppState::new(store.clone(), keyring, config).await?;
@@ -392,7 +414,19 @@ mod tests {
         let s = Settings::resolve(args, file).unwrap();
         assert_eq!(s.listen, "127.0.0.1:9100".parse().unwrap());
 
+        let file: FileConfig = toml::from_str("max_connections_per_address = 50").unwrap();
+        let args = ServeArgs {
+            max_connections: Some(400),
+            ..ServeArgs::default()
+        };
+        let s = Settings::resolve(args, file).unwrap();
+        assert_eq!(
+            (s.max_connections, s.max_connections_per_address),
+            (400, 50)
+        );
+
         let s = Settings::resolve(ServeArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!((s.max_connections, s.max_connections_per_address), (0, 0));
         assert_eq!(s.listen, "127.0.0.1:8200".parse().unwrap());
         assert_eq!(s.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
         assert_eq!(s.database_url, None);

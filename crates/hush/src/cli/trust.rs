@@ -12,6 +12,7 @@ use hush_client::api::Client;
 pub enum TrustCommand {
     /// The issuers the app trusts.
     List {
+        /// The app whose workload trusts these are.
         app: String,
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -20,6 +21,7 @@ pub enum TrustCommand {
     /// Trust an issuer's tokens for the app, when they name the audience and match every
     /// condition.
     Add {
+        /// The app whose workload trusts these are.
         app: String,
         /// The tokens' `iss`, e.g. https://token.actions.githubusercontent.com.
         #[arg(long)]
@@ -39,7 +41,12 @@ pub enum TrustCommand {
         token_minutes: Option<i64>,
     },
     /// Stop trusting an issuer (see `hush apps trust list APP` for the id).
-    Remove { app: String, id: i64 },
+    Remove {
+        /// The app that trusts the issuer.
+        app: String,
+        /// The trust's id, from `hush apps trust list`.
+        id: i64,
+    },
 }
 
 pub async fn run(client: &Client, cmd: TrustCommand) -> anyhow::Result<()> {
