@@ -93,6 +93,8 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     pub vault: Vault,
     pub apps: AppCache,
+    /// Each environment's included shared documents.
+    pub includes: crate::envs::IncludesCache,
     pub hub: hub::Hub,
     pub audit: audit::AuditLog,
     pub passwords: Passwords,
@@ -137,6 +139,7 @@ impl AppState {
             store,
             vault: Vault::new(keyring),
             apps: AppCache::default(),
+            includes: Default::default(),
             hub: hub::Hub::default(),
             audit,
             passwords,
@@ -211,6 +214,7 @@ impl AppState {
     /// Missed token revocations are covered too: the token cache is emptied.
     pub async fn catch_up(&self) {
         self.vault.forget_all();
+        self.includes.forget_all();
         self.tokens.forget_all();
         match self.store.list_apps().await {
             Ok(apps) => {
@@ -236,6 +240,7 @@ impl AppState {
                     launcher.stop(app_id);
                 }
                 self.vault.forget_app(app_id);
+                self.includes.forget(app_id);
                 self.apps.forget(app_id);
                 self.tokens.forget_app(app_id);
                 self.hub.close(app_id);
@@ -245,6 +250,10 @@ impl AppState {
                 self.hub.revoke(hub::Revoked::Token(token_id));
             }
             StoreEvent::SessionsRevoked { user_id } => self.hub.revoke(hub::Revoked::User(user_id)),
+            StoreEvent::SharedChanged { env_id, shared_rev } => {
+                self.includes.changed(env_id, shared_rev);
+                self.hub.publish_shared(env_id, shared_rev);
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 mod dump;
+mod environments;
 mod model;
 pub mod postgres;
 mod rows;
@@ -24,6 +25,7 @@ mod store;
 mod writer;
 
 pub use dump::DumpRow;
+pub use environments::*;
 pub use model::*;
 pub use store::SqlStore;
 
@@ -68,14 +70,29 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StoreEvent {
-    NewVersion { app_id: i64, version: i64 },
-    AppDeleted { app_id: i64 },
-    TokenRevoked { token_id: i64 },
-    SessionsRevoked { user_id: i64 },
+    NewVersion {
+        app_id: i64,
+        version: i64,
+    },
+    AppDeleted {
+        app_id: i64,
+    },
+    TokenRevoked {
+        token_id: i64,
+    },
+    SessionsRevoked {
+        user_id: i64,
+    },
+    /// A shared document an environment includes, or its includes, changed: its `shared_rev`
+    /// is now at least this.
+    SharedChanged {
+        env_id: i64,
+        shared_rev: i64,
+    },
 }
 
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: EnvironmentStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     // ---- users ----
