@@ -469,7 +469,7 @@ async fn push(
     let local =
         Document::parse_for_save(&text).map_err(|e| anyhow::anyhow!("{SECRETS_FILE}: {e}"))?;
     let client = server.client()?;
-    let (base_version, base_text, base) = match client.secrets(app).await {
+    let (base_version, base_text, base) = match client.document(app).await {
         Ok(latest) => {
             let doc = Document::parse(&latest.toml).map_err(|e| {
                 anyhow::anyhow!(

@@ -342,7 +342,7 @@ async fn merge_dotenv(
 
 /// The newest version's text and number; an empty document and 0 for an app without secrets.
 async fn fetch_latest(client: &Client, app: &str) -> anyhow::Result<(String, i64)> {
-    match client.secrets(app).await {
+    match client.document(app).await {
         Ok(s) => Ok((s.toml, s.version)),
         Err(err) if err.status() == Some(404) => {
             // Either no such app (this says so) or no secrets yet.
