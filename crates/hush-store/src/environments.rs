@@ -587,6 +587,6 @@ impl EnvironmentStore for SqlStore {
 
     async fn including(&self, doc_id: i64) -> Result<Vec<IncludingEnv>> {
         let mut conn = self.read.acquire().await.map_err(db_err)?;
-        including_on(&mut *conn, doc_id).await
+        including_on(&mut conn, doc_id).await
     }
 }

@@ -320,6 +320,17 @@ async fn envs_and_shared_documents_from_the_cli() {
     let own = staging.document("web").await.unwrap();
     assert!(!own.toml.contains("shared-db"), "{}", own.toml);
     assert!(own.toml.contains("C = "), "{}", own.toml);
+    // A pulled file pushed back: what the shared documents give stays theirs.
+    world.ok(&["pull", "web", "--env", "staging", "--yes"]);
+    let local = world.path("work/.streamlit/secrets.toml");
+    let pulled = fs::read_to_string(&local).unwrap();
+    fs::write(&local, format!("{pulled}D = \"new\"\n")).unwrap();
+    let pushed = world.ok(&["push", "web", "--env", "staging", "--yes"]);
+    assert!(pushed.contains("DB (common-db)"), "{pushed}");
+    let own = staging.document("web").await.unwrap();
+    assert!(!own.toml.contains("shared-db"), "{}", own.toml);
+    assert!(own.toml.contains("D = \"new\""), "{}", own.toml);
+    assert!(own.toml.contains("C = "), "{}", own.toml);
     world.ok(&["envs", "include", "web", "staging"]);
     world.ok(&["shared", "delete", "common-db"]);
     world.ok(&["envs", "delete", "web", "staging"]);
@@ -395,4 +406,30 @@ async fn a_database_from_the_previous_release_is_served_as_production() {
         other => panic!("expected a refusal, got {other:?}"),
     };
     assert_eq!(status, 403);
+
+    // `hush admin verify` opens every version of every environment and shared document.
+    owner
+        .with_env(Some("staging"))
+        .save_secrets("web", "S = 1\n", 0, None)
+        .await
+        .unwrap();
+    owner
+        .create_shared("common", Some("C = 2\n"))
+        .await
+        .unwrap();
+    owner
+        .set_includes("web", "staging", &["common"])
+        .await
+        .unwrap();
+    let out = common::hush(
+        ["admin", "verify", "--data-dir", data.to_str().unwrap()],
+        &[("HUSH_MASTER_KEY", key.as_str())],
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("2 apps and 5 versions"), "{text}");
 }

@@ -566,3 +566,32 @@ pub async fn watch(
         .await
         .into_response()
 }
+
+/// [`super::reveal::values`] in `{env}`.
+#[utoipa::path(get, path = "/apps/{app}/envs/{env}/versions/{version}/values", tag = "environments",
+    params(("app" = String, Path), ("env" = String, Path), ("version" = i64, Path), super::reveal::ValuesQuery),
+    responses((status = 200, body = super::reveal::VersionValues), (status = "default", body = ErrorBody, description = "400 bad key path, 404 no such version or key")))]
+pub async fn values(
+    state: State<AppState>,
+    access: AppAccess<Editor>,
+    path: Path<super::history::VersionPath>,
+    q: Query<super::reveal::ValuesQuery>,
+) -> Response {
+    super::reveal::values(state, access, path, q)
+        .await
+        .into_response()
+}
+
+/// [`super::reveal::value_diff`] in `{env}`.
+#[utoipa::path(get, path = "/apps/{app}/envs/{env}/diff/values", tag = "environments",
+    params(("app" = String, Path), ("env" = String, Path), super::reveal::ValueDiffQuery),
+    responses((status = 200, body = super::reveal::ValueDiff), (status = "default", body = ErrorBody, description = "404 no such version")))]
+pub async fn value_diff(
+    state: State<AppState>,
+    access: AppAccess<Editor>,
+    q: Query<super::reveal::ValueDiffQuery>,
+) -> Response {
+    super::reveal::value_diff(state, access, q)
+        .await
+        .into_response()
+}

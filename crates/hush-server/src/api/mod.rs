@@ -126,6 +126,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(environments::diff))
         .routes(routes!(environments::instances, environments::report))
         .routes(routes!(environments::watch))
+        .routes(routes!(environments::values))
+        .routes(routes!(environments::value_diff))
         .routes(routes!(shared::list, shared::create))
         .routes(routes!(shared::show, shared::save, shared::remove))
         .routes(routes!(shared::versions))
