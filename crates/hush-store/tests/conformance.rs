@@ -186,6 +186,7 @@ conformance!(
     environments_have_their_own_history_and_tokens,
     shared_documents_and_includes,
     export_import_copies_environments_and_includes,
+    shared_changes_reach_other_servers,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -2294,5 +2295,58 @@ async fn export_import_copies_environments_and_includes(db: TestDb) {
             .meta
             .version,
         1
+    );
+}
+
+async fn shared_changes_reach_other_servers(db: TestDb) {
+    let s = db.store.clone();
+    let web = app(&*s, "web", None).await;
+    let staging = s
+        .create_environment(new_env(&web, "staging"), ev("env.create"))
+        .await
+        .unwrap();
+    let doc = shared(&*s, "common").await;
+    let Some(bus) = s.events() else {
+        assert!(!db.is_postgres(), "PostgreSQL has events");
+        return;
+    };
+    let mut events = bus.subscribe().await.unwrap();
+    let other = db.reopen().await;
+    other
+        .set_includes(staging.id, vec![doc.id], ev("env.includes"))
+        .await
+        .unwrap();
+    // A plain create_version of the document moves its including environments on too.
+    other
+        .create_version(doc.id, 0, version(1, None), ev("shared.update"))
+        .await
+        .unwrap();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("an event within 10 s")
+            .expect("the stream goes on")
+            .expect("a readable event")
+    };
+    assert_eq!(
+        next().await,
+        StoreEvent::SharedChanged {
+            env_id: staging.id,
+            shared_rev: 1
+        }
+    );
+    assert_eq!(
+        next().await,
+        StoreEvent::NewVersion {
+            app_id: doc.id,
+            version: 1
+        }
+    );
+    assert_eq!(
+        next().await,
+        StoreEvent::SharedChanged {
+            env_id: staging.id,
+            shared_rev: 2
+        }
     );
 }
