@@ -222,9 +222,30 @@ impl AppState {
                     if let Some(meta) = latest {
                         self.hub.publish(app.id, meta.version);
                     }
+                    self.catch_up_environments(app.id).await;
                 }
             }
             Err(err) => tracing::warn!(error = %err, "cannot catch up with the database"),
+        }
+    }
+
+    /// [`AppState::catch_up`] for an app's environments: each one's newest version and how
+    /// often its included documents changed (the hub ignores what watchers already have).
+    async fn catch_up_environments(&self, app_id: i64) {
+        let envs = match self.store.list_environments(app_id).await {
+            Ok(envs) => envs,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot catch up with the database");
+                return;
+            }
+        };
+        for env in envs {
+            if env.id != app_id
+                && let Ok(Some(latest)) = self.store.latest_version(env.id).await
+            {
+                self.hub.publish(env.id, latest.meta.version);
+            }
+            self.hub.publish_shared(env.id, env.shared_rev);
         }
     }
 

@@ -462,3 +462,56 @@ async fn the_openapi_document_describes_environments_and_shared_documents() {
         assert!(json["paths"][path].is_object(), "{path} is documented");
     }
 }
+
+#[tokio::test]
+async fn deleting_an_app_or_environment_ends_its_environments_watch_streams() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    owner
+        .create_app("web", Some("a = 1\n"), None)
+        .await
+        .unwrap();
+    let mut streams = Vec::new();
+    for env in ["staging", "dev"] {
+        owner.create_env("web", env).await.unwrap();
+        owner
+            .with_env(Some(env))
+            .save_secrets("web", "b = 2\n", 0, None)
+            .await
+            .unwrap();
+        let token = owner
+            .with_env(Some(env))
+            .create_app_token("web", "runner", None)
+            .await
+            .unwrap();
+        let runner = server
+            .anonymous()
+            .with_token(token.token)
+            .with_env(Some(env));
+        let mut stream = Box::pin(
+            runner
+                .watch("web", 0, Duration::from_secs(30))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(stream.next().await.unwrap().unwrap(), 1);
+        streams.push((stream, runner));
+    }
+    // Deleting one environment ends its streams, not the other's.
+    owner.delete_env("web", "dev").await.unwrap();
+    let (mut dev, dev_runner) = streams.pop().unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), dev.next())
+        .await
+        .expect("the stream ends at once");
+    assert!(!matches!(ended, Some(Ok(_))), "{ended:?}");
+    assert_eq!(api_err(dev_runner.secrets("web").await).0, 401);
+    // Deleting the app ends every environment's.
+    owner.delete_app("web").await.unwrap();
+    let (mut staging, staging_runner) = streams.pop().unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), staging.next())
+        .await
+        .expect("the stream ends at once");
+    assert!(!matches!(ended, Some(Ok(_))), "{ended:?}");
+    assert_eq!(api_err(staging_runner.secrets("web").await).0, 401);
+    server.stop().await;
+}

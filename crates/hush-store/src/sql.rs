@@ -153,6 +153,9 @@ pub(crate) const FIND_APP: &str = concat!(
     " FROM apps WHERE name = $1 AND kind = 'app'"
 );
 pub(crate) const APP_EXISTS: &str = "SELECT COUNT(*) FROM apps WHERE id = $1";
+/// An app's environments other than production (whose id is the app's).
+pub(crate) const OTHER_ENVIRONMENTS: &str =
+    "SELECT id FROM environments WHERE app_id = $1 AND id <> $1";
 pub(crate) const ENV_EXISTS: &str = "SELECT COUNT(*) FROM environments WHERE id = $1";
 pub(crate) const LIST_APPS: &str = "SELECT a.id, a.name, a.created_at, a.created_by, \
      a.wrapped_key, a.key_id, a.launch, \

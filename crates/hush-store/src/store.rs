@@ -916,6 +916,12 @@ impl Store for SqlStore {
         let kind = self.kind;
         self.write(move |conn| {
             Box::pin(async move {
+                // Its other environments go too: their watchers and tokens end like its own.
+                let others: Vec<i64> = sqlx::query_scalar(sql::OTHER_ENVIRONMENTS)
+                    .bind(id)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
                 sqlx::query(sql::DELETE_APP)
                     .bind(id)
                     .execute(&mut *conn)
@@ -923,6 +929,9 @@ impl Store for SqlStore {
                     .map_err(db_err)
                     .and_then(affected_one)?;
                 insert_audit(conn, &audit).await?;
+                for env in others {
+                    notify(conn, kind, &StoreEvent::AppDeleted { app_id: env }).await?;
+                }
                 notify(conn, kind, &StoreEvent::AppDeleted { app_id: id }).await
             })
         })

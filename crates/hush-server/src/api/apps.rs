@@ -144,6 +144,7 @@ pub async fn remove(
     AppAccess { who, app, .. }: AppAccess<Owner>,
 ) -> ApiResult<StatusCode> {
     state.audit.ensure_writable()?;
+    let envs = state.store.list_environments(app.id).await?;
     state
         .store
         .delete_app(
@@ -151,6 +152,10 @@ pub async fn remove(
             audit_event(&who, "app.delete", Some(&app), json!({})),
         )
         .await?;
+    // Every environment's watchers and cached tokens end with it (production's id is the app's).
+    for env in envs {
+        state.apply_event(&StoreEvent::AppDeleted { app_id: env.id });
+    }
     state.apply_event(&StoreEvent::AppDeleted { app_id: app.id });
     Ok(StatusCode::NO_CONTENT)
 }
