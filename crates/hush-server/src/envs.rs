@@ -175,6 +175,27 @@ pub async fn current(state: &AppState, app: &App) -> ApiResult<Current> {
     })
 }
 
+/// The effective document `app`'s environment would have with its own document replaced by
+/// `own`; `None` when it includes nothing (its own document is all there is).
+pub async fn effective_with_own(
+    state: &AppState,
+    app: &App,
+    own: &Table,
+) -> ApiResult<Option<Effective>> {
+    let now = current(state, app).await?;
+    if now.includes.is_empty() {
+        return Ok(None);
+    }
+    let mut trees: Vec<(String, Table)> = Vec::with_capacity(now.includes.len() + 1);
+    for (doc, latest) in &now.includes {
+        trees.push((doc.name.clone(), parse(latest.as_deref())?));
+    }
+    trees.push((app.env.clone(), own.clone()));
+    Ok(Some(hush_core::effective(
+        trees.iter().map(|(n, t)| (n.as_str(), t)),
+    )))
+}
+
 /// The effective document `env` would have with `doc`'s newest text replaced by `text`
 /// (checking a shared-document save before it is made).
 pub async fn effective_with(

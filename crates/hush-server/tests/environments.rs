@@ -308,6 +308,37 @@ async fn shared_documents_merge_under_the_environment_with_provenance() {
     );
     assert!(message.contains("web/staging"), "{message}");
     assert_eq!(editor.shared_versions("keys").await.unwrap().len(), 1);
+    // The same check on the environment's own save.
+    owner
+        .save_shared(
+            "common-db",
+            &format!("{common}big3 = \"{}\"\n", "z".repeat(400 * 1024)),
+            1,
+            None,
+        )
+        .await
+        .unwrap();
+    let (status, code, message) = api_err(
+        staging
+            .save_secrets(
+                "web",
+                &format!("{huge}more = \"{}\"\n", "w".repeat(40 * 1024)),
+                3,
+                None,
+            )
+            .await,
+    );
+    assert_eq!(
+        (status, code.as_str()),
+        (422, "invalid_effective"),
+        "{message}"
+    );
+    assert!(message.contains("web/staging"), "{message}");
+    assert_eq!(
+        staging.versions("web").await.unwrap().len(),
+        3,
+        "nothing saved"
+    );
 
     // Removing a document still included is refused, naming who includes it.
     let (status, _, message) = api_err(owner.delete_shared("common-db").await);

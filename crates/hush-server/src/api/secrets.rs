@@ -117,6 +117,10 @@ pub async fn save(
 ) -> ApiResult<axum::Json<VersionView>> {
     check_message(body.message.as_deref())?;
     let doc = Document::parse_for_save(&body.toml)?;
+    // With included shared documents, the merge must be valid too.
+    if let Some(merged) = crate::envs::effective_with_own(&state, &app, doc.root()).await? {
+        super::environments::check_effective(&app, &merged)?;
+    }
     let saved = save_version(
         &state,
         &who,
