@@ -75,6 +75,74 @@ impl IncludesCache {
     }
 }
 
+/// The response body of `GET …/secrets` for an environment with includes, built once per
+/// state of the environment (its version, `shared_rev` and included documents' versions) even
+/// when a save's announcement brings every runner at once.
+#[derive(Default)]
+pub struct BodyCache {
+    by_env: RwLock<HashMap<i64, Arc<CachedBody>>>,
+}
+
+struct CachedBody {
+    key: (Rev, Vec<i64>),
+    body: tokio::sync::OnceCell<axum::body::Bytes>,
+}
+
+impl BodyCache {
+    /// The body for `current`, built by `build` if no one has built it for this state yet.
+    pub async fn get_or_build(
+        &self,
+        env_id: i64,
+        current: &Current,
+        build: impl FnOnce() -> ApiResult<axum::body::Bytes>,
+    ) -> ApiResult<axum::body::Bytes> {
+        let key = (
+            current.rev,
+            current
+                .includes
+                .iter()
+                .map(|(_, l)| l.as_ref().map_or(0, |l| l.version))
+                .collect::<Vec<_>>(),
+        );
+        let entry = {
+            let found = self
+                .by_env
+                .read()
+                .expect("body cache lock")
+                .get(&env_id)
+                .filter(|e| e.key == key)
+                .cloned();
+            match found {
+                Some(entry) => entry,
+                None => {
+                    let fresh = Arc::new(CachedBody {
+                        key: key.clone(),
+                        body: tokio::sync::OnceCell::new(),
+                    });
+                    let mut map = self.by_env.write().expect("body cache lock");
+                    let slot = map.entry(env_id).or_insert_with(|| fresh.clone());
+                    if slot.key != key {
+                        *slot = fresh;
+                    }
+                    slot.clone()
+                }
+            }
+        };
+        entry
+            .body
+            .get_or_try_init(|| async { build() })
+            .await
+            .cloned()
+    }
+
+    pub fn forget(&self, env_id: i64) {
+        self.by_env
+            .write()
+            .expect("body cache lock")
+            .remove(&env_id);
+    }
+}
+
 /// An environment as it is now: its own newest version and its included documents' newest.
 pub struct Current {
     pub own: Option<Arc<Latest>>,

@@ -95,6 +95,8 @@ pub struct Shared {
     pub apps: AppCache,
     /// Each environment's included shared documents.
     pub includes: crate::envs::IncludesCache,
+    /// Merged response bodies of environments with includes.
+    pub bodies: crate::envs::BodyCache,
     pub hub: hub::Hub,
     pub audit: audit::AuditLog,
     pub passwords: Passwords,
@@ -140,6 +142,7 @@ impl AppState {
             vault: Vault::new(keyring),
             apps: AppCache::default(),
             includes: Default::default(),
+            bodies: Default::default(),
             hub: hub::Hub::default(),
             audit,
             passwords,
@@ -262,6 +265,7 @@ impl AppState {
                 }
                 self.vault.forget_app(app_id);
                 self.includes.forget(app_id);
+                self.bodies.forget(app_id);
                 self.apps.forget(app_id);
                 self.tokens.forget_app(app_id);
                 self.hub.close(app_id);

@@ -72,20 +72,26 @@ pub async fn read(
         Some(latest) if current.includes.is_empty() && current.rev.shared == 0 => {
             latest.body.clone()
         }
-        // The effective document: included shared documents, then the environment's own.
+        // The effective document: included shared documents, then the environment's own
+        // (merged once per state of the environment).
         _ => {
-            let text = current.text()?;
-            serde_json::to_vec(&json!({
-                "app": app.name,
-                "env": app.env,
-                "version": current.version(),
-                "revision": current.rev.total(),
-                "created_at": current.own.as_ref().map(|l| l.meta.created_at),
-                "includes": current.included_versions(),
-                "toml": text.as_str(),
-            }))
-            .map_err(|_| ApiError::internal())?
-            .into()
+            state
+                .bodies
+                .get_or_build(app.env_id, &current, || {
+                    let text = current.text()?;
+                    Ok(serde_json::to_vec(&json!({
+                        "app": app.name,
+                        "env": app.env,
+                        "version": current.version(),
+                        "revision": current.rev.total(),
+                        "created_at": current.own.as_ref().map(|l| l.meta.created_at),
+                        "includes": current.included_versions(),
+                        "toml": text.as_str(),
+                    }))
+                    .map_err(|_| ApiError::internal())?
+                    .into())
+                })
+                .await?
         }
     };
     Ok(Response::builder()
