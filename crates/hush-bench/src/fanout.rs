@@ -40,7 +40,7 @@ pub fn rss_kb(pid: u32) -> anyhow::Result<u64> {
 }
 
 /// Reads the stream until `needle` has gone by (it may be split across reads).
-async fn read_until(
+pub async fn read_until(
     stream: &mut TcpStream,
     window: &mut Vec<u8>,
     needle: &[u8],

@@ -11,6 +11,7 @@ mod floor;
 mod parse;
 mod propagate;
 mod setup;
+mod shared_fanout;
 mod stats;
 
 #[derive(Parser)]
@@ -73,6 +74,28 @@ enum Command {
         #[arg(long)]
         samples: Option<PathBuf>,
         #[arg(long, default_value = "fanout")]
+        label: String,
+    },
+    /// ENVS app environments that include one shared document, PER_ENV watch streams on each;
+    /// save the document once and time until every stream has the new revision and a read
+    /// with its token returns the new value.
+    SharedFanout {
+        #[arg(long)]
+        server: String,
+        /// Personal access token of an owner, read from this environment variable.
+        #[arg(long, default_value = "HUSH_BENCH_PAT")]
+        pat_env: String,
+        #[arg(long, default_value_t = 100)]
+        envs: usize,
+        #[arg(long, default_value_t = 10)]
+        per_env: usize,
+        /// The server's PID, to read its RSS.
+        #[arg(long)]
+        pid: u32,
+        /// Give up after this many seconds in any one phase.
+        #[arg(long, default_value_t = 90)]
+        timeout: u64,
+        #[arg(long, default_value = "shared-fanout")]
         label: String,
     },
     /// Save TRIALS times and time each save's response until FILE shows the new value.
@@ -170,6 +193,26 @@ fn main() -> anyhow::Result<()> {
                     pid,
                     timeout: Duration::from_secs(timeout),
                     samples,
+                    label,
+                })
+                .await
+            }
+            Command::SharedFanout {
+                server,
+                pat_env,
+                envs,
+                per_env,
+                pid,
+                timeout,
+                label,
+            } => {
+                shared_fanout::run(shared_fanout::Options {
+                    server,
+                    pat: env_var(&pat_env)?,
+                    envs,
+                    per_env,
+                    pid,
+                    timeout: Duration::from_secs(timeout),
                     label,
                 })
                 .await

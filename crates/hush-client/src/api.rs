@@ -154,9 +154,28 @@ pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 #[derive(Clone, Deserialize)]
 pub struct SecretsVersion {
     pub app: String,
+    /// The environment (absent from servers before environments: production).
+    #[serde(default)]
+    pub env: Option<String>,
+    /// The newest version of the environment's own document.
     pub version: i64,
-    pub created_at: i64,
+    /// The version plus how often its included shared documents changed: what the watch
+    /// stream announces. Absent when it equals `version`.
+    #[serde(default)]
+    pub revision: Option<i64>,
+    pub created_at: Option<i64>,
+    /// The included shared documents' `{"document", "version"}`, in order.
+    #[serde(default)]
+    pub includes: Vec<Value>,
+    /// The effective document: included shared documents, then the environment's own.
     pub toml: String,
+}
+
+impl SecretsVersion {
+    /// What a runner applies and reports: the effective revision.
+    pub fn revision(&self) -> i64 {
+        self.revision.unwrap_or(self.version)
+    }
 }
 
 impl std::fmt::Debug for SecretsVersion {
@@ -217,6 +236,8 @@ pub struct Client {
     base: String,
     http: reqwest::Client,
     token: Option<String>,
+    /// The app environment app routes go to; `None` is production (the routes without one).
+    env: Option<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -236,11 +257,37 @@ impl Client {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| transport(&base, &e))?;
-        Ok(Client { base, http, token })
+        Ok(Client {
+            base,
+            http,
+            token,
+            env: None,
+        })
     }
 
     pub fn server(&self) -> &str {
         &self.base
+    }
+
+    /// The same client with app routes going to environment `env` (`None`: production).
+    pub fn with_env(&self, env: Option<&str>) -> Client {
+        Client {
+            env: env.map(str::to_owned),
+            ..self.clone()
+        }
+    }
+
+    /// The environment app routes go to (`None`: production).
+    pub fn env(&self) -> Option<&str> {
+        self.env.as_deref()
+    }
+
+    /// `/apps/{app}`, or `/apps/{app}/envs/{env}` in an environment.
+    fn app_path(&self, app: &str) -> String {
+        match &self.env {
+            Some(env) => format!("/apps/{}/envs/{}", enc(app), enc(env)),
+            None => format!("/apps/{}", enc(app)),
+        }
     }
 
     pub fn with_token(&self, token: String) -> Client {
@@ -392,7 +439,22 @@ impl Client {
 
     /// The newest secrets (an app token for this app, or an editor).
     pub async fn secrets(&self, app: &str) -> Result<SecretsVersion> {
-        self.get(&format!("/apps/{}/secrets", enc(app))).await
+        self.get(&format!("{}/secrets", self.app_path(app))).await
+    }
+
+    /// The environment's own document, which an edit starts from: [`Client::secrets`] without
+    /// its included shared documents (editors).
+    pub async fn document(&self, app: &str) -> Result<SecretsVersion> {
+        let secrets = self.secrets(app).await?;
+        if secrets.includes.is_empty() {
+            return Ok(secrets);
+        }
+        let toml = if secrets.version == 0 {
+            String::new()
+        } else {
+            self.version(app, secrets.version).await?.toml
+        };
+        Ok(SecretsVersion { toml, ..secrets })
     }
 
     /// Saves a new version on top of `base_version`; a stale base is a 409 with what was saved since.
@@ -405,30 +467,32 @@ impl Client {
     ) -> Result<VersionInfo> {
         self.call(
             Method::PUT,
-            &format!("/apps/{}/secrets", enc(app)),
+            &format!("{}/secrets", self.app_path(app)),
             json!({ "toml": toml, "base_version": base_version, "message": message }),
         )
         .await
     }
 
     pub async fn keys(&self, app: &str) -> Result<Value> {
-        self.get(&format!("/apps/{}/keys", enc(app))).await
+        self.get(&format!("{}/keys", self.app_path(app))).await
     }
 
     pub async fn versions(&self, app: &str) -> Result<Vec<VersionInfo>> {
-        let body: Value = self.get(&format!("/apps/{}/versions", enc(app))).await?;
+        let body: Value = self
+            .get(&format!("{}/versions", self.app_path(app)))
+            .await?;
         serde_json::from_value(body["versions"].clone())
             .map_err(|e| ClientError::Decode(e.to_string()))
     }
 
     pub async fn version(&self, app: &str, version: i64) -> Result<SecretsVersionWithMeta> {
-        self.get(&format!("/apps/{}/versions/{version}", enc(app)))
+        self.get(&format!("{}/versions/{version}", self.app_path(app)))
             .await
     }
 
     pub async fn diff(&self, app: &str, from: i64, to: Option<i64>) -> Result<Value> {
         let to = to.map(|t| format!("&to={t}")).unwrap_or_default();
-        self.get(&format!("/apps/{}/diff?from={from}{to}", enc(app)))
+        self.get(&format!("{}/diff?from={from}{to}", self.app_path(app)))
             .await
     }
 
@@ -440,7 +504,7 @@ impl Client {
     ) -> Result<VersionInfo> {
         self.call(
             Method::POST,
-            &format!("/apps/{}/rollback", enc(app)),
+            &format!("{}/rollback", self.app_path(app)),
             json!({ "version": version, "base_version": base_version }),
         )
         .await
@@ -459,13 +523,15 @@ impl Client {
 
     pub async fn report_instance(&self, app: &str, report: &InstanceReport) -> Result<()> {
         let req = self
-            .request(Method::POST, &format!("/apps/{}/instances", enc(app)))
+            .request(Method::POST, &format!("{}/instances", self.app_path(app)))
             .json(report);
         self.send(req).await
     }
 
     pub async fn instances(&self, app: &str) -> Result<Vec<Value>> {
-        let body: Value = self.get(&format!("/apps/{}/instances", enc(app))).await?;
+        let body: Value = self
+            .get(&format!("{}/instances", self.app_path(app)))
+            .await?;
         Ok(body["instances"].as_array().cloned().unwrap_or_default())
     }
 
@@ -480,7 +546,7 @@ impl Client {
         idle: Duration,
     ) -> Result<impl Stream<Item = Result<i64>> + use<>> {
         let mut req = self
-            .request(Method::GET, &format!("/apps/{}/watch", enc(app)))
+            .request(Method::GET, &format!("{}/watch", self.app_path(app)))
             .header("accept", "text/event-stream");
         if last_seen > 0 {
             req = req.header("last-event-id", last_seen.to_string());
@@ -532,6 +598,113 @@ impl Client {
         }))
     }
 
+    // ---- environments and shared documents ----
+
+    /// The app's environments (`{"app", "envs": [{name, version, revision, includes}]}`).
+    pub async fn envs(&self, app: &str) -> Result<Value> {
+        self.get(&format!("/apps/{}/envs", enc(app))).await
+    }
+
+    pub async fn create_env(&self, app: &str, env: &str) -> Result<Value> {
+        self.call(
+            Method::POST,
+            &format!("/apps/{}/envs", enc(app)),
+            json!({ "name": env }),
+        )
+        .await
+    }
+
+    pub async fn delete_env(&self, app: &str, env: &str) -> Result<()> {
+        self.send(self.request(
+            Method::DELETE,
+            &format!("/apps/{}/envs/{}", enc(app), enc(env)),
+        ))
+        .await
+        .map(|_: Option<Value>| ())
+    }
+
+    /// The shared documents environment `env` includes, in order.
+    pub async fn includes(&self, app: &str, env: &str) -> Result<Vec<String>> {
+        let body: Value = self
+            .get(&format!("/apps/{}/envs/{}/includes", enc(app), enc(env)))
+            .await?;
+        serde_json::from_value(body["documents"].clone())
+            .map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    pub async fn set_includes(&self, app: &str, env: &str, documents: &[&str]) -> Result<Value> {
+        self.call(
+            Method::PUT,
+            &format!("/apps/{}/envs/{}/includes", enc(app), enc(env)),
+            json!({ "documents": documents }),
+        )
+        .await
+    }
+
+    /// The effective document of `env` with each root key's source.
+    pub async fn effective(&self, app: &str, env: &str) -> Result<Value> {
+        self.get(&format!("/apps/{}/envs/{}/effective", enc(app), enc(env)))
+            .await
+    }
+
+    /// Key-level comparison of two environments' effective documents.
+    pub async fn compare(&self, app: &str, a: &str, b: &str) -> Result<Value> {
+        self.get(&format!(
+            "/apps/{}/compare?a={}&b={}",
+            enc(app),
+            enc(a),
+            enc(b)
+        ))
+        .await
+    }
+
+    pub async fn shared_docs(&self) -> Result<Vec<Value>> {
+        let body: Value = self.get("/shared").await?;
+        serde_json::from_value(body["documents"].clone())
+            .map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    pub async fn create_shared(&self, name: &str, toml: Option<&str>) -> Result<Value> {
+        self.call(
+            Method::POST,
+            "/shared",
+            json!({ "name": name, "toml": toml }),
+        )
+        .await
+    }
+
+    /// One shared document: keys and masked values; the text for editors.
+    pub async fn shared_doc(&self, name: &str) -> Result<Value> {
+        self.get(&format!("/shared/{}", enc(name))).await
+    }
+
+    pub async fn save_shared(
+        &self,
+        name: &str,
+        toml: &str,
+        base_version: i64,
+        message: Option<&str>,
+    ) -> Result<VersionInfo> {
+        self.call(
+            Method::PUT,
+            &format!("/shared/{}", enc(name)),
+            json!({ "toml": toml, "base_version": base_version, "message": message }),
+        )
+        .await
+    }
+
+    pub async fn delete_shared(&self, name: &str) -> Result<()> {
+        self.send(self.request(Method::DELETE, &format!("/shared/{}", enc(name))))
+            .await
+            .map(|_: Option<Value>| ())
+    }
+
+    pub async fn shared_versions(&self, name: &str) -> Result<Vec<VersionInfo>> {
+        let body: Value = self.get(&format!("/shared/{}/versions", enc(name))).await?;
+        serde_json::from_value(body["versions"].clone())
+            .map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
     // ---- tokens ----
 
     pub async fn create_app_token(
@@ -543,7 +716,7 @@ impl Client {
         self.call(
             Method::POST,
             "/tokens",
-            json!({ "kind": "app", "app": app, "name": name, "expires_in_days": expires_in_days }),
+            json!({ "kind": "app", "app": app, "env": self.env, "name": name, "expires_in_days": expires_in_days }),
         )
         .await
     }

@@ -3,6 +3,7 @@
 
 mod de;
 mod document;
+mod effective;
 mod env;
 mod keypath;
 mod ops;
@@ -11,6 +12,7 @@ mod value;
 
 pub use de::{DeError, from_table, from_value};
 pub use document::{Document, MAX_DOCUMENT_BYTES, ParseError, SaveError};
+pub use effective::{Effective, Provenance, effective, to_toml};
 pub use env::{
     EnvProjection, SkipReason, SkippedKey, env_projection, env_projection_from, env_value_str,
     is_reserved_env_name, python_float_str,

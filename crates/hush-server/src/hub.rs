@@ -1,5 +1,6 @@
-//! The watch hub: one `tokio::sync::watch` channel per app holding its newest version number.
-//! A watcher costs one receiver; a burst of saves reaches a slow watcher as its newest version only.
+//! The watch hub: one `tokio::sync::watch` channel per app environment holding its newest
+//! [`Rev`]: its own newest version and how often its included shared documents changed. A
+//! watcher costs one receiver; a burst of saves reaches a slow watcher as its newest state only.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -19,8 +20,23 @@ pub enum Revoked {
     },
 }
 
+/// Where an environment is: both parts only grow, so their sum (the effective revision, what
+/// watch streams announce) does too. Without includes `shared` stays 0 and the revision is the
+/// version.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rev {
+    pub version: i64,
+    pub shared: i64,
+}
+
+impl Rev {
+    pub fn total(self) -> i64 {
+        self.version + self.shared
+    }
+}
+
 pub struct Hub {
-    apps: RwLock<HashMap<i64, watch::Sender<i64>>>,
+    apps: RwLock<HashMap<i64, watch::Sender<Rev>>>,
     revoked: tokio::sync::broadcast::Sender<Revoked>,
 }
 
@@ -43,8 +59,9 @@ impl Hub {
         self.revoked.subscribe()
     }
 
-    /// A receiver for `app_id`, starting from `current` if the hub has not heard of the app yet.
-    pub fn subscribe(&self, app_id: i64, current: i64) -> watch::Receiver<i64> {
+    /// A receiver for environment `app_id`, starting from `current` if the hub has not heard
+    /// of it yet.
+    pub fn subscribe(&self, app_id: i64, current: Rev) -> watch::Receiver<Rev> {
         if let Some(tx) = self.apps.read().expect("hub lock").get(&app_id) {
             tx.send_if_modified(|v| bump(v, current));
             return tx.subscribe();
@@ -57,11 +74,18 @@ impl Hub {
         tx.subscribe()
     }
 
-    /// Announces `version` to every watcher of the app; older or repeated versions are ignored
-    /// (the same save can arrive both locally and through PostgreSQL).
+    /// Announces `version` to every watcher of the environment; older or repeated versions are
+    /// ignored (the same save can arrive both locally and through PostgreSQL).
     pub fn publish(&self, app_id: i64, version: i64) {
         if let Some(tx) = self.apps.read().expect("hub lock").get(&app_id) {
-            tx.send_if_modified(|v| bump(v, version));
+            tx.send_if_modified(|v| bump(v, Rev { version, shared: 0 }));
+        }
+    }
+
+    /// Announces that a shared document the environment includes (or its includes) changed.
+    pub fn publish_shared(&self, env_id: i64, shared: i64) {
+        if let Some(tx) = self.apps.read().expect("hub lock").get(&env_id) {
+            tx.send_if_modified(|v| bump(v, Rev { version: 0, shared }));
         }
     }
 
@@ -80,13 +104,12 @@ impl Hub {
     }
 }
 
-fn bump(current: &mut i64, version: i64) -> bool {
-    if version > *current {
-        *current = version;
-        true
-    } else {
-        false
-    }
+/// Raises each part of `current` to `seen`'s where that is newer; true when anything changed.
+fn bump(current: &mut Rev, seen: Rev) -> bool {
+    let before = *current;
+    current.version = current.version.max(seen.version);
+    current.shared = current.shared.max(seen.shared);
+    *current != before
 }
 
 #[cfg(test)]
@@ -96,13 +119,30 @@ mod tests {
     #[tokio::test]
     async fn watchers_see_only_newer_versions() {
         let hub = Hub::default();
-        let mut rx = hub.subscribe(1, 3);
-        assert_eq!(*rx.borrow_and_update(), 3);
+        let mut rx = hub.subscribe(
+            1,
+            Rev {
+                version: 3,
+                shared: 0,
+            },
+        );
+        assert_eq!(rx.borrow_and_update().total(), 3);
         hub.publish(1, 2);
         assert!(!rx.has_changed().unwrap());
         hub.publish(1, 5);
         rx.changed().await.unwrap();
-        assert_eq!(*rx.borrow_and_update(), 5);
+        assert_eq!(rx.borrow_and_update().total(), 5);
+        hub.publish_shared(1, 2);
+        hub.publish_shared(1, 1);
+        rx.changed().await.unwrap();
+        assert_eq!(
+            *rx.borrow_and_update(),
+            Rev {
+                version: 5,
+                shared: 2
+            },
+            "each part only grows"
+        );
         hub.publish(2, 9); // another app: nobody listens, nothing breaks
         assert_eq!(hub.watchers(), 1);
         hub.close(1);

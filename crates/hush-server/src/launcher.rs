@@ -215,12 +215,16 @@ impl VersionSource for ServerSource {
     type Error = String;
 
     async fn watch(&self, after: i64) -> Result<Announcements<String>, String> {
-        let versions = self.state.hub.subscribe(self.app.id, after);
+        let current = crate::envs::current(&self.state, &self.app)
+            .await
+            .map_err(|e| format!("{}: {}", e.code, e.message))?
+            .rev;
+        let versions = self.state.hub.subscribe(self.app.env_id, current);
         Ok(Box::pin(futures::stream::unfold(
             (versions, after),
             |(mut versions, last)| async move {
                 loop {
-                    let newest = *versions.borrow_and_update();
+                    let newest = versions.borrow_and_update().total();
                     if newest > last {
                         return Some((Ok(newest), (versions, newest)));
                     }
@@ -234,16 +238,13 @@ impl VersionSource for ServerSource {
     /// The app's newest secrets (an app without any gets an empty document, version 0). An
     /// error (database away, wrong master key) is not "no secrets": the caller tries again.
     async fn fetch(&self) -> Result<SecretsUpdate, String> {
-        let latest = self
-            .state
-            .vault
-            .latest(self.state.store.as_ref(), &self.app)
+        let current = crate::envs::current(&self.state, &self.app)
             .await
             .map_err(|e| format!("{}: {}", e.code, e.message))?;
-        Ok(match latest {
-            Some(latest) => SecretsUpdate::new(latest.version, latest.text.to_string()),
-            None => SecretsUpdate::new(0, String::new()),
-        })
+        let text = current
+            .text()
+            .map_err(|e| format!("{}: {}", e.code, e.message))?;
+        Ok(SecretsUpdate::new(current.rev.total(), text.to_string()))
     }
 
     async fn report(&self, report: Report) -> Result<(), String> {

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod envs;
 pub mod error;
 pub mod http;
 pub mod hub;

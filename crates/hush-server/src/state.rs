@@ -93,6 +93,10 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     pub vault: Vault,
     pub apps: AppCache,
+    /// Each environment's included shared documents.
+    pub includes: crate::envs::IncludesCache,
+    /// Merged response bodies of environments with includes.
+    pub bodies: crate::envs::BodyCache,
     pub hub: hub::Hub,
     pub audit: audit::AuditLog,
     pub passwords: Passwords,
@@ -139,6 +143,8 @@ impl AppState {
             store,
             vault: Vault::new(keyring),
             apps: AppCache::default(),
+            includes: Default::default(),
+            bodies: Default::default(),
             hub: hub::Hub::default(),
             audit,
             passwords,
@@ -214,6 +220,7 @@ impl AppState {
     /// Missed token revocations are covered too: the token cache is emptied.
     pub async fn catch_up(&self) {
         self.vault.forget_all();
+        self.includes.forget_all();
         self.tokens.forget_all();
         match self.store.list_apps().await {
             Ok(apps) => {
@@ -221,9 +228,30 @@ impl AppState {
                     if let Some(meta) = latest {
                         self.hub.publish(app.id, meta.version);
                     }
+                    self.catch_up_environments(app.id).await;
                 }
             }
             Err(err) => tracing::warn!(error = %err, "cannot catch up with the database"),
+        }
+    }
+
+    /// [`AppState::catch_up`] for an app's environments: each one's newest version and how
+    /// often its included documents changed (the hub ignores what watchers already have).
+    async fn catch_up_environments(&self, app_id: i64) {
+        let envs = match self.store.list_environments(app_id).await {
+            Ok(envs) => envs,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot catch up with the database");
+                return;
+            }
+        };
+        for env in envs {
+            if env.id != app_id
+                && let Ok(Some(latest)) = self.store.latest_version(env.id).await
+            {
+                self.hub.publish(env.id, latest.meta.version);
+            }
+            self.hub.publish_shared(env.id, env.shared_rev);
         }
     }
 
@@ -239,6 +267,8 @@ impl AppState {
                     launcher.stop(app_id);
                 }
                 self.vault.forget_app(app_id);
+                self.includes.forget(app_id);
+                self.bodies.forget(app_id);
                 self.apps.forget(app_id);
                 self.tokens.forget_app(app_id);
                 self.hub.close(app_id);
@@ -250,6 +280,10 @@ impl AppState {
             StoreEvent::SessionsRevoked { user_id } => self.hub.revoke(hub::Revoked::User(user_id)),
             StoreEvent::AppAccessRevoked { user_id, app_id } => {
                 self.hub.revoke(hub::Revoked::AppAccess { user_id, app_id })
+            }
+            StoreEvent::SharedChanged { env_id, shared_rev } => {
+                self.includes.changed(env_id, shared_rev);
+                self.hub.publish_shared(env_id, shared_rev);
             }
         }
     }

@@ -63,7 +63,9 @@ impl Keyring {
     }
 }
 
-/// The newest version of one app, opened, with its API response body ready to send.
+/// The newest version of one app environment, opened, with its API response body ready to send.
+/// Cached by environment id; the sealing binds the environment id and version in (production's
+/// id is the app's, so versions from before environments open as they always did).
 pub struct Latest {
     pub version: i64,
     pub meta: VersionMeta,
@@ -118,13 +120,13 @@ impl Vault {
     pub fn seal(&self, app: &App, version: i64, text: &str) -> ApiResult<Vec<u8>> {
         Ok(self
             .data_key(app)?
-            .seal(text.as_bytes(), &version_aad(app.id, version)))
+            .seal(text.as_bytes(), &version_aad(app.env_id, version)))
     }
 
     pub fn open(&self, app: &App, record: &VersionRecord) -> ApiResult<Zeroizing<String>> {
         let plain = self.data_key(app)?.open(
             &record.ciphertext,
-            &version_aad(app.id, record.meta.version),
+            &version_aad(app.env_id, record.meta.version),
         )?;
         let text = std::str::from_utf8(&plain).map_err(|_| {
             tracing::error!(
@@ -139,16 +141,16 @@ impl Vault {
 
     /// The app's newest version, from the cache or else the store. `None` when it has none yet.
     pub async fn latest(&self, store: &dyn Store, app: &App) -> ApiResult<Option<Arc<Latest>>> {
-        if let Some(latest) = self.latest.read().expect("cache lock").get(&app.id) {
+        if let Some(latest) = self.latest.read().expect("cache lock").get(&app.env_id) {
             return Ok(Some(latest.clone()));
         }
-        let Some(record) = store.latest_version(app.id).await? else {
+        let Some(record) = store.latest_version(app.env_id).await? else {
             return Ok(None);
         };
         let latest = Arc::new(self.make_latest(app, record)?);
         let mut cache = self.latest.write().expect("cache lock");
         // A newer version may have been cached meanwhile; never step back.
-        let entry = cache.entry(app.id).or_insert_with(|| latest.clone());
+        let entry = cache.entry(app.env_id).or_insert_with(|| latest.clone());
         if entry.version < latest.version {
             *entry = latest;
         }
@@ -159,10 +161,10 @@ impl Vault {
     pub fn remember(&self, app: &App, record: VersionRecord) -> ApiResult<()> {
         let latest = Arc::new(self.make_latest(app, record)?);
         let mut cache = self.latest.write().expect("cache lock");
-        match cache.get(&app.id) {
+        match cache.get(&app.env_id) {
             Some(cached) if cached.version >= latest.version => {}
             _ => {
-                cache.insert(app.id, latest);
+                cache.insert(app.env_id, latest);
             }
         }
         Ok(())
@@ -172,6 +174,7 @@ impl Vault {
         let text = self.open(app, &record)?;
         let body = serde_json::to_vec(&serde_json::json!({
             "app": app.name,
+            "env": app.env,
             "version": record.meta.version,
             "created_at": record.meta.created_at,
             "toml": text.as_str(),

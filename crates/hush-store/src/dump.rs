@@ -55,8 +55,27 @@ const TABLES: &[Table] = &[
             ("wrapped_key", Bytes),
             ("key_id", Text),
             ("launch", Text),
+            ("kind", Text),
         ],
         order: "id",
+        identity: false,
+    },
+    Table {
+        name: "environments",
+        columns: &[
+            ("id", Int),
+            ("app_id", Int),
+            ("name", Text),
+            ("created_at", Int),
+            ("shared_rev", Int),
+        ],
+        order: "id",
+        identity: false,
+    },
+    Table {
+        name: "env_includes",
+        columns: &[("env_id", Int), ("ord", Int), ("doc_id", Int)],
+        order: "env_id, ord",
         identity: false,
     },
     Table {

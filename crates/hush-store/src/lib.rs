@@ -15,6 +15,7 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 mod dump;
+mod environments;
 mod identity;
 mod model;
 pub mod postgres;
@@ -25,6 +26,7 @@ mod store;
 mod writer;
 
 pub use dump::DumpRow;
+pub use environments::*;
 pub use identity::*;
 pub use model::*;
 pub use store::SqlStore;
@@ -88,10 +90,16 @@ pub enum StoreEvent {
         user_id: i64,
         app_id: i64,
     },
+    /// A shared document an environment includes, or its includes, changed: its `shared_rev`
+    /// is now at least this.
+    SharedChanged {
+        env_id: i64,
+        shared_rev: i64,
+    },
 }
 
 #[async_trait::async_trait]
-pub trait Store: IdentityStore + Send + Sync + 'static {
+pub trait Store: IdentityStore + EnvironmentStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     // ---- users ----

@@ -220,6 +220,27 @@ pub struct App {
     pub wrapped_key: Vec<u8>,
     pub key_id: String,
     pub launch: Option<LaunchConfig>,
+    /// The environment this handle stands for: what its versions, tokens, instance reports
+    /// and watch stream belong to. The store returns an app in `production` (whose id is the
+    /// app's own); [`App::in_env`] points it at another.
+    pub env_id: i64,
+    pub env: String,
+}
+
+impl App {
+    /// This app in environment `env`.
+    pub fn in_env(&self, env: &crate::Environment) -> App {
+        App {
+            env_id: env.id,
+            env: env.name.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// Whether this handle stands for the app's `production` environment.
+    pub fn is_production(&self) -> bool {
+        self.env_id == self.id
+    }
 }
 
 impl std::fmt::Debug for App {
@@ -227,6 +248,7 @@ impl std::fmt::Debug for App {
         f.debug_struct("App")
             .field("id", &self.id)
             .field("name", &self.name)
+            .field("env", &self.env)
             .field("key_id", &self.key_id)
             .finish_non_exhaustive()
     }

@@ -256,6 +256,8 @@ impl AppRow {
             wrapped_key: self.wrapped_key,
             key_id: self.key_id,
             launch,
+            env_id: self.id,
+            env: crate::PRODUCTION.into(),
         })
     }
 }

@@ -128,7 +128,8 @@ pub(crate) const LIST_TOKENS: &str = concat!(
     "SELECT ",
     token_cols!(),
     " FROM tokens \
-     WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR app_id = $2) \
+     WHERE ($1 IS NULL OR user_id = $1) \
+     AND ($2 IS NULL OR app_id IN (SELECT id FROM environments WHERE app_id = $2)) \
      AND ($3 IS NULL OR kind = $3) ORDER BY id"
 );
 pub(crate) const GET_TOKEN: &str = concat!("SELECT ", token_cols!(), " FROM tokens WHERE id = $1");
@@ -145,8 +146,17 @@ pub(crate) const INSERT_APP: &str = "INSERT INTO apps \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
 pub(crate) const APP_NAME_TAKEN: &str = "SELECT COUNT(*) FROM apps WHERE name = $1";
 pub(crate) const GET_APP: &str = concat!("SELECT ", app_cols!(), " FROM apps WHERE id = $1");
-pub(crate) const FIND_APP: &str = concat!("SELECT ", app_cols!(), " FROM apps WHERE name = $1");
+/// Apps only: a shared document is an `apps` row of kind 'shared' (see `environments`).
+pub(crate) const FIND_APP: &str = concat!(
+    "SELECT ",
+    app_cols!(),
+    " FROM apps WHERE name = $1 AND kind = 'app'"
+);
 pub(crate) const APP_EXISTS: &str = "SELECT COUNT(*) FROM apps WHERE id = $1";
+/// An app's environments other than production (whose id is the app's).
+pub(crate) const OTHER_ENVIRONMENTS: &str =
+    "SELECT id FROM environments WHERE app_id = $1 AND id <> $1";
+pub(crate) const ENV_EXISTS: &str = "SELECT COUNT(*) FROM environments WHERE id = $1";
 pub(crate) const LIST_APPS: &str = "SELECT a.id, a.name, a.created_at, a.created_by, \
      a.wrapped_key, a.key_id, a.launch, \
      v.version AS v_version, v.author_id AS v_author_id, u.name AS v_author_name, \
@@ -156,6 +166,7 @@ pub(crate) const LIST_APPS: &str = "SELECT a.id, a.name, a.created_at, a.created
      LEFT JOIN versions v ON v.app_id = a.id \
        AND v.version = (SELECT MAX(version) FROM versions WHERE app_id = a.id) \
      LEFT JOIN users u ON u.id = v.author_id \
+     WHERE a.kind = 'app' \
      ORDER BY a.name";
 /// Versions, tokens and instance reports go with it (ON DELETE CASCADE).
 pub(crate) const DELETE_APP: &str = "DELETE FROM apps WHERE id = $1";
@@ -167,7 +178,7 @@ pub(crate) const SET_APP_LAUNCH: &str = "UPDATE apps SET launch = $2 WHERE id = 
 pub(crate) const INSERT_VERSION: &str = "INSERT INTO versions \
      (app_id, version, author_id, created_at, message, ciphertext, summary, restored_from) \
      SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
-     WHERE EXISTS (SELECT 1 FROM apps WHERE id = $1) \
+     WHERE EXISTS (SELECT 1 FROM environments WHERE id = $1) \
      AND COALESCE((SELECT MAX(version) FROM versions WHERE app_id = $1), 0) = $9";
 pub(crate) const NEWEST_VERSION_NUMBER: &str =
     "SELECT COALESCE(MAX(version), 0) FROM versions WHERE app_id = $1";

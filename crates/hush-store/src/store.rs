@@ -51,6 +51,20 @@ pub(crate) async fn insert_audit(conn: &mut AnyConnection, ev: &AuditEvent) -> R
     Ok(())
 }
 
+/// [`insert_audit`], for the other modules of the store.
+pub(crate) async fn record_audit(conn: &mut AnyConnection, ev: &AuditEvent) -> Result<()> {
+    insert_audit(conn, ev).await
+}
+
+/// [`notify`], for the other modules of the store.
+pub(crate) async fn notify_event(
+    conn: &mut AnyConnection,
+    kind: Backend,
+    event: &StoreEvent,
+) -> Result<()> {
+    notify(conn, kind, event).await
+}
+
 /// Tells every other server on the database, when the transaction commits (PostgreSQL).
 pub(crate) async fn notify(
     conn: &mut AnyConnection,
@@ -202,6 +216,68 @@ async fn get_token_on(conn: &mut AnyConnection, id: i64) -> Result<TokenRecord> 
         .await
         .map_err(db_err)?
         .into_token()
+}
+
+/// Inserts `new` as the next version of environment `app_id` (see [`Store::create_version`]),
+/// with its audit event and [`StoreEvent::NewVersion`], on the writer's connection; when it is
+/// a shared document's, the environments that include it move on too.
+pub(crate) async fn insert_version_on(
+    conn: &mut AnyConnection,
+    kind: Backend,
+    app_id: i64,
+    base: i64,
+    new: &NewVersion,
+    audit: &AuditEvent,
+) -> Result<VersionMeta> {
+    let inserted = sqlx::query(sql::INSERT_VERSION)
+        .bind(app_id)
+        .bind(new.version)
+        .bind(new.author_id)
+        .bind(new.created_at)
+        .bind(new.message.as_deref())
+        .bind(&new.ciphertext)
+        .bind(rows::to_json(&new.summary))
+        .bind(new.restored_from)
+        .bind(base)
+        .execute(&mut *conn)
+        .await;
+    match inserted {
+        Ok(done) if done.rows_affected() == 1 => {}
+        Ok(_) => {
+            let exists: i64 = sqlx::query_scalar(sql::ENV_EXISTS)
+                .bind(app_id)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            if exists == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let newest: i64 = sqlx::query_scalar(sql::NEWEST_VERSION_NUMBER)
+                .bind(app_id)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            return Err(stale_base(base, Some(newest)));
+        }
+        Err(e) if rows::is_unique_violation(&e) => return Err(stale_base(base, None)),
+        Err(e) => return Err(db_err(e)),
+    }
+    let meta = sqlx::query_as::<_, rows::VersionMetaRow>(sql::GET_VERSION_META)
+        .bind(app_id)
+        .bind(new.version)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_err)?
+        .into_meta()?;
+    insert_audit(conn, audit).await?;
+    let event = StoreEvent::NewVersion {
+        app_id,
+        version: new.version,
+    };
+    notify(conn, kind, &event).await?;
+    // A shared document's new version changes every environment that includes it.
+    crate::environments::bump_including(conn, kind, app_id).await?;
+    Ok(meta)
 }
 
 impl SqlStore {
@@ -797,6 +873,7 @@ impl Store for SqlStore {
                             app.name, app.id
                         )
                     }))?;
+                crate::environments::insert_production(conn, app.id, app.created_at).await?;
                 insert_audit(
                     conn,
                     &AuditEvent {
@@ -814,6 +891,8 @@ impl Store for SqlStore {
                     wrapped_key: app.wrapped_key,
                     key_id: app.key_id,
                     launch: app.launch,
+                    env_id: app.id,
+                    env: PRODUCTION.into(),
                 })
             })
         })
@@ -852,6 +931,12 @@ impl Store for SqlStore {
         let kind = self.kind;
         self.write(move |conn| {
             Box::pin(async move {
+                // Its other environments go too: their watchers and tokens end like its own.
+                let others: Vec<i64> = sqlx::query_scalar(sql::OTHER_ENVIRONMENTS)
+                    .bind(id)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
                 sqlx::query(sql::DELETE_APP)
                     .bind(id)
                     .execute(&mut *conn)
@@ -859,6 +944,9 @@ impl Store for SqlStore {
                     .map_err(db_err)
                     .and_then(affected_one)?;
                 insert_audit(conn, &audit).await?;
+                for env in others {
+                    notify(conn, kind, &StoreEvent::AppDeleted { app_id: env }).await?;
+                }
                 notify(conn, kind, &StoreEvent::AppDeleted { app_id: id }).await
             })
         })
@@ -902,55 +990,7 @@ impl Store for SqlStore {
         check_next_version(base, &new)?;
         let kind = self.kind;
         self.write(move |conn| {
-            Box::pin(async move {
-                let inserted = sqlx::query(sql::INSERT_VERSION)
-                    .bind(app_id)
-                    .bind(new.version)
-                    .bind(new.author_id)
-                    .bind(new.created_at)
-                    .bind(new.message.as_deref())
-                    .bind(&new.ciphertext)
-                    .bind(rows::to_json(&new.summary))
-                    .bind(new.restored_from)
-                    .bind(base)
-                    .execute(&mut *conn)
-                    .await;
-                match inserted {
-                    Ok(done) if done.rows_affected() == 1 => {}
-                    Ok(_) => {
-                        let exists: i64 = sqlx::query_scalar(sql::APP_EXISTS)
-                            .bind(app_id)
-                            .fetch_one(&mut *conn)
-                            .await
-                            .map_err(db_err)?;
-                        if exists == 0 {
-                            return Err(StoreError::NotFound);
-                        }
-                        let newest: i64 = sqlx::query_scalar(sql::NEWEST_VERSION_NUMBER)
-                            .bind(app_id)
-                            .fetch_one(&mut *conn)
-                            .await
-                            .map_err(db_err)?;
-                        return Err(stale_base(base, Some(newest)));
-                    }
-                    Err(e) if rows::is_unique_violation(&e) => return Err(stale_base(base, None)),
-                    Err(e) => return Err(db_err(e)),
-                }
-                let meta = sqlx::query_as::<_, rows::VersionMetaRow>(sql::GET_VERSION_META)
-                    .bind(app_id)
-                    .bind(new.version)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db_err)?
-                    .into_meta()?;
-                insert_audit(conn, &audit).await?;
-                let event = StoreEvent::NewVersion {
-                    app_id,
-                    version: new.version,
-                };
-                notify(conn, kind, &event).await?;
-                Ok(meta)
-            })
+            Box::pin(async move { insert_version_on(conn, kind, app_id, base, &new, &audit).await })
         })
         .await
     }

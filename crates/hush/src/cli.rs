@@ -10,6 +10,7 @@ use crate::profile::ServerArgs;
 
 mod apps;
 mod audit;
+mod envs;
 mod formats;
 mod members;
 mod output;
@@ -56,6 +57,20 @@ pub enum ClientCommand {
     },
     /// The audit log (owners): who read, changed and signed in, newest first.
     Audit(audit::AuditArgs),
+    /// An app's environments (production, staging, …): list, create, delete, compare, include.
+    Envs {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        cmd: envs::EnvsCommand,
+    },
+    /// Workspace shared documents that environments include.
+    Shared {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        cmd: envs::SharedCommand,
+    },
 }
 
 pub use output::error_text;
@@ -67,7 +82,9 @@ pub async fn run(cmd: ClientCommand) -> anyhow::Result<ExitCode> {
         ClientCommand::Apps { server, .. }
         | ClientCommand::Secrets { server, .. }
         | ClientCommand::Tokens { server, .. }
-        | ClientCommand::Members { server, .. } => server.clone(),
+        | ClientCommand::Members { server, .. }
+        | ClientCommand::Envs { server, .. }
+        | ClientCommand::Shared { server, .. } => server.clone(),
         ClientCommand::Audit(args) => args.server.clone(),
     };
     run_command(cmd).await.map_err(|err| server.explain(err))
@@ -82,6 +99,8 @@ async fn run_command(cmd: ClientCommand) -> anyhow::Result<ExitCode> {
         ClientCommand::Tokens { server, cmd } => tokens::run(&server, cmd).await?,
         ClientCommand::Members { server, cmd } => members::run(&server, cmd).await?,
         ClientCommand::Audit(args) => audit::run(args).await?,
+        ClientCommand::Envs { server, cmd } => envs::run(&server, cmd).await?,
+        ClientCommand::Shared { server, cmd } => envs::run_shared(&server, cmd).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

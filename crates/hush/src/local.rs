@@ -469,8 +469,10 @@ async fn push(
     let local =
         Document::parse_for_save(&text).map_err(|e| anyhow::anyhow!("{SECRETS_FILE}: {e}"))?;
     let client = server.client()?;
-    let (base_version, base_text, base) = match client.secrets(app).await {
+    let mut includes = false;
+    let (base_version, base_text, base) = match client.document(app).await {
         Ok(latest) => {
+            includes = !latest.includes.is_empty();
             let doc = Document::parse(&latest.toml).map_err(|e| {
                 anyhow::anyhow!(
                     "version {} on the server does not parse: {e}",
@@ -484,6 +486,13 @@ async fn push(
             (0, String::new(), Table::new())
         }
         Err(e) => return Err(e).with_context(|| format!("cannot fetch the secrets of {app:?}")),
+    };
+    // A pulled file holds the environment's effective secrets: keys that come unchanged from
+    // its shared documents stay theirs, only the rest is the environment's own document.
+    let (text, local) = if includes {
+        own_part(&client, app, &base, local).await?
+    } else {
+        (text, local)
     };
     if base_version > 0 && base_text == local.text() {
         println!("Nothing to push: {SECRETS_FILE} is version {base_version} of {app}.");
@@ -517,6 +526,46 @@ async fn push(
         ),
         Err(e) => Err(e).with_context(|| format!("cannot save the secrets of {app:?}")),
     }
+}
+
+/// `local` without the root keys whose value is exactly what an included shared document gives
+/// (and that the environment's own document does not have), as TOML.
+async fn own_part(
+    client: &hush_client::api::Client,
+    app: &str,
+    own: &Table,
+    local: Document,
+) -> anyhow::Result<(String, Document)> {
+    let env = client.env().unwrap_or("production");
+    let effective = client.secrets(app).await?;
+    let effective = Document::parse(&effective.toml)
+        .map_err(|e| anyhow::anyhow!("the effective secrets do not parse: {e}"))?;
+    let info = client.effective(app, env).await?;
+    let mut kept = Table::new();
+    let mut shared = Vec::new();
+    for (key, value) in local.root() {
+        let from = info["keys"]
+            .as_array()
+            .and_then(|keys| keys.iter().find(|k| k["key"] == key.as_str()))
+            .and_then(|k| k["from"].as_str());
+        let from_shared = from.is_some_and(|f| f != env) && !own.contains_key(key);
+        if from_shared && effective.root().get(key) == Some(value) {
+            shared.push(format!("{key} ({})", from.unwrap_or_default()));
+        } else {
+            kept.insert(key.clone(), value.clone());
+        }
+    }
+    if shared.is_empty() {
+        return Ok((local.text().to_owned(), local));
+    }
+    println!(
+        "Left to the shared documents (unchanged): {}",
+        shared.join(", ")
+    );
+    let text = hush_core::to_toml(&kept);
+    let doc = Document::parse_for_save(&text)
+        .map_err(|e| anyhow::anyhow!("{SECRETS_FILE} without the shared keys: {e}"))?;
+    Ok((text, doc))
 }
 
 /// Key names only: `+ added`, `- removed`, `~ changed`.

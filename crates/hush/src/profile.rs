@@ -16,6 +16,9 @@ pub struct ServerArgs {
     /// A personal access token or app token (prefer the environment or `hush login`).
     #[arg(long, env = "HUSH_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
+    /// The app environment to use (production when absent), e.g. staging or development.
+    #[arg(long, env = "HUSH_ENV", global = true)]
+    pub env: Option<String>,
 }
 
 impl std::fmt::Debug for ServerArgs {
@@ -23,6 +26,7 @@ impl std::fmt::Debug for ServerArgs {
         f.debug_struct("ServerArgs")
             .field("server", &self.server)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("env", &self.env)
             .finish()
     }
 }
@@ -143,7 +147,7 @@ impl ServerArgs {
                 "not signed in to {server}: run `hush login --server {server}`, or set HUSH_TOKEN"
             );
         }
-        Ok(Client::new(&server, token)?)
+        Ok(Client::new(&server, token)?.with_env(self.env.as_deref()))
     }
 
     /// `err` with what to do added when the server could not be reached or refused the

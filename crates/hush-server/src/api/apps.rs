@@ -21,7 +21,7 @@ pub(super) async fn instances(state: &AppState, app: &App) -> ApiResult<Vec<Inst
     let now = now_millis();
     let list = state
         .store
-        .list_instances(app.id, now - 24 * 3_600_000)
+        .list_instances(app.env_id, now - 24 * 3_600_000)
         .await?;
     Ok(list.iter().map(|i| InstanceView::new(i, now)).collect())
 }
@@ -80,6 +80,16 @@ pub struct CreateAppBody {
     launch: Option<LaunchConfig>,
 }
 
+/// A new app, environment or shared document id: random, and small enough for a JSON number.
+pub(super) fn new_id() -> i64 {
+    loop {
+        let id = i64::from_le_bytes(hush_crypto::random_bytes::<8>()) & 0x001f_ffff_ffff_ffff;
+        if id != 0 {
+            break id;
+        }
+    }
+}
+
 /// Creates an app, with its first version when `toml` is given (editors; launch settings: owners).
 /// Everything is checked before anything is created: a bad document leaves no empty app.
 #[utoipa::path(post, path = "/apps", tag = "apps", request_body = CreateAppBody,
@@ -101,13 +111,7 @@ pub async fn create(
         .as_deref()
         .map(Document::parse_for_save)
         .transpose()?;
-    // Random, and small enough for a JSON number.
-    let id = loop {
-        let id = i64::from_le_bytes(hush_crypto::random_bytes::<8>()) & 0x001f_ffff_ffff_ffff;
-        if id != 0 {
-            break id;
-        }
-    };
+    let id = new_id();
     let (_, key) = state.vault.new_app_key(id);
     let app = state
         .store
@@ -154,6 +158,7 @@ pub async fn remove(
     AppAccess { who, app, .. }: AppAccess<Owner>,
 ) -> ApiResult<StatusCode> {
     state.audit.ensure_writable()?;
+    let envs = state.store.list_environments(app.id).await?;
     state
         .store
         .delete_app(
@@ -161,6 +166,10 @@ pub async fn remove(
             audit_event(&who, "app.delete", Some(&app), json!({})),
         )
         .await?;
+    // Every environment's watchers and cached tokens end with it (production's id is the app's).
+    for env in envs {
+        state.apply_event(&StoreEvent::AppDeleted { app_id: env.id });
+    }
     state.apply_event(&StoreEvent::AppDeleted { app_id: app.id });
     Ok(StatusCode::NO_CONTENT)
 }

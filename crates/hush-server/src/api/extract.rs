@@ -170,9 +170,10 @@ impl Need for EditorOrRunner {
     const RUNNER: bool = true;
 }
 
-/// The app the route's `{app}` names and the caller, once they are allowed to act on it the
-/// way `N` says. An app token of another app gets the same 403 whether or not the named app
-/// exists, so a token cannot probe for names.
+/// The app the route's `{app}` names (in the environment `{env}` names, else `production`) and
+/// the caller, once they are allowed to act on it the way `N` says. An app token of another app
+/// or environment gets the same 403 whether or not the named app exists, so a token cannot
+/// probe for names.
 pub struct AppAccess<N> {
     pub who: Principal,
     pub app: App,
@@ -195,7 +196,11 @@ impl<N: Need> FromRequestParts<AppState> for AppAccess<N> {
             .find(|(key, _)| *key == "app")
             .map(|(_, value)| value.to_string())
             .ok_or_else(ApiError::internal)?;
-        let app = access(state, &who, &name, N::ROLE, N::RUNNER).await?;
+        let env = params
+            .iter()
+            .find(|(key, _)| *key == "env")
+            .map(|(_, value)| value.to_string());
+        let app = access(state, &who, &name, env.as_deref(), N::ROLE, N::RUNNER).await?;
         Ok(AppAccess {
             who,
             app,
@@ -208,20 +213,27 @@ async fn access(
     state: &AppState,
     who: &Principal,
     name: &str,
+    env: Option<&str>,
     role: Role,
     runner: bool,
 ) -> ApiResult<App> {
     match who {
         Principal::App { app_id, .. } => {
-            let other = || ApiError::forbidden("this app token belongs to another app").by(who);
+            let other = || {
+                ApiError::forbidden("this app token belongs to another app or environment").by(who)
+            };
             if !runner {
                 return Err(ApiError::forbidden(
                     "an app token can only read its own app's secrets",
                 )
                 .by(who));
             }
-            match state.apps.get(state, name).await {
-                Ok(app) if app.id == *app_id => Ok(app),
+            let app = match state.apps.get(state, name).await {
+                Ok(app) => in_env(state, app, env).await,
+                Err(e) => Err(e),
+            };
+            match app {
+                Ok(app) if app.env_id == *app_id => Ok(app),
                 Ok(_) => Err(other()),
                 Err(e) if e.status == StatusCode::NOT_FOUND => Err(other()),
                 Err(e) => Err(e),
@@ -229,7 +241,9 @@ async fn access(
         }
         Principal::User { .. } => {
             let app = state.apps.get(state, name).await?;
+            // Access first: a member who may not see the app learns nothing of its environments.
             require_on_app(state, who, &app, role).await?;
+            let app = in_env(state, app, env).await?;
             Ok(app)
         }
     }
@@ -282,6 +296,19 @@ pub async fn member_app(
 
 fn no_app(name: &str) -> ApiError {
     ApiError::not_found(format!("no app named {name:?}"))
+}
+
+/// `app` in its environment named `env` (production when `None`), or a 404 that names both.
+pub async fn in_env(state: &AppState, app: App, env: Option<&str>) -> ApiResult<App> {
+    let Some(env) = env else { return Ok(app) };
+    match state.store.find_environment(app.id, env).await {
+        Ok(found) => Ok(app.in_env(&found)),
+        Err(StoreError::NotFound) => Err(ApiError::not_found(format!(
+            "app {:?} has no environment named {env:?}",
+            app.name
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Looks an app up by name, with a not-found error that names it.

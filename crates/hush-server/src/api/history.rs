@@ -30,6 +30,13 @@ pub struct Page {
     limit: Option<i64>,
 }
 
+impl Page {
+    /// `before`, and the limit brought into 1 to 500 (50 when absent).
+    pub fn bounds(&self) -> (Option<i64>, i64) {
+        (self.before, self.limit.unwrap_or(50).clamp(1, 500))
+    }
+}
+
 /// The versions of an app, newest first (any member).
 #[utoipa::path(get, path = "/apps/{app}/versions", tag = "history", params(("app" = String, Path), Page),
     responses((status = 200, body = Versions), (status = "default", body = ErrorBody, description = "An error")))]
@@ -41,7 +48,7 @@ pub async fn versions(
     let limit = page.limit.unwrap_or(50).clamp(1, 500);
     let list = state
         .store
-        .list_versions(app.id, page.before, limit)
+        .list_versions(app.env_id, page.before, limit)
         .await?;
     Ok(axum::Json(Versions {
         versions: list.iter().map(VersionView::new).collect(),
@@ -82,7 +89,7 @@ pub(super) async fn get_version(
 ) -> ApiResult<VersionRecord> {
     state
         .store
-        .get_version(app.id, version)
+        .get_version(app.env_id, version)
         .await
         .map_err(|e| match e {
             StoreError::NotFound => {

@@ -54,7 +54,7 @@ pub async fn report(
     state
         .store
         .report_instance(InstanceReport {
-            app_id: app.id,
+            app_id: app.env_id,
             instance_id: body.instance_id,
             hostname: body.hostname,
             pid: body.pid,

@@ -33,6 +33,7 @@ mod account;
 mod app_roles;
 mod apps;
 mod audit_log;
+mod environments;
 pub mod extract;
 mod history;
 mod instances;
@@ -41,6 +42,7 @@ mod members;
 mod reveal;
 mod secrets;
 mod session;
+mod shared;
 mod system;
 mod tokens;
 pub mod views;
@@ -120,6 +122,25 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(workload::exchange))
         .routes(routes!(workload::list, workload::add))
         .routes(routes!(workload::remove))
+        // Environments and shared documents (api/environments.rs, api/shared.rs).
+        .routes(routes!(environments::list, environments::create))
+        .routes(routes!(environments::remove))
+        .routes(routes!(environments::includes, environments::set_includes))
+        .routes(routes!(environments::effective))
+        .routes(routes!(environments::compare))
+        .routes(routes!(environments::read, environments::save))
+        .routes(routes!(environments::keys))
+        .routes(routes!(environments::rollback))
+        .routes(routes!(environments::versions))
+        .routes(routes!(environments::version))
+        .routes(routes!(environments::diff))
+        .routes(routes!(environments::instances, environments::report))
+        .routes(routes!(environments::watch))
+        .routes(routes!(environments::values))
+        .routes(routes!(environments::value_diff))
+        .routes(routes!(shared::list, shared::create))
+        .routes(routes!(shared::show, shared::save, shared::remove))
+        .routes(routes!(shared::versions))
 }
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
@@ -389,6 +410,13 @@ pub fn audit_event(
     app: Option<&App>,
     detail: serde_json::Value,
 ) -> AuditEvent {
+    // Outside production, every event about an app says which environment.
+    let mut detail = detail;
+    if let (Some(app), Some(fields)) = (app, detail.as_object_mut())
+        && !app.is_production()
+    {
+        fields.insert("env".into(), app.env.clone().into());
+    }
     let (actor_kind, actor_id) = who.actor();
     let actor_name = Some(match who {
         Principal::User { user, .. } => user.name.clone(),

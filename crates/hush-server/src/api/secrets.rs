@@ -46,16 +46,13 @@ pub async fn read(
     AppAccess { who, app, .. }: AppAccess<EditorOrRunner>,
 ) -> ApiResult<Response> {
     state.audit.ensure_writable()?;
-    let latest = state
-        .vault
-        .latest(state.store.as_ref(), &app)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "app {:?} has no secrets yet; save some first",
-                app.name
-            ))
-        })?;
+    let current = crate::envs::current(&state, &app).await?;
+    if current.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "app {:?} has no secrets yet in {}; save some first",
+            app.name, app.env
+        )));
+    }
     let action = if matches!(who, Principal::App { .. }) {
         "secrets.read"
     } else {
@@ -66,8 +63,9 @@ pub async fn read(
         actor_kind,
         actor_id,
         action,
-        app_id: app.id,
-        version: latest.version,
+        // One row per environment and revision (its own version and its includes' together).
+        app_id: app.env_id,
+        version: current.rev.total(),
         ip: who.ip(),
     };
     state
@@ -77,16 +75,43 @@ pub async fn read(
                 &who,
                 action,
                 Some(&app),
-                json!({ "version": latest.version }),
+                json!({ "env": app.env, "version": current.version(), "revision": current.rev.total(),
+                    "includes": current.included_versions() }),
             )
         })
         .await?;
     Metrics::inc(&state.metrics.secret_reads);
-    // Serialized once per version (the hot read path).
+    let body = match &current.own {
+        // Serialized once per version (the hot read path).
+        Some(latest) if current.includes.is_empty() && current.rev.shared == 0 => {
+            latest.body.clone()
+        }
+        // The effective document: included shared documents, then the environment's own
+        // (merged once per state of the environment).
+        _ => {
+            state
+                .bodies
+                .get_or_build(app.env_id, &current, || {
+                    let text = current.text()?;
+                    Ok(serde_json::to_vec(&json!({
+                        "app": app.name,
+                        "env": app.env,
+                        "version": current.version(),
+                        "revision": current.rev.total(),
+                        "created_at": current.own.as_ref().map(|l| l.meta.created_at),
+                        "includes": current.included_versions(),
+                        "toml": text.as_str(),
+                    }))
+                    .map_err(|_| ApiError::internal())?
+                    .into())
+                })
+                .await?
+        }
+    };
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::CACHE_CONTROL, "no-store")
-        .body(Body::from(latest.body.clone()))
+        .body(Body::from(body))
         .expect("static headers are valid"))
 }
 
@@ -112,6 +137,10 @@ pub async fn save(
 ) -> ApiResult<axum::Json<VersionView>> {
     check_message(body.message.as_deref())?;
     let doc = Document::parse_for_save(&body.toml)?;
+    // With included shared documents, the merge must be valid too.
+    if let Some(merged) = crate::envs::effective_with_own(&state, &app, doc.root()).await? {
+        super::environments::check_effective(&app, &merged)?;
+    }
     let saved = save_version(
         &state,
         &who,
@@ -242,7 +271,11 @@ pub(super) async fn save_version(
         restored_from,
     };
     let audit = audit_event(who, action, Some(app), detail);
-    let meta = match state.store.create_version(app.id, base, new, audit).await {
+    let meta = match state
+        .store
+        .create_version(app.env_id, base, new, audit)
+        .await
+    {
         Ok(meta) => meta,
         Err(StoreError::Conflict(_)) => return Err(conflict(state, app, base).await),
         Err(StoreError::CommitUnknown(reason)) => {
@@ -259,7 +292,7 @@ pub(super) async fn save_version(
         },
     )?;
     state.apply_event(&StoreEvent::NewVersion {
-        app_id: app.id,
+        app_id: app.env_id,
         version,
     });
     Metrics::inc(&state.metrics.secret_saves);
@@ -284,7 +317,7 @@ async fn confirm_commit(
     reason: String,
 ) -> ApiResult<VersionMeta> {
     for _ in 0..5 {
-        match state.store.get_version(app.id, version).await {
+        match state.store.get_version(app.env_id, version).await {
             Ok(found) if found.ciphertext == ciphertext => return Ok(found.meta),
             Ok(_) => return Err(conflict(state, app, version - 1).await),
             Err(StoreError::NotFound) => return Err(nothing_saved(&reason)),
@@ -302,7 +335,7 @@ async fn confirm_commit(
 async fn conflict(state: &AppState, app: &App, base: i64) -> ApiError {
     let since = state
         .store
-        .list_versions(app.id, None, CONFLICT_VERSIONS)
+        .list_versions(app.env_id, None, CONFLICT_VERSIONS)
         .await
         .unwrap_or_default();
     let since: Vec<&VersionMeta> = since.iter().filter(|m| m.version > base).collect();

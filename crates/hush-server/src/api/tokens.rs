@@ -27,6 +27,8 @@ pub struct CreateTokenBody {
     name: String,
     /// The app an app token reads.
     app: Option<String>,
+    /// The app's environment the token reads (`production` when absent).
+    env: Option<String>,
     /// No expiry when absent; at most ten years.
     #[schema(minimum = 1, maximum = 3650)]
     expires_in_days: Option<u32>,
@@ -41,10 +43,18 @@ pub async fn create(
     Json(body): Json<CreateTokenBody>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
     let app = match (body.kind, body.app.as_deref()) {
-        (TokenKind::App, Some(name)) => Some(member_app(&state, &who, name, Role::Editor).await?),
+        (TokenKind::App, Some(name)) => {
+            let app = member_app(&state, &who, name, Role::Editor).await?;
+            Some(super::extract::in_env(&state, app, body.env.as_deref()).await?)
+        }
         (TokenKind::App, None) => {
             return Err(ApiError::bad_request(
                 "app: an app token needs the app's name",
+            ));
+        }
+        (TokenKind::Personal, _) if body.env.is_some() => {
+            return Err(ApiError::bad_request(
+                "env: only an app token reads an environment",
             ));
         }
         (TokenKind::Personal, _) => None,
@@ -96,7 +106,7 @@ pub(super) async fn issue(
                 token_hash: token_hash(&token).to_vec(),
                 prefix: token.chars().take(13).collect(),
                 user_id: Some(user.id),
-                app_id: app.map(|a| a.id),
+                app_id: app.map(|a| a.env_id),
                 created_at: now,
                 expires_at: expires_in_days.map(|d| now + i64::from(d) * 86_400_000),
             },
@@ -104,8 +114,13 @@ pub(super) async fn issue(
         )
         .await?;
     let run_command = app.map(|app| {
+        let env = if app.is_production() {
+            String::new()
+        } else {
+            format!(" --env {}", app.env)
+        };
         format!(
-            "HUSH_SERVER={} HUSH_TOKEN={} hush run --app {} -- streamlit run streamlit_app.py",
+            "HUSH_SERVER={} HUSH_TOKEN={} hush run --app {}{env} -- streamlit run streamlit_app.py",
             state.config.public_url,
             token.as_str(),
             app.name

@@ -18,8 +18,10 @@ use crate::auth::{Credential, Principal};
 use crate::error::{ApiResult, ErrorBody};
 use crate::hub::Revoked;
 
-/// Server-Sent Events: a `version` event (`id` = version, data `{"app", "version"}`) for each
-/// new version, and a `ping` comment as heartbeat. Send `Last-Event-ID` to resume: versions
+/// Server-Sent Events: a `version` event (`id` = version, data `{"app", "env", "version"}`) for
+/// each new version, and a `ping` comment as heartbeat. With included shared documents the
+/// number is the environment's effective revision (its version plus how often its included
+/// documents changed), the `revision` a read of its secrets returns. Send `Last-Event-ID` to resume: versions
 /// after it are sent at once. The stream ends when the credentials that opened it are revoked
 /// (token revoked, member removed, signed out everywhere, the member's role on the app set
 /// to `none`), the app is deleted, or the server stops.
@@ -32,17 +34,13 @@ pub async fn watch(
     AppAccess { who, app, .. }: AppAccess<ViewerOrRunner>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let current = state
-        .vault
-        .latest(state.store.as_ref(), &app)
-        .await?
-        .map_or(0, |l| l.version);
+    let current = crate::envs::current(&state, &app).await?.rev;
     let seen = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok())
         .unwrap_or(0);
-    let versions = state.hub.subscribe(app.id, current);
+    let versions = state.hub.subscribe(app.env_id, current);
     let closing = state.closing.subscribe();
     // Whose revocation ends the stream: the token that opened it, and the member.
     let holders = match &who {
@@ -73,13 +71,14 @@ pub async fn watch(
             holders,
             seen,
             app: app.name,
+            env: app.env,
         },
         |mut w| async move {
             let version = w.next().await?;
             let event = Event::default()
                 .event("version")
                 .id(version.to_string())
-                .data(json!({ "app": w.app, "version": version }).to_string());
+                .data(json!({ "app": w.app, "env": w.env, "version": version }).to_string());
             Some((Ok(event), w))
         },
     );
@@ -91,7 +90,7 @@ pub async fn watch(
 }
 
 struct Watch {
-    versions: watch::Receiver<i64>,
+    versions: watch::Receiver<crate::hub::Rev>,
     closing: watch::Receiver<bool>,
     revocations: tokio::sync::broadcast::Receiver<Revoked>,
     /// Whose credentials opened the stream: their revocation ends it.
@@ -99,6 +98,7 @@ struct Watch {
     /// The newest version this client has been told of.
     seen: i64,
     app: String,
+    env: String,
 }
 
 impl Watch {
@@ -106,7 +106,7 @@ impl Watch {
     /// was deleted, the credentials that opened it were revoked, or the server is stopping).
     async fn next(&mut self) -> Option<i64> {
         loop {
-            let current = *self.versions.borrow_and_update();
+            let current = self.versions.borrow_and_update().total();
             if current > self.seen {
                 self.seen = current;
                 return Some(current);

@@ -6,6 +6,7 @@ mod app_roles;
 mod client_secrets;
 mod common;
 mod durability;
+mod environments;
 mod handlers;
 mod launcher;
 mod panel;

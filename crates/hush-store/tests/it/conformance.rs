@@ -187,6 +187,10 @@ conformance!(
     app_role_none_is_announced,
     workload_trusts_and_jti_replay,
     identity_rows_are_exported,
+    environments_have_their_own_history_and_tokens,
+    shared_documents_and_includes,
+    export_import_copies_environments_and_includes,
+    shared_changes_reach_other_servers,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -2238,4 +2242,454 @@ async fn identity_rows_are_exported(db: TestDb) {
         Some(AppRole::None)
     );
     assert_eq!(target.list_workload_trusts(web.id).await.unwrap(), [trust]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environments and shared documents
+// ---------------------------------------------------------------------------------------------
+
+fn new_env(app: &App, name: &str) -> NewEnvironment {
+    NewEnvironment {
+        id: new_app_id(),
+        app_id: app.id,
+        name: name.into(),
+        created_at: T0,
+    }
+}
+
+async fn shared(s: &dyn Store, name: &str) -> App {
+    s.create_shared_doc(
+        NewApp {
+            id: new_app_id(),
+            name: name.into(),
+            wrapped_key: vec![9, 9, name.len() as u8],
+            key_id: "key-one".into(),
+            created_by: None,
+            created_at: T0,
+            launch: None,
+        },
+        ev("shared.create"),
+    )
+    .await
+    .unwrap()
+}
+
+async fn environments_have_their_own_history_and_tokens(db: TestDb) {
+    let s = &*db.store;
+    let web = app(s, "web", None).await;
+    // A new app has production, whose id is the app's own (routes without an environment).
+    let envs = s.list_environments(web.id).await.unwrap();
+    assert_eq!(envs.len(), 1);
+    assert_eq!((envs[0].id, envs[0].name.as_str()), (web.id, PRODUCTION));
+
+    let staging = s
+        .create_environment(new_env(&web, "staging"), ev("env.create"))
+        .await
+        .unwrap();
+    assert_eq!(staging.app_id, web.id);
+    assert_eq!(staging.shared_rev, 0);
+    let m = conflict_message(
+        s.create_environment(new_env(&web, "staging"), ev("env.create"))
+            .await,
+    );
+    assert!(m.contains("staging"), "{m}");
+    for bad in ["", "Staging", "-x", "a/b", "a b", &"x".repeat(64)] {
+        let m = conflict_message(
+            s.create_environment(new_env(&web, bad), ev("env.create"))
+                .await,
+        );
+        assert!(m.contains("lowercase letters"), "{bad:?}: {m}");
+    }
+    assert_not_found(
+        s.create_environment(
+            NewEnvironment {
+                app_id: 42,
+                ..new_env(&web, "dev")
+            },
+            ev("env.create"),
+        )
+        .await,
+    );
+    let found = s.find_environment(web.id, "staging").await.unwrap();
+    assert_eq!(found, staging);
+    assert_eq!(s.get_environment(staging.id).await.unwrap(), staging);
+    assert_not_found(s.find_environment(web.id, "nope").await);
+    assert_eq!(
+        s.list_environments(web.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect::<Vec<_>>(),
+        ["production", "staging"]
+    );
+
+    // Each environment has its own numbering and its own conflicts.
+    s.create_version(web.id, 0, version(1, None), ev("secrets.update"))
+        .await
+        .unwrap();
+    s.create_version(web.id, 1, version(2, None), ev("secrets.update"))
+        .await
+        .unwrap();
+    s.create_version(staging.id, 0, version(1, None), ev("secrets.update"))
+        .await
+        .unwrap();
+    let m = conflict_message(
+        s.create_version(staging.id, 0, version(1, None), ev("secrets.update"))
+            .await,
+    );
+    assert!(m.contains("stale base version 0"), "{m}");
+    assert_eq!(
+        s.latest_version(web.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .meta
+            .version,
+        2
+    );
+    assert_eq!(
+        s.latest_version(staging.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .meta
+            .version,
+        1
+    );
+    assert_eq!(
+        s.list_versions(staging.id, None, 10).await.unwrap().len(),
+        1
+    );
+
+    // A token is bound to one environment; listing by app finds every environment's tokens.
+    let prod_token = s
+        .create_token(
+            token(TokenKind::App, "prod-runner", None, Some(web.id)),
+            ev("token.create"),
+        )
+        .await
+        .unwrap();
+    let staging_token = s
+        .create_token(
+            token(TokenKind::App, "staging-runner", None, Some(staging.id)),
+            ev("token.create"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        s.find_token(&hash("staging-runner")).await.unwrap().app_id,
+        Some(staging.id)
+    );
+    let listed = s
+        .list_tokens(TokenFilter {
+            app_id: Some(web.id),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|t| t.id).collect::<Vec<_>>(),
+        [prod_token.id, staging_token.id]
+    );
+    s.report_instance(InstanceReport {
+        app_id: staging.id,
+        instance_id: "i-1".into(),
+        hostname: "h".into(),
+        pid: None,
+        applied_version: 1,
+        status: InstanceStatus::Running,
+        reported_at: T0,
+    })
+    .await
+    .unwrap();
+
+    // Production cannot go; staging goes with its versions, tokens and reports.
+    let m = conflict_message(s.delete_environment(web.id, ev("env.delete")).await);
+    assert!(m.contains("production"), "{m}");
+    let gone = s
+        .delete_environment(staging.id, ev("env.delete"))
+        .await
+        .unwrap();
+    assert_eq!(gone.name, "staging");
+    assert!(s.latest_version(staging.id).await.unwrap().is_none());
+    assert_not_found(s.find_token(&hash("staging-runner")).await);
+    assert!(s.list_instances(staging.id, 0).await.unwrap().is_empty());
+    assert_eq!(
+        s.latest_version(web.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .meta
+            .version,
+        2,
+        "production untouched"
+    );
+    assert_not_found(s.delete_environment(staging.id, ev("env.delete")).await);
+
+    // Deleting the app takes its environments.
+    let dev = s
+        .create_environment(new_env(&web, "dev"), ev("env.create"))
+        .await
+        .unwrap();
+    s.delete_app(web.id, ev("app.delete")).await.unwrap();
+    assert_not_found(s.get_environment(dev.id).await);
+    assert!(s.list_environments(web.id).await.unwrap().is_empty());
+}
+
+async fn shared_documents_and_includes(db: TestDb) {
+    let s = &*db.store;
+    let web = app(s, "web", None).await;
+    let api = app(s, "api", None).await;
+    let staging = s
+        .create_environment(new_env(&web, "staging"), ev("env.create"))
+        .await
+        .unwrap();
+    let db_doc = shared(s, "common-db").await;
+    let keys = shared(s, "api-keys").await;
+
+    // Names are shared with apps; shared documents are not apps.
+    let m = conflict_message(
+        s.create_shared_doc(
+            NewApp {
+                id: new_app_id(),
+                name: "web".into(),
+                wrapped_key: vec![1],
+                key_id: "key-one".into(),
+                created_by: None,
+                created_at: T0,
+                launch: None,
+            },
+            ev("shared.create"),
+        )
+        .await,
+    );
+    assert!(m.contains("\"web\""), "{m}");
+    assert_not_found(s.find_app("common-db").await);
+    assert_eq!(
+        s.list_apps()
+            .await
+            .unwrap()
+            .iter()
+            .map(|(a, _)| a.name.as_str())
+            .collect::<Vec<_>>(),
+        ["api", "web"]
+    );
+    assert_eq!(s.find_shared_doc("common-db").await.unwrap().id, db_doc.id);
+    assert_not_found(s.find_shared_doc("web").await);
+    assert_eq!(
+        s.list_shared_docs()
+            .await
+            .unwrap()
+            .iter()
+            .map(|(d, v)| (d.name.as_str(), v.is_some()))
+            .collect::<Vec<_>>(),
+        [("api-keys", false), ("common-db", false)]
+    );
+    // Its data key is rotated with the apps'.
+    assert!(
+        s.app_keys()
+            .await
+            .unwrap()
+            .iter()
+            .any(|k| k.app_id == db_doc.id)
+    );
+
+    // Includes: ordered, each at most once, only shared documents, only into app environments.
+    let env = s
+        .set_includes(staging.id, vec![keys.id, db_doc.id], ev("env.includes"))
+        .await
+        .unwrap();
+    assert_eq!(env.shared_rev, 1, "setting the includes bumps the revision");
+    assert_eq!(
+        s.includes(staging.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect::<Vec<_>>(),
+        ["api-keys", "common-db"]
+    );
+    s.set_includes(api.id, vec![db_doc.id], ev("env.includes"))
+        .await
+        .unwrap();
+    let m = conflict_message(
+        s.set_includes(web.id, vec![db_doc.id, db_doc.id], ev("env.includes"))
+            .await,
+    );
+    assert!(m.contains("twice"), "{m}");
+    assert_not_found(
+        s.set_includes(web.id, vec![api.id], ev("env.includes"))
+            .await,
+    );
+    assert_not_found(
+        s.set_includes(web.id, vec![424242], ev("env.includes"))
+            .await,
+    );
+    let m = conflict_message(
+        s.set_includes(db_doc.id, vec![keys.id], ev("env.includes"))
+            .await,
+    );
+    assert!(m.contains("cannot include"), "{m}");
+    assert!(
+        s.includes(web.id).await.unwrap().is_empty(),
+        "refusals change nothing"
+    );
+    assert!(s.includes(db_doc.id).await.unwrap().is_empty());
+
+    // A shared document's own history, and the including environments' revisions grow.
+    let (meta, users) = s
+        .create_shared_version(db_doc.id, 0, version(1, None), ev("shared.update"))
+        .await
+        .unwrap();
+    assert_eq!(meta.version, 1);
+    assert_eq!(
+        users.iter().map(IncludingEnv::label).collect::<Vec<_>>(),
+        ["api/production", "web/staging"]
+    );
+    assert_eq!(users[1].env.shared_rev, 2);
+    assert_eq!(users[0].env.shared_rev, 2);
+    let m = conflict_message(
+        s.create_shared_version(db_doc.id, 0, version(1, None), ev("shared.update"))
+            .await,
+    );
+    assert!(m.contains("stale base"), "{m}");
+    assert_not_found(
+        s.create_shared_version(web.id, 0, version(1, None), ev("shared.update"))
+            .await,
+    );
+    s.create_shared_version(keys.id, 0, version(1, None), ev("shared.update"))
+        .await
+        .unwrap();
+    assert_eq!(s.get_environment(staging.id).await.unwrap().shared_rev, 3);
+    assert_eq!(s.get_environment(api.id).await.unwrap().shared_rev, 2);
+    assert_eq!(s.list_versions(db_doc.id, None, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        s.get_version(db_doc.id, 1).await.unwrap().ciphertext,
+        b"ciphertext-1"
+    );
+
+    // A document still included cannot be deleted; the message names who includes it.
+    let m = conflict_message(s.delete_shared_doc(db_doc.id, ev("shared.delete")).await);
+    assert!(
+        m.contains("api/production") && m.contains("web/staging"),
+        "{m}"
+    );
+    assert!(s.find_shared_doc("common-db").await.is_ok());
+    s.set_includes(staging.id, vec![keys.id], ev("env.includes"))
+        .await
+        .unwrap();
+    s.delete_app(api.id, ev("app.delete")).await.unwrap();
+    assert!(s.including(db_doc.id).await.unwrap().is_empty());
+    s.delete_shared_doc(db_doc.id, ev("shared.delete"))
+        .await
+        .unwrap();
+    assert_not_found(s.find_shared_doc("common-db").await);
+    assert!(s.latest_version(db_doc.id).await.unwrap().is_none());
+    assert_not_found(s.delete_shared_doc(db_doc.id, ev("shared.delete")).await);
+    assert_not_found(s.delete_shared_doc(web.id, ev("shared.delete")).await);
+    // Deleting an environment takes its includes with it.
+    s.delete_environment(staging.id, ev("env.delete"))
+        .await
+        .unwrap();
+    assert!(s.including(keys.id).await.unwrap().is_empty());
+}
+
+async fn export_import_copies_environments_and_includes(db: TestDb) {
+    let s = &*db.store;
+    let web = app(s, "web", None).await;
+    let staging = s
+        .create_environment(new_env(&web, "staging"), ev("env.create"))
+        .await
+        .unwrap();
+    let doc = shared(s, "common-db").await;
+    s.set_includes(staging.id, vec![doc.id], ev("env.includes"))
+        .await
+        .unwrap();
+    s.create_version(staging.id, 0, version(1, None), ev("secrets.update"))
+        .await
+        .unwrap();
+    s.create_shared_version(doc.id, 0, version(1, None), ev("shared.update"))
+        .await
+        .unwrap();
+    let rows = s.export().await.unwrap();
+    let target = sqlite_db().await;
+    target.store.import(rows).await.unwrap();
+    let t = &*target.store;
+    let copied = t.find_environment(web.id, "staging").await.unwrap();
+    assert_eq!(copied, s.get_environment(staging.id).await.unwrap());
+    assert_eq!(t.includes(staging.id).await.unwrap()[0].name, "common-db");
+    assert_eq!(t.find_shared_doc("common-db").await.unwrap().id, doc.id);
+    assert_not_found(t.find_app("common-db").await);
+    assert_eq!(
+        t.latest_version(staging.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .meta
+            .version,
+        1
+    );
+    assert_eq!(
+        t.latest_version(doc.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .meta
+            .version,
+        1
+    );
+}
+
+async fn shared_changes_reach_other_servers(db: TestDb) {
+    let s = db.store.clone();
+    let web = app(&*s, "web", None).await;
+    let staging = s
+        .create_environment(new_env(&web, "staging"), ev("env.create"))
+        .await
+        .unwrap();
+    let doc = shared(&*s, "common").await;
+    let Some(bus) = s.events() else {
+        assert!(!db.is_postgres(), "PostgreSQL has events");
+        return;
+    };
+    let mut events = bus.subscribe().await.unwrap();
+    let other = db.reopen().await;
+    other
+        .set_includes(staging.id, vec![doc.id], ev("env.includes"))
+        .await
+        .unwrap();
+    // A plain create_version of the document moves its including environments on too.
+    other
+        .create_version(doc.id, 0, version(1, None), ev("shared.update"))
+        .await
+        .unwrap();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("an event within 10 s")
+            .expect("the stream goes on")
+            .expect("a readable event")
+    };
+    assert_eq!(
+        next().await,
+        StoreEvent::SharedChanged {
+            env_id: staging.id,
+            shared_rev: 1
+        }
+    );
+    assert_eq!(
+        next().await,
+        StoreEvent::NewVersion {
+            app_id: doc.id,
+            version: 1
+        }
+    );
+    assert_eq!(
+        next().await,
+        StoreEvent::SharedChanged {
+            env_id: staging.id,
+            shared_rev: 2
+        }
+    );
 }

@@ -68,9 +68,51 @@ pub async fn check(
         apps: apps.len(),
         ..Report::default()
     };
+    // Every environment of every app, and every shared document: each has its own versions,
+    // sealed with its own id (production's is the app's) under the app's data key.
+    let mut targets = Vec::new();
     for (app, latest) in apps {
+        let envs = store.list_environments(app.id).await.map_err(|e| {
+            anyhow::anyhow!("the environments of app {:?} cannot be read: {e}", app.name)
+        })?;
+        for env in envs {
+            let newest = if env.id == app.id {
+                latest.as_ref().map_or(0, |m| m.version)
+            } else {
+                store
+                    .latest_version(env.id)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("app {:?} environment {:?}: {e}", app.name, env.name)
+                    })?
+                    .map_or(0, |r| r.meta.version)
+            };
+            let (place, env_name) = if env.id == app.id {
+                (format!("app {:?} (id {})", app.name, app.id), None)
+            } else {
+                (
+                    format!(
+                        "app {:?} environment {:?} (id {})",
+                        app.name, env.name, env.id
+                    ),
+                    Some(env.name.clone()),
+                )
+            };
+            targets.push((app.clone(), env.id, env_name, place, newest));
+        }
+    }
+    for (doc, latest) in store
+        .list_shared_docs()
+        .await
+        .map_err(|e| anyhow::anyhow!("the shared documents cannot be read: {e}"))?
+    {
+        let place = format!("shared document {:?} (id {})", doc.name, doc.id);
         let newest = latest.map_or(0, |m| m.version);
-        let place = format!("app {:?} (id {})", app.name, app.id);
+        targets.push((doc.clone(), doc.id, None, place, newest));
+    }
+    let total: i64 = targets.iter().map(|t| t.4).sum();
+    bar.set_length(total.max(0) as u64);
+    for (app, env_id, env_name, place, newest) in targets {
         let data_key = match data_key(&app, keys, key_source) {
             Ok(dk) => Some(dk),
             Err(problem) => {
@@ -78,7 +120,7 @@ pub async fn check(
                 None
             }
         };
-        let audited = match audited_versions(store, app.id).await {
+        let audited = match audited_versions(store, app.id, env_name.as_deref()).await {
             Ok(versions) => versions,
             Err(e) => {
                 report
@@ -87,7 +129,7 @@ pub async fn check(
                 HashSet::new()
             }
         };
-        match store.list_versions(app.id, Some(1), 10).await {
+        match store.list_versions(env_id, Some(1), 10).await {
             Ok(below_one) => {
                 for meta in below_one {
                     report.problems.push(format!(
@@ -110,7 +152,7 @@ pub async fn check(
                      detail.version = {version})"
                 ));
             }
-            let record = match store.get_version(app.id, version).await {
+            let record = match store.get_version(env_id, version).await {
                 Ok(record) => record,
                 Err(StoreError::NotFound) => {
                     report.problems.push(format!(
@@ -124,7 +166,7 @@ pub async fn check(
                 }
             };
             let Some(dk) = &data_key else { continue };
-            match dk.open(&record.ciphertext, &version_aad(app.id, version)) {
+            match dk.open(&record.ciphertext, &version_aad(env_id, version)) {
                 Ok(text) if std::str::from_utf8(&text).is_ok() => {}
                 Ok(_) => report
                     .problems
@@ -162,7 +204,12 @@ pub(super) fn data_key(app: &App, keys: &[MasterKey], key_source: &str) -> Resul
 }
 
 /// The versions of `app_id` that a successful `secrets.update`/`secrets.rollback` event names.
-async fn audited_versions(store: &dyn Store, app_id: i64) -> hush_store::Result<HashSet<i64>> {
+/// `env` names a non-production environment, whose events say so in `detail.env`.
+async fn audited_versions(
+    store: &dyn Store,
+    app_id: i64,
+    env: Option<&str>,
+) -> hush_store::Result<HashSet<i64>> {
     let mut versions = HashSet::new();
     for action in VERSION_ACTIONS {
         let mut before_id = None;
@@ -181,6 +228,7 @@ async fn audited_versions(store: &dyn Store, app_id: i64) -> hush_store::Result<
             versions.extend(
                 page.iter()
                     .filter(|r| r.event.outcome == Outcome::Ok && r.event.app_id == Some(app_id))
+                    .filter(|r| r.event.detail.get("env").and_then(|e| e.as_str()) == env)
                     .filter_map(|r| r.event.detail.get("version")?.as_i64()),
             );
             if !full {

@@ -342,12 +342,11 @@ async fn merge_dotenv(
 
 /// The newest version's text and number; an empty document and 0 for an app without secrets.
 async fn fetch_latest(client: &Client, app: &str) -> anyhow::Result<(String, i64)> {
-    match client.secrets(app).await {
+    match client.document(app).await {
         Ok(s) => Ok((s.toml, s.version)),
         Err(err) if err.status() == Some(404) => {
-            // Either no such app (this says so) or no secrets yet.
-            let info = client.app(app).await?;
-            if info["latest_version"].as_i64() == Some(0) {
+            // Either no such app or environment (this says so) or no secrets yet.
+            if newest_own_version(client, app).await? == Some(0) {
                 Ok((String::new(), 0))
             } else {
                 Err(err.into())
@@ -366,10 +365,23 @@ async fn version_text(client: &Client, app: &str, version: i64) -> anyhow::Resul
 
 /// The newest version number, without reading the secrets.
 async fn latest_version(client: &Client, app: &str) -> anyhow::Result<i64> {
-    let info = client.app(app).await?;
-    info["latest_version"]
-        .as_i64()
+    newest_own_version(client, app)
+        .await?
         .ok_or_else(|| anyhow!("the server did not say which version of {app} is the newest"))
+}
+
+/// The newest version of the app's own document in the client's environment (production's
+/// is the app's `latest_version`).
+async fn newest_own_version(client: &Client, app: &str) -> anyhow::Result<Option<i64>> {
+    let Some(env) = client.env() else {
+        return Ok(client.app(app).await?["latest_version"].as_i64());
+    };
+    let envs = client.envs(app).await?;
+    let found = envs["envs"]
+        .as_array()
+        .and_then(|list| list.iter().find(|e| e["name"] == env))
+        .ok_or_else(|| anyhow!("app {app:?} has no environment named {env:?}"))?;
+    Ok(found["version"].as_i64())
 }
 
 /// A refused save says so plainly: nothing was overwritten.

@@ -41,7 +41,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
              how to create one), or run `hush login`"
         );
     };
-    let client = Client::new(&server, Some(token.clone()))?;
+    let client = Client::new(&server, Some(token.clone()))?.with_env(args.server.env.as_deref());
     let fallback = if args.fallback_max_age.is_zero() {
         // This token's copy only: other runners (other tokens) keep theirs.
         Fallback::new(&server, &app, &token).remove();
@@ -108,11 +108,11 @@ async fn initial_secrets(
     let err = match client.secrets(app).await {
         Ok(secrets) => {
             if let Some(fallback) = fallback
-                && let Err(e) = fallback.write(secrets.version, &secrets.toml)
+                && let Err(e) = fallback.write(secrets.revision(), &secrets.toml)
             {
                 tracing::warn!("cannot keep a local fallback copy: {e:#}");
             }
-            let update = SecretsUpdate::new(secrets.version, secrets.toml);
+            let update = SecretsUpdate::new(secrets.revision(), secrets.toml);
             return Ok((update, false));
         }
         Err(err) if !unreachable(&err) => {
@@ -191,14 +191,14 @@ impl VersionSource for ServerSource {
         if let Some(fallback) = self.fallback.clone() {
             // In the background: the copy's fsync must not delay delivery. The copy keeps the
             // newest version whatever order the writes finish in.
-            let (version, toml) = (secrets.version, secrets.toml.clone());
+            let (version, toml) = (secrets.revision(), secrets.toml.clone());
             tokio::task::spawn_blocking(move || {
                 if let Err(e) = fallback.write(version, &toml) {
                     tracing::warn!("cannot update the local fallback copy: {e:#}");
                 }
             });
         }
-        Ok(SecretsUpdate::new(secrets.version, secrets.toml))
+        Ok(SecretsUpdate::new(secrets.revision(), secrets.toml))
     }
 
     async fn report(&self, report: Report) -> Result<(), ClientError> {

@@ -4,6 +4,7 @@ mod cli;
 mod cluster;
 mod common;
 mod durability;
+mod envs;
 mod local;
 mod logs;
 mod run;

@@ -1,0 +1,317 @@
+//! Workspace shared documents (`common-db`, `api-keys`, …): TOML documents that app
+//! environments include, in order, under their own document. Each has its own immutable
+//! history. Any member may list them and see their key names (values masked); editors read and
+//! save them; owners create and delete them. A save is refused when it would make the effective
+//! secrets of an environment that includes it invalid (naming the environment), and reaches
+//! every running copy of every including environment at once.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use hush_core::Document;
+use hush_store::{App, NewApp, Role, StoreError, now_millis};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::audit_event;
+use super::extract::{Json, Path, Query};
+use super::views::{VersionView, Versions};
+use crate::AppState;
+use crate::auth::Principal;
+use crate::envs;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+
+/// The shared document named `name`, or a 404 that names it (a 400 for a name no document can
+/// have).
+pub async fn find_doc(state: &AppState, name: &str) -> ApiResult<App> {
+    super::check_app_name(name)?;
+    match state.store.find_shared_doc(name).await {
+        Ok(doc) => Ok(doc),
+        Err(StoreError::NotFound) => Err(ApiError::not_found(format!(
+            "no shared document named {name:?}"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A shared document as the vault opens it (its versions are its own id's).
+pub fn handle(doc: &App) -> App {
+    App {
+        env_id: doc.id,
+        ..doc.clone()
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SharedDocView {
+    pub name: String,
+    /// Its newest version (0 when it has none yet).
+    pub version: i64,
+    pub updated_at: Option<i64>,
+    /// The environments that include it, as `app/env`.
+    pub included_by: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SharedDocs {
+    pub documents: Vec<SharedDocView>,
+}
+
+/// Every shared document (any member).
+#[utoipa::path(get, path = "/shared", tag = "shared",
+    responses((status = 200, body = SharedDocs), (status = "default", body = ErrorBody, description = "An error")))]
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<axum::Json<SharedDocs>> {
+    who.require(Role::Viewer)?;
+    let mut documents = Vec::new();
+    for (doc, latest) in state.store.list_shared_docs().await? {
+        let users = state.store.including(doc.id).await?;
+        documents.push(SharedDocView {
+            name: doc.name,
+            version: latest.as_ref().map_or(0, |v| v.version),
+            updated_at: latest.map(|v| v.created_at),
+            included_by: users.iter().map(|u| u.label()).collect(),
+        });
+    }
+    Ok(axum::Json(SharedDocs { documents }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSharedBody {
+    name: String,
+    /// The first version's TOML.
+    toml: Option<String>,
+    #[schema(max_length = 500)]
+    message: Option<String>,
+}
+
+/// Creates a shared document, with its first version when `toml` is given (owners). Its name
+/// may not be an app's.
+#[utoipa::path(post, path = "/shared", tag = "shared", request_body = CreateSharedBody,
+    responses((status = 201, body = SharedDocView), (status = "default", body = ErrorBody, description = "400 bad_name, 409 name taken, 422 invalid_toml")))]
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    Json(body): Json<CreateSharedBody>,
+) -> ApiResult<(StatusCode, axum::Json<SharedDocView>)> {
+    let user = who.require(Role::Owner)?;
+    super::check_app_name(&body.name)?;
+    super::secrets::check_message(body.message.as_deref())?;
+    let first = body
+        .toml
+        .as_deref()
+        .map(Document::parse_for_save)
+        .transpose()?;
+    let id = super::apps::new_id();
+    let (_, key) = state.vault.new_app_key(id);
+    let doc = state
+        .store
+        .create_shared_doc(
+            NewApp {
+                id,
+                name: body.name.clone(),
+                wrapped_key: key.wrapped_key,
+                key_id: key.key_id,
+                created_by: Some(user.id),
+                created_at: now_millis(),
+                launch: None,
+            },
+            audit_event(
+                &who,
+                "shared.create",
+                None,
+                json!({ "document": body.name }),
+            ),
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(m) => ApiError::conflict(m),
+            e => e.into(),
+        })?;
+    let mut version = 0;
+    let mut updated_at = None;
+    if let Some(doc_text) = first {
+        let saved = super::secrets::save_version(
+            &state,
+            &who,
+            &handle(&doc),
+            0,
+            &doc_text,
+            body.message,
+            None,
+        )
+        .await?;
+        version = saved.meta().version;
+        updated_at = Some(saved.meta().created_at);
+    }
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(SharedDocView {
+            name: doc.name,
+            version,
+            updated_at,
+            included_by: Vec::new(),
+        }),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SharedDocDetail {
+    pub name: String,
+    pub version: i64,
+    pub keys: Vec<String>,
+    /// The document's shape with every value masked.
+    #[schema(value_type = Object)]
+    pub masked: serde_json::Value,
+    pub included_by: Vec<String>,
+    /// The TOML text (editors only; audited as a reveal).
+    pub toml: Option<String>,
+}
+
+/// One shared document: key names and masked values for any member, the text for editors.
+#[utoipa::path(get, path = "/shared/{doc}", tag = "shared", params(("doc" = String, Path)),
+    responses((status = 200, body = SharedDocDetail), (status = "default", body = ErrorBody, description = "404 no such document")))]
+pub async fn show(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<SharedDocDetail>> {
+    who.require(Role::Viewer)?;
+    let doc = find_doc(&state, &name).await?;
+    let latest = state
+        .vault
+        .latest(state.store.as_ref(), &handle(&doc))
+        .await?;
+    let parsed = match &latest {
+        Some(l) => Document::parse(&l.text).map_err(|_| ApiError::internal())?,
+        None => Document::parse("").map_err(|_| ApiError::internal())?,
+    };
+    let users = state.store.including(doc.id).await?;
+    let toml = if who.require(Role::Editor).is_ok() && latest.is_some() {
+        state.audit.ensure_writable()?;
+        state
+            .audit
+            .record(audit_event(
+                &who,
+                "secrets.reveal",
+                Some(&doc),
+                json!({ "shared": true, "version": latest.as_ref().map(|l| l.version) }),
+            ))
+            .await?;
+        Some(parsed.text().to_owned())
+    } else {
+        None
+    };
+    Ok(axum::Json(SharedDocDetail {
+        name: doc.name.clone(),
+        version: latest.as_ref().map_or(0, |l| l.version),
+        keys: parsed.key_paths(),
+        masked: serde_json::to_value(hush_core::masked(parsed.root()))
+            .map_err(|_| ApiError::internal())?,
+        included_by: users.iter().map(|u| u.label()).collect(),
+        toml,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaveSharedBody {
+    toml: String,
+    /// The version this edit started from (0 for a document without versions yet).
+    #[schema(minimum = 0)]
+    base_version: i64,
+    #[schema(max_length = 500)]
+    message: Option<String>,
+}
+
+/// Saves a new version of a shared document (editors). Refused (422 `invalid_effective`,
+/// naming the environment) when an environment that includes it would get invalid effective
+/// secrets; 409 on a stale base. Every running copy of every including environment gets it.
+#[utoipa::path(put, path = "/shared/{doc}", tag = "shared", params(("doc" = String, Path)), request_body = SaveSharedBody,
+    responses((status = 200, body = VersionView), (status = "default", body = ErrorBody, description = "404, 409 conflict, 422 invalid_toml or invalid_effective")))]
+pub async fn save(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(name): Path<String>,
+    Json(body): Json<SaveSharedBody>,
+) -> ApiResult<axum::Json<VersionView>> {
+    who.require(Role::Editor)?;
+    let doc = find_doc(&state, &name).await?;
+    super::secrets::check_message(body.message.as_deref())?;
+    let parsed = Document::parse_for_save(&body.toml)?;
+    let users = state.store.including(doc.id).await?;
+    for user in &users {
+        let app = state
+            .store
+            .get_app(user.env.app_id)
+            .await?
+            .in_env(&user.env);
+        let merged = envs::effective_with(&state, &app, doc.id, parsed.root()).await?;
+        super::environments::check_effective(&app, &merged)?;
+    }
+    let saved = super::secrets::save_version(
+        &state,
+        &who,
+        &handle(&doc),
+        body.base_version,
+        &parsed,
+        body.message,
+        None,
+    )
+    .await?;
+    // The store moved every including environment on in the save's transaction: tell this
+    // server's watchers (other servers hear it from the store).
+    for user in state.store.including(doc.id).await? {
+        super::environments::announce(&state, &user.env);
+    }
+    let view = VersionView::new(saved.meta());
+    Ok(axum::Json(view))
+}
+
+/// Deletes a shared document and its history (owners). Refused (409) while an environment
+/// includes it, naming them.
+#[utoipa::path(delete, path = "/shared/{doc}", tag = "shared", params(("doc" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = "default", body = ErrorBody, description = "404, 409 still included")))]
+pub async fn remove(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    who.require(Role::Owner)?;
+    let doc = find_doc(&state, &name).await?;
+    state
+        .store
+        .delete_shared_doc(
+            doc.id,
+            audit_event(&who, "shared.delete", Some(&doc), json!({})),
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(m) => ApiError::conflict(format!("{name}: {m}")),
+            e => e.into(),
+        })?;
+    state.apply_event(&hush_store::StoreEvent::AppDeleted { app_id: doc.id });
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A shared document's history, newest first (any member).
+#[utoipa::path(get, path = "/shared/{doc}/versions", tag = "shared",
+    params(("doc" = String, Path), super::history::Page),
+    responses((status = 200, body = Versions), (status = "default", body = ErrorBody, description = "404 no such document")))]
+pub async fn versions(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(name): Path<String>,
+    Query(page): Query<super::history::Page>,
+) -> ApiResult<axum::Json<Versions>> {
+    who.require(Role::Viewer)?;
+    let doc = find_doc(&state, &name).await?;
+    let (before, limit) = page.bounds();
+    let versions = state.store.list_versions(doc.id, before, limit).await?;
+    Ok(axum::Json(Versions {
+        versions: versions.iter().map(VersionView::new).collect(),
+    }))
+}

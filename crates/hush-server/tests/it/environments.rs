@@ -1,0 +1,570 @@
+//! Environments and shared documents end to end: a real server on port 0, driven through
+//! hush's own client (`Client::with_env` for the per-environment routes).
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::{SEED, TestServer};
+use futures::StreamExt;
+use hush_client::api::{Client, ClientError};
+
+fn api_err<T: std::fmt::Debug>(r: Result<T, ClientError>) -> (u16, String, String) {
+    match r.expect_err("expected an error") {
+        ClientError::Api {
+            status,
+            code,
+            message,
+            ..
+        } => (status, code, message),
+        other => panic!("expected an API error, got {other}"),
+    }
+}
+
+const STAGING: &str = "db_password = \"staging-pass\"\nonly_staging = 1\n";
+
+#[tokio::test]
+async fn each_environment_has_its_own_secrets_history_conflicts_and_tokens() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    let editor = server.member(&owner, "erin", "editor").await;
+    let viewer = server.member(&owner, "vic", "viewer").await;
+    owner.create_app("web", Some(SEED), None).await.unwrap();
+
+    // Only owners add environments; names are checked.
+    let (status, ..) = api_err(editor.create_env("web", "staging").await);
+    assert_eq!(status, 403);
+    for bad in ["Staging", "a b", "", "../x", "-dev"] {
+        let (status, code, message) = api_err(owner.create_env("web", bad).await);
+        assert!(
+            status == 400 || status == 404 || status == 405,
+            "{bad:?}: {status} {code} {message}"
+        );
+    }
+    let (status, code, message) = api_err(owner.create_env("web", "Staging").await);
+    assert_eq!((status, code.as_str()), (400, "bad_name"), "{message}");
+    owner.create_env("web", "staging").await.unwrap();
+    let (status, _, message) = api_err(owner.create_env("web", "staging").await);
+    assert_eq!(status, 409, "{message}");
+    let envs = viewer.envs("web").await.unwrap();
+    let names: Vec<&str> = envs["envs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["production", "staging"]);
+
+    // Staging starts empty; a save there leaves production alone.
+    let staging = editor.with_env(Some("staging"));
+    let (status, ..) = api_err(staging.secrets("web").await);
+    assert_eq!(status, 404);
+    let saved = staging
+        .save_secrets("web", STAGING, 0, Some("first staging"))
+        .await
+        .unwrap();
+    assert_eq!(saved.version, 1);
+    let read = staging.secrets("web").await.unwrap();
+    assert_eq!(
+        (read.version, read.env.as_deref(), read.toml.as_str()),
+        (1, Some("staging"), STAGING)
+    );
+    let prod = editor.secrets("web").await.unwrap();
+    assert_eq!((prod.version, prod.toml.as_str()), (1, SEED));
+    // Its own 409 on a stale base, nothing saved.
+    let (status, code, _) = api_err(staging.save_secrets("web", "x = 2\n", 0, None).await);
+    assert_eq!((status, code.as_str()), (409, "conflict"));
+    staging
+        .save_secrets("web", "x = 3\n", 1, None)
+        .await
+        .unwrap();
+    assert_eq!(staging.versions("web").await.unwrap().len(), 2);
+    assert_eq!(editor.versions("web").await.unwrap().len(), 1);
+    let back = staging.rollback("web", 1, 2).await.unwrap();
+    assert_eq!(back.version, 3);
+    assert_eq!(staging.secrets("web").await.unwrap().toml, STAGING);
+    // A viewer cannot save in any environment.
+    let (status, ..) = api_err(
+        viewer
+            .with_env(Some("staging"))
+            .save_secrets("web", "y = 1\n", 3, None)
+            .await,
+    );
+    assert_eq!(status, 403);
+    // An environment that does not exist.
+    let (status, _, message) = api_err(editor.with_env(Some("nope")).secrets("web").await);
+    assert_eq!(status, 404);
+    assert!(message.contains("nope"), "{message}");
+
+    // A token reads one app environment: the other environment's routes refuse it.
+    let staging_token = owner
+        .with_env(Some("staging"))
+        .create_app_token("web", "staging-runner", None)
+        .await
+        .unwrap();
+    assert!(
+        staging_token
+            .run_command
+            .as_deref()
+            .unwrap()
+            .contains("--env staging")
+    );
+    let prod_token = owner
+        .create_app_token("web", "prod-runner", None)
+        .await
+        .unwrap();
+    let as_staging = server.anonymous().with_token(staging_token.token.clone());
+    let as_prod = server.anonymous().with_token(prod_token.token.clone());
+    assert_eq!(
+        as_staging
+            .with_env(Some("staging"))
+            .secrets("web")
+            .await
+            .unwrap()
+            .toml,
+        STAGING
+    );
+    assert_eq!(as_prod.secrets("web").await.unwrap().toml, SEED);
+    let (status, _, message) = api_err(as_staging.secrets("web").await);
+    assert_eq!(status, 403, "{message}");
+    let (status, ..) = api_err(as_prod.with_env(Some("staging")).secrets("web").await);
+    assert_eq!(status, 403);
+    let (status, ..) = api_err(as_prod.with_env(Some("nope")).secrets("web").await);
+    assert_eq!(status, 403, "a token cannot probe for environment names");
+
+    // Production stays; deleting staging takes its history and tokens.
+    let (status, ..) = api_err(owner.delete_env("web", "production").await);
+    assert_eq!(status, 409);
+    let (status, ..) = api_err(editor.delete_env("web", "staging").await);
+    assert_eq!(status, 403);
+    owner.delete_env("web", "staging").await.unwrap();
+    let (status, ..) = api_err(as_staging.with_env(Some("staging")).secrets("web").await);
+    assert_eq!(status, 401, "its token is gone");
+    assert_eq!(as_prod.secrets("web").await.unwrap().toml, SEED);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shared_documents_merge_under_the_environment_with_provenance() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    let editor = server.member(&owner, "erin", "editor").await;
+    let viewer = server.member(&owner, "vic", "viewer").await;
+    owner
+        .create_app("web", Some("own = \"p\"\n[db]\nhost = \"prod-db\"\n"), None)
+        .await
+        .unwrap();
+    owner.create_env("web", "staging").await.unwrap();
+    let staging = editor.with_env(Some("staging"));
+    staging
+        .save_secrets("web", "own = \"s\"\n", 0, None)
+        .await
+        .unwrap();
+
+    // Owners create shared documents; editors save them; viewers only look.
+    let common = "DB_URL = \"postgres://common\"\nown = \"from-common\"\n[db]\nhost = \"common-db\"\nuser = \"common\"\n";
+    let (status, ..) = api_err(editor.create_shared("common-db", Some(common)).await);
+    assert_eq!(status, 403);
+    let (status, code, _) = api_err(owner.create_shared("Common", Some(common)).await);
+    assert_eq!((status, code.as_str()), (400, "bad_name"));
+    let (status, ..) = api_err(owner.create_shared("web", None).await);
+    assert_eq!(status, 409, "names are shared with apps");
+    owner
+        .create_shared("common-db", Some(common))
+        .await
+        .unwrap();
+    owner
+        .create_shared("keys", Some("API_KEY = \"k1\"\n"))
+        .await
+        .unwrap();
+    let (status, ..) = api_err(
+        viewer
+            .save_shared("keys", "API_KEY = \"x\"\n", 1, None)
+            .await,
+    );
+    assert_eq!(status, 403);
+    let shown = viewer.shared_doc("common-db").await.unwrap();
+    assert!(shown["toml"].is_null(), "viewers get no values");
+    assert!(!shown.to_string().contains("postgres://common"));
+    assert_eq!(
+        editor.shared_doc("common-db").await.unwrap()["toml"],
+        common
+    );
+    assert!(
+        owner.app("common-db").await.is_err(),
+        "a shared document is not an app"
+    );
+
+    // Includes: bad names, missing documents, duplicates and wrong roles are refused.
+    let (status, ..) = api_err(editor.set_includes("web", "staging", &["keys"]).await);
+    assert_eq!(status, 403);
+    let (status, _, message) = api_err(owner.set_includes("web", "staging", &["missing"]).await);
+    assert_eq!(status, 404);
+    assert!(message.contains("missing"), "{message}");
+    let (status, code, _) = api_err(owner.set_includes("web", "staging", &["Bad Name"]).await);
+    assert_eq!((status, code.as_str()), (400, "bad_name"));
+    let (status, _, message) = api_err(
+        owner
+            .set_includes("web", "staging", &["keys", "keys"])
+            .await,
+    );
+    assert_eq!(status, 400);
+    assert!(message.contains("twice"), "{message}");
+    assert!(owner.includes("web", "staging").await.unwrap().is_empty());
+
+    owner
+        .set_includes("web", "staging", &["keys", "common-db"])
+        .await
+        .unwrap();
+    assert_eq!(
+        viewer.includes("web", "staging").await.unwrap(),
+        ["keys", "common-db"]
+    );
+
+    // The runner's view: shared documents in order, then the environment's own; later wins
+    // at the root, a table is replaced whole.
+    let token = owner
+        .with_env(Some("staging"))
+        .create_app_token("web", "runner", None)
+        .await
+        .unwrap();
+    let runner = server
+        .anonymous()
+        .with_token(token.token)
+        .with_env(Some("staging"));
+    let read = runner.secrets("web").await.unwrap();
+    let doc = hush_core::Document::parse(&read.toml).unwrap();
+    let root = doc.root();
+    assert_eq!(root["own"], hush_core::Value::String("s".into()));
+    assert_eq!(root["API_KEY"], hush_core::Value::String("k1".into()));
+    assert_eq!(
+        root["DB_URL"],
+        hush_core::Value::String("postgres://common".into())
+    );
+    assert_eq!(
+        root.keys().collect::<Vec<_>>(),
+        ["API_KEY", "DB_URL", "own", "db"]
+    );
+    assert_eq!(read.version, 1);
+    assert!(read.revision() > read.version);
+    // Production includes nothing: unchanged, comments and all.
+    assert_eq!(
+        editor.secrets("web").await.unwrap().toml,
+        "own = \"p\"\n[db]\nhost = \"prod-db\"\n"
+    );
+
+    // Provenance: where each root key comes from, values masked for viewers.
+    let eff = viewer.effective("web", "staging").await.unwrap();
+    assert!(eff["toml"].is_null());
+    assert!(!eff.to_string().contains("postgres://common"));
+    let keys = eff["keys"].as_array().unwrap();
+    let from = |k: &str| {
+        keys.iter()
+            .find(|e| e["key"] == k)
+            .map(|e| e["from"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(from("API_KEY"), "keys");
+    assert_eq!(from("DB_URL"), "common-db");
+    assert_eq!(from("own"), "staging");
+    let own = keys.iter().find(|e| e["key"] == "own").unwrap();
+    assert_eq!(own["hides"], serde_json::json!(["common-db"]));
+    let eff = editor.effective("web", "staging").await.unwrap();
+    assert_eq!(eff["toml"].as_str().unwrap(), read.toml);
+
+    // A table in the environment's own document replaces the shared one whole.
+    staging
+        .save_secrets("web", "own = \"s\"\n[db]\nhost = \"staging-db\"\n", 1, None)
+        .await
+        .unwrap();
+    let doc = hush_core::Document::parse(&runner.secrets("web").await.unwrap().toml).unwrap();
+    let hush_core::Value::Table(db) = &doc.root()["db"] else {
+        panic!("db is a table")
+    };
+    assert_eq!(
+        db.len(),
+        1,
+        "db.user from common-db is gone (no deep merge)"
+    );
+
+    // A shared save that would make an including environment invalid is refused, naming it;
+    // nothing is saved.
+    let huge = format!("big = \"{}\"\n", "x".repeat(600 * 1024));
+    staging.save_secrets("web", &huge, 2, None).await.unwrap();
+    let (status, code, message) = api_err(
+        editor
+            .save_shared(
+                "keys",
+                &format!("API_KEY = \"k1\"\nbig2 = \"{}\"\n", "y".repeat(600 * 1024)),
+                1,
+                None,
+            )
+            .await,
+    );
+    assert_eq!(
+        (status, code.as_str()),
+        (422, "invalid_effective"),
+        "{message}"
+    );
+    assert!(message.contains("web/staging"), "{message}");
+    assert_eq!(editor.shared_versions("keys").await.unwrap().len(), 1);
+    // The same check on the environment's own save.
+    owner
+        .save_shared(
+            "common-db",
+            &format!("{common}big3 = \"{}\"\n", "z".repeat(400 * 1024)),
+            1,
+            None,
+        )
+        .await
+        .unwrap();
+    let (status, code, message) = api_err(
+        staging
+            .save_secrets(
+                "web",
+                &format!("{huge}more = \"{}\"\n", "w".repeat(40 * 1024)),
+                3,
+                None,
+            )
+            .await,
+    );
+    assert_eq!(
+        (status, code.as_str()),
+        (422, "invalid_effective"),
+        "{message}"
+    );
+    assert!(message.contains("web/staging"), "{message}");
+    assert_eq!(
+        staging.versions("web").await.unwrap().len(),
+        3,
+        "nothing saved"
+    );
+
+    // Removing a document still included is refused, naming who includes it.
+    let (status, _, message) = api_err(owner.delete_shared("common-db").await);
+    assert_eq!(status, 409);
+    assert!(message.contains("web/staging"), "{message}");
+    let (status, ..) = api_err(editor.delete_shared("common-db").await);
+    assert_eq!(status, 403);
+    owner
+        .set_includes("web", "staging", &["keys"])
+        .await
+        .unwrap();
+    owner.delete_shared("common-db").await.unwrap();
+    let (status, ..) = api_err(viewer.shared_doc("common-db").await);
+    assert_eq!(status, 404);
+    let listed = viewer.shared_docs().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["included_by"], serde_json::json!(["web/staging"]));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_shared_save_reaches_every_including_environments_watch_stream() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    owner
+        .create_shared("common", Some("K = \"v1\"\n"))
+        .await
+        .unwrap();
+    let mut streams = Vec::new();
+    let mut runners: Vec<Client> = Vec::new();
+    for app in ["web", "api"] {
+        owner
+            .create_app(app, Some("own = 1\n"), None)
+            .await
+            .unwrap();
+        owner.create_env(app, "staging").await.unwrap();
+        owner
+            .set_includes(app, "staging", &["common"])
+            .await
+            .unwrap();
+        let token = owner
+            .with_env(Some("staging"))
+            .create_app_token(app, "runner", None)
+            .await
+            .unwrap();
+        let runner = server
+            .anonymous()
+            .with_token(token.token)
+            .with_env(Some("staging"));
+        let mut stream = Box::pin(runner.watch(app, 0, Duration::from_secs(5)).await.unwrap());
+        let first = stream.next().await.unwrap().unwrap();
+        assert_eq!(first, runner.secrets(app).await.unwrap().revision());
+        streams.push((stream, first));
+        runners.push(runner);
+    }
+    // A production watcher of web is not told: production does not include it.
+    let prod_token = owner.create_app_token("web", "prod", None).await.unwrap();
+    let prod = server.anonymous().with_token(prod_token.token);
+    let mut prod_stream = Box::pin(prod.watch("web", 0, Duration::from_secs(3)).await.unwrap());
+    assert_eq!(prod_stream.next().await.unwrap().unwrap(), 1);
+
+    owner
+        .save_shared("common", "K = \"v2\"\n", 1, None)
+        .await
+        .unwrap();
+    for ((stream, first), (runner, app)) in
+        streams.iter_mut().zip(runners.iter().zip(["web", "api"]))
+    {
+        let next = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("the save reaches the stream")
+            .unwrap()
+            .unwrap();
+        assert!(next > *first);
+        let read = runner.secrets(app).await.unwrap();
+        assert_eq!(read.revision(), next, "the read matches what was announced");
+        assert!(read.toml.contains("v2"));
+        assert_eq!(read.includes[0]["version"], 2);
+    }
+    // Heartbeats keep the stream open: nothing but them may arrive.
+    if let Ok(Some(Ok(v))) =
+        tokio::time::timeout(Duration::from_millis(700), prod_stream.next()).await
+    {
+        panic!("production announced {v} for a shared save it does not include");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn compare_shows_keys_in_one_only_and_differing_values_for_editors() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    let editor = server.member(&owner, "erin", "editor").await;
+    let viewer = server.member(&owner, "vic", "viewer").await;
+    owner
+        .create_app(
+            "web",
+            Some("A = \"same\"\nB = \"prod-b\"\nONLY_PROD = 1\n"),
+            None,
+        )
+        .await
+        .unwrap();
+    owner.create_env("web", "staging").await.unwrap();
+    editor
+        .with_env(Some("staging"))
+        .save_secrets(
+            "web",
+            "A = \"same\"\nB = \"staging-b\"\nONLY_STAGING = 2\n",
+            0,
+            None,
+        )
+        .await
+        .unwrap();
+    let seen = viewer
+        .compare("web", "staging", "production")
+        .await
+        .unwrap();
+    assert_eq!(seen["only_in_a"], serde_json::json!(["ONLY_STAGING"]));
+    assert_eq!(seen["only_in_b"], serde_json::json!(["ONLY_PROD"]));
+    assert_eq!(seen["differing"][0]["key"], "B");
+    assert!(seen["differing"][0]["a"].is_null(), "masked for viewers");
+    assert_eq!(seen["values_shown"], false);
+    assert!(!seen.to_string().contains("staging-b"));
+    let seen = editor
+        .compare("web", "staging", "production")
+        .await
+        .unwrap();
+    assert_eq!(seen["differing"][0]["a"], "staging-b");
+    assert_eq!(seen["differing"][0]["b"], "prod-b");
+
+    // An editor made viewer on this app sees what a viewer sees: the role on the app counts.
+    let erin = owner
+        .members()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m["name"] == "erin")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    owner.set_app_role("web", erin, "viewer").await.unwrap();
+    let seen = editor
+        .compare("web", "staging", "production")
+        .await
+        .unwrap();
+    assert_eq!(seen["values_shown"], false);
+    assert!(!seen.to_string().contains("staging-b"));
+    let eff = editor.effective("web", "staging").await.unwrap();
+    assert!(eff["toml"].is_null(), "no text for a viewer on web");
+    assert!(!eff.to_string().contains("staging-b"));
+
+    let (status, _, message) = api_err(viewer.compare("web", "staging", "nope").await);
+    assert_eq!(status, 404);
+    assert!(message.contains("nope"), "{message}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_environments_and_shared_documents() {
+    let doc = hush_server::api::openapi();
+    let json = serde_json::to_value(&doc).unwrap();
+    for path in [
+        "/apps/{app}/envs",
+        "/apps/{app}/envs/{env}",
+        "/apps/{app}/envs/{env}/secrets",
+        "/apps/{app}/envs/{env}/includes",
+        "/apps/{app}/envs/{env}/effective",
+        "/apps/{app}/envs/{env}/watch",
+        "/apps/{app}/compare",
+        "/shared",
+        "/shared/{doc}",
+        "/shared/{doc}/versions",
+    ] {
+        assert!(json["paths"][path].is_object(), "{path} is documented");
+    }
+}
+
+#[tokio::test]
+async fn deleting_an_app_or_environment_ends_its_environments_watch_streams() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    owner
+        .create_app("web", Some("a = 1\n"), None)
+        .await
+        .unwrap();
+    let mut streams = Vec::new();
+    for env in ["staging", "dev"] {
+        owner.create_env("web", env).await.unwrap();
+        owner
+            .with_env(Some(env))
+            .save_secrets("web", "b = 2\n", 0, None)
+            .await
+            .unwrap();
+        let token = owner
+            .with_env(Some(env))
+            .create_app_token("web", "runner", None)
+            .await
+            .unwrap();
+        let runner = server
+            .anonymous()
+            .with_token(token.token)
+            .with_env(Some(env));
+        let mut stream = Box::pin(
+            runner
+                .watch("web", 0, Duration::from_secs(30))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(stream.next().await.unwrap().unwrap(), 1);
+        streams.push((stream, runner));
+    }
+    // Deleting one environment ends its streams, not the other's.
+    owner.delete_env("web", "dev").await.unwrap();
+    let (mut dev, dev_runner) = streams.pop().unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), dev.next())
+        .await
+        .expect("the stream ends at once");
+    assert!(!matches!(ended, Some(Ok(_))), "{ended:?}");
+    assert_eq!(api_err(dev_runner.secrets("web").await).0, 401);
+    // Deleting the app ends every environment's.
+    owner.delete_app("web").await.unwrap();
+    let (mut staging, staging_runner) = streams.pop().unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(5), staging.next())
+        .await
+        .expect("the stream ends at once");
+    assert!(!matches!(ended, Some(Ok(_))), "{ended:?}");
+    assert_eq!(api_err(staging_runner.secrets("web").await).0, 401);
+    server.stop().await;
+}

@@ -1,0 +1,435 @@
+//! Environments and shared documents through the `hush` binary: the real `hush serve` on a free
+//! port, the CLI (`hush envs`, `hush shared`, `--env`) and `hush run --env` following a shared
+//! document live; and a database made by the previous release served by this one.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hush_client::api::Client;
+
+use crate::common;
+
+use common::{HUSH, Server};
+
+const PASSWORD: &str = "correct-horse-battery";
+const DEADLINE: Duration = Duration::from_secs(30);
+
+struct World {
+    dir: tempfile::TempDir,
+    server: Server,
+    owner: Client,
+    personal: String,
+}
+
+impl World {
+    async fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["data", "home", "config", "cache", "tmp", "work"] {
+            fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        let data = dir.path().join("data");
+        let status = Command::new(HUSH)
+            .args(["admin", "create-owner", "--name", "olivia", "--data-dir"])
+            .arg(&data)
+            .env("HUSH_OWNER_PASSWORD", PASSWORD)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "create-owner failed");
+        let server = Server::on_data_dir(&data, 0);
+        let anonymous = Client::new(&server.url, None).unwrap();
+        let personal = anonymous
+            .login("olivia", PASSWORD, "tests")
+            .await
+            .unwrap()
+            .token;
+        let owner = anonymous.with_token(personal.clone());
+        World {
+            dir,
+            server,
+            owner,
+            personal,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `hush ARGS` with this world's home and the given token, nothing else from outside.
+    fn hush(&self, token: &str) -> Command {
+        let mut cmd = Command::new(HUSH);
+        cmd.current_dir(self.path("work"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path("home"))
+            .env("XDG_CONFIG_HOME", self.path("config"))
+            .env("XDG_CACHE_HOME", self.path("cache"))
+            .env("TMPDIR", self.path("tmp"))
+            .env("HUSH_SERVER", &self.server.url)
+            .env("HUSH_TOKEN", token)
+            .env("HUSH_LOG", "info")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs the CLI as the owner; expects success and returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.hush(&self.personal).args(args).output().unwrap();
+        succeeded(args, out)
+    }
+
+    /// Runs the CLI as the owner; expects failure and returns stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.hush(&self.personal).args(args).output().unwrap();
+        assert!(
+            !out.status.success(),
+            "{args:?} should fail; stdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.path(name);
+        fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    }
+}
+
+fn succeeded(args: &[&str], out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn until<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A background `hush run`, stopped with SIGTERM when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.0.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A stand-in for Streamlit (rerun mode): writes where its secrets file is, then waits.
+fn fake_streamlit(world: &World) -> PathBuf {
+    let fake = world.path("bin/streamlit");
+    fs::create_dir_all(fake.parent().unwrap()).unwrap();
+    let mut f = fs::File::create(&fake).unwrap();
+    writeln!(
+        f,
+        "#!/bin/sh\necho \"$STREAMLIT_SECRETS_FILES\" > out.txt\nexec sleep 1000"
+    )
+    .unwrap();
+    drop(f);
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    fake
+}
+
+fn secrets_file_of(out: &Path) -> Option<PathBuf> {
+    let text = fs::read_to_string(out).ok()?;
+    let line = text.lines().next()?.trim();
+    (!line.is_empty()).then(|| PathBuf::from(line))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runner_on_staging_gets_a_shared_document_change_live() {
+    let world = World::new().await;
+    world
+        .owner
+        .create_app("web", Some("MODE = \"production\"\n"), None)
+        .await
+        .unwrap();
+    world.ok(&["envs", "create", "web", "staging"]);
+    let own = world.write("staging.toml", "MODE = \"staging\"\n");
+    world.ok(&["secrets", "import", "web", &own, "--env", "staging"]);
+    let common = world.write("common.toml", "DB_HOST = \"db-v1\"\nMODE = \"shared\"\n");
+    world.ok(&["shared", "create", "common-db", "--file", &common]);
+    world.ok(&["envs", "include", "web", "staging", "common-db"]);
+    let created = world.ok(&[
+        "tokens", "create", "--app", "web", "--env", "staging", "--name", "runner",
+    ]);
+    let token = created
+        .lines()
+        .find(|l| l.starts_with("hush_app_"))
+        .expect("the token is printed")
+        .trim()
+        .to_string();
+
+    let fake = fake_streamlit(&world);
+    let stderr = world.path("run.stderr");
+    let running = Running(
+        world
+            .hush(&token)
+            .args(["run", "--app", "web", "--env", "staging", "--"])
+            .args([fake.to_str().unwrap(), "run", "app.py"])
+            .stdout(fs::File::create(world.path("run.stdout")).unwrap())
+            .stderr(fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let out = world.path("work/out.txt");
+    let file = until("the app to start", async || secrets_file_of(&out)).await;
+    let text = fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("db-v1"),
+        "the shared value is delivered: {text}"
+    );
+    assert!(
+        text.contains("MODE = \"staging\""),
+        "the environment's own value wins: {text}"
+    );
+
+    // A shared save reaches the running copy live.
+    let common2 = world.write("common2.toml", "DB_HOST = \"db-v2\"\nMODE = \"shared\"\n");
+    world.ok(&[
+        "shared",
+        "set",
+        "common-db",
+        &common2,
+        "-m",
+        "move the database",
+    ]);
+    until(
+        "the secrets file to hold the new shared value",
+        async || {
+            let text = fs::read_to_string(&file).unwrap_or_default();
+            text.contains("db-v2").then_some(())
+        },
+    )
+    .await;
+    // It reports the revision it applied, the one the server announces.
+    let staging = world.owner.with_env(Some("staging"));
+    let revision = staging.secrets("web").await.unwrap().revision();
+    until("the running copy to report the new revision", async || {
+        let list = staging.instances("web").await.ok()?;
+        list.into_iter()
+            .find(|i| i["applied_version"] == revision && i["status"] == "running")
+    })
+    .await;
+    // Production never saw it.
+    assert!(world.owner.instances("web").await.unwrap().is_empty());
+    assert_eq!(
+        world.owner.secrets("web").await.unwrap().toml,
+        "MODE = \"production\"\n"
+    );
+    drop(running);
+    let log = fs::read_to_string(&stderr).unwrap_or_default();
+    assert!(!log.contains("db-v1") && !log.contains("db-v2"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn envs_and_shared_documents_from_the_cli() {
+    let world = World::new().await;
+    world
+        .owner
+        .create_app(
+            "web",
+            Some("A = \"same\"\nB = \"prod-b\"\nONLY_PROD = 1\n"),
+            None,
+        )
+        .await
+        .unwrap();
+    let bad = world.fails(&["envs", "create", "web", "Staging"]);
+    assert!(bad.contains("lowercase"), "{bad}");
+    world.ok(&["envs", "create", "web", "staging"]);
+    let file = world.write(
+        "s.toml",
+        "A = \"same\"\nB = \"staging-b\"\nONLY_STAGING = 2\n",
+    );
+    world.ok(&["secrets", "import", "web", &file, "--env", "staging"]);
+    let listed = world.ok(&["envs", "list", "web"]);
+    assert!(
+        listed.contains("production") && listed.contains("staging"),
+        "{listed}"
+    );
+
+    let compared = world.ok(&["envs", "compare", "web", "staging", "production"]);
+    assert!(compared.contains("- ONLY_STAGING"), "{compared}");
+    assert!(compared.contains("+ ONLY_PROD"), "{compared}");
+    assert!(compared.contains("~ B"), "{compared}");
+    assert!(!compared.contains("~ A"), "{compared}");
+
+    // Shared documents: created, included, read through the environment, history.
+    let common = world.write("c.toml", "DB = \"shared-db\"\n");
+    world.ok(&["shared", "create", "common-db", "--file", &common]);
+    let missing = world.fails(&["envs", "include", "web", "staging", "nope"]);
+    assert!(missing.contains("nope"), "{missing}");
+    world.ok(&["envs", "include", "web", "staging", "common-db"]);
+    let got = world.ok(&["secrets", "get", "web", "--env", "staging", "--key", "DB"]);
+    assert_eq!(got.trim(), "shared-db");
+    let effective = world.ok(&["envs", "effective", "web", "staging"]);
+    assert!(
+        effective
+            .lines()
+            .any(|l| l.contains("DB") && l.contains("common-db")),
+        "{effective}"
+    );
+    let common2 = world.write("c2.toml", "DB = \"shared-db-2\"\n");
+    world.ok(&["shared", "set", "common-db", &common2]);
+    let history = world.ok(&["shared", "history", "common-db"]);
+    assert!(history.lines().count() >= 3, "{history}");
+    assert!(
+        world
+            .ok(&["shared", "get", "common-db"])
+            .contains("shared-db-2")
+    );
+    assert!(world.ok(&["shared", "list"]).contains("web/staging"));
+    let refused = world.fails(&["shared", "delete", "common-db"]);
+    assert!(refused.contains("web/staging"), "{refused}");
+
+    // Local development against an environment: pull writes the effective secrets.
+    world.ok(&["pull", "web", "--env", "staging", "--yes"]);
+    let pulled = fs::read_to_string(world.path("work/.streamlit/secrets.toml")).unwrap();
+    assert!(
+        pulled.contains("shared-db-2") && pulled.contains("staging-b"),
+        "{pulled}"
+    );
+
+    // Editing starts from the environment's own document, never the merged one.
+    world.ok(&["secrets", "set", "web", "C=3", "--env", "staging"]);
+    let staging = world.owner.with_env(Some("staging"));
+    let own = staging.document("web").await.unwrap();
+    assert!(!own.toml.contains("shared-db"), "{}", own.toml);
+    assert!(own.toml.contains("C = "), "{}", own.toml);
+    // A pulled file pushed back: what the shared documents give stays theirs.
+    world.ok(&["pull", "web", "--env", "staging", "--yes"]);
+    let local = world.path("work/.streamlit/secrets.toml");
+    let pulled = fs::read_to_string(&local).unwrap();
+    fs::write(&local, format!("{pulled}D = \"new\"\n")).unwrap();
+    let pushed = world.ok(&["push", "web", "--env", "staging", "--yes"]);
+    assert!(pushed.contains("DB (common-db)"), "{pushed}");
+    let own = staging.document("web").await.unwrap();
+    assert!(!own.toml.contains("shared-db"), "{}", own.toml);
+    assert!(own.toml.contains("D = \"new\""), "{}", own.toml);
+    assert!(own.toml.contains("C = "), "{}", own.toml);
+    world.ok(&["envs", "include", "web", "staging"]);
+    world.ok(&["shared", "delete", "common-db"]);
+    world.ok(&["envs", "delete", "web", "staging"]);
+    assert!(!world.ok(&["envs", "list", "web"]).contains("staging"));
+}
+
+/// The fixture's copy in a data directory of its own, served with its master key.
+fn previous_release() -> (tempfile::TempDir, String, String) {
+    let fixtures =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../hush-store/tests/fixtures/previous-release");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    fs::create_dir_all(&data).unwrap();
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::copy(fixtures.join("hush.db"), data.join("hush.db")).unwrap();
+    let key = fs::read_to_string(fixtures.join("master.key")).unwrap();
+    let token = fs::read_to_string(fixtures.join("app-token.txt")).unwrap();
+    (dir, key.trim().to_string(), token.trim().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_from_the_previous_release_is_served_as_production() {
+    let (dir, key, token) = previous_release();
+    let data = dir.path().join("data");
+    let server = Server::start(
+        [
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &[("HUSH_MASTER_KEY", key.as_str())],
+        None,
+    );
+    // The old app token still reads, and what it reads is production's whole history.
+    let runner = Client::new(&server.url, Some(token.clone())).unwrap();
+    let read = runner.secrets("web").await.unwrap();
+    assert_eq!(read.version, 2);
+    assert!(read.toml.contains("web-pass-v2") && read.toml.contains("# a comment kept"));
+    assert_eq!(
+        runner
+            .with_env(Some("production"))
+            .secrets("web")
+            .await
+            .unwrap()
+            .toml,
+        read.toml
+    );
+    let owner = Client::new(&server.url, None)
+        .unwrap()
+        .login("olivia", "fixture-password-123", "tests")
+        .await
+        .unwrap()
+        .token;
+    let owner = Client::new(&server.url, Some(owner)).unwrap();
+    let envs = owner.envs("web").await.unwrap();
+    assert_eq!(envs["envs"].as_array().unwrap().len(), 1);
+    assert_eq!(envs["envs"][0]["name"], "production");
+    assert_eq!(envs["envs"][0]["version"], 2);
+    assert_eq!(owner.versions("web").await.unwrap().len(), 2);
+    let v1 = owner.version("web", 1).await.unwrap();
+    assert!(v1.toml.contains("web-pass-v1"));
+    assert_eq!(
+        owner.secrets("api").await.unwrap().toml,
+        "API_KEY = \"api-key-1\"\n"
+    );
+    // New environments work next to the old data; the old token stays production's.
+    owner.create_env("web", "staging").await.unwrap();
+    let (status, ..) = match runner.with_env(Some("staging")).secrets("web").await {
+        Err(hush_client::api::ClientError::Api { status, code, .. }) => (status, code, ()),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert_eq!(status, 403);
+
+    // `hush admin verify` opens every version of every environment and shared document.
+    owner
+        .with_env(Some("staging"))
+        .save_secrets("web", "S = 1\n", 0, None)
+        .await
+        .unwrap();
+    owner
+        .create_shared("common", Some("C = 2\n"))
+        .await
+        .unwrap();
+    owner
+        .set_includes("web", "staging", &["common"])
+        .await
+        .unwrap();
+    let out = common::hush(
+        ["admin", "verify", "--data-dir", data.to_str().unwrap()],
+        &[("HUSH_MASTER_KEY", key.as_str())],
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("2 apps and 5 versions"), "{text}");
+}
