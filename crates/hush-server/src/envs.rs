@@ -186,20 +186,23 @@ impl Current {
         Ok(Zeroizing::new(self.effective("")?.to_toml()))
     }
 
-    /// `[{"document", "version"}]` of the included documents, in order.
-    pub fn included_versions(&self) -> serde_json::Value {
-        serde_json::Value::Array(
-            self.includes
-                .iter()
-                .map(|(doc, latest)| {
-                    serde_json::json!({
-                        "document": doc.name,
-                        "version": latest.as_ref().map_or(0, |l| l.version),
-                    })
-                })
-                .collect(),
-        )
+    /// The included documents and the version of each this state holds, in order.
+    pub fn included_versions(&self) -> Vec<IncludedVersion> {
+        self.includes
+            .iter()
+            .map(|(doc, latest)| IncludedVersion {
+                document: doc.name.clone(),
+                version: latest.as_ref().map_or(0, |l| l.version),
+            })
+            .collect()
     }
+}
+
+/// One included shared document and its version (0: it has none yet).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct IncludedVersion {
+    pub document: String,
+    pub version: i64,
 }
 
 fn parse(latest: Option<&Latest>) -> ApiResult<Table> {

@@ -283,9 +283,8 @@ pub struct EffectiveView {
     pub env: String,
     pub version: i64,
     pub revision: i64,
-    /// `[{"document", "version"}]` of the included documents, in order.
-    #[schema(value_type = Object)]
-    pub includes: serde_json::Value,
+    /// The included documents, in order.
+    pub includes: Vec<crate::envs::IncludedVersion>,
     pub keys: Vec<KeySource>,
     /// The merged tree with every value masked.
     #[schema(value_type = Object)]
