@@ -11,5 +11,6 @@ mod launcher;
 mod panel;
 mod reveal;
 mod security;
+mod sso;
 mod storage;
 mod workload;

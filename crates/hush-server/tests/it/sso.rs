@@ -1,0 +1,575 @@
+//! Single sign-on against a real OpenID provider on loopback: `oidc-provider` from npm
+//! (e2e/oidc/provider.js), driven through the real redirects (hush → provider → hush) with a
+//! cookie-keeping client. New members by domain, group → role, invitation-only servers, the
+//! CLI's one-time code, and each refusal (with nothing created). Skips, saying so, without node.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use hush_server::auth::sso::SsoConfig;
+use hush_store::Role;
+use reqwest::StatusCode;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::common::TestServer;
+
+const CLIENT_ID: &str = "hush";
+const CLIENT_SECRET: &str = "hush-test-secret";
+
+fn oidc_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e/oidc")
+}
+
+/// The provider's node_modules, installed once (`npm ci`), or why the tests cannot run.
+fn provider_ready(test: &str) -> bool {
+    static READY: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let ready = READY.get_or_init(|| {
+        let node = std::process::Command::new("node").arg("--version").output();
+        if !node.is_ok_and(|o| o.status.success()) {
+            return Err("node is not installed".into());
+        }
+        if oidc_dir().join("node_modules/oidc-provider").exists() {
+            return Ok(());
+        }
+        let npm = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(oidc_dir())
+            .status();
+        match npm {
+            Ok(s) if s.success() => Ok(()),
+            _ => Err("npm ci in e2e/oidc failed".into()),
+        }
+    });
+    match ready {
+        Ok(()) => true,
+        Err(why) => {
+            eprintln!("SKIPPED (OpenID provider): {why}; cannot run {test}");
+            false
+        }
+    }
+}
+
+struct Provider {
+    child: tokio::process::Child,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_provider(port: u16, redirect: &str) -> Provider {
+    let mut child = tokio::process::Command::new("node")
+        .arg("provider.js")
+        .current_dir(oidc_dir())
+        .env("OIDC_PORT", port.to_string())
+        .env("OIDC_CLIENT_ID", CLIENT_ID)
+        .env("OIDC_CLIENT_SECRET", CLIENT_SECRET)
+        .env("OIDC_REDIRECT_URIS", redirect)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the provider starts")
+        .unwrap()
+        .unwrap();
+    assert_eq!(line, format!("listening on {port}"));
+    // Keep reading what it prints, so that it never writes into a closed pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Provider { child }
+}
+
+fn sso_config(issuer: &str) -> SsoConfig {
+    SsoConfig {
+        issuer: issuer.into(),
+        client_id: CLIENT_ID.into(),
+        client_secret: Some(CLIENT_SECRET.into()),
+        display_name: "Test provider".into(),
+        allowed_domains: vec!["example.com".into()],
+        role_claim: Some("groups".into()),
+        role_map: vec![
+            ("owners".into(), Role::Owner),
+            ("devs".into(), Role::Editor),
+        ],
+        create_users: true,
+    }
+}
+
+/// A hush server with single sign-on and the provider it trusts.
+async fn world(change: impl FnOnce(&mut SsoConfig)) -> (TestServer, Provider) {
+    let port = free_port();
+    let mut sso = sso_config(&format!("http://127.0.0.1:{port}"));
+    change(&mut sso);
+    let server = TestServer::start_with(|c| c.sso = Some(sso)).await;
+    let provider = start_provider(port, &format!("{}/api/v1/auth/sso/callback", server.url)).await;
+    (server, provider)
+}
+
+/// A browser without JavaScript: follows redirects by hand, keeping cookies per host.
+struct Browser {
+    http: reqwest::Client,
+    jar: HashMap<String, HashMap<String, String>>,
+}
+
+impl Browser {
+    fn new() -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            jar: HashMap::new(),
+        }
+    }
+
+    fn host(url: &reqwest::Url) -> String {
+        format!(
+            "{}:{}",
+            url.host_str().unwrap(),
+            url.port_or_known_default().unwrap()
+        )
+    }
+
+    fn cookie(&self, host: &str, name: &str) -> Option<String> {
+        self.jar.get(host).and_then(|c| c.get(name)).cloned()
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> reqwest::Response {
+        let request = request.build().unwrap();
+        let host = Browser::host(request.url());
+        let mut request = request;
+        if let Some(cookies) = self.jar.get(&host) {
+            let header = cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            if !header.is_empty() {
+                request
+                    .headers_mut()
+                    .insert(reqwest::header::COOKIE, header.parse().unwrap());
+            }
+        }
+        let response = self.http.execute(request).await.unwrap();
+        let jar = self.jar.entry(host).or_default();
+        for set in response.headers().get_all(reqwest::header::SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            let (pair, attrs) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            let attrs = attrs.to_ascii_lowercase();
+            if value.is_empty() || attrs.contains("max-age=0") || attrs.contains("1970") {
+                jar.remove(name.trim());
+            } else {
+                jar.insert(name.trim().to_string(), value.to_string());
+            }
+        }
+        response
+    }
+
+    /// Follows redirects from `url` until an answer that is not one, or until `stop` says so
+    /// about a redirect's target (returned unfollowed).
+    async fn follow(
+        &mut self,
+        mut response: reqwest::Response,
+        stop: impl Fn(&str) -> bool,
+    ) -> (reqwest::Response, Option<String>) {
+        for _ in 0..20 {
+            if !response.status().is_redirection() {
+                return (response, None);
+            }
+            let location = response.headers()[reqwest::header::LOCATION]
+                .to_str()
+                .unwrap();
+            let next = response.url().join(location).unwrap().to_string();
+            if stop(&next) {
+                return (response, Some(next));
+            }
+            response = self.send(self.http.get(&next)).await;
+        }
+        panic!("too many redirects");
+    }
+
+    /// Signs in as `email` from hush's start URL; returns the final answer.
+    async fn sign_in(&mut self, start: &str, email: &str) -> reqwest::Response {
+        let url = format!(
+            "{start}{}login_hint={email}",
+            if start.contains('?') { '&' } else { '?' }
+        );
+        let first = self.send(self.http.get(&url)).await;
+        self.follow(first, |_| false).await.0
+    }
+
+    /// Signs in up to the provider's redirect back to hush; returns the callback URL.
+    async fn until_callback(&mut self, server: &TestServer, email: &str) -> String {
+        let url = format!("{}/api/v1/auth/sso/start?login_hint={email}", server.url);
+        let first = self.send(self.http.get(&url)).await;
+        let (_, next) = self
+            .follow(first, |u| u.contains("/api/v1/auth/sso/callback"))
+            .await;
+        next.expect("the provider sends the browser back")
+    }
+
+    async fn me(&mut self, server: &TestServer) -> serde_json::Value {
+        let response = self
+            .send(self.http.get(format!("{}/api/v1/me", server.url)))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+}
+
+fn start_url(server: &TestServer) -> String {
+    format!("{}/api/v1/auth/sso/start", server.url)
+}
+
+/// The refusal page's code and text.
+async fn refusal(response: reqwest::Response) -> (StatusCode, String, String) {
+    let status = response.status();
+    let page = response.text().await.unwrap();
+    let code = page
+        .split("data-code=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("a refusal page, got {status}: {page}"))
+        .to_string();
+    (status, code, page)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_members_by_domain_get_the_role_their_groups_map_to() {
+    if !provider_ready("new_members_by_domain_get_the_role_their_groups_map_to") {
+        return;
+    }
+    let (server, _provider) = world(|_| {}).await;
+    let owner = server.owner().await;
+    for (email, role) in [
+        ("alice@example.com", "editor"),
+        ("owen@example.com", "owner"),
+        ("carol@example.com", "viewer"),
+    ] {
+        let mut browser = Browser::new();
+        let landed = browser.sign_in(&start_url(&server), email).await;
+        assert_eq!(landed.url().path(), "/", "{email} lands on the panel");
+        assert_eq!(landed.status(), StatusCode::OK);
+        let me = browser.me(&server).await;
+        assert_eq!(me["user"]["name"], email);
+        assert_eq!(me["user"]["role"], role, "{email}");
+        assert!(me["csrf_token"].as_str().is_some_and(|t| !t.is_empty()));
+        // Signing in again is the same member.
+        let mut again = Browser::new();
+        again.sign_in(&start_url(&server), email).await;
+        assert_eq!(again.me(&server).await["user"]["id"], me["user"]["id"]);
+    }
+    assert_eq!(owner.members().await.unwrap().len(), 4);
+    let events = crate::common::audit_eventually(&owner, "action=auth.sso", |e| {
+        e["actor_name"] == "alice@example.com"
+    })
+    .await;
+    assert!(events.iter().any(|e| e["outcome"] == "ok"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_say_why_are_audited_and_create_nothing() {
+    if !provider_ready("refusals_say_why_are_audited_and_create_nothing") {
+        return;
+    }
+    let (server, _provider) = world(|_| {}).await;
+    let owner = server.owner().await;
+
+    // An email outside the allowed domains.
+    let mut browser = Browser::new();
+    let (status, code, page) = refusal(
+        browser
+            .sign_in(&start_url(&server), "eve@elsewhere.test")
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "sso_domain_not_allowed")
+    );
+    assert!(page.contains("only addresses at example.com"), "{page}");
+    assert!(
+        browser
+            .cookie(&Browser::host(&server.url.parse().unwrap()), "hush_session")
+            .is_none()
+    );
+
+    // An email the provider has not verified.
+    let mut browser = Browser::new();
+    let (status, code, _) = refusal(
+        browser
+            .sign_in(&start_url(&server), "uma@example.com")
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "sso_email_unverified")
+    );
+
+    // A replayed state: the callback works once.
+    let mut browser = Browser::new();
+    let callback = browser.until_callback(&server, "alice@example.com").await;
+    let first = browser.send(browser.http.get(&callback)).await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let (status, code, _) = refusal(browser.send(browser.http.get(&callback)).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "sso_unknown_state")
+    );
+
+    // An unknown state, and a state started in another browser.
+    let mut browser = Browser::new();
+    let forged = format!(
+        "{}/api/v1/auth/sso/callback?code=x&state=made-up",
+        server.url
+    );
+    let (_, code, _) = refusal(browser.send(browser.http.get(&forged)).await).await;
+    assert_eq!(code, "sso_unknown_state");
+    let mut victim = Browser::new();
+    let callback = victim.until_callback(&server, "carol@example.com").await;
+    let mut attacker = Browser::new();
+    let (_, code, _) = refusal(attacker.send(attacker.http.get(&callback)).await).await;
+    assert_eq!(code, "sso_state_mismatch");
+    // A code for another sign-in's verifier: the provider refuses it (PKCE).
+    let mut browser = Browser::new();
+    let other = browser.until_callback(&server, "carol@example.com").await;
+    let stolen_code = callback
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let state = other
+        .split("state=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let mixed = format!(
+        "{}/api/v1/auth/sso/callback?code={stolen_code}&state={state}",
+        server.url
+    );
+    let (_, code, _) = refusal(browser.send(browser.http.get(&mixed)).await).await;
+    assert_eq!(code, "sso_code_refused");
+
+    // Nothing was created: olivia and alice only.
+    let names: Vec<String> = owner
+        .members()
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("eve") || n.contains("uma") || n.contains("carol"))
+    );
+    let events = crate::common::audit_eventually(&owner, "action=auth.sso", |e| {
+        e["detail"]["reason"] == "sso_code_refused"
+    })
+    .await;
+    for reason in [
+        "sso_domain_not_allowed",
+        "sso_email_unverified",
+        "sso_unknown_state",
+        "sso_state_mismatch",
+        "sso_code_refused",
+    ] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e["detail"]["reason"] == reason && e["outcome"] == "failed"),
+            "{reason} audited: {events:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitation_only_servers_take_people_through_their_invitation() {
+    if !provider_ready("invitation_only_servers_take_people_through_their_invitation") {
+        return;
+    }
+    let (server, _provider) = world(|s| s.create_users = false).await;
+    let owner = server.owner().await;
+    let mut browser = Browser::new();
+    let (status, code, page) = refusal(
+        browser
+            .sign_in(&start_url(&server), "bob@example.com")
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "sso_not_invited")
+    );
+    assert!(page.contains("invitation"), "{page}");
+    assert_eq!(owner.members().await.unwrap().len(), 1);
+
+    // Through the invitation: the member is made with its role, named by the email.
+    let invite = owner.invite("editor").await.unwrap();
+    let token = invite["url"]
+        .as_str()
+        .unwrap()
+        .split_once('#')
+        .unwrap()
+        .1
+        .to_string();
+    let mut browser = Browser::new();
+    let first = browser
+        .send(browser.http.post(start_url(&server)).form(&[
+            ("invite", token.as_str()),
+            ("login_hint", "bob@example.com"),
+        ]))
+        .await;
+    let (landed, _) = browser.follow(first, |_| false).await;
+    assert_eq!(landed.url().path(), "/");
+    let me = browser.me(&server).await;
+    assert_eq!(
+        (me["user"]["name"].as_str(), me["user"]["role"].as_str()),
+        (Some("bob@example.com"), Some("editor"))
+    );
+    // The invitation is used; bob signs in again without it.
+    let mut again = Browser::new();
+    again.sign_in(&start_url(&server), "bob@example.com").await;
+    assert_eq!(again.me(&server).await["user"]["id"], me["user"]["id"]);
+    let mut carol = Browser::new();
+    let first = carol
+        .send(carol.http.post(start_url(&server)).form(&[
+            ("invite", token.as_str()),
+            ("login_hint", "carol@example.com"),
+        ]))
+        .await;
+    let (_, code, _) = refusal(carol.follow(first, |_| false).await.0).await;
+    assert_eq!(code, "sso_dead_invite");
+    assert_eq!(owner.members().await.unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_is_down_is_a_clear_refusal() {
+    // No provider at all on this port: no node needed.
+    let port = free_port();
+    let server =
+        TestServer::start_with(|c| c.sso = Some(sso_config(&format!("http://127.0.0.1:{port}"))))
+            .await;
+    let owner = server.owner().await;
+    let mut browser = Browser::new();
+    let response = browser.send(browser.http.get(start_url(&server))).await;
+    let (status, code, page) = refusal(response).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_GATEWAY, "sso_provider_unreachable")
+    );
+    assert!(
+        page.contains(&format!("127.0.0.1:{port} cannot be reached")),
+        "{page}"
+    );
+    let events = crate::common::audit_eventually(&owner, "action=auth.sso", |e| {
+        e["detail"]["reason"] == "sso_provider_unreachable"
+    })
+    .await;
+    assert!(!events.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hush_login_sso_trades_a_one_time_code_for_a_personal_token() {
+    if !provider_ready("hush_login_sso_trades_a_one_time_code_for_a_personal_token") {
+        return;
+    }
+    let (server, _provider) = world(|_| {}).await;
+    let _owner = server.owner().await;
+    let mut browser = Browser::new();
+    let start = format!("{}?cli_port=45678&cli_state=abc123", start_url(&server));
+    let first = browser
+        .send(
+            browser
+                .http
+                .get(format!("{start}&login_hint=alice@example.com")),
+        )
+        .await;
+    let (_, to_cli) = browser
+        .follow(first, |u| u.starts_with("http://127.0.0.1:45678/"))
+        .await;
+    let to_cli = to_cli.expect("sent to the CLI's listener");
+    assert!(to_cli.contains("state=abc123"), "{to_cli}");
+    let code = to_cli
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    let http = reqwest::Client::new();
+    let exchange = format!("{}/api/v1/auth/sso/exchange", server.url);
+    let created: serde_json::Value = http
+        .post(&exchange)
+        .json(&serde_json::json!({ "code": code }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = created["token"].as_str().unwrap().to_string();
+    let client = server.anonymous().with_token(token.clone());
+    assert_eq!(
+        client.me().await.unwrap()["user"]["name"],
+        "alice@example.com"
+    );
+    // The code works once.
+    let again = http
+        .post(&exchange)
+        .json(&serde_json::json!({ "code": code }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_can_be_turned_off() {
+    let server = TestServer::start().await;
+    let _owner = server.owner().await;
+    assert!(server.state.config.password_login, "on by default");
+    let server2 = TestServer::start_with(|c| c.password_login = false).await;
+    let link = server2.state.first_run_link().await.unwrap().unwrap();
+    let token = link.split_once('#').unwrap().1;
+    server2
+        .anonymous()
+        .accept_invite(token, "olivia", crate::common::PASSWORD)
+        .await
+        .unwrap();
+    let err = server2
+        .anonymous()
+        .login("olivia", crate::common::PASSWORD, "tests")
+        .await
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("password_login_off"), "{err:?}");
+    let info: serde_json::Value = reqwest::get(format!("{}/api/v1/auth/sso", server2.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["password_login"], false);
+}
