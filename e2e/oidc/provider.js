@@ -5,8 +5,50 @@
 // fills it). Consent is granted for the one client. Prints "listening on PORT" once ready.
 //
 //   OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_REDIRECT_URIS (comma separated), OIDC_PORT (0: any)
+//   OIDC_TAMPER=aud|exp|sig|iss  a broken provider: the token endpoint's ID token is re-signed
+//     for another audience, already expired, with a key it does not publish (forged), or
+//     naming another issuer; the refusal tests use it.
 import http from 'node:http';
+import { SignJWT, decodeJwt, exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
+
+// The signing key is ours, so that a tampered token can be re-signed with it.
+const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+const signingKey = { ...(await exportJWK(privateKey)), kid: 'k1', use: 'sig', alg: 'RS256' };
+const { privateKey: strangerKey } = await generateKeyPair('RS256');
+const tamper = process.env.OIDC_TAMPER || '';
+
+async function tampered(jwt) {
+  const claims = decodeJwt(jwt);
+  const now = Math.floor(Date.now() / 1000);
+  let key = privateKey;
+  if (tamper === 'aud') claims.aud = 'someone-else';
+  if (tamper === 'exp') { claims.iat = now - 7200; claims.exp = now - 3600; }
+  if (tamper === 'iss') claims.iss = 'http://127.0.0.1:1';
+  if (tamper === 'sig') key = strangerKey;
+  return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).sign(key);
+}
+
+/** Rewrites the ID token in the token endpoint's answer. */
+function tamperTokenResponse(res) {
+  const chunks = [];
+  const end = res.end.bind(res);
+  res.write = (chunk) => { chunks.push(Buffer.from(chunk)); return true; };
+  res.end = (chunk) => {
+    if (chunk && typeof chunk !== 'function') chunks.push(Buffer.from(chunk));
+    (async () => {
+      let body = Buffer.concat(chunks).toString();
+      try {
+        const json = JSON.parse(body);
+        if (json.id_token) json.id_token = await tampered(json.id_token);
+        body = JSON.stringify(json);
+      } catch { /* not JSON: as it was */ }
+      res.setHeader('content-length', Buffer.byteLength(body));
+      end(body);
+    })();
+    return res;
+  };
+}
 
 const people = {
   'alice@example.com': { email_verified: true, name: 'Alice', groups: ['devs'] },
@@ -45,6 +87,7 @@ server.listen(port, '127.0.0.1', () => {
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
     scopes: ['openid', 'email', 'profile', 'groups'],
     conformIdTokenClaims: false,
+    jwks: { keys: [signingKey] },
     features: { devInteractions: { enabled: false } },
     pkce: { required: () => true },
     cookies: { keys: ['hush-e2e-only'] },
@@ -62,7 +105,10 @@ server.listen(port, '127.0.0.1', () => {
   server.on('request', async (req, res) => {
     try {
       const match = req.url.match(/^\/interaction\/([^/?]+)(\/login)?/);
-      if (!match) return callback(req, res);
+      if (!match) {
+        if (tamper && req.method === 'POST' && req.url.startsWith('/token')) tamperTokenResponse(res);
+        return callback(req, res);
+      }
       const details = await provider.interactionDetails(req, res);
       let email = details.params.login_hint;
       if (match[2] && req.method === 'POST') {

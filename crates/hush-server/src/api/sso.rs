@@ -37,7 +37,7 @@ pub struct SsoInfo {
 
 /// What the sign-in page offers: single sign-on (and with which provider), passwords.
 #[utoipa::path(get, path = "/auth/sso", tag = "session", security(()),
-    responses((status = 200, body = SsoInfo)))]
+    responses((status = 200, body = SsoInfo), (status = "default", body = ErrorBody, description = "An error")))]
 pub async fn info(State(state): State<AppState>) -> axum::Json<SsoInfo> {
     axum::Json(SsoInfo {
         enabled: state.sso.is_some(),
@@ -153,7 +153,7 @@ pub struct CallbackQuery {
 /// the member, and starts a panel session (or hands `hush login --sso` a one-time code).
 /// Refusals are HTML pages saying why, audited, and create nothing.
 #[utoipa::path(get, path = "/auth/sso/callback", tag = "session", security(()), params(CallbackQuery),
-    responses((status = 303, description = "Signed in: to the panel (with the session cookie) or to hush login's listener"), (status = 400, description = "Refused: an HTML page saying why"), (status = 403, description = "Refused: an HTML page saying why"), (status = 502, description = "The provider cannot be reached")))]
+    responses((status = 303, description = "Signed in: to the panel (with the session cookie) or to hush login's listener"), (status = 400, description = "Refused: an HTML page saying why"), (status = 403, description = "Refused: an HTML page saying why"), (status = 502, description = "The provider cannot be reached"), (status = "default", body = ErrorBody, description = "404 sso_off")))]
 pub async fn callback(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

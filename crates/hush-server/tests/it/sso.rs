@@ -68,9 +68,10 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start_provider(port: u16, redirect: &str) -> Provider {
+async fn start_provider(port: u16, redirect: &str, tamper: &str) -> Provider {
     let mut child = tokio::process::Command::new("node")
         .arg("provider.js")
+        .env("OIDC_TAMPER", tamper)
         .current_dir(oidc_dir())
         .env("OIDC_PORT", port.to_string())
         .env("OIDC_CLIENT_ID", CLIENT_ID)
@@ -111,11 +112,24 @@ fn sso_config(issuer: &str) -> SsoConfig {
 
 /// A hush server with single sign-on and the provider it trusts.
 async fn world(change: impl FnOnce(&mut SsoConfig)) -> (TestServer, Provider) {
+    world_tampered(change, "").await
+}
+
+/// Like [`world`], with a provider that breaks its ID tokens as `tamper` says.
+async fn world_tampered(
+    change: impl FnOnce(&mut SsoConfig),
+    tamper: &str,
+) -> (TestServer, Provider) {
     let port = free_port();
     let mut sso = sso_config(&format!("http://127.0.0.1:{port}"));
     change(&mut sso);
     let server = TestServer::start_with(|c| c.sso = Some(sso)).await;
-    let provider = start_provider(port, &format!("{}/api/v1/auth/sso/callback", server.url)).await;
+    let provider = start_provider(
+        port,
+        &format!("{}/api/v1/auth/sso/callback", server.url),
+        tamper,
+    )
+    .await;
     (server, provider)
 }
 
@@ -572,4 +586,43 @@ async fn passwords_can_be_turned_off() {
         .await
         .unwrap();
     assert_eq!(info["password_login"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_expired_and_misaddressed_id_tokens_are_refused() {
+    if !provider_ready("forged_expired_and_misaddressed_id_tokens_are_refused") {
+        return;
+    }
+    for (tamper, says) in [
+        ("sig", "its signature does not verify"),
+        ("aud", "wrong audience"),
+        ("exp", "it has expired"),
+        ("iss", "another issuer"),
+    ] {
+        let (server, _provider) = world_tampered(|_| {}, tamper).await;
+        let owner = server.owner().await;
+        let mut browser = Browser::new();
+        let (status, code, page) = refusal(
+            browser
+                .sign_in(&start_url(&server), "alice@example.com")
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::BAD_REQUEST, "sso_bad_token"),
+            "{tamper}"
+        );
+        assert!(page.contains(says), "{tamper}: {page}");
+        assert_eq!(
+            owner.members().await.unwrap().len(),
+            1,
+            "{tamper}: nothing created"
+        );
+        let events = crate::common::audit_eventually(&owner, "action=auth.sso", |e| {
+            e["detail"]["reason"] == "sso_bad_token"
+        })
+        .await;
+        assert!(!events.is_empty(), "{tamper} audited");
+    }
 }
