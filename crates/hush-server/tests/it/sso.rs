@@ -3,96 +3,18 @@
 //! cookie-keeping client. New members by domain, group → role, invitation-only servers, the
 //! CLI's one-time code, and each refusal (with nothing created). Skips, saying so, without node.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::Stdio;
-
 use hush_server::auth::sso::SsoConfig;
 use hush_store::Role;
 use reqwest::StatusCode;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::common::TestServer;
 
-const CLIENT_ID: &str = "hush";
-const CLIENT_SECRET: &str = "hush-test-secret";
+#[path = "common/oidc.rs"]
+mod oidc;
 
-fn oidc_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e/oidc")
-}
-
-/// The provider's node_modules, installed once (`npm ci`), or why the tests cannot run.
-fn provider_ready(test: &str) -> bool {
-    static READY: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    let ready = READY.get_or_init(|| {
-        let node = std::process::Command::new("node").arg("--version").output();
-        if !node.is_ok_and(|o| o.status.success()) {
-            return Err("node is not installed".into());
-        }
-        if oidc_dir().join("node_modules/oidc-provider").exists() {
-            return Ok(());
-        }
-        let npm = std::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(oidc_dir())
-            .status();
-        match npm {
-            Ok(s) if s.success() => Ok(()),
-            _ => Err("npm ci in e2e/oidc failed".into()),
-        }
-    });
-    match ready {
-        Ok(()) => true,
-        Err(why) => {
-            eprintln!("SKIPPED (OpenID provider): {why}; cannot run {test}");
-            false
-        }
-    }
-}
-
-struct Provider {
-    child: tokio::process::Child,
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_provider(port: u16, redirect: &str, tamper: &str) -> Provider {
-    let mut child = tokio::process::Command::new("node")
-        .arg("provider.js")
-        .env("OIDC_TAMPER", tamper)
-        .current_dir(oidc_dir())
-        .env("OIDC_PORT", port.to_string())
-        .env("OIDC_CLIENT_ID", CLIENT_ID)
-        .env("OIDC_CLIENT_SECRET", CLIENT_SECRET)
-        .env("OIDC_REDIRECT_URIS", redirect)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("the provider starts")
-        .unwrap()
-        .unwrap();
-    assert_eq!(line, format!("listening on {port}"));
-    // Keep reading what it prints, so that it never writes into a closed pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Provider { child }
-}
+use oidc::{
+    Browser, CLIENT_ID, CLIENT_SECRET, Provider, free_port, provider_ready, start_provider,
+};
 
 fn sso_config(issuer: &str) -> SsoConfig {
     SsoConfig {
@@ -133,119 +55,6 @@ async fn world_tampered(
     (server, provider)
 }
 
-/// A browser without JavaScript: follows redirects by hand, keeping cookies per host.
-struct Browser {
-    http: reqwest::Client,
-    jar: HashMap<String, HashMap<String, String>>,
-}
-
-impl Browser {
-    fn new() -> Browser {
-        Browser {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            jar: HashMap::new(),
-        }
-    }
-
-    fn host(url: &reqwest::Url) -> String {
-        format!(
-            "{}:{}",
-            url.host_str().unwrap(),
-            url.port_or_known_default().unwrap()
-        )
-    }
-
-    fn cookie(&self, host: &str, name: &str) -> Option<String> {
-        self.jar.get(host).and_then(|c| c.get(name)).cloned()
-    }
-
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> reqwest::Response {
-        let request = request.build().unwrap();
-        let host = Browser::host(request.url());
-        let mut request = request;
-        if let Some(cookies) = self.jar.get(&host) {
-            let header = cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            if !header.is_empty() {
-                request
-                    .headers_mut()
-                    .insert(reqwest::header::COOKIE, header.parse().unwrap());
-            }
-        }
-        let response = self.http.execute(request).await.unwrap();
-        let jar = self.jar.entry(host).or_default();
-        for set in response.headers().get_all(reqwest::header::SET_COOKIE) {
-            let set = set.to_str().unwrap();
-            let (pair, attrs) = set.split_once(';').unwrap_or((set, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            let attrs = attrs.to_ascii_lowercase();
-            if value.is_empty() || attrs.contains("max-age=0") || attrs.contains("1970") {
-                jar.remove(name.trim());
-            } else {
-                jar.insert(name.trim().to_string(), value.to_string());
-            }
-        }
-        response
-    }
-
-    /// Follows redirects from `url` until an answer that is not one, or until `stop` says so
-    /// about a redirect's target (returned unfollowed).
-    async fn follow(
-        &mut self,
-        mut response: reqwest::Response,
-        stop: impl Fn(&str) -> bool,
-    ) -> (reqwest::Response, Option<String>) {
-        for _ in 0..20 {
-            if !response.status().is_redirection() {
-                return (response, None);
-            }
-            let location = response.headers()[reqwest::header::LOCATION]
-                .to_str()
-                .unwrap();
-            let next = response.url().join(location).unwrap().to_string();
-            if stop(&next) {
-                return (response, Some(next));
-            }
-            response = self.send(self.http.get(&next)).await;
-        }
-        panic!("too many redirects");
-    }
-
-    /// Signs in as `email` from hush's start URL; returns the final answer.
-    async fn sign_in(&mut self, start: &str, email: &str) -> reqwest::Response {
-        let url = format!(
-            "{start}{}login_hint={email}",
-            if start.contains('?') { '&' } else { '?' }
-        );
-        let first = self.send(self.http.get(&url)).await;
-        self.follow(first, |_| false).await.0
-    }
-
-    /// Signs in up to the provider's redirect back to hush; returns the callback URL.
-    async fn until_callback(&mut self, server: &TestServer, email: &str) -> String {
-        let url = format!("{}/api/v1/auth/sso/start?login_hint={email}", server.url);
-        let first = self.send(self.http.get(&url)).await;
-        let (_, next) = self
-            .follow(first, |u| u.contains("/api/v1/auth/sso/callback"))
-            .await;
-        next.expect("the provider sends the browser back")
-    }
-
-    async fn me(&mut self, server: &TestServer) -> serde_json::Value {
-        let response = self
-            .send(self.http.get(format!("{}/api/v1/me", server.url)))
-            .await;
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.unwrap()
-    }
-}
-
 fn start_url(server: &TestServer) -> String {
     format!("{}/api/v1/auth/sso/start", server.url)
 }
@@ -279,14 +88,14 @@ async fn new_members_by_domain_get_the_role_their_groups_map_to() {
         let landed = browser.sign_in(&start_url(&server), email).await;
         assert_eq!(landed.url().path(), "/", "{email} lands on the panel");
         assert_eq!(landed.status(), StatusCode::OK);
-        let me = browser.me(&server).await;
+        let me = browser.me(&server.url).await;
         assert_eq!(me["user"]["name"], email);
         assert_eq!(me["user"]["role"], role, "{email}");
         assert!(me["csrf_token"].as_str().is_some_and(|t| !t.is_empty()));
         // Signing in again is the same member.
         let mut again = Browser::new();
         again.sign_in(&start_url(&server), email).await;
-        assert_eq!(again.me(&server).await["user"]["id"], me["user"]["id"]);
+        assert_eq!(again.me(&server.url).await["user"]["id"], me["user"]["id"]);
     }
     assert_eq!(owner.members().await.unwrap().len(), 4);
     let events = crate::common::audit_eventually(&owner, "action=auth.sso", |e| {
@@ -338,7 +147,9 @@ async fn refusals_say_why_are_audited_and_create_nothing() {
 
     // A replayed state: the callback works once.
     let mut browser = Browser::new();
-    let callback = browser.until_callback(&server, "alice@example.com").await;
+    let callback = browser
+        .until_callback(&server.url, "alice@example.com")
+        .await;
     let first = browser.send(browser.http.get(&callback)).await;
     assert_eq!(first.status(), StatusCode::SEE_OTHER);
     let (status, code, _) = refusal(browser.send(browser.http.get(&callback)).await).await;
@@ -356,13 +167,17 @@ async fn refusals_say_why_are_audited_and_create_nothing() {
     let (_, code, _) = refusal(browser.send(browser.http.get(&forged)).await).await;
     assert_eq!(code, "sso_unknown_state");
     let mut victim = Browser::new();
-    let callback = victim.until_callback(&server, "carol@example.com").await;
+    let callback = victim
+        .until_callback(&server.url, "carol@example.com")
+        .await;
     let mut attacker = Browser::new();
     let (_, code, _) = refusal(attacker.send(attacker.http.get(&callback)).await).await;
     assert_eq!(code, "sso_state_mismatch");
     // A code for another sign-in's verifier: the provider refuses it (PKCE).
     let mut browser = Browser::new();
-    let other = browser.until_callback(&server, "carol@example.com").await;
+    let other = browser
+        .until_callback(&server.url, "carol@example.com")
+        .await;
     let stolen_code = callback
         .split("code=")
         .nth(1)
@@ -457,7 +272,7 @@ async fn invitation_only_servers_take_people_through_their_invitation() {
         .await;
     let (landed, _) = browser.follow(first, |_| false).await;
     assert_eq!(landed.url().path(), "/");
-    let me = browser.me(&server).await;
+    let me = browser.me(&server.url).await;
     assert_eq!(
         (me["user"]["name"].as_str(), me["user"]["role"].as_str()),
         (Some("bob@example.com"), Some("editor"))
@@ -465,7 +280,7 @@ async fn invitation_only_servers_take_people_through_their_invitation() {
     // The invitation is used; bob signs in again without it.
     let mut again = Browser::new();
     again.sign_in(&start_url(&server), "bob@example.com").await;
-    assert_eq!(again.me(&server).await["user"]["id"], me["user"]["id"]);
+    assert_eq!(again.me(&server.url).await["user"]["id"], me["user"]["id"]);
     let mut carol = Browser::new();
     let first = carol
         .send(carol.http.post(start_url(&server)).form(&[

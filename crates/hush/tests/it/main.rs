@@ -7,4 +7,5 @@ mod durability;
 mod local;
 mod logs;
 mod run;
+mod sso_login;
 mod workload;
