@@ -57,6 +57,8 @@ const people = {
   'carol@example.com': { email_verified: true, name: 'Carol', groups: [] },
   'uma@example.com': { email_verified: false, name: 'Uma', groups: [] },
   'eve@elsewhere.test': { email_verified: true, name: 'Eve', groups: ['owners'] },
+  // Another account (another subject) with alice's email.
+  'alice.again': { email: 'alice@example.com', email_verified: true, name: 'Alice again', groups: [] },
 };
 
 const clientId = process.env.OIDC_CLIENT_ID || 'hush';

@@ -21,12 +21,14 @@ pub mod postgres;
 mod rows;
 mod sql;
 pub mod sqlite;
+mod sso;
 mod store;
 mod writer;
 
 pub use dump::DumpRow;
 pub use identity::*;
 pub use model::*;
+pub use sso::{SsoIdentity, SsoStore};
 pub use store::SqlStore;
 
 /// Milliseconds since the Unix epoch; every timestamp in the store is one of these, given by the caller.
@@ -91,7 +93,7 @@ pub enum StoreEvent {
 }
 
 #[async_trait::async_trait]
-pub trait Store: IdentityStore + Send + Sync + 'static {
+pub trait Store: IdentityStore + SsoStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     // ---- users ----

@@ -125,6 +125,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(sso::start, sso::start_invited))
         .routes(routes!(sso::callback))
         .routes(routes!(sso::exchange))
+        .routes(routes!(sso::linked))
 }
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.

@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use hush_crypto::{new_token, token_hash};
 use hush_store::{
-    ActorKind, AuditEvent, InviteKind, NewInvite, NewUser, Outcome, StoreError, TokenKind, User,
-    check_member_name, now_millis,
+    ActorKind, AuditEvent, InviteKind, NewInvite, NewUser, Outcome, SsoIdentity, StoreError,
+    TokenKind, User, check_member_name, now_millis,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -249,8 +249,9 @@ pub async fn callback(
     }
 }
 
-/// The member an identity is: the one named by its email; else one made from the invitation
-/// the sign-in came with; else a new one (when unknown people may join). `Ok(Err(_))`: refused.
+/// The member an identity is: the one linked to it; else the one named by its email (then
+/// linked, unless linked to another identity); else one made from the invitation the sign-in
+/// came with; else a new one (when unknown people may join). `Ok(Err(_))`: refused.
 async fn member_for(
     state: &AppState,
     sso: &Sso,
@@ -258,8 +259,32 @@ async fn member_for(
     invite: Option<String>,
     ip: Option<String>,
 ) -> ApiResult<Result<User, Refusal>> {
+    if let Some(link) = state
+        .store
+        .find_sso_identity(&identity.issuer, &identity.subject)
+        .await?
+    {
+        let user = state.store.get_user(link.user_id).await?;
+        if link.email != identity.email {
+            link_identity(state, &user, identity).await?;
+        }
+        return Ok(Ok(user));
+    }
     match state.store.find_user_credentials(&identity.email).await {
-        Ok((user, _)) => return Ok(Ok(user)),
+        Ok((user, _)) => {
+            if state.store.sso_identity_of(user.id).await?.is_some() {
+                return Ok(Err(Refusal::new(
+                    "sso_identity_mismatch",
+                    format!(
+                        "the member {} is linked to another single sign-on account; \
+                         an owner can remove the member and invite them again",
+                        user.name
+                    ),
+                )));
+            }
+            link_identity(state, &user, identity).await?;
+            return Ok(Ok(user));
+        }
         Err(StoreError::NotFound) => {}
         Err(e) => return Err(e.into()),
     }
@@ -349,7 +374,10 @@ async fn member_for(
         )
         .await;
     match accepted {
-        Ok((_, user)) => Ok(Ok(user)),
+        Ok((_, user)) => {
+            link_identity(state, &user, identity).await?;
+            Ok(Ok(user))
+        }
         Err(StoreError::NotFound) => Ok(Err(Refusal::new(
             "sso_dead_invite",
             "this invitation link is unknown, used or expired; ask for a new one",
@@ -363,6 +391,31 @@ async fn member_for(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+async fn link_identity(state: &AppState, user: &User, identity: &Identity) -> ApiResult<()> {
+    state
+        .store
+        .link_sso_identity(SsoIdentity {
+            user_id: user.id,
+            issuer: identity.issuer.clone(),
+            subject: identity.subject.clone(),
+            email: identity.email.clone(),
+            linked_at: now_millis(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// The single sign-on identity your account is linked to (`null`: none).
+#[utoipa::path(get, path = "/account/sso", tag = "session",
+    responses((status = 200, body = Option<SsoIdentity>), (status = "default", body = ErrorBody, description = "An error")))]
+pub async fn linked(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<axum::Json<Option<SsoIdentity>>> {
+    let user = who.user()?;
+    Ok(axum::Json(state.store.sso_identity_of(user.id).await?))
 }
 
 /// An audited refusal, as a page that says why (nothing was created).
@@ -391,7 +444,11 @@ async fn refuse(
         StatusCode::BAD_GATEWAY
     } else if matches!(
         refusal.code,
-        "sso_not_invited" | "sso_domain_not_allowed" | "sso_email_unverified" | "sso_dead_invite"
+        "sso_not_invited"
+            | "sso_domain_not_allowed"
+            | "sso_email_unverified"
+            | "sso_dead_invite"
+            | "sso_identity_mismatch"
     ) {
         StatusCode::FORBIDDEN
     } else {

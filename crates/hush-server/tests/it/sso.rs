@@ -98,6 +98,46 @@ async fn new_members_by_domain_get_the_role_their_groups_map_to() {
         assert_eq!(again.me(&server.url).await["user"]["id"], me["user"]["id"]);
     }
     assert_eq!(owner.members().await.unwrap().len(), 4);
+
+    // The account shows the linked identity; another account with alice's email is refused.
+    let mut alice = Browser::new();
+    alice
+        .sign_in(&start_url(&server), "alice@example.com")
+        .await;
+    let linked = alice
+        .send(alice.http.get(format!("{}/api/v1/account/sso", server.url)))
+        .await;
+    let linked: serde_json::Value = linked.json().await.unwrap();
+    assert_eq!(
+        linked["issuer"],
+        server.state.config.sso.as_ref().unwrap().issuer
+    );
+    assert_eq!(linked["subject"], "alice@example.com");
+    assert_eq!(linked["email"], "alice@example.com");
+    let mut impostor = Browser::new();
+    let (status, code, _) =
+        refusal(impostor.sign_in(&start_url(&server), "alice.again").await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "sso_identity_mismatch")
+    );
+    // olivia signed up with a password: no linked identity.
+    let token = server
+        .anonymous()
+        .login("olivia", crate::common::PASSWORD, "tests")
+        .await
+        .unwrap()
+        .token;
+    let olivia: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/account/sso", server.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(olivia.is_null(), "{olivia}");
     let events = crate::common::audit_eventually(&owner, "action=auth.sso", |e| {
         e["actor_name"] == "alice@example.com"
     })
