@@ -1,6 +1,8 @@
 // Single sign-on in a real browser: hush's sign-in page offers the provider (oidc-provider from
 // npm, e2e/oidc/provider.js, on loopback); clicking it goes through the provider's sign-in form
-// and back, and lands signed in as a new member whose group maps to editor. A person from
+// and back, and lands signed in as a new member whose group maps to editor; the account page
+// shows the linked identity. An invited person joins from the invitation link through the
+// provider, with the invitation's role. A person from
 // another email domain is refused with a page that says why.
 
 import assert from 'node:assert/strict';
@@ -9,10 +11,10 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
-  REPO, checkA11y, freePort, launchBrowser, newPage, screenshot, setupOwner, startHush, steps,
+  PASSWORD, REPO, apiCall, checkA11y, freePort, launchBrowser, newPage, screenshot, setupOwner, startHush, steps,
 } from '../lib/harness.js';
 
-const env = { hush: null, browser: null, provider: null };
+const env = { hush: null, browser: null, provider: null, issuer: null };
 
 function startProvider(port, redirect) {
   const child = spawn('node', ['provider.js'], {
@@ -34,6 +36,7 @@ function startProvider(port, redirect) {
 
 before(async () => {
   const port = await freePort();
+  env.issuer = `http://127.0.0.1:${port}`;
   env.hush = await startHush({
     args: [
       '--oidc-issuer', `http://127.0.0.1:${port}`, '--oidc-client-id', 'hush', '--oidc-client-secret', 'e2e-secret',
@@ -72,6 +75,30 @@ test('signing in with the identity provider lands signed in, with the role the g
     await page.getByRole('heading', { name: 'Apps', level: 1 }).waitFor();
     await page.getByRole('button', { name: 'alice@example.com · editor' }).waitFor();
     assert.equal(new URL(page.url()).origin, hush.url);
+  });
+
+  await step('the account page shows the linked identity', async () => {
+    await page.getByRole('button', { name: 'alice@example.com · editor' }).click();
+    await page.getByRole('menuitem', { name: 'Account settings' }).click();
+    await page.getByRole('heading', { name: 'Single sign-on', level: 2 }).waitFor();
+    await page.getByText(`at ${env.issuer}, since`).waitFor();
+    await checkA11y(page, 'Account with a linked SSO identity');
+    await screenshot(page, 'sso-account');
+  });
+
+  await step('an invited person joins through the provider from the invitation link, with its role', async () => {
+    const login = await apiCall(hush.url, 'POST', '/auth/token', { body: { name: 'olivia', password: PASSWORD } });
+    const invite = await apiCall(hush.url, 'POST', '/invites', { token: login.body.token, body: { role: 'editor' } });
+    assert.equal(invite.status, 201);
+    const { page: bob } = await newPage(browser);
+    await bob.goto(invite.body.url);
+    await bob.getByRole('button', { name: 'Join with Test provider' }).waitFor();
+    await checkA11y(bob, 'Invitation with SSO offered');
+    await bob.getByRole('button', { name: 'Join with Test provider' }).click();
+    await bob.getByLabel('Email').fill('bob@example.com');
+    await bob.getByRole('button', { name: 'Continue' }).click();
+    // bob's groups map to nothing (viewer); the invitation makes him an editor.
+    await bob.getByRole('button', { name: 'bob@example.com · editor' }).waitFor();
   });
 
   await step('someone from another domain is refused with a page that says why', async () => {

@@ -2,7 +2,7 @@
 //! a one-time code for `hush login --sso`), the CLI's code exchange, and what the sign-in page
 //! offers. The checks themselves are in [`crate::auth::sso`].
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use hush_crypto::{new_token, token_hash};
@@ -57,10 +57,18 @@ pub struct StartQuery {
 }
 
 #[derive(Deserialize, ToSchema)]
-pub struct StartForm {
+#[serde(deny_unknown_fields)]
+pub struct StartBody {
     /// An invitation link's token: the invitation creates the member on their first sign-in.
     invite: Option<String>,
     login_hint: Option<String>,
+}
+
+/// Where the browser goes next.
+#[derive(Serialize, ToSchema)]
+pub struct StartView {
+    /// The identity provider's authorization address.
+    pub url: String,
 }
 
 fn sso(state: &AppState) -> ApiResult<&Sso> {
@@ -100,20 +108,48 @@ pub async fn start(
     begin(&state, ip, None, ret, query.login_hint).await
 }
 
-/// Starts a sign-in from an invitation link (the token travels in the body, not the URL).
-#[utoipa::path(post, path = "/auth/sso/start", tag = "session", security(()),
-    request_body(content = StartForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 303, description = "To the identity provider"), (status = "default", body = ErrorBody, description = "404 sso_off; 502 when the provider cannot be reached")))]
+/// Starts a sign-in from an invitation link (the token travels in the body, not the URL):
+/// answers with the provider's address for the page to go to (a form could not: the panel's
+/// `form-action 'self'` also covers where a form's answer redirects).
+#[utoipa::path(post, path = "/auth/sso/start", tag = "session", security(()), request_body = StartBody,
+    responses((status = 200, body = StartView), (status = "default", body = ErrorBody, description = "404 sso_off; 502 sso_provider_unreachable")))]
 pub async fn start_invited(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    Form(form): Form<StartForm>,
+    Json(body): Json<StartBody>,
 ) -> ApiResult<Response> {
-    let invite = form
+    let invite = body
         .invite
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty());
-    begin(&state, ip, invite, Return::Panel, form.login_hint).await
+    let sso = sso(&state)?;
+    match sso.start(invite, Return::Panel, body.login_hint).await {
+        Ok((url, sso_state)) => Ok((
+            [(header::SET_COOKIE, state_cookie(&state, &sso_state))],
+            axum::Json(StartView { url }),
+        )
+            .into_response()),
+        Err(refusal) => {
+            audit_refusal(&state, ip, None, &refusal).await;
+            Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                refusal.code,
+                refusal.message,
+            ))
+        }
+    }
+}
+
+fn state_cookie(state: &AppState, sso_state: &str) -> String {
+    format!(
+        "{STATE_COOKIE}={sso_state}; Path=/api/v1/auth/sso; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        crate::auth::sso::PENDING_TTL.as_secs(),
+        if state.config.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
+    )
 }
 
 async fn begin(
@@ -125,18 +161,11 @@ async fn begin(
 ) -> ApiResult<Response> {
     let sso = sso(state)?;
     match sso.start(invite, ret, login_hint).await {
-        Ok((url, sso_state)) => {
-            let cookie = format!(
-                "{STATE_COOKIE}={sso_state}; Path=/api/v1/auth/sso; HttpOnly; SameSite=Lax; Max-Age={}{}",
-                crate::auth::sso::PENDING_TTL.as_secs(),
-                if state.config.secure_cookies {
-                    "; Secure"
-                } else {
-                    ""
-                }
-            );
-            Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&url)).into_response())
-        }
+        Ok((url, sso_state)) => Ok((
+            [(header::SET_COOKIE, state_cookie(state, &sso_state))],
+            Redirect::to(&url),
+        )
+            .into_response()),
         Err(refusal) => Ok(refuse(state, ip, None, refusal).await),
     }
 }
@@ -418,13 +447,12 @@ pub async fn linked(
     Ok(axum::Json(state.store.sso_identity_of(user.id).await?))
 }
 
-/// An audited refusal, as a page that says why (nothing was created).
-async fn refuse(
+async fn audit_refusal(
     state: &AppState,
     ip: Option<String>,
     identity: Option<&Identity>,
-    refusal: Refusal,
-) -> Response {
+    refusal: &Refusal,
+) {
     let event = AuditEvent {
         at: now_millis(),
         actor_kind: ActorKind::Anonymous,
@@ -440,6 +468,16 @@ async fn refuse(
     if let Err(e) = state.audit.record(event).await {
         tracing::warn!(error = %e.message, "cannot audit a refused sign-in");
     }
+}
+
+/// An audited refusal, as a page that says why (nothing was created).
+async fn refuse(
+    state: &AppState,
+    ip: Option<String>,
+    identity: Option<&Identity>,
+    refusal: Refusal,
+) -> Response {
+    audit_refusal(state, ip, identity, &refusal).await;
     let status = if refusal.provider_down {
         StatusCode::BAD_GATEWAY
     } else if matches!(

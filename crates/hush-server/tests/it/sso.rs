@@ -55,6 +55,29 @@ async fn world_tampered(
     (server, provider)
 }
 
+/// Starts a sign-in from an invitation (as the join page does) and goes to the provider.
+async fn start_invited(
+    browser: &mut Browser,
+    server: &TestServer,
+    invite: &str,
+    email: &str,
+) -> reqwest::Response {
+    let started = browser
+        .send(
+            browser
+                .http
+                .post(start_url(server))
+                .json(&serde_json::json!({ "invite": invite, "login_hint": email })),
+        )
+        .await;
+    assert_eq!(started.status(), StatusCode::OK);
+    let url = started.json::<serde_json::Value>().await.unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    browser.send(browser.http.get(url)).await
+}
+
 fn start_url(server: &TestServer) -> String {
     format!("{}/api/v1/auth/sso/start", server.url)
 }
@@ -304,12 +327,7 @@ async fn invitation_only_servers_take_people_through_their_invitation() {
         .1
         .to_string();
     let mut browser = Browser::new();
-    let first = browser
-        .send(browser.http.post(start_url(&server)).form(&[
-            ("invite", token.as_str()),
-            ("login_hint", "bob@example.com"),
-        ]))
-        .await;
+    let first = start_invited(&mut browser, &server, &token, "bob@example.com").await;
     let (landed, _) = browser.follow(first, |_| false).await;
     assert_eq!(landed.url().path(), "/");
     let me = browser.me(&server.url).await;
@@ -322,12 +340,7 @@ async fn invitation_only_servers_take_people_through_their_invitation() {
     again.sign_in(&start_url(&server), "bob@example.com").await;
     assert_eq!(again.me(&server.url).await["user"]["id"], me["user"]["id"]);
     let mut carol = Browser::new();
-    let first = carol
-        .send(carol.http.post(start_url(&server)).form(&[
-            ("invite", token.as_str()),
-            ("login_hint", "carol@example.com"),
-        ]))
-        .await;
+    let first = start_invited(&mut carol, &server, &token, "carol@example.com").await;
     let (_, code, _) = refusal(carol.follow(first, |_| false).await.0).await;
     assert_eq!(code, "sso_dead_invite");
     assert_eq!(owner.members().await.unwrap().len(), 2);

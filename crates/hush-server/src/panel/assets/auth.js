@@ -133,8 +133,27 @@ export function linkView(ctx, kind, token) {
       submit.disabled = true;
     }
   });
+  // An invitation can be used through single sign-on instead: the token goes in a POST body.
+  const sso = h('div', { class: 'stack', hidden: true });
+  if (!setup) {
+    get('/auth/sso').then((info) => {
+      if (!info.enabled) return;
+      const join = h('button', { type: 'button', class: 'button primary wide' }, `Join with ${info.name}`);
+      join.addEventListener('click', () => busy(join, 'Going to the provider…', async () => {
+        try {
+          const started = await post('/auth/sso/start', { invite: token });
+          window.location.assign(started.url);
+        } catch (err) {
+          error.show(capitalize(err.message));
+        }
+      }));
+      sso.append(join, h('p', { class: 'muted' }, 'Or choose a name and password:'));
+      if (!info.password_login) form.hidden = true;
+      sso.hidden = false;
+    }).catch(() => {});
+  }
   return h('section', { class: 'auth' },
-    h('div', { class: 'card auth-card' }, brand(), h('h1', {}, title), about, form));
+    h('div', { class: 'card auth-card' }, brand(), h('h1', {}, title), about, sso, form));
 }
 
 function fail(f, message) {
