@@ -25,6 +25,9 @@ fi
 echo "e2e-panel: building hush" >&2
 cargo build -p hush
 
+# The OpenID provider the single sign-on test signs in with (oidc-provider from npm).
+(cd "$ROOT/e2e/oidc" && npm ci --no-audit --no-fund --loglevel=error)
+
 cd "$ROOT/e2e/panel"
 if [ -f package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error

@@ -359,6 +359,22 @@ impl Client {
         .await
     }
 
+    /// `hush login --sso`: trades the one-time code the server's single sign-on sent to the
+    /// CLI's loopback listener for a personal token, revoking `replaces` once it exists.
+    pub async fn sso_exchange(
+        &self,
+        code: &str,
+        token_name: &str,
+        replaces: Option<&str>,
+    ) -> Result<CreatedToken> {
+        self.call(
+            Method::POST,
+            "/auth/sso/exchange",
+            json!({ "code": code, "token_name": token_name, "replaces": replaces }),
+        )
+        .await
+    }
+
     /// [`Client::login`], revoking `replaces` (the token this machine saved last time) once
     /// the new token exists.
     pub async fn login_replacing(

@@ -21,6 +21,7 @@ mod state;
 pub mod tls;
 pub mod vault;
 
+pub use auth::sso::SsoConfig;
 pub use http::serve;
 pub use state::{AppCache, AppState, Limits, ServerConfig, Shared};
 pub use vault::Keyring;

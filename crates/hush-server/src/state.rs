@@ -39,6 +39,10 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Reports of running copies older than this are swept.
     pub instance_retention: Duration,
+    /// Single sign-on with OpenID Connect; `None`: off.
+    pub sso: Option<crate::auth::sso::SsoConfig>,
+    /// Names and passwords are accepted at sign-in (off once single sign-on works).
+    pub password_login: bool,
 }
 
 /// What one client, and all together, may hold of the server.
@@ -85,6 +89,8 @@ impl Default for ServerConfig {
             apps_dir: None,
             limits: Limits::default(),
             instance_retention: Duration::from_secs(7 * 24 * 3600),
+            sso: None,
+            password_login: true,
         }
     }
 }
@@ -105,6 +111,8 @@ pub struct Shared {
     /// Workload token issuers' keys (JWKS), fetched and cached.
     pub workload_keys: crate::auth::workload::IssuerKeys,
     pub refusals: RefusalBudget,
+    /// Single sign-on, when set up.
+    pub sso: Option<Arc<crate::auth::sso::Sso>>,
     pub metrics: metrics::Metrics,
     pub config: ServerConfig,
     /// Server-launched apps; `None` unless the server was given an apps directory.
@@ -139,6 +147,13 @@ impl AppState {
         let passwords = tokio::task::spawn_blocking(Passwords::new).await?;
         // Every server with the same master key accepts the same device cookies.
         let device_key = keyring.primary().derive(b"hush device cookies v1");
+        let sso = match &config.sso {
+            Some(sso) => Some(Arc::new(crate::auth::sso::Sso::new(
+                sso.clone(),
+                &config.public_url,
+            )?)),
+            None => None,
+        };
         let state = AppState(Arc::new(Shared {
             store,
             vault: Vault::new(keyring),
@@ -152,6 +167,7 @@ impl AppState {
             tokens: TokenCache::default(),
             workload_keys: Default::default(),
             refusals: RefusalBudget::default(),
+            sso,
             metrics: metrics::Metrics::default(),
             launcher: config.apps_dir.clone().map(launcher::Launcher::new),
             config,

@@ -203,6 +203,18 @@ const TABLES: &[Table] = &[
         order: "issuer, jti",
         identity: false,
     },
+    Table {
+        name: "sso_identities",
+        columns: &[
+            ("user_id", Int),
+            ("issuer", Text),
+            ("subject", Text),
+            ("email", Text),
+            ("linked_at", Int),
+        ],
+        order: "user_id",
+        identity: false,
+    },
 ];
 
 #[derive(Clone, PartialEq)]

@@ -22,6 +22,7 @@ pub mod postgres;
 mod rows;
 mod sql;
 pub mod sqlite;
+mod sso;
 mod store;
 mod writer;
 
@@ -29,6 +30,7 @@ pub use dump::DumpRow;
 pub use environments::*;
 pub use identity::*;
 pub use model::*;
+pub use sso::{SsoIdentity, SsoStore};
 pub use store::SqlStore;
 
 /// Milliseconds since the Unix epoch; every timestamp in the store is one of these, given by the caller.
@@ -99,7 +101,7 @@ pub enum StoreEvent {
 }
 
 #[async_trait::async_trait]
-pub trait Store: IdentityStore + EnvironmentStore + Send + Sync + 'static {
+pub trait Store: IdentityStore + EnvironmentStore + SsoStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     // ---- users ----

@@ -47,6 +47,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once at start: the size of `serve`'s settings does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run the hush server (embedded SQLite by default; PostgreSQL with --database-url).
     Serve(serve::ServeArgs),

@@ -63,6 +63,36 @@ pub struct ServeArgs {
     /// behind a reverse proxy every connection comes from its address: give max_connections).
     #[arg(long, env = "HUSH_MAX_CONNECTIONS_PER_ADDRESS")]
     max_connections_per_address: Option<usize>,
+    /// Single sign-on: the OpenID Connect issuer URL (turns SSO on).
+    #[arg(long, env = "HUSH_OIDC_ISSUER")]
+    oidc_issuer: Option<String>,
+    /// The client id registered with the provider.
+    #[arg(long, env = "HUSH_OIDC_CLIENT_ID")]
+    oidc_client_id: Option<String>,
+    /// The client secret (better: --oidc-client-secret-file).
+    #[arg(long, env = "HUSH_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    oidc_client_secret: Option<String>,
+    /// File holding the client secret.
+    #[arg(long, env = "HUSH_OIDC_CLIENT_SECRET_FILE")]
+    oidc_client_secret_file: Option<PathBuf>,
+    /// The provider's name on the sign-in button.
+    #[arg(long, env = "HUSH_OIDC_NAME")]
+    oidc_name: Option<String>,
+    /// Email domains that may sign in (comma separated; unset: any).
+    #[arg(long, env = "HUSH_OIDC_ALLOWED_DOMAINS", value_delimiter = ',')]
+    oidc_allowed_domains: Option<Vec<String>>,
+    /// The ID-token claim holding groups (e.g. groups).
+    #[arg(long, env = "HUSH_OIDC_ROLE_CLAIM")]
+    oidc_role_claim: Option<String>,
+    /// GROUP=ROLE: members of GROUP join with ROLE (owner, editor, viewer); repeatable.
+    #[arg(long = "oidc-role", env = "HUSH_OIDC_ROLES", value_delimiter = ',')]
+    oidc_roles: Option<Vec<String>>,
+    /// Unknown people become members on their first sign-in (else: invitation only).
+    #[arg(long, env = "HUSH_OIDC_CREATE_USERS")]
+    oidc_create_users: Option<bool>,
+    /// Accept names and passwords at sign-in ("off" once single sign-on works).
+    #[arg(long, env = "HUSH_PASSWORD_LOGIN", value_parser = on_off)]
+    password_login: Option<bool>,
     /// Print the resolved settings and exit (no secrets are printed).
     #[arg(long, hide = true)]
     print_settings: bool,
@@ -86,6 +116,24 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     max_connections: Option<usize>,
     max_connections_per_address: Option<usize>,
+    oidc_issuer: Option<String>,
+    oidc_client_id: Option<String>,
+    oidc_client_secret: Option<String>,
+    oidc_client_secret_file: Option<PathBuf>,
+    oidc_name: Option<String>,
+    oidc_allowed_domains: Option<Vec<String>>,
+    oidc_role_claim: Option<String>,
+    oidc_roles: Option<Vec<String>>,
+    oidc_create_users: Option<bool>,
+    password_login: Option<bool>,
+}
+
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err(format!("{s:?}: use on or off")),
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -106,6 +154,9 @@ pub struct Settings {
     /// 0: derived (see `hush_server::Limits`).
     pub max_connections: usize,
     pub max_connections_per_address: usize,
+    /// Single sign-on (its Debug output hides the client secret).
+    pub sso: Option<hush_server::SsoConfig>,
+    pub password_login: bool,
 }
 
 pub fn default_data_dir() -> PathBuf {
@@ -120,6 +171,11 @@ pub fn default_data_dir() -> PathBuf {
 
 impl Settings {
     fn resolve(args: ServeArgs, file: FileConfig) -> anyhow::Result<Settings> {
+        let sso = resolve_sso(&args, &file)?;
+        let password_login = args.password_login.or(file.password_login).unwrap_or(true);
+        if !password_login && sso.is_none() {
+            bail!("password_login = off needs single sign-on: set oidc_issuer and oidc_client_id");
+        }
         let listen = args
             .listen
             .or(file.listen)
@@ -150,6 +206,8 @@ impl Settings {
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
         Ok(Settings {
+            sso,
+            password_login,
             listen,
             public_url: args
                 .public_url
@@ -182,6 +240,89 @@ impl Settings {
                 .unwrap_or(0),
         })
     }
+}
+
+/// The single sign-on settings, or `None` when no issuer is given.
+fn resolve_sso(
+    args: &ServeArgs,
+    file: &FileConfig,
+) -> anyhow::Result<Option<hush_server::SsoConfig>> {
+    let Some(issuer) = args.oidc_issuer.clone().or(file.oidc_issuer.clone()) else {
+        return Ok(None);
+    };
+    let client_id = args
+        .oidc_client_id
+        .clone()
+        .or(file.oidc_client_id.clone())
+        .context("oidc_issuer is set: give oidc_client_id too")?;
+    let secret_file = args
+        .oidc_client_secret_file
+        .clone()
+        .or(file.oidc_client_secret_file.clone());
+    let client_secret = match (
+        args.oidc_client_secret
+            .clone()
+            .or(file.oidc_client_secret.clone()),
+        secret_file,
+    ) {
+        (Some(_), Some(_)) => {
+            bail!("give oidc_client_secret or oidc_client_secret_file, not both")
+        }
+        (Some(secret), None) => Some(secret),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read oidc_client_secret_file {}", path.display()))?
+                .trim()
+                .to_string(),
+        ),
+        (None, None) => None,
+    };
+    let mut role_map = Vec::new();
+    for pair in args
+        .oidc_roles
+        .clone()
+        .or(file.oidc_roles.clone())
+        .unwrap_or_default()
+    {
+        let (group, role) = pair
+            .split_once('=')
+            .with_context(|| format!("oidc_role {pair:?}: give GROUP=ROLE, e.g. devs=editor"))?;
+        let role = hush_store::Role::parse(role.trim())
+            .with_context(|| format!("oidc_role {pair:?}: the role is owner, editor or viewer"))?;
+        role_map.push((group.trim().to_string(), role));
+    }
+    let role_claim = args
+        .oidc_role_claim
+        .clone()
+        .or(file.oidc_role_claim.clone());
+    if !role_map.is_empty() && role_claim.is_none() {
+        bail!("oidc_role needs oidc_role_claim (the claim that holds the groups, e.g. groups)");
+    }
+    Ok(Some(hush_server::SsoConfig {
+        display_name: args
+            .oidc_name
+            .clone()
+            .or(file.oidc_name.clone())
+            .unwrap_or_else(|| "single sign-on".into()),
+        issuer,
+        client_id,
+        client_secret,
+        allowed_domains: args
+            .oidc_allowed_domains
+            .clone()
+            .or(file.oidc_allowed_domains.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| d.trim().trim_start_matches('@').to_lowercase())
+            .filter(|d| !d.is_empty())
+            .collect(),
+        role_claim,
+        role_map,
+        create_users: args
+            .oidc_create_users
+            .or(file.oidc_create_users)
+            .unwrap_or(false),
+    }))
 }
 
 fn load_file_config(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -345,6 +486,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             max_connections_per_address: settings.max_connections_per_address,
             ..hush_server::Limits::default()
         },
+        sso: settings.sso.clone(),
+        password_login: settings.password_login,
         ..ServerConfig::default()
     };
     let state = AppState::new(store.clone(), keyring, config).await?;
@@ -455,6 +598,49 @@ mod tests {
         let apps = dir.path().join("apps");
         std::fs::create_dir(&apps).unwrap();
         check_apps_dir(&apps, &data).unwrap();
+    }
+
+    #[test]
+    fn single_sign_on_settings_come_from_the_file_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let file: FileConfig = toml::from_str(&format!(
+            "oidc_issuer = \"https://id.example.com\"\noidc_client_id = \"hush\"\n\
+             oidc_client_secret_file = {:?}\noidc_allowed_domains = [\"Example.com\"]\n\
+             oidc_role_claim = \"groups\"\noidc_roles = [\"owners=owner\", \"devs=editor\"]\n\
+             password_login = false\n",
+            secret.display().to_string()
+        ))
+        .unwrap();
+        let s = Settings::resolve(ServeArgs::default(), file).unwrap();
+        let sso = s.sso.as_ref().unwrap();
+        assert_eq!(sso.client_secret.as_deref(), Some("s3cret"));
+        assert_eq!(sso.allowed_domains, ["example.com"]);
+        assert_eq!(sso.role_map.len(), 2);
+        assert!(!sso.create_users);
+        assert!(!s.password_login);
+        // The secret never shows in the printed settings.
+        assert!(!format!("{s:?}").contains("s3cret"));
+
+        let args = ServeArgs {
+            oidc_issuer: Some("https://id.example.com".into()),
+            ..ServeArgs::default()
+        };
+        let err = Settings::resolve(args, FileConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("oidc_client_id"), "{err}");
+        let file: FileConfig = toml::from_str("password_login = false").unwrap();
+        let err = Settings::resolve(ServeArgs::default(), file).unwrap_err();
+        assert!(err.to_string().contains("needs single sign-on"), "{err}");
+        let args = ServeArgs {
+            oidc_issuer: Some("https://id.example.com".into()),
+            oidc_client_id: Some("hush".into()),
+            oidc_role_claim: Some("groups".into()),
+            oidc_roles: Some(vec!["devs=boss".into()]),
+            ..ServeArgs::default()
+        };
+        let err = Settings::resolve(args, FileConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("owner, editor or viewer"), "{err}");
     }
 
     #[test]

@@ -43,6 +43,7 @@ mod reveal;
 mod secrets;
 mod session;
 mod shared;
+mod sso;
 mod system;
 mod tokens;
 pub mod views;
@@ -141,6 +142,11 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(shared::list, shared::create))
         .routes(routes!(shared::show, shared::save, shared::remove))
         .routes(routes!(shared::versions))
+        .routes(routes!(sso::info))
+        .routes(routes!(sso::start, sso::start_invited))
+        .routes(routes!(sso::callback))
+        .routes(routes!(sso::exchange))
+        .routes(routes!(sso::linked))
 }
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
@@ -257,7 +263,12 @@ async fn error_shape(response: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if status.as_u16() < 400 || is_json {
+    // The single sign-on refusals are pages for a person's browser.
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if status.as_u16() < 400 || is_json || is_page {
         return response;
     }
     let mut shaped = ApiError::for_status(status).into_response();

@@ -58,6 +58,13 @@ pub(super) async fn verify_login(
     password: String,
     ip: Option<String>,
 ) -> ApiResult<User> {
+    if !state.config.password_login {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "password_login_off",
+            "this server signs people in through single sign-on only; use the SSO button or `hush login --sso`",
+        ));
+    }
     // No member has a longer name; such a request only fills the limiter and the audit log.
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(bad_credentials());

@@ -16,6 +16,7 @@ use crate::error::{ApiError, ApiResult};
 
 pub mod limiter;
 pub mod passwords;
+pub mod sso;
 pub mod tokens;
 pub mod workload;
 

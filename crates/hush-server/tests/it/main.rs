@@ -12,5 +12,6 @@ mod launcher;
 mod panel;
 mod reveal;
 mod security;
+mod sso;
 mod storage;
 mod workload;

@@ -191,6 +191,7 @@ conformance!(
     shared_documents_and_includes,
     export_import_copies_environments_and_includes,
     shared_changes_reach_other_servers,
+    sso_links_are_one_to_one_cascade_and_are_exported,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -2691,5 +2692,66 @@ async fn shared_changes_reach_other_servers(db: TestDb) {
             env_id: staging.id,
             shared_rev: 2
         }
+    );
+}
+
+async fn sso_links_are_one_to_one_cascade_and_are_exported(db: TestDb) {
+    let s = &*db.store;
+    user(s, "boss", Role::Owner).await;
+    let alice = user(s, "alice@example.com", Role::Viewer).await;
+    let bob = user(s, "bob@example.com", Role::Viewer).await;
+    let link = |user_id: i64, subject: &str, email: &str| SsoIdentity {
+        user_id,
+        issuer: "https://id.example.com".into(),
+        subject: subject.into(),
+        email: email.into(),
+        linked_at: T0,
+    };
+    assert_eq!(s.sso_identity_of(alice.id).await.unwrap(), None);
+    s.link_sso_identity(link(alice.id, "a1", "alice@example.com"))
+        .await
+        .unwrap();
+    // The same link again refreshes the email.
+    s.link_sso_identity(link(alice.id, "a1", "alice@new.example.com"))
+        .await
+        .unwrap();
+    let found = s
+        .find_sso_identity("https://id.example.com", "a1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.email, "alice@new.example.com");
+    assert_eq!(
+        s.sso_identity_of(alice.id).await.unwrap(),
+        Some(found.clone())
+    );
+    // One identity per member, one member per identity.
+    assert!(matches!(
+        s.link_sso_identity(link(bob.id, "a1", "bob@example.com"))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.link_sso_identity(link(alice.id, "a2", "alice@example.com"))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.sso_identity_of(bob.id).await.unwrap(), None);
+    s.link_sso_identity(link(bob.id, "b1", "bob@example.com"))
+        .await
+        .unwrap();
+    // Exported with everything else.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("copy.db").display());
+    let target = connect(&url).await.unwrap();
+    target.import(s.export().await.unwrap()).await.unwrap();
+    assert_eq!(target.sso_identity_of(alice.id).await.unwrap(), Some(found));
+    // A removed member's link goes with them.
+    s.delete_user(bob.id, ev("member.remove")).await.unwrap();
+    assert_eq!(
+        s.find_sso_identity("https://id.example.com", "b1")
+            .await
+            .unwrap(),
+        None
     );
 }

@@ -14,14 +14,23 @@ pub struct LoginArgs {
     #[command(flatten)]
     pub server: ServerArgs,
     /// Your member name (asked for when not given).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "sso")]
     name: Option<String>,
+    /// Sign in through the server's single sign-on, in the browser.
+    #[arg(long)]
+    sso: bool,
+    /// With --sso: print the address to open instead of opening a browser.
+    #[arg(long, requires = "sso")]
+    no_browser: bool,
 }
 
 pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
     let (server, _) = args.server.resolve()?;
     // The address is checked before anything is asked.
     let client = Client::new(&server, None)?;
+    if args.sso {
+        return login_sso(&client, args.no_browser).await;
+    }
     let name = match args.name {
         Some(name) => name,
         None => ask("Name: ")?
@@ -51,6 +60,111 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
         "Signed in to {} as {}. The token is saved in {} (readable only by you).",
         client.server(),
         name.trim(),
+        path.display()
+    );
+    Ok(())
+}
+
+/// How long `hush login --sso` waits for the browser to come back.
+const SSO_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The browser signs in at the server's single sign-on, which sends it back to a listener on
+/// 127.0.0.1 (a random port) with a one-time code; the code is traded for a personal token.
+async fn login_sso(client: &Client, no_browser: bool) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot listen on 127.0.0.1 for the browser's return")?;
+    let port = listener.local_addr()?.port();
+    let state = hush_crypto::new_token("");
+    let url = format!(
+        "{}/api/v1/auth/sso/start?cli_port={port}&cli_state={}",
+        client.server().trim_end_matches('/'),
+        state.as_str()
+    );
+    eprintln!("Sign in in your browser; if it does not open, open this address:\n  {url}");
+    if !no_browser {
+        let opener = if cfg!(target_os = "macos") {
+            "open"
+        } else {
+            "xdg-open"
+        };
+        let _ = std::process::Command::new(opener)
+            .arg(&url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+    let code = tokio::time::timeout(SSO_WAIT, async {
+        loop {
+            let (mut conn, _) = listener.accept().await?;
+            let mut buf = vec![0u8; 8192];
+            let n = conn.read(&mut buf).await.unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]).to_string();
+            let target = request
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("GET "))
+                .and_then(|l| l.split(' ').next())
+                .unwrap_or("");
+            let query = target.strip_prefix("/callback?").unwrap_or("");
+            let param = |name: &str| {
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+                    .map(String::from)
+            };
+            let ok = param("state").is_some_and(|s| {
+                hush_crypto::ct_eq(s.as_bytes(), state.as_bytes())
+            });
+            let (status, page) = if ok {
+                ("200 OK", "Signed in to hush: you can close this tab.")
+            } else {
+                ("400 Bad Request", "This is not the sign-in hush login is waiting for.")
+            };
+            let body = format!("<!doctype html><title>hush login</title><p>{page}</p>");
+            let _ = conn
+                .write_all(
+                    format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                )
+                .await;
+            if ok && let Some(code) = param("code") {
+                return anyhow::Ok(code);
+            }
+        }
+    })
+    .await
+    .context("the browser did not come back within 5 minutes; run hush login --sso again")??;
+    let previous = profile::read_login_file()
+        .ok()
+        .flatten()
+        .filter(|old| old.server == client.server());
+    let created = client
+        .sso_exchange(
+            &code,
+            &token_name(),
+            previous.as_ref().map(|old| old.token.as_str()),
+        )
+        .await
+        .with_context(|| format!("cannot sign in to {}", client.server()))?;
+    let me = client
+        .clone()
+        .with_token(created.token.clone())
+        .me()
+        .await?;
+    let path = profile::write_login_file(&LoginFile {
+        server: client.server().to_string(),
+        token: created.token,
+    })?;
+    println!(
+        "Signed in to {} as {}. The token is saved in {} (readable only by you).",
+        client.server(),
+        me["user"]["name"].as_str().unwrap_or("?"),
         path.display()
     );
     Ok(())

@@ -8,4 +8,5 @@ mod envs;
 mod local;
 mod logs;
 mod run;
+mod sso_login;
 mod workload;

@@ -11,10 +11,25 @@ export function accountView(ctx, { afterSignOut }) {
   const view = h('section', { class: 'page' },
     h('div', { class: 'page-head' }, h('h1', {}, 'Account')),
     h('p', { class: 'muted' }, `Signed in as ${ctx.session.user.name} (${ctx.session.user.role}).`),
+    ssoCard(),
     passwordCard(ctx),
     tokensCard(),
     everywhereCard(afterSignOut));
   return view;
+}
+
+/** The single sign-on identity this account is linked to; hidden on servers without SSO. */
+function ssoCard() {
+  const body = h('p', { class: 'muted' }, 'Loading…');
+  const card = h('section', { class: 'card', hidden: true }, h('h2', {}, 'Single sign-on'), body);
+  Promise.all([get('/auth/sso'), get('/account/sso')]).then(([info, linked]) => {
+    if (!info.enabled && !linked) return;
+    replace(body, linked
+      ? h('span', {}, 'Linked to ', h('strong', {}, linked.email), ` at ${linked.issuer}, since `, fullTime(linked.linked_at), '.')
+      : h('span', {}, 'Not linked: you sign in with your name and password. Sign in with single sign-on once to link this account.'));
+    card.hidden = false;
+  }).catch(() => {});
+  return card;
 }
 
 function passwordCard(ctx) {

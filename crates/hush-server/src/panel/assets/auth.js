@@ -1,7 +1,7 @@
 // Sign-in, first-run setup (/setup#TOKEN creates the owner) and joining from an invitation
 // (/join#TOKEN). The token comes from the link's fragment and goes only into a request body.
 
-import { post } from './api.js';
+import { get, post } from './api.js';
 import { busy, errorBox, field, h } from './dom.js';
 
 function brand() {
@@ -43,10 +43,24 @@ export function loginView(ctx, { needsSetup }) {
       }
     });
   });
+  // Single sign-on, when the server offers it: a link to its start (a full-page redirect).
+  const sso = h('div', { class: 'stack', hidden: true });
+  get('/auth/sso').then((info) => {
+    if (!info.enabled) return;
+    sso.append(h('a', { class: 'button primary wide', href: '/api/v1/auth/sso/start', id: 'sso-sign-in' },
+      `Sign in with ${info.name}`));
+    if (info.password_login) {
+      sso.append(h('p', { class: 'muted' }, 'Or with your name and password:'));
+    } else {
+      form.hidden = true;
+    }
+    sso.hidden = false;
+  }).catch(() => {});
   return h('section', { class: 'auth' },
     h('div', { class: 'card auth-card' },
       brand(),
       h('h1', {}, 'Sign in'),
+      sso,
       needsSetup ? h('div', { class: 'notice', role: 'note' },
         h('strong', {}, 'This server has no owner yet. '),
         'Open the one-time setup link that ', h('code', {}, 'hush serve'), ' printed when it first started (it ends in ',
@@ -119,8 +133,27 @@ export function linkView(ctx, kind, token) {
       submit.disabled = true;
     }
   });
+  // An invitation can be used through single sign-on instead: the token goes in a POST body.
+  const sso = h('div', { class: 'stack', hidden: true });
+  if (!setup) {
+    get('/auth/sso').then((info) => {
+      if (!info.enabled) return;
+      const join = h('button', { type: 'button', class: 'button primary wide' }, `Join with ${info.name}`);
+      join.addEventListener('click', () => busy(join, 'Going to the provider…', async () => {
+        try {
+          const started = await post('/auth/sso/start', { invite: token });
+          window.location.assign(started.url);
+        } catch (err) {
+          error.show(capitalize(err.message));
+        }
+      }));
+      sso.append(join, h('p', { class: 'muted' }, 'Or choose a name and password:'));
+      if (!info.password_login) form.hidden = true;
+      sso.hidden = false;
+    }).catch(() => {});
+  }
   return h('section', { class: 'auth' },
-    h('div', { class: 'card auth-card' }, brand(), h('h1', {}, title), about, form));
+    h('div', { class: 'card auth-card' }, brand(), h('h1', {}, title), about, sso, form));
 }
 
 function fail(f, message) {
