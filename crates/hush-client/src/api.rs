@@ -351,12 +351,7 @@ impl Client {
         password: &str,
         token_name: &str,
     ) -> Result<CreatedToken> {
-        self.call(
-            Method::POST,
-            "/auth/token",
-            json!({ "name": name, "password": password, "token_name": token_name }),
-        )
-        .await
+        self.login_replacing(name, password, token_name, None).await
     }
 
     /// `hush login --sso`: trades the one-time code the server's single sign-on sent to the
