@@ -102,6 +102,21 @@ fn main() -> ExitCode {
 mod tests {
     use clap::CommandFactory;
 
+    /// The allocator's option numbers in `allocator_returns_memory` are those of this exact
+    /// libmimalloc-sys; another version must have them checked again.
+    #[test]
+    fn mimalloc_option_numbers_are_for_the_pinned_version() {
+        let lock = include_str!("../../../Cargo.lock");
+        let entry = lock
+            .split("[[package]]")
+            .find(|p| p.contains("name = \"libmimalloc-sys\""))
+            .expect("libmimalloc-sys is in Cargo.lock");
+        assert!(
+            entry.contains("version = \"0.1.49\""),
+            "libmimalloc-sys changed: check ARENA_EAGER_COMMIT and PURGE_DELAY in main.rs"
+        );
+    }
+
     /// Every argument and option of every command has a description in `--help`.
     #[test]
     fn every_argument_says_what_it_is() {
