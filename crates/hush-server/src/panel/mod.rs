@@ -42,6 +42,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("values.js", JS, include_str!("assets/values.js")),
     ("dotenv.js", JS, include_str!("assets/dotenv.js")),
     ("theme.js", JS, include_str!("assets/theme.js")),
+    ("environments.js", JS, include_str!("assets/environments.js")),
+    ("shared.js", JS, include_str!("assets/shared.js")),
     (
         "favicon.svg",
         "image/svg+xml",
@@ -54,7 +56,7 @@ const JS: &str = "text/javascript; charset=utf-8";
 pub fn routes() -> Router<AppState> {
     let mut pages = Router::new();
     for path in [
-        "/", "/login", "/setup", "/join", "/members", "/audit", "/account",
+        "/", "/login", "/setup", "/join", "/members", "/audit", "/account", "/shared",
     ] {
         pages = pages.route(path, get(index));
     }
