@@ -268,7 +268,7 @@ test('every page and modal state passes axe-core', async (t) => {
     await viewed.getByRole('heading', { name: 'Secrets of staging' }).waitFor();
     await checkA11y(viewer, 'viewer: Settings → Secrets of staging');
     await viewed.getByRole('tab', { name: 'Effective' }).click();
-    await viewed.getByRole('cell', { name: 'shared document common-db' }).waitFor();
+    await viewed.getByRole('cell', { name: 'shared document common-db' }).first().waitFor();
     await checkA11y(viewer, 'viewer: Settings → Effective with provenance');
     await viewed.getByRole('tab', { name: 'Compare' }).click();
     await viewed.getByRole('button', { name: 'Compare', exact: true }).click();

@@ -144,10 +144,10 @@ test('environments, shared documents, provenance and compare in the panel', asyn
     await dialog.getByLabel('Shared document to include').selectOption('common-db');
     await dialog.getByRole('button', { name: 'Include', exact: true }).click();
     const includes = dialog.getByRole('list', { name: 'Shared documents staging includes, in order' });
-    await includes.getByText('common-db').waitFor();
+    await includes.getByRole('listitem').filter({ hasText: 'common-db' }).waitFor();
     const table = dialog.getByRole('table', { name: 'Where each key of staging\'s effective secrets comes from' });
     const row = (key) => table.getByRole('row').filter({ has: page.getByRole('cell', { name: key, exact: true }) });
-    await row('db_host').getByRole('cell', { name: 'shared document common-db' }).waitFor();
+    await row('db_host').getByRole('cell', { name: 'shared document common-db' }).first().waitFor();
     await row('db_password').getByRole('cell', { name: 'staging\'s own secrets' }).waitFor();
     await row('db_password').getByRole('cell', { name: 'common-db', exact: true }).waitFor();
     await row('only_staging').getByRole('cell', { name: 'staging\'s own secrets' }).waitFor();
@@ -201,7 +201,7 @@ test('environments, shared documents, provenance and compare in the panel', asyn
     }
     assert.equal(await seen.getByLabel('Secrets (TOML)').count(), 0);
     await seen.getByRole('tab', { name: 'Effective' }).click();
-    await seen.getByRole('table', { name: /Where each key/ }).getByRole('cell', { name: 'shared document common-db' }).waitFor();
+    await seen.getByRole('table', { name: /Where each key/ }).getByRole('cell', { name: 'shared document common-db' }).first().waitFor();
     assert.equal(await seen.getByRole('button', { name: 'Include' }).count(), 0);
     assert.equal(await seen.getByRole('button', { name: /Remove|Move/ }).count(), 0);
     assert.equal(await seen.getByText('Show the effective TOML').count(), 0);

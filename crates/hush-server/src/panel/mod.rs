@@ -42,7 +42,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("values.js", JS, include_str!("assets/values.js")),
     ("dotenv.js", JS, include_str!("assets/dotenv.js")),
     ("theme.js", JS, include_str!("assets/theme.js")),
-    ("environments.js", JS, include_str!("assets/environments.js")),
+    (
+        "environments.js",
+        JS,
+        include_str!("assets/environments.js"),
+    ),
     ("shared.js", JS, include_str!("assets/shared.js")),
     (
         "favicon.svg",

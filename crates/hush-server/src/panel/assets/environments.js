@@ -178,7 +178,8 @@ export function effectiveTab(shared) {
       includeError.el),
     h('section', { class: 'provenance', 'aria-label': 'Where each key comes from' },
       h('h3', {}, 'Where each key comes from'),
-      loadError.el, keysSlot, text));
+      // Only editors get the merged text from the server; viewers get no such section.
+      loadError.el, keysSlot, shared.ctx.isEditor() ? text : null));
 
   let includes = [];
   let effectiveToml = null;
