@@ -136,12 +136,21 @@ test('environments, shared documents, provenance and compare in the panel', asyn
   });
 
   await step('staging includes the document; the Effective tab shows where each key comes from', async () => {
+    // A document that another owner deletes while this page still offers it.
+    assert.equal((await apiCall(hush.url, 'POST', '/shared', { token: ownerToken, body: { name: 'gone-doc' } })).status, 201);
     await page.goto(`${hush.url}/apps/web`);
     await envSelect.waitFor();
     await envSelect.selectOption('staging');
     await dialog.getByRole('tab', { name: 'Effective' }).click();
     await dialog.getByText('staging includes no shared document.').waitFor();
-    await dialog.getByLabel('Shared document to include').selectOption('common-db');
+    const offered = dialog.getByLabel('Shared document to include');
+    await offered.selectOption('gone-doc');
+    assert.equal((await apiCall(hush.url, 'DELETE', '/shared/gone-doc', { token: ownerToken })).status, 204);
+    await dialog.getByRole('button', { name: 'Include', exact: true }).click();
+    await dialog.getByText('Not changed: no shared document named "gone-doc"').waitFor();
+    await until(async () => !(await offered.locator('option').allTextContents()).includes('gone-doc'), 'gone-doc no longer offered');
+    await dialog.getByText('staging includes no shared document.').waitFor();
+    await offered.selectOption('common-db');
     await dialog.getByRole('button', { name: 'Include', exact: true }).click();
     const includes = dialog.getByRole('list', { name: 'Shared documents staging includes, in order' });
     await includes.getByRole('listitem').filter({ hasText: 'common-db' }).waitFor();
