@@ -33,6 +33,7 @@ test('environments, shared documents, provenance and compare in the panel', asyn
   const dialog = settingsDialog(page, 'web');
   const envSelect = dialog.getByLabel('Environment', { exact: true });
   let ownerToken = null;
+  let stagingToken = null;
 
   await step('the owner creates web with the seed secrets, as before', async () => {
     await setupOwner(page, hush.setupLink, 'olivia');
@@ -88,6 +89,7 @@ test('environments, shared documents, provenance and compare in the panel', asyn
     await dialog.getByRole('heading', { name: 'Tokens of staging' }).waitFor();
     await dialog.getByLabel('Token name').fill('staging-runner');
     await dialog.getByRole('button', { name: 'Create token' }).click();
+    stagingToken = await dialog.getByLabel('Token', { exact: true }).inputValue();
     const command = await dialog.getByLabel('Start your app with').inputValue();
     assert.match(command, /hush run --app web --env staging /);
     await dialog.getByRole('button', { name: 'Done: I stored it' }).click();
@@ -165,6 +167,19 @@ test('environments, shared documents, provenance and compare in the panel', asyn
     // The editor still edits staging's own text, not the merge.
     await dialog.getByRole('tab', { name: 'Secrets' }).click();
     await until(async () => (await dialog.getByLabel('Secrets (TOML)').inputValue()) === STAGING, 'staging’s own text');
+    // Running copies report revisions (own version plus shared changes): one on the old one is behind.
+    const envs = await apiCall(hush.url, 'GET', '/apps/web/envs', { token: ownerToken });
+    const { revision } = envs.body.envs.find((e) => e.name === 'staging');
+    assert.ok(revision > 1, `including a document moved staging's revision on (${revision})`);
+    await dialog.getByText(`revision ${revision}, counting changes of included shared documents`).waitFor();
+    const report = (applied) => apiCall(hush.url, 'POST', '/apps/web/envs/staging/instances', {
+      token: stagingToken, body: { instance_id: 's-1', hostname: 'staging-1', applied_version: applied },
+    });
+    assert.equal((await report(1)).status, 204);
+    const copies = dialog.getByRole('region', { name: 'Running copies' });
+    await copies.getByText(`1 running copy · 0 of 1 on version ${revision}, 1 updating`).waitFor();
+    assert.equal((await report(revision)).status, 204);
+    await copies.getByText(`1 running copy · all on version ${revision}`).waitFor();
   });
 
   await step('Compare shows keys only in one environment and those that differ', async () => {

@@ -16,12 +16,20 @@ const inEnv = (app, env, rest) => appPath(app, `/envs/${encodeURIComponent(env)}
 /** Visible words plus words only read out, so every button says what it acts on. */
 const spoken = (...parts) => parts.map((p) => (typeof p === 'object' ? h('span', { class: 'visually-hidden' }, p.hidden) : p));
 
-/** What the settings show about an environment: what GET /apps/NAME says of production. */
+/**
+ * What the settings show about an environment: what GET /apps/NAME says of production, plus
+ * its `revision` (what its running copies report having applied).
+ */
 export async function envInfo(app, env) {
-  if (env === PRODUCTION) return get(appPath(app));
-  const [{ versions }, { instances }] = await Promise.all([
+  const revisionOf = async () => (await get(appPath(app, '/envs'))).envs.find((e) => e.name === env)?.revision;
+  if (env === PRODUCTION) {
+    const [info, revision] = await Promise.all([get(appPath(app)), revisionOf()]);
+    return { ...info, revision };
+  }
+  const [{ versions }, { instances }, revision] = await Promise.all([
     get(withQuery(envPath(app, env, '/versions'), { limit: 1 })),
     get(envPath(app, env, '/instances')),
+    revisionOf(),
   ]);
   const newest = versions[0];
   return {
@@ -30,6 +38,7 @@ export async function envInfo(app, env) {
     updated_at: newest?.created_at ?? null,
     updated_by: newest?.author ?? null,
     instances,
+    revision,
   };
 }
 

@@ -223,16 +223,20 @@ function statusParts(shared) {
     const info = shared.info;
     if (!info) return;
     const latest = info.latest_version || 0;
+    // Running copies count what they applied in revisions: the own version plus every change
+    // of the shared documents included (the same number while nothing is included).
+    const revision = info.revision ?? latest;
     replace(version, latest
-      ? ['Version ', h('strong', {}, String(latest)), ' · saved ', ago(info.updated_at), info.updated_by ? ` by ${info.updated_by}` : '']
+      ? ['Version ', h('strong', {}, String(latest)), ' · saved ', ago(info.updated_at), info.updated_by ? ` by ${info.updated_by}` : '',
+        revision !== latest ? ` · revision ${revision}, counting changes of included shared documents` : '']
       : h('span', { class: 'muted' }, 'No secrets saved yet.'));
     const instances = info.instances || [];
-    const summary = rolloutSummary(latest, instances);
+    const summary = rolloutSummary(revision, instances);
     replace(rollout,
       h('h3', {}, 'Running copies'),
       h('p', { class: `app-status ${summary.kind}` }, h('span', { class: 'dot', 'aria-hidden': 'true' }), summary.text),
       instances.length
-        ? h('ul', { class: 'instances', 'aria-label': 'Running copies' }, instances.map((i) => instanceItem(i, latest)))
+        ? h('ul', { class: 'instances', 'aria-label': 'Running copies' }, instances.map((i) => instanceItem(i, revision)))
         : h('p', { class: 'help' }, 'A copy started with hush run (see Tokens) reports here which version it applied, live.'));
   }
   return { version, rollout, draw };
