@@ -164,6 +164,25 @@ test('environments, shared documents, provenance and compare in the panel', asyn
     await row('only_staging').getByRole('cell', { name: 'staging\'s own secrets' }).waitFor();
     const text = await table.textContent();
     for (const secret of ['db.internal', 'staging-pass', 'shared-pass']) assert.ok(!text.includes(secret), `${secret} is masked`);
+    // Order decides: the later document wins a root key, and moving it up hands the key back.
+    assert.equal((await apiCall(hush.url, 'POST', '/shared', { token: ownerToken, body: { name: 'api-keys', toml: 'db_host = "keys-host"\n' } })).status, 201);
+    await dialog.getByRole('tab', { name: 'History' }).click();
+    await dialog.getByRole('tab', { name: 'Effective' }).click();
+    await offered.selectOption('api-keys');
+    await dialog.getByRole('button', { name: 'Include', exact: true }).click();
+    await until(async () => (await includes.getByRole('code').allTextContents()).join() === 'common-db,api-keys', 'api-keys after common-db');
+    await row('db_host').getByRole('cell', { name: 'shared document api-keys' }).waitFor();
+    await row('db_host').getByRole('cell', { name: 'common-db', exact: true }).waitFor();
+    assert.ok(await dialog.getByRole('button', { name: 'Move api-keys down' }).isDisabled());
+    await dialog.getByRole('button', { name: 'Move api-keys up' }).click();
+    await until(async () => (await includes.getByRole('code').allTextContents()).join() === 'api-keys,common-db', 'api-keys first');
+    await row('db_host').getByRole('cell', { name: 'shared document common-db' }).waitFor();
+    await row('db_host').getByRole('cell', { name: 'api-keys', exact: true }).waitFor();
+    const stored = await apiCall(hush.url, 'GET', '/apps/web/envs/staging/includes', { token: ownerToken });
+    assert.deepEqual(stored.body.documents, ['api-keys', 'common-db']);
+    await dialog.getByRole('button', { name: 'Remove api-keys' }).click();
+    await until(async () => (await includes.getByRole('code').allTextContents()).join() === 'common-db', 'api-keys removed');
+    assert.equal((await apiCall(hush.url, 'DELETE', '/shared/api-keys', { token: ownerToken })).status, 204);
     // The editor still edits staging's own text, not the merge.
     await dialog.getByRole('tab', { name: 'Secrets' }).click();
     await until(async () => (await dialog.getByLabel('Secrets (TOML)').inputValue()) === STAGING, 'staging’s own text');
@@ -187,7 +206,7 @@ test('environments, shared documents, provenance and compare in the panel', asyn
     assert.equal(await dialog.getByLabel('First environment').inputValue(), 'staging');
     assert.equal(await dialog.getByLabel('Second environment').inputValue(), 'production');
     await dialog.getByRole('button', { name: 'Compare', exact: true }).click();
-    const box = dialog.locator('.compare-result');
+    const box = dialog.getByRole('tabpanel', { name: 'Compare' }).locator('.compare-result');
     await box.getByRole('heading', { name: 'Only in staging' }).waitFor();
     const listAfter = (heading) => box.getByRole('heading', { name: heading }).locator('xpath=following-sibling::*[1]');
     assert.deepEqual((await listAfter('Only in staging').getByRole('listitem').allTextContents()).sort(), ['db_host', 'db_name', 'only_staging']);
@@ -231,7 +250,7 @@ test('environments, shared documents, provenance and compare in the panel', asyn
     assert.equal(await seen.getByText('Show the effective TOML').count(), 0);
     await seen.getByRole('tab', { name: 'Compare' }).click();
     await seen.getByRole('button', { name: 'Compare', exact: true }).click();
-    await seen.locator('.compare-result').getByText('Values are shown only to editors and owners.').waitFor();
+    await seen.getByRole('tabpanel', { name: 'Compare' }).locator('.compare-result').getByText('Values are shown only to editors and owners.').waitFor();
     assert.equal(await seen.getByRole('button', { name: 'Show the differing values' }).count(), 0);
     await viewer.keyboard.press('Escape');
     await viewer.getByRole('link', { name: 'Shared documents' }).click();

@@ -296,7 +296,8 @@ export function effectiveTab(shared) {
   };
   shared.listeners.add(listener);
   load();
-  return { el, destroy: () => shared.listeners.delete(listener) };
+  // Shown again: documents may have come or gone meanwhile (they have no stream of their own).
+  return { el, shown: load, destroy: () => shared.listeners.delete(listener) };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -115,6 +115,7 @@ export function openSettings(workspaceCtx, app, { tab = 'secrets', onChange, onC
       const on = t.id === id;
       buttons[t.id].setAttribute('aria-selected', String(on));
       buttons[t.id].tabIndex = on ? 0 : -1;
+      if (on && panels[t.id] && panels[t.id].el.hidden && panels[t.id].shown) panels[t.id].shown();
       if (on && !panels[t.id]) {
         const panel = t.make(shared);
         panel.el.setAttribute('role', 'tabpanel');
