@@ -286,6 +286,24 @@ test('environments, shared documents, provenance and compare in the panel', asyn
     assert.deepEqual(editor.problems, []);
   });
 
+  await step('a shared save that would make staging invalid is refused, naming it', async () => {
+    const big = (key, n) => `${key} = "${'x'.repeat(n)}"\n`;
+    const own = await apiCall(hush.url, 'PUT', '/apps/web/envs/staging/secrets', {
+      token: ownerToken, body: { toml: `${STAGING}${big('own_blob', 600 * 1024)}`, base_version: 1 },
+    });
+    assert.equal(own.status, 200, JSON.stringify(own.body));
+    await page.getByRole('link', { name: 'Shared documents' }).click();
+    await page.getByRole('button', { name: 'common-db', exact: true }).click();
+    const editor = page.getByLabel('common-db (TOML)');
+    await until(async () => (await editor.inputValue()).startsWith(COMMON), 'common-db’s text');
+    await editor.fill(`${COMMON}${big('shared_blob', 600 * 1024)}`);
+    await page.getByText('Valid TOML').waitFor();
+    await page.getByRole('button', { name: 'Save document' }).click();
+    await page.getByText(/Not saved: The effective secrets of web\/staging would be invalid/).waitFor();
+    const versions = await apiCall(hush.url, 'GET', '/shared/common-db/versions', { token: ownerToken });
+    assert.equal(versions.body.versions[0].version, 3, 'nothing saved');
+  });
+
   await step('the owner removes the include, deletes staging, then the document', async () => {
     await page.goto(`${hush.url}/apps/web`);
     await envSelect.selectOption('staging');
