@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  PASSWORD, SEED, apiCall, appMenu, createAppWithSecrets, newPage, serverAndBrowser, settingsDialog,
-  setupOwner, signIn, steps, typeInEditor, until,
+  PASSWORD, SEED, apiCall, appMenu, createAppWithSecrets, newPage, screenshot, serverAndBrowser,
+  settingsDialog, setupOwner, signIn, steps, typeInEditor, until,
 } from '../lib/harness.js';
 
 const env = serverAndBrowser();
@@ -122,6 +122,7 @@ test('environments, shared documents, provenance and compare in the panel', asyn
     await page.getByRole('button', { name: 'Save document' }).click();
     await page.getByText('Saved version 1 of common-db.').waitFor();
     await page.getByRole('list', { name: 'Versions of common-db, newest first' }).getByText('The shared database').waitFor();
+    await screenshot(page, 'shared-documents');
   });
 
   await step('a stale save of the shared document gets the conflict, and can go on top', async () => {
@@ -176,8 +177,10 @@ test('environments, shared documents, provenance and compare in the panel', asyn
     assert.ok(await dialog.getByRole('button', { name: 'Move api-keys down' }).isDisabled());
     await dialog.getByRole('button', { name: 'Move api-keys up' }).click();
     await until(async () => (await includes.getByRole('code').allTextContents()).join() === 'api-keys,common-db', 'api-keys first');
+    await until(() => dialog.getByRole('button', { name: 'Move api-keys down' }).evaluate((el) => el === document.activeElement), 'focus stays with api-keys');
     await row('db_host').getByRole('cell', { name: 'shared document common-db' }).waitFor();
     await row('db_host').getByRole('cell', { name: 'api-keys', exact: true }).waitFor();
+    await screenshot(page, 'environment-effective');
     const stored = await apiCall(hush.url, 'GET', '/apps/web/envs/staging/includes', { token: ownerToken });
     assert.deepEqual(stored.body.documents, ['api-keys', 'common-db']);
     await dialog.getByRole('button', { name: 'Remove api-keys' }).click();
@@ -217,6 +220,7 @@ test('environments, shared documents, provenance and compare in the panel', asyn
     const values = box.getByRole('table', { name: 'Values that differ between staging and production' });
     await values.getByRole('cell', { name: 'staging-pass' }).waitFor();
     await values.getByRole('cell', { name: '12345qwerty' }).waitFor();
+    await screenshot(page, 'environment-compare');
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
   });

@@ -193,7 +193,11 @@ export function effectiveTab(shared) {
   let includes = [];
   let effectiveToml = null;
 
-  async function setIncludes(documents, done) {
+  /** Where focus goes when the list is drawn next (after a change the person made). */
+  let pendingFocus = null;
+
+  /** Saves the list; `refocus` says where focus goes then (see `restoreFocus`). */
+  async function setIncludes(documents, done, refocus = null) {
     includeError.show(null);
     try {
       await put(inEnv(app, env, '/includes'), { documents });
@@ -201,7 +205,16 @@ export function effectiveTab(shared) {
     } catch (err) {
       includeError.show(`Not changed: ${err.message}`);
     }
+    pendingFocus = refocus;
     await load();
+  }
+
+  /** The list is drawn anew: focus stays with document `name` (on its button `label` when
+   * that can still be used), or goes to the picker once the document is gone. */
+  function restoreFocus({ name, label }) {
+    const item = [...list.children].find((li) => li.querySelector('code')?.textContent === name);
+    const usable = item ? [...item.querySelectorAll('button')].filter((b) => !b.disabled) : [];
+    (usable.find((b) => b.textContent === label) || usable[0] || addSelect).focus();
   }
 
   function moveButton(name, i, step, word) {
@@ -210,12 +223,17 @@ export function effectiveTab(shared) {
     button.addEventListener('click', () => {
       const next = [...includes];
       [next[i], next[i + step]] = [next[i + step], next[i]];
-      setIncludes(next, `${name} moved ${word}.`);
+      setIncludes(next, `${name} moved ${word}.`, { name, label: button.textContent });
     });
     return button;
   }
 
   function drawIncludes(available) {
+    const focused = list.contains(document.activeElement)
+      ? { name: document.activeElement.closest('li')?.querySelector('code')?.textContent, label: document.activeElement.textContent }
+      : null;
+    const refocus = pendingFocus || focused;
+    pendingFocus = null;
     replace(list, includes.length
       ? includes.map((name, i) => h('li', { class: 'include-item' },
         h('span', { class: 'include-order', 'aria-hidden': 'true' }, `${i + 1}.`),
@@ -225,20 +243,22 @@ export function effectiveTab(shared) {
           moveButton(name, i, 1, 'down'),
           h('button', {
             type: 'button', class: 'button small danger',
-            onclick: () => setIncludes(includes.filter((n) => n !== name), `${env} no longer includes ${name}.`),
+            onclick: () => setIncludes(includes.filter((n) => n !== name), `${env} no longer includes ${name}.`, { name, label: null }),
           }, spoken('Remove', { hidden: ` ${name}` }))) : null))
       : h('li', { class: 'muted' }, `${env} includes no shared document.`));
-    if (!addForm) return;
-    const left = available.filter((name) => !includes.includes(name));
-    replace(addSelect, left.length
-      ? left.map((name) => h('option', { value: name }, name))
-      : h('option', { value: '' }, 'No other shared document'));
-    addButton.disabled = !left.length;
+    if (addForm) {
+      const left = available.filter((name) => !includes.includes(name));
+      replace(addSelect, left.length
+        ? left.map((name) => h('option', { value: name }, name))
+        : h('option', { value: '' }, 'No other shared document'));
+      addButton.disabled = !left.length;
+    }
+    if (refocus) restoreFocus(refocus);
   }
 
   addForm?.addEventListener('submit', (event) => {
     event.preventDefault();
-    if (addSelect.value) setIncludes([...includes, addSelect.value], `${env} now includes ${addSelect.value}.`);
+    if (addSelect.value) setIncludes([...includes, addSelect.value], `${env} now includes ${addSelect.value}.`, { name: null });
   });
 
   function drawKeys(view) {

@@ -185,7 +185,7 @@ function documentCard(ctx, name, onSaved) {
       return;
     }
     base = doc.version;
-    replace(versionLine, doc.version ? ['Version ', h('strong', {}, String(doc.version))] : h('span', { class: 'muted' }, 'No versions yet.'));
+    drawVersion(doc.version);
     replace(includedBy, doc.included_by.length
       ? ['Included by ', doc.included_by.map((u, i) => [i ? ', ' : '', h('code', {}, u)])]
       : 'No environment includes it yet.');
@@ -213,6 +213,10 @@ function documentCard(ctx, name, onSaved) {
     } else {
       await editor.setText(savedText);
     }
+  }
+
+  function drawVersion(version) {
+    replace(versionLine, version ? ['Version ', h('strong', {}, String(version))] : h('span', { class: 'muted' }, 'No versions yet.'));
   }
 
   async function loadHistory() {
@@ -251,6 +255,7 @@ function documentCard(ctx, name, onSaved) {
           return;
         }
         message.input.value = '';
+        drawVersion(v.version);
         replace(saveResult, h('span', { class: 'ok-text' }, `Saved version ${v.version} of ${name}. `),
           'Every environment that includes it gets it now.');
         toast(`Saved ${name} version ${v.version}.`);
