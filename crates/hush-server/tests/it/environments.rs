@@ -144,6 +144,59 @@ async fn each_environment_has_its_own_secrets_history_conflicts_and_tokens() {
     server.stop().await;
 }
 
+/// The token list says which environment each app token reads (what the panel shows).
+#[tokio::test]
+async fn the_token_list_names_the_environment_each_token_reads() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    let viewer = server.member(&owner, "vic", "viewer").await;
+    owner.create_app("web", Some(SEED), None).await.unwrap();
+    owner.create_env("web", "staging").await.unwrap();
+    owner
+        .create_app_token("web", "prod-runner", None)
+        .await
+        .unwrap();
+    owner
+        .with_env(Some("staging"))
+        .create_app_token("web", "staging-runner", None)
+        .await
+        .unwrap();
+    owner.create_personal_token("laptop", None).await.unwrap();
+
+    let by_name = |tokens: &[serde_json::Value]| -> Vec<(String, serde_json::Value)> {
+        let mut out: Vec<_> = tokens
+            .iter()
+            .map(|t| (t["name"].as_str().unwrap().to_string(), t["env"].clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    };
+    // Any member of the app sees it, viewers included.
+    for who in [&owner, &viewer] {
+        let tokens = who.tokens(Some("web")).await.unwrap();
+        assert_eq!(
+            by_name(&tokens),
+            [
+                ("prod-runner".to_string(), serde_json::json!("production")),
+                ("staging-runner".to_string(), serde_json::json!("staging")),
+            ]
+        );
+        assert!(tokens.iter().all(|t| t["app"] == "web"), "{tokens:?}");
+    }
+    // A personal token reads no environment (the test client signed in with one, too).
+    let personal = owner.tokens(None).await.unwrap();
+    assert!(by_name(&personal).contains(&("laptop".to_string(), serde_json::Value::Null)));
+    assert!(personal.iter().all(|t| t["env"].is_null()), "{personal:?}");
+    // Deleting staging takes its token out of the list; production's stays.
+    owner.delete_env("web", "staging").await.unwrap();
+    let tokens = owner.tokens(Some("web")).await.unwrap();
+    assert_eq!(
+        by_name(&tokens),
+        [("prod-runner".to_string(), serde_json::json!("production"))]
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn shared_documents_merge_under_the_environment_with_provenance() {
     let server = TestServer::start().await;
