@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 use crate::rows::{db_err, unique_as};
-use crate::store::{SqlStore, ensure_actor_is_owner, get_user_on, insert_audit, notify};
+use crate::store::{SqlStore, insert_audit, notify};
+use crate::users::{ensure_actor_is_owner, get_user_on};
 use crate::{AuditEvent, Millis, Result, Role, StoreError, StoreEvent};
 
 /// A member's role on one app; `none` hides the app from them entirely.
