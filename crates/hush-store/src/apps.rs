@@ -2,7 +2,7 @@
 //! master-key rotation rewraps. [`AppStore`] is part of every [`Store`].
 
 use crate::rows::{self, check_rewrap, db_err, rewrap_failed, unique_as};
-use crate::store::{SqlStore, affected_one, insert_audit, notify};
+use crate::store::{Run, SqlStore, insert_audit, notify};
 use crate::*;
 
 #[async_trait::async_trait]
@@ -128,12 +128,7 @@ impl AppStore for SqlStore {
                     .fetch_all(&mut *conn)
                     .await
                     .map_err(db_err)?;
-                sqlx::query(sql::DELETE_APP)
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)
-                    .and_then(affected_one)?;
+                sqlx::query(sql::DELETE_APP).bind(id).run_one(conn).await?;
                 insert_audit(conn, &audit).await?;
                 for env in others {
                     notify(conn, kind, &StoreEvent::AppDeleted { app_id: env }).await?;
@@ -155,10 +150,8 @@ impl AppStore for SqlStore {
                 sqlx::query(sql::SET_APP_LAUNCH)
                     .bind(id)
                     .bind(rows::launch_json(launch.as_ref()))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)
-                    .and_then(affected_one)?;
+                    .run_one(conn)
+                    .await?;
                 insert_audit(conn, &audit).await
             })
         })
@@ -186,15 +179,14 @@ impl AppStore for SqlStore {
         let old_key_id = old_key_id.to_string();
         self.write(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query(sql::REWRAP_APP_KEY)
+                let changed = sqlx::query(sql::REWRAP_APP_KEY)
                     .bind(app_id)
                     .bind(&old_key_id)
                     .bind(&new.wrapped_key)
                     .bind(&new.key_id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-                if done.rows_affected() == 1 {
+                    .run(conn)
+                    .await?;
+                if changed == 1 {
                     return Ok(());
                 }
                 let exists: i64 = sqlx::query_scalar(sql::APP_EXISTS)

@@ -2,7 +2,7 @@
 //! is part of every [`Store`].
 
 use crate::rows::{self, db_err};
-use crate::store::SqlStore;
+use crate::store::{Run, SqlStore};
 use crate::*;
 
 #[async_trait::async_trait]
@@ -25,9 +25,8 @@ impl InstanceStore for SqlStore {
                     .bind(report.applied_version)
                     .bind(report.status.as_str())
                     .bind(report.reported_at)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                    .run(conn)
+                    .await?;
                 Ok(())
             })
         })

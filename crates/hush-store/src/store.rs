@@ -8,8 +8,9 @@
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use sqlx::any::AnyQueryResult;
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, AnyPool};
 
 use crate::rows::{self, check_next_version, db_err, stale_base};
 use crate::writer::Writer;
@@ -23,11 +24,25 @@ pub struct SqlStore {
     pub(crate) events: Option<Box<dyn EventBus>>,
 }
 
-pub(crate) fn affected_one(done: AnyQueryResult) -> Result<()> {
-    if done.rows_affected() == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
+/// Runs a statement that returns no rows, with the store's errors.
+pub(crate) trait Run {
+    /// How many rows it changed.
+    async fn run(self, conn: &mut AnyConnection) -> Result<u64>;
+    /// `NotFound` when it changed no row.
+    async fn run_one(self, conn: &mut AnyConnection) -> Result<()>;
+}
+
+impl<'q> Run for Query<'q, Any, AnyArguments<'q>> {
+    async fn run(self, conn: &mut AnyConnection) -> Result<u64> {
+        let done = self.execute(&mut *conn).await.map_err(db_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn run_one(self, conn: &mut AnyConnection) -> Result<()> {
+        match self.run(conn).await? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -231,28 +246,19 @@ impl Store for SqlStore {
     async fn sweep(&self, policy: SweepPolicy) -> Result<SweepReport> {
         self.write(move |conn| {
             Box::pin(async move {
-                let rows_gone = |done: std::result::Result<AnyQueryResult, sqlx::Error>| {
-                    done.map(|d| d.rows_affected()).map_err(db_err)
-                };
-                let sessions = rows_gone(
-                    sqlx::query(sql::SWEEP_SESSIONS)
-                        .bind(policy.now)
-                        .bind(policy.sessions_idle_before)
-                        .execute(&mut *conn)
-                        .await,
-                )?;
-                let invites = rows_gone(
-                    sqlx::query(sql::SWEEP_INVITES)
-                        .bind(policy.now)
-                        .execute(&mut *conn)
-                        .await,
-                )?;
-                let instances = rows_gone(
-                    sqlx::query(sql::SWEEP_INSTANCES)
-                        .bind(policy.instances_before)
-                        .execute(&mut *conn)
-                        .await,
-                )?;
+                let sessions = sqlx::query(sql::SWEEP_SESSIONS)
+                    .bind(policy.now)
+                    .bind(policy.sessions_idle_before)
+                    .run(conn)
+                    .await?;
+                let invites = sqlx::query(sql::SWEEP_INVITES)
+                    .bind(policy.now)
+                    .run(conn)
+                    .await?;
+                let instances = sqlx::query(sql::SWEEP_INSTANCES)
+                    .bind(policy.instances_before)
+                    .run(conn)
+                    .await?;
                 Ok(SweepReport {
                     sessions,
                     invites,
@@ -274,13 +280,9 @@ impl Store for SqlStore {
                 sqlx::query(sql::PROBE_WRITE)
                     .bind(now)
                     .bind(vec![0x5a_u8; 64 * 1024])
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-                sqlx::query(sql::PROBE_SHRINK)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                    .run(conn)
+                    .await?;
+                sqlx::query(sql::PROBE_SHRINK).run(conn).await?;
                 Ok(())
             })
         })

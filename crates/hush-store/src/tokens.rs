@@ -4,7 +4,7 @@
 use sqlx::AnyConnection;
 
 use crate::rows::{self, db_err, unique_as};
-use crate::store::{SqlStore, affected_one, insert_audit, notify};
+use crate::store::{Run, SqlStore, insert_audit, notify};
 use crate::*;
 
 #[async_trait::async_trait]
@@ -106,10 +106,8 @@ impl TokenStore for SqlStore {
                 sqlx::query(sql::REVOKE_TOKEN)
                     .bind(id)
                     .bind(at)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)
-                    .and_then(affected_one)?;
+                    .run_one(conn)
+                    .await?;
                 insert_audit(conn, &audit).await?;
                 notify(conn, kind, &StoreEvent::TokenRevoked { token_id: id }).await?;
                 get_token_on(conn, id).await
@@ -129,9 +127,8 @@ impl TokenStore for SqlStore {
                     sqlx::query(sql::TOUCH_TOKEN)
                         .bind(id)
                         .bind(at)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
+                        .run(conn)
+                        .await?;
                 }
                 Ok(())
             })

@@ -5,7 +5,7 @@
 use sqlx::AnyConnection;
 
 use crate::rows::{self, db_err, unique_as};
-use crate::store::{SqlStore, affected_one, insert_audit, notify};
+use crate::store::{Run, SqlStore, insert_audit, notify};
 use crate::*;
 
 #[async_trait::async_trait]
@@ -75,10 +75,7 @@ pub trait UserStore: Send + Sync {
 /// SQLite the single writer already runs one write at a time.
 async fn ensure_another_owner(conn: &mut AnyConnection, kind: Backend, leaving: i64) -> Result<()> {
     if kind == Backend::Postgres {
-        sqlx::query(postgres::LOCK_OWNERS)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(postgres::LOCK_OWNERS).run(conn).await?;
     }
     let others: i64 = sqlx::query_scalar(sql::OTHER_OWNERS)
         .bind(leaving)
@@ -105,10 +102,7 @@ pub(crate) async fn ensure_actor_is_owner(
         return Ok(());
     };
     if kind == Backend::Postgres {
-        sqlx::query(postgres::LOCK_OWNERS)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(postgres::LOCK_OWNERS).run(conn).await?;
     }
     let role = match get_user_on(conn, actor).await {
         Ok(user) => Some(user.role),
@@ -227,9 +221,8 @@ impl SqlStore {
                     sqlx::query(sql::SET_NAME_KEY)
                         .bind(id)
                         .bind(key)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
+                        .run(conn)
+                        .await?;
                 }
                 Ok(())
             })
@@ -293,10 +286,7 @@ impl UserStore for SqlStore {
                     },
                 )
                 .await?;
-                sqlx::query(sql::DELETE_SETUP_LINKS)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                sqlx::query(sql::DELETE_SETUP_LINKS).run(conn).await?;
                 insert_audit(
                     conn,
                     &AuditEvent {
@@ -339,18 +329,13 @@ impl UserStore for SqlStore {
                     },
                 )
                 .await?;
-                let used = sqlx::query(sql::USE_INVITE)
+                sqlx::query(sql::USE_INVITE)
                     .bind(invite.id)
                     .bind(now)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-                affected_one(used)?;
+                    .run_one(conn)
+                    .await?;
                 if invite.kind == InviteKind::Setup {
-                    sqlx::query(sql::DELETE_SETUP_LINKS)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
+                    sqlx::query(sql::DELETE_SETUP_LINKS).run(conn).await?;
                 }
                 insert_audit(
                     conn,
@@ -378,10 +363,8 @@ impl UserStore for SqlStore {
                 sqlx::query(sql::SET_USER_ROLE)
                     .bind(id)
                     .bind(role.as_str())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)
-                    .and_then(affected_one)?;
+                    .run_one(conn)
+                    .await?;
                 insert_audit(conn, &audit).await?;
                 Ok(before)
             })
@@ -425,10 +408,8 @@ impl UserStore for SqlStore {
                 sqlx::query(sql::SET_USER_PASSWORD)
                     .bind(id)
                     .bind(&password_hash)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)
-                    .and_then(affected_one)?;
+                    .run_one(conn)
+                    .await?;
                 insert_audit(conn, &audit).await
             })
         })
@@ -445,18 +426,9 @@ impl UserStore for SqlStore {
                     ensure_another_owner(conn, kind, id).await?;
                 }
                 for statement in [sql::DELETE_USER_PERSONAL_TOKENS, sql::DELETE_USER_SESSIONS] {
-                    sqlx::query(statement)
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
+                    sqlx::query(statement).bind(id).run(conn).await?;
                 }
-                sqlx::query(sql::DELETE_USER)
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)
-                    .and_then(affected_one)?;
+                sqlx::query(sql::DELETE_USER).bind(id).run_one(conn).await?;
                 insert_audit(conn, &audit).await?;
                 notify(conn, kind, &StoreEvent::SessionsRevoked { user_id: id }).await?;
                 Ok(before)
@@ -475,10 +447,7 @@ impl UserStore for SqlStore {
                         "this workspace has an owner already; no setup link is needed".into(),
                     ));
                 }
-                sqlx::query(sql::DELETE_SETUP_LINKS)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                sqlx::query(sql::DELETE_SETUP_LINKS).run(conn).await?;
                 insert_invite(
                     conn,
                     &NewInvite {
@@ -533,10 +502,8 @@ impl UserStore for SqlStore {
                 let invite = get_invite_on(conn, id).await?;
                 sqlx::query(sql::DELETE_INVITE)
                     .bind(id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)
-                    .and_then(affected_one)?;
+                    .run_one(conn)
+                    .await?;
                 insert_audit(conn, &audit).await?;
                 Ok(invite)
             })
@@ -586,10 +553,8 @@ impl UserStore for SqlStore {
                 sqlx::query(sql::TOUCH_SESSION)
                     .bind(id)
                     .bind(at)
-                    .execute(&mut *conn)
+                    .run_one(conn)
                     .await
-                    .map_err(db_err)
-                    .and_then(affected_one)
             })
         })
         .await
@@ -601,9 +566,8 @@ impl UserStore for SqlStore {
             Box::pin(async move {
                 sqlx::query(sql::DELETE_SESSION)
                     .bind(&token_hash)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                    .run(conn)
+                    .await?;
                 Ok(())
             })
         })
@@ -616,9 +580,8 @@ impl UserStore for SqlStore {
             Box::pin(async move {
                 sqlx::query(sql::DELETE_USER_SESSIONS)
                     .bind(user_id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                    .run(conn)
+                    .await?;
                 insert_audit(conn, &audit).await?;
                 notify(conn, kind, &StoreEvent::SessionsRevoked { user_id }).await
             })
