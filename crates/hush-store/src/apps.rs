@@ -2,7 +2,7 @@
 //! master-key rotation rewraps. [`AppStore`] is part of every [`Store`].
 
 use crate::rows::{self, check_rewrap, db_err, rewrap_failed, unique_as};
-use crate::store::{Run, SqlStore, insert_audit, notify};
+use crate::store::{Fetch, Run, SqlStore, insert_audit, notify};
 use crate::*;
 
 #[async_trait::async_trait]
@@ -93,29 +93,21 @@ impl AppStore for SqlStore {
     async fn get_app(&self, id: i64) -> Result<App> {
         sqlx::query_as::<_, rows::AppRow>(sql::GET_APP)
             .bind(id)
-            .fetch_one(&self.read)
+            .one(&self.read, rows::AppRow::into_app)
             .await
-            .map_err(db_err)?
-            .into_app()
     }
 
     async fn find_app(&self, name: &str) -> Result<App> {
         sqlx::query_as::<_, rows::AppRow>(sql::FIND_APP)
             .bind(name)
-            .fetch_one(&self.read)
+            .one(&self.read, rows::AppRow::into_app)
             .await
-            .map_err(db_err)?
-            .into_app()
     }
 
     async fn list_apps(&self) -> Result<Vec<(App, Option<VersionMeta>)>> {
         sqlx::query_as::<_, rows::AppListRow>(sql::LIST_APPS)
-            .fetch_all(&self.read)
+            .all(&self.read, rows::AppListRow::into_pair)
             .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(rows::AppListRow::into_pair)
-            .collect()
     }
 
     async fn delete_app(&self, id: i64, audit: AuditEvent) -> Result<()> {

@@ -2,8 +2,8 @@
 //! refusals), and queries over it. [`AuditStore`] is part of every [`Store`]. Changes write
 //! their own event in their transaction (`store::insert_audit`).
 
-use crate::rows::{self, db_err};
-use crate::store::{SqlStore, insert_audit};
+use crate::rows;
+use crate::store::{Fetch, SqlStore, insert_audit};
 use crate::*;
 
 #[async_trait::async_trait]
@@ -42,11 +42,7 @@ impl AuditStore for SqlStore {
             .bind(filter.until)
             .bind(filter.before_id)
             .bind(limit)
-            .fetch_all(&self.read)
+            .all(&self.read, rows::AuditRow::into_record)
             .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(rows::AuditRow::into_record)
-            .collect()
     }
 }

@@ -1,8 +1,8 @@
 //! What running copies of an app report (host, pid, applied version, status). [`InstanceStore`]
 //! is part of every [`Store`].
 
-use crate::rows::{self, db_err};
-use crate::store::{Run, SqlStore};
+use crate::rows;
+use crate::store::{Fetch, Run, SqlStore};
 use crate::*;
 
 #[async_trait::async_trait]
@@ -37,11 +37,7 @@ impl InstanceStore for SqlStore {
         sqlx::query_as::<_, rows::InstanceRow>(sql::LIST_INSTANCES)
             .bind(app_id)
             .bind(since)
-            .fetch_all(&self.read)
+            .all(&self.read, rows::InstanceRow::into_report)
             .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(rows::InstanceRow::into_report)
-            .collect()
     }
 }

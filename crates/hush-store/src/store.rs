@@ -8,9 +8,9 @@
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use sqlx::any::AnyArguments;
-use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, AnyPool};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::{Query, QueryAs};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, FromRow};
 
 use crate::rows::{self, check_next_version, db_err, stale_base};
 use crate::writer::Writer;
@@ -43,6 +43,58 @@ impl<'q> Run for Query<'q, Any, AnyArguments<'q>> {
             0 => Err(StoreError::NotFound),
             _ => Ok(()),
         }
+    }
+}
+
+/// Reads rows of type `R` and makes each a record with `into`, with the store's errors.
+pub(crate) trait Fetch<'q, R> {
+    /// The one row; `NotFound` when there is none.
+    async fn one<'e, T>(
+        self,
+        from: impl Executor<'e, Database = Any>,
+        into: impl FnOnce(R) -> Result<T>,
+    ) -> Result<T>
+    where
+        'q: 'e,
+        R: 'e;
+    /// Every row, in the statement's order.
+    async fn all<'e, T>(
+        self,
+        from: impl Executor<'e, Database = Any>,
+        into: impl FnMut(R) -> Result<T>,
+    ) -> Result<Vec<T>>
+    where
+        'q: 'e,
+        R: 'e;
+}
+
+impl<'q, R> Fetch<'q, R> for QueryAs<'q, Any, R, AnyArguments<'q>>
+where
+    R: Send + Unpin + for<'r> FromRow<'r, AnyRow>,
+{
+    async fn one<'e, T>(
+        self,
+        from: impl Executor<'e, Database = Any>,
+        into: impl FnOnce(R) -> Result<T>,
+    ) -> Result<T>
+    where
+        'q: 'e,
+        R: 'e,
+    {
+        into(self.fetch_one(from).await.map_err(db_err)?)
+    }
+
+    async fn all<'e, T>(
+        self,
+        from: impl Executor<'e, Database = Any>,
+        into: impl FnMut(R) -> Result<T>,
+    ) -> Result<Vec<T>>
+    where
+        'q: 'e,
+        R: 'e,
+    {
+        let rows = self.fetch_all(from).await.map_err(db_err)?;
+        rows.into_iter().map(into).collect()
     }
 }
 
@@ -144,10 +196,8 @@ pub(crate) async fn insert_version_on(
     let meta = sqlx::query_as::<_, rows::VersionMetaRow>(sql::GET_VERSION_META)
         .bind(app_id)
         .bind(new.version)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_err)?
-        .into_meta()?;
+        .one(&mut *conn, rows::VersionMetaRow::into_meta)
+        .await?;
     insert_audit(conn, audit).await?;
     let event = StoreEvent::NewVersion {
         app_id,
@@ -217,10 +267,8 @@ impl Store for SqlStore {
         sqlx::query_as::<_, rows::VersionRow>(sql::GET_VERSION)
             .bind(app_id)
             .bind(version)
-            .fetch_one(&self.read)
+            .one(&self.read, rows::VersionRow::into_record)
             .await
-            .map_err(db_err)?
-            .into_record()
     }
 
     async fn list_versions(
@@ -233,12 +281,8 @@ impl Store for SqlStore {
             .bind(app_id)
             .bind(before)
             .bind(limit.max(0))
-            .fetch_all(&self.read)
+            .all(&self.read, rows::VersionMetaRow::into_meta)
             .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(rows::VersionMetaRow::into_meta)
-            .collect()
     }
 
     // ---- operations ----

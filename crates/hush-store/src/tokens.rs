@@ -3,8 +3,8 @@
 
 use sqlx::AnyConnection;
 
-use crate::rows::{self, db_err, unique_as};
-use crate::store::{Run, SqlStore, insert_audit, notify};
+use crate::rows::{self, unique_as};
+use crate::store::{Fetch, Run, SqlStore, insert_audit, notify};
 use crate::*;
 
 #[async_trait::async_trait]
@@ -23,10 +23,8 @@ pub trait TokenStore: Send + Sync {
 async fn get_token_on(conn: &mut AnyConnection, id: i64) -> Result<TokenRecord> {
     sqlx::query_as::<_, rows::TokenRow>(sql::GET_TOKEN)
         .bind(id)
-        .fetch_one(&mut *conn)
+        .one(&mut *conn, rows::TokenRow::into_token)
         .await
-        .map_err(db_err)?
-        .into_token()
 }
 
 #[async_trait::async_trait]
@@ -71,19 +69,15 @@ impl TokenStore for SqlStore {
     async fn find_token(&self, token_hash: &[u8]) -> Result<TokenRecord> {
         sqlx::query_as::<_, rows::TokenRow>(sql::FIND_TOKEN)
             .bind(token_hash)
-            .fetch_one(&self.read)
+            .one(&self.read, rows::TokenRow::into_token)
             .await
-            .map_err(db_err)?
-            .into_token()
     }
 
     async fn get_token(&self, id: i64) -> Result<TokenRecord> {
         sqlx::query_as::<_, rows::TokenRow>(sql::GET_TOKEN)
             .bind(id)
-            .fetch_one(&self.read)
+            .one(&self.read, rows::TokenRow::into_token)
             .await
-            .map_err(db_err)?
-            .into_token()
     }
 
     async fn list_tokens(&self, filter: TokenFilter) -> Result<Vec<TokenRecord>> {
@@ -91,12 +85,8 @@ impl TokenStore for SqlStore {
             .bind(filter.user_id)
             .bind(filter.app_id)
             .bind(filter.kind.map(rows::token_kind_str))
-            .fetch_all(&self.read)
+            .all(&self.read, rows::TokenRow::into_token)
             .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(rows::TokenRow::into_token)
-            .collect()
     }
 
     async fn revoke_token(&self, id: i64, at: Millis, audit: AuditEvent) -> Result<TokenRecord> {

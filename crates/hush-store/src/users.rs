@@ -5,7 +5,7 @@
 use sqlx::AnyConnection;
 
 use crate::rows::{self, db_err, unique_as};
-use crate::store::{Run, SqlStore, insert_audit, notify};
+use crate::store::{Fetch, Run, SqlStore, insert_audit, notify};
 use crate::*;
 
 #[async_trait::async_trait]
@@ -120,10 +120,8 @@ pub(crate) async fn ensure_actor_is_owner(
 pub(crate) async fn get_user_on(conn: &mut AnyConnection, id: i64) -> Result<User> {
     sqlx::query_as::<_, rows::UserRow>(sql::GET_USER)
         .bind(id)
-        .fetch_one(&mut *conn)
+        .one(&mut *conn, rows::UserRow::into_user)
         .await
-        .map_err(db_err)?
-        .into_user()
 }
 
 async fn insert_user(conn: &mut AnyConnection, user: NewUser) -> Result<User> {
@@ -169,10 +167,8 @@ async fn count(conn: &mut AnyConnection, statement: &str) -> Result<i64> {
 async fn get_invite_on(conn: &mut AnyConnection, id: i64) -> Result<Invite> {
     sqlx::query_as::<_, rows::InviteRow>(sql::GET_INVITE)
         .bind(id)
-        .fetch_one(&mut *conn)
+        .one(&mut *conn, rows::InviteRow::into_invite)
         .await
-        .map_err(db_err)?
-        .into_invite()
 }
 
 async fn insert_invite(conn: &mut AnyConnection, invite: &NewInvite) -> Result<Invite> {
@@ -245,29 +241,21 @@ impl UserStore for SqlStore {
     async fn get_user(&self, id: i64) -> Result<User> {
         sqlx::query_as::<_, rows::UserRow>(sql::GET_USER)
             .bind(id)
-            .fetch_one(&self.read)
+            .one(&self.read, rows::UserRow::into_user)
             .await
-            .map_err(db_err)?
-            .into_user()
     }
 
     async fn find_user_credentials(&self, name: &str) -> Result<(User, String)> {
         sqlx::query_as::<_, rows::CredentialsRow>(sql::USER_CREDENTIALS)
             .bind(name_key(name))
-            .fetch_one(&self.read)
+            .one(&self.read, rows::CredentialsRow::into_pair)
             .await
-            .map_err(db_err)?
-            .into_pair()
     }
 
     async fn list_users(&self) -> Result<Vec<User>> {
         sqlx::query_as::<_, rows::UserRow>(sql::LIST_USERS)
-            .fetch_all(&self.read)
+            .all(&self.read, rows::UserRow::into_user)
             .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(rows::UserRow::into_user)
-            .collect()
     }
 
     async fn create_first_owner(&self, user: NewUser, audit: AuditEvent) -> Result<User> {
@@ -314,10 +302,8 @@ impl UserStore for SqlStore {
                 let invite = sqlx::query_as::<_, rows::InviteRow>(sql::FIND_INVITE)
                     .bind(&token_hash)
                     .bind(now)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db_err)?
-                    .into_invite()?;
+                    .one(&mut *conn, rows::InviteRow::into_invite)
+                    .await?;
                 if invite.kind == InviteKind::Setup && count(conn, sql::USER_COUNT).await? > 0 {
                     return Err(StoreError::NotFound);
                 }
@@ -378,10 +364,8 @@ impl UserStore for SqlStore {
             Box::pin(async move {
                 let user = sqlx::query_as::<_, rows::UserRow>(sql::RESTORE_OWNER)
                     .bind(key)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db_err)?
-                    .into_user()?;
+                    .one(&mut *conn, rows::UserRow::into_user)
+                    .await?;
                 insert_audit(
                     conn,
                     &AuditEvent {
@@ -479,21 +463,15 @@ impl UserStore for SqlStore {
         sqlx::query_as::<_, rows::InviteRow>(sql::FIND_INVITE)
             .bind(token_hash)
             .bind(now)
-            .fetch_one(&self.read)
+            .one(&self.read, rows::InviteRow::into_invite)
             .await
-            .map_err(db_err)?
-            .into_invite()
     }
 
     async fn list_invites(&self, now: Millis) -> Result<Vec<Invite>> {
         sqlx::query_as::<_, rows::InviteRow>(sql::LIST_INVITES)
             .bind(now)
-            .fetch_all(&self.read)
+            .all(&self.read, rows::InviteRow::into_invite)
             .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(rows::InviteRow::into_invite)
-            .collect()
     }
 
     async fn revoke_invite(&self, id: i64, audit: AuditEvent) -> Result<Invite> {
@@ -539,12 +517,10 @@ impl UserStore for SqlStore {
     }
 
     async fn find_session(&self, token_hash: &[u8]) -> Result<Session> {
-        Ok(sqlx::query_as::<_, rows::SessionRow>(sql::FIND_SESSION)
+        sqlx::query_as::<_, rows::SessionRow>(sql::FIND_SESSION)
             .bind(token_hash)
-            .fetch_one(&self.read)
+            .one(&self.read, |row| Ok(row.into_session()))
             .await
-            .map_err(db_err)?
-            .into_session())
     }
 
     async fn touch_session(&self, id: i64, at: Millis) -> Result<()> {
