@@ -157,6 +157,17 @@ async fn insert_user(conn: &mut AnyConnection, user: NewUser) -> Result<User> {
     })
 }
 
+/// A new member, with `audit` written as their own act (they are its actor).
+async fn insert_member(conn: &mut AnyConnection, user: NewUser, audit: AuditEvent) -> Result<User> {
+    let user = insert_user(conn, user).await?;
+    let audit = AuditEvent {
+        actor_id: Some(user.id),
+        ..audit
+    };
+    insert_audit(conn, &audit).await?;
+    Ok(user)
+}
+
 async fn count(conn: &mut AnyConnection, statement: &str) -> Result<i64> {
     sqlx::query_scalar(statement)
         .fetch_one(&mut *conn)
@@ -266,23 +277,12 @@ impl UserStore for SqlStore {
                         "this workspace already has members; an owner can invite more".into(),
                     ));
                 }
-                let user = insert_user(
-                    conn,
-                    NewUser {
-                        role: Role::Owner,
-                        ..user
-                    },
-                )
-                .await?;
+                let owner = NewUser {
+                    role: Role::Owner,
+                    ..user
+                };
+                let user = insert_member(conn, owner, audit).await?;
                 sqlx::query(sql::DELETE_SETUP_LINKS).run(conn).await?;
-                insert_audit(
-                    conn,
-                    &AuditEvent {
-                        actor_id: Some(user.id),
-                        ..audit
-                    },
-                )
-                .await?;
                 Ok(user)
             })
         })
@@ -307,14 +307,11 @@ impl UserStore for SqlStore {
                 if invite.kind == InviteKind::Setup && count(conn, sql::USER_COUNT).await? > 0 {
                     return Err(StoreError::NotFound);
                 }
-                let user = insert_user(
-                    conn,
-                    NewUser {
-                        role: invite.role,
-                        ..user
-                    },
-                )
-                .await?;
+                let member = NewUser {
+                    role: invite.role,
+                    ..user
+                };
+                let user = insert_member(conn, member, audit).await?;
                 sqlx::query(sql::USE_INVITE)
                     .bind(invite.id)
                     .bind(now)
@@ -323,14 +320,6 @@ impl UserStore for SqlStore {
                 if invite.kind == InviteKind::Setup {
                     sqlx::query(sql::DELETE_SETUP_LINKS).run(conn).await?;
                 }
-                insert_audit(
-                    conn,
-                    &AuditEvent {
-                        actor_id: Some(user.id),
-                        ..audit
-                    },
-                )
-                .await?;
                 Ok((invite, user))
             })
         })
