@@ -566,11 +566,7 @@ async fn the_openapi_document_describes_each_per_app_route_in_an_environment() {
 #[tokio::test]
 async fn deleting_an_app_or_environment_ends_its_environments_watch_streams() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner
-        .create_app("web", Some("a = 1\n"), None)
-        .await
-        .unwrap();
+    let owner = server.owner_with_app("web", "a = 1\n").await;
     let mut streams = Vec::new();
     for env in ["staging", "dev"] {
         owner.create_env("web", env).await.unwrap();

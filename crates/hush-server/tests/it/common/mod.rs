@@ -94,6 +94,13 @@ impl TestServer {
         self.login("olivia").await
     }
 
+    /// [`TestServer::owner`], once they have made the app `name` holding `toml`.
+    pub async fn owner_with_app(&self, name: &str, toml: &str) -> Client {
+        let owner = self.owner().await;
+        owner.create_app(name, Some(toml), None).await.unwrap();
+        owner
+    }
+
     pub async fn login(&self, name: &str) -> Client {
         let created = self
             .anonymous()
