@@ -4,7 +4,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{PASSWORD, SEED, TestServer};
+use common::{PASSWORD, SEED, TestServer, invite_token};
 use futures::StreamExt;
 use hush_client::api::ClientError;
 
@@ -531,14 +531,7 @@ async fn members_roles_and_the_last_owner() {
     assert_eq!(status, 401, "a removed member's tokens stop working");
 
     // An invitation link works once.
-    let invite = owner.invite("viewer").await.unwrap();
-    let token = invite["url"]
-        .as_str()
-        .unwrap()
-        .split_once('#')
-        .unwrap()
-        .1
-        .to_string();
+    let token = invite_token(&owner, "viewer").await;
     server
         .anonymous()
         .accept_invite(&token, "vera", PASSWORD)

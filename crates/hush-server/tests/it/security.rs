@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::{PASSWORD, SEED, TestServer};
+use common::{PASSWORD, SEED, TestServer, invite_token};
 use hush_client::api::ClientError;
 use serde_json::Value;
 
@@ -491,14 +491,7 @@ async fn revoking_a_personal_token_ends_its_watch_stream_at_once() {
 async fn invitations_can_be_listed_revoked_and_say_who_invited() {
     let server = TestServer::start().await;
     let owner = server.owner().await;
-    let invite = owner.invite("editor").await.unwrap();
-    let token = invite["url"]
-        .as_str()
-        .unwrap()
-        .split_once('#')
-        .unwrap()
-        .1
-        .to_string();
+    let token = invite_token(&owner, "editor").await;
     let info = server.anonymous().link_info(&token).await.unwrap();
     assert_eq!(info["role"], "editor");
     assert_eq!(info["invited_by"], "olivia");
@@ -603,14 +596,7 @@ async fn look_alike_member_names_are_refused() {
     let server = TestServer::start().await;
     let owner = server.owner().await;
     for name in ["OLIVIA", "\u{043e}livia", "o1ivia"] {
-        let invite = owner.invite("viewer").await.unwrap();
-        let token = invite["url"]
-            .as_str()
-            .unwrap()
-            .split_once('#')
-            .unwrap()
-            .1
-            .to_string();
+        let token = invite_token(&owner, "viewer").await;
         let joined = server
             .anonymous()
             .accept_invite(&token, name, PASSWORD)

@@ -7,7 +7,7 @@ use hush_server::auth::sso::SsoConfig;
 use hush_store::Role;
 use reqwest::StatusCode;
 
-use crate::common::TestServer;
+use crate::common::{TestServer, invite_token};
 
 #[path = "common/oidc.rs"]
 mod oidc;
@@ -318,14 +318,7 @@ async fn invitation_only_servers_take_people_through_their_invitation() {
     assert_eq!(owner.members().await.unwrap().len(), 1);
 
     // Through the invitation: the member is made with its role, named by the email.
-    let invite = owner.invite("editor").await.unwrap();
-    let token = invite["url"]
-        .as_str()
-        .unwrap()
-        .split_once('#')
-        .unwrap()
-        .1
-        .to_string();
+    let token = invite_token(&owner, "editor").await;
     let mut browser = Browser::new();
     let first = start_invited(&mut browser, &server, &token, "bob@example.com").await;
     let (landed, _) = browser.follow(first, |_| false).await;
