@@ -13,7 +13,7 @@ use hush_client::api::Client;
 
 use crate::common;
 
-use common::{HUSH, Server};
+use common::{HUSH, Server, served_workspace};
 
 const PASSWORD: &str = "correct-horse-battery";
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -27,20 +27,10 @@ struct World {
 
 impl World {
     async fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        for sub in ["data", "home", "config", "cache", "tmp", "work"] {
-            fs::create_dir_all(dir.path().join(sub)).unwrap();
-        }
-        let data = dir.path().join("data");
-        let status = Command::new(HUSH)
-            .args(["admin", "create-owner", "--name", "olivia", "--data-dir"])
-            .arg(&data)
-            .env("HUSH_OWNER_PASSWORD", PASSWORD)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "create-owner failed");
-        let server = Server::on_data_dir(&data, 0);
+        let (dir, server) = served_workspace(
+            &["data", "home", "config", "cache", "tmp", "work"],
+            PASSWORD,
+        );
         let anonymous = Client::new(&server.url, None).unwrap();
         let personal = anonymous
             .login("olivia", PASSWORD, "tests")

@@ -15,7 +15,7 @@ use crate::common;
 #[path = "../../../hush-server/tests/it/common/issuer.rs"]
 mod issuer;
 
-use common::{HUSH, Server};
+use common::{HUSH, served_workspace};
 use issuer::{TestIssuer, forged};
 
 const PASSWORD: &str = "correct-horse-battery";
@@ -41,20 +41,7 @@ fn lines(path: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
-    let dir = tempfile::tempdir().unwrap();
-    for sub in ["data", "home", "cache", "work"] {
-        fs::create_dir_all(dir.path().join(sub)).unwrap();
-    }
-    let data = dir.path().join("data");
-    let status = Command::new(HUSH)
-        .args(["admin", "create-owner", "--name", "olivia", "--data-dir"])
-        .arg(&data)
-        .env("HUSH_OWNER_PASSWORD", PASSWORD)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let server = Server::on_data_dir(&data, 0);
+    let (dir, server) = served_workspace(&["data", "home", "cache", "work"], PASSWORD);
     let anonymous = Client::new(&server.url, None).unwrap();
     let personal = anonymous.login("olivia", PASSWORD, "tests").await.unwrap();
     let owner_token = personal.token.clone();

@@ -104,6 +104,19 @@ where
     );
 }
 
+/// A temporary directory with the folders `subs` (the one named `data` holds the database),
+/// the owner `olivia` made there with `password` ([`create_owner`]), and `hush serve` on it.
+pub fn served_workspace(subs: &[&str], password: &str) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in subs {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    let data = dir.path().join("data");
+    create_owner([OsStr::new("--data-dir"), data.as_os_str()], &[], password);
+    let server = Server::on_data_dir(&data, 0);
+    (dir, server)
+}
+
 /// `hush ARGS` with `envs` and nothing on standard input; what it printed and how it ended.
 pub fn hush<I, S>(args: I, envs: &[(&str, &str)]) -> std::process::Output
 where
