@@ -3,7 +3,6 @@
 //! document live; and a database made by the previous release served by this one.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -132,15 +131,10 @@ impl Drop for Running {
 /// A stand-in for Streamlit (rerun mode): writes where its secrets file is, then waits.
 fn fake_streamlit(world: &World) -> PathBuf {
     let fake = world.path("bin/streamlit");
-    fs::create_dir_all(fake.parent().unwrap()).unwrap();
-    let mut f = fs::File::create(&fake).unwrap();
-    writeln!(
-        f,
-        "#!/bin/sh\necho \"$STREAMLIT_SECRETS_FILES\" > out.txt\nexec sleep 1000"
-    )
-    .unwrap();
-    drop(f);
-    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    common::write_executable(
+        &fake,
+        "#!/bin/sh\necho \"$STREAMLIT_SECRETS_FILES\" > out.txt\nexec sleep 1000\n",
+    );
     fake
 }
 

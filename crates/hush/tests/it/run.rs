@@ -3,7 +3,6 @@
 //! Nothing sleeps to wait for something: every wait polls with a deadline.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -300,15 +299,10 @@ async fn streamlit_rerun_mode_replaces_the_file_without_a_restart() {
     let world = World::new("dash", "A = \"one\"\n[db]\nhost = \"h1\"\n").await;
     // A stand-in for Streamlit: the runner recognises `streamlit run` and picks rerun mode.
     let fake = world.path("bin/streamlit");
-    fs::create_dir_all(fake.parent().unwrap()).unwrap();
-    let mut f = fs::File::create(&fake).unwrap();
-    writeln!(
-        f,
-        "#!/bin/sh\necho \"$$|$STREAMLIT_SERVER_RUN_ON_SAVE|$STREAMLIT_SECRETS_FILES|$A\" >> out.txt\nexec sleep 1000"
-    )
-    .unwrap();
-    drop(f);
-    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    common::write_executable(
+        &fake,
+        "#!/bin/sh\necho \"$$|$STREAMLIT_SERVER_RUN_ON_SAVE|$STREAMLIT_SECRETS_FILES|$A\" >> out.txt\nexec sleep 1000\n",
+    );
 
     let out = world.path("work/out.txt");
     let running = world.spawn(&[], &[fake.to_str().unwrap(), "run", "app.py"]);
@@ -694,11 +688,7 @@ async fn a_runner_killed_with_sigkill_takes_its_app_along_and_leaves_no_plaintex
         .arg(r#"ls -d "$XDG_RUNTIME_DIR"/hush-run-* > dirs.txt"#)
         .output()
         .unwrap();
-    assert!(
-        next.status.success(),
-        "{}",
-        String::from_utf8_lossy(&next.stderr)
-    );
+    common::assert_success(&next);
     let during = lines(&world.path("work/dirs.txt"));
     assert_eq!(during.len(), 1, "the live runner's directory: {during:?}");
     assert!(

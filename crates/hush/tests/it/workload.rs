@@ -80,11 +80,7 @@ async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
         "--token-minutes",
         "1",
     ]);
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
+    common::assert_success(&added);
     let refused = cli(&[
         "apps",
         "trust",

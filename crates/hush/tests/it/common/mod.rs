@@ -117,6 +117,24 @@ pub fn served_workspace(subs: &[&str], password: &str) -> (tempfile::TempDir, Se
     (dir, server)
 }
 
+/// Fails the test, with what the command wrote to standard error, unless it succeeded.
+#[track_caller]
+pub fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Writes `text` to `path` (making its folder) as an executable: a stand-in for a program.
+pub fn write_executable(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// `hush ARGS` with `envs` and nothing on standard input; what it printed and how it ended.
 pub fn hush<I, S>(args: I, envs: &[(&str, &str)]) -> std::process::Output
 where
