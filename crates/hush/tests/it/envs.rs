@@ -5,14 +5,14 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use hush_client::api::Client;
 
 use crate::common;
 
-use common::{HUSH, Server, served_workspace};
+use common::{Server, served_workspace};
 
 const PASSWORD: &str = "correct-horse-battery";
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -51,19 +51,7 @@ impl World {
 
     /// `hush ARGS` with this world's home and the given token, nothing else from outside.
     fn hush(&self, token: &str) -> Command {
-        let mut cmd = Command::new(HUSH);
-        cmd.current_dir(self.path("work"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.path("home"))
-            .env("XDG_CONFIG_HOME", self.path("config"))
-            .env("XDG_CACHE_HOME", self.path("cache"))
-            .env("TMPDIR", self.path("tmp"))
-            .env("HUSH_SERVER", &self.server.url)
-            .env("HUSH_TOKEN", token)
-            .env("HUSH_LOG", "info")
-            .stdin(Stdio::null());
-        cmd
+        common::isolated_hush(self.dir.path(), &self.server.url, token)
     }
 
     /// Runs the CLI as the owner; expects success and returns stdout.

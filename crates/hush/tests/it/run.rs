@@ -65,19 +65,7 @@ impl World {
 
     /// `hush run` with this world's home, cache and credentials (token in the environment).
     fn hush(&self) -> Command {
-        let mut cmd = Command::new(HUSH);
-        cmd.current_dir(self.path("work"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.path("home"))
-            .env("XDG_CONFIG_HOME", self.path("config"))
-            .env("XDG_CACHE_HOME", self.path("cache"))
-            .env("TMPDIR", self.path("tmp"))
-            .env("HUSH_SERVER", &self.server.url)
-            .env("HUSH_TOKEN", &self.token)
-            .env("HUSH_LOG", "info")
-            .stdin(Stdio::null());
-        cmd
+        common::isolated_hush(self.dir.path(), &self.server.url, &self.token)
     }
 
     /// Starts `hush run --app <app> <extra…> -- <command…>` in the background.

@@ -135,6 +135,25 @@ pub fn write_executable(path: &Path, text: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// `hush` with nothing from the test's environment but `PATH`: its home, config, cache and
+/// temporary folders in `dir` (which has them, and `work`, where it runs), signed in to `server`
+/// with `token`.
+pub fn isolated_hush(dir: &Path, server: &str, token: &str) -> Command {
+    let mut cmd = Command::new(HUSH);
+    cmd.current_dir(dir.join("work"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.join("home"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("TMPDIR", dir.join("tmp"))
+        .env("HUSH_SERVER", server)
+        .env("HUSH_TOKEN", token)
+        .env("HUSH_LOG", "info")
+        .stdin(Stdio::null());
+    cmd
+}
+
 /// `hush ARGS` with `envs` and nothing on standard input; what it printed and how it ended.
 pub fn hush<I, S>(args: I, envs: &[(&str, &str)]) -> std::process::Output
 where
