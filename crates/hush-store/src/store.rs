@@ -49,50 +49,36 @@ impl<'q> Run for Query<'q, Any, AnyArguments<'q>> {
 /// Reads rows of type `R` and makes each a record with `into`, with the store's errors.
 pub(crate) trait Fetch<'q, R> {
     /// The one row; `NotFound` when there is none.
-    async fn one<'e, T>(
+    async fn one<T>(
         self,
-        from: impl Executor<'e, Database = Any>,
+        from: impl Executor<'q, Database = Any>,
         into: impl FnOnce(R) -> Result<T>,
-    ) -> Result<T>
-    where
-        'q: 'e,
-        R: 'e;
+    ) -> Result<T>;
     /// Every row, in the statement's order.
-    async fn all<'e, T>(
+    async fn all<T>(
         self,
-        from: impl Executor<'e, Database = Any>,
+        from: impl Executor<'q, Database = Any>,
         into: impl FnMut(R) -> Result<T>,
-    ) -> Result<Vec<T>>
-    where
-        'q: 'e,
-        R: 'e;
+    ) -> Result<Vec<T>>;
 }
 
 impl<'q, R> Fetch<'q, R> for QueryAs<'q, Any, R, AnyArguments<'q>>
 where
-    R: Send + Unpin + for<'r> FromRow<'r, AnyRow>,
+    R: Send + Unpin + for<'r> FromRow<'r, AnyRow> + 'q,
 {
-    async fn one<'e, T>(
+    async fn one<T>(
         self,
-        from: impl Executor<'e, Database = Any>,
+        from: impl Executor<'q, Database = Any>,
         into: impl FnOnce(R) -> Result<T>,
-    ) -> Result<T>
-    where
-        'q: 'e,
-        R: 'e,
-    {
+    ) -> Result<T> {
         into(self.fetch_one(from).await.map_err(db_err)?)
     }
 
-    async fn all<'e, T>(
+    async fn all<T>(
         self,
-        from: impl Executor<'e, Database = Any>,
+        from: impl Executor<'q, Database = Any>,
         into: impl FnMut(R) -> Result<T>,
-    ) -> Result<Vec<T>>
-    where
-        'q: 'e,
-        R: 'e,
-    {
+    ) -> Result<Vec<T>> {
         let rows = self.fetch_all(from).await.map_err(db_err)?;
         rows.into_iter().map(into).collect()
     }
