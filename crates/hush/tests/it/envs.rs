@@ -12,10 +12,9 @@ use hush_client::api::Client;
 
 use crate::common;
 
-use common::{Server, served_workspace};
+use common::{Server, served_workspace, until};
 
 const PASSWORD: &str = "correct-horse-battery";
-const DEADLINE: Duration = Duration::from_secs(30);
 
 struct World {
     dir: tempfile::TempDir,
@@ -85,17 +84,6 @@ fn succeeded(args: &[&str], out: Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-async fn until<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 /// A background `hush run`, stopped with SIGTERM when dropped.

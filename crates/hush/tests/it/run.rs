@@ -13,9 +13,8 @@ use serde_json::Value;
 
 use crate::common;
 
-use common::{HUSH, Server, served_workspace};
+use common::{DEADLINE, HUSH, Server, served_workspace, until};
 const PASSWORD: &str = "correct-horse-battery";
-const DEADLINE: Duration = Duration::from_secs(30);
 
 // ---- the server ----
 
@@ -179,18 +178,6 @@ fn alive(pid: u32) -> bool {
 }
 
 // ---- waiting ----
-
-/// Polls `check` until it gives a value; panics with `what` after [`DEADLINE`].
-async fn until<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
 
 /// The lines of a file the app appends to (none while it does not exist).
 /// Writes a file as an editor that saves safely does: a whole new file renamed over the old, so

@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hush_client::api::Client;
 
@@ -15,21 +15,10 @@ use crate::common;
 #[path = "../../../hush-server/tests/it/common/issuer.rs"]
 mod issuer;
 
-use common::{HUSH, served_workspace};
+use common::{HUSH, served_workspace, until_within};
 use issuer::{TestIssuer, forged};
 
 const PASSWORD: &str = "correct-horse-battery";
-
-async fn until<T>(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn lines(path: &Path) -> Vec<String> {
     fs::read_to_string(path)
@@ -161,7 +150,7 @@ async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
         .spawn()
         .unwrap();
     let out = dir.path().join("work/out.txt");
-    let first = until("the app to start", Duration::from_secs(30), async || {
+    let first = until_within("the app to start", Duration::from_secs(30), async || {
         lines(&out).first().cloned()
     })
     .await;
@@ -179,7 +168,7 @@ async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
         ),
     )
     .unwrap();
-    until(
+    until_within(
         "a second exchange before the first app token expires",
         Duration::from_secs(55),
         async || {
@@ -196,7 +185,7 @@ async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
         .save_secrets("web", "A = \"two\"\n", latest, None)
         .await
         .unwrap();
-    let second = until(
+    let second = until_within(
         "the new secrets to reach the app",
         Duration::from_secs(30),
         async || lines(&out).get(1).cloned(),

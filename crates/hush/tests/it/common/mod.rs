@@ -154,6 +154,33 @@ pub fn isolated_hush(dir: &Path, server: &str, token: &str) -> Command {
     cmd
 }
 
+/// How long [`until`] waits.
+pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Polls `check` until it gives a value; panics with `what` after [`DEADLINE`].
+pub async fn until<T>(what: &str, check: impl AsyncFnMut() -> Option<T>) -> T {
+    until_within(what, DEADLINE, check).await
+}
+
+/// Polls `check` until it gives a value; panics with `what` after `limit`.
+pub async fn until_within<T>(
+    what: &str,
+    limit: std::time::Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
 /// `hush ARGS` with `envs` and nothing on standard input; what it printed and how it ended.
 pub fn hush<I, S>(args: I, envs: &[(&str, &str)]) -> std::process::Output
 where
