@@ -1342,15 +1342,8 @@ fn help_describes_positional_arguments_and_roles() {
 async fn the_server_log_has_no_colour_codes_when_it_is_not_a_terminal() {
     use std::io::{BufRead, BufReader, Read};
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(HUSH)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-            "--data-dir",
-        ])
+    let mut child = common::serve_command()
+        .arg("--data-dir")
         .arg(dir.path())
         .env("HUSH_LOG", "info")
         .env_remove("NO_COLOR")

@@ -836,14 +836,7 @@ async fn a_launched_apps_output_reaches_the_server_log_masked() {
         dir.path().join("serve.stdout"),
         dir.path().join("serve.stderr"),
     );
-    let mut serve = Command::new(HUSH)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-        ])
+    let mut serve = common::serve_command()
         .arg("--data-dir")
         .arg(&data)
         .arg("--apps-dir")

@@ -181,6 +181,20 @@ pub async fn until_within<T>(
     }
 }
 
+/// `hush serve` on any free port of 127.0.0.1 with no metrics listener, for a test to finish
+/// (where the data is, how it runs).
+pub fn serve_command() -> Command {
+    let mut cmd = Command::new(HUSH);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "off",
+    ]);
+    cmd
+}
+
 /// `hush ARGS` with `envs` and nothing on standard input; what it printed and how it ended.
 pub fn hush<I, S>(args: I, envs: &[(&str, &str)]) -> std::process::Output
 where
