@@ -569,14 +569,57 @@ async fn the_openapi_document_describes_environments_and_shared_documents() {
     }
 }
 
+/// Each per-app route's copy in an environment is documented like the route itself, with the
+/// `env` path parameter after `app` and an operation id of its own.
+#[tokio::test]
+async fn the_openapi_document_describes_each_per_app_route_in_an_environment() {
+    let doc = serde_json::to_value(hush_server::api::openapi()).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    let names = |operation: &serde_json::Value| -> Vec<String> {
+        operation["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut copies = 0;
+    for (path, item) in paths {
+        let Some(rest) = path.strip_prefix("/apps/{app}/envs/{env}/") else {
+            continue;
+        };
+        for (method, operation) in item.as_object().unwrap() {
+            let in_env = names(operation);
+            assert_eq!(in_env[..2], ["app", "env"], "{method} {path}");
+            let Some(own) = paths.get(&format!("/apps/{{app}}/{rest}")) else {
+                continue;
+            };
+            copies += 1;
+            let own = &own[method];
+            let mut without_env = in_env.clone();
+            without_env.remove(1);
+            assert_eq!(names(own), without_env, "{method} {path}");
+            assert_eq!(operation["responses"], own["responses"], "{method} {path}");
+            assert_eq!(
+                operation["requestBody"], own["requestBody"],
+                "{method} {path}"
+            );
+            assert_ne!(
+                operation["operationId"], own["operationId"],
+                "{method} {path}"
+            );
+        }
+    }
+    assert_eq!(
+        copies, 12,
+        "secrets (2), keys, rollback, versions, version, diff, values, value diff, instances (2), watch"
+    );
+}
+
 #[tokio::test]
 async fn deleting_an_app_or_environment_ends_its_environments_watch_streams() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner
-        .create_app("web", Some("a = 1\n"), None)
-        .await
-        .unwrap();
+    let owner = server.owner_with_app("web", "a = 1\n").await;
     let mut streams = Vec::new();
     for env in ["staging", "dev"] {
         owner.create_env("web", env).await.unwrap();
