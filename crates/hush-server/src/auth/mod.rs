@@ -327,7 +327,7 @@ pub(crate) fn cached_app_token(
 }
 
 fn is_live(record: &TokenRecord, now: i64) -> bool {
-    record.revoked_at.is_none() && !record.expires_at.is_some_and(|e| now >= e)
+    record.revoked_at.is_none() && record.expires_at.is_none_or(|e| now < e)
 }
 
 fn app_principal(record: &TokenRecord, ip: Option<String>) -> Option<Principal> {
