@@ -51,14 +51,17 @@ impl IncludesCache {
         self.by_env.write().expect("includes cache lock").clear();
     }
 
-    async fn get(&self, state: &AppState, env_id: i64) -> ApiResult<Arc<Includes>> {
-        if let Some(found) = self
-            .by_env
+    fn cached(&self, env_id: i64) -> Option<Arc<Includes>> {
+        self.by_env
             .read()
             .expect("includes cache lock")
             .get(&env_id)
-        {
-            return Ok(found.clone());
+            .cloned()
+    }
+
+    async fn get(&self, state: &AppState, env_id: i64) -> ApiResult<Arc<Includes>> {
+        if let Some(found) = self.cached(env_id) {
+            return Ok(found);
         }
         let env = state.store.get_environment(env_id).await?;
         let docs = state.store.includes(env_id).await?;
@@ -96,14 +99,7 @@ impl BodyCache {
         current: &Current,
         build: impl FnOnce() -> ApiResult<axum::body::Bytes>,
     ) -> ApiResult<axum::body::Bytes> {
-        let key = (
-            current.rev,
-            current
-                .includes
-                .iter()
-                .map(|(_, l)| l.as_ref().map_or(0, |l| l.version))
-                .collect::<Vec<_>>(),
-        );
+        let key = body_key(current);
         let entry = {
             let found = self
                 .by_env
@@ -135,12 +131,37 @@ impl BodyCache {
             .cloned()
     }
 
+    /// The body for `current` if it was built already (the fast read path builds nothing).
+    pub fn cached(&self, env_id: i64, current: &Current) -> Option<axum::body::Bytes> {
+        let entry = self
+            .by_env
+            .read()
+            .expect("body cache lock")
+            .get(&env_id)
+            .cloned()?;
+        (entry.key == body_key(current))
+            .then(|| entry.body.get().cloned())
+            .flatten()
+    }
+
     pub fn forget(&self, env_id: i64) {
         self.by_env
             .write()
             .expect("body cache lock")
             .remove(&env_id);
     }
+}
+
+/// What a built body depends on: the environment's revision and its includes' versions.
+fn body_key(current: &Current) -> (Rev, Vec<i64>) {
+    (
+        current.rev,
+        current
+            .includes
+            .iter()
+            .map(|(_, l)| l.as_ref().map_or(0, |l| l.version))
+            .collect(),
+    )
 }
 
 /// An environment as it is now: its own newest version and its included documents' newest.
@@ -151,6 +172,22 @@ pub struct Current {
 }
 
 impl Current {
+    fn of(
+        own: Option<Arc<Latest>>,
+        includes: &Includes,
+        docs: Vec<(App, Option<Arc<Latest>>)>,
+    ) -> Current {
+        let rev = Rev {
+            version: own.as_ref().map_or(0, |l| l.version),
+            shared: includes.shared_rev,
+        };
+        Current {
+            own,
+            includes: docs,
+            rev,
+        }
+    }
+
     pub fn version(&self) -> i64 {
         self.own.as_ref().map_or(0, |l| l.version)
     }
@@ -235,15 +272,19 @@ pub async fn current(state: &AppState, app: &App) -> ApiResult<Current> {
             .await?;
         docs.push((doc.clone(), latest));
     }
-    let rev = Rev {
-        version: own.as_ref().map_or(0, |l| l.version),
-        shared: includes.shared_rev,
-    };
-    Ok(Current {
-        own,
-        includes: docs,
-        rev,
-    })
+    Ok(Current::of(own, &includes, docs))
+}
+
+/// [`current`] from what is cached alone; `None` when something would have to be read (the
+/// fast read path then leaves the request to the route).
+pub fn cached_current(state: &AppState, app: &App) -> Option<Current> {
+    let own = Some(state.vault.cached(app.env_id)?);
+    let includes = state.includes.cached(app.env_id)?;
+    let mut docs = Vec::with_capacity(includes.docs.len());
+    for doc in &includes.docs {
+        docs.push((doc.clone(), Some(state.vault.cached(doc.id)?)));
+    }
+    Some(Current::of(own, &includes, docs))
 }
 
 /// The effective document `app`'s environment would have with its own document replaced by

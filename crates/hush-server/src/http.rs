@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
@@ -76,15 +75,24 @@ pub async fn serve_with(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service =
-            app.clone()
-                .map_request(move |mut request: axum::extract::Request<Incoming>| {
+        let service = {
+            let (app, state) = (app.clone(), state.clone());
+            hyper::service::service_fn(move |mut request: axum::extract::Request<Incoming>| {
+                let (app, state) = (app.clone(), state.clone());
+                async move {
+                    // The hot read, when the caches hold all it needs (api/fast_read.rs).
+                    if let Some(response) =
+                        crate::api::fast_read::answer(&state, &request, Some(peer.ip())).await
+                    {
+                        return Ok(response);
+                    }
                     request
                         .extensions_mut()
                         .insert(axum::extract::ConnectInfo(peer));
-                    request
-                });
-        let service = TowerToHyperService::new(service);
+                    app.oneshot(request).await
+                }
+            })
+        };
         let builder = {
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder

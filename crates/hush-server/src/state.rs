@@ -367,12 +367,15 @@ async fn sweep(state: std::sync::Weak<Shared>) {
 #[derive(Default)]
 pub struct AppCache {
     by_name: std::sync::RwLock<std::collections::HashMap<String, hush_store::App>>,
+    /// Environments other than production an app token was let into, by environment id (names
+    /// never change; a deleted environment takes its tokens with it).
+    by_env_id: std::sync::RwLock<std::collections::HashMap<i64, hush_store::App>>,
 }
 
 impl AppCache {
     pub async fn get(&self, state: &AppState, name: &str) -> ApiResult<hush_store::App> {
-        if let Some(app) = self.by_name.read().expect("app cache lock").get(name) {
-            return Ok(app.clone());
+        if let Some(app) = self.cached(name) {
+            return Ok(app);
         }
         let app = crate::api::find_app(state, name).await?;
         self.by_name
@@ -382,10 +385,40 @@ impl AppCache {
         Ok(app)
     }
 
+    /// The app named `name` (production) if it is cached.
+    pub fn cached(&self, name: &str) -> Option<hush_store::App> {
+        self.by_name
+            .read()
+            .expect("app cache lock")
+            .get(name)
+            .cloned()
+    }
+
+    /// The environment `env_id` as [`AppCache::remember_env`] last saw it.
+    pub fn cached_env(&self, env_id: i64) -> Option<hush_store::App> {
+        self.by_env_id
+            .read()
+            .expect("app cache lock")
+            .get(&env_id)
+            .cloned()
+    }
+
+    pub fn remember_env(&self, app: &hush_store::App) {
+        self.by_env_id
+            .write()
+            .expect("app cache lock")
+            .insert(app.env_id, app.clone());
+    }
+
+    /// Drops an app (by its id) or an environment (by its id).
     pub fn forget(&self, app_id: i64) {
         self.by_name
             .write()
             .expect("app cache lock")
             .retain(|_, app| app.id != app_id);
+        self.by_env_id
+            .write()
+            .expect("app cache lock")
+            .retain(|_, app| app.id != app_id && app.env_id != app_id);
     }
 }

@@ -141,8 +141,8 @@ impl Vault {
 
     /// The app's newest version, from the cache or else the store. `None` when it has none yet.
     pub async fn latest(&self, store: &dyn Store, app: &App) -> ApiResult<Option<Arc<Latest>>> {
-        if let Some(latest) = self.latest.read().expect("cache lock").get(&app.env_id) {
-            return Ok(Some(latest.clone()));
+        if let Some(latest) = self.cached(app.env_id) {
+            return Ok(Some(latest));
         }
         let Some(record) = store.latest_version(app.env_id).await? else {
             return Ok(None);
@@ -155,6 +155,15 @@ impl Vault {
             *entry = latest;
         }
         Ok(Some(entry.clone()))
+    }
+
+    /// The newest version of environment `env_id` if it is cached.
+    pub fn cached(&self, env_id: i64) -> Option<Arc<Latest>> {
+        self.latest
+            .read()
+            .expect("cache lock")
+            .get(&env_id)
+            .cloned()
     }
 
     /// Remembers a version this server has just written (saves the read after a save).

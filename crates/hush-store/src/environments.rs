@@ -283,9 +283,19 @@ pub(crate) async fn bump_including(
         .await
         .map_err(db_err)?;
     if done.rows_affected() > 0 {
-        for user in including_on(conn, doc_id).await? {
-            announce_revision(conn, kind, &user.env).await?;
-        }
+        announce_including(conn, kind, doc_id).await?;
+    }
+    Ok(())
+}
+
+/// Tells other servers that the environments including `doc_id` moved on.
+pub(crate) async fn announce_including(
+    conn: &mut AnyConnection,
+    kind: Backend,
+    doc_id: i64,
+) -> Result<()> {
+    for user in including_on(conn, doc_id).await? {
+        announce_revision(conn, kind, &user.env).await?;
     }
     Ok(())
 }

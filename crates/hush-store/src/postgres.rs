@@ -22,6 +22,30 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 /// The LISTEN/NOTIFY channel every hush server on a database listens on.
 pub const CHANNEL: &str = "hush_events";
 pub(crate) const NOTIFY: &str = "SELECT pg_notify($1, $2)";
+/// A save in one statement: the version (only while `$9`, the base, is still the newest and
+/// the environment exists; a version another server inserted meanwhile makes no row, not an
+/// error that would abort the writer's shared transaction), its audit event (`$10`–`$19`),
+/// the `shared_rev` of the environments including it, and the NOTIFY (`$20`, `$21`). When the
+/// version is not inserted, nothing is, and no row comes back.
+pub(crate) const SAVE_VERSION: &str = "WITH ins AS (INSERT INTO versions \
+     (app_id, version, author_id, created_at, message, ciphertext, summary, restored_from) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+     WHERE EXISTS (SELECT 1 FROM environments WHERE id = $1) \
+     AND COALESCE((SELECT MAX(version) FROM versions WHERE app_id = $1), 0) = $9 \
+     ON CONFLICT (app_id, version) DO NOTHING \
+     RETURNING app_id, version, author_id, created_at, message, summary, restored_from), \
+     audited AS (INSERT INTO audit \
+     (at, actor_kind, actor_id, actor_name, action, app_id, app_name, ip, outcome, detail) \
+     SELECT $10, $11, $12, $13, $14, $15, $16, $17, $18, $19 FROM ins RETURNING id), \
+     bumped AS (UPDATE environments SET shared_rev = shared_rev + 1 \
+     WHERE id IN (SELECT env_id FROM env_includes WHERE doc_id = $1) \
+     AND EXISTS (SELECT 1 FROM ins) RETURNING id), \
+     notified AS MATERIALIZED (SELECT pg_notify($20, $21) FROM ins) \
+     SELECT ins.app_id, ins.version, ins.author_id, u.name AS author_name, ins.created_at, \
+     ins.message, ins.summary, ins.restored_from, \
+     (SELECT COUNT(*) FROM audited) AS audited, (SELECT COUNT(*) FROM bumped) AS bumped, \
+     (SELECT COUNT(*) FROM notified) AS notified \
+     FROM ins LEFT JOIN users u ON u.id = ins.author_id";
 /// Taken before the last-owner check: a concurrent demotion on another server waits for this
 /// transaction, then sees its result.
 pub(crate) const LOCK_OWNERS: &str = "SELECT id FROM users WHERE role = 'owner' FOR UPDATE";

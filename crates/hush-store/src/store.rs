@@ -146,6 +146,9 @@ pub(crate) async fn insert_version_on(
     new: &NewVersion,
     audit: &AuditEvent,
 ) -> Result<VersionMeta> {
+    if kind == Backend::Postgres {
+        return save_version_pg(conn, app_id, base, new, audit).await;
+    }
     let inserted = sqlx::query(sql::INSERT_VERSION)
         .bind(app_id)
         .bind(new.version)
@@ -160,22 +163,7 @@ pub(crate) async fn insert_version_on(
         .await;
     match inserted {
         Ok(done) if done.rows_affected() == 1 => {}
-        Ok(_) => {
-            let exists: i64 = sqlx::query_scalar(sql::ENV_EXISTS)
-                .bind(app_id)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            if exists == 0 {
-                return Err(StoreError::NotFound);
-            }
-            let newest: i64 = sqlx::query_scalar(sql::NEWEST_VERSION_NUMBER)
-                .bind(app_id)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            return Err(stale_base(base, Some(newest)));
-        }
+        Ok(_) => return Err(not_inserted(conn, app_id, base).await),
         Err(e) if rows::is_unique_violation(&e) => return Err(stale_base(base, None)),
         Err(e) => return Err(db_err(e)),
     }
@@ -193,6 +181,82 @@ pub(crate) async fn insert_version_on(
     // A shared document's new version changes every environment that includes it.
     crate::environments::bump_including(conn, kind, app_id).await?;
     Ok(meta)
+}
+
+/// [`insert_version_on`] on PostgreSQL: one statement, one round trip (the writer's connection
+/// is shared by every save of a group). A save that is not inserted changes nothing and
+/// raises no error, so the group's transaction goes on without a savepoint.
+async fn save_version_pg(
+    conn: &mut AnyConnection,
+    app_id: i64,
+    base: i64,
+    new: &NewVersion,
+    audit: &AuditEvent,
+) -> Result<VersionMeta> {
+    let event = StoreEvent::NewVersion {
+        app_id,
+        version: new.version,
+    };
+    let saved = sqlx::query(postgres::SAVE_VERSION)
+        .bind(app_id)
+        .bind(new.version)
+        .bind(new.author_id)
+        .bind(new.created_at)
+        .bind(new.message.as_deref())
+        .bind(&new.ciphertext)
+        .bind(rows::to_json(&new.summary))
+        .bind(new.restored_from)
+        .bind(base)
+        .bind(audit.at)
+        .bind(audit.actor_kind.as_str())
+        .bind(audit.actor_id)
+        .bind(audit.actor_name.as_deref())
+        .bind(audit.action.as_str())
+        .bind(audit.app_id)
+        .bind(audit.app_name.as_deref())
+        .bind(audit.ip.as_deref())
+        .bind(audit.outcome.as_str())
+        .bind(rows::to_json(&audit.detail))
+        .bind(postgres::CHANNEL)
+        .bind(serde_json::to_string(&event).expect("StoreEvent always serializes"))
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let Some(row) = saved else {
+        return Err(not_inserted(conn, app_id, base).await);
+    };
+    use sqlx::{FromRow, Row};
+    let bumped: i64 = row.try_get("bumped").map_err(db_err)?;
+    let meta = rows::VersionMetaRow::from_row(&row)
+        .map_err(db_err)?
+        .into_meta()?;
+    if bumped > 0 {
+        crate::environments::announce_including(conn, Backend::Postgres, app_id).await?;
+    }
+    Ok(meta)
+}
+
+/// Why a version was not inserted: its environment is gone, or its base is not the newest.
+async fn not_inserted(conn: &mut AnyConnection, app_id: i64, base: i64) -> StoreError {
+    let exists: i64 = match sqlx::query_scalar(sql::ENV_EXISTS)
+        .bind(app_id)
+        .fetch_one(&mut *conn)
+        .await
+    {
+        Ok(exists) => exists,
+        Err(e) => return db_err(e),
+    };
+    if exists == 0 {
+        return StoreError::NotFound;
+    }
+    match sqlx::query_scalar(sql::NEWEST_VERSION_NUMBER)
+        .bind(app_id)
+        .fetch_one(&mut *conn)
+        .await
+    {
+        Ok(newest) => stale_base(base, Some(newest)),
+        Err(e) => db_err(e),
+    }
 }
 
 impl SqlStore {
@@ -233,10 +297,14 @@ impl Store for SqlStore {
     ) -> Result<VersionMeta> {
         check_next_version(base, &new)?;
         let kind = self.kind;
-        self.write(move |conn| {
-            Box::pin(async move { insert_version_on(conn, kind, app_id, base, &new, &audit).await })
-        })
-        .await
+        // A refused save has changed nothing (see `insert_version_on`): no savepoint needed.
+        self.writer
+            .run_unguarded(move |conn| {
+                Box::pin(
+                    async move { insert_version_on(conn, kind, app_id, base, &new, &audit).await },
+                )
+            })
+            .await
     }
 
     async fn latest_version(&self, app_id: i64) -> Result<Option<VersionRecord>> {

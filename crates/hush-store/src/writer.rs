@@ -2,7 +2,9 @@
 //! while it is busy as one transaction (group commit): each write in a savepoint of its own, so
 //! a write refused for its own reasons (a stale base, a taken name) changes nothing and the
 //! others still commit; one commit, one fsync, for all of them. Nobody hears "done" before the
-//! commit has succeeded.
+//! commit has succeeded. A write that refuses before it changes anything, and without an error
+//! that would abort the transaction, can go without its savepoint ([`Writer::run_unguarded`]:
+//! a save), which spares two round trips to a network database per write.
 //!
 //! A write that fails for the database's reasons (disk full, I/O error, a lost connection)
 //! rolls back the whole transaction, and the connection is thrown away: a connection that saw
@@ -31,6 +33,8 @@ type JobFn = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Resu
 struct Job {
     run: JobFn,
     done: oneshot::Sender<Result<Output>>,
+    /// In a savepoint of its own when it shares the transaction.
+    guarded: bool,
 }
 
 /// How the backend starts a write transaction, and whether a broken connection during
@@ -77,13 +81,31 @@ impl Writer {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
     {
+        self.submit(write, true).await
+    }
+
+    /// [`Writer::run`] without a savepoint, for a write that, when it refuses (`NotFound`,
+    /// `Conflict`), has changed nothing and left the transaction usable (no statement failed).
+    pub(crate) async fn run_unguarded<T, F>(&self, write: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
+        self.submit(write, false).await
+    }
+
+    async fn submit<T, F>(&self, write: F, guarded: bool) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    {
         let (done, result) = oneshot::channel();
         let run: JobFn = Box::new(move |conn| {
             Box::pin(async move { write(conn).await.map(|out| Box::new(out) as Output) })
         });
         let closed = || StoreError::Unavailable("the store is closed".into());
         self.jobs
-            .send(Job { run, done })
+            .send(Job { run, done, guarded })
             .await
             .map_err(|_| closed())?;
         let output = result.await.map_err(|_| closed())??;
@@ -161,17 +183,20 @@ async fn run_batch(
     let mut failed = exec(conn, mode.begin).await.err();
     while failed.is_none() {
         let Some(job) = pending.next() else { break };
-        if !alone && let Err(err) = exec(conn, "SAVEPOINT hush_write").await {
+        let savepoint = !alone && job.guarded;
+        if savepoint && let Err(err) = exec(conn, "SAVEPOINT hush_write").await {
             answers.push((job.done, Err(clone_err(&err))));
             failed = Some(err);
             break;
         }
         let result = (job.run)(conn).await;
         let step = match &result {
-            Ok(_) if alone => Ok(()),
+            Ok(_) if !savepoint => Ok(()),
             Ok(_) => exec(conn, "RELEASE SAVEPOINT hush_write").await,
             // Refused for its own reasons: undo just this write.
             Err(e) if is_refusal(e) && alone => exec(conn, "ROLLBACK").await,
+            // It changed nothing (see `Writer::run_unguarded`).
+            Err(e) if is_refusal(e) && !savepoint => Ok(()),
             Err(e) if is_refusal(e) => match exec(conn, "ROLLBACK TO SAVEPOINT hush_write").await {
                 Ok(()) => exec(conn, "RELEASE SAVEPOINT hush_write").await,
                 Err(err) => Err(err),

@@ -5,27 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-// mimalloc instead of the system allocator: a read allocates and frees a few dozen small
-// objects, and glibc's malloc spent about two fifths of a read's instructions on them
-// (bench/instructions.sh measures it).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// mimalloc's defaults commit its arenas up front and return freed memory late, which more
-/// than doubled an idle server's RSS (12.8 → 30.9 MB). Commit on use, return at once.
-fn allocator_returns_memory() {
-    // Option numbers of the mimalloc v3 that libmimalloc-sys 0.1.49 (pinned) builds; the
-    // crate exports no names for these two.
-    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    // SAFETY: mi_option_set only stores a value mimalloc reads on later allocations; it may
-    // be called at any time, from any thread, and takes no pointers.
-    #[allow(unsafe_code)]
-    unsafe {
-        libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0);
-        libmimalloc_sys::mi_option_set(PURGE_DELAY, 0);
-    }
-}
+// The system allocator: with the hot read answered ahead of the router (hush-server's
+// api/fast_read.rs) a read allocates little, and mimalloc saved 10% of its instructions
+// (27.0k → 24.3k, bench/instructions.sh) for 15–40% more memory (idle after a sign-in 35.9 MB
+// against 30.0 MB).
 
 mod admin;
 mod cli;
@@ -67,7 +50,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    allocator_returns_memory();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -101,21 +83,6 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
-
-    /// The allocator's option numbers in `allocator_returns_memory` are those of this exact
-    /// libmimalloc-sys; another version must have them checked again.
-    #[test]
-    fn mimalloc_option_numbers_are_for_the_pinned_version() {
-        let lock = include_str!("../../../Cargo.lock");
-        let entry = lock
-            .split("[[package]]")
-            .find(|p| p.contains("name = \"libmimalloc-sys\""))
-            .expect("libmimalloc-sys is in Cargo.lock");
-        assert!(
-            entry.contains("version = \"0.1.49\""),
-            "libmimalloc-sys changed: check ARENA_EAGER_COMMIT and PURGE_DELAY in main.rs"
-        );
-    }
 
     /// Every argument and option of every command has a description in `--help`.
     #[test]

@@ -233,7 +233,13 @@ async fn access(
                 Err(e) => Err(e),
             };
             match app {
-                Ok(app) if app.env_id == *app_id => Ok(app),
+                Ok(app) if app.env_id == *app_id => {
+                    if env.is_some() {
+                        // What the fast read path needs to answer this token on this route.
+                        state.apps.remember_env(&app);
+                    }
+                    Ok(app)
+                }
                 Ok(_) => Err(other()),
                 Err(e) if e.status == StatusCode::NOT_FOUND => Err(other()),
                 Err(e) => Err(e),

@@ -38,6 +38,7 @@ mod apps;
 mod audit_log;
 mod environments;
 pub mod extract;
+pub mod fast_read;
 mod history;
 mod instances;
 mod launch;
@@ -267,15 +268,16 @@ pub fn router(state: AppState) -> Router {
 async fn api_responses(request: Request, next: Next) -> Response {
     let api = request.uri().path().starts_with("/api/");
     let response = next.run(request).await;
-    if api {
-        api_headers(error_shape(response).await).await
-    } else {
-        response
-    }
+    if api { api_answer(response) } else { response }
+}
+
+/// What every answer under `/api/` goes through (the router's layers and the fast read path).
+pub(crate) fn api_answer(response: Response) -> Response {
+    api_headers(error_shape(response))
 }
 
 /// API answers may hold secret values: no cache keeps them, no browser sniffs or frames them.
-async fn api_headers(mut response: Response) -> Response {
+fn api_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers
         .entry(header::CACHE_CONTROL)
@@ -294,7 +296,10 @@ async fn transport_headers(
     request: Request,
     next: Next,
 ) -> Response {
-    let mut response = next.run(request).await;
+    with_transport_headers(&state, next.run(request).await)
+}
+
+pub(crate) fn with_transport_headers(state: &AppState, mut response: Response) -> Response {
     if state.config.hsts {
         response.headers_mut().insert(
             header::STRICT_TRANSPORT_SECURITY,
@@ -305,7 +310,7 @@ async fn transport_headers(
 }
 
 /// Any error answer that is not already hush's JSON shape (a layer's 413, a 405) gets it.
-async fn error_shape(response: Response) -> Response {
+fn error_shape(response: Response) -> Response {
     let status = response.status();
     let is_json = response
         .headers()
@@ -456,10 +461,14 @@ impl RefusalBudget {
 async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
     Metrics::inc(&state.metrics.http_requests);
     let response = next.run(request).await;
+    count_errors(&state, &response);
+    response
+}
+
+pub(crate) fn count_errors(state: &AppState, response: &Response) {
     if response.status().is_server_error() {
         Metrics::inc(&state.metrics.http_errors);
     }
-    response
 }
 
 /// An audit entry for what `who` just did.

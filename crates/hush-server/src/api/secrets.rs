@@ -2,7 +2,7 @@
 //! version on top of the one an edit started from (409 when someone saved since), rollback,
 //! the editor's live validation, and the key names anyone may see.
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::Response;
@@ -20,6 +20,7 @@ use super::extract::{AppAccess, Editor, EditorOrRunner, Json, Viewer};
 use super::views::{Changes, EnvPreview, Invalid, Keys, SecretsView, Validation, VersionView};
 use crate::audit::ReadKey;
 use crate::auth::Principal;
+use crate::envs::Current;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::metrics::Metrics;
 use crate::{AppState, lint};
@@ -53,6 +54,55 @@ pub async fn read(
             app.name, app.env
         )));
     }
+    let body = match ready_body(&state, &app, &current) {
+        Some(body) => body,
+        None => build_body(&state, &app, &current).await?,
+    };
+    answer_read(&state, &who, &app, &current, body).await
+}
+
+/// The body of a read of `current` when it is ready to send: the own version's (serialized
+/// once per version) when nothing is included, else the merged one if it was built already.
+pub(crate) fn ready_body(state: &AppState, app: &App, current: &Current) -> Option<Bytes> {
+    match &current.own {
+        Some(latest) if current.includes.is_empty() && current.rev.shared == 0 => {
+            Some(latest.body.clone())
+        }
+        _ => state.bodies.cached(app.env_id, current),
+    }
+}
+
+/// The effective document: included shared documents, then the environment's own (merged
+/// once per state of the environment).
+async fn build_body(state: &AppState, app: &App, current: &Current) -> ApiResult<Bytes> {
+    state
+        .bodies
+        .get_or_build(app.env_id, current, || {
+            let text = current.text()?;
+            Ok(serde_json::to_vec(&json!({
+                "app": app.name,
+                "env": app.env,
+                "version": current.version(),
+                "revision": current.rev.total(),
+                "created_at": current.own.as_ref().map(|l| l.meta.created_at),
+                "includes": current.included_versions(),
+                "toml": text.as_str(),
+            }))
+            .map_err(|_| ApiError::internal())?
+            .into())
+        })
+        .await
+}
+
+/// The answer to a read of `current` whose body is ready: the audit count, the metric, the
+/// response. The route above and the fast read path (`fast_read.rs`) both answer here.
+pub(crate) async fn answer_read(
+    state: &AppState,
+    who: &Principal,
+    app: &App,
+    current: &Current,
+    body: Bytes,
+) -> ApiResult<Response> {
     let action = if matches!(who, Principal::App { .. }) {
         "secrets.read"
     } else {
@@ -72,42 +122,15 @@ pub async fn read(
         .audit
         .count_read(key, || {
             audit_event(
-                &who,
+                who,
                 action,
-                Some(&app),
+                Some(app),
                 json!({ "env": app.env, "version": current.version(), "revision": current.rev.total(),
                     "includes": current.included_versions() }),
             )
         })
         .await?;
     Metrics::inc(&state.metrics.secret_reads);
-    let body = match &current.own {
-        // Serialized once per version (the hot read path).
-        Some(latest) if current.includes.is_empty() && current.rev.shared == 0 => {
-            latest.body.clone()
-        }
-        // The effective document: included shared documents, then the environment's own
-        // (merged once per state of the environment).
-        _ => {
-            state
-                .bodies
-                .get_or_build(app.env_id, &current, || {
-                    let text = current.text()?;
-                    Ok(serde_json::to_vec(&json!({
-                        "app": app.name,
-                        "env": app.env,
-                        "version": current.version(),
-                        "revision": current.rev.total(),
-                        "created_at": current.own.as_ref().map(|l| l.meta.created_at),
-                        "includes": current.included_versions(),
-                        "toml": text.as_str(),
-                    }))
-                    .map_err(|_| ApiError::internal())?
-                    .into())
-                })
-                .await?
-        }
-    };
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::CACHE_CONTROL, "no-store")

@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use hush_crypto::{ct_eq, token_hash};
-use hush_store::{ActorKind, Role, StoreError, TokenKind, User, now_millis};
+use hush_store::{ActorKind, Role, StoreError, TokenKind, TokenRecord, User, now_millis};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -139,7 +139,7 @@ pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()
@@ -152,8 +152,20 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// told it sits behind a proxy (the proxy appends the address it saw; anything before it is the
 /// client's word).
 pub fn client_ip(state: &AppState, parts: &Parts) -> Option<String> {
-    let forwarded = parts
-        .headers
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    client_ip_of(state, &parts.headers, peer)
+}
+
+/// [`client_ip`] from the headers and the socket peer.
+pub(crate) fn client_ip_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Option<String> {
+    let forwarded = headers
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.rsplit(',').next())
@@ -161,10 +173,7 @@ pub fn client_ip(state: &AppState, parts: &Parts) -> Option<String> {
     if let (true, Some(ip)) = (state.config.trust_forwarded_for, forwarded) {
         return Some(ip.to_string());
     }
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
+    peer.map(|ip| ip.to_string())
 }
 
 /// The caller's address, as an extractor.
@@ -272,7 +281,7 @@ async fn authenticate_token(
         }
     };
     let now = now_millis();
-    if record.revoked_at.is_some() || record.expires_at.is_some_and(|e| now >= e) {
+    if !is_live(&record, now) {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "token_expired",
@@ -280,14 +289,11 @@ async fn authenticate_token(
         ));
     }
     state.tokens.used(record.id, now);
-    match (record.kind, record.app_id, record.user_id) {
-        (TokenKind::App, Some(app_id), _) => Ok(Principal::App {
-            token_id: record.id,
-            token_name: record.name,
-            app_id,
-            ip,
-        }),
-        (TokenKind::Personal, _, Some(user_id)) => {
+    if let Some(app) = app_principal(&record, ip.clone()) {
+        return Ok(app);
+    }
+    match (record.kind, record.user_id) {
+        (TokenKind::Personal, Some(user_id)) => {
             let user = state.store.get_user(user_id).await.map_err(|e| match e {
                 StoreError::NotFound => ApiError::unauthorized(),
                 e => e.into(),
@@ -299,5 +305,39 @@ async fn authenticate_token(
             })
         }
         _ => Err(ApiError::unauthorized()),
+    }
+}
+
+/// The caller an app token stands for when the token cache knows it and it is live, its use
+/// recorded as [`authenticate_token`] does; `None` when only the full check can answer (the
+/// fast read path then leaves the request to the router).
+pub(crate) fn cached_app_token(
+    state: &AppState,
+    token: &str,
+    ip: Option<String>,
+) -> Option<Principal> {
+    let record = state.tokens.get(&token_hash(token))?;
+    let now = now_millis();
+    if !is_live(&record, now) {
+        return None;
+    }
+    let app = app_principal(&record, ip)?;
+    state.tokens.used(record.id, now);
+    Some(app)
+}
+
+fn is_live(record: &TokenRecord, now: i64) -> bool {
+    record.revoked_at.is_none() && record.expires_at.is_none_or(|e| now < e)
+}
+
+fn app_principal(record: &TokenRecord, ip: Option<String>) -> Option<Principal> {
+    match (record.kind, record.app_id) {
+        (TokenKind::App, Some(app_id)) => Some(Principal::App {
+            token_id: record.id,
+            token_name: record.name.clone(),
+            app_id,
+            ip,
+        }),
+        _ => None,
     }
 }

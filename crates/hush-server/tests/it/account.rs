@@ -4,33 +4,12 @@
 
 use crate::common;
 
-use common::{PASSWORD, TestServer};
+use common::{PASSWORD, TestServer, panel_session};
 use hush_store::{NewToken, TokenKind, now_millis};
 use serde_json::{Value, json};
 
 fn status<T>(r: &Result<T, hush_client::api::ClientError>) -> Option<u16> {
     r.as_ref().err().and_then(|e| e.status())
-}
-
-/// A panel session: (cookie header, CSRF token).
-async fn panel_session(server: &TestServer, name: &str, password: &str) -> (u16, String, String) {
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/v1/auth/login", server.url))
-        .json(&json!({ "name": name, "password": password }))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let cookie = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
-        .find(|c| c.starts_with("hush_session="))
-        .unwrap_or_default();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    let csrf = body["csrf_token"].as_str().unwrap_or_default().to_string();
-    (status, cookie, csrf)
 }
 
 async fn me_with_cookie(server: &TestServer, cookie: &str) -> u16 {

@@ -7,6 +7,7 @@ mod client_secrets;
 mod common;
 mod durability;
 mod environments;
+mod fast_read;
 mod handlers;
 mod launcher;
 mod panel;

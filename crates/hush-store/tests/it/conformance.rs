@@ -179,6 +179,7 @@ conformance!(
     export_import_copies_everything,
     sweep_removes_only_dead_rows,
     changes_carry_their_audit_event,
+    refused_saves_in_a_group_leave_the_others_intact,
     setup_links_one_at_a_time_and_none_once_an_owner_exists,
     create_first_owner_ends_setup_links,
     last_owner_race_leaves_an_owner,
@@ -1830,6 +1831,103 @@ async fn changes_carry_their_audit_event(db: TestDb) {
     );
     assert_eq!(s.write_health(), WriteHealth::Ok);
     s.probe_write(T0).await.unwrap();
+}
+
+/// Saves refused for their own reasons (a stale base, an environment that does not exist)
+/// among saves that succeed, all at once so that the writer runs them in shared transactions:
+/// every good save is there with its audit event and its announcement, the refused ones left
+/// nothing, and the writer goes on.
+async fn refused_saves_in_a_group_leave_the_others_intact(db: TestDb) {
+    let s = db.store.clone();
+    let mut apps = Vec::new();
+    for i in 0..6 {
+        let a = app(&*s, &format!("mixed-{i}"), None).await;
+        s.create_version(a.id, 0, version(1, None), ev("secrets.update"))
+            .await
+            .unwrap();
+        apps.push(a.id);
+    }
+    // PostgreSQL announces each save to the other servers (SQLite has one server).
+    let mut events = match s.events() {
+        Some(bus) => Some(bus.subscribe().await.unwrap()),
+        None => None,
+    };
+    let barrier = Arc::new(tokio::sync::Barrier::new(apps.len() * 3));
+    let mut tasks = Vec::new();
+    for &id in &apps {
+        // A good save, a stale one and one for an environment nobody has, per app.
+        for (kind, target, base, n) in [
+            ("good", id, 1, 2),
+            ("stale", id, 0, 1),
+            ("missing", id + 1_000_000, 1, 2),
+        ] {
+            let (s, barrier) = (s.clone(), barrier.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut event = ev("secrets.update");
+                event.detail = json!({ "kind": kind, "app": id });
+                barrier.wait().await;
+                let result = s
+                    .create_version(target, base, version(n, None), event)
+                    .await;
+                (kind, result)
+            }));
+        }
+    }
+    for task in tasks {
+        match task.await.unwrap() {
+            ("good", result) => assert_eq!(result.unwrap().version, 2),
+            ("stale", result) => assert!(
+                matches!(&result, Err(StoreError::Conflict(m)) if m.contains("stale base")),
+                "{result:?}"
+            ),
+            (_, result) => assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}"),
+        }
+    }
+    for &id in &apps {
+        let versions = s.list_versions(id, None, 10).await.unwrap();
+        assert_eq!(versions.len(), 2, "versions 1 and 2, nothing else");
+        assert_eq!(
+            s.latest_version(id).await.unwrap().unwrap().ciphertext,
+            b"ciphertext-2"
+        );
+    }
+    let updates = s
+        .query_audit(AuditFilter {
+            action: Some("secrets.update".into()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = updates
+        .iter()
+        .filter_map(|e| e.event.detail["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["good"; apps.len()],
+        "only the good saves' events"
+    );
+    if let Some(events) = &mut events {
+        let mut announced = Vec::new();
+        while announced.len() < apps.len() {
+            match tokio::time::timeout(Duration::from_secs(5), events.next()).await {
+                Ok(Some(Ok(StoreEvent::NewVersion { app_id, version: 2 }))) => {
+                    announced.push(app_id)
+                }
+                Ok(Some(Ok(_))) => {}
+                other => panic!("an announcement is missing: {other:?} after {announced:?}"),
+            }
+        }
+        announced.sort();
+        let mut expected = apps.clone();
+        expected.sort();
+        assert_eq!(announced, expected);
+    }
+    assert_eq!(s.write_health(), WriteHealth::Ok);
+    s.create_version(apps[0], 2, version(3, None), ev("secrets.update"))
+        .await
+        .unwrap();
 }
 
 async fn reopen_keeps_data(db: TestDb) {

@@ -183,6 +183,31 @@ pub fn folded_count(event: &serde_json::Value) -> u64 {
     event["detail"]["count"].as_u64().unwrap_or(1)
 }
 
+/// A panel session: (cookie header, CSRF token).
+pub async fn panel_session(
+    server: &TestServer,
+    name: &str,
+    password: &str,
+) -> (u16, String, String) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/login", server.url))
+        .json(&serde_json::json!({ "name": name, "password": password }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|c| c.starts_with("hush_session="))
+        .unwrap_or_default();
+    let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+    let csrf = body["csrf_token"].as_str().unwrap_or_default().to_string();
+    (status, cookie, csrf)
+}
+
 /// The seed's own example document.
 pub const SEED: &str = r#"# Everything in this section will be available as an environment variable
 db_username = "Jane"
