@@ -24,14 +24,16 @@ mod sql;
 pub mod sqlite;
 mod sso;
 mod store;
+mod throttle;
 mod writer;
 
 pub use dump::DumpRow;
 pub use environments::*;
 pub use identity::*;
 pub use model::*;
-pub use sso::{SsoIdentity, SsoStore};
+pub use sso::{PendingSsoSignIn, SsoIdentity, SsoStore};
 pub use store::SqlStore;
+pub use throttle::*;
 
 /// Milliseconds since the Unix epoch; every timestamp in the store is one of these, given by the caller.
 pub type Millis = i64;
@@ -101,7 +103,9 @@ pub enum StoreEvent {
 }
 
 #[async_trait::async_trait]
-pub trait Store: IdentityStore + EnvironmentStore + SsoStore + Send + Sync + 'static {
+pub trait Store:
+    IdentityStore + EnvironmentStore + SsoStore + ThrottleStore + Send + Sync + 'static
+{
     fn backend(&self) -> Backend;
 
     // ---- users ----
