@@ -47,8 +47,20 @@ pub trait SsoStore: Send + Sync {
     /// Takes the sign-in under `state_hash` (sealed), once: a second take, on any server, finds
     /// nothing. `None` too when it expired before `now`.
     async fn take_sso_pending(&self, state_hash: [u8; 32], now: Millis) -> Result<Option<Vec<u8>>>;
-    /// Forgets sign-ins that expired before `now`; how many.
+    /// Forgets sign-ins under way and CLI codes that expired before `now`; how many.
     async fn forget_sso_pending(&self, now: Millis) -> Result<u64>;
+    /// Keeps a one-time code for `hush login --sso` (by its hash), for `user_id`, until
+    /// `expires_at`; expired ones are forgotten.
+    async fn put_sso_cli_code(
+        &self,
+        code_hash: [u8; 32],
+        user_id: i64,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<()>;
+    /// The member a CLI code stands for, once (on whichever server); `None` when unknown,
+    /// used or expired before `now`.
+    async fn take_sso_cli_code(&self, code_hash: [u8; 32], now: Millis) -> Result<Option<i64>>;
 }
 
 const SELECT: &str = "SELECT user_id, issuer, subject, email, linked_at FROM sso_identities";
@@ -60,6 +72,11 @@ const REFRESH: &str = "UPDATE sso_identities SET email = $4 \
 const PUT_PENDING: &str = "INSERT INTO sso_pending (state_hash, sealed, created_at, expires_at) \
      VALUES ($1, $2, $3, $4)";
 const FORGET_PENDING: &str = "DELETE FROM sso_pending WHERE expires_at <= $1";
+const FORGET_CLI_CODES: &str = "DELETE FROM sso_cli_codes WHERE expires_at <= $1";
+const PUT_CLI_CODE: &str =
+    "INSERT INTO sso_cli_codes (code_hash, user_id, expires_at) VALUES ($1, $2, $3)";
+const TAKE_CLI_CODE: &str =
+    "DELETE FROM sso_cli_codes WHERE code_hash = $1 RETURNING user_id, expires_at";
 /// Keeps the newest `$1`: the row `$1` back from the newest marks where the old ones start.
 const FORGET_OLDEST_PENDING: &str = "DELETE FROM sso_pending WHERE created_at <= \
      (SELECT created_at FROM sso_pending ORDER BY created_at DESC LIMIT 1 OFFSET $1)";
@@ -162,14 +179,60 @@ impl SsoStore for SqlStore {
     async fn forget_sso_pending(&self, now: Millis) -> Result<u64> {
         self.write(move |conn| {
             Box::pin(async move {
-                sqlx::query(FORGET_PENDING)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await
-                    .map(|d| d.rows_affected())
-                    .map_err(db_err)
+                let mut forgotten = 0;
+                for statement in [FORGET_PENDING, FORGET_CLI_CODES] {
+                    forgotten += sqlx::query(statement)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_err)?
+                        .rows_affected();
+                }
+                Ok(forgotten)
             })
         })
         .await
+    }
+
+    async fn put_sso_cli_code(
+        &self,
+        code_hash: [u8; 32],
+        user_id: i64,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<()> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(FORGET_CLI_CODES)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                sqlx::query(PUT_CLI_CODE)
+                    .bind(code_hash.to_vec())
+                    .bind(user_id)
+                    .bind(expires_at)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn take_sso_cli_code(&self, code_hash: [u8; 32], now: Millis) -> Result<Option<i64>> {
+        let taken: Option<(i64, i64)> = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query_as(TAKE_CLI_CODE)
+                        .bind(code_hash.to_vec())
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(db_err)
+                })
+            })
+            .await?;
+        Ok(taken.and_then(|(user_id, expires_at)| (expires_at > now).then_some(user_id)))
     }
 }

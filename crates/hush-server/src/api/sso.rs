@@ -272,7 +272,7 @@ pub async fn callback(
             Ok(response)
         }
         Return::Cli { port, cli_state } => {
-            let code = sso.new_cli_code(user.id);
+            let code = sso.new_cli_code(user.id).await?;
             let url = format!("http://127.0.0.1:{port}/callback?code={code}&state={cli_state}");
             Ok(([(header::SET_COOKIE, clear)], Redirect::to(&url)).into_response())
         }
@@ -533,7 +533,7 @@ pub async fn exchange(
     Json(body): Json<ExchangeBody>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
     let sso = sso(&state)?;
-    let user_id = sso.take_cli_code(body.code.trim()).ok_or_else(|| {
+    let user_id = sso.take_cli_code(body.code.trim()).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "bad_code",

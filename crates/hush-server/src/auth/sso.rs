@@ -1,7 +1,7 @@
 //! Single sign-on with OpenID Connect: the provider's discovery document and keys (cached,
 //! fetched again when a token names a key the cache lacks), the sign-ins under way (state,
 //! nonce and PKCE verifier, kept in the database sealed, single use, ten minutes, so the
-//! callback may land on any server), and the checks of an ID token
+//! callback may land on any server; so are the CLI's one-time codes), and the checks of an ID token
 //! (signature, issuer, audience, expiry and nonce by the `openidconnect` crate; then the
 //! verified email, its domain and the role claim by hush).
 //!
@@ -11,9 +11,7 @@
 //! they need an invitation link: the person opens it and picks "Sign in with SSO", and the
 //! invitation creates them, named by their email, with its role.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hush_crypto::{DataKey, token_hash};
@@ -30,6 +28,8 @@ use zeroize::Zeroizing;
 pub const PENDING_TTL: Duration = Duration::from_secs(600);
 /// Sign-ins under way at once, at most (older ones are dropped first).
 const MAX_PENDING: i64 = 10_000;
+/// How long a CLI code may wait for its exchange.
+const CLI_CODE_TTL_MS: i64 = 60_000;
 /// How long the discovery document and keys are kept before being fetched again.
 const METADATA_TTL: Duration = Duration::from_secs(600);
 
@@ -103,12 +103,6 @@ fn pending_aad(state_hash: &[u8; 32]) -> Vec<u8> {
     [b"hush sso pending v1\0".as_slice(), state_hash].concat()
 }
 
-/// What a one-time CLI code stands for.
-struct CliCode {
-    user_id: i64,
-    created: Instant,
-}
-
 /// The verified identity from an ID token.
 #[derive(Debug, Clone)]
 pub struct Identity {
@@ -153,7 +147,6 @@ pub struct Sso {
     store: Arc<dyn Store>,
     /// Seals them (derived from the master key, so every server opens them).
     pending_key: DataKey,
-    cli_codes: Mutex<HashMap<[u8; 32], CliCode>>,
 }
 
 impl Sso {
@@ -187,7 +180,6 @@ impl Sso {
             metadata: tokio::sync::Mutex::new(None),
             store,
             pending_key,
-            cli_codes: Mutex::default(),
         })
     }
 
@@ -437,31 +429,21 @@ impl Sso {
             .unwrap_or(Role::Viewer)
     }
 
-    /// A one-time code for the CLI's loopback listener (valid a minute).
-    pub fn new_cli_code(&self, user_id: i64) -> String {
+    /// A one-time code for the CLI's loopback listener (valid a minute, on every server).
+    pub async fn new_cli_code(&self, user_id: i64) -> Result<String, hush_store::StoreError> {
         let code = hush_crypto::new_token("hush_sso_");
-        let mut codes = self.cli_codes.lock().expect("sso codes lock");
-        codes.retain(|_, c| c.created.elapsed() < Duration::from_secs(60));
-        codes.insert(
-            hush_crypto::token_hash(&code),
-            CliCode {
-                user_id,
-                created: Instant::now(),
-            },
-        );
-        code.to_string()
+        let now = now_millis();
+        self.store
+            .put_sso_cli_code(token_hash(&code), user_id, now, now + CLI_CODE_TTL_MS)
+            .await?;
+        Ok(code.to_string())
     }
 
     /// The member a CLI code stands for; each code works once.
-    pub fn take_cli_code(&self, code: &str) -> Option<i64> {
-        let found = self
-            .cli_codes
-            .lock()
-            .expect("sso codes lock")
-            .remove(&hush_crypto::token_hash(code));
-        found
-            .filter(|c| c.created.elapsed() < Duration::from_secs(60))
-            .map(|c| c.user_id)
+    pub async fn take_cli_code(&self, code: &str) -> Result<Option<i64>, hush_store::StoreError> {
+        self.store
+            .take_sso_cli_code(token_hash(code), now_millis())
+            .await
     }
 }
 

@@ -727,6 +727,29 @@ async fn postgres_a_sign_in_started_on_one_server_finishes_on_another_once() {
         [StatusCode::SEE_OTHER, StatusCode::BAD_REQUEST],
         "exactly one server takes it"
     );
+
+    // `hush login --sso`: the one-time code made on A is traded on B, once.
+    let mut browser = Browser::new();
+    let start = format!(
+        "{}?cli_port=45678&cli_state=abc123&login_hint=carol@example.com",
+        start_url(&a)
+    );
+    let first = browser.send(browser.http.get(start)).await;
+    let (_, to_cli) = browser
+        .follow(first, |u| u.starts_with("http://127.0.0.1:45678/"))
+        .await;
+    let code = param(&to_cli.expect("sent to the CLI's listener"), "code");
+    let exchange = |server: &TestServer| {
+        reqwest::Client::new()
+            .post(format!("{}/api/v1/auth/sso/exchange", server.url))
+            .json(&serde_json::json!({ "code": code }))
+            .send()
+    };
+    assert_eq!(exchange(&b).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(
+        exchange(&a).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
     a.stop().await;
     b.stop().await;
     drop().await;

@@ -21,3 +21,12 @@ CREATE TABLE sso_pending (
 );
 CREATE INDEX sso_pending_created_at ON sso_pending (created_at);
 CREATE INDEX sso_pending_expires_at ON sso_pending (expires_at);
+
+-- One-time codes that hand `hush login --sso` its sign-in (a minute, single use): keyed by the
+-- code's hash, so the CLI's exchange may reach any server.
+CREATE TABLE sso_cli_codes (
+    code_hash  BLOB    NOT NULL PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX sso_cli_codes_expires_at ON sso_cli_codes (expires_at);
