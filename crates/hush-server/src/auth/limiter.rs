@@ -52,9 +52,10 @@ pub struct SignInLimiter {
     device_key: [u8; 32],
     /// Hashes the throttle's keys.
     key_hash_key: [u8; 32],
-    /// Waits this server was told of, to refuse without a write while they last. Only ever
-    /// refuses: a shared count clears early only when a try succeeds, which it cannot during
-    /// a wait, so a wait here never outlasts the shared one.
+    /// Waits this server was told of, to refuse a flood without a write each while they last.
+    /// It only ever refuses, so it adds no try; at worst it refuses a little longer than the
+    /// shared count would, when a try given back (by an attempt under way as the wait began)
+    /// shortened that wait.
     known_waits: Mutex<HashMap<[u8; 32], Millis>>,
 }
 
