@@ -147,15 +147,20 @@ impl AppState {
         let passwords = tokio::task::spawn_blocking(Passwords::new).await?;
         // Every server with the same master key accepts the same device cookies.
         let device_key = keyring.primary().derive(b"hush device cookies v1");
+        let throttle_key = keyring.primary().derive(b"hush sign-in throttle keys v1");
         let sso = match &config.sso {
             Some(sso) => Some(Arc::new(crate::auth::sso::Sso::new(
                 sso.clone(),
                 &config.public_url,
+                store.clone(),
+                hush_crypto::DataKey::derive(
+                    "hush sso pending v1",
+                    &keyring.primary().derive(b"hush sso pending v1"),
+                ),
             )?)),
             None => None,
         };
         let state = AppState(Arc::new(Shared {
-            store,
             vault: Vault::new(keyring),
             apps: AppCache::default(),
             includes: Default::default(),
@@ -163,7 +168,8 @@ impl AppState {
             hub: hub::Hub::default(),
             audit,
             passwords,
-            limiter: SignInLimiter::new(device_key),
+            limiter: SignInLimiter::new(store.clone(), device_key, throttle_key),
+            store,
             tokens: TokenCache::default(),
             workload_keys: Default::default(),
             refusals: RefusalBudget::default(),
@@ -341,8 +347,8 @@ async fn flush_token_use(state: std::sync::Weak<Shared>) {
     }
 }
 
-/// Deletes ended sessions, used or expired links and reports of long-gone copies, at start and
-/// every hour. Audit events are kept.
+/// Deletes ended sessions, used or expired links, reports of long-gone copies, old sign-in
+/// counters and expired single sign-ons under way, at start and every hour. Audit events are kept.
 async fn sweep(state: std::sync::Weak<Shared>) {
     let mut tick = tokio::time::interval(SWEEP_EVERY);
     loop {
@@ -359,6 +365,15 @@ async fn sweep(state: std::sync::Weak<Shared>) {
         match shared.store.sweep(policy).await {
             Ok(report) => tracing::debug!(?report, "swept dead rows"),
             Err(err) => tracing::warn!(error = %err, "could not sweep dead rows"),
+        }
+        // Sign-in counters and single sign-ons under way: transient, gone once they expire.
+        let tries = shared
+            .store
+            .forget_sign_in_tries(now - hush_store::SIGN_IN_MAX_WAIT)
+            .await;
+        let sign_ins = shared.store.forget_sso_pending(now).await;
+        if let Err(err) = tries.and(sign_ins) {
+            tracing::warn!(error = %err, "could not sweep old sign-in state");
         }
     }
 }

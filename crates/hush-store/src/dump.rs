@@ -30,7 +30,9 @@ struct Table {
     identity: bool,
 }
 
-/// Every table, parents before the rows that refer to them.
+/// Every table, parents before the rows that refer to them. Not `sign_in_throttle`,
+/// `sso_pending` nor `sso_cli_codes`: sign-in counters, single sign-ons under way and the CLI's
+/// one-time codes are transient (minutes), and a restored copy starts without them.
 const TABLES: &[Table] = &[
     Table {
         name: "users",

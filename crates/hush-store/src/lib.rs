@@ -29,6 +29,7 @@ mod sql;
 pub mod sqlite;
 mod sso;
 mod store;
+mod throttle;
 mod tokens;
 mod users;
 mod writer;
@@ -40,8 +41,9 @@ pub use environments::*;
 pub use identity::*;
 pub use instances::InstanceStore;
 pub use model::*;
-pub use sso::{SsoIdentity, SsoStore};
+pub use sso::{PendingSsoSignIn, SsoIdentity, SsoStore};
 pub use store::SqlStore;
+pub use throttle::*;
 pub use tokens::TokenStore;
 pub use users::UserStore;
 
@@ -122,6 +124,7 @@ pub trait Store:
     + IdentityStore
     + EnvironmentStore
     + SsoStore
+    + ThrottleStore
     + Send
     + Sync
     + 'static

@@ -1,12 +1,13 @@
-//! Single sign-on links: which provider identity (issuer and subject) a member signs in with.
-//! [`SsoStore`] is part of every [`crate::Store`].
+//! Single sign-on links: which provider identity (issuer and subject) a member signs in with;
+//! and the sign-ins under way, so a callback may land on any server. [`SsoStore`] is part of
+//! every [`crate::Store`].
 
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
-use crate::Result;
 use crate::rows::{db_err, unique_as};
 use crate::store::SqlStore;
+use crate::{Millis, Result};
 
 /// A member's linked provider identity.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -20,6 +21,16 @@ pub struct SsoIdentity {
     pub linked_at: i64,
 }
 
+/// A sign-in under way, as the store keeps it: what the server needs at the callback, sealed
+/// by the server (the store never sees the PKCE verifier or nonce).
+pub struct PendingSsoSignIn {
+    /// A hash of the sign-in's `state`.
+    pub state_hash: [u8; 32],
+    pub sealed: Vec<u8>,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
 #[async_trait::async_trait]
 pub trait SsoStore: Send + Sync {
     /// The identity the member is linked to, if any.
@@ -30,6 +41,26 @@ pub trait SsoStore: Send + Sync {
     /// `Conflict` when the identity belongs to another member or the member is linked to
     /// another identity.
     async fn link_sso_identity(&self, identity: SsoIdentity) -> Result<()>;
+
+    /// Keeps a sign-in under way. Expired ones are forgotten, and beyond `at_most` the oldest.
+    async fn put_sso_pending(&self, pending: PendingSsoSignIn, at_most: i64) -> Result<()>;
+    /// Takes the sign-in under `state_hash` (sealed), once: a second take, on any server, finds
+    /// nothing. `None` too when it expired before `now`.
+    async fn take_sso_pending(&self, state_hash: [u8; 32], now: Millis) -> Result<Option<Vec<u8>>>;
+    /// Forgets sign-ins under way and CLI codes that expired before `now`; how many.
+    async fn forget_sso_pending(&self, now: Millis) -> Result<u64>;
+    /// Keeps a one-time code for `hush login --sso` (by its hash), for `user_id`, until
+    /// `expires_at`; expired ones are forgotten.
+    async fn put_sso_cli_code(
+        &self,
+        code_hash: [u8; 32],
+        user_id: i64,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<()>;
+    /// The member a CLI code stands for, once (on whichever server); `None` when unknown,
+    /// used or expired before `now`.
+    async fn take_sso_cli_code(&self, code_hash: [u8; 32], now: Millis) -> Result<Option<i64>>;
 }
 
 const SELECT: &str = "SELECT user_id, issuer, subject, email, linked_at FROM sso_identities";
@@ -37,6 +68,21 @@ const INSERT: &str = "INSERT INTO sso_identities (user_id, issuer, subject, emai
      VALUES ($1, $2, $3, $4, $5)";
 const REFRESH: &str = "UPDATE sso_identities SET email = $4 \
      WHERE user_id = $1 AND issuer = $2 AND subject = $3";
+
+const PUT_PENDING: &str = "INSERT INTO sso_pending (state_hash, sealed, created_at, expires_at) \
+     VALUES ($1, $2, $3, $4)";
+const FORGET_PENDING: &str = "DELETE FROM sso_pending WHERE expires_at <= $1";
+const FORGET_CLI_CODES: &str = "DELETE FROM sso_cli_codes WHERE expires_at <= $1";
+const PUT_CLI_CODE: &str =
+    "INSERT INTO sso_cli_codes (code_hash, user_id, expires_at) VALUES ($1, $2, $3)";
+const TAKE_CLI_CODE: &str =
+    "DELETE FROM sso_cli_codes WHERE code_hash = $1 RETURNING user_id, expires_at";
+/// Keeps the newest `$1`: the row `$1` back from the newest marks where the old ones start.
+const FORGET_OLDEST_PENDING: &str = "DELETE FROM sso_pending WHERE created_at <= \
+     (SELECT created_at FROM sso_pending ORDER BY created_at DESC LIMIT 1 OFFSET $1)";
+/// One statement: two servers taking the same state at once cannot both get it.
+const TAKE_PENDING: &str =
+    "DELETE FROM sso_pending WHERE state_hash = $1 RETURNING sealed, expires_at";
 
 #[async_trait::async_trait]
 impl SsoStore for SqlStore {
@@ -86,5 +132,107 @@ impl SsoStore for SqlStore {
             })
         })
         .await
+    }
+
+    async fn put_sso_pending(&self, pending: PendingSsoSignIn, at_most: i64) -> Result<()> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(FORGET_PENDING)
+                    .bind(pending.created_at)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                sqlx::query(FORGET_OLDEST_PENDING)
+                    .bind((at_most - 1).max(0))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                sqlx::query(PUT_PENDING)
+                    .bind(pending.state_hash.to_vec())
+                    .bind(pending.sealed)
+                    .bind(pending.created_at)
+                    .bind(pending.expires_at)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(unique_as(|| "this sign-in state is taken".into()))?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn take_sso_pending(&self, state_hash: [u8; 32], now: Millis) -> Result<Option<Vec<u8>>> {
+        let taken: Option<(Vec<u8>, i64)> = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query_as(TAKE_PENDING)
+                        .bind(state_hash.to_vec())
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(db_err)
+                })
+            })
+            .await?;
+        Ok(taken.and_then(|(sealed, expires_at)| (expires_at > now).then_some(sealed)))
+    }
+
+    async fn forget_sso_pending(&self, now: Millis) -> Result<u64> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let mut forgotten = 0;
+                for statement in [FORGET_PENDING, FORGET_CLI_CODES] {
+                    forgotten += sqlx::query(statement)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_err)?
+                        .rows_affected();
+                }
+                Ok(forgotten)
+            })
+        })
+        .await
+    }
+
+    async fn put_sso_cli_code(
+        &self,
+        code_hash: [u8; 32],
+        user_id: i64,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<()> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(FORGET_CLI_CODES)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                sqlx::query(PUT_CLI_CODE)
+                    .bind(code_hash.to_vec())
+                    .bind(user_id)
+                    .bind(expires_at)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn take_sso_cli_code(&self, code_hash: [u8; 32], now: Millis) -> Result<Option<i64>> {
+        let taken: Option<(i64, i64)> = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query_as(TAKE_CLI_CODE)
+                        .bind(code_hash.to_vec())
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(db_err)
+                })
+            })
+            .await?;
+        Ok(taken.and_then(|(user_id, expires_at)| (expires_at > now).then_some(user_id)))
     }
 }

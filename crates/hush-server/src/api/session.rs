@@ -80,7 +80,8 @@ pub(super) async fn verify_login(
     };
     let attempt = state
         .limiter
-        .begin(&name_key(name), device, ip.as_deref())?;
+        .begin(&name_key(name), device, ip.as_deref())
+        .await?;
     let (user, hash) = found.map_or((None, None), |(u, h)| (Some(u), Some(h)));
     let ok = state.passwords.verify(password, hash).await?;
     let mut event = AuditEvent {
@@ -97,7 +98,7 @@ pub(super) async fn verify_login(
     };
     match user {
         Some(user) if ok => {
-            attempt.succeeded();
+            attempt.succeeded().await?;
             state.audit.record_durably(event).await?;
             Ok(user)
         }

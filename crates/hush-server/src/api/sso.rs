@@ -79,7 +79,8 @@ fn sso(state: &AppState) -> ApiResult<&Sso> {
 }
 
 /// Starts a sign-in: a redirect to the identity provider. The state, nonce and PKCE verifier
-/// stay on the server (ten minutes, single use); a cookie ties the state to this browser.
+/// stay on the servers' database, sealed (ten minutes, single use); a cookie ties the state to
+/// this browser.
 #[utoipa::path(get, path = "/auth/sso/start", tag = "session", security(()), params(StartQuery),
     responses((status = 303, description = "To the identity provider"), (status = "default", body = ErrorBody, description = "404 sso_off; 502 when the provider cannot be reached (an HTML page)")))]
 pub async fn start(
@@ -198,7 +199,7 @@ pub async fn callback(
         );
         return Ok(refuse(&state, ip, None, r).await);
     };
-    let pending = match sso.take(&sso_state) {
+    let pending = match sso.take(&sso_state).await {
         Ok(p) => p,
         Err(r) => return Ok(refuse(&state, ip, None, r).await),
     };
@@ -272,7 +273,7 @@ pub async fn callback(
             Ok(response)
         }
         Return::Cli { port, cli_state } => {
-            let code = sso.new_cli_code(user.id);
+            let code = sso.new_cli_code(user.id).await?;
             let url = format!("http://127.0.0.1:{port}/callback?code={code}&state={cli_state}");
             Ok(([(header::SET_COOKIE, clear)], Redirect::to(&url)).into_response())
         }
@@ -481,6 +482,8 @@ async fn refuse(
     audit_refusal(state, ip, identity, &refusal).await;
     let status = if refusal.provider_down {
         StatusCode::BAD_GATEWAY
+    } else if refusal.code == "sso_unavailable" {
+        StatusCode::SERVICE_UNAVAILABLE
     } else if matches!(
         refusal.code,
         "sso_not_invited"
@@ -531,7 +534,7 @@ pub async fn exchange(
     Json(body): Json<ExchangeBody>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
     let sso = sso(&state)?;
-    let user_id = sso.take_cli_code(body.code.trim()).ok_or_else(|| {
+    let user_id = sso.take_cli_code(body.code.trim()).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "bad_code",

@@ -1,121 +1,158 @@
 //! Sign-in throttling, as OWASP advises: failures are counted per account and per address, and
 //! after a few free tries each further try waits twice as long as the one before (1 s, 2 s, 4 s
-//! … up to 15 minutes). An attempt takes its place *before* the password is checked, so many
-//! requests at once get no more tries than one after another.
+//! … up to 15 minutes). An attempt takes its place *before* the password is checked, in one
+//! statement on the shared database, so many requests at once, to one server or to several,
+//! get no more tries than one after another; and a restart forgets no count.
 //!
 //! Throttling an account must not lock its owner out, so a browser that signed in to an account
 //! before carries a device cookie for it: its tries are counted for that device alone, and a
 //! flood of wrong passwords from elsewhere does not stop it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
-use hush_store::{Millis, now_millis};
+use hush_store::{Millis, Store, ThrottleKey, TryTaken, now_millis};
 
 use crate::error::{ApiError, ApiResult};
 
 /// Failures allowed before the waiting starts.
-const FREE_PER_ACCOUNT: u32 = 5;
-const FREE_PER_DEVICE: u32 = 5;
-const FREE_PER_ADDRESS: u32 = 30;
-/// The longest wait, and how long a failure is remembered.
-const MAX_WAIT_MS: Millis = 15 * 60 * 1000;
-/// Counters kept at most; beyond it the quietest are forgotten.
-const MAX_COUNTERS: usize = 10_000;
+const FREE_PER_ACCOUNT: i64 = 5;
+const FREE_PER_DEVICE: i64 = 5;
+const FREE_PER_ADDRESS: i64 = 30;
+/// Waits remembered here at most; beyond it the ended ones are forgotten.
+const MAX_KNOWN_WAITS: usize = 10_000;
 /// A device cookie is honoured this long after the sign-in that set it.
 pub const DEVICE_COOKIE_DAYS: i64 = 90;
 pub const DEVICE_COOKIE: &str = "hush_device";
 
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Account(String),
-    Device([u8; 16]),
-    Address(String),
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Account,
+    Device,
+    Address,
 }
 
-impl Key {
-    fn free(&self) -> u32 {
+impl Kind {
+    fn free(self) -> i64 {
         match self {
-            Key::Account(_) => FREE_PER_ACCOUNT,
-            Key::Device(_) => FREE_PER_DEVICE,
-            Key::Address(_) => FREE_PER_ADDRESS,
+            Kind::Account => FREE_PER_ACCOUNT,
+            Kind::Device => FREE_PER_DEVICE,
+            Kind::Address => FREE_PER_ADDRESS,
         }
     }
 }
 
-#[derive(Default)]
-struct Counter {
-    failures: u32,
-    in_flight: u32,
-    blocked_until: Millis,
-    last_failure: Millis,
-}
-
-impl Counter {
-    /// How many attempts may be under way at once now: the free tries left, or one.
-    fn slots(&self, free: u32) -> u32 {
-        free.saturating_sub(self.failures).max(1)
-    }
-}
-
+/// The counters live in the database, so every server counts the same tries and a restart
+/// forgets none. Each key is an HMAC under a key of the master key's: the table does not say
+/// who tried or from where (and an address cannot be found by trying every one).
 pub struct SignInLimiter {
-    counters: Mutex<HashMap<Key, Counter>>,
+    store: Arc<dyn Store>,
     /// Signs device cookies (derived from the master key, so every server accepts them).
     device_key: [u8; 32],
+    /// Hashes the throttle's keys.
+    key_hash_key: [u8; 32],
+    /// Waits this server was told of, to refuse a flood without a write each while they last.
+    /// It only ever refuses, so it adds no try; at worst it refuses a little longer than the
+    /// shared count would, when a try given back (by an attempt under way as the wait began)
+    /// shortened that wait.
+    known_waits: Mutex<HashMap<[u8; 32], Millis>>,
 }
 
-/// A place taken by [`SignInLimiter::begin`]; say how it went, or drop it (counted as neither).
+/// A place taken by [`SignInLimiter::begin`]: already counted as a failure (so a server that
+/// stops mid-check loses nobody a try); say how it went, or drop it to give the try back.
 pub struct Attempt<'a> {
     limiter: &'a SignInLimiter,
-    keys: Vec<Key>,
+    /// The account's (or device's) key, then the address's.
+    keys: [[u8; 32]; 2],
+    settled: bool,
 }
 
 impl SignInLimiter {
-    pub fn new(device_key: [u8; 32]) -> SignInLimiter {
+    pub fn new(
+        store: Arc<dyn Store>,
+        device_key: [u8; 32],
+        key_hash_key: [u8; 32],
+    ) -> SignInLimiter {
         SignInLimiter {
-            counters: Mutex::default(),
+            store,
             device_key,
+            key_hash_key,
+            known_waits: Mutex::default(),
+        }
+    }
+
+    fn key(&self, kind: Kind, what: &[u8]) -> ThrottleKey {
+        let label: &[u8] = match kind {
+            Kind::Account => b"account\0",
+            Kind::Device => b"device\0",
+            Kind::Address => b"address\0",
+        };
+        ThrottleKey {
+            hash: hush_crypto::mac(&self.key_hash_key, &[label, what].concat()),
+            free: kind.free(),
         }
     }
 
     /// Takes a place for one sign-in attempt on the account `name_key`, from `address`, on a
-    /// device that `device_cookie` (if any) says signed in to `user_id` before. `429` with the
+    /// device that `known_device` (if any) says signed in to the account before. `429` with the
     /// wait when the account (or device) or the address must wait.
-    pub fn begin(
+    pub async fn begin(
         &self,
         name_key: &str,
         known_device: Option<[u8; 16]>,
         address: Option<&str>,
     ) -> ApiResult<Attempt<'_>> {
-        let now = now_millis();
+        self.begin_at(now_millis(), name_key, known_device, address)
+            .await
+    }
+
+    async fn begin_at(
+        &self,
+        now: Millis,
+        name_key: &str,
+        known_device: Option<[u8; 16]>,
+        address: Option<&str>,
+    ) -> ApiResult<Attempt<'_>> {
         let first = match known_device {
-            Some(device) => Key::Device(device),
-            None => Key::Account(name_key.to_string()),
+            Some(device) => (Kind::Device, self.key(Kind::Device, &device)),
+            None => (Kind::Account, self.key(Kind::Account, name_key.as_bytes())),
         };
-        let keys = vec![first, Key::Address(address.unwrap_or("-").to_string())];
-        let mut counters = self.counters.lock().expect("limiter lock");
-        if counters.len() > MAX_COUNTERS {
-            counters.retain(|_, c| c.in_flight > 0 || now - c.last_failure < MAX_WAIT_MS);
-        }
-        for key in &keys {
-            let counter = counters.entry(key.clone()).or_default();
-            if counter.in_flight == 0 && now - counter.last_failure >= MAX_WAIT_MS {
-                *counter = Counter::default();
-            }
-            let wait = counter.blocked_until - now;
-            if wait > 0 || counter.in_flight >= counter.slots(key.free()) {
-                let seconds = (wait.max(1000) as u64).div_ceil(1000);
-                return Err(refusal(key, seconds));
+        let address = (
+            Kind::Address,
+            self.key(Kind::Address, address.unwrap_or("-").as_bytes()),
+        );
+        let keys = [first, address];
+        {
+            let known = self.known_waits.lock().expect("limiter lock");
+            for (kind, key) in &keys {
+                if let Some(until) = known.get(&key.hash).filter(|until| **until > now) {
+                    return Err(refusal(*kind, until - now));
+                }
             }
         }
-        for key in &keys {
-            counters.get_mut(key).expect("entry made above").in_flight += 1;
+        match self
+            .store
+            .take_sign_in_try(keys.iter().map(|(_, k)| *k).collect(), now)
+            .await?
+        {
+            TryTaken::Taken => Ok(Attempt {
+                limiter: self,
+                keys: [first.1.hash, address.1.hash],
+                settled: false,
+            }),
+            TryTaken::Refused { key, until } => {
+                let (kind, refused) = keys[key];
+                let mut known = self.known_waits.lock().expect("limiter lock");
+                if known.len() >= MAX_KNOWN_WAITS {
+                    known.retain(|_, until| *until > now);
+                }
+                if known.len() < MAX_KNOWN_WAITS {
+                    known.insert(refused.hash, until);
+                }
+                Err(refusal(kind, until - now))
+            }
         }
-        Ok(Attempt {
-            limiter: self,
-            keys,
-        })
     }
 
     /// A device cookie for `user_id`, signed now.
@@ -155,47 +192,54 @@ impl SignInLimiter {
 }
 
 impl Attempt<'_> {
-    /// The password was wrong: count it, and make the next try wait once the free ones are used.
-    pub fn failed(self) {
-        let now = now_millis();
-        let mut counters = self.limiter.counters.lock().expect("limiter lock");
-        for key in &self.keys {
-            if let Some(counter) = counters.get_mut(key) {
-                counter.failures += 1;
-                counter.last_failure = now;
-                let free = key.free();
-                if counter.failures >= free {
-                    let doublings = (counter.failures - free).min(20);
-                    counter.blocked_until = now + (1000_i64 << doublings).min(MAX_WAIT_MS);
-                }
-            }
-        }
+    /// The password was wrong: the try stays counted (the next waits once the free ones are used).
+    pub fn failed(mut self) {
+        self.settled = true;
     }
 
     /// Signed in: the account's (or device's) count starts over; the address's does not (one
-    /// valid account of an attacker's own must not clear the way for guessing others).
-    pub fn succeeded(self) {
-        let mut counters = self.limiter.counters.lock().expect("limiter lock");
-        counters.remove(&self.keys[0]);
+    /// valid account of an attacker's own must not clear the way for guessing others), it
+    /// only gets this try back.
+    pub async fn succeeded(mut self) -> ApiResult<()> {
+        self.settled = true;
+        let [first, address] = self.keys;
+        self.limiter
+            .known_waits
+            .lock()
+            .expect("limiter lock")
+            .remove(&first);
+        self.limiter
+            .store
+            .end_sign_in_try(vec![first], vec![address])
+            .await?;
+        Ok(())
     }
 }
 
+/// Neither failed nor succeeded (the request ended before the check did, or the check
+/// failed): the try is given back. Whoever sent it learned nothing.
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
-        let mut counters = self.limiter.counters.lock().expect("limiter lock");
-        for key in &self.keys {
-            if let Some(counter) = counters.get_mut(key) {
-                counter.in_flight = counter.in_flight.saturating_sub(1);
-            }
+        if self.settled {
+            return;
+        }
+        let (store, keys) = (self.limiter.store.clone(), self.keys.to_vec());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = store.end_sign_in_try(Vec::new(), keys).await {
+                    tracing::warn!(error = %e, "cannot give back a sign-in try");
+                }
+            });
         }
     }
 }
 
-fn refusal(key: &Key, seconds: u64) -> ApiError {
-    let whom = match key {
-        Key::Account(_) => "this account; a browser that signed in to it before can still sign in",
-        Key::Device(_) => "this account from this browser",
-        Key::Address(_) => "sign-ins from your address",
+fn refusal(kind: Kind, wait: Millis) -> ApiError {
+    let seconds = (wait.max(1000) as u64).div_ceil(1000);
+    let whom = match kind {
+        Kind::Account => "this account; a browser that signed in to it before can still sign in",
+        Kind::Device => "this account from this browser",
+        Kind::Address => "sign-ins from your address",
     };
     ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
@@ -209,11 +253,21 @@ fn refusal(key: &Key, seconds: u64) -> ApiError {
 mod tests {
     use super::*;
 
-    #[test]
-    fn concurrent_attempts_take_places_before_the_check() {
-        let limiter = SignInLimiter::new([7; 32]);
-        let taken: Vec<_> = (0..40)
-            .filter_map(|_| limiter.begin("vera", None, Some("10.0.0.1")).ok())
+    async fn new_limiter(device_key: [u8; 32]) -> (SignInLimiter, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("hush.db").display());
+        let store = hush_store::connect(&url).await.unwrap();
+        (SignInLimiter::new(store, device_key, [5; 32]), dir)
+    }
+
+    #[tokio::test]
+    async fn concurrent_attempts_take_places_before_the_check() {
+        let (limiter, _dir) = new_limiter([7; 32]).await;
+        let tries = (0..40).map(|_| limiter.begin("vera", None, Some("10.0.0.1")));
+        let taken: Vec<_> = futures::future::join_all(tries)
+            .await
+            .into_iter()
+            .filter_map(Result::ok)
             .collect();
         assert_eq!(
             taken.len(),
@@ -223,14 +277,18 @@ mod tests {
         for attempt in taken {
             attempt.failed();
         }
-        let err = limiter.begin("vera", None, Some("10.0.0.2")).err().unwrap();
+        let err = limiter
+            .begin("vera", None, Some("10.0.0.2"))
+            .await
+            .err()
+            .unwrap();
         assert_eq!(err.status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(err.retry_after, Some(1));
     }
 
-    #[test]
-    fn a_known_device_is_not_locked_out_by_others() {
-        let limiter = SignInLimiter::new([9; 32]);
+    #[tokio::test]
+    async fn a_known_device_is_not_locked_out_by_others() {
+        let (limiter, _dir) = new_limiter([9; 32]).await;
         let cookie = limiter.device_cookie(42, false);
         let value = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
         let device = limiter.known_device(value, 42).expect("genuine");
@@ -244,37 +302,80 @@ mod tests {
                 .is_none(),
             "forged"
         );
-        assert!(
-            SignInLimiter::new([1; 32])
-                .known_device(value, 42)
-                .is_none(),
-            "another key"
-        );
+        let (other_key, _other_dir) = new_limiter([1; 32]).await;
+        assert!(other_key.known_device(value, 42).is_none(), "another key");
         for _ in 0..FREE_PER_ACCOUNT {
             limiter
                 .begin("vera", None, Some("10.0.0.66"))
+                .await
                 .unwrap()
                 .failed();
         }
-        assert!(limiter.begin("vera", None, Some("10.0.0.7")).is_err());
+        assert!(limiter.begin("vera", None, Some("10.0.0.7")).await.is_err());
         let attempt = limiter
             .begin("vera", Some(device), Some("10.0.0.7"))
+            .await
             .unwrap();
-        attempt.succeeded();
+        attempt.succeeded().await.unwrap();
     }
 
-    #[test]
-    fn waits_double_after_the_free_tries() {
-        let limiter = SignInLimiter::new([3; 32]);
+    #[tokio::test]
+    async fn waits_double_after_the_free_tries() {
+        let (limiter, _dir) = new_limiter([3; 32]).await;
+        let device = Some([1; 16]);
+        let mut now = now_millis();
         let mut waits = Vec::new();
+        let mut attempt = limiter.begin_at(now, "x", device, None).await.unwrap();
         for _ in 0..FREE_PER_DEVICE + 3 {
-            limiter.begin("x", Some([1; 16]), None).unwrap().failed();
-            let mut counters = limiter.counters.lock().unwrap();
-            let device = counters.get_mut(&Key::Device([1; 16])).unwrap();
-            let wait = device.blocked_until - device.last_failure;
-            waits.push(wait.max(0));
-            device.blocked_until = 0; // pretend the wait is over
+            attempt.failed();
+            attempt = match limiter.begin_at(now, "x", device, None).await {
+                Ok(next) => {
+                    waits.push(0);
+                    next
+                }
+                Err(refused) => {
+                    let wait = refused.retry_after.unwrap() as Millis * 1000;
+                    waits.push(wait);
+                    assert!(
+                        limiter
+                            .begin_at(now + wait - 1, "x", device, None)
+                            .await
+                            .is_err(),
+                        "not before the wait is over"
+                    );
+                    now += wait;
+                    limiter.begin_at(now, "x", device, None).await.unwrap()
+                }
+            };
         }
         assert_eq!(waits, vec![0, 0, 0, 0, 1000, 2000, 4000, 8000]);
+    }
+
+    #[tokio::test]
+    async fn a_try_given_back_or_a_success_elsewhere_does_not_count() {
+        let (limiter, _dir) = new_limiter([4; 32]).await;
+        for _ in 0..FREE_PER_ACCOUNT * 3 {
+            // Ended without an answer: given back (in a task; wait for it).
+            drop(limiter.begin("vera", None, Some("10.0.0.9")).await.unwrap());
+            limiter
+                .store
+                .end_sign_in_try(Vec::new(), Vec::new())
+                .await
+                .unwrap();
+            tokio::task::yield_now().await;
+        }
+        // The account's own successes start it over; each success gives the address its try back.
+        for _ in 0..FREE_PER_ADDRESS * 2 {
+            let attempt = limiter.begin("olga", None, Some("10.0.0.9")).await.unwrap();
+            attempt.succeeded().await.unwrap();
+        }
+        for _ in 0..FREE_PER_ACCOUNT {
+            limiter
+                .begin("vera", None, Some("10.0.0.9"))
+                .await
+                .unwrap()
+                .failed();
+        }
+        assert!(limiter.begin("vera", None, Some("10.0.0.9")).await.is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! Single sign-on with OpenID Connect: the provider's discovery document and keys (cached,
 //! fetched again when a token names a key the cache lacks), the sign-ins under way (state,
-//! nonce and PKCE verifier, kept here, single use, ten minutes), and the checks of an ID token
+//! nonce and PKCE verifier, kept in the database sealed, single use, ten minutes, so the
+//! callback may land on any server; so are the CLI's one-time codes), and the checks of an ID token
 //! (signature, issuer, audience, expiry and nonce by the `openidconnect` crate; then the
 //! verified email, its domain and the role claim by hush).
 //!
@@ -10,21 +11,25 @@
 //! they need an invitation link: the person opens it and picks "Sign in with SSO", and the
 //! invitation creates them, named by their email, with its role.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hush_store::Role;
+use hush_crypto::{DataKey, token_hash};
+use hush_store::{PendingSsoSignIn, Role, Store, now_millis};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, LoginHint, Nonce,
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 /// How long a sign-in may take at the provider.
 pub const PENDING_TTL: Duration = Duration::from_secs(600);
 /// Sign-ins under way at once, at most (older ones are dropped first).
-const MAX_PENDING: usize = 10_000;
+const MAX_PENDING: i64 = 10_000;
+/// How long a CLI code may wait for its exchange.
+const CLI_CODE_TTL_MS: i64 = 60_000;
 /// How long the discovery document and keys are kept before being fetched again.
 const METADATA_TTL: Duration = Duration::from_secs(600);
 
@@ -78,16 +83,24 @@ pub enum Return {
 pub struct Pending {
     pub nonce: Nonce,
     pub verifier: PkceCodeVerifier,
-    pub created: Instant,
     /// The invitation link's token, when the sign-in came from one.
     pub invite: Option<String>,
     pub ret: Return,
 }
 
-/// What a one-time CLI code stands for.
-struct CliCode {
-    user_id: i64,
-    created: Instant,
+/// [`Pending`] as it is sealed into the database.
+#[derive(Serialize, Deserialize)]
+struct PendingSealed {
+    nonce: String,
+    verifier: String,
+    invite: Option<String>,
+    /// `hush login --sso`'s port and state; `None`: the panel.
+    cli: Option<(u16, String)>,
+}
+
+/// Ties a sealed sign-in to its row: moved to another state, it does not open.
+fn pending_aad(state_hash: &[u8; 32]) -> Vec<u8> {
+    [b"hush sso pending v1\0".as_slice(), state_hash].concat()
 }
 
 /// The verified identity from an ID token.
@@ -130,13 +143,21 @@ pub struct Sso {
     redirect: String,
     http: reqwest::Client,
     metadata: tokio::sync::Mutex<Option<(CoreProviderMetadata, Instant)>>,
-    pending: Mutex<HashMap<String, Pending>>,
-    cli_codes: Mutex<HashMap<[u8; 32], CliCode>>,
+    /// Where the sign-ins under way are kept (shared by every server).
+    store: Arc<dyn Store>,
+    /// Seals them (derived from the master key, so every server opens them).
+    pending_key: DataKey,
 }
 
 impl Sso {
-    /// `public_url`: where people reach hush (the callback is under it).
-    pub fn new(config: SsoConfig, public_url: &str) -> anyhow::Result<Sso> {
+    /// `public_url`: where people reach hush (the callback is under it). `pending_key` seals
+    /// the sign-ins under way in `store`.
+    pub fn new(
+        config: SsoConfig,
+        public_url: &str,
+        store: Arc<dyn Store>,
+        pending_key: DataKey,
+    ) -> anyhow::Result<Sso> {
         IssuerUrl::new(config.issuer.clone())
             .map_err(|e| anyhow::anyhow!("oidc_issuer {:?}: {e}", config.issuer))?;
         let redirect = format!(
@@ -157,8 +178,8 @@ impl Sso {
             redirect,
             http,
             metadata: tokio::sync::Mutex::new(None),
-            pending: Mutex::default(),
-            cli_codes: Mutex::default(),
+            store,
+            pending_key,
         })
     }
 
@@ -232,39 +253,72 @@ impl Sso {
             request = request.set_login_hint(LoginHint::new(hint));
         }
         let (url, state, nonce) = request.url();
-        let mut pending = self.pending.lock().expect("sso pending lock");
-        pending.retain(|_, p| p.created.elapsed() < PENDING_TTL);
-        if pending.len() >= MAX_PENDING
-            && let Some(oldest) = pending
-                .iter()
-                .min_by_key(|(_, p)| p.created)
-                .map(|(k, _)| k.clone())
-        {
-            pending.remove(&oldest);
-        }
-        pending.insert(
-            state.secret().clone(),
-            Pending {
-                nonce,
-                verifier,
-                created: Instant::now(),
+        let state_hash = token_hash(state.secret());
+        let cli = match ret {
+            Return::Panel => None,
+            Return::Cli { port, cli_state } => Some((port, cli_state)),
+        };
+        let plain = Zeroizing::new(
+            serde_json::to_vec(&PendingSealed {
+                nonce: nonce.secret().clone(),
+                verifier: verifier.secret().clone(),
                 invite,
-                ret,
-            },
+                cli,
+            })
+            .expect("plain strings serialize"),
         );
+        let now = now_millis();
+        let pending = PendingSsoSignIn {
+            state_hash,
+            sealed: self.pending_key.seal(&plain, &pending_aad(&state_hash)),
+            created_at: now,
+            expires_at: now + PENDING_TTL.as_millis() as i64,
+        };
+        if let Err(e) = self.store.put_sso_pending(pending, MAX_PENDING).await {
+            tracing::warn!(error = %e, "cannot keep a single sign-on under way");
+            return Err(Refusal::new(
+                "sso_unavailable",
+                "this sign-in cannot be started right now (the database cannot be written); try again shortly",
+            ));
+        }
         Ok((url.to_string(), state.secret().clone()))
     }
 
-    /// Takes the sign-in `state` names (once: a second use finds nothing).
-    pub fn take(&self, state: &str) -> Result<Pending, Refusal> {
-        let found = self.pending.lock().expect("sso pending lock").remove(state);
-        match found {
-            Some(p) if p.created.elapsed() < PENDING_TTL => Ok(p),
-            _ => Err(Refusal::new(
+    /// Takes the sign-in `state` names (once, on whichever server: a second use finds nothing).
+    pub async fn take(&self, state: &str) -> Result<Pending, Refusal> {
+        let unknown = || {
+            Refusal::new(
                 "sso_unknown_state",
                 "this sign-in is unknown, was already used or took too long; start again",
-            )),
-        }
+            )
+        };
+        let state_hash = token_hash(state);
+        let sealed = match self.store.take_sso_pending(state_hash, now_millis()).await {
+            Ok(Some(sealed)) => sealed,
+            Ok(None) => return Err(unknown()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot take a single sign-on under way");
+                return Err(Refusal::new(
+                    "sso_unavailable",
+                    "this sign-in cannot be checked right now (the database cannot be reached); start again shortly",
+                ));
+            }
+        };
+        // A master key that changed since the start cannot open it: start again.
+        let plain = self
+            .pending_key
+            .open(&sealed, &pending_aad(&state_hash))
+            .map_err(|_| unknown())?;
+        let sealed: PendingSealed = serde_json::from_slice(&plain).map_err(|_| unknown())?;
+        Ok(Pending {
+            nonce: Nonce::new(sealed.nonce),
+            verifier: PkceCodeVerifier::new(sealed.verifier),
+            invite: sealed.invite,
+            ret: match sealed.cli {
+                Some((port, cli_state)) => Return::Cli { port, cli_state },
+                None => Return::Panel,
+            },
+        })
     }
 
     /// Trades the code for tokens and checks the ID token; then the email and its domain.
@@ -375,31 +429,21 @@ impl Sso {
             .unwrap_or(Role::Viewer)
     }
 
-    /// A one-time code for the CLI's loopback listener (valid a minute).
-    pub fn new_cli_code(&self, user_id: i64) -> String {
+    /// A one-time code for the CLI's loopback listener (valid a minute, on every server).
+    pub async fn new_cli_code(&self, user_id: i64) -> Result<String, hush_store::StoreError> {
         let code = hush_crypto::new_token("hush_sso_");
-        let mut codes = self.cli_codes.lock().expect("sso codes lock");
-        codes.retain(|_, c| c.created.elapsed() < Duration::from_secs(60));
-        codes.insert(
-            hush_crypto::token_hash(&code),
-            CliCode {
-                user_id,
-                created: Instant::now(),
-            },
-        );
-        code.to_string()
+        let now = now_millis();
+        self.store
+            .put_sso_cli_code(token_hash(&code), user_id, now, now + CLI_CODE_TTL_MS)
+            .await?;
+        Ok(code.to_string())
     }
 
     /// The member a CLI code stands for; each code works once.
-    pub fn take_cli_code(&self, code: &str) -> Option<i64> {
-        let found = self
-            .cli_codes
-            .lock()
-            .expect("sso codes lock")
-            .remove(&hush_crypto::token_hash(code));
-        found
-            .filter(|c| c.created.elapsed() < Duration::from_secs(60))
-            .map(|c| c.user_id)
+    pub async fn take_cli_code(&self, code: &str) -> Result<Option<i64>, hush_store::StoreError> {
+        self.store
+            .take_sso_cli_code(token_hash(code), now_millis())
+            .await
     }
 }
 

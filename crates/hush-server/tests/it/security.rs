@@ -210,6 +210,56 @@ async fn a_flood_of_wrong_passwords_does_not_lock_out_a_known_browser() {
     assert_eq!(faked.status(), 429);
 }
 
+#[tokio::test]
+async fn a_restart_keeps_the_wait_and_the_counters_do_not_say_who_tried() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("hush.db").display());
+    let key = hush_crypto::MasterKey::generate().to_encoded();
+    let keyring = || {
+        hush_server::Keyring::from_keys(vec![hush_crypto::MasterKey::from_encoded(&key).unwrap()])
+    };
+    let server = TestServer::start_on(hush_store::connect(&url).await.unwrap(), keyring()).await;
+    let _owner = server.owner().await;
+    let login = |server: &TestServer, password: &'static str| {
+        let anon = server.anonymous();
+        async move { status_of(&anon.login("olivia", password, "t").await) }
+    };
+    for _ in 0..5 {
+        assert_eq!(login(&server, "wrong password!").await, Some(401));
+    }
+    assert_eq!(login(&server, PASSWORD).await, Some(429));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(login(&server, "wrong password!").await, Some(401));
+    // Now a 2 s wait; the server restarts within it.
+    server.stop().await;
+    let server = TestServer::start_on(hush_store::connect(&url).await.unwrap(), keyring()).await;
+    assert_eq!(
+        login(&server, PASSWORD).await,
+        Some(429),
+        "the restarted server remembers the wait"
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(login(&server, PASSWORD).await, Some(200), "and it ends");
+
+    // The counters are keyed by keyed hashes: neither the name nor the address, nor their
+    // plain hashes. (The account started over at the sign-in; the address's count is left.)
+    let keys: Vec<Vec<u8>> = {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar("SELECT key_hash FROM sign_in_throttle")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!(keys.len(), 1, "the address's counter");
+    for plain in ["olivia", "127.0.0.1"] {
+        for key in &keys {
+            assert!(!key.windows(plain.len()).any(|w| w == plain.as_bytes()));
+            assert_ne!(key.as_slice(), hush_crypto::token_hash(plain).as_slice());
+        }
+    }
+}
+
 // ---- 4. connections without credentials ----
 
 async fn server_with_limits(configure: impl FnOnce(&mut hush_server::Limits)) -> TestServer {

@@ -477,3 +477,263 @@ async fn forged_expired_and_misaddressed_id_tokens_are_refused() {
         assert!(!events.is_empty(), "{tamper} audited");
     }
 }
+
+/// The query parameter `name` of `url`.
+fn param(url: &str, name: &str) -> String {
+    reqwest::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .unwrap_or_else(|| panic!("{name} in {url}"))
+        .1
+        .into_owned()
+}
+
+/// Whether `bytes` hold the PKCE verifier of `challenge` (S256): a run of 43 to 128 URL-safe
+/// characters whose SHA-256 is the challenge.
+fn holds_verifier(bytes: &[u8], challenge: &str) -> bool {
+    use base64::Engine;
+    let url_safe = |b: &u8| b.is_ascii_alphanumeric() || b"-._~".contains(b);
+    (43..=128).any(|len| {
+        bytes.windows(len).any(|w| {
+            w.iter().all(url_safe)
+                && base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(hush_crypto::token_hash(std::str::from_utf8(w).unwrap()))
+                    == challenge
+        })
+    })
+}
+
+/// Moves a callback meant for one server to another (as a load balancer may), with the
+/// browser's state cookie.
+fn callback_on(
+    browser: &Browser,
+    callback: &str,
+    from: &TestServer,
+    to: &TestServer,
+) -> reqwest::RequestBuilder {
+    let cookie = browser
+        .cookie(&Browser::host(&from.url.parse().unwrap()), "hush_sso_state")
+        .expect("the state cookie");
+    browser
+        .http
+        .get(callback.replace(&from.url, &to.url))
+        .header("cookie", format!("hush_sso_state={cookie}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_under_way_are_sealed_in_the_database_and_survive_a_restart() {
+    if !provider_ready("sign_ins_under_way_are_sealed_in_the_database_and_survive_a_restart") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hush.db");
+    let url = format!("sqlite://{}", db.display());
+    let key = hush_crypto::MasterKey::generate().to_encoded();
+    let keyring = || {
+        hush_server::Keyring::from_keys(vec![hush_crypto::MasterKey::from_encoded(&key).unwrap()])
+    };
+    let port = free_port();
+    let sso = sso_config(&format!("http://127.0.0.1:{port}"));
+    let first =
+        TestServer::start_configured(hush_store::connect(&url).await.unwrap(), keyring(), |c| {
+            c.sso = Some(sso.clone())
+        })
+        .await;
+    let _provider =
+        start_provider(port, &format!("{}/api/v1/auth/sso/callback", first.url), "").await;
+    let mut browser = Browser::new();
+    let started = browser
+        .send(browser.http.get(format!(
+            "{}?login_hint=alice@example.com",
+            start_url(&first)
+        )))
+        .await;
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    let to_provider = started.headers()["location"].to_str().unwrap().to_string();
+    let (state, nonce, challenge) = (
+        param(&to_provider, "state"),
+        param(&to_provider, "nonce"),
+        param(&to_provider, "code_challenge"),
+    );
+
+    // What reaches the disk: the state's hash (the control: the search sees the row), never
+    // the state, the nonce or the PKCE verifier.
+    let mut files = Vec::new();
+    for name in ["hush.db", "hush.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.path().join(name)) {
+            files.push((name, bytes));
+        }
+    }
+    let state_hash = hush_crypto::token_hash(&state);
+    assert!(
+        files
+            .iter()
+            .any(|(_, b)| b.windows(32).any(|w| w == state_hash)),
+        "the sign-in under way is in the database"
+    );
+    for (name, bytes) in &files {
+        for (what, plain) in [("state", &state), ("nonce", &nonce)] {
+            assert!(
+                !bytes.windows(plain.len()).any(|w| w == plain.as_bytes()),
+                "{name} holds the {what}"
+            );
+        }
+        assert!(
+            !holds_verifier(bytes, &challenge),
+            "{name} holds the verifier"
+        );
+    }
+    // Control: the verifier search finds a verifier where there is one.
+    let verifier = "x".repeat(50);
+    let control = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hush_crypto::token_hash(&verifier))
+    };
+    assert!(holds_verifier(
+        format!("{{\"verifier\":\"{verifier}\"}}").as_bytes(),
+        &control
+    ));
+
+    // The server restarts while the person is at the provider; the new one finishes it.
+    let at_provider = browser.send(browser.http.get(&to_provider)).await;
+    let (_, callback) = browser
+        .follow(at_provider, |u| u.contains("/api/v1/auth/sso/callback"))
+        .await;
+    let callback = callback.expect("the provider sends the browser back");
+    let old_url = first.url.clone();
+    first.stop().await;
+    let restarted =
+        TestServer::start_configured(hush_store::connect(&url).await.unwrap(), keyring(), |c| {
+            c.sso = Some(sso.clone());
+            c.public_url = old_url.clone();
+        })
+        .await;
+    let host = |s: &str| Browser::host(&s.parse().unwrap());
+    let cookie = browser.cookie(&host(&old_url), "hush_sso_state").unwrap();
+    let finished = browser
+        .send(
+            browser
+                .http
+                .get(callback.replace(&old_url, &restarted.url))
+                .header("cookie", format!("hush_sso_state={cookie}")),
+        )
+        .await;
+    assert_eq!(
+        finished.status(),
+        StatusCode::SEE_OTHER,
+        "signed in after the restart"
+    );
+    assert!(
+        browser
+            .cookie(&host(&restarted.url), "hush_session")
+            .is_some()
+    );
+    // Taken: not in the database any more.
+    let pending: i64 = {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM sso_pending")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!(pending, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_sign_in_started_on_one_server_finishes_on_another_once() {
+    let test = "postgres_a_sign_in_started_on_one_server_finishes_on_another_once";
+    if !provider_ready(test) {
+        return;
+    }
+    let Some((url, drop)) = crate::common::postgres_database(test).await else {
+        return;
+    };
+    let key = hush_crypto::MasterKey::generate().to_encoded();
+    let keyring = || {
+        hush_server::Keyring::from_keys(vec![hush_crypto::MasterKey::from_encoded(&key).unwrap()])
+    };
+    let port = free_port();
+    let sso = sso_config(&format!("http://127.0.0.1:{port}"));
+    let a =
+        TestServer::start_configured(hush_store::connect(&url).await.unwrap(), keyring(), |c| {
+            c.sso = Some(sso.clone())
+        })
+        .await;
+    // Behind one address, as behind a load balancer: the provider knows one callback.
+    let b =
+        TestServer::start_configured(hush_store::connect(&url).await.unwrap(), keyring(), |c| {
+            c.sso = Some(sso.clone());
+            c.public_url = a.url.clone();
+        })
+        .await;
+    let _provider = start_provider(port, &format!("{}/api/v1/auth/sso/callback", a.url), "").await;
+
+    // Started on A, finished on B; replayed on A: refused.
+    let mut browser = Browser::new();
+    let callback = browser.until_callback(&a.url, "alice@example.com").await;
+    let on_b = browser.send(callback_on(&browser, &callback, &a, &b)).await;
+    assert_eq!(
+        on_b.status(),
+        StatusCode::SEE_OTHER,
+        "B finishes A's sign-in"
+    );
+    assert_eq!(on_b.headers()["location"], "/");
+    assert!(
+        browser
+            .cookie(&Browser::host(&b.url.parse().unwrap()), "hush_session")
+            .is_some()
+    );
+    assert_eq!(
+        browser.me(&b.url).await["user"]["name"],
+        "alice@example.com"
+    );
+    let (status, code, _) = refusal(browser.send(browser.http.get(&callback)).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "sso_unknown_state"),
+        "a replay on A is refused"
+    );
+
+    // The same callback on both at once: one sign-in.
+    let mut browser = Browser::new();
+    let callback = browser.until_callback(&a.url, "bob@example.com").await;
+    let (on_a, on_b) = tokio::join!(
+        callback_on(&browser, &callback, &a, &a).send(),
+        callback_on(&browser, &callback, &a, &b).send()
+    );
+    let mut statuses = [on_a.unwrap().status(), on_b.unwrap().status()];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::SEE_OTHER, StatusCode::BAD_REQUEST],
+        "exactly one server takes it"
+    );
+
+    // `hush login --sso`: the one-time code made on A is traded on B, once.
+    let mut browser = Browser::new();
+    let start = format!(
+        "{}?cli_port=45678&cli_state=abc123&login_hint=carol@example.com",
+        start_url(&a)
+    );
+    let first = browser.send(browser.http.get(start)).await;
+    let (_, to_cli) = browser
+        .follow(first, |u| u.starts_with("http://127.0.0.1:45678/"))
+        .await;
+    let code = param(&to_cli.expect("sent to the CLI's listener"), "code");
+    let exchange = |server: &TestServer| {
+        reqwest::Client::new()
+            .post(format!("{}/api/v1/auth/sso/exchange", server.url))
+            .json(&serde_json::json!({ "code": code }))
+            .send()
+    };
+    assert_eq!(exchange(&b).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(
+        exchange(&a).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    a.stop().await;
+    b.stop().await;
+    drop().await;
+}

@@ -5,7 +5,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{SEED, TestServer};
+use common::{SEED, TestServer, postgres_database};
 use futures::StreamExt;
 use hush_crypto::MasterKey;
 use hush_server::Keyring;
@@ -90,43 +90,6 @@ async fn no_secret_value_reaches_the_database_its_wal_or_a_backup() {
         names_found.iter().any(|n| n.starts_with("hush.db")),
         "{names_found:?}"
     );
-}
-
-/// A fresh PostgreSQL database for one test, dropped afterwards; `None` (with a visible note)
-/// when `HUSH_TEST_DATABASE_URL` is not set.
-async fn postgres_database(test: &str) -> Option<(String, impl AsyncFnOnce())> {
-    let Ok(admin_url) = std::env::var("HUSH_TEST_DATABASE_URL") else {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "SKIPPED (PostgreSQL): set HUSH_TEST_DATABASE_URL to run {test}"
-        );
-        return None;
-    };
-    use sqlx::Connection;
-    let name = format!(
-        "hush_server_{}",
-        hex::encode(hush_crypto::random_bytes::<6>())
-    );
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (base, query) = admin_url
-        .split_once('?')
-        .map_or((admin_url.as_str(), None), |(b, q)| (b, Some(q)));
-    let url = format!(
-        "{}/{name}{}",
-        base.rsplit_once('/').unwrap().0,
-        query.map(|q| format!("?{q}")).unwrap_or_default()
-    );
-    let drop = async move || {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await;
-    };
-    Some((url, drop))
 }
 
 #[tokio::test]

@@ -193,6 +193,8 @@ conformance!(
     export_import_copies_environments_and_includes,
     shared_changes_reach_other_servers,
     sso_links_are_one_to_one_cascade_and_are_exported,
+    sign_in_tries_are_taken_atomically_across_servers,
+    sso_sign_ins_under_way_are_taken_once_across_servers,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -2807,5 +2809,181 @@ async fn sso_links_are_one_to_one_cascade_and_are_exported(db: TestDb) {
             .await
             .unwrap(),
         None
+    );
+}
+
+fn throttle_key(label: &str, free: i64) -> ThrottleKey {
+    ThrottleKey {
+        hash: hush_crypto::token_hash(label),
+        free,
+    }
+}
+
+async fn sign_in_tries_are_taken_atomically_across_servers(db: TestDb) {
+    let s = db.store.clone();
+    let other = db.reopen().await;
+    let (account, address) = (throttle_key("account", 5), throttle_key("address", 30));
+    // 40 at once, half through each server: the free tries, no more.
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let s = if i % 2 == 0 { s.clone() } else { other.clone() };
+            tokio::spawn(async move { s.take_sign_in_try(vec![account, address], T0).await })
+        })
+        .collect();
+    let mut taken = 0;
+    for t in tasks {
+        match t.await.unwrap().unwrap() {
+            TryTaken::Taken => taken += 1,
+            TryTaken::Refused { key, until } => assert_eq!((key, until), (0, T0 + 1000)),
+        }
+    }
+    assert_eq!(taken, 5);
+    // The wait ends at its time, then doubles.
+    assert_eq!(
+        s.take_sign_in_try(vec![account], T0 + 999).await.unwrap(),
+        TryTaken::Refused {
+            key: 0,
+            until: T0 + 1000
+        }
+    );
+    assert_eq!(
+        other
+            .take_sign_in_try(vec![account], T0 + 1000)
+            .await
+            .unwrap(),
+        TryTaken::Taken
+    );
+    assert_eq!(
+        s.take_sign_in_try(vec![account], T0 + 1000).await.unwrap(),
+        TryTaken::Refused {
+            key: 0,
+            until: T0 + 3000
+        }
+    );
+    // Long quiet: the count starts over.
+    let later = T0 + SIGN_IN_MAX_WAIT + 1001;
+    for _ in 0..5 {
+        assert_eq!(
+            s.take_sign_in_try(vec![account], later).await.unwrap(),
+            TryTaken::Taken
+        );
+    }
+
+    // All keys or none: a refusal on the second takes nothing from the first.
+    let (fresh, busy) = (throttle_key("fresh", 2), throttle_key("busy", 1));
+    assert_eq!(
+        s.take_sign_in_try(vec![fresh, busy], T0).await.unwrap(),
+        TryTaken::Taken
+    );
+    assert_eq!(
+        s.take_sign_in_try(vec![fresh, busy], T0).await.unwrap(),
+        TryTaken::Refused {
+            key: 1,
+            until: T0 + 1000
+        }
+    );
+    assert_eq!(
+        s.take_sign_in_try(vec![fresh], T0).await.unwrap(),
+        TryTaken::Taken
+    );
+    assert!(matches!(
+        s.take_sign_in_try(vec![fresh], T0).await.unwrap(),
+        TryTaken::Refused { key: 0, .. }
+    ));
+    // Given back and cleared.
+    s.end_sign_in_try(vec![], vec![fresh.hash]).await.unwrap();
+    assert_eq!(
+        s.take_sign_in_try(vec![fresh], T0).await.unwrap(),
+        TryTaken::Taken
+    );
+    s.end_sign_in_try(vec![fresh.hash], vec![]).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            s.take_sign_in_try(vec![fresh], T0).await.unwrap(),
+            TryTaken::Taken
+        );
+    }
+    // Swept: only counters whose last try is old.
+    assert_eq!(
+        s.forget_sign_in_tries(T0 + 1).await.unwrap(),
+        3,
+        "address, fresh and busy"
+    );
+    assert_eq!(
+        s.forget_sign_in_tries(later + 1).await.unwrap(),
+        1,
+        "account"
+    );
+}
+
+async fn sso_sign_ins_under_way_are_taken_once_across_servers(db: TestDb) {
+    let s = db.store.clone();
+    let other = db.reopen().await;
+    let pending = |state: &str, at: Millis| PendingSsoSignIn {
+        state_hash: hush_crypto::token_hash(state),
+        sealed: format!("sealed {state}").into_bytes(),
+        created_at: at,
+        expires_at: at + 600_000,
+    };
+    s.put_sso_pending(pending("one", T0), 100).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let s = if i % 2 == 0 { s.clone() } else { other.clone() };
+            tokio::spawn(async move {
+                s.take_sso_pending(hush_crypto::token_hash("one"), T0 + 1)
+                    .await
+            })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for t in tasks {
+        if let Some(sealed) = t.await.unwrap().unwrap() {
+            got.push(sealed);
+        }
+    }
+    assert_eq!(got, vec![b"sealed one".to_vec()], "taken once");
+    // Expired: not given, and gone.
+    s.put_sso_pending(pending("late", T0), 100).await.unwrap();
+    let expired = T0 + 600_000;
+    assert_eq!(
+        s.take_sso_pending(hush_crypto::token_hash("late"), expired)
+            .await
+            .unwrap(),
+        None
+    );
+    // At most so many: the oldest go first.
+    for i in 0..5 {
+        s.put_sso_pending(pending(&format!("n{i}"), T0 + i), 3)
+            .await
+            .unwrap();
+    }
+    for (i, kept) in [(0, false), (1, false), (2, true), (3, true), (4, true)] {
+        let taken = s
+            .take_sso_pending(hush_crypto::token_hash(&format!("n{i}")), T0 + 10)
+            .await
+            .unwrap();
+        assert_eq!(taken.is_some(), kept, "n{i}");
+    }
+    s.put_sso_pending(pending("swept", T0), 100).await.unwrap();
+    assert_eq!(s.forget_sso_pending(expired).await.unwrap(), 1);
+
+    // The CLI's one-time codes: once, on either server, within their minute.
+    let member = user(s.as_ref(), "carol", Role::Viewer).await;
+    let code = hush_crypto::token_hash("code");
+    s.put_sso_cli_code(code, member.id, T0, T0 + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        other.take_sso_cli_code(code, T0 + 1).await.unwrap(),
+        Some(member.id)
+    );
+    assert_eq!(s.take_sso_cli_code(code, T0 + 2).await.unwrap(), None);
+    s.put_sso_cli_code(code, member.id, T0, T0 + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.take_sso_cli_code(code, T0 + 60_000).await.unwrap(),
+        None,
+        "expired"
     );
 }

@@ -1,5 +1,6 @@
 //! Two `hush serve` processes on one PostgreSQL database: a save made through one reaches a
-//! runner watching the other well under a second (LISTEN/NOTIFY). Also the metrics listener.
+//! runner watching the other well under a second (LISTEN/NOTIFY); sign-in tries are counted
+//! once for both, and a restart keeps the wait. Also the metrics listener.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -16,6 +17,17 @@ fn serve(args: &[&str], envs: &[(&str, &str)]) -> (Server, String) {
     let server = Server::start(["--listen", "127.0.0.1:0"].iter().chain(args), envs, None);
     let url = server.url.clone();
     (server, url)
+}
+
+fn new_master_key() -> String {
+    let key = Command::new("python3")
+        .args([
+            "-c",
+            "import os, base64; print(base64.b64encode(os.urandom(32)).decode())",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8(key.stdout).unwrap().trim().to_string()
 }
 
 #[tokio::test]
@@ -51,14 +63,7 @@ async fn postgres_two_server_processes_share_saves_at_once() {
             format!("?{query}")
         }
     );
-    let key = Command::new("python3")
-        .args([
-            "-c",
-            "import os, base64; print(base64.b64encode(os.urandom(32)).decode())",
-        ])
-        .output()
-        .unwrap();
-    let key = String::from_utf8(key.stdout).unwrap().trim().to_string();
+    let key = new_master_key();
     let envs = [
         ("HUSH_MASTER_KEY", key.as_str()),
         ("HUSH_DATABASE_URL", url.as_str()),
@@ -169,4 +174,87 @@ async fn metrics_are_served_on_their_own_listener() {
         200,
         "metrics are not on the public listener"
     );
+}
+
+/// A panel sign-in: the status and the `Retry-After` seconds.
+async fn sign_in(url: &str, name: &str, password: &str) -> (u16, Option<u64>) {
+    let response = reqwest::Client::new()
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&serde_json::json!({ "name": name, "password": password }))
+        .send()
+        .await
+        .unwrap();
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    (response.status().as_u16(), retry)
+}
+
+/// How many of `attempts` concurrent wrong passwords for `name` were checked (401) rather
+/// than refused (429), sent round-robin to `servers`.
+async fn wrong_passwords_checked(servers: &[&str], name: &str, attempts: usize) -> usize {
+    let tries = (0..attempts).map(|i| {
+        let url = servers[i % servers.len()].to_string();
+        let name = name.to_string();
+        tokio::spawn(async move { sign_in(&url, &name, "not the password").await.0 })
+    });
+    let mut checked = 0;
+    for status in futures::future::join_all(tries).await {
+        match status.unwrap() {
+            401 => checked += 1,
+            429 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    checked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_sign_in_tries_are_counted_once_across_servers_and_restarts() {
+    let test = "postgres_sign_in_tries_are_counted_once_across_servers_and_restarts";
+    let Some(pg) = common::PgDatabase::create(test) else {
+        return;
+    };
+    let key = new_master_key();
+    let envs = [
+        ("HUSH_MASTER_KEY", key.as_str()),
+        ("HUSH_DATABASE_URL", pg.url.as_str()),
+    ];
+    common::create_owner(std::iter::empty::<&str>(), &envs, PASSWORD);
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let args = ["--metrics-listen", "off", "--data-dir", dir];
+    let (a, url_a) = serve(&args, &envs);
+    let (b, url_b) = serve(&args, &envs);
+
+    // 40 wrong passwords at once: to one server, then spread over both.
+    let one = wrong_passwords_checked(&[&url_a], "nobody", 40).await;
+    let both = wrong_passwords_checked(&[&url_a, &url_b], "olivia", 40).await;
+    eprintln!(
+        "FIGURES: 40 concurrent wrong passwords checked: {one} on one server, {both} over two"
+    );
+    assert_eq!(one, 5, "the free tries, no more");
+    assert_eq!(both, one, "two servers give no more tries than one");
+    // Now each further try waits twice as long; on either server.
+    assert_eq!(sign_in(&url_b, "olivia", PASSWORD).await, (429, Some(1)));
+    for wait in [1, 2, 4] {
+        tokio::time::sleep(Duration::from_millis(wait * 1000 + 100)).await;
+        let url = if wait == 2 { &url_b } else { &url_a };
+        assert_eq!(sign_in(url, "olivia", "not the password").await.0, 401);
+        assert_eq!(
+            sign_in(&url_a, "olivia", PASSWORD).await,
+            (429, Some(wait * 2))
+        );
+    }
+
+    // Both restart: the wait holds, the right password waits too; then it is over.
+    drop((a, b));
+    let (_a, url_a) = serve(&args, &envs);
+    let (status, retry) = sign_in(&url_a, "olivia", PASSWORD).await;
+    assert_eq!(status, 429, "a restart keeps the wait");
+    let retry = retry.unwrap();
+    assert!((1..=8).contains(&retry), "{retry}");
+    tokio::time::sleep(Duration::from_millis(retry * 1000 + 100)).await;
+    assert_eq!(sign_in(&url_a, "olivia", PASSWORD).await.0, 200);
 }

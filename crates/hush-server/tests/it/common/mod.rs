@@ -43,7 +43,8 @@ impl TestServer {
         TestServer::start_configured(store, keyring, |_| {}).await
     }
 
-    async fn start_configured(
+    /// A server on `store` with `keyring`, with settings changed by `configure`.
+    pub async fn start_configured(
         store: Arc<dyn Store>,
         keyring: Keyring,
         configure: impl FnOnce(&mut ServerConfig),
@@ -216,3 +217,40 @@ db_password = "12345qwerty"
 [my_cool_secrets]
 things_i_like = ["Streamlit", "Python"]
 "#;
+
+/// A fresh PostgreSQL database for one test, dropped afterwards; `None` (with a visible note)
+/// when `HUSH_TEST_DATABASE_URL` is not set.
+pub async fn postgres_database(test: &str) -> Option<(String, impl AsyncFnOnce())> {
+    let Ok(admin_url) = std::env::var("HUSH_TEST_DATABASE_URL") else {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "SKIPPED (PostgreSQL): set HUSH_TEST_DATABASE_URL to run {test}"
+        );
+        return None;
+    };
+    use sqlx::Connection;
+    let name = format!(
+        "hush_server_{}",
+        hex::encode(hush_crypto::random_bytes::<6>())
+    );
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (base, query) = admin_url
+        .split_once('?')
+        .map_or((admin_url.as_str(), None), |(b, q)| (b, Some(q)));
+    let url = format!(
+        "{}/{name}{}",
+        base.rsplit_once('/').unwrap().0,
+        query.map(|q| format!("?{q}")).unwrap_or_default()
+    );
+    let drop = async move || {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await;
+    };
+    Some((url, drop))
+}
