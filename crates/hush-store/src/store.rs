@@ -1087,6 +1087,9 @@ impl Store for SqlStore {
                     .bind(&report.hostname)
                     .bind(report.pid)
                     .bind(report.applied_version)
+                    .bind(report.applied.as_ref().map(|a| {
+                        serde_json::to_string(a).expect("AppliedVersions always serializes")
+                    }))
                     .bind(report.status.as_str())
                     .bind(report.reported_at)
                     .execute(&mut *conn)
