@@ -738,7 +738,7 @@ async fn the_keys_of_an_environment_are_its_effective_keys_with_where_each_comes
     assert_eq!(keys["includes"][0]["document"], "common");
     assert_eq!(
         keys["keys"],
-        serde_json::json!(["DB_URL", "own", "db.host"]),
+        serde_json::json!(["DB_URL", "own", "db", "db.host"]),
         "{keys}"
     );
     let sources: Vec<(String, String)> = keys["sources"]
