@@ -591,7 +591,8 @@ fn without_root_keys(text: &str, keys: &[&str]) -> Option<String> {
     for key in keys {
         doc.remove(key);
     }
-    Some(doc.to_string())
+    // The blank lines that stood before a removed first key.
+    Some(doc.to_string().trim_start().to_owned())
 }
 
 /// Key names only: `+ added`, `- removed`, `~ changed`.
