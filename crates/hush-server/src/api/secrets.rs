@@ -92,6 +92,7 @@ pub async fn read(
             state
                 .bodies
                 .get_or_build(app.env_id, &current, || {
+                    Metrics::inc(&state.metrics.effective_builds);
                     let text = current.text()?;
                     Ok(serde_json::to_vec(&json!({
                         "app": app.name,

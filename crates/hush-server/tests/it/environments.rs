@@ -842,3 +842,66 @@ async fn a_running_copy_reports_the_versions_its_revision_is_made_of() {
     assert!(listed[0]["applied"].is_null(), "{:?}", listed[0]);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reads_of_a_new_shared_revision_load_and_build_it_once_per_environment() {
+    use std::sync::atomic::Ordering;
+    const ENVS: usize = 3;
+    const READS: usize = 40;
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    owner
+        .create_shared("common", Some("K = \"old\"\n"))
+        .await
+        .unwrap();
+    let mut runners = Vec::new();
+    for i in 0..ENVS {
+        let app = format!("app{i}");
+        owner
+            .create_app(&app, Some("own = 1\n"), None)
+            .await
+            .unwrap();
+        owner.create_env(&app, "staging").await.unwrap();
+        owner
+            .set_includes(&app, "staging", &["common"])
+            .await
+            .unwrap();
+        let token = owner
+            .with_env(Some("staging"))
+            .create_app_token(&app, "runner", None)
+            .await
+            .unwrap();
+        let runner = server
+            .anonymous()
+            .with_token(token.token)
+            .with_env(Some("staging"));
+        assert!(runner.secrets(&app).await.unwrap().toml.contains("old"));
+        runners.push((app, runner));
+    }
+    let metrics = &server.state.metrics;
+    let loads = || metrics.environment_loads.load(Ordering::Relaxed);
+    let builds = || metrics.effective_builds.load(Ordering::Relaxed);
+    let (loads_before, builds_before) = (loads(), builds());
+
+    owner
+        .save_shared("common", "K = \"new\"\n", 1, None)
+        .await
+        .unwrap();
+    // Every runner of every including environment reads at once, as after the announcement.
+    let reads = runners.iter().flat_map(|(app, runner)| {
+        (0..READS).map(move |_| async move { runner.secrets(app).await.unwrap() })
+    });
+    let read = futures::future::join_all(reads).await;
+    assert!(read.iter().all(|r| r.toml.contains("new")));
+    assert_eq!(
+        loads() - loads_before,
+        ENVS as u64,
+        "each environment's includes read from the database once; its id not at all"
+    );
+    assert_eq!(
+        builds() - builds_before,
+        ENVS as u64,
+        "each environment's new merged body built once"
+    );
+    server.stop().await;
+}
