@@ -1,7 +1,8 @@
 //! Workspace shared documents (`common-db`, `api-keys`, …): TOML documents that app
 //! environments include, in order, under their own document. Each has its own immutable
-//! history. Any member may list them and see their key names (values masked); editors read and
-//! save them; owners create and delete them. A save is refused when it would make the effective
+//! history. Any member may list them and see their key names (values masked), of any version,
+//! and the key-level diff between two; editors read, save and roll them back; owners create and
+//! delete them. A save is refused when it would make the effective
 //! secrets of an environment that includes it invalid (naming the environment), and reaches
 //! every running copy of every including environment at once.
 
