@@ -730,8 +730,9 @@ async fn a_burst_of_connections_waits_in_the_accept_queue_instead_of_being_dropp
     let listener = hush_server::http::listen("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
     let clients: Vec<TcpStream> = (0..BURST)
-        .map(|_| {
-            let mut c = TcpStream::connect(addr).unwrap();
+        .map(|i| {
+            let mut c = TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+                .unwrap_or_else(|e| panic!("connection {i} was dropped by the kernel: {e}"));
             c.write_all(b"x").unwrap();
             c
         })
