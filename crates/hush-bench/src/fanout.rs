@@ -67,7 +67,37 @@ pub async fn read_until(
     }
 }
 
-fn version_needle(version: i64) -> Vec<u8> {
+/// Opens one watch stream (while holding one of `gate`'s permits) and reads it until it
+/// announces `needle`; says on `ready` whether it got there.
+pub async fn open_watcher(
+    addr: &str,
+    request: &str,
+    gate: &Semaphore,
+    window: &mut Vec<u8>,
+    needle: &[u8],
+    ready: &mpsc::UnboundedSender<anyhow::Result<()>>,
+) -> Option<TcpStream> {
+    let connected = async {
+        let _permit = gate.acquire().await?;
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.write_all(request.as_bytes()).await?;
+        read_until(&mut stream, window, needle).await?;
+        anyhow::Ok(stream)
+    }
+    .await;
+    match connected {
+        Ok(stream) => {
+            let _ = ready.send(Ok(()));
+            Some(stream)
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            None
+        }
+    }
+}
+
+pub fn version_needle(version: i64) -> Vec<u8> {
     format!("\"version\":{version}}}").into_bytes()
 }
 
@@ -101,23 +131,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             (ready_tx.clone(), done_tx.clone(), close_rx.clone());
         tokio::spawn(async move {
             let mut window = Vec::with_capacity(1024);
-            let connected = async {
-                let _permit = gate.acquire().await?;
-                let mut stream = TcpStream::connect(&addr).await?;
-                stream.write_all(request.as_bytes()).await?;
-                read_until(&mut stream, &mut window, &version_needle(current)).await?;
-                anyhow::Ok(stream)
-            }
-            .await;
-            let mut stream = match connected {
-                Ok(s) => {
-                    let _ = ready_tx.send(Ok(()));
-                    s
-                }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                    return;
-                }
+            let needle = version_needle(current);
+            let Some(mut stream) =
+                open_watcher(&addr, &request, &gate, &mut window, &needle, &ready_tx).await
+            else {
+                return;
             };
             let got = read_until(&mut stream, &mut window, &version_needle(current + 1))
                 .await

@@ -10,11 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use hush_client::api::Client;
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use crate::fanout::{read_until, rss_kb};
+use crate::fanout::{open_watcher, read_until, rss_kb, version_needle};
 use crate::stats::{emit, summary};
 
 pub struct Options {
@@ -88,27 +86,14 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             let (app, revision) = (env.app.clone(), env.revision);
             tokio::spawn(async move {
                 let mut window = Vec::with_capacity(1024);
-                let needle = |v: i64| format!("\"version\":{v}}}").into_bytes();
-                let connected = async {
-                    let _permit = gate.acquire().await?;
-                    let mut stream = TcpStream::connect(&addr).await?;
-                    stream.write_all(request.as_bytes()).await?;
-                    read_until(&mut stream, &mut window, &needle(revision)).await?;
-                    anyhow::Ok(stream)
-                }
-                .await;
-                let mut stream = match connected {
-                    Ok(s) => {
-                        let _ = ready_tx.send(Ok(()));
-                        s
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
+                let needle = version_needle(revision);
+                let Some(mut stream) =
+                    open_watcher(&addr, &request, &gate, &mut window, &needle, &ready_tx).await
+                else {
+                    return;
                 };
                 let got = async {
-                    read_until(&mut stream, &mut window, &needle(revision + 1)).await?;
+                    read_until(&mut stream, &mut window, &version_needle(revision + 1)).await?;
                     let announced = Instant::now();
                     let read = reader.secrets(&app).await?;
                     if !read.toml.contains("\"new\"") {

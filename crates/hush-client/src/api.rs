@@ -322,12 +322,14 @@ impl Client {
         }
     }
 
-    async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
-        let response = req
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .map_err(|e| transport(&self.base, &e))?;
+    /// Sends `req` and hands the whole answer to `read`; an error status becomes the server's
+    /// error.
+    async fn exchange<T>(
+        &self,
+        req: RequestBuilder,
+        read: impl FnOnce(&[u8]) -> Result<T>,
+    ) -> Result<T> {
+        let response = req.send().await.map_err(|e| transport(&self.base, &e))?;
         let status = response.status();
         let bytes = response
             .bytes()
@@ -336,12 +338,15 @@ impl Client {
         if !status.is_success() {
             return Err(api_error(&self.base, status, &bytes));
         }
-        let bytes = if bytes.is_empty() {
-            &b"null"[..]
-        } else {
-            &bytes[..]
-        };
-        serde_json::from_slice(bytes).map_err(|e| ClientError::Decode(e.to_string()))
+        read(&bytes)
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
+        self.exchange(req.timeout(Duration::from_secs(30)), |bytes| {
+            let bytes = if bytes.is_empty() { b"null" } else { bytes };
+            serde_json::from_slice(bytes).map_err(|e| ClientError::Decode(e.to_string()))
+        })
+        .await
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
@@ -927,20 +932,11 @@ impl Client {
 
     /// The audit log as JSON lines.
     pub async fn audit_export(&self, query: &str) -> Result<String> {
-        let response = self
-            .request(Method::GET, &format!("/audit?format=jsonl&{query}"))
-            .send()
-            .await
-            .map_err(|e| transport(&self.base, &e))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| transport(&self.base, &e))?;
-        if !status.is_success() {
-            return Err(api_error(&self.base, status, &bytes));
-        }
-        String::from_utf8(bytes.to_vec()).map_err(|e| ClientError::Decode(e.to_string()))
+        let req = self.request(Method::GET, &format!("/audit?format=jsonl&{query}"));
+        self.exchange(req, |bytes| {
+            String::from_utf8(bytes.to_vec()).map_err(|e| ClientError::Decode(e.to_string()))
+        })
+        .await
     }
 
     /// Uses an invitation or the first-run setup link; returns the new member.

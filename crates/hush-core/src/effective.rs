@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::env::python_float_str;
-use crate::keypath::format_key;
+use crate::keypath::{format_key, write_basic_string};
 use crate::value::{Table, Value};
 
 /// Where one root key of an effective document comes from.
@@ -107,7 +107,7 @@ pub fn to_toml(table: &Table) -> String {
 
 fn write_value(out: &mut String, value: &Value) {
     match value {
-        Value::String(s) => write_string(out, s),
+        Value::String(s) => write_basic_string(out, s),
         Value::Integer(i) => out.push_str(&i.to_string()),
         Value::Float(f) => {
             // Python's repr is valid TOML for every float (`1.0`, `1e+22`, `1e-07`, `inf`, `nan`).
@@ -141,23 +141,6 @@ fn write_value(out: &mut String, value: &Value) {
             out.push_str(if t.is_empty() { "}" } else { " }" });
         }
     }
-}
-
-/// A TOML basic string: `"` and `\` escaped, control characters as escapes.
-fn write_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

@@ -25,8 +25,14 @@ pub fn format_key(key: &str) -> String {
         return key.to_owned();
     }
     let mut out = String::with_capacity(key.len() + 2);
+    write_basic_string(&mut out, key);
+    out
+}
+
+/// `s` as a TOML basic string: `"` and `\` escaped, control characters as escapes.
+pub(crate) fn write_basic_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in key.chars() {
+    for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -38,7 +44,6 @@ pub fn format_key(key: &str) -> String {
         }
     }
     out.push('"');
-    out
 }
 
 /// Segments joined with dots, each quoted where needed.

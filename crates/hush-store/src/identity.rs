@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 use crate::rows::{db_err, unique_as};
-use crate::store::{SqlStore, ensure_actor_is_owner, get_user_on, insert_audit, notify};
+use crate::store::{Fetch, Run, SqlStore, insert_audit, notify};
+use crate::users::{ensure_actor_is_owner, get_user_on};
 use crate::{AuditEvent, Millis, Result, Role, StoreError, StoreEvent};
 
 /// A member's role on one app; `none` hides the app from them entirely.
@@ -250,9 +251,8 @@ impl IdentityStore for SqlStore {
                     .bind(app_id)
                     .bind(role.as_str())
                     .bind(at)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                    .run(conn)
+                    .await?;
                 insert_audit(conn, &audit).await?;
                 if role == AppRole::None {
                     notify(
@@ -287,9 +287,8 @@ impl IdentityStore for SqlStore {
                 sqlx::query(DELETE_APP_ROLE)
                     .bind(user_id)
                     .bind(app_id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                    .run(conn)
+                    .await?;
                 insert_audit(conn, &audit).await?;
                 app_role(&before)
             })
@@ -371,26 +370,18 @@ impl IdentityStore for SqlStore {
     async fn list_workload_trusts(&self, app_id: i64) -> Result<Vec<WorkloadTrust>> {
         sqlx::query_as::<_, TrustRow>(LIST_TRUSTS)
             .bind(app_id)
-            .fetch_all(&self.read)
+            .all(&self.read, TrustRow::into_trust)
             .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(TrustRow::into_trust)
-            .collect()
     }
 
     async fn remove_workload_trust(&self, app_id: i64, id: i64, audit: AuditEvent) -> Result<()> {
         self.write(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query(DELETE_TRUST)
+                sqlx::query(DELETE_TRUST)
                     .bind(app_id)
                     .bind(id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
+                    .run_one(conn)
+                    .await?;
                 insert_audit(conn, &audit).await
             })
         })
@@ -407,11 +398,7 @@ impl IdentityStore for SqlStore {
         let (issuer, jti) = (issuer.to_string(), jti.to_string());
         self.write(move |conn| {
             Box::pin(async move {
-                sqlx::query(FORGET_JTIS)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                sqlx::query(FORGET_JTIS).bind(now).run(conn).await?;
                 sqlx::query(INSERT_JTI)
                     .bind(&issuer)
                     .bind(&jti)

@@ -1,10 +1,12 @@
 //! hush's storage: one [`Store`] trait, and its SQLite and PostgreSQL implementations.
 //! The store only ever sees ciphertext for secret values; encryption happens before it (hush-crypto).
 //!
-//! Crate map: `sql` holds the statements, `rows` turns rows into the `model` records, `shared`
-//! implements [`Store`] once over both backends, `writer` runs every write (grouping concurrent
-//! ones into one transaction), `dump` copies a whole database; [`sqlite`] and [`postgres`] open
-//! their database and add only what their backend alone does.
+//! Crate map: `sql` holds the statements, `rows` turns rows into the `model` records, and
+//! [`SqlStore`] implements [`Store`] once over both backends, one module per concern (`users`,
+//! `tokens`, `apps`, `instances`, `audit`, `identity`, `environments`, `sso`; versions and
+//! operations in `store`). `writer` runs every write (grouping concurrent ones into one
+//! transaction), `dump` copies a whole database; [`sqlite`] and [`postgres`] open their
+//! database and add only what their backend alone does.
 //!
 //! Every change that the audit log records takes its [`AuditEvent`] and writes it in the same
 //! transaction: a change is either there with its audit row, or absent with neither.
@@ -14,9 +16,12 @@ use std::sync::Arc;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
+mod apps;
+mod audit;
 mod dump;
 mod environments;
 mod identity;
+mod instances;
 mod model;
 pub mod postgres;
 mod rows;
@@ -24,14 +29,21 @@ mod sql;
 pub mod sqlite;
 mod sso;
 mod store;
+mod tokens;
+mod users;
 mod writer;
 
+pub use apps::AppStore;
+pub use audit::AuditStore;
 pub use dump::DumpRow;
 pub use environments::*;
 pub use identity::*;
+pub use instances::InstanceStore;
 pub use model::*;
 pub use sso::{SsoIdentity, SsoStore};
 pub use store::SqlStore;
+pub use tokens::TokenStore;
+pub use users::UserStore;
 
 /// Milliseconds since the Unix epoch; every timestamp in the store is one of these, given by the caller.
 pub type Millis = i64;
@@ -101,95 +113,20 @@ pub enum StoreEvent {
 }
 
 #[async_trait::async_trait]
-pub trait Store: IdentityStore + EnvironmentStore + SsoStore + Send + Sync + 'static {
+pub trait Store:
+    UserStore
+    + TokenStore
+    + AppStore
+    + InstanceStore
+    + AuditStore
+    + IdentityStore
+    + EnvironmentStore
+    + SsoStore
+    + Send
+    + Sync
+    + 'static
+{
     fn backend(&self) -> Backend;
-
-    // ---- users ----
-    async fn user_count(&self) -> Result<i64>;
-    async fn get_user(&self, id: i64) -> Result<User>;
-    /// The user whose name is the same as `name` (by [`name_key`]) and their password hash
-    /// (PHC string), or `NotFound`.
-    async fn find_user_credentials(&self, name: &str) -> Result<(User, String)>;
-    async fn list_users(&self) -> Result<Vec<User>>;
-    /// The first owner, made without a link (`hush admin create-owner`): `Conflict` once anyone
-    /// is a member. Every setup link stops working.
-    async fn create_first_owner(&self, user: NewUser, audit: AuditEvent) -> Result<User>;
-    /// Uses a one-time link and creates its member, in one transaction. `NotFound` when the
-    /// link is unknown, used or expired (or a setup link while someone is a member already);
-    /// `Conflict` when the name is taken (the link stays usable). The member gets the link's
-    /// role, whatever `user.role` says. A setup link takes every other setup link with it.
-    /// The audit event is written with the new member's id as its actor.
-    async fn accept_invite(
-        &self,
-        token_hash: &[u8],
-        now: Millis,
-        user: NewUser,
-        audit: AuditEvent,
-    ) -> Result<(Invite, User)>;
-    /// Changes a member's role; `Conflict` when that would leave the workspace without an
-    /// owner (checked in the same transaction, so two owners demoting each other cannot both
-    /// succeed). Returns the member as they were.
-    async fn set_user_role(&self, id: i64, role: Role, audit: AuditEvent) -> Result<User>;
-    /// Makes the member named `name` an owner whatever the others are (`hush admin`'s way back
-    /// when no owner is left).
-    async fn restore_owner(&self, name: &str, audit: AuditEvent) -> Result<User>;
-    async fn set_user_password(
-        &self,
-        id: i64,
-        password_hash: &str,
-        audit: AuditEvent,
-    ) -> Result<()>;
-    /// Also deletes the user's sessions and personal tokens; `Conflict` for the last owner.
-    /// Returns the member as they were.
-    async fn delete_user(&self, id: i64, audit: AuditEvent) -> Result<User>;
-
-    // ---- one-time links: first-run setup and invitations ----
-    /// The one valid setup link from now on: every earlier one is deleted. `Conflict` once
-    /// anyone is a member.
-    async fn replace_setup_link(&self, link: NewInvite) -> Result<Invite>;
-    async fn create_invite(&self, invite: NewInvite, audit: AuditEvent) -> Result<Invite>;
-    /// Looks a usable link up without using it (the join page shows the role and who invited).
-    async fn find_invite(&self, token_hash: &[u8], now: Millis) -> Result<Invite>;
-    /// Invitations that can still be used at `now` (not setup links), newest first.
-    async fn list_invites(&self, now: Millis) -> Result<Vec<Invite>>;
-    /// Deletes an unused invitation; `NotFound` when there is none with that id.
-    async fn revoke_invite(&self, id: i64, audit: AuditEvent) -> Result<Invite>;
-
-    // ---- web sessions ----
-    async fn create_session(&self, session: NewSession) -> Result<Session>;
-    async fn find_session(&self, token_hash: &[u8]) -> Result<Session>;
-    async fn touch_session(&self, id: i64, at: Millis) -> Result<()>;
-    async fn delete_session(&self, token_hash: &[u8]) -> Result<()>;
-    /// Signs the user out everywhere ([`StoreEvent::SessionsRevoked`]).
-    async fn delete_user_sessions(&self, user_id: i64, audit: AuditEvent) -> Result<()>;
-
-    // ---- tokens (personal access tokens and app tokens); only hashes are stored ----
-    async fn create_token(&self, token: NewToken, audit: AuditEvent) -> Result<TokenRecord>;
-    /// `NotFound` when no token has that hash (revoked and expired ones are still returned: the caller decides).
-    async fn find_token(&self, token_hash: &[u8]) -> Result<TokenRecord>;
-    async fn get_token(&self, id: i64) -> Result<TokenRecord>;
-    async fn list_tokens(&self, filter: TokenFilter) -> Result<Vec<TokenRecord>>;
-    /// Revokes at `at` (a second revocation keeps the first time) and returns the token as it
-    /// now is ([`StoreEvent::TokenRevoked`]).
-    async fn revoke_token(&self, id: i64, at: Millis, audit: AuditEvent) -> Result<TokenRecord>;
-    async fn touch_tokens(&self, used: &[(i64, Millis)]) -> Result<()>;
-
-    // ---- apps ----
-    /// `Conflict` when the name is taken.
-    async fn create_app(&self, app: NewApp, audit: AuditEvent) -> Result<App>;
-    async fn get_app(&self, id: i64) -> Result<App>;
-    async fn find_app(&self, name: &str) -> Result<App>;
-    /// Every app with its newest version's metadata, ordered by name.
-    async fn list_apps(&self) -> Result<Vec<(App, Option<VersionMeta>)>>;
-    /// Deletes the app, its versions, its tokens and its instance reports
-    /// ([`StoreEvent::AppDeleted`]).
-    async fn delete_app(&self, id: i64, audit: AuditEvent) -> Result<()>;
-    async fn set_app_launch(
-        &self,
-        id: i64,
-        launch: Option<LaunchConfig>,
-        audit: AuditEvent,
-    ) -> Result<()>;
 
     // ---- secrets versions (immutable) ----
     /// Inserts `new` as version `base + 1` if and only if `base` is still the app's newest version
@@ -212,21 +149,6 @@ pub trait Store: IdentityStore + EnvironmentStore + SsoStore + Send + Sync + 'st
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<VersionMeta>>;
-
-    // ---- master-key rotation ----
-    async fn app_keys(&self) -> Result<Vec<AppKey>>;
-    /// Replaces the wrapped key only if it is still wrapped under `old_key_id`; else `Conflict`.
-    async fn rewrap_app_key(&self, app_id: i64, old_key_id: &str, new: AppKey) -> Result<()>;
-
-    // ---- running copies of an app ----
-    async fn report_instance(&self, report: InstanceReport) -> Result<()>;
-    /// Instances that reported at or after `since`, newest report first.
-    async fn list_instances(&self, app_id: i64, since: Millis) -> Result<Vec<InstanceReport>>;
-
-    // ---- audit log (append-only) ----
-    /// Events that are not part of a change (reads, sign-ins, refusals), in one transaction.
-    async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<()>;
-    async fn query_audit(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>>;
 
     // ---- operations ----
     /// Deletes expired sessions, used or expired links, and reports of long-gone copies.

@@ -2,9 +2,10 @@
 // serious or critical violations. Each step opens one state as a person would (so the check
 // sees what a person sees) and runs checkA11y there.
 
+import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  PASSWORD, SEED, appMenu, checkA11y, createAppWithSecrets, newPage, serverAndBrowser,
+  PASSWORD, SEED, apiCall, appMenu, checkA11y, createAppWithSecrets, newPage, serverAndBrowser,
   settingsDialog, steps, until,
 } from '../lib/harness.js';
 
@@ -137,6 +138,71 @@ test('every page and modal state passes axe-core', async (t) => {
     await dialog.waitFor({ state: 'detached' });
   });
 
+  await step('Settings with environments: Add environment (with an error), staging, Effective, Compare, the delete question', async () => {
+    await appMenu(page, 'web', 'Settings');
+    const envSelect = dialog.getByLabel('Environment', { exact: true });
+    await until(async () => (await envSelect.locator('option').count()) === 1, 'the environments');
+    await dialog.getByRole('button', { name: 'Add environment…' }).click();
+    const add = page.getByRole('dialog', { name: 'Add an environment to web' });
+    await add.getByLabel('Environment name').fill('Staging');
+    await add.getByRole('button', { name: 'Create environment' }).click();
+    await add.getByText('use 1 to 63 lowercase letters').waitFor();
+    await checkA11y(page, 'Add an environment, with an error');
+    await add.getByLabel('Environment name').fill('staging');
+    await add.getByRole('button', { name: 'Create environment' }).click();
+    await until(async () => (await envSelect.inputValue()) === 'staging', 'staging shown');
+    await dialog.getByRole('heading', { name: 'Secrets of staging' }).waitFor();
+    await dialog.getByLabel('Secrets (TOML)').fill('db_password = "other"\nonly_staging = "s"\n');
+    await dialog.getByRole('button', { name: 'Save', exact: true }).click();
+    await dialog.getByText('Saved version 1.').waitFor();
+    await checkA11y(page, 'Settings → Secrets of staging');
+    await dialog.getByRole('tab', { name: 'Tokens' }).click();
+    await dialog.getByLabel('Token name').fill('staging-runner');
+    await dialog.getByRole('button', { name: 'Create token' }).click();
+    await dialog.getByRole('button', { name: 'Done: I stored it' }).click();
+    await dialog.getByRole('columnheader', { name: 'Environment' }).waitFor();
+    await checkA11y(page, 'Settings → Tokens of staging (with the environment column)');
+    await dialog.getByRole('tab', { name: 'Effective' }).click();
+    await dialog.getByRole('table', { name: /Where each key/ }).waitFor();
+    await checkA11y(page, 'Settings → Effective (no includes)');
+    await dialog.getByRole('tab', { name: 'Compare' }).click();
+    await dialog.getByRole('button', { name: 'Compare', exact: true }).click();
+    await dialog.getByRole('button', { name: 'Show the differing values' }).click();
+    await dialog.getByRole('table', { name: /Values that differ/ }).waitFor();
+    await checkA11y(page, 'Settings → Compare with values');
+    await dialog.getByRole('button', { name: 'Delete staging…' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Delete staging?' });
+    await confirm.waitFor();
+    await checkA11y(page, 'Delete staging?');
+    await confirm.getByRole('button', { name: 'Delete environment' }).click();
+    await until(async () => (await envSelect.locator('option').count()) === 1, 'staging deleted');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+  });
+
+  await step('Shared documents: the page, a document in the editor with an error, a refused delete', async () => {
+    await page.getByRole('link', { name: 'Shared documents' }).click();
+    await page.getByRole('heading', { name: 'Shared documents', level: 1 }).waitFor();
+    await checkA11y(page, 'Shared documents, none yet');
+    await page.getByRole('button', { name: 'Create document' }).click();
+    await page.getByText('Give the document a name').waitFor();
+    await checkA11y(page, 'Shared documents, a form error');
+    await page.getByLabel('Document name').fill('common-db');
+    await page.getByRole('button', { name: 'Create document' }).click();
+    const editor = page.getByLabel('common-db (TOML)');
+    await editor.fill('db_host = "db\n');
+    await page.locator('.editor-status.error').waitFor();
+    await checkA11y(page, 'Shared document with a TOML error');
+    await editor.fill('db_host = "db.internal"\n');
+    await page.getByRole('button', { name: 'Save document' }).click();
+    await page.getByText('Saved version 1 of common-db.').waitFor();
+    await checkA11y(page, 'Shared document saved, with its history');
+    await page.getByRole('button', { name: 'Delete common-db' }).click();
+    await page.getByRole('dialog', { name: 'Delete common-db?' }).waitFor();
+    await checkA11y(page, 'Delete common-db?');
+    await page.getByRole('dialog', { name: 'Delete common-db?' }).getByRole('button', { name: 'Cancel' }).click();
+  });
+
   await step('Members: the table, an invitation link, the remove question', async () => {
     await page.getByRole('link', { name: 'Members' }).click();
     await page.getByRole('heading', { name: 'Members', level: 1 }).waitFor();
@@ -188,6 +254,32 @@ test('every page and modal state passes axe-core', async (t) => {
     await viewer.goto(`${hush.url}/audit`);
     await viewer.getByText('Only owners can read the audit log.').waitFor();
     await checkA11y(viewer, 'viewer: Audit log');
+  });
+
+  await step('a viewer: staging with a shared document, Effective, Compare, Shared documents', async () => {
+    // The owner (through the API) adds staging again, including common-db.
+    const token = (await apiCall(hush.url, 'POST', '/auth/token', { body: { name: 'olivia', password: PASSWORD } })).body.token;
+    assert.equal((await apiCall(hush.url, 'POST', '/apps/web/envs', { token, body: { name: 'staging' } })).status, 201);
+    assert.equal((await apiCall(hush.url, 'PUT', '/apps/web/envs/staging/includes', { token, body: { documents: ['common-db'] } })).status, 200);
+    await viewer.getByRole('link', { name: 'Apps', exact: true }).click();
+    await appMenu(viewer, 'web', 'Settings');
+    const viewed = settingsDialog(viewer, 'web');
+    await viewed.getByLabel('Environment', { exact: true }).selectOption('staging');
+    await viewed.getByRole('heading', { name: 'Secrets of staging' }).waitFor();
+    await checkA11y(viewer, 'viewer: Settings → Secrets of staging');
+    await viewed.getByRole('tab', { name: 'Effective' }).click();
+    await viewed.getByRole('cell', { name: 'shared document common-db' }).first().waitFor();
+    await checkA11y(viewer, 'viewer: Settings → Effective with provenance');
+    await viewed.getByRole('tab', { name: 'Compare' }).click();
+    await viewed.getByRole('button', { name: 'Compare', exact: true }).click();
+    await viewed.getByRole('heading', { name: 'Only in staging' }).waitFor();
+    await checkA11y(viewer, 'viewer: Settings → Compare, values masked');
+    await viewer.keyboard.press('Escape');
+    await viewed.waitFor({ state: 'detached' });
+    await viewer.getByRole('link', { name: 'Shared documents' }).click();
+    await viewer.getByRole('button', { name: 'common-db', exact: true }).click();
+    await viewer.getByRole('list', { name: 'Keys of common-db' }).waitFor();
+    await checkA11y(viewer, 'viewer: a shared document (key names)');
   });
 
   await step('a session that ended: the banner', async () => {

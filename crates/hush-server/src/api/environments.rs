@@ -2,12 +2,11 @@
 //! shared documents they take, in order), their effective document with where each key comes
 //! from, and comparing two of them. Every per-app route also exists under
 //! `/apps/{app}/envs/{env}/…` with the same meaning in that environment (the routes without
-//! `envs/{env}` mean `production`); those are the thin handlers at the end of this file, which
-//! only mount the app's handlers at the second path.
+//! `envs/{env}` mean `production`): the router mounts the same handlers at both paths
+//! (`in_every_env` in `api/mod.rs`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use hush_core::{Document, KeyDiff, Table, Value};
 use hush_store::{Environment, NewEnvironment, StoreError, StoreEvent, now_millis};
 use serde::{Deserialize, Serialize};
@@ -15,10 +14,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::audit_event;
-use super::extract::{
-    AppAccess, Editor, EditorOrRunner, Json, Owner, Path, Query, Viewer, ViewerOrRunner, in_env,
-    role_on_app,
-};
+use super::extract::{AppAccess, Json, Owner, Query, Viewer, in_env, role_on_app};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::envs;
@@ -454,156 +450,4 @@ pub async fn compare(
         differing,
         values_shown: shown,
     }))
-}
-
-// ---- the per-app routes, in an environment ----
-
-/// [`super::secrets::read`] in `{env}`: the effective secrets (the environment's token, or editors).
-#[utoipa::path(get, path = "/apps/{app}/envs/{env}/secrets", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path)),
-    responses((status = 200, body = super::views::SecretsView), (status = "default", body = ErrorBody, description = "404 when it has no secrets yet")))]
-pub async fn read(state: State<AppState>, access: AppAccess<EditorOrRunner>) -> Response {
-    super::secrets::read(state, access).await.into_response()
-}
-
-/// [`super::secrets::save`] in `{env}`: a new version of the environment's own document.
-#[utoipa::path(put, path = "/apps/{app}/envs/{env}/secrets", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path)), request_body = super::secrets::SaveBody,
-    responses((status = 200, body = super::views::VersionView), (status = "default", body = ErrorBody, description = "409 conflict, 422 invalid")))]
-pub async fn save(
-    state: State<AppState>,
-    access: AppAccess<Editor>,
-    body: Json<super::secrets::SaveBody>,
-) -> Response {
-    super::secrets::save(state, access, body)
-        .await
-        .into_response()
-}
-
-/// [`super::secrets::keys`] in `{env}` (its effective document).
-#[utoipa::path(get, path = "/apps/{app}/envs/{env}/keys", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path)),
-    responses((status = 200, body = super::views::Keys), (status = "default", body = ErrorBody, description = "An error")))]
-pub async fn keys(state: State<AppState>, access: AppAccess<Viewer>) -> Response {
-    super::secrets::keys(state, access).await.into_response()
-}
-
-/// [`super::secrets::rollback`] in `{env}`.
-#[utoipa::path(post, path = "/apps/{app}/envs/{env}/rollback", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path)), request_body = super::secrets::RollbackBody,
-    responses((status = 200, body = super::views::VersionView), (status = "default", body = ErrorBody, description = "404 no such version, 409 conflict")))]
-pub async fn rollback(
-    state: State<AppState>,
-    access: AppAccess<Editor>,
-    body: Json<super::secrets::RollbackBody>,
-) -> Response {
-    super::secrets::rollback(state, access, body)
-        .await
-        .into_response()
-}
-
-/// [`super::history::versions`] in `{env}`.
-#[utoipa::path(get, path = "/apps/{app}/envs/{env}/versions", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path), super::history::Page),
-    responses((status = 200, body = super::views::Versions), (status = "default", body = ErrorBody, description = "An error")))]
-pub async fn versions(
-    state: State<AppState>,
-    access: AppAccess<Viewer>,
-    page: Query<super::history::Page>,
-) -> Response {
-    super::history::versions(state, access, page)
-        .await
-        .into_response()
-}
-
-/// [`super::history::version`] in `{env}`.
-#[utoipa::path(get, path = "/apps/{app}/envs/{env}/versions/{version}", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path), ("version" = i64, Path)),
-    responses((status = 200, body = super::views::VersionText), (status = "default", body = ErrorBody, description = "404 no such version")))]
-pub async fn version(
-    state: State<AppState>,
-    access: AppAccess<Editor>,
-    path: Path<super::history::VersionPath>,
-) -> Response {
-    super::history::version(state, access, path)
-        .await
-        .into_response()
-}
-
-/// [`super::history::diff`] in `{env}`.
-#[utoipa::path(get, path = "/apps/{app}/envs/{env}/diff", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path), super::history::DiffQuery),
-    responses((status = 200, body = super::views::DiffView), (status = "default", body = ErrorBody, description = "404 no such version")))]
-pub async fn diff(
-    state: State<AppState>,
-    access: AppAccess<Viewer>,
-    q: Query<super::history::DiffQuery>,
-) -> Response {
-    super::history::diff(state, access, q).await.into_response()
-}
-
-/// [`super::instances::list`] in `{env}`.
-#[utoipa::path(get, path = "/apps/{app}/envs/{env}/instances", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path)),
-    responses((status = 200, body = super::views::Instances), (status = "default", body = ErrorBody, description = "An error")))]
-pub async fn instances(state: State<AppState>, access: AppAccess<Viewer>) -> Response {
-    super::instances::list(state, access).await.into_response()
-}
-
-/// [`super::instances::report`] in `{env}`.
-#[utoipa::path(post, path = "/apps/{app}/envs/{env}/instances", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path)), request_body = super::instances::ReportBody,
-    responses((status = 204, description = "Recorded"), (status = "default", body = ErrorBody, description = "An error")))]
-pub async fn report(
-    state: State<AppState>,
-    access: AppAccess<EditorOrRunner>,
-    body: Json<super::instances::ReportBody>,
-) -> Response {
-    super::instances::report(state, access, body)
-        .await
-        .into_response()
-}
-
-/// [`super::watch::watch`] in `{env}`: announces the environment's effective revision.
-#[utoipa::path(get, path = "/apps/{app}/envs/{env}/watch", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path)),
-    responses((status = 200, content_type = "text/event-stream", description = "The event stream"),
-        (status = "default", body = ErrorBody, description = "An error")))]
-pub async fn watch(
-    state: State<AppState>,
-    access: AppAccess<ViewerOrRunner>,
-    headers: axum::http::HeaderMap,
-) -> Response {
-    super::watch::watch(state, access, headers)
-        .await
-        .into_response()
-}
-
-/// [`super::reveal::values`] in `{env}`.
-#[utoipa::path(get, path = "/apps/{app}/envs/{env}/versions/{version}/values", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path), ("version" = i64, Path), super::reveal::ValuesQuery),
-    responses((status = 200, body = super::reveal::VersionValues), (status = "default", body = ErrorBody, description = "400 bad key path, 404 no such version or key")))]
-pub async fn values(
-    state: State<AppState>,
-    access: AppAccess<Editor>,
-    path: Path<super::history::VersionPath>,
-    q: Query<super::reveal::ValuesQuery>,
-) -> Response {
-    super::reveal::values(state, access, path, q)
-        .await
-        .into_response()
-}
-
-/// [`super::reveal::value_diff`] in `{env}`.
-#[utoipa::path(get, path = "/apps/{app}/envs/{env}/diff/values", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path), super::reveal::ValueDiffQuery),
-    responses((status = 200, body = super::reveal::ValueDiff), (status = "default", body = ErrorBody, description = "404 no such version")))]
-pub async fn value_diff(
-    state: State<AppState>,
-    access: AppAccess<Editor>,
-    q: Query<super::reveal::ValueDiffQuery>,
-) -> Response {
-    super::reveal::value_diff(state, access, q)
-        .await
-        .into_response()
 }

@@ -19,9 +19,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use hush_store::{ActorKind, App, AuditEvent, Outcome, now_millis};
 use serde_json::json;
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::AppState;
@@ -97,16 +100,16 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(secrets::validate))
         .routes(routes!(apps::list, apps::create))
         .routes(routes!(apps::show, apps::remove))
-        .routes(routes!(secrets::read, secrets::save))
-        .routes(routes!(secrets::keys))
-        .routes(routes!(secrets::rollback))
-        .routes(routes!(history::versions))
-        .routes(routes!(history::version))
-        .routes(routes!(history::diff))
-        .routes(routes!(reveal::values))
-        .routes(routes!(reveal::value_diff))
-        .routes(routes!(instances::list, instances::report))
-        .routes(routes!(watch::watch))
+        .routes(in_every_env(routes!(secrets::read, secrets::save)))
+        .routes(in_every_env(routes!(secrets::keys)))
+        .routes(in_every_env(routes!(secrets::rollback)))
+        .routes(in_every_env(routes!(history::versions)))
+        .routes(in_every_env(routes!(history::version)))
+        .routes(in_every_env(routes!(history::diff)))
+        .routes(in_every_env(routes!(reveal::values)))
+        .routes(in_every_env(routes!(reveal::value_diff)))
+        .routes(in_every_env(routes!(instances::list, instances::report)))
+        .routes(in_every_env(routes!(watch::watch)))
         .routes(routes!(launch::status, launch::set))
         .routes(routes!(launch::reboot))
         .routes(routes!(tokens::list, tokens::create))
@@ -129,16 +132,6 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(environments::includes, environments::set_includes))
         .routes(routes!(environments::effective))
         .routes(routes!(environments::compare))
-        .routes(routes!(environments::read, environments::save))
-        .routes(routes!(environments::keys))
-        .routes(routes!(environments::rollback))
-        .routes(routes!(environments::versions))
-        .routes(routes!(environments::version))
-        .routes(routes!(environments::diff))
-        .routes(routes!(environments::instances, environments::report))
-        .routes(routes!(environments::watch))
-        .routes(routes!(environments::values))
-        .routes(routes!(environments::value_diff))
         .routes(routes!(shared::list, shared::create))
         .routes(routes!(shared::show, shared::save, shared::remove))
         .routes(routes!(shared::versions))
@@ -150,6 +143,61 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(sso::callback))
         .routes(routes!(sso::exchange))
         .routes(routes!(sso::linked))
+}
+
+/// A per-app route that also exists in every environment: the same handlers, mounted at
+/// `/apps/{app}/envs/{env}/…` too ([`extract::AppAccess`] takes `{env}` when the path has it,
+/// else `production`), and documented at both paths.
+fn in_every_env(
+    (schemas, mut paths, handlers): UtoipaMethodRouter<AppState>,
+) -> UtoipaMethodRouter<AppState> {
+    let copies: Vec<(String, PathItem)> = paths
+        .paths
+        .iter()
+        .map(|(path, item)| {
+            let rest = path
+                .strip_prefix("/apps/{app}/")
+                .expect("a per-app route starts with /apps/{app}/");
+            (
+                format!("/apps/{{app}}/envs/{{env}}/{rest}"),
+                with_env_parameter(item.clone()),
+            )
+        })
+        .collect();
+    paths.paths.extend(copies);
+    (schemas, paths, handlers)
+}
+
+/// `item`'s operations, taking the path parameter `env` after `app`, with operation ids of
+/// their own.
+fn with_env_parameter(mut item: PathItem) -> PathItem {
+    let env = ParameterBuilder::new()
+        .name("env")
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .schema(Some(Object::with_type(Type::String)))
+        .build();
+    let operations = [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ];
+    for operation in operations.into_iter().flatten() {
+        let parameters = operation.parameters.get_or_insert_with(Vec::new);
+        let after_app = parameters
+            .iter()
+            .position(|p| p.name == "app")
+            .map_or(0, |i| i + 1);
+        parameters.insert(after_app, env.clone());
+        operation.operation_id = operation
+            .operation_id
+            .take()
+            .map(|id| format!("{id}_in_env"));
+        operation.tags = Some(vec!["environments".into()]);
+    }
+    item
 }
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.

@@ -289,23 +289,48 @@ pub async fn create_personal_token(
     Json(body): Json<TokenLoginBody>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
     let user = verify_login(&state, &headers, &body.name, body.password, ip.clone()).await?;
-    let name = body.token_name.unwrap_or_else(|| "hush login".into());
+    let token = LoginToken {
+        name: body.token_name,
+        expires_in_days: body.expires_in_days,
+        replaces: body.replaces,
+    };
+    login_token(&state, user, ip, token).await
+}
+
+/// The personal token `hush login` asks for (by password or single sign-on).
+pub(super) struct LoginToken {
+    /// "hush login" when not given.
+    pub name: Option<String>,
+    pub expires_in_days: Option<u32>,
+    /// The token it replaces, revoked once the new one exists (if it is one of the member's
+    /// personal tokens).
+    pub replaces: Option<String>,
+}
+
+/// Issues `token` to `user`, who has just signed in from `ip`.
+pub(super) async fn login_token(
+    state: &AppState,
+    user: User,
+    ip: Option<String>,
+    token: LoginToken,
+) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
     let who = Principal::User {
         user,
         via: auth::Credential::Token { id: 0 },
         ip,
     };
+    let name = token.name.unwrap_or_else(|| "hush login".into());
     let created = super::tokens::issue(
-        &state,
+        state,
         &who,
         TokenKind::Personal,
         name,
         None,
-        body.expires_in_days,
+        token.expires_in_days,
     )
     .await?;
-    if let Some(old) = body.replaces.as_deref() {
-        super::account::revoke_replaced(&state, &who, old, created.record.id).await?;
+    if let Some(old) = token.replaces.as_deref() {
+        super::account::revoke_replaced(state, &who, old, created.record.id).await?;
     }
     Ok((StatusCode::CREATED, axum::Json(created)))
 }

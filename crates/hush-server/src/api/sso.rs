@@ -7,14 +7,15 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use hush_crypto::{new_token, token_hash};
 use hush_store::{
-    ActorKind, AuditEvent, InviteKind, NewInvite, NewUser, Outcome, SsoIdentity, StoreError,
-    TokenKind, User, check_member_name, now_millis,
+    ActorKind, AuditEvent, InviteKind, NewInvite, NewUser, Outcome, SsoIdentity, StoreError, User,
+    check_member_name, now_millis,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::Json;
+use super::session::{LoginToken, login_token};
 use super::views::CreatedToken;
 use crate::AppState;
 use crate::auth::sso::{Identity, Refusal, Return, Sso};
@@ -538,22 +539,10 @@ pub async fn exchange(
         )
     })?;
     let user = state.store.get_user(user_id).await?;
-    let who = Principal::User {
-        user,
-        via: auth::Credential::Token { id: 0 },
-        ip,
+    let token = LoginToken {
+        name: body.token_name,
+        expires_in_days: None,
+        replaces: body.replaces,
     };
-    let created = super::tokens::issue(
-        &state,
-        &who,
-        TokenKind::Personal,
-        body.token_name.unwrap_or_else(|| "hush login".into()),
-        None,
-        None,
-    )
-    .await?;
-    if let Some(old) = body.replaces.as_deref() {
-        super::account::revoke_replaced(&state, &who, old, created.record.id).await?;
-    }
-    Ok((StatusCode::CREATED, axum::Json(created)))
+    login_token(&state, user, ip, token).await
 }

@@ -127,7 +127,11 @@ pub(super) async fn issue(
         )
     });
     Ok(CreatedToken {
-        record: TokenView::new(&record, app.map(|a| a.name.as_str())),
+        record: TokenView::new(
+            &record,
+            app.map(|a| a.name.as_str()),
+            app.map(|a| a.env.as_str()),
+        ),
         token: token.to_string(),
         run_command,
     })
@@ -149,9 +153,14 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> ApiResult<axum::Json<Tokens>> {
     let user = who.user()?;
+    // An app token belongs to one of the app's environments, by the environment's id.
+    let mut env_names = std::collections::HashMap::new();
     let (filter, app_name) = match query.app.as_deref() {
         Some(name) => {
             let app = member_app(&state, &who, name, Role::Viewer).await?;
+            for env in state.store.list_environments(app.id).await? {
+                env_names.insert(env.id, env.name);
+            }
             (
                 TokenFilter {
                     app_id: Some(app.id),
@@ -178,7 +187,10 @@ pub async fn list(
         tokens: tokens
             .iter()
             .filter(|t| t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now))
-            .map(|t| TokenView::new(t, app_name.as_deref()))
+            .map(|t| {
+                let env = t.app_id.and_then(|id| env_names.get(&id));
+                TokenView::new(t, app_name.as_deref(), env.map(String::as_str))
+            })
             .collect(),
     }))
 }

@@ -369,6 +369,9 @@ pub struct TokenView {
     pub prefix: String,
     /// The app an app token reads.
     pub app: Option<String>,
+    /// The app environment an app token reads (`production` for tokens made before
+    /// environments existed).
+    pub env: Option<String>,
     pub user_id: Option<i64>,
     pub created_at: i64,
     pub expires_at: Option<i64>,
@@ -377,13 +380,15 @@ pub struct TokenView {
 }
 
 impl TokenView {
-    pub fn new(record: &TokenRecord, app: Option<&str>) -> TokenView {
+    /// `app` and `env`: the app and environment an app token reads.
+    pub fn new(record: &TokenRecord, app: Option<&str>, env: Option<&str>) -> TokenView {
         TokenView {
             id: record.id,
             kind: record.kind,
             name: record.name.clone(),
             prefix: record.prefix.clone(),
             app: app.map(String::from),
+            env: env.map(String::from),
             user_id: record.user_id,
             created_at: record.created_at,
             expires_at: record.expires_at,

@@ -43,6 +43,12 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("dotenv.js", JS, include_str!("assets/dotenv.js")),
     ("theme.js", JS, include_str!("assets/theme.js")),
     (
+        "environments.js",
+        JS,
+        include_str!("assets/environments.js"),
+    ),
+    ("shared.js", JS, include_str!("assets/shared.js")),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_str!("assets/favicon.svg"),
@@ -54,7 +60,7 @@ const JS: &str = "text/javascript; charset=utf-8";
 pub fn routes() -> Router<AppState> {
     let mut pages = Router::new();
     for path in [
-        "/", "/login", "/setup", "/join", "/members", "/audit", "/account",
+        "/", "/login", "/setup", "/join", "/members", "/audit", "/account", "/shared",
     ] {
         pages = pages.route(path, get(index));
     }

@@ -112,11 +112,7 @@ async fn a_panel_session_changing_its_password_gets_a_fresh_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_everywhere_can_revoke_personal_tokens_too() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner
-        .create_app("web", Some("a = 1\n"), None)
-        .await
-        .unwrap();
+    let owner = server.owner_with_app("web", "a = 1\n").await;
     let app_token = owner.create_app_token("web", "prod", None).await.unwrap();
     let second = owner.create_personal_token("ci", None).await.unwrap();
     let ci = server.anonymous().with_token(second.token.clone());
@@ -150,11 +146,7 @@ async fn signing_out_everywhere_can_revoke_personal_tokens_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_and_expired_tokens_leave_the_lists() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner
-        .create_app("web", Some("a = 1\n"), None)
-        .await
-        .unwrap();
+    let owner = server.owner_with_app("web", "a = 1\n").await;
     let kept = owner.create_app_token("web", "kept", None).await.unwrap();
     let gone = owner.create_app_token("web", "gone", None).await.unwrap();
     owner.revoke_token(gone.id).await.unwrap();

@@ -4,7 +4,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{PASSWORD, SEED, TestServer};
+use common::{PASSWORD, SEED, TestServer, invite_token};
 use futures::StreamExt;
 use hush_client::api::ClientError;
 
@@ -61,8 +61,7 @@ async fn setup_link_creates_the_owner_once_and_sign_in_failures_look_alike() {
 #[tokio::test]
 async fn an_app_token_reads_only_its_own_apps_latest_secrets() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let owner = server.owner_with_app("web", SEED).await;
     owner
         .create_app("other", Some("x = 1\n"), None)
         .await
@@ -105,8 +104,7 @@ async fn an_app_token_reads_only_its_own_apps_latest_secrets() {
 #[tokio::test]
 async fn roles_decide_who_sees_values() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let owner = server.owner_with_app("web", SEED).await;
     let viewer = server.member(&owner, "victor", "viewer").await;
     let editor = server.member(&owner, "edith", "editor").await;
 
@@ -178,11 +176,7 @@ async fn a_stale_save_is_refused_with_what_changed_since() {
 #[tokio::test]
 async fn concurrent_saves_from_one_base_never_overwrite_each_other() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner
-        .create_app("web", Some("a = 0\n"), None)
-        .await
-        .unwrap();
+    let owner = server.owner_with_app("web", "a = 0\n").await;
     let saves = (0..8).map(|i| {
         let owner = owner.clone();
         async move {
@@ -206,8 +200,7 @@ async fn concurrent_saves_from_one_base_never_overwrite_each_other() {
 #[tokio::test]
 async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let owner = server.owner_with_app("web", SEED).await;
 
     // Bad TOML: line and column, value not echoed.
     let (status, code, message, body) = api_err(
@@ -301,11 +294,9 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
 #[tokio::test]
 async fn history_diff_and_rollback() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner
-        .create_app("web", Some("a = 1\nb = 2\n[db]\nhost = \"h\"\n"), None)
-        .await
-        .unwrap();
+    let owner = server
+        .owner_with_app("web", "a = 1\nb = 2\n[db]\nhost = \"h\"\n")
+        .await;
     owner
         .save_secrets(
             "web",
@@ -352,11 +343,7 @@ async fn history_diff_and_rollback() {
 #[tokio::test]
 async fn watchers_hear_of_every_save_at_once_and_resume() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner
-        .create_app("web", Some("a = 1\n"), None)
-        .await
-        .unwrap();
+    let owner = server.owner_with_app("web", "a = 1\n").await;
     let token = owner.create_app_token("web", "runner", None).await.unwrap();
     let app = server.anonymous().with_token(token.token);
 
@@ -401,11 +388,7 @@ async fn watchers_hear_of_every_save_at_once_and_resume() {
 #[tokio::test]
 async fn instances_report_the_version_they_applied() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner
-        .create_app("web", Some("a = 1\n"), None)
-        .await
-        .unwrap();
+    let owner = server.owner_with_app("web", "a = 1\n").await;
     let token = owner.create_app_token("web", "runner", None).await.unwrap();
     let app = server.anonymous().with_token(token.token);
     let report = hush_client::api::InstanceReport {
@@ -426,8 +409,7 @@ async fn instances_report_the_version_they_applied() {
 #[tokio::test]
 async fn every_read_is_counted_in_the_audit_log() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let owner = server.owner_with_app("web", SEED).await;
     let first = owner.create_app_token("web", "first", None).await.unwrap();
     let second = owner.create_app_token("web", "second", None).await.unwrap();
     let (a, b) = (
@@ -468,8 +450,7 @@ async fn every_read_is_counted_in_the_audit_log() {
 #[tokio::test]
 async fn the_audit_log_records_reads_and_changes_without_values() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let owner = server.owner_with_app("web", SEED).await;
     let token = owner.create_app_token("web", "runner", None).await.unwrap();
     let app = server.anonymous().with_token(token.token.clone());
     app.secrets("web").await.unwrap();
@@ -551,14 +532,7 @@ async fn members_roles_and_the_last_owner() {
     assert_eq!(status, 401, "a removed member's tokens stop working");
 
     // An invitation link works once.
-    let invite = owner.invite("viewer").await.unwrap();
-    let token = invite["url"]
-        .as_str()
-        .unwrap()
-        .split_once('#')
-        .unwrap()
-        .1
-        .to_string();
+    let token = invite_token(&owner, "viewer").await;
     server
         .anonymous()
         .accept_invite(&token, "vera", PASSWORD)
@@ -646,11 +620,7 @@ async fn panel_sessions_use_locked_down_cookies_and_csrf() {
 #[tokio::test]
 async fn validation_previews_the_environment_and_warns() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner
-        .create_app("web", Some("a = 1\n"), None)
-        .await
-        .unwrap();
+    let owner = server.owner_with_app("web", "a = 1\n").await;
     let out = owner
         .validate(
             "a = 1\nHOME = \"/x\"\nPATH = \"/x\"\nflag = true\n[db]\nhost = \"h\"\n",
@@ -749,11 +719,7 @@ async fn idle_sessions_end_and_active_ones_do_not() {
 #[tokio::test]
 async fn revoking_a_token_or_removing_a_member_ends_their_watch_streams() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner
-        .create_app("web", Some("a = 1\n"), None)
-        .await
-        .unwrap();
+    let owner = server.owner_with_app("web", "a = 1\n").await;
     let token = owner.create_app_token("web", "runner", None).await.unwrap();
     let app = server.anonymous().with_token(token.token.clone());
     let mut by_token = Box::pin(app.watch("web", 1, Duration::from_secs(5)).await.unwrap());
@@ -785,11 +751,7 @@ async fn revoking_a_token_or_removing_a_member_ends_their_watch_streams() {
 #[tokio::test]
 async fn viewers_cannot_compare_guesses_with_saved_values() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner
-        .create_app("web", Some("pin = \"1234\"\n"), None)
-        .await
-        .unwrap();
+    let owner = server.owner_with_app("web", "pin = \"1234\"\n").await;
     let viewer = server.member(&owner, "victor", "viewer").await;
     let (status, ..) = api_err(viewer.validate("pin = \"1234\"\n", Some("web")).await);
     assert_eq!(
@@ -805,8 +767,7 @@ async fn viewers_cannot_compare_guesses_with_saved_values() {
 #[tokio::test]
 async fn saving_the_newest_text_again_creates_no_version() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let owner = server.owner_with_app("web", SEED).await;
     let again = owner
         .save_secrets("web", SEED, 1, Some("same"))
         .await
@@ -839,8 +800,7 @@ async fn the_audit_log_names_app_tokens_and_sign_in_without_owner_says_so() {
     assert_eq!((status, code.as_str()), (401, "no_owner"), "{message}");
     assert!(message.contains("hush admin create-owner"), "{message}");
 
-    let owner = server.owner().await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let owner = server.owner_with_app("web", SEED).await;
     let token = owner
         .create_app_token("web", "prod-eu", None)
         .await

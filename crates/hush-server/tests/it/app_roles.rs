@@ -52,8 +52,7 @@ async fn raw(server: &TestServer, token: &str, method: &str, path: &str) -> (u16
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_access_looks_exactly_like_no_app_on_every_app_route() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner.create_app("billing", Some(SEED), None).await.unwrap();
+    let owner = server.owner_with_app("billing", SEED).await;
     owner.create_app("web", Some(SEED), None).await.unwrap();
     let editor = server.member(&owner, "edith", "editor").await;
     let edith = member_id(&owner, "edith").await;
@@ -163,8 +162,7 @@ async fn no_access_looks_exactly_like_no_app_on_every_app_route() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewer_everywhere_editor_on_web() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let owner = server.owner_with_app("web", SEED).await;
     owner.create_app("api", Some(SEED), None).await.unwrap();
     let viewer = server.member(&owner, "victor", "viewer").await;
     let editor = server.member(&owner, "edith", "editor").await;
@@ -233,8 +231,7 @@ async fn viewer_everywhere_editor_on_web() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_owners_set_per_app_roles_and_bad_input_changes_nothing() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let owner = server.owner_with_app("web", SEED).await;
     let editor = server.member(&owner, "edith", "editor").await;
     let edith = member_id(&owner, "edith").await;
     let olivia = member_id(&owner, "olivia").await;
@@ -274,8 +271,7 @@ async fn only_owners_set_per_app_roles_and_bad_input_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn role_set_to_none_ends_an_open_watch_stream() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let owner = server.owner_with_app("web", SEED).await;
     owner.create_app("api", Some(SEED), None).await.unwrap();
     let viewer = server.member(&owner, "victor", "viewer").await;
     let victor = member_id(&owner, "victor").await;

@@ -120,11 +120,7 @@ async fn sqlite_keeps_every_acknowledged_save_across_a_full_disk() {
         Keyring::from_keys(vec![MasterKey::from_encoded(&encoded).unwrap()]),
     )
     .await;
-    let owner = server.owner().await;
-    owner
-        .create_app("web", Some("a = 1\n"), None)
-        .await
-        .unwrap();
+    let owner = server.owner_with_app("web", "a = 1\n").await;
     owner.create_app("ballast", None, None).await.unwrap();
 
     // Fill the disk: with a file on the tmpfs, or with ballast versions under the page limit.

@@ -144,6 +144,59 @@ async fn each_environment_has_its_own_secrets_history_conflicts_and_tokens() {
     server.stop().await;
 }
 
+/// The token list says which environment each app token reads (what the panel shows).
+#[tokio::test]
+async fn the_token_list_names_the_environment_each_token_reads() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    let viewer = server.member(&owner, "vic", "viewer").await;
+    owner.create_app("web", Some(SEED), None).await.unwrap();
+    owner.create_env("web", "staging").await.unwrap();
+    owner
+        .create_app_token("web", "prod-runner", None)
+        .await
+        .unwrap();
+    owner
+        .with_env(Some("staging"))
+        .create_app_token("web", "staging-runner", None)
+        .await
+        .unwrap();
+    owner.create_personal_token("laptop", None).await.unwrap();
+
+    let by_name = |tokens: &[serde_json::Value]| -> Vec<(String, serde_json::Value)> {
+        let mut out: Vec<_> = tokens
+            .iter()
+            .map(|t| (t["name"].as_str().unwrap().to_string(), t["env"].clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    };
+    // Any member of the app sees it, viewers included.
+    for who in [&owner, &viewer] {
+        let tokens = who.tokens(Some("web")).await.unwrap();
+        assert_eq!(
+            by_name(&tokens),
+            [
+                ("prod-runner".to_string(), serde_json::json!("production")),
+                ("staging-runner".to_string(), serde_json::json!("staging")),
+            ]
+        );
+        assert!(tokens.iter().all(|t| t["app"] == "web"), "{tokens:?}");
+    }
+    // A personal token reads no environment (the test client signed in with one, too).
+    let personal = owner.tokens(None).await.unwrap();
+    assert!(by_name(&personal).contains(&("laptop".to_string(), serde_json::Value::Null)));
+    assert!(personal.iter().all(|t| t["env"].is_null()), "{personal:?}");
+    // Deleting staging takes its token out of the list; production's stays.
+    owner.delete_env("web", "staging").await.unwrap();
+    let tokens = owner.tokens(Some("web")).await.unwrap();
+    assert_eq!(
+        by_name(&tokens),
+        [("prod-runner".to_string(), serde_json::json!("production"))]
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn shared_documents_merge_under_the_environment_with_provenance() {
     let server = TestServer::start().await;
@@ -519,14 +572,57 @@ async fn the_openapi_document_describes_environments_and_shared_documents() {
     }
 }
 
+/// Each per-app route's copy in an environment is documented like the route itself, with the
+/// `env` path parameter after `app` and an operation id of its own.
+#[tokio::test]
+async fn the_openapi_document_describes_each_per_app_route_in_an_environment() {
+    let doc = serde_json::to_value(hush_server::api::openapi()).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    let names = |operation: &serde_json::Value| -> Vec<String> {
+        operation["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut copies = 0;
+    for (path, item) in paths {
+        let Some(rest) = path.strip_prefix("/apps/{app}/envs/{env}/") else {
+            continue;
+        };
+        for (method, operation) in item.as_object().unwrap() {
+            let in_env = names(operation);
+            assert_eq!(in_env[..2], ["app", "env"], "{method} {path}");
+            let Some(own) = paths.get(&format!("/apps/{{app}}/{rest}")) else {
+                continue;
+            };
+            copies += 1;
+            let own = &own[method];
+            let mut without_env = in_env.clone();
+            without_env.remove(1);
+            assert_eq!(names(own), without_env, "{method} {path}");
+            assert_eq!(operation["responses"], own["responses"], "{method} {path}");
+            assert_eq!(
+                operation["requestBody"], own["requestBody"],
+                "{method} {path}"
+            );
+            assert_ne!(
+                operation["operationId"], own["operationId"],
+                "{method} {path}"
+            );
+        }
+    }
+    assert_eq!(
+        copies, 12,
+        "secrets (2), keys, rollback, versions, version, diff, values, value diff, instances (2), watch"
+    );
+}
+
 #[tokio::test]
 async fn deleting_an_app_or_environment_ends_its_environments_watch_streams() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner
-        .create_app("web", Some("a = 1\n"), None)
-        .await
-        .unwrap();
+    let owner = server.owner_with_app("web", "a = 1\n").await;
     let mut streams = Vec::new();
     for env in ["staging", "dev"] {
         owner.create_env("web", env).await.unwrap();

@@ -14,6 +14,7 @@ const PAGES: &[&str] = &[
     "/members",
     "/audit",
     "/account",
+    "/shared",
     "/apps/web",
 ];
 const SCRIPTS: &[&str] = &[
@@ -33,6 +34,8 @@ const SCRIPTS: &[&str] = &[
     "values.js",
     "dotenv.js",
     "theme.js",
+    "environments.js",
+    "shared.js",
 ];
 
 async fn get(url: &str) -> reqwest::Response {

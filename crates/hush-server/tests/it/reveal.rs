@@ -55,8 +55,7 @@ struct Setup {
 
 async fn setup() -> Setup {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner.create_app("web", Some(V1), None).await.unwrap();
+    let owner = server.owner_with_app("web", V1).await;
     owner.save_secrets("web", V2, 1, None).await.unwrap();
     server.member(&owner, "edith", "editor").await;
     server.member(&owner, "victor", "viewer").await;

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::{PASSWORD, SEED, TestServer};
+use common::{PASSWORD, SEED, TestServer, invite_token};
 use hush_client::api::ClientError;
 use serde_json::Value;
 
@@ -242,8 +242,7 @@ async fn headers_that_never_finish_are_cut_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_stops_halfway_gets_408_and_changes_nothing() {
     let server = server_with_limits(|l| l.body_idle_timeout = Duration::from_millis(800)).await;
-    let owner = server.owner().await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let owner = server.owner_with_app("web", SEED).await;
     let token = owner
         .create_personal_token("attack", None)
         .await
@@ -466,8 +465,7 @@ async fn two_owners_demoting_each_other_leave_an_owner() {
 async fn revoking_a_personal_token_ends_its_watch_stream_at_once() {
     use futures::StreamExt;
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let owner = server.owner_with_app("web", SEED).await;
     let created = owner.create_personal_token("watcher", None).await.unwrap();
     let watcher = server.anonymous().with_token(created.token.clone());
     let mut stream = Box::pin(
@@ -493,14 +491,7 @@ async fn revoking_a_personal_token_ends_its_watch_stream_at_once() {
 async fn invitations_can_be_listed_revoked_and_say_who_invited() {
     let server = TestServer::start().await;
     let owner = server.owner().await;
-    let invite = owner.invite("editor").await.unwrap();
-    let token = invite["url"]
-        .as_str()
-        .unwrap()
-        .split_once('#')
-        .unwrap()
-        .1
-        .to_string();
+    let token = invite_token(&owner, "editor").await;
     let info = server.anonymous().link_info(&token).await.unwrap();
     assert_eq!(info["role"], "editor");
     assert_eq!(info["invited_by"], "olivia");
@@ -531,8 +522,7 @@ async fn invitations_can_be_listed_revoked_and_say_who_invited() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_requests_are_audited_without_filling_the_log() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let owner = server.owner_with_app("web", SEED).await;
     let viewer = server.member(&owner, "vera", "viewer").await;
     assert_eq!(
         status_of(&viewer.save_secrets("web", "a = 1\n", 1, None).await),
@@ -606,14 +596,7 @@ async fn look_alike_member_names_are_refused() {
     let server = TestServer::start().await;
     let owner = server.owner().await;
     for name in ["OLIVIA", "\u{043e}livia", "o1ivia"] {
-        let invite = owner.invite("viewer").await.unwrap();
-        let token = invite["url"]
-            .as_str()
-            .unwrap()
-            .split_once('#')
-            .unwrap()
-            .1
-            .to_string();
+        let token = invite_token(&owner, "viewer").await;
         let joined = server
             .anonymous()
             .accept_invite(&token, name, PASSWORD)
@@ -628,11 +611,7 @@ async fn look_alike_member_names_are_refused() {
 #[tokio::test]
 async fn a_stale_save_gets_a_small_conflict() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner
-        .create_app("web", Some("a = 0\n"), None)
-        .await
-        .unwrap();
+    let owner = server.owner_with_app("web", "a = 0\n").await;
     let mut base = 1;
     for n in 0..25 {
         let doc: String = (0..400).map(|k| format!("key_{n}_{k} = {k}\n")).collect();
@@ -672,8 +651,7 @@ async fn a_stale_save_gets_a_small_conflict() {
 #[tokio::test]
 async fn every_error_has_the_one_json_shape() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let owner = server.owner_with_app("web", SEED).await;
     let token = owner
         .create_personal_token("raw", None)
         .await

@@ -7,7 +7,7 @@ use hush_server::auth::sso::SsoConfig;
 use hush_store::Role;
 use reqwest::StatusCode;
 
-use crate::common::TestServer;
+use crate::common::{TestServer, invite_token};
 
 #[path = "common/oidc.rs"]
 mod oidc;
@@ -95,6 +95,15 @@ async fn refusal(response: reqwest::Response) -> (StatusCode, String, String) {
     (status, code, page)
 }
 
+/// Signs in as `email` through the server's start page and reads the refusal page it ends on.
+async fn refused_sign_in(
+    browser: &mut Browser,
+    server: &TestServer,
+    email: &str,
+) -> (StatusCode, String, String) {
+    refusal(browser.sign_in(&start_url(server), email).await).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_members_by_domain_get_the_role_their_groups_map_to() {
     if !provider_ready("new_members_by_domain_get_the_role_their_groups_map_to") {
@@ -178,12 +187,7 @@ async fn refusals_say_why_are_audited_and_create_nothing() {
 
     // An email outside the allowed domains.
     let mut browser = Browser::new();
-    let (status, code, page) = refusal(
-        browser
-            .sign_in(&start_url(&server), "eve@elsewhere.test")
-            .await,
-    )
-    .await;
+    let (status, code, page) = refused_sign_in(&mut browser, &server, "eve@elsewhere.test").await;
     assert_eq!(
         (status, code.as_str()),
         (StatusCode::FORBIDDEN, "sso_domain_not_allowed")
@@ -197,12 +201,7 @@ async fn refusals_say_why_are_audited_and_create_nothing() {
 
     // An email the provider has not verified.
     let mut browser = Browser::new();
-    let (status, code, _) = refusal(
-        browser
-            .sign_in(&start_url(&server), "uma@example.com")
-            .await,
-    )
-    .await;
+    let (status, code, _) = refused_sign_in(&mut browser, &server, "uma@example.com").await;
     assert_eq!(
         (status, code.as_str()),
         (StatusCode::FORBIDDEN, "sso_email_unverified")
@@ -304,12 +303,7 @@ async fn invitation_only_servers_take_people_through_their_invitation() {
     let (server, _provider) = world(|s| s.create_users = false).await;
     let owner = server.owner().await;
     let mut browser = Browser::new();
-    let (status, code, page) = refusal(
-        browser
-            .sign_in(&start_url(&server), "bob@example.com")
-            .await,
-    )
-    .await;
+    let (status, code, page) = refused_sign_in(&mut browser, &server, "bob@example.com").await;
     assert_eq!(
         (status, code.as_str()),
         (StatusCode::FORBIDDEN, "sso_not_invited")
@@ -318,14 +312,7 @@ async fn invitation_only_servers_take_people_through_their_invitation() {
     assert_eq!(owner.members().await.unwrap().len(), 1);
 
     // Through the invitation: the member is made with its role, named by the email.
-    let invite = owner.invite("editor").await.unwrap();
-    let token = invite["url"]
-        .as_str()
-        .unwrap()
-        .split_once('#')
-        .unwrap()
-        .1
-        .to_string();
+    let token = invite_token(&owner, "editor").await;
     let mut browser = Browser::new();
     let first = start_invited(&mut browser, &server, &token, "bob@example.com").await;
     let (landed, _) = browser.follow(first, |_| false).await;
@@ -470,12 +457,8 @@ async fn forged_expired_and_misaddressed_id_tokens_are_refused() {
         let (server, _provider) = world_tampered(|_| {}, tamper).await;
         let owner = server.owner().await;
         let mut browser = Browser::new();
-        let (status, code, page) = refusal(
-            browser
-                .sign_in(&start_url(&server), "alice@example.com")
-                .await,
-        )
-        .await;
+        let (status, code, page) =
+            refused_sign_in(&mut browser, &server, "alice@example.com").await;
         assert_eq!(
             (status, code.as_str()),
             (StatusCode::BAD_REQUEST, "sso_bad_token"),

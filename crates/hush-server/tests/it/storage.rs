@@ -301,8 +301,7 @@ async fn serves_https_with_secure_cookies() {
 #[tokio::test]
 async fn when_the_audit_log_cannot_be_written_secrets_are_refused_until_it_recovers() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let owner = server.owner_with_app("web", SEED).await;
     let token = owner.create_app_token("web", "runner", None).await.unwrap();
     let app = server.anonymous().with_token(token.token);
     app.secrets("web").await.unwrap();
@@ -358,11 +357,7 @@ async fn when_the_audit_log_cannot_be_written_secrets_are_refused_until_it_recov
 #[tokio::test]
 async fn catching_up_after_missed_events_refreshes_caches_and_watchers() {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner
-        .create_app("web", Some("a = 1\n"), None)
-        .await
-        .unwrap();
+    let owner = server.owner_with_app("web", "a = 1\n").await;
     let token = owner
         .create_app_token("web", "runner", None)
         .await

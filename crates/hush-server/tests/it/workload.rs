@@ -30,8 +30,7 @@ fn code<T: std::fmt::Debug>(r: Result<T, hush_client::api::ClientError>) -> (u16
 /// A server with the app `web`, trusting `issuer` for acme/web on main.
 async fn world(issuer: &TestIssuer, discovery: bool) -> (TestServer, Client) {
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let owner = server.owner_with_app("web", SEED).await;
     owner.create_app("api", Some(SEED), None).await.unwrap();
     let mut trust = json!({
         "issuer": issuer.url,
@@ -310,8 +309,7 @@ async fn trusts_are_for_owners_and_need_a_real_condition() {
 async fn an_issuer_that_is_down_gets_a_clear_answer_and_nothing_is_created() {
     let issuer = TestIssuer::start().await;
     let server = TestServer::start().await;
-    let owner = server.owner().await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let owner = server.owner_with_app("web", SEED).await;
     // Keys at an address where nothing listens.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}/jwks", closed.local_addr().unwrap());

@@ -308,6 +308,21 @@ fn token(kind: TokenKind, name: &str, user_id: Option<i64>, app_id: Option<i64>)
     }
 }
 
+/// A token `s` made (the audit event a change carries).
+async fn issued(s: &dyn Store, token: NewToken) -> TokenRecord {
+    s.create_token(token, ev("token.create")).await.unwrap()
+}
+
+/// A web session whose cookie is `cookie`, made at [`T0`].
+fn new_session(cookie: &str, user_id: i64, expires_at: Millis) -> NewSession {
+    NewSession {
+        token_hash: hash(cookie),
+        user_id,
+        created_at: T0,
+        expires_at,
+    }
+}
+
 fn audit(at: Millis, actor: &str, action: &str, app_id: Option<i64>) -> AuditEvent {
     AuditEvent {
         at,
@@ -442,29 +457,20 @@ async fn delete_user_takes_sessions_and_personal_tokens(db: TestDb) {
     let erin = user(s, "erin", Role::Editor).await;
     let a = app(s, "web", Some(dave.id)).await;
     for (h, u) in [("dave-session", dave.id), ("erin-session", erin.id)] {
-        s.create_session(NewSession {
-            token_hash: hash(h),
-            user_id: u,
-            created_at: T0,
-            expires_at: T0 + 1000,
-        })
-        .await
-        .unwrap();
+        s.create_session(new_session(h, u, T0 + 1000))
+            .await
+            .unwrap();
     }
-    let personal = s
-        .create_token(
-            token(TokenKind::Personal, "dave-cli", Some(dave.id), None),
-            ev("token.create"),
-        )
-        .await
-        .unwrap();
-    let app_token = s
-        .create_token(
-            token(TokenKind::App, "web-prod", Some(dave.id), Some(a.id)),
-            ev("token.create"),
-        )
-        .await
-        .unwrap();
+    let personal = issued(
+        s,
+        token(TokenKind::Personal, "dave-cli", Some(dave.id), None),
+    )
+    .await;
+    let app_token = issued(
+        s,
+        token(TokenKind::App, "web-prod", Some(dave.id), Some(a.id)),
+    )
+    .await;
     let version = s
         .create_version(a.id, 0, version(1, Some(dave.id)), ev("token.create"))
         .await
@@ -786,23 +792,13 @@ async fn sessions_lifecycle(db: TestDb) {
     let s = &*db.store;
     let u = user(s, "frank", Role::Viewer).await;
     let session = s
-        .create_session(NewSession {
-            token_hash: hash("cookie-1"),
-            user_id: u.id,
-            created_at: T0,
-            expires_at: T0 + 3_600_000,
-        })
+        .create_session(new_session("cookie-1", u.id, T0 + 3_600_000))
         .await
         .unwrap();
     assert_eq!(session.last_seen_at, T0);
-    s.create_session(NewSession {
-        token_hash: hash("cookie-2"),
-        user_id: u.id,
-        created_at: T0,
-        expires_at: T0 + 3_600_000,
-    })
-    .await
-    .unwrap();
+    s.create_session(new_session("cookie-2", u.id, T0 + 3_600_000))
+        .await
+        .unwrap();
     assert_eq!(s.find_session(&hash("cookie-1")).await.unwrap(), session);
     assert_not_found(s.find_session(&hash("cookie-3")).await);
 
@@ -817,22 +813,12 @@ async fn sessions_lifecycle(db: TestDb) {
     assert_not_found(s.touch_session(session.id + 1000, T0).await);
 
     conflict_message(
-        s.create_session(NewSession {
-            token_hash: hash("cookie-1"),
-            user_id: u.id,
-            created_at: T0,
-            expires_at: T0 + 1,
-        })
-        .await,
+        s.create_session(new_session("cookie-1", u.id, T0 + 1))
+            .await,
     );
     assert_not_found(
-        s.create_session(NewSession {
-            token_hash: hash("cookie-for-nobody"),
-            user_id: u.id + 1000,
-            created_at: T0,
-            expires_at: T0 + 1,
-        })
-        .await,
+        s.create_session(new_session("cookie-for-nobody", u.id + 1000, T0 + 1))
+            .await,
     );
 
     s.delete_session(&hash("cookie-1")).await.unwrap();
@@ -861,27 +847,13 @@ async fn tokens_lookup_list_revoke_touch(db: TestDb) {
     assert_eq!(p1.expires_at, Some(T0 + 10));
     assert_eq!(p1.last_used_at, None);
     assert_eq!(p1.revoked_at, None);
-    let p2 = s
-        .create_token(
-            token(TokenKind::Personal, "hal-cli", Some(v.id), None),
-            ev("token.create"),
-        )
-        .await
-        .unwrap();
-    let t_a = s
-        .create_token(
-            token(TokenKind::App, "api-prod", Some(u.id), Some(a.id)),
-            ev("token.create"),
-        )
-        .await
-        .unwrap();
-    let t_b = s
-        .create_token(
-            token(TokenKind::App, "batch-prod", Some(u.id), Some(b.id)),
-            ev("token.create"),
-        )
-        .await
-        .unwrap();
+    let p2 = issued(s, token(TokenKind::Personal, "hal-cli", Some(v.id), None)).await;
+    let t_a = issued(s, token(TokenKind::App, "api-prod", Some(u.id), Some(a.id))).await;
+    let t_b = issued(
+        s,
+        token(TokenKind::App, "batch-prod", Some(u.id), Some(b.id)),
+    )
+    .await;
 
     // Looked up by hash, and only by the right one.
     assert_eq!(s.find_token(&hash("api-prod")).await.unwrap(), t_a);
@@ -1598,13 +1570,11 @@ async fn events_cross_servers(db: TestDb) {
             .create_version(a.id, 0, version(1, None), ev("secrets.update"))
             .await,
     );
-    let t = other
-        .create_token(
-            token(TokenKind::App, "watched-token", None, Some(a.id)),
-            ev("token.create"),
-        )
-        .await
-        .unwrap();
+    let t = issued(
+        &*other,
+        token(TokenKind::App, "watched-token", None, Some(a.id)),
+    )
+    .await;
     other
         .revoke_token(t.id, T0, ev("token.revoke"))
         .await
@@ -1654,20 +1624,14 @@ async fn export_import_copies_everything(db: TestDb) {
         .await
         .unwrap();
     }
-    s.create_token(
+    issued(
+        s,
         token(TokenKind::App, "copied-prod", Some(owner.id), Some(a.id)),
-        ev("token.create"),
     )
-    .await
-    .unwrap();
-    s.create_session(NewSession {
-        token_hash: hash("copied-session"),
-        user_id: owner.id,
-        created_at: T0,
-        expires_at: T0 + 10,
-    })
-    .await
-    .unwrap();
+    .await;
+    s.create_session(new_session("copied-session", owner.id, T0 + 10))
+        .await
+        .unwrap();
     s.report_instance(InstanceReport {
         app_id: a.id,
         instance_id: "i-1".into(),
@@ -2392,20 +2356,12 @@ async fn environments_have_their_own_history_and_tokens(db: TestDb) {
     );
 
     // A token is bound to one environment; listing by app finds every environment's tokens.
-    let prod_token = s
-        .create_token(
-            token(TokenKind::App, "prod-runner", None, Some(web.id)),
-            ev("token.create"),
-        )
-        .await
-        .unwrap();
-    let staging_token = s
-        .create_token(
-            token(TokenKind::App, "staging-runner", None, Some(staging.id)),
-            ev("token.create"),
-        )
-        .await
-        .unwrap();
+    let prod_token = issued(s, token(TokenKind::App, "prod-runner", None, Some(web.id))).await;
+    let staging_token = issued(
+        s,
+        token(TokenKind::App, "staging-runner", None, Some(staging.id)),
+    )
+    .await;
     assert_eq!(
         s.find_token(&hash("staging-runner")).await.unwrap().app_id,
         Some(staging.id)

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::formats::{self, Format};
-use super::output::{ask, cell, print_json, print_table, time_cell};
+use super::output::{ask, cell, print_list, time_cell};
 use crate::profile::ServerArgs;
 
 #[derive(Subcommand)]
@@ -49,15 +49,14 @@ pub async fn run(server: &ServerArgs, cmd: AppsCommand) -> anyhow::Result<()> {
     match cmd {
         AppsCommand::List { json } => {
             let apps = client.apps().await?;
-            if json {
-                return print_json(&json!({ "apps": apps }));
-            }
-            if apps.is_empty() {
-                println!("No apps yet: create one with `hush apps create NAME`.");
-                return Ok(());
-            }
-            let rows: Vec<Vec<String>> = apps.iter().map(app_row).collect();
-            print_table(&["NAME", "VERSION", "UPDATED", "BY", "RUNNING"], &rows);
+            print_list(
+                json,
+                "apps",
+                apps,
+                Some("No apps yet: create one with `hush apps create NAME`."),
+                &["NAME", "VERSION", "UPDATED", "BY", "RUNNING"],
+                app_row,
+            )?;
         }
         AppsCommand::Create {
             name,

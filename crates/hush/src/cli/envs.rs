@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::output::{cell, print_json, print_table};
+use super::output::{cell, print_json, print_list, print_table};
 use crate::profile::ServerArgs;
 
 #[derive(Subcommand)]
@@ -317,16 +317,13 @@ pub async fn run_shared(server: &ServerArgs, cmd: SharedCommand) -> anyhow::Resu
     match cmd {
         SharedCommand::List { json } => {
             let docs = client.shared_docs().await?;
-            if json {
-                return print_json(&json!({ "documents": docs }));
-            }
-            if docs.is_empty() {
-                println!("No shared documents yet: create one with `hush shared create NAME`.");
-                return Ok(());
-            }
-            let rows: Vec<Vec<String>> = docs
-                .iter()
-                .map(|d| {
+            print_list(
+                json,
+                "documents",
+                docs,
+                Some("No shared documents yet: create one with `hush shared create NAME`."),
+                &["NAME", "VERSION", "INCLUDED BY"],
+                |d| {
                     vec![
                         cell(&d["name"]),
                         cell(&d["version"]),
@@ -340,9 +337,8 @@ pub async fn run_shared(server: &ServerArgs, cmd: SharedCommand) -> anyhow::Resu
                             })
                             .unwrap_or_default(),
                     ]
-                })
-                .collect();
-            print_table(&["NAME", "VERSION", "INCLUDED BY"], &rows);
+                },
+            )?;
         }
         SharedCommand::Create { name, file } => {
             let toml = match &file {

@@ -3,9 +3,8 @@
 use anyhow::{anyhow, bail};
 use clap::Subcommand;
 use hush_client::api::Client;
-use serde_json::json;
 
-use super::output::{ask, cell, print_json, print_table, time_cell, visible};
+use super::output::{ask, cell, print_list, time_cell, visible};
 use crate::profile::ServerArgs;
 
 const ROLES: [&str; 3] = ["viewer", "editor", "owner"];
@@ -73,21 +72,21 @@ pub async fn run(server: &ServerArgs, cmd: MembersCommand) -> anyhow::Result<()>
     match cmd {
         MembersCommand::List { json } => {
             let members = client.members().await?;
-            if json {
-                return print_json(&json!({ "members": members }));
-            }
-            let rows: Vec<Vec<String>> = members
-                .iter()
-                .map(|m| {
+            print_list(
+                json,
+                "members",
+                members,
+                None,
+                &["ID", "NAME", "ROLE", "JOINED"],
+                |m| {
                     vec![
                         cell(&m["id"]),
                         cell(&m["name"]),
                         cell(&m["role"]),
                         time_cell(&m["created_at"]),
                     ]
-                })
-                .collect();
-            print_table(&["ID", "NAME", "ROLE", "JOINED"], &rows);
+                },
+            )?;
         }
         MembersCommand::Invite { role } => {
             let invite = client.invite(&role).await?;
@@ -98,12 +97,13 @@ pub async fn run(server: &ServerArgs, cmd: MembersCommand) -> anyhow::Result<()>
         }
         MembersCommand::Invites { json } => {
             let invites = client.invites().await?;
-            if json {
-                return print_json(&json!({ "invites": invites }));
-            }
-            let rows: Vec<Vec<String>> = invites
-                .iter()
-                .map(|i| {
+            print_list(
+                json,
+                "invites",
+                invites,
+                None,
+                &["ID", "ROLE", "INVITED BY", "CREATED", "EXPIRES"],
+                |i| {
                     vec![
                         cell(&i["id"]),
                         cell(&i["role"]),
@@ -111,9 +111,8 @@ pub async fn run(server: &ServerArgs, cmd: MembersCommand) -> anyhow::Result<()>
                         time_cell(&i["created_at"]),
                         time_cell(&i["expires_at"]),
                     ]
-                })
-                .collect();
-            print_table(&["ID", "ROLE", "INVITED BY", "CREATED", "EXPIRES"], &rows);
+                },
+            )?;
         }
         MembersCommand::RevokeInvite { id } => {
             client.revoke_invite(id).await?;
@@ -157,14 +156,9 @@ pub async fn run(server: &ServerArgs, cmd: MembersCommand) -> anyhow::Result<()>
         MembersCommand::AppRoles { member, json } => {
             let (id, _) = find_member(&client, &member).await?;
             let roles = client.member_app_roles(id).await?;
-            if json {
-                return print_json(&json!({ "roles": roles }));
-            }
-            let rows: Vec<Vec<String>> = roles
-                .iter()
-                .map(|r| vec![visible(&cell(&r["app"])).into_owned(), cell(&r["role"])])
-                .collect();
-            print_table(&["APP", "ROLE"], &rows);
+            print_list(json, "roles", roles, None, &["APP", "ROLE"], |r| {
+                vec![visible(&cell(&r["app"])).into_owned(), cell(&r["role"])]
+            })?;
         }
         MembersCommand::Remove { member, yes } => {
             let (id, name) = find_member(&client, &member).await?;

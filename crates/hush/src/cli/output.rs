@@ -147,6 +147,33 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
+/// A list command's answer: `{"KEY": [...]}` with `--json`; else `empty` when there is
+/// nothing (when given); else a table of `header` with a row of each item.
+pub fn print_list(
+    json: bool,
+    key: &str,
+    items: Vec<Value>,
+    empty: Option<&str>,
+    header: &[&str],
+    row: impl Fn(&Value) -> Vec<String>,
+) -> anyhow::Result<()> {
+    if json {
+        let body = [(key.to_string(), Value::Array(items))]
+            .into_iter()
+            .collect();
+        return print_json(&Value::Object(body));
+    }
+    if let Some(empty) = empty
+        && items.is_empty()
+    {
+        println!("{empty}");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = items.iter().map(row).collect();
+    print_table(header, &rows);
+    Ok(())
+}
+
 /// Prints a JSON value for `--json`.
 pub fn print_json(value: &Value) -> anyhow::Result<()> {
     println!("{}", visible_json(&serde_json::to_string_pretty(value)?));

@@ -52,17 +52,7 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
         )
         .await
         .with_context(|| format!("cannot sign in to {}", client.server()))?;
-    let path = profile::write_login_file(&LoginFile {
-        server: client.server().to_string(),
-        token: created.token,
-    })?;
-    println!(
-        "Signed in to {} as {}. The token is saved in {} (readable only by you).",
-        client.server(),
-        name.trim(),
-        path.display()
-    );
-    Ok(())
+    save_login(&client, created.token, name.trim())
 }
 
 /// How long `hush login --sso` waits for the browser to come back.
@@ -157,17 +147,11 @@ async fn login_sso(client: &Client, no_browser: bool) -> anyhow::Result<()> {
         .with_token(created.token.clone())
         .me()
         .await?;
-    let path = profile::write_login_file(&LoginFile {
-        server: client.server().to_string(),
-        token: created.token,
-    })?;
-    println!(
-        "Signed in to {} as {}. The token is saved in {} (readable only by you).",
-        client.server(),
+    save_login(
+        client,
+        created.token,
         me["user"]["name"].as_str().unwrap_or("?"),
-        path.display()
-    );
-    Ok(())
+    )
 }
 
 fn read_password(name: &str, server: &str) -> anyhow::Result<String> {
@@ -240,4 +224,18 @@ async fn revoke_own_token(login: &LoginFile) -> anyhow::Result<bool> {
     };
     client.revoke_token(id).await?;
     Ok(true)
+}
+
+/// Saves the token `hush login` got from `client`'s server, for `name`, and says where.
+fn save_login(client: &Client, token: String, name: &str) -> anyhow::Result<()> {
+    let path = profile::write_login_file(&LoginFile {
+        server: client.server().to_string(),
+        token,
+    })?;
+    println!(
+        "Signed in to {} as {name}. The token is saved in {} (readable only by you).",
+        client.server(),
+        path.display()
+    );
+    Ok(())
 }

@@ -1,9 +1,9 @@
 //! `hush tokens create|list|revoke`.
 
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::output::{cell, print_json, print_table, time_cell, visible, visible_text};
+use super::output::{cell, print_list, time_cell, visible, visible_text};
 use crate::profile::ServerArgs;
 
 #[derive(Subcommand)]
@@ -73,15 +73,11 @@ pub async fn run(server: &ServerArgs, cmd: TokensCommand) -> anyhow::Result<()> 
         }
         TokensCommand::List { app, json } => {
             let tokens = client.tokens(app.as_deref()).await?;
-            if json {
-                return print_json(&json!({ "tokens": tokens }));
-            }
-            if tokens.is_empty() {
-                println!("No tokens.");
-                return Ok(());
-            }
-            let rows: Vec<Vec<String>> = tokens.iter().map(token_row).collect();
-            print_table(
+            print_list(
+                json,
+                "tokens",
+                tokens,
+                Some("No tokens."),
                 &[
                     "ID",
                     "NAME",
@@ -92,8 +88,8 @@ pub async fn run(server: &ServerArgs, cmd: TokensCommand) -> anyhow::Result<()> 
                     "LAST USED",
                     "STATE",
                 ],
-                &rows,
-            );
+                token_row,
+            )?;
         }
         TokensCommand::Revoke { id } => {
             client.revoke_token(id).await?;

@@ -223,11 +223,7 @@ async fn login_writes_a_private_file_and_logout_revokes_its_token() {
         .unwrap();
     writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
         stdout.contains(&w.login_file().display().to_string()),
@@ -463,11 +459,7 @@ async fn edit_saves_checked_changes_and_never_loses_an_edit() {
         .env("EDITOR", &sed)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
         stdout.contains("~ NAME") && stdout.contains("Saved version 2"),
@@ -601,11 +593,7 @@ async fn tokens_members_and_audit() {
 
     // An app token: printed once on stdout, with the run command on stderr.
     let out = w.run(&["tokens", "create", "--app", "web", "--name", "prod"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(token.starts_with("hush_app_"), "{token}");
     let note = String::from_utf8(out.stderr).unwrap();
@@ -619,11 +607,7 @@ async fn tokens_members_and_audit() {
             .unwrap()
     };
     let out = read(&token);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "Jane\n");
 
     let list = w.ok(&["tokens", "list", "--app", "web"]);
@@ -1009,11 +993,7 @@ async fn exports_hold_only_what_their_format_can_read() {
         "PATH=/opt/evil",
         "GOOD=it's",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let note = String::from_utf8(out.stderr).unwrap();
     assert!(
         note.contains(
@@ -1362,15 +1342,8 @@ fn help_describes_positional_arguments_and_roles() {
 async fn the_server_log_has_no_colour_codes_when_it_is_not_a_terminal() {
     use std::io::{BufRead, BufReader, Read};
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(HUSH)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-            "--data-dir",
-        ])
+    let mut child = common::serve_command()
+        .arg("--data-dir")
         .arg(dir.path())
         .env("HUSH_LOG", "info")
         .env_remove("NO_COLOR")

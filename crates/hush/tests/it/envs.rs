@@ -3,20 +3,18 @@
 //! document live; and a database made by the previous release served by this one.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use hush_client::api::Client;
 
 use crate::common;
 
-use common::{HUSH, Server};
+use common::{Server, served_workspace, until};
 
 const PASSWORD: &str = "correct-horse-battery";
-const DEADLINE: Duration = Duration::from_secs(30);
 
 struct World {
     dir: tempfile::TempDir,
@@ -27,20 +25,10 @@ struct World {
 
 impl World {
     async fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        for sub in ["data", "home", "config", "cache", "tmp", "work"] {
-            fs::create_dir_all(dir.path().join(sub)).unwrap();
-        }
-        let data = dir.path().join("data");
-        let status = Command::new(HUSH)
-            .args(["admin", "create-owner", "--name", "olivia", "--data-dir"])
-            .arg(&data)
-            .env("HUSH_OWNER_PASSWORD", PASSWORD)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "create-owner failed");
-        let server = Server::on_data_dir(&data, 0);
+        let (dir, server) = served_workspace(
+            &["data", "home", "config", "cache", "tmp", "work"],
+            PASSWORD,
+        );
         let anonymous = Client::new(&server.url, None).unwrap();
         let personal = anonymous
             .login("olivia", PASSWORD, "tests")
@@ -62,19 +50,7 @@ impl World {
 
     /// `hush ARGS` with this world's home and the given token, nothing else from outside.
     fn hush(&self, token: &str) -> Command {
-        let mut cmd = Command::new(HUSH);
-        cmd.current_dir(self.path("work"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.path("home"))
-            .env("XDG_CONFIG_HOME", self.path("config"))
-            .env("XDG_CACHE_HOME", self.path("cache"))
-            .env("TMPDIR", self.path("tmp"))
-            .env("HUSH_SERVER", &self.server.url)
-            .env("HUSH_TOKEN", token)
-            .env("HUSH_LOG", "info")
-            .stdin(Stdio::null());
-        cmd
+        common::isolated_hush(self.dir.path(), &self.server.url, token)
     }
 
     /// Runs the CLI as the owner; expects success and returns stdout.
@@ -110,17 +86,6 @@ fn succeeded(args: &[&str], out: Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-async fn until<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 /// A background `hush run`, stopped with SIGTERM when dropped.
 struct Running(Child);
 
@@ -142,15 +107,10 @@ impl Drop for Running {
 /// A stand-in for Streamlit (rerun mode): writes where its secrets file is, then waits.
 fn fake_streamlit(world: &World) -> PathBuf {
     let fake = world.path("bin/streamlit");
-    fs::create_dir_all(fake.parent().unwrap()).unwrap();
-    let mut f = fs::File::create(&fake).unwrap();
-    writeln!(
-        f,
-        "#!/bin/sh\necho \"$STREAMLIT_SECRETS_FILES\" > out.txt\nexec sleep 1000"
-    )
-    .unwrap();
-    drop(f);
-    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    common::write_executable(
+        &fake,
+        "#!/bin/sh\necho \"$STREAMLIT_SECRETS_FILES\" > out.txt\nexec sleep 1000\n",
+    );
     fake
 }
 

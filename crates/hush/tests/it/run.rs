@@ -3,7 +3,6 @@
 //! Nothing sleeps to wait for something: every wait polls with a deadline.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -14,9 +13,8 @@ use serde_json::Value;
 
 use crate::common;
 
-use common::{HUSH, Server};
+use common::{DEADLINE, HUSH, Server, served_workspace, until};
 const PASSWORD: &str = "correct-horse-battery";
-const DEADLINE: Duration = Duration::from_secs(30);
 
 // ---- the server ----
 
@@ -32,20 +30,10 @@ struct World {
 
 impl World {
     async fn new(app: &str, toml: &str) -> World {
-        let dir = tempfile::tempdir().unwrap();
-        for sub in ["data", "home", "config", "cache", "tmp", "work"] {
-            fs::create_dir_all(dir.path().join(sub)).unwrap();
-        }
-        let data = dir.path().join("data");
-        let status = Command::new(HUSH)
-            .args(["admin", "create-owner", "--name", "olivia", "--data-dir"])
-            .arg(&data)
-            .env("HUSH_OWNER_PASSWORD", PASSWORD)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "create-owner failed");
-        let server = Server::on_data_dir(&data, 0);
+        let (dir, server) = served_workspace(
+            &["data", "home", "config", "cache", "tmp", "work"],
+            PASSWORD,
+        );
         let anonymous = Client::new(&server.url, None).unwrap();
         let personal = anonymous.login("olivia", PASSWORD, "tests").await.unwrap();
         let owner = anonymous.with_token(personal.token);
@@ -76,19 +64,7 @@ impl World {
 
     /// `hush run` with this world's home, cache and credentials (token in the environment).
     fn hush(&self) -> Command {
-        let mut cmd = Command::new(HUSH);
-        cmd.current_dir(self.path("work"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.path("home"))
-            .env("XDG_CONFIG_HOME", self.path("config"))
-            .env("XDG_CACHE_HOME", self.path("cache"))
-            .env("TMPDIR", self.path("tmp"))
-            .env("HUSH_SERVER", &self.server.url)
-            .env("HUSH_TOKEN", &self.token)
-            .env("HUSH_LOG", "info")
-            .stdin(Stdio::null());
-        cmd
+        common::isolated_hush(self.dir.path(), &self.server.url, &self.token)
     }
 
     /// Starts `hush run --app <app> <extra…> -- <command…>` in the background.
@@ -203,18 +179,6 @@ fn alive(pid: u32) -> bool {
 
 // ---- waiting ----
 
-/// Polls `check` until it gives a value; panics with `what` after [`DEADLINE`].
-async fn until<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 /// The lines of a file the app appends to (none while it does not exist).
 /// Writes a file as an editor that saves safely does: a whole new file renamed over the old, so
 /// a reader never sees it half-written.
@@ -310,15 +274,10 @@ async fn streamlit_rerun_mode_replaces_the_file_without_a_restart() {
     let world = World::new("dash", "A = \"one\"\n[db]\nhost = \"h1\"\n").await;
     // A stand-in for Streamlit: the runner recognises `streamlit run` and picks rerun mode.
     let fake = world.path("bin/streamlit");
-    fs::create_dir_all(fake.parent().unwrap()).unwrap();
-    let mut f = fs::File::create(&fake).unwrap();
-    writeln!(
-        f,
-        "#!/bin/sh\necho \"$$|$STREAMLIT_SERVER_RUN_ON_SAVE|$STREAMLIT_SECRETS_FILES|$A\" >> out.txt\nexec sleep 1000"
-    )
-    .unwrap();
-    drop(f);
-    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    common::write_executable(
+        &fake,
+        "#!/bin/sh\necho \"$$|$STREAMLIT_SERVER_RUN_ON_SAVE|$STREAMLIT_SECRETS_FILES|$A\" >> out.txt\nexec sleep 1000\n",
+    );
 
     let out = world.path("work/out.txt");
     let running = world.spawn(&[], &[fake.to_str().unwrap(), "run", "app.py"]);
@@ -704,11 +663,7 @@ async fn a_runner_killed_with_sigkill_takes_its_app_along_and_leaves_no_plaintex
         .arg(r#"ls -d "$XDG_RUNTIME_DIR"/hush-run-* > dirs.txt"#)
         .output()
         .unwrap();
-    assert!(
-        next.status.success(),
-        "{}",
-        String::from_utf8_lossy(&next.stderr)
-    );
+    common::assert_success(&next);
     let during = lines(&world.path("work/dirs.txt"));
     assert_eq!(during.len(), 1, "the live runner's directory: {during:?}");
     assert!(
@@ -881,14 +836,7 @@ async fn a_launched_apps_output_reaches_the_server_log_masked() {
         dir.path().join("serve.stdout"),
         dir.path().join("serve.stderr"),
     );
-    let mut serve = Command::new(HUSH)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-        ])
+    let mut serve = common::serve_command()
         .arg("--data-dir")
         .arg(&data)
         .arg("--apps-dir")

@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hush_client::api::Client;
 
@@ -15,21 +15,10 @@ use crate::common;
 #[path = "../../../hush-server/tests/it/common/issuer.rs"]
 mod issuer;
 
-use common::{HUSH, Server};
+use common::{HUSH, served_workspace, until_within};
 use issuer::{TestIssuer, forged};
 
 const PASSWORD: &str = "correct-horse-battery";
-
-async fn until<T>(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn lines(path: &Path) -> Vec<String> {
     fs::read_to_string(path)
@@ -41,20 +30,7 @@ fn lines(path: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
-    let dir = tempfile::tempdir().unwrap();
-    for sub in ["data", "home", "cache", "work"] {
-        fs::create_dir_all(dir.path().join(sub)).unwrap();
-    }
-    let data = dir.path().join("data");
-    let status = Command::new(HUSH)
-        .args(["admin", "create-owner", "--name", "olivia", "--data-dir"])
-        .arg(&data)
-        .env("HUSH_OWNER_PASSWORD", PASSWORD)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let server = Server::on_data_dir(&data, 0);
+    let (dir, server) = served_workspace(&["data", "home", "cache", "work"], PASSWORD);
     let anonymous = Client::new(&server.url, None).unwrap();
     let personal = anonymous.login("olivia", PASSWORD, "tests").await.unwrap();
     let owner_token = personal.token.clone();
@@ -93,11 +69,7 @@ async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
         "--token-minutes",
         "1",
     ]);
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
+    common::assert_success(&added);
     let refused = cli(&[
         "apps",
         "trust",
@@ -178,7 +150,7 @@ async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
         .spawn()
         .unwrap();
     let out = dir.path().join("work/out.txt");
-    let first = until("the app to start", Duration::from_secs(30), async || {
+    let first = until_within("the app to start", Duration::from_secs(30), async || {
         lines(&out).first().cloned()
     })
     .await;
@@ -196,7 +168,7 @@ async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
         ),
     )
     .unwrap();
-    until(
+    until_within(
         "a second exchange before the first app token expires",
         Duration::from_secs(55),
         async || {
@@ -213,7 +185,7 @@ async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
         .save_secrets("web", "A = \"two\"\n", latest, None)
         .await
         .unwrap();
-    let second = until(
+    let second = until_within(
         "the new secrets to reach the app",
         Duration::from_secs(30),
         async || lines(&out).get(1).cloned(),

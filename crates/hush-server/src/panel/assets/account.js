@@ -133,8 +133,9 @@ function tokensCard() {
       if (!ok) return;
       try {
         await del(`/tokens/${token.id}`);
+        // The list first, so the note never stands beside a row that is already gone.
+        await load();
         toast(`Revoked “${token.name}”.`);
-        load();
       } catch (err) {
         loadError.show(`Could not revoke “${token.name}”: ${err.message}`);
       }

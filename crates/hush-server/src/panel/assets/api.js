@@ -82,6 +82,15 @@ export function appPath(app, rest = '') {
   return `/apps/${encodeURIComponent(app)}${rest}`;
 }
 
+/**
+ * `/apps/NAME/envs/ENV…` for an app environment; production keeps the app's own paths
+ * (`/apps/NAME…`), which mean the same.
+ */
+export function envPath(app, env, rest = '') {
+  if (!env || env === 'production') return appPath(app, rest);
+  return appPath(app, `/envs/${encodeURIComponent(env)}${rest}`);
+}
+
 /** A path with a query string built from the defined values of `params`. */
 export function withQuery(path, params) {
   const q = new URLSearchParams();

@@ -3,7 +3,7 @@
 // values one at a time, and rollback, which says first which keys will appear, change or
 // disappear.
 
-import { appPath, get, post, withQuery } from './api.js';
+import { get, post, withQuery } from './api.js';
 import { ago, busy, errorBox, field, fullTime, h, newId, replace, toast } from './dom.js';
 import { confirmDialog } from './modal.js';
 import { diffSummary, renderDiff } from './editor.js';
@@ -42,7 +42,7 @@ export function historyTab(shared) {
     replace(compareResult, h('p', { class: 'muted' }, 'Loading…'));
     let d;
     try {
-      d = await get(withQuery(appPath(app, '/diff'), { from, to }));
+      d = await get(withQuery(shared.path('/diff'), { from, to }));
     } catch (err) {
       replace(compareResult, h('p', { class: 'form-error', role: 'alert' }, `Could not compare: ${err.message}`));
       return;
@@ -65,7 +65,7 @@ export function historyTab(shared) {
         return;
       }
       try {
-        replace(slot, await valueDiff(app, from, to));
+        replace(slot, await valueDiff(app, from, to, shared.env));
         button.setAttribute('aria-expanded', 'true');
       } catch (err) {
         replace(slot, h('p', { class: 'form-error', role: 'alert' }, `Could not show the values: ${err.message}`));
@@ -85,7 +85,7 @@ export function historyTab(shared) {
     const latest = versions[0]?.version || 0;
     let details;
     try {
-      const d = await get(withQuery(appPath(app, '/diff'), { from: latest, to: version }));
+      const d = await get(withQuery(shared.path('/diff'), { from: latest, to: version }));
       const same = !hasChanges(d.diff);
       details = h('div', { class: 'rollback-changes' },
         same ? null : h('p', { class: 'conflict-sub' }, `What changes from version ${latest}:`),
@@ -103,7 +103,7 @@ export function historyTab(shared) {
     await busy(button, 'Rolling back…', async () => {
       let v;
       try {
-        v = await post(appPath(app, '/rollback'), { version, base_version: latest });
+        v = await post(shared.path('/rollback'), { version, base_version: latest });
       } catch (err) {
         loadError.show(`Not rolled back: ${err.message}`);
         return;
@@ -143,7 +143,7 @@ export function historyTab(shared) {
       values.addEventListener('click', () => {
         const open = more.hidden;
         // Closing drops the values from the page; opening starts with every value hidden.
-        replace(more, open ? valuesList(app, v.version).el : []);
+        replace(more, open ? valuesList(app, v.version, shared.env).el : []);
         more.hidden = !open;
         values.setAttribute('aria-expanded', String(open));
       });
@@ -168,7 +168,7 @@ export function historyTab(shared) {
 
   async function load() {
     try {
-      versions = (await get(appPath(app, '/versions'))).versions;
+      versions = (await get(shared.path('/versions'))).versions;
       loadError.show(null);
     } catch (err) {
       loadError.show(`Could not load the history: ${err.message}`);

@@ -1,5 +1,5 @@
 // The panel's entry point: finds out who is signed in, draws the top bar and routes between
-// screens (/, /apps/NAME, /members, /audit, /account, /login, /setup#TOKEN, /join#TOKEN).
+// screens (/, /apps/NAME, /shared, /members, /audit, /account, /login, /setup#TOKEN, /join#TOKEN).
 
 import { get, post, setCsrf, setSessionEndedHandler } from './api.js';
 import { h, replace, toast } from './dom.js';
@@ -8,6 +8,7 @@ import { loginView, linkView } from './auth.js';
 import { workspaceView } from './workspace.js';
 import { membersView, auditView } from './people.js';
 import { accountView } from './account.js';
+import { sharedView } from './shared.js';
 
 const main = document.getElementById('main');
 const topbar = document.getElementById('topbar');
@@ -111,6 +112,8 @@ async function route() {
   }
   if (path === '/members') {
     show(membersView(ctx), 'h1');
+  } else if (path === '/shared') {
+    show(sharedView(ctx), 'h1');
   } else if (path === '/audit') {
     show(auditView(ctx), 'h1');
   } else if (path === '/account') {
@@ -164,6 +167,7 @@ function drawTopbar() {
       h('img', { src: '/assets/favicon.svg', alt: '', width: '28', height: '28' }), h('span', {}, 'hush')),
     h('nav', { class: 'nav', 'aria-label': 'Main' },
       link('/', 'Apps'),
+      link('/shared', 'Shared documents'),
       link('/members', 'Members'),
       ctx.isOwner() ? link('/audit', 'Audit log') : null),
     h('div', { class: 'topbar-right' }, themeButton(), account));

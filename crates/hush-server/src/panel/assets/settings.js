@@ -1,9 +1,10 @@
-// An app's settings (⋮ → Settings): Secrets (the editor for editors; key names only for
-// viewers), Logs (server-launched apps, editors and owners), History (versions, key-level diff
-// between any two, rollback) and Tokens.
-// While open it follows the app's watch stream and polls its running copies every 2 s.
+// An app's settings (⋮ → Settings), for one environment at a time (the switcher above the
+// tabs; production first): Secrets (the editor for editors; key names only for viewers), Logs
+// (server-launched apps, editors and owners), History (versions, key-level diff between any
+// two, rollback), Tokens, Effective (includes and where each key comes from) and Compare.
+// While open it follows the environment's watch stream and polls its running copies every 2 s.
 
-import { appPath, del, get, post, put, withQuery } from './api.js';
+import { del, envPath, get, post, put, withQuery } from './api.js';
 import { ago, busy, copyField, dataTable, errorBox, field, fullTime, h, newId, replace, toast } from './dom.js';
 import { confirmDialog, openModal } from './modal.js';
 import { createEditor, describeError, renderDiff, renderPreview } from './editor.js';
@@ -12,11 +13,16 @@ import { logsTab } from './launched.js';
 import { historyTab } from './history.js';
 import { envImportButton } from './dotenv.js';
 import { valuesList } from './values.js';
+import { PRODUCTION, compareTab, effectiveTab, envBar, envInfo } from './environments.js';
 
 const INSTANCE_POLL_MS = 2000;
 
-/** `launched`: the server starts this app (its `launch` is set), so editors get a Logs tab. */
-export function openSettings(workspaceCtx, app, { tab = 'secrets', onChange, onClose, launched = false, role = null } = {}) {
+/**
+ * `launched`: the server starts this app (its `launch` is set), so editors get a Logs tab.
+ * `env`: the environment shown first (production when absent); the switcher above the tabs
+ * changes it, and every tab then shows that environment.
+ */
+export function openSettings(workspaceCtx, app, { tab = 'secrets', onChange, onClose, launched = false, role = null, env = PRODUCTION } = {}) {
   // On this app the member's per-app role decides what they may do, when they have one.
   const ctx = role
     ? { ...workspaceCtx, isEditor: () => role === 'editor' || role === 'owner' }
@@ -26,10 +32,20 @@ export function openSettings(workspaceCtx, app, { tab = 'secrets', onChange, onC
     launched && ctx.isEditor() ? { id: 'logs', label: 'Logs', make: logsTab } : null,
     { id: 'history', label: 'History', make: historyTab },
     { id: 'tokens', label: 'Tokens', make: tokensTab },
+    { id: 'effective', label: 'Effective', make: effectiveTab },
+    { id: 'compare', label: 'Compare', make: compareTab },
   ].filter(Boolean);
   if (!tabs.some((t) => t.id === tab)) tab = 'secrets';
   const shared = {
-    ctx, app, info: null, listeners: new Set(),
+    ctx, app, env, info: null, listeners: new Set(),
+    envs: null,
+    envsLoaded: Promise.resolve(),
+    /** Owners of the app add and delete environments and set what they include. */
+    canOwn: () => (role ? role === 'owner' : workspaceCtx.isOwner()),
+    /** An API path of this app in the environment shown. */
+    path: (rest = '') => envPath(app, shared.env, rest),
+    /** The environment shown, as the list says it is (its includes). */
+    current: () => (shared.envs || []).find((e) => e.name === shared.env) || null,
     /** Tells every tab about a new newest version. */
     emit(event) {
       for (const fn of shared.listeners) fn(event);
@@ -40,17 +56,13 @@ export function openSettings(workspaceCtx, app, { tab = 'secrets', onChange, onC
   };
   const panels = {};
   const buttons = {};
+  let shownTab = tab;
   const modal = openModal({
     title: `${app} · Settings`,
     size: 'xl',
-    beforeClose: async () => {
-      for (const p of Object.values(panels)) {
-        if (p.beforeClose && (await p.beforeClose()) === false) return false;
-      }
-      return true;
-    },
+    beforeClose: () => panelsMayClose(),
     onClose: () => {
-      stop();
+      stopLive();
       for (const p of Object.values(panels)) if (p.destroy) p.destroy();
       if (location.pathname === here) history.replaceState(null, '', '/');
       if (onClose) onClose();
@@ -60,6 +72,13 @@ export function openSettings(workspaceCtx, app, { tab = 'secrets', onChange, onC
   // The address names the open app (so a reload reopens it); closing goes back to the list.
   const here = `/apps/${encodeURIComponent(app)}`;
   if (location.pathname !== here) history.replaceState(null, '', here);
+
+  async function panelsMayClose() {
+    for (const p of Object.values(panels)) {
+      if (p.beforeClose && (await p.beforeClose()) === false) return false;
+    }
+    return true;
+  }
 
   const nav = h('div', { class: 'tabs', role: 'tablist', 'aria-orientation': 'vertical', 'aria-label': 'Settings sections' });
   const area = h('div', { class: 'tab-area' });
@@ -87,13 +106,16 @@ export function openSettings(workspaceCtx, app, { tab = 'secrets', onChange, onC
       buttons[next].focus();
     }
   });
-  modal.body.append(h('div', { class: 'settings' }, nav, area));
+  const bar = envBar(shared, switchEnv);
+  modal.body.append(bar.el, h('div', { class: 'settings' }, nav, area));
 
   function select(id) {
+    shownTab = id;
     for (const t of tabs) {
       const on = t.id === id;
       buttons[t.id].setAttribute('aria-selected', String(on));
       buttons[t.id].tabIndex = on ? 0 : -1;
+      if (on && panels[t.id] && panels[t.id].el.hidden && panels[t.id].shown) panels[t.id].shown();
       if (on && !panels[t.id]) {
         const panel = t.make(shared);
         panel.el.setAttribute('role', 'tabpanel');
@@ -105,58 +127,89 @@ export function openSettings(workspaceCtx, app, { tab = 'secrets', onChange, onC
       if (panels[t.id]) panels[t.id].el.hidden = !on;
     }
   }
-  select(tab);
 
-  // Live: the watch stream says when a new version exists; running copies are polled.
-  let stopped = false;
-  let timer = null;
-  const events = new EventSource(`/api/v1${appPath(app, '/watch')}`);
-  events.addEventListener('version', async (event) => {
-    let version = 0;
-    try {
-      version = JSON.parse(event.data).version;
-    } catch {
-      return;
+  /** Shows another environment: every tab is drawn again for it (after asking about unsaved text). */
+  async function switchEnv(name, { force = false } = {}) {
+    if (name === shared.env) return true;
+    if (!force && !(await panelsMayClose())) return false;
+    stopLive();
+    for (const [id, p] of Object.entries(panels)) {
+      if (p.destroy) p.destroy();
+      p.el.remove();
+      delete panels[id];
     }
-    await refreshInfo();
-    shared.emit({ type: 'version', version });
-    shared.changed();
-  });
-  async function refreshInfo() {
-    try {
-      shared.info = await get(appPath(app));
-      shared.emit({ type: 'info', info: shared.info });
-    } catch (err) {
-      shared.emit({ type: 'error', message: err.message });
-    }
+    shared.env = name;
+    shared.info = null;
+    select(shownTab);
+    startLive();
+    return true;
   }
-  async function poll() {
-    if (stopped) return;
-    if (!document.hidden) {
+
+  // Live: the environment's watch stream says when its secrets changed (its own version, or a
+  // shared document it includes); running copies are polled.
+  let stopLive = () => {};
+  function startLive() {
+    const shownEnv = shared.env;
+    let stopped = false;
+    let timer = null;
+    const events = new EventSource(`/api/v1${envPath(app, shownEnv, '/watch')}`);
+    events.addEventListener('version', async (event) => {
+      let version = 0;
       try {
-        const { instances } = await get(appPath(app, '/instances'));
-        if (shared.info) {
-          shared.info.instances = instances;
-          shared.emit({ type: 'info', info: shared.info });
-        }
+        version = JSON.parse(event.data).version;
       } catch {
-        // The next poll tries again; the error shows in the tab that needs the data.
+        return;
+      }
+      await refreshInfo();
+      if (stopped) return;
+      // The stream counts shared documents' changes too; the tabs want the own version.
+      shared.emit({ type: 'version', version: shared.info ? shared.info.latest_version : version });
+      shared.changed();
+    });
+    async function refreshInfo() {
+      try {
+        const info = await envInfo(app, shownEnv);
+        if (stopped) return;
+        shared.info = info;
+        shared.emit({ type: 'info', info: shared.info });
+      } catch (err) {
+        if (!stopped) shared.emit({ type: 'error', message: err.message });
       }
     }
-    timer = setTimeout(poll, INSTANCE_POLL_MS);
+    async function poll() {
+      if (stopped) return;
+      if (!document.hidden) {
+        try {
+          const { instances } = await get(envPath(app, shownEnv, '/instances'));
+          if (shared.info && !stopped) {
+            shared.info.instances = instances;
+            shared.emit({ type: 'info', info: shared.info });
+          }
+        } catch {
+          // The next poll tries again; the error shows in the tab that needs the data.
+        }
+      }
+      if (!stopped) timer = setTimeout(poll, INSTANCE_POLL_MS);
+    }
+    refreshInfo().then(() => { if (!stopped) timer = setTimeout(poll, INSTANCE_POLL_MS); });
+    stopLive = () => {
+      stopped = true;
+      events.close();
+      clearTimeout(timer);
+    };
   }
-  function stop() {
-    stopped = true;
-    events.close();
-    clearTimeout(timer);
-  }
-  refreshInfo().then(() => { timer = setTimeout(poll, INSTANCE_POLL_MS); });
+
+  select(tab);
+  startLive();
   ctx.onLeave(() => modal.close(true));
   return modal;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Secrets
+
+/** "Secrets", and the environment's name outside production. */
+const secretsTitle = (shared) => (shared.env === PRODUCTION ? 'Secrets' : `Secrets of ${shared.env}`);
 
 function secretsTab(shared) {
   return shared.ctx.isEditor() ? secretsEditorTab(shared) : secretsViewerTab(shared);
@@ -171,16 +224,20 @@ function statusParts(shared) {
     const info = shared.info;
     if (!info) return;
     const latest = info.latest_version || 0;
+    // Running copies count what they applied in revisions: the own version plus every change
+    // of the shared documents included (the same number while nothing is included).
+    const revision = info.revision ?? latest;
     replace(version, latest
-      ? ['Version ', h('strong', {}, String(latest)), ' · saved ', ago(info.updated_at), info.updated_by ? ` by ${info.updated_by}` : '']
+      ? ['Version ', h('strong', {}, String(latest)), ' · saved ', ago(info.updated_at), info.updated_by ? ` by ${info.updated_by}` : '',
+        revision !== latest ? ` · revision ${revision}, counting changes of included shared documents` : '']
       : h('span', { class: 'muted' }, 'No secrets saved yet.'));
     const instances = info.instances || [];
-    const summary = rolloutSummary(latest, instances);
+    const summary = rolloutSummary(revision, instances);
     replace(rollout,
       h('h3', {}, 'Running copies'),
       h('p', { class: `app-status ${summary.kind}` }, h('span', { class: 'dot', 'aria-hidden': 'true' }), summary.text),
       instances.length
-        ? h('ul', { class: 'instances', 'aria-label': 'Running copies' }, instances.map((i) => instanceItem(i, latest)))
+        ? h('ul', { class: 'instances', 'aria-label': 'Running copies' }, instances.map((i) => instanceItem(i, revision)))
         : h('p', { class: 'help' }, 'A copy started with hush run (see Tokens) reports here which version it applied, live.'));
   }
   return { version, rollout, draw };
@@ -190,13 +247,13 @@ function secretsViewerTab(shared) {
   const status = statusParts(shared);
   const body = h('div', {}, h('p', { class: 'muted' }, 'Loading key names…'));
   const el = h('div', { class: 'tab-panel' },
-    h('h2', { class: 'tab-title' }, 'Secrets'),
+    h('h2', { class: 'tab-title' }, secretsTitle(shared)),
     status.version,
     h('div', { class: 'notice', role: 'note' }, 'You can see which keys exist. Values are shown only to editors and owners.'),
     h('div', { class: 'secrets-grid' }, body, status.rollout));
   async function load() {
     try {
-      const keys = await get(appPath(shared.app, '/keys'));
+      const keys = await get(shared.path('/keys'));
       const text = keys.version ? maskedToml(keys.masked || {}) : '';
       replace(body,
         keys.version
@@ -264,7 +321,7 @@ function secretsEditorTab(shared) {
   const savedValues = h('details', { class: 'saved-values' },
     h('summary', {}, 'Show or copy one saved value'), valuesSlot);
   const el = h('div', { class: 'tab-panel' },
-    h('div', { class: 'tab-head' }, h('h2', { class: 'tab-title' }, 'Secrets'), status.version),
+    h('div', { class: 'tab-head' }, h('h2', { class: 'tab-title' }, secretsTitle(shared)), status.version),
     notice,
     h('div', { class: 'secrets-grid' },
       h('div', { class: 'editor-column' },
@@ -296,7 +353,7 @@ function secretsEditorTab(shared) {
       valuesSlot.replaceChildren();
       return;
     }
-    replace(valuesSlot, base ? valuesList(app, base).el : h('p', { class: 'muted' }, 'No secrets saved yet.'));
+    replace(valuesSlot, base ? valuesList(app, base, shared.env).el : h('p', { class: 'muted' }, 'No secrets saved yet.'));
   }
   savedValues.addEventListener('toggle', drawSavedValues);
 
@@ -307,19 +364,29 @@ function secretsEditorTab(shared) {
 
   async function load() {
     try {
-      const info = shared.info || await get(appPath(app));
+      const info = shared.info || await envInfo(app, shared.env);
       let text = '';
       base = 0;
       if (info.latest_version) {
-        const secrets = await get(appPath(app, '/secrets'));
-        text = secrets.toml;
-        base = secrets.version;
+        await shared.envsLoaded;
+        if (shared.current()?.includes.length) {
+          // …/secrets answers the merge with the shared documents; the editor edits the
+          // environment's own text.
+          const own = await get(shared.path(`/versions/${info.latest_version}`));
+          text = own.toml;
+          base = own.version.version;
+        } else {
+          const secrets = await get(shared.path('/secrets'));
+          text = secrets.toml;
+          base = secrets.version;
+        }
       }
       savedText = text;
       if (!editor) {
         editor = createEditor({
           text,
-          app,
+          // The live check compares with production's saved version only.
+          app: shared.env === PRODUCTION ? app : null,
           label: 'Secrets (TOML)',
           onResult: (r) => replace(preview, renderPreview(r)),
           onSubmit: () => save.click(),
@@ -347,7 +414,7 @@ function secretsEditorTab(shared) {
     const text = editor.getText();
     await busy(save, 'Saving…', async () => {
       try {
-        const version = await put(appPath(app, '/secrets'), { toml: text, base_version: base, message: message.input.value.trim() || null });
+        const version = await put(shared.path('/secrets'), { toml: text, base_version: base, message: message.input.value.trim() || null });
         base = version.version;
         savedText = text;
         conflict.hidden = true;
@@ -414,7 +481,7 @@ function secretsEditorTab(shared) {
     });
     editor.check();
     try {
-      const diff = await get(withQuery(appPath(app, '/diff'), { from, to: latest }));
+      const diff = await get(withQuery(shared.path('/diff'), { from, to: latest }));
       replace(theirs, renderDiff(diff.diff, 'No key changes.'));
     } catch (err) {
       replace(theirs, h('p', { class: 'form-error' }, `Could not load the difference: ${err.message}`));
@@ -475,12 +542,13 @@ function secretsEditorTab(shared) {
 // Tokens
 
 function tokensTab(shared) {
-  const { app, ctx } = shared;
+  const { app, ctx, env } = shared;
   const table = h('div', { class: 'table-wrap' });
   const loadError = errorBox();
   const created = h('div', { class: 'created-token', role: 'status', hidden: true });
-  const parts = [h('h2', { class: 'tab-title' }, 'Tokens'),
-    h('p', { class: 'muted' }, `An app token lets running copies of ${app} read its secrets with hush run, and nothing else. It is shown once, when you create it.`)];
+  const where = env === PRODUCTION ? app : `${app} in ${env}`;
+  const parts = [h('h2', { class: 'tab-title' }, env === PRODUCTION ? 'Tokens' : `Tokens of ${env}`),
+    h('p', { class: 'muted' }, `An app token lets running copies of ${where} read its secrets with hush run, and nothing else. It is shown once, when you create it.`)];
   if (ctx.isEditor()) {
     const name = field({ label: 'Token name', input: h('input', { type: 'text', maxlength: '100', placeholder: 'e.g. production server' }) });
     const days = field({ label: 'Expires after (days)', optional: true, input: h('input', { type: 'number', min: '1', inputmode: 'numeric' }) });
@@ -497,6 +565,7 @@ function tokensTab(shared) {
         return;
       }
       const body = { kind: 'app', app, name: name.input.value.trim() };
+      if (env !== PRODUCTION) body.env = env;
       if (days.input.value) body.expires_in_days = Number(days.input.value);
       await busy(submit, 'Creating…', async () => {
         try {
@@ -545,7 +614,9 @@ function tokensTab(shared) {
   async function load() {
     let tokens;
     try {
-      tokens = (await get(withQuery('/tokens', { app }))).tokens;
+      // The list holds every environment's tokens; this tab shows the environment's own.
+      tokens = (await get(withQuery('/tokens', { app }))).tokens.filter((t) => (t.env || PRODUCTION) === env);
+      await shared.envsLoaded;
       loadError.show(null);
     } catch (err) {
       loadError.show(`Could not load the tokens: ${err.message}`);
@@ -556,9 +627,11 @@ function tokensTab(shared) {
       return;
     }
     const now = Date.now();
+    // With several environments, each token says which one it reads.
+    const showEnv = (shared.envs || []).length > 1;
     replace(table, dataTable({
-      caption: `Tokens of ${app}`,
-      columns: ['Name', 'Token', 'Created', 'Last used', 'Expires', 'Status', ''],
+      caption: `Tokens of ${where}`,
+      columns: ['Name', ...(showEnv ? ['Environment'] : []), 'Token', 'Created', 'Last used', 'Expires', 'Status', ''],
       rows: tokens.map((t) => {
         const state = t.revoked_at ? 'revoked' : t.expires_at && t.expires_at < now ? 'expired' : 'active';
         let action = null;
@@ -570,6 +643,7 @@ function tokensTab(shared) {
           class: state === 'active' ? null : 'inactive',
           cells: [
             t.name,
+            ...(showEnv ? [h('span', { class: 'badge neutral' }, t.env || PRODUCTION)] : []),
             h('code', {}, `${t.prefix}…`),
             ago(t.created_at),
             ago(t.last_used_at),

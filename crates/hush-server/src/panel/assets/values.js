@@ -4,7 +4,7 @@
 // drops the value from the page. Also the value-level difference between two versions. The
 // server refuses both to viewers, and the panel offers them only to editors.
 
-import { appPath, get, withQuery } from './api.js';
+import { envPath, get, withQuery } from './api.js';
 import { copyText, dataTable, errorBox, h, replace } from './dom.js';
 
 const HIDDEN = '••••••';
@@ -20,8 +20,8 @@ function valueText(entry) {
     entry.type === 'string' ? null : h('span', { class: 'value-type' }, ` ${entry.type}`));
 }
 
-/** The key paths of `version`, each value hidden until asked for. */
-export function valuesList(app, version) {
+/** The key paths of `version` (of environment `env`), each value hidden until asked for. */
+export function valuesList(app, version, env) {
   const list = h('ul', { class: 'values', 'aria-label': `Values of version ${version}` });
   const error = errorBox();
   const all = h('button', { type: 'button', class: 'button small', disabled: true }, 'Show all values');
@@ -31,7 +31,7 @@ export function valuesList(app, version) {
       all),
     error.el, list);
   const rows = new Map();
-  const fetchValues = async (key) => (await get(withQuery(appPath(app, `/versions/${version}/values`), { key }))).values;
+  const fetchValues = async (key) => (await get(withQuery(envPath(app, env, `/versions/${version}/values`), { key }))).values;
 
   function row(path) {
     const slot = h('span', { class: 'value-slot' }, h('span', { class: 'value-hidden', 'aria-label': 'hidden' }, HIDDEN));
@@ -97,7 +97,7 @@ export function valuesList(app, version) {
   (async () => {
     try {
       // Names only (any member may read them): the diff from nothing lists every leaf.
-      const { diff } = await get(withQuery(appPath(app, '/diff'), { from: 0, to: version }));
+      const { diff } = await get(withQuery(envPath(app, env, '/diff'), { from: 0, to: version }));
       replace(list, diff.added.length ? diff.added.map(row) : h('li', { class: 'muted' }, 'No keys.'));
       all.disabled = !diff.added.length;
     } catch (err) {
@@ -108,8 +108,8 @@ export function valuesList(app, version) {
 }
 
 /** The value-level difference between two versions, as a table (cards on a phone). */
-export async function valueDiff(app, from, to) {
-  const { changes } = await get(withQuery(appPath(app, '/diff/values'), { from, to }));
+export async function valueDiff(app, from, to, env) {
+  const { changes } = await get(withQuery(envPath(app, env, '/diff/values'), { from, to }));
   if (!changes.length) return h('p', { class: 'muted' }, 'The two versions have the same keys and values.');
   return dataTable({
     caption: `Values from version ${from} to version ${to}`,

@@ -94,6 +94,13 @@ impl TestServer {
         self.login("olivia").await
     }
 
+    /// [`TestServer::owner`], once they have made the app `name` holding `toml`.
+    pub async fn owner_with_app(&self, name: &str, toml: &str) -> Client {
+        let owner = self.owner().await;
+        owner.create_app(name, Some(toml), None).await.unwrap();
+        owner
+    }
+
     pub async fn login(&self, name: &str) -> Client {
         let created = self
             .anonymous()
@@ -105,11 +112,9 @@ impl TestServer {
 
     /// Invites a member with `role`, lets them join, and signs them in.
     pub async fn member(&self, owner: &Client, name: &str, role: &str) -> Client {
-        let invite = owner.invite(role).await.unwrap();
-        let url = invite["url"].as_str().unwrap();
-        let token = url.split_once('#').unwrap().1;
+        let token = invite_token(owner, role).await;
         self.anonymous()
-            .accept_invite(token, name, PASSWORD)
+            .accept_invite(&token, name, PASSWORD)
             .await
             .unwrap();
         self.login(name).await
@@ -147,6 +152,13 @@ impl Drop for TestServer {
             let _ = stop.send(());
         }
     }
+}
+
+/// The one-time token of a new invitation with `role`: what follows '#' in its link.
+pub async fn invite_token(owner: &Client, role: &str) -> String {
+    let invite = owner.invite(role).await.unwrap();
+    let url = invite["url"].as_str().unwrap();
+    url.split_once('#').unwrap().1.to_string()
 }
 
 /// Audit events matching `query`, once at least one satisfies `found` (reads and refusals are

@@ -104,6 +104,97 @@ where
     );
 }
 
+/// A temporary directory with the folders `subs` (the one named `data` holds the database),
+/// the owner `olivia` made there with `password` ([`create_owner`]), and `hush serve` on it.
+pub fn served_workspace(subs: &[&str], password: &str) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in subs {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    let data = dir.path().join("data");
+    create_owner([OsStr::new("--data-dir"), data.as_os_str()], &[], password);
+    let server = Server::on_data_dir(&data, 0);
+    (dir, server)
+}
+
+/// Fails the test, with what the command wrote to standard error, unless it succeeded.
+#[track_caller]
+pub fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Writes `text` to `path` (making its folder) as an executable: a stand-in for a program.
+pub fn write_executable(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `hush` with nothing from the test's environment but `PATH`: its home, config, cache and
+/// temporary folders in `dir` (which has them, and `work`, where it runs), signed in to `server`
+/// with `token`.
+pub fn isolated_hush(dir: &Path, server: &str, token: &str) -> Command {
+    let mut cmd = Command::new(HUSH);
+    cmd.current_dir(dir.join("work"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.join("home"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("TMPDIR", dir.join("tmp"))
+        .env("HUSH_SERVER", server)
+        .env("HUSH_TOKEN", token)
+        .env("HUSH_LOG", "info")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// How long [`until`] waits.
+pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Polls `check` until it gives a value; panics with `what` after [`DEADLINE`].
+pub async fn until<T>(what: &str, check: impl AsyncFnMut() -> Option<T>) -> T {
+    until_within(what, DEADLINE, check).await
+}
+
+/// Polls `check` until it gives a value; panics with `what` after `limit`.
+pub async fn until_within<T>(
+    what: &str,
+    limit: std::time::Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+/// `hush serve` on any free port of 127.0.0.1 with no metrics listener, for a test to finish
+/// (where the data is, how it runs).
+pub fn serve_command() -> Command {
+    let mut cmd = Command::new(HUSH);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "off",
+    ]);
+    cmd
+}
+
 /// `hush ARGS` with `envs` and nothing on standard input; what it printed and how it ended.
 pub fn hush<I, S>(args: I, envs: &[(&str, &str)]) -> std::process::Output
 where

@@ -86,14 +86,7 @@ async fn backup_restore_verify_and_every_refusal() {
 
     // Without the master key the server refuses to start (a new key could open nothing),
     // and verify says what is missing.
-    let serve = Command::new(HUSH)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-        ])
+    let serve = common::serve_command()
         .arg("--data-dir")
         .arg(&restored)
         .env_remove("HUSH_MASTER_KEY")

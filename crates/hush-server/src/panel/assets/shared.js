@@ -1,0 +1,322 @@
+// The Shared documents page (/shared): workspace TOML documents that app environments include
+// (e.g. common-db). Any member sees the list, which environments include each document, its
+// key names and history; editors edit and save (checked as you type, 409 when someone saved
+// meanwhile); owners create and delete (the server refuses to delete a document still included).
+
+import { del, get, post, put } from './api.js';
+import { ago, busy, dataTable, errorBox, field, h, newId, replace, toast } from './dom.js';
+import { confirmDialog } from './modal.js';
+import { createEditor, describeError, diffSummary, renderPreview } from './editor.js';
+import { capitalize } from './auth.js';
+
+const docPath = (name, rest = '') => `/shared/${encodeURIComponent(name)}${rest}`;
+
+export function sharedView(ctx) {
+  const table = h('div', { class: 'table-wrap' }, h('p', { class: 'muted' }, 'Loading…'));
+  const loadError = errorBox();
+  const detail = h('div', {});
+  const view = h('section', { class: 'page' },
+    h('div', { class: 'page-head' }, h('h1', {}, 'Shared documents')),
+    h('p', { class: 'muted' }, 'A shared document holds secrets several apps use, like one database. An app environment includes shared documents, in order, under its own secrets (Effective tab of the app’s settings); a save here reaches every running copy of every environment that includes it.'),
+    ctx.isOwner() ? createForm() : null,
+    loadError.el,
+    h('section', { class: 'card' }, h('h2', {}, 'Documents'), table),
+    detail);
+  let openDoc = null;
+
+  function createForm() {
+    const name = field({
+      label: 'Document name',
+      input: h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'off' }),
+      help: 'Lowercase letters, digits, - and _, like common-db. It cannot be an app’s name.',
+    });
+    const error = errorBox();
+    const submit = h('button', { type: 'submit', class: 'button primary' }, 'Create document');
+    const form = h('form', { class: 'card stack', novalidate: true, 'aria-label': 'New shared document' },
+      h('h2', {}, 'New shared document'), name.wrap, error.el, h('div', { class: 'actions start' }, submit));
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      name.setError(null);
+      error.show(null);
+      const wanted = name.input.value.trim();
+      if (!wanted) {
+        name.setError('Give the document a name, like common-db.');
+        name.input.focus();
+        return;
+      }
+      await busy(submit, 'Creating…', async () => {
+        try {
+          const doc = await post('/shared', { name: wanted });
+          name.input.value = '';
+          toast(`Created the shared document ${doc.name}.`);
+          await load();
+          open(doc.name);
+        } catch (err) {
+          if (err.code === 'bad_name' || err.status === 409 || err.status === 400) {
+            name.setError(capitalize(err.message));
+            name.input.focus();
+          } else {
+            error.show(`Not created: ${err.message}`);
+          }
+        }
+      });
+    });
+    return form;
+  }
+
+  async function load() {
+    let documents;
+    try {
+      documents = (await get('/shared')).documents;
+      loadError.show(null);
+    } catch (err) {
+      loadError.show(`Could not load the shared documents: ${err.message}`);
+      return;
+    }
+    if (!documents.length) {
+      replace(table, h('p', { class: 'muted' }, ctx.isOwner() ? 'No shared documents yet: create one above.' : 'No shared documents yet. Owners create them.'));
+      return;
+    }
+    replace(table, dataTable({
+      caption: 'Shared documents',
+      columns: ['Name', 'Version', 'Changed', 'Included by', ''],
+      rows: documents.map((d) => ({
+        cells: [
+          h('button', { type: 'button', class: 'link-button', onclick: () => open(d.name) }, d.name),
+          d.version ? String(d.version) : h('span', { class: 'muted' }, 'none yet'),
+          d.updated_at ? ago(d.updated_at) : h('span', { class: 'muted' }, '—'),
+          d.included_by.length ? d.included_by.join(', ') : h('span', { class: 'muted' }, 'no environment'),
+          ctx.isOwner() ? deleteButton(d.name) : null,
+        ],
+      })),
+    }));
+  }
+
+  function deleteButton(name) {
+    const button = h('button', { type: 'button', class: 'button small danger' }, 'Delete', h('span', { class: 'visually-hidden' }, ` ${name}`));
+    button.addEventListener('click', async () => {
+      loadError.show(null);
+      const ok = await confirmDialog({
+        title: `Delete ${name}?`,
+        message: `This deletes the shared document ${name} and every version of it, for good. hush refuses while an environment still includes it.`,
+        confirm: 'Delete document',
+        danger: true,
+      });
+      if (!ok) return;
+      try {
+        await del(docPath(name));
+      } catch (err) {
+        loadError.show(`Not deleted: ${capitalize(err.message)}`);
+        return;
+      }
+      toast(`Deleted the shared document ${name}.`);
+      if (openDoc?.name === name) close();
+      load();
+    });
+    return button;
+  }
+
+  async function close() {
+    if (openDoc && !(await openDoc.mayLeave())) return false;
+    openDoc?.destroy();
+    openDoc = null;
+    detail.replaceChildren();
+    return true;
+  }
+
+  async function open(name) {
+    if (openDoc?.name === name) {
+      openDoc.el.querySelector('h2')?.focus();
+      return;
+    }
+    if (!(await close())) return;
+    openDoc = documentCard(ctx, name, load);
+    replace(detail, openDoc.el);
+    const heading = openDoc.el.querySelector('h2');
+    heading.tabIndex = -1;
+    heading.focus();
+  }
+
+  ctx.onLeave(() => openDoc?.destroy());
+  load();
+  return view;
+}
+
+/** One document: its text (editors) or key names (viewers), saving, and its history. */
+function documentCard(ctx, name, onSaved) {
+  const editorSlot = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
+  const versionLine = h('p', { class: 'version-line' });
+  const includedBy = h('p', { class: 'help' });
+  const history = h('ol', { class: 'versions', 'aria-label': `Versions of ${name}, newest first` });
+  const historyError = errorBox();
+  const editable = ctx.isEditor();
+  const message = field({
+    label: 'Describe the change', optional: true,
+    input: h('input', { type: 'text', maxlength: '500', placeholder: 'e.g. Rotate the database password' }),
+  });
+  const save = h('button', { type: 'button', class: 'button primary' }, 'Save document');
+  const saveResult = h('p', { class: 'save-result', role: 'status', 'aria-live': 'polite' });
+  const saveError = errorBox();
+  const conflict = h('div', { class: 'conflict', role: 'alert', hidden: true });
+  const preview = h('div', { class: 'preview-wrap' });
+  const headingId = newId('doc');
+  const el = h('section', { class: 'card shared-doc', 'aria-labelledby': headingId },
+    h('h2', { id: headingId }, name),
+    versionLine, includedBy,
+    editable
+      ? h('div', { class: 'secrets-grid' },
+        h('div', { class: 'editor-column' }, editorSlot, message.wrap, saveError.el, conflict,
+          h('div', { class: 'actions start' }, save), saveResult),
+        h('div', { class: 'side-column' }, preview))
+      : editorSlot,
+    h('h3', {}, 'History'), historyError.el, history);
+
+  let editor = null;
+  let base = 0;
+  let savedText = '';
+  const dirty = () => Boolean(editor) && editor.getText() !== savedText;
+
+  async function load() {
+    let doc;
+    try {
+      doc = await get(docPath(name));
+    } catch (err) {
+      replace(editorSlot, h('p', { class: 'form-error', role: 'alert' }, `Could not load ${name}: ${err.message}`));
+      return;
+    }
+    base = doc.version;
+    drawVersion(doc.version);
+    replace(includedBy, doc.included_by.length
+      ? ['Included by ', doc.included_by.map((u, i) => [i ? ', ' : '', h('code', {}, u)])]
+      : 'No environment includes it yet.');
+    if (!editable) {
+      replace(editorSlot,
+        h('div', { class: 'notice', role: 'note' }, 'You can see which keys exist. Values are shown only to editors and owners.'),
+        doc.keys.length
+          ? h('ul', { class: 'chips', 'aria-label': `Keys of ${name}` }, doc.keys.map((k) => h('li', { class: 'chip' }, k)))
+          : h('p', { class: 'muted' }, 'No keys yet.'));
+      return;
+    }
+    savedText = doc.toml || '';
+    if (!editor) {
+      editor = createEditor({
+        text: savedText,
+        label: `${name} (TOML)`,
+        onResult: (r) => replace(preview, renderPreview(r)),
+        onSubmit: () => save.click(),
+        onInput: () => {
+          saveResult.textContent = '';
+          saveError.show(null);
+        },
+      });
+      replace(editorSlot, editor.el);
+    } else {
+      await editor.setText(savedText);
+    }
+  }
+
+  function drawVersion(version) {
+    replace(versionLine, version ? ['Version ', h('strong', {}, String(version))] : h('span', { class: 'muted' }, 'No versions yet.'));
+  }
+
+  async function loadHistory() {
+    let versions;
+    try {
+      versions = (await get(docPath(name, '/versions'))).versions;
+      historyError.show(null);
+    } catch (err) {
+      historyError.show(`Could not load the history: ${err.message}`);
+      return;
+    }
+    replace(history, versions.length
+      ? versions.map((v, i) => h('li', { class: 'version' },
+        h('div', { class: 'version-head' },
+          h('strong', {}, `Version ${v.version}`),
+          i === 0 ? h('span', { class: 'badge' }, 'latest') : null,
+          h('span', { class: 'muted' }, ` ${v.author || 'someone'} · `, ago(v.created_at))),
+        h('p', { class: v.message ? 'version-message' : 'version-message muted' }, v.message || 'No message'),
+        h('p', { class: 'version-changes help' }, diffSummary(v.changes))))
+      : h('li', { class: 'muted' }, 'No versions yet.'));
+  }
+
+  async function doSave() {
+    if (!editor) return;
+    saveError.show(null);
+    saveResult.textContent = '';
+    conflict.hidden = true;
+    const text = editor.getText();
+    await busy(save, 'Saving…', async () => {
+      try {
+        const v = await put(docPath(name), { toml: text, base_version: base, message: message.input.value.trim() || null });
+        base = v.version;
+        savedText = text;
+        if (v.unchanged) {
+          replace(saveResult, h('strong', {}, 'No changes to save. '), `The text is version ${v.version} already, so no new version was made.`);
+          return;
+        }
+        message.input.value = '';
+        drawVersion(v.version);
+        replace(saveResult, h('span', { class: 'ok-text' }, `Saved version ${v.version} of ${name}. `),
+          'Every environment that includes it gets it now.');
+        toast(`Saved ${name} version ${v.version}.`);
+        loadHistory();
+        onSaved();
+      } catch (err) {
+        if (['invalid_toml', 'invalid_key', 'too_large'].includes(err.code)) {
+          editor.markError(err.body);
+          saveError.show(`Not saved. ${describeError(err.body)}`);
+        } else if (err.status === 409 && err.code === 'conflict') {
+          showConflict(err.body);
+        } else {
+          saveError.show(`Not saved: ${capitalize(err.message)}`);
+        }
+      }
+    });
+  }
+  save.addEventListener('click', doSave);
+  el.addEventListener('keydown', (event) => {
+    if (event.defaultPrevented || event.target !== message.input || event.key !== 'Enter') return;
+    event.preventDefault();
+    save.click();
+  });
+
+  /** Someone saved meanwhile: say who and what changed, keep the text, offer the ways on. */
+  function showConflict(body) {
+    const latest = body.latest_version;
+    const saveOnTop = h('button', { type: 'button', class: 'button primary' }, `Save my text as version ${latest + 1}`);
+    const loadLatest = h('button', { type: 'button', class: 'button' }, `Load version ${latest} (discard my text)`);
+    replace(conflict,
+      h('h3', {}, 'Not saved: someone else saved meanwhile'),
+      h('p', {}, `${capitalize(body.message)}.`),
+      h('ul', { class: 'conflict-since' }, (body.since || []).map((v) => h('li', {},
+        `Version ${v.version} by ${v.author || 'someone'}: ${diffSummary(v.changes)}`))),
+      h('p', {}, 'Your text is still in the editor, unchanged.'),
+      h('div', { class: 'actions start' }, saveOnTop, loadLatest));
+    conflict.hidden = false;
+    saveOnTop.addEventListener('click', () => {
+      base = latest;
+      doSave();
+    });
+    loadLatest.addEventListener('click', async () => {
+      conflict.hidden = true;
+      await load();
+      loadHistory();
+    });
+  }
+
+  load();
+  loadHistory();
+  return {
+    el,
+    name,
+    async mayLeave() {
+      if (!dirty()) return true;
+      return confirmDialog({
+        title: 'Discard your changes?', message: `Your edit of ${name} is not saved.`, confirm: 'Discard changes', danger: true,
+      });
+    },
+    destroy() {
+      if (editor) editor.destroy();
+    },
+  };
+}
