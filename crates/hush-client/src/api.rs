@@ -176,6 +176,17 @@ impl SecretsVersion {
     pub fn revision(&self) -> i64 {
         self.revision.unwrap_or(self.version)
     }
+
+    /// What this revision is made of, as a running copy reports it:
+    /// `{"version": own, "shared": [{"name", "version"}, …]}`.
+    pub fn parts(&self) -> Value {
+        let shared: Vec<Value> = self
+            .includes
+            .iter()
+            .map(|i| json!({ "name": i["document"], "version": i["version"] }))
+            .collect();
+        json!({ "version": self.version, "shared": shared })
+    }
 }
 
 impl std::fmt::Debug for SecretsVersion {
@@ -227,7 +238,11 @@ pub struct InstanceReport {
     pub instance_id: String,
     pub hostname: String,
     pub pid: Option<i64>,
+    /// The effective revision applied.
     pub applied_version: i64,
+    /// Its parts ([`SecretsVersion::parts`]), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied: Option<Value>,
     pub status: Option<String>,
 }
 
@@ -719,6 +734,35 @@ impl Client {
         let body: Value = self.get(&format!("/shared/{}/versions", enc(name))).await?;
         serde_json::from_value(body["versions"].clone())
             .map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// One version of a shared document: its text for editors, key names and masked values
+    /// for everyone.
+    pub async fn shared_version(&self, name: &str, version: i64) -> Result<Value> {
+        self.get(&format!("/shared/{}/versions/{version}", enc(name)))
+            .await
+    }
+
+    /// Which keys differ between two versions of a shared document (names only).
+    pub async fn shared_diff(&self, name: &str, from: i64, to: Option<i64>) -> Result<Value> {
+        let to = to.map(|t| format!("&to={t}")).unwrap_or_default();
+        self.get(&format!("/shared/{}/diff?from={from}{to}", enc(name)))
+            .await
+    }
+
+    /// Saves an old version's text as the shared document's newest version.
+    pub async fn shared_rollback(
+        &self,
+        name: &str,
+        version: i64,
+        base_version: i64,
+    ) -> Result<VersionInfo> {
+        self.call(
+            Method::POST,
+            &format!("/shared/{}/rollback", enc(name)),
+            json!({ "version": version, "base_version": base_version }),
+        )
+        .await
     }
 
     // ---- tokens ----

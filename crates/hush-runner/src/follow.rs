@@ -63,6 +63,44 @@ impl Report {
     }
 }
 
+/// What a source fetched lately, by version: a report of the version the app runs can then say
+/// what that version was made of (an environment's own version and its shared documents').
+/// Keeps the newest few, since the app may run an older one than the newest fetched (a burst
+/// being coalesced, or a newer one refused as invalid).
+pub struct Fetched<T> {
+    recent: std::sync::Mutex<std::collections::VecDeque<(i64, T)>>,
+}
+
+impl<T> Default for Fetched<T> {
+    fn default() -> Fetched<T> {
+        Fetched {
+            recent: Default::default(),
+        }
+    }
+}
+
+impl<T: Clone> Fetched<T> {
+    const KEPT: usize = 8;
+
+    pub fn remember(&self, version: i64, parts: T) {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.retain(|(v, _)| *v != version);
+        if recent.len() == Self::KEPT {
+            recent.pop_front();
+        }
+        recent.push_back((version, parts));
+    }
+
+    /// What `version` was made of, if it was fetched lately.
+    pub fn get(&self, version: i64) -> Option<T> {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent
+            .iter()
+            .find(|(v, _)| *v == version)
+            .map(|(_, parts)| parts.clone())
+    }
+}
+
 /// This machine's name, for reports: `/proc/sys/kernel/hostname`, `/etc/hostname`,
 /// `$HOSTNAME`, else "localhost".
 pub fn hostname() -> String {

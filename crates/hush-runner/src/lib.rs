@@ -54,7 +54,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use backoff::Backoff;
-pub use follow::{Announcements, Delivery, FollowOptions, Report, VersionSource, hostname};
+pub use follow::{
+    Announcements, Delivery, Fetched, FollowOptions, Report, VersionSource, hostname,
+};
 pub use mask::{CONCEALED, LogBuffer, LogLine, Stream};
 pub use nix::sys::signal::Signal;
 pub use run::Runner;

@@ -23,19 +23,29 @@ struct Includes {
     docs: Vec<App>,
 }
 
+/// An environment's includes once read; readers that find the slot empty wait for the one
+/// read under way (single flight): a shared save's announcement brings every runner of every
+/// including environment at once, and each must not read the database.
+#[derive(Default)]
+struct IncludesSlot {
+    loaded: tokio::sync::OnceCell<Arc<Includes>>,
+}
+
 #[derive(Default)]
 pub struct IncludesCache {
-    by_env: RwLock<HashMap<i64, Arc<Includes>>>,
+    by_env: RwLock<HashMap<i64, Arc<IncludesSlot>>>,
 }
 
 impl IncludesCache {
-    /// Drops what is cached about an environment whose includes are now at `shared_rev`.
+    /// Drops what is cached about an environment whose includes are now at `shared_rev` (a
+    /// read under way may predate it: its slot goes too).
     pub fn changed(&self, env_id: i64, shared_rev: i64) {
         let mut cache = self.by_env.write().expect("includes cache lock");
-        if cache
-            .get(&env_id)
-            .is_some_and(|c| c.shared_rev < shared_rev)
-        {
+        if cache.get(&env_id).is_some_and(|slot| {
+            slot.loaded
+                .get()
+                .is_none_or(|loaded| loaded.shared_rev < shared_rev)
+        }) {
             cache.remove(&env_id);
         }
     }
@@ -51,30 +61,41 @@ impl IncludesCache {
         self.by_env.write().expect("includes cache lock").clear();
     }
 
+    /// The includes if they are loaded (the fast read path never waits for a load).
     fn cached(&self, env_id: i64) -> Option<Arc<Includes>> {
-        self.by_env
-            .read()
-            .expect("includes cache lock")
-            .get(&env_id)
-            .cloned()
+        let cache = self.by_env.read().expect("includes cache lock");
+        cache.get(&env_id)?.loaded.get().cloned()
     }
 
     async fn get(&self, state: &AppState, env_id: i64) -> ApiResult<Arc<Includes>> {
-        if let Some(found) = self.cached(env_id) {
-            return Ok(found);
-        }
-        let env = state.store.get_environment(env_id).await?;
-        let docs = state.store.includes(env_id).await?;
-        let fresh = Arc::new(Includes {
-            shared_rev: env.shared_rev,
-            docs,
-        });
-        let mut cache = self.by_env.write().expect("includes cache lock");
-        let entry = cache.entry(env_id).or_insert_with(|| fresh.clone());
-        if entry.shared_rev < fresh.shared_rev {
-            *entry = fresh;
-        }
-        Ok(entry.clone())
+        let found = self
+            .by_env
+            .read()
+            .expect("includes cache lock")
+            .get(&env_id)
+            .cloned();
+        let slot = match found {
+            Some(slot) => slot,
+            None => self
+                .by_env
+                .write()
+                .expect("includes cache lock")
+                .entry(env_id)
+                .or_default()
+                .clone(),
+        };
+        slot.loaded
+            .get_or_try_init(|| async {
+                crate::metrics::Metrics::inc(&state.metrics.environment_loads);
+                let env = state.store.get_environment(env_id).await?;
+                let docs = state.store.includes(env_id).await?;
+                Ok::<_, ApiError>(Arc::new(Includes {
+                    shared_rev: env.shared_rev,
+                    docs,
+                }))
+            })
+            .await
+            .cloned()
     }
 }
 

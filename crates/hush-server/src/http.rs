@@ -18,10 +18,28 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tower::ServiceExt;
 
 use crate::AppState;
+
+/// How many finished handshakes may wait to be accepted (the kernel caps it at
+/// `net.core.somaxconn`, 4096 on current Linux).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` with a deep accept queue. The usual 128 overflows when many runners
+/// connect at once (a shared save sends every runner of every including environment to read),
+/// and a connection dropped there waits for the client's retransmission, a whole second.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// File descriptors kept for the database, the log, launched apps' pipes and the like.
 const RESERVED_FDS: usize = 64;

@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hush_runner::{
-    Announcements, Backoff, ChildState, Delivery, ExitCause, FollowOptions, LogBuffer, Report,
-    Runner, RunnerConfig, SecretsUpdate, VersionSource, hostname,
+    Announcements, Backoff, ChildState, Delivery, ExitCause, Fetched, FollowOptions, LogBuffer,
+    Report, Runner, RunnerConfig, SecretsUpdate, VersionSource, hostname,
 };
-use hush_store::{App, InstanceReport, LaunchConfig};
+use hush_store::{App, AppliedVersions, InstanceReport, LaunchConfig, SharedVersion};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, watch};
 
@@ -205,10 +205,12 @@ fn child_env(port: Option<u16>) -> Vec<(OsString, OsString)> {
 }
 
 /// What a launched app follows: the watch hub for announcements, the vault for the secrets,
-/// the store for its running-copy reports.
+/// the store for its running-copy reports. `app` stands for the environment it follows.
 struct ServerSource {
     state: AppState,
     app: App,
+    /// What each revision fetched lately was made of, for the reports.
+    fetched: Fetched<AppliedVersions>,
 }
 
 impl VersionSource for ServerSource {
@@ -244,6 +246,20 @@ impl VersionSource for ServerSource {
         let text = current
             .text()
             .map_err(|e| format!("{}: {}", e.code, e.message))?;
+        self.fetched.remember(
+            current.rev.total(),
+            AppliedVersions {
+                version: current.version(),
+                shared: current
+                    .included_versions()
+                    .into_iter()
+                    .map(|i| SharedVersion {
+                        name: i.document,
+                        version: i.version,
+                    })
+                    .collect(),
+            },
+        );
         Ok(SecretsUpdate::new(current.rev.total(), text.to_string()))
     }
 
@@ -251,13 +267,32 @@ impl VersionSource for ServerSource {
         let label = panel_state(&report.state).0;
         self.state
             .store
-            .report_instance(instance(&self.app, &report, label))
+            .report_instance(self.instance(&report, label))
             .await
             .map_err(|e| e.to_string())
     }
 
     fn describe(&self) -> String {
-        format!("the secrets of {:?}", self.app.name)
+        format!("the secrets of {}/{}", self.app.name, self.app.env)
+    }
+}
+
+impl ServerSource {
+    /// The running-copy report of the environment this app follows.
+    fn instance(&self, report: &Report, status: &str) -> InstanceReport {
+        InstanceReport {
+            app_id: self.app.env_id,
+            instance_id: format!("server:{}", hostname()),
+            hostname: hostname(),
+            pid: report.state.pid().map(i64::from),
+            applied_version: report.applied_version.unwrap_or(0),
+            applied: report
+                .applied_version
+                .and_then(|version| self.fetched.get(version)),
+            status: hush_store::InstanceStatus::parse(status)
+                .unwrap_or(hush_store::InstanceStatus::Running),
+            reported_at: now_millis(),
+        }
     }
 }
 
@@ -284,9 +319,19 @@ async fn first_version(
 /// Runs the app until it is stopped for good: follows its versions and reports its state
 /// ([`Delivery`]), restarts it after a crash (with backoff), reboots it on request.
 async fn supervise(state: AppState, app: App, launched: Arc<Launched>) {
+    let env = launched.launch.env_name();
+    let app = match state.store.find_environment(app.id, env).await {
+        Ok(found) => app.in_env(&found),
+        Err(err) => {
+            tracing::error!(app = %app.name, env, error = %err, "cannot launch the app: its environment cannot be found");
+            launched.done.send_replace(true);
+            return;
+        }
+    };
     let source = Arc::new(ServerSource {
         state: state.clone(),
         app: app.clone(),
+        fetched: Fetched::default(),
     });
     let mut stop = launched.stop.subscribe();
     if let Some(first) = first_version(&source, &mut stop).await {
@@ -301,7 +346,7 @@ async fn supervise(state: AppState, app: App, launched: Arc<Launched>) {
     let stopped = Report::of(&launched.runner);
     let _ = state
         .store
-        .report_instance(instance(&app, &stopped, "stopped"))
+        .report_instance(source.instance(&stopped, "stopped"))
         .await;
     launched.done.send_replace(true);
 }
@@ -359,18 +404,5 @@ async fn run_until_stopped(
             _ = stop.wait_for(|s| *s) => return,
             _ = launched.reboot.notified() => {}
         }
-    }
-}
-
-fn instance(app: &App, report: &Report, status: &str) -> InstanceReport {
-    InstanceReport {
-        app_id: app.id,
-        instance_id: format!("server:{}", hostname()),
-        hostname: hostname(),
-        pid: report.state.pid().map(i64::from),
-        applied_version: report.applied_version.unwrap_or(0),
-        status: hush_store::InstanceStatus::parse(status)
-            .unwrap_or(hush_store::InstanceStatus::Running),
-        reported_at: now_millis(),
     }
 }

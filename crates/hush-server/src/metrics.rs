@@ -16,6 +16,12 @@ pub struct Metrics {
     pub secret_reads: AtomicU64,
     pub secret_saves: AtomicU64,
     pub logins_failed: AtomicU64,
+    /// Cache fills from the database on the read path of environments: an environment found by
+    /// name, or its includes read. A shared save's announcement must not make every runner's
+    /// read do one.
+    pub environment_loads: AtomicU64,
+    /// Merged secrets bodies built for environments with includes (one per state).
+    pub effective_builds: AtomicU64,
 }
 
 impl Metrics {
@@ -59,6 +65,16 @@ async fn render(State(state): State<AppState>) -> String {
             "hush_logins_failed_total",
             "Failed sign-ins.",
             &m.logins_failed,
+        ),
+        (
+            "hush_environment_loads_total",
+            "Environments (by name) and their includes read from the database on a cache miss.",
+            &m.environment_loads,
+        ),
+        (
+            "hush_effective_builds_total",
+            "Merged secrets bodies built for environments that include shared documents.",
+            &m.effective_builds,
         ),
     ];
     for (name, help, value) in counters {

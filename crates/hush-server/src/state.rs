@@ -243,6 +243,7 @@ impl AppState {
     pub async fn catch_up(&self) {
         self.vault.forget_all();
         self.includes.forget_all();
+        self.apps.forget_environments();
         self.tokens.forget_all();
         match self.store.list_apps().await {
             Ok(apps) => {
@@ -385,6 +386,9 @@ pub struct AppCache {
     /// Environments other than production an app token was let into, by environment id (names
     /// never change; a deleted environment takes its tokens with it).
     by_env_id: std::sync::RwLock<std::collections::HashMap<i64, hush_store::App>>,
+    /// Environments by app id and name. Only the id and name are used (`App::in_env`): neither
+    /// changes while the environment exists, and a deleted one is forgotten.
+    envs: std::sync::RwLock<std::collections::HashMap<(i64, String), hush_store::Environment>>,
 }
 
 impl AppCache {
@@ -425,7 +429,34 @@ impl AppCache {
             .insert(app.env_id, app.clone());
     }
 
-    /// Drops an app (by its id) or an environment (by its id).
+    /// The environment `name` of the app `app_id` (every request to `/apps/{app}/envs/{env}/…`
+    /// asks: without a cache, each runner's read was a database query).
+    pub async fn env(
+        &self,
+        state: &AppState,
+        app_id: i64,
+        name: &str,
+    ) -> hush_store::Result<hush_store::Environment> {
+        let key = (app_id, name.to_owned());
+        if let Some(env) = self.envs.read().expect("app cache lock").get(&key) {
+            return Ok(env.clone());
+        }
+        crate::metrics::Metrics::inc(&state.metrics.environment_loads);
+        let env = state.store.find_environment(app_id, name).await?;
+        self.envs
+            .write()
+            .expect("app cache lock")
+            .insert(key, env.clone());
+        Ok(env)
+    }
+
+    /// After missed events: environments may have been deleted and made again.
+    pub fn forget_environments(&self) {
+        self.envs.write().expect("app cache lock").clear();
+        self.by_env_id.write().expect("app cache lock").clear();
+    }
+
+    /// Forgets an app, or an environment, by id.
     pub fn forget(&self, app_id: i64) {
         self.by_name
             .write()
@@ -435,5 +466,9 @@ impl AppCache {
             .write()
             .expect("app cache lock")
             .retain(|_, app| app.id != app_id && app.env_id != app_id);
+        self.envs
+            .write()
+            .expect("app cache lock")
+            .retain(|(owner, _), env| *owner != app_id && env.id != app_id);
     }
 }

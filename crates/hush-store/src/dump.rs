@@ -149,6 +149,7 @@ const TABLES: &[Table] = &[
             ("hostname", Text),
             ("pid", Int),
             ("applied_version", Int),
+            ("applied", Text),
             ("status", Text),
             ("reported_at", Int),
         ],

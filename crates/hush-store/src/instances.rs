@@ -23,6 +23,9 @@ impl InstanceStore for SqlStore {
                     .bind(&report.hostname)
                     .bind(report.pid)
                     .bind(report.applied_version)
+                    .bind(report.applied.as_ref().map(|a| {
+                        serde_json::to_string(a).expect("AppliedVersions always serializes")
+                    }))
                     .bind(report.status.as_str())
                     .bind(report.reported_at)
                     .run(conn)

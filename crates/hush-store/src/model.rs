@@ -196,6 +196,16 @@ pub struct LaunchConfig {
     pub folder: String,
     pub command: String,
     pub port: Option<u16>,
+    /// The environment whose effective secrets the app runs with (`production` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+}
+
+impl LaunchConfig {
+    /// The environment the launched app follows.
+    pub fn env_name(&self) -> &str {
+        self.env.as_deref().unwrap_or("production")
+    }
 }
 
 pub struct NewApp {
@@ -368,8 +378,31 @@ pub struct InstanceReport {
     pub hostname: String,
     pub pid: Option<i64>,
     pub applied_version: i64,
+    /// The parts of that revision, when the runner said them (runners before this did not).
+    pub applied: Option<AppliedVersions>,
     pub status: InstanceStatus,
     pub reported_at: Millis,
+}
+
+/// What a running copy of an app environment applied, part by part: the environment's own
+/// version and the version of each included shared document, in include order.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppliedVersions {
+    /// The environment's own document's version (0: it has none).
+    pub version: i64,
+    #[serde(default)]
+    pub shared: Vec<SharedVersion>,
+}
+
+/// One included shared document and the version of it a running copy applied.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedVersion {
+    pub name: String,
+    pub version: i64,
 }
 
 /// Who did something the audit log records.

@@ -353,6 +353,7 @@ pub(crate) struct InstanceRow {
     hostname: String,
     pid: Option<i64>,
     applied_version: i64,
+    applied: Option<String>,
     status: String,
     reported_at: i64,
 }
@@ -365,6 +366,10 @@ impl InstanceRow {
             hostname: self.hostname,
             pid: self.pid,
             applied_version: self.applied_version,
+            applied: self
+                .applied
+                .map(|text| from_json("instances.applied", &text))
+                .transpose()?,
             status: InstanceStatus::parse(&self.status)
                 .ok_or_else(|| corrupt(format!("unknown instance status {:?}", self.status)))?,
             reported_at: self.reported_at,

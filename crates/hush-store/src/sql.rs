@@ -43,7 +43,7 @@ macro_rules! version_from {
 }
 macro_rules! instance_cols {
     () => {
-        "app_id, instance_id, hostname, pid, applied_version, status, reported_at"
+        "app_id, instance_id, hostname, pid, applied_version, applied, status, reported_at"
     };
 }
 macro_rules! audit_cols {
@@ -218,11 +218,12 @@ pub(crate) const REWRAP_APP_KEY: &str =
 
 // ---- instances ----
 pub(crate) const UPSERT_INSTANCE: &str = "INSERT INTO instances \
-     (app_id, instance_id, hostname, pid, applied_version, status, reported_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     (app_id, instance_id, hostname, pid, applied_version, applied, status, reported_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
      ON CONFLICT (app_id, instance_id) DO UPDATE SET \
      hostname = excluded.hostname, pid = excluded.pid, \
-     applied_version = excluded.applied_version, status = excluded.status, \
+     applied_version = excluded.applied_version, applied = excluded.applied, \
+     status = excluded.status, \
      reported_at = excluded.reported_at";
 pub(crate) const LIST_INSTANCES: &str = concat!(
     "SELECT ",

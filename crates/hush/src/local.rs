@@ -498,6 +498,16 @@ async fn push(
         println!("Nothing to push: {SECRETS_FILE} is version {base_version} of {app}.");
         return Ok(ExitCode::SUCCESS);
     }
+    // A pulled file holds the merged document, without the own document's comments: pushing it
+    // back unchanged must not replace the saved text with a comment-less copy.
+    if includes && base_version > 0 && base == *local.root() {
+        println!(
+            "Nothing to push: the keys of {SECRETS_FILE} that are {app}'s own have the values of \
+             version {base_version} (with included shared documents, changes to comments or \
+             layout alone are not pushed)."
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     if base_version > 0 {
         println!("Changes against version {base_version} of {app}:");
     } else {
@@ -529,7 +539,8 @@ async fn push(
 }
 
 /// `local` without the root keys whose value is exactly what an included shared document gives
-/// (and that the environment's own document does not have), as TOML.
+/// (and that the environment's own document does not have). Only those keys are cut out of the
+/// file's text: its comments and layout stay.
 async fn own_part(
     client: &hush_client::api::Client,
     app: &str,
@@ -550,7 +561,7 @@ async fn own_part(
             .and_then(|k| k["from"].as_str());
         let from_shared = from.is_some_and(|f| f != env) && !own.contains_key(key);
         if from_shared && effective.root().get(key) == Some(value) {
-            shared.push(format!("{key} ({})", from.unwrap_or_default()));
+            shared.push((key.clone(), from.unwrap_or_default().to_owned()));
         } else {
             kept.insert(key.clone(), value.clone());
         }
@@ -558,14 +569,30 @@ async fn own_part(
     if shared.is_empty() {
         return Ok((local.text().to_owned(), local));
     }
+    let named: Vec<String> = shared.iter().map(|(k, d)| format!("{k} ({d})")).collect();
     println!(
         "Left to the shared documents (unchanged): {}",
-        shared.join(", ")
+        named.join(", ")
     );
-    let text = hush_core::to_toml(&kept);
+    let keys: Vec<&str> = shared.iter().map(|(k, _)| k.as_str()).collect();
+    let text = without_root_keys(local.text(), &keys)
+        .filter(|text| Document::parse(text).is_ok_and(|d| *d.root() == kept))
+        // Not expected (the file parsed as TOML 1.0 already); the keys still go, as plain TOML.
+        .unwrap_or_else(|| hush_core::to_toml(&kept));
     let doc = Document::parse_for_save(&text)
         .map_err(|e| anyhow::anyhow!("{SECRETS_FILE} without the shared keys: {e}"))?;
     Ok((text, doc))
+}
+
+/// `text` with the root keys `keys` (and everything under them) cut out, every other line as it
+/// was; `None` when toml_edit cannot read the text.
+fn without_root_keys(text: &str, keys: &[&str]) -> Option<String> {
+    let mut doc: toml_edit::DocumentMut = text.parse().ok()?;
+    for key in keys {
+        doc.remove(key);
+    }
+    // The blank lines that stood before a removed first key.
+    Some(doc.to_string().trim_start().to_owned())
 }
 
 /// Key names only: `+ added`, `- removed`, `~ changed`.

@@ -10,7 +10,6 @@ use hush_crypto::MasterKey;
 use hush_server::{AppState, Keyring, ServerConfig};
 use hush_store::Store;
 use serde::Deserialize;
-use tokio::net::TcpListener;
 
 pub const EXAMPLE_CONFIG: &str = include_str!("../hush.example.toml");
 
@@ -491,13 +490,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ..ServerConfig::default()
     };
     let state = AppState::new(store.clone(), keyring, config).await?;
-    let listener = TcpListener::bind(settings.listen)
-        .await
+    let listener = hush_server::http::listen(settings.listen)
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let local = listener.local_addr()?;
     if let Some(addr) = settings.metrics_listen {
-        let metrics = TcpListener::bind(addr)
-            .await
+        let metrics = hush_server::http::listen(addr)
             .with_context(|| format!("cannot listen for metrics on {addr}"))?;
         let app = hush_server::metrics::router(state.clone());
         tokio::spawn(async move { axum::serve(metrics, app).await });

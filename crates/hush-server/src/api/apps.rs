@@ -105,6 +105,11 @@ pub async fn create(
     if let Some(launch) = &body.launch {
         who.require(hush_store::Role::Owner)?;
         super::launch::check(&state, launch)?;
+        if launch.env_name() != "production" {
+            return Err(ApiError::bad_request(
+                "launch.env: a new app has only production; add the environment, then set the launch settings",
+            ));
+        }
     }
     let first = body
         .toml

@@ -109,7 +109,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
-/// Deletes an environment with its history, tokens and includes (owners). `production` stays.
+/// Deletes an environment with its history, tokens and includes (owners). `production` stays,
+/// and so does the environment a server-launched app follows (409).
 #[utoipa::path(delete, path = "/apps/{app}/envs/{env}", tag = "environments",
     params(("app" = String, Path), ("env" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = "default", body = ErrorBody, description = "409 for production")))]
@@ -117,6 +118,12 @@ pub async fn remove(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Owner>,
 ) -> ApiResult<StatusCode> {
+    if app.launch.as_ref().is_some_and(|l| l.env_name() == app.env) {
+        return Err(ApiError::conflict(format!(
+            "the server launches {} with the secrets of {}: launch it with another environment first",
+            app.name, app.env
+        )));
+    }
     let env = state
         .store
         .delete_environment(
@@ -273,6 +280,16 @@ pub struct KeySource {
     pub hides: Vec<String>,
 }
 
+impl From<&hush_core::Provenance> for KeySource {
+    fn from(p: &hush_core::Provenance) -> KeySource {
+        KeySource {
+            key: p.key.clone(),
+            from: p.from.clone(),
+            hides: p.hides.clone(),
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct EffectiveView {
     pub app: String,
@@ -322,14 +339,7 @@ pub async fn effective(
         version: current.version(),
         revision: current.rev.total(),
         includes: current.included_versions(),
-        keys: merged
-            .provenance()
-            .map(|p| KeySource {
-                key: p.key.clone(),
-                from: p.from.clone(),
-                hides: p.hides.clone(),
-            })
-            .collect(),
+        keys: merged.provenance().map(KeySource::from).collect(),
         masked: serde_json::to_value(hush_core::masked(merged.root()))
             .map_err(|_| ApiError::internal())?,
         toml,

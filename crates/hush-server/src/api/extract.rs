@@ -307,7 +307,7 @@ fn no_app(name: &str) -> ApiError {
 /// `app` in its environment named `env` (production when `None`), or a 404 that names both.
 pub async fn in_env(state: &AppState, app: App, env: Option<&str>) -> ApiResult<App> {
     let Some(env) = env else { return Ok(app) };
-    match state.store.find_environment(app.id, env).await {
+    match state.apps.env(state, app.id, env).await {
         Ok(found) => Ok(app.in_env(&found)),
         Err(StoreError::NotFound) => Err(ApiError::not_found(format!(
             "app {:?} has no environment named {env:?}",

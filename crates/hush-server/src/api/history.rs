@@ -113,9 +113,9 @@ pub(super) async fn version_root(state: &AppState, app: &App, version: i64) -> A
 
 #[derive(Deserialize, IntoParams, ToSchema)]
 pub struct DiffQuery {
-    from: i64,
+    pub(super) from: i64,
     /// The newest version when absent.
-    to: Option<i64>,
+    pub(super) to: Option<i64>,
 }
 
 /// Key-level difference between two versions; names only (any member).
@@ -126,19 +126,25 @@ pub async fn diff(
     AppAccess { app, .. }: AppAccess<Viewer>,
     Query(q): Query<DiffQuery>,
 ) -> ApiResult<axum::Json<DiffView>> {
+    Ok(axum::Json(diff_of(&state, &app, &q).await?))
+}
+
+/// The key-level difference between two versions of `app` (an app environment, or a shared
+/// document's handle).
+pub(super) async fn diff_of(state: &AppState, app: &App, q: &DiffQuery) -> ApiResult<DiffView> {
     let to = match q.to {
         Some(v) => v,
         None => state
             .vault
-            .latest(state.store.as_ref(), &app)
+            .latest(state.store.as_ref(), app)
             .await?
             .map_or(0, |l| l.version),
     };
-    let old = version_root(&state, &app, q.from).await?;
-    let new = version_root(&state, &app, to).await?;
-    Ok(axum::Json(DiffView {
+    let old = version_root(state, app, q.from).await?;
+    let new = version_root(state, app, to).await?;
+    Ok(DiffView {
         from: q.from,
         to,
         diff: hush_core::diff(&old, &new).into(),
-    }))
+    })
 }

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use hush_store::{InstanceReport, InstanceStatus, now_millis};
+use hush_store::{AppliedVersions, InstanceReport, InstanceStatus, now_millis};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -32,7 +32,10 @@ pub struct ReportBody {
     #[schema(min_length = 1, max_length = 255)]
     hostname: String,
     pid: Option<i64>,
+    /// The effective revision applied (what the watch stream announces).
     applied_version: i64,
+    /// Its parts: the environment's own version and each included shared document's.
+    applied: Option<AppliedVersions>,
     /// `running` when absent.
     status: Option<InstanceStatus>,
 }
@@ -51,6 +54,9 @@ pub async fn report(
             "instance_id and hostname: give 1 to 100 and 1 to 255 bytes",
         ));
     }
+    if let Some(applied) = &body.applied {
+        check_applied(applied)?;
+    }
     state
         .store
         .report_instance(InstanceReport {
@@ -59,9 +65,36 @@ pub async fn report(
             hostname: body.hostname,
             pid: body.pid,
             applied_version: body.applied_version,
+            applied: body.applied,
             status: body.status.unwrap_or(InstanceStatus::Running),
             reported_at: now_millis(),
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// An environment includes at most a few documents; a report names no more than this many.
+const MAX_APPLIED_SHARED: usize = 100;
+
+/// Refuses parts no environment can have (the revision itself is the runner's word, as before).
+fn check_applied(applied: &AppliedVersions) -> ApiResult<()> {
+    if applied.version < 0 {
+        return Err(ApiError::bad_request("applied.version: give 0 or more"));
+    }
+    if applied.shared.len() > MAX_APPLIED_SHARED {
+        return Err(ApiError::bad_request(format!(
+            "applied.shared: give at most {MAX_APPLIED_SHARED} documents"
+        )));
+    }
+    for (i, doc) in applied.shared.iter().enumerate() {
+        super::check_app_name(&doc.name).map_err(|e| {
+            ApiError::bad_request(format!("applied.shared[{i}].name: {}", e.message))
+        })?;
+        if doc.version < 0 {
+            return Err(ApiError::bad_request(format!(
+                "applied.shared[{i}].version: give 0 or more"
+            )));
+        }
+    }
+    Ok(())
 }

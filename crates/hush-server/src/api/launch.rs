@@ -42,6 +42,10 @@ pub(super) fn check(state: &AppState, launch: &LaunchConfig) -> ApiResult<()> {
             "launch.command: give the command that starts the app",
         ));
     }
+    if let Some(env) = &launch.env {
+        super::check_app_name(env)
+            .map_err(|e| ApiError::bad_request(format!("launch.env: {}", e.message)))?;
+    }
     if let Some(launcher) = &state.launcher {
         launcher.folder(launch)?;
     }
@@ -96,7 +100,9 @@ pub async fn reboot(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// Sets (or, with `null`, clears) how the server launches the app (owners).
+/// Sets (or, with `null`, clears) how the server launches the app (owners): its folder,
+/// command, port and the environment whose effective secrets it follows (`production` when
+/// absent; 404 when the app has no such environment).
 #[utoipa::path(put, path = "/apps/{app}/launch", tag = "launch", params(("app" = String, Path)), request_body = Option<LaunchConfig>,
     responses((status = 204, description = "Saved; the app restarts with them"), (status = "default", body = ErrorBody, description = "400 names the field that cannot be used")))]
 pub async fn set(
@@ -106,6 +112,7 @@ pub async fn set(
 ) -> ApiResult<StatusCode> {
     if let Some(launch) = &launch {
         check(&state, launch)?;
+        super::extract::in_env(&state, app.clone(), Some(launch.env_name())).await?;
     }
     state
         .store

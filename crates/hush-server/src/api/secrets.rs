@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use super::audit_event;
 use super::extract::member_app;
 use super::extract::{AppAccess, Editor, EditorOrRunner, Json, Viewer};
-use super::views::{Changes, EnvPreview, Invalid, Keys, SecretsView, Validation, VersionView};
+use super::views::{Changes, Invalid, Keys, SecretsView, Validation, VersionView};
 use crate::audit::ReadKey;
 use crate::auth::Principal;
 use crate::envs::Current;
@@ -78,6 +78,7 @@ async fn build_body(state: &AppState, app: &App, current: &Current) -> ApiResult
     state
         .bodies
         .get_or_build(app.env_id, current, || {
+            Metrics::inc(&state.metrics.effective_builds);
             let text = current.text()?;
             Ok(serde_json::to_vec(&json!({
                 "app": app.name,
@@ -182,11 +183,11 @@ pub async fn save(
 pub struct RollbackBody {
     /// The version whose text becomes the newest again.
     #[schema(minimum = 1)]
-    version: i64,
+    pub(super) version: i64,
     #[schema(minimum = 0)]
-    base_version: i64,
+    pub(super) base_version: i64,
     #[schema(max_length = 500)]
-    message: Option<String>,
+    pub(super) message: Option<String>,
 }
 
 /// Makes a new version with the text of an old one (editors); history is never rewritten.
@@ -224,7 +225,7 @@ pub(super) enum Saved {
 }
 
 impl Saved {
-    fn into_view(self) -> VersionView {
+    pub(super) fn into_view(self) -> VersionView {
         match self {
             Saved::Created(meta) => VersionView::new(&meta),
             Saved::Unchanged(meta) => VersionView {
@@ -398,26 +399,32 @@ async fn conflict(state: &AppState, app: &App, base: i64) -> ApiError {
     }))
 }
 
-/// Key names and what becomes an environment variable, never values (any member may look).
+/// Key names and what becomes an environment variable, never values (any member may look):
+/// of the effective secrets, with the document each root key comes from.
 #[utoipa::path(get, path = "/apps/{app}/keys", tag = "secrets", params(("app" = String, Path)),
     responses((status = 200, body = Keys), (status = "default", body = ErrorBody, description = "An error")))]
 pub async fn keys(
     State(state): State<AppState>,
     AppAccess { app, .. }: AppAccess<Viewer>,
 ) -> ApiResult<axum::Json<Keys>> {
-    let Some(latest) = state.vault.latest(state.store.as_ref(), &app).await? else {
-        return Ok(axum::Json(Keys {
-            version: 0,
-            keys: Vec::new(),
-            masked: None,
-            env: EnvPreview::default(),
-        }));
-    };
-    let doc = Document::parse(&latest.text).map_err(|_| ApiError::internal())?;
+    let current = crate::envs::current(&state, &app).await?;
+    let merged = current.effective(&app.env)?;
+    let doc = match &current.own {
+        // Nothing included: the text as saved (the warnings' line numbers stay right).
+        Some(own) if current.includes.is_empty() => Document::parse(&own.text),
+        _ => Document::parse(&merged.to_toml()),
+    }
+    .map_err(|_| ApiError::internal())?;
     Ok(axum::Json(Keys {
-        version: latest.version,
+        version: current.version(),
+        revision: current.rev.total(),
+        includes: current.included_versions(),
         keys: doc.key_paths(),
-        masked: Some(hush_core::masked(doc.root())),
+        sources: merged
+            .provenance()
+            .map(super::environments::KeySource::from)
+            .collect(),
+        masked: (!current.is_empty()).then(|| hush_core::masked(doc.root())),
         env: lint::env_preview(&doc),
     }))
 }

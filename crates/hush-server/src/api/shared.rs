@@ -1,7 +1,8 @@
 //! Workspace shared documents (`common-db`, `api-keys`, …): TOML documents that app
 //! environments include, in order, under their own document. Each has its own immutable
-//! history. Any member may list them and see their key names (values masked); editors read and
-//! save them; owners create and delete them. A save is refused when it would make the effective
+//! history. Any member may list them and see their key names (values masked), of any version,
+//! and the key-level diff between two; editors read, save and roll them back; owners create and
+//! delete them. A save is refused when it would make the effective
 //! secrets of an environment that includes it invalid (naming the environment), and reaches
 //! every running copy of every including environment at once.
 
@@ -15,7 +16,7 @@ use utoipa::ToSchema;
 
 use super::audit_event;
 use super::extract::{Json, Path, Query};
-use super::views::{VersionView, Versions};
+use super::views::{DiffView, VersionView, Versions};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::envs;
@@ -242,33 +243,55 @@ pub async fn save(
     let doc = find_doc(&state, &name).await?;
     super::secrets::check_message(body.message.as_deref())?;
     let parsed = Document::parse_for_save(&body.toml)?;
-    let users = state.store.including(doc.id).await?;
-    for user in &users {
-        let app = state
-            .store
-            .get_app(user.env.app_id)
-            .await?
-            .in_env(&user.env);
-        let merged = envs::effective_with(&state, &app, doc.id, parsed.root()).await?;
-        super::environments::check_effective(&app, &merged)?;
-    }
-    let saved = super::secrets::save_version(
+    let saved = save_checked(
         &state,
         &who,
-        &handle(&doc),
+        &doc,
         body.base_version,
         &parsed,
         body.message,
         None,
     )
     .await?;
-    // The store moved every including environment on in the save's transaction: tell this
-    // server's watchers (other servers hear it from the store).
+    Ok(axum::Json(saved))
+}
+
+/// Saves `parsed` as `doc`'s next version after checking that every including environment's
+/// effective secrets stay valid, then tells this server's watchers of every including
+/// environment (other servers hear it from the store).
+async fn save_checked(
+    state: &AppState,
+    who: &Principal,
+    doc: &App,
+    base_version: i64,
+    parsed: &Document,
+    message: Option<String>,
+    restored_from: Option<i64>,
+) -> ApiResult<VersionView> {
     for user in state.store.including(doc.id).await? {
-        super::environments::announce(&state, &user.env);
+        let app = state
+            .store
+            .get_app(user.env.app_id)
+            .await?
+            .in_env(&user.env);
+        let merged = envs::effective_with(state, &app, doc.id, parsed.root()).await?;
+        super::environments::check_effective(&app, &merged)?;
     }
-    let view = VersionView::new(saved.meta());
-    Ok(axum::Json(view))
+    let saved = super::secrets::save_version(
+        state,
+        who,
+        &handle(doc),
+        base_version,
+        parsed,
+        message,
+        restored_from,
+    )
+    .await?;
+    // The store moved every including environment on in the save's transaction.
+    for user in state.store.including(doc.id).await? {
+        super::environments::announce(state, &user.env);
+    }
+    Ok(saved.into_view())
 }
 
 /// Deletes a shared document and its history (owners). Refused (409) while an environment
@@ -314,4 +337,138 @@ pub async fn versions(
     Ok(axum::Json(Versions {
         versions: versions.iter().map(VersionView::new).collect(),
     }))
+}
+
+/// `/shared/{doc}/versions/{version}`.
+#[derive(Deserialize)]
+pub struct DocVersionPath {
+    doc: String,
+    version: i64,
+}
+
+/// One version of a shared document.
+#[derive(Serialize, ToSchema)]
+pub struct SharedVersionText {
+    #[serde(flatten)]
+    pub version: VersionView,
+    pub keys: Vec<String>,
+    /// The version's shape with every value masked.
+    #[schema(value_type = Object)]
+    pub masked: serde_json::Value,
+    /// Its TOML text (editors only; audited as a reveal).
+    pub toml: Option<String>,
+}
+
+/// The stored version `version` of `doc`, or a 404 that names both.
+async fn get_version(
+    state: &AppState,
+    doc: &App,
+    version: i64,
+) -> ApiResult<hush_store::VersionRecord> {
+    match state.store.get_version(doc.id, version).await {
+        Ok(record) => Ok(record),
+        Err(StoreError::NotFound) => Err(ApiError::not_found(format!(
+            "shared document {:?} has no version {version}",
+            doc.name
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One version of a shared document: key names and masked values for any member, the text for
+/// editors (audited as a reveal).
+#[utoipa::path(get, path = "/shared/{doc}/versions/{version}", tag = "shared",
+    params(("doc" = String, Path), ("version" = i64, Path)),
+    responses((status = 200, body = SharedVersionText), (status = "default", body = ErrorBody, description = "404 no such document or version")))]
+pub async fn version(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(DocVersionPath { doc, version }): Path<DocVersionPath>,
+) -> ApiResult<axum::Json<SharedVersionText>> {
+    who.require(Role::Viewer)?;
+    let doc = find_doc(&state, &doc).await?;
+    let record = get_version(&state, &doc, version).await?;
+    let text = state.vault.open(&handle(&doc), &record)?;
+    let parsed = Document::parse(&text).map_err(|_| ApiError::internal())?;
+    let toml = if who.require(Role::Editor).is_ok() {
+        state.audit.ensure_writable()?;
+        state
+            .audit
+            .record(audit_event(
+                &who,
+                "secrets.reveal",
+                Some(&doc),
+                json!({ "shared": true, "version": version }),
+            ))
+            .await?;
+        Some(parsed.text().to_owned())
+    } else {
+        None
+    };
+    Ok(axum::Json(SharedVersionText {
+        version: VersionView::new(&record.meta),
+        keys: parsed.key_paths(),
+        masked: serde_json::to_value(hush_core::masked(parsed.root()))
+            .map_err(|_| ApiError::internal())?,
+        toml,
+    }))
+}
+
+/// Key-level difference between two versions of a shared document; names only (any member).
+#[utoipa::path(get, path = "/shared/{doc}/diff", tag = "shared",
+    params(("doc" = String, Path), super::history::DiffQuery),
+    responses((status = 200, body = DiffView), (status = "default", body = ErrorBody, description = "404 no such document or version")))]
+pub async fn diff(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(name): Path<String>,
+    Query(q): Query<super::history::DiffQuery>,
+) -> ApiResult<axum::Json<DiffView>> {
+    who.require(Role::Viewer)?;
+    let doc = find_doc(&state, &name).await?;
+    for v in [Some(q.from), q.to]
+        .into_iter()
+        .flatten()
+        .filter(|v| *v != 0)
+    {
+        get_version(&state, &doc, v).await?;
+    }
+    Ok(axum::Json(
+        super::history::diff_of(&state, &handle(&doc), &q).await?,
+    ))
+}
+
+/// Makes a new version of a shared document with the text of an old one (editors); history is
+/// never rewritten. Checked and delivered like a save: refused (422 `invalid_effective`) when an
+/// including environment's effective secrets would be invalid, 409 on a stale base, and every
+/// running copy of every including environment gets it.
+#[utoipa::path(post, path = "/shared/{doc}/rollback", tag = "shared", params(("doc" = String, Path)),
+    request_body = super::secrets::RollbackBody,
+    responses((status = 200, body = VersionView), (status = "default", body = ErrorBody, description = "404 no such version, 409 conflict, 422 invalid_effective")))]
+pub async fn rollback(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(name): Path<String>,
+    Json(body): Json<super::secrets::RollbackBody>,
+) -> ApiResult<axum::Json<VersionView>> {
+    who.require(Role::Editor)?;
+    let doc = find_doc(&state, &name).await?;
+    super::secrets::check_message(body.message.as_deref())?;
+    let record = get_version(&state, &doc, body.version).await?;
+    let text = state.vault.open(&handle(&doc), &record)?;
+    let parsed = Document::parse_for_save(&text)?;
+    let message = body
+        .message
+        .or_else(|| Some(format!("Rollback to version {}", body.version)));
+    let saved = save_checked(
+        &state,
+        &who,
+        &doc,
+        body.base_version,
+        &parsed,
+        message,
+        Some(body.version),
+    )
+    .await?;
+    Ok(axum::Json(saved))
 }

@@ -4,8 +4,8 @@
 //! [`SecretsView`] and [`VersionText`], which only editors and the app's own tokens receive.
 
 use hush_store::{
-    ActorKind, App, AuditRecord, InstanceReport, Invite, LaunchConfig, Outcome, Role, TokenKind,
-    TokenRecord, User, VersionMeta,
+    ActorKind, App, AppliedVersions, AuditRecord, InstanceReport, Invite, LaunchConfig, Outcome,
+    Role, TokenKind, TokenRecord, User, VersionMeta,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -100,7 +100,12 @@ pub struct InstanceView {
     pub instance_id: String,
     pub hostname: String,
     pub pid: Option<i64>,
+    /// The effective revision it applied (the environment's version plus how often its
+    /// included documents changed).
     pub applied_version: i64,
+    /// The parts of that revision: the environment's own version and each included shared
+    /// document's (absent for runners that do not say them).
+    pub applied: Option<AppliedVersions>,
     /// What the copy last said, or `gone` when it stopped reporting.
     #[schema(example = "running")]
     pub status: &'static str,
@@ -114,6 +119,7 @@ impl InstanceView {
             hostname: i.hostname.clone(),
             pid: i.pid,
             applied_version: i.applied_version,
+            applied: i.applied.clone(),
             status: if now - i.reported_at > INSTANCE_STALE_MS {
                 "gone"
             } else {
@@ -295,11 +301,19 @@ pub struct Warning {
     pub message: String,
 }
 
-/// Key names of the newest version, never values.
+/// Key names of the effective secrets (included shared documents, then the environment's own
+/// newest version), never values.
 #[derive(Serialize, ToSchema)]
 pub struct Keys {
+    /// The environment's own newest version.
     pub version: i64,
+    /// Its version plus how often its included documents changed.
+    pub revision: i64,
+    /// The included shared documents and their versions, in order.
+    pub includes: Vec<crate::envs::IncludedVersion>,
     pub keys: Vec<String>,
+    /// Where each root key comes from: a shared document's name, or the environment's own.
+    pub sources: Vec<super::environments::KeySource>,
     /// The document's shape with every value replaced by a mask.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]

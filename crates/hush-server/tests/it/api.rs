@@ -396,6 +396,7 @@ async fn instances_report_the_version_they_applied() {
         hostname: "box".into(),
         pid: Some(42),
         applied_version: 1,
+        applied: None,
         status: None,
     };
     app.report_instance("web", &report).await.unwrap();

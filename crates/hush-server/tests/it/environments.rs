@@ -564,6 +564,9 @@ async fn the_openapi_document_describes_environments_and_shared_documents() {
         "/shared",
         "/shared/{doc}",
         "/shared/{doc}/versions",
+        "/shared/{doc}/versions/{version}",
+        "/shared/{doc}/diff",
+        "/shared/{doc}/rollback",
     ] {
         assert!(json["paths"][path].is_object(), "{path} is documented");
     }
@@ -662,5 +665,339 @@ async fn deleting_an_app_or_environment_ends_its_environments_watch_streams() {
         .expect("the stream ends at once");
     assert!(!matches!(ended, Some(Ok(_))), "{ended:?}");
     assert_eq!(api_err(staging_runner.secrets("web").await).0, 401);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_shared_document_has_version_texts_diffs_and_rollbacks_like_an_app() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    let editor = server.member(&owner, "erin", "editor").await;
+    let viewer = server.member(&owner, "vic", "viewer").await;
+    let v1 = "# the old password\nK = \"first-secret\"\nX = 1\n";
+    owner.create_shared("common", Some(v1)).await.unwrap();
+    editor
+        .save_shared("common", "K = \"second-secret\"\nY = 2\n", 1, None)
+        .await
+        .unwrap();
+    owner
+        .create_app("web", Some("own = 1\n"), None)
+        .await
+        .unwrap();
+    owner.create_env("web", "staging").await.unwrap();
+    owner
+        .set_includes("web", "staging", &["common"])
+        .await
+        .unwrap();
+    let token = owner
+        .with_env(Some("staging"))
+        .create_app_token("web", "runner", None)
+        .await
+        .unwrap();
+    let runner = server
+        .anonymous()
+        .with_token(token.token)
+        .with_env(Some("staging"));
+    let mut stream = Box::pin(
+        runner
+            .watch("web", 0, Duration::from_secs(5))
+            .await
+            .unwrap(),
+    );
+    let first = stream.next().await.unwrap().unwrap();
+
+    // One version's text: editors (audited); viewers get key names and masks only.
+    let seen = editor.shared_version("common", 1).await.unwrap();
+    assert_eq!(seen["toml"], v1, "comments and all");
+    assert_eq!(seen["version"], 1);
+    let masked = viewer.shared_version("common", 1).await.unwrap();
+    assert!(masked["toml"].is_null());
+    assert_eq!(masked["keys"], serde_json::json!(["K", "X"]));
+    assert!(!masked.to_string().contains("first-secret"), "{masked}");
+    let events = common::audit_eventually(&owner, "action=secrets.reveal&actor=erin", |e| {
+        e["detail"]["shared"] == true && e["detail"]["version"] == 1
+    })
+    .await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["detail"]["shared"] == true && e["detail"]["version"] == 1),
+        "{events:?}"
+    );
+    assert!(
+        owner
+            .audit("action=secrets.reveal&actor=vic")
+            .await
+            .unwrap()
+            .is_empty(),
+        "a masked view is no reveal"
+    );
+    let (status, _, message) = api_err(editor.shared_version("common", 9).await);
+    assert_eq!(status, 404);
+    assert!(
+        message.contains("common") && message.contains('9'),
+        "{message}"
+    );
+    let (status, ..) = api_err(editor.shared_version("nope", 1).await);
+    assert_eq!(status, 404);
+
+    // Diff: names only, for any member.
+    let diff = viewer.shared_diff("common", 1, None).await.unwrap();
+    assert_eq!(diff["to"], 2);
+    assert_eq!(diff["diff"]["added"], serde_json::json!(["Y"]));
+    assert_eq!(diff["diff"]["removed"], serde_json::json!(["X"]));
+    assert_eq!(diff["diff"]["changed"], serde_json::json!(["K"]));
+    assert!(!diff.to_string().contains("secret"), "{diff}");
+    let (status, ..) = api_err(viewer.shared_diff("common", 1, Some(7)).await);
+    assert_eq!(status, 404);
+
+    // Rollback: editors only, on the newest base, a new version with the old text that
+    // reaches every including environment's runners like a save.
+    let (status, ..) = api_err(viewer.shared_rollback("common", 1, 2).await);
+    assert_eq!(status, 403);
+    let (status, ..) = api_err(editor.shared_rollback("common", 1, 1).await);
+    assert_eq!(status, 409, "a stale base is refused");
+    let (status, ..) = api_err(editor.shared_rollback("common", 5, 2).await);
+    assert_eq!(status, 404);
+    assert_eq!(
+        editor.shared_doc("common").await.unwrap()["version"],
+        2,
+        "the refusals changed nothing"
+    );
+    let rolled = editor.shared_rollback("common", 1, 2).await.unwrap();
+    assert_eq!((rolled.version, rolled.restored_from), (3, Some(1)));
+    assert_eq!(
+        editor.shared_version("common", 3).await.unwrap()["toml"],
+        v1
+    );
+    let versions = viewer.shared_versions("common").await.unwrap();
+    assert_eq!(
+        versions[0].message.as_deref(),
+        Some("Rollback to version 1")
+    );
+    let next = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let v = stream.next().await.unwrap().unwrap();
+            if v > first && runner.secrets("web").await.unwrap().includes[0]["version"] == 3 {
+                return v;
+            }
+        }
+    })
+    .await
+    .expect("the rollback reaches the including environment's stream");
+    let read = runner.secrets("web").await.unwrap();
+    assert_eq!(read.revision(), next);
+    assert!(read.toml.contains("first-secret"), "the old text is back");
+    let events = common::audit_eventually(&owner, "action=secrets.rollback", |_| true).await;
+    assert_eq!(events[0]["detail"]["restored_from"], 1, "{events:?}");
+    // The same text again: nothing new.
+    let again = editor.shared_rollback("common", 1, 3).await.unwrap();
+    assert!(again.unchanged);
+    assert_eq!(again.version, 3);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_keys_of_an_environment_are_its_effective_keys_with_where_each_comes_from() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    let viewer = server.member(&owner, "vic", "viewer").await;
+    owner
+        .create_shared(
+            "common",
+            Some("DB_URL = \"postgres://common\"\nown = \"hidden\"\n"),
+        )
+        .await
+        .unwrap();
+    owner
+        .create_app("web", Some("prod = 1\n"), None)
+        .await
+        .unwrap();
+    owner.create_env("web", "staging").await.unwrap();
+    owner
+        .with_env(Some("staging"))
+        .save_secrets(
+            "web",
+            "own = \"staging-secret\"\n[db]\nhost = \"h\"\n",
+            0,
+            None,
+        )
+        .await
+        .unwrap();
+    owner
+        .set_includes("web", "staging", &["common"])
+        .await
+        .unwrap();
+
+    let keys = viewer.with_env(Some("staging")).keys("web").await.unwrap();
+    assert_eq!(keys["version"], 1);
+    assert_eq!(keys["includes"][0]["document"], "common");
+    assert_eq!(
+        keys["keys"],
+        serde_json::json!(["DB_URL", "own", "db", "db.host"]),
+        "{keys}"
+    );
+    let sources: Vec<(String, String)> = keys["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["key"].as_str().unwrap().to_owned(),
+                s["from"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            ("DB_URL".to_owned(), "common".to_owned()),
+            ("own".to_owned(), "staging".to_owned()),
+            ("db".to_owned(), "staging".to_owned()),
+        ]
+    );
+    assert_eq!(keys["sources"][1]["hides"], serde_json::json!(["common"]));
+    let exported = keys["env"]["exported"].to_string();
+    assert!(
+        exported.contains("DB_URL") && exported.contains("own"),
+        "{exported}"
+    );
+    let text = keys.to_string();
+    for secret in ["postgres://common", "staging-secret", "hidden"] {
+        assert!(!text.contains(secret), "masked for viewers: {text}");
+    }
+    // Production includes nothing: its own keys, as before.
+    let prod = viewer.keys("web").await.unwrap();
+    assert_eq!(prod["keys"], serde_json::json!(["prod"]));
+    assert_eq!(prod["sources"][0]["from"], "production");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_running_copy_reports_the_versions_its_revision_is_made_of() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    let viewer = server.member(&owner, "vic", "viewer").await;
+    owner
+        .create_app("web", Some("own = 1\n"), None)
+        .await
+        .unwrap();
+    let token = owner.create_app_token("web", "runner", None).await.unwrap();
+    let runner = server.anonymous().with_token(token.token);
+    let report = |applied: Option<serde_json::Value>| hush_client::api::InstanceReport {
+        instance_id: "i-1".into(),
+        hostname: "box".into(),
+        pid: Some(7),
+        applied_version: 5,
+        applied,
+        status: None,
+    };
+    let pair = serde_json::json!({ "version": 3, "shared": [{ "name": "common", "version": 2 }] });
+    runner
+        .report_instance("web", &report(Some(pair.clone())))
+        .await
+        .unwrap();
+    let listed = viewer.instances("web").await.unwrap();
+    assert_eq!(listed[0]["applied_version"], 5);
+    assert_eq!(listed[0]["applied"], pair);
+
+    // Bad parts are refused, naming the field, and change nothing.
+    for (bad, field) in [
+        (
+            serde_json::json!({ "version": -1, "shared": [] }),
+            "applied.version",
+        ),
+        (
+            serde_json::json!({ "version": 1, "shared": [{ "name": "Bad Name", "version": 1 }] }),
+            "applied.shared[0].name",
+        ),
+        (
+            serde_json::json!({ "version": 1, "shared": [{ "name": "ok", "version": -2 }] }),
+            "applied.shared[0].version",
+        ),
+    ] {
+        let (status, _, message) = api_err(runner.report_instance("web", &report(Some(bad))).await);
+        assert_eq!(status, 400, "{message}");
+        assert!(message.contains(field), "{field}: {message}");
+    }
+    let (status, ..) = api_err(
+        runner
+            .report_instance(
+                "web",
+                &report(Some(serde_json::json!({ "version": 1, "extra": true }))),
+            )
+            .await,
+    );
+    assert!(status == 400 || status == 422, "{status}");
+    assert_eq!(viewer.instances("web").await.unwrap()[0]["applied"], pair);
+
+    // A runner from before reports the revision only: still taken, the parts unknown.
+    runner.report_instance("web", &report(None)).await.unwrap();
+    let listed = viewer.instances("web").await.unwrap();
+    assert_eq!(listed[0]["applied_version"], 5);
+    assert!(listed[0]["applied"].is_null(), "{:?}", listed[0]);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reads_of_a_new_shared_revision_load_and_build_it_once_per_environment() {
+    use std::sync::atomic::Ordering;
+    const ENVS: usize = 3;
+    const READS: usize = 40;
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    owner
+        .create_shared("common", Some("K = \"old\"\n"))
+        .await
+        .unwrap();
+    let mut runners = Vec::new();
+    for i in 0..ENVS {
+        let app = format!("app{i}");
+        owner
+            .create_app(&app, Some("own = 1\n"), None)
+            .await
+            .unwrap();
+        owner.create_env(&app, "staging").await.unwrap();
+        owner
+            .set_includes(&app, "staging", &["common"])
+            .await
+            .unwrap();
+        let token = owner
+            .with_env(Some("staging"))
+            .create_app_token(&app, "runner", None)
+            .await
+            .unwrap();
+        let runner = server
+            .anonymous()
+            .with_token(token.token)
+            .with_env(Some("staging"));
+        assert!(runner.secrets(&app).await.unwrap().toml.contains("old"));
+        runners.push((app, runner));
+    }
+    let metrics = &server.state.metrics;
+    let loads = || metrics.environment_loads.load(Ordering::Relaxed);
+    let builds = || metrics.effective_builds.load(Ordering::Relaxed);
+    let (loads_before, builds_before) = (loads(), builds());
+
+    owner
+        .save_shared("common", "K = \"new\"\n", 1, None)
+        .await
+        .unwrap();
+    // Every runner of every including environment reads at once, as after the announcement.
+    let reads = runners.iter().flat_map(|(app, runner)| {
+        (0..READS).map(move |_| async move { runner.secrets(app).await.unwrap() })
+    });
+    let read = futures::future::join_all(reads).await;
+    assert!(read.iter().all(|r| r.toml.contains("new")));
+    assert_eq!(
+        loads() - loads_before,
+        ENVS as u64,
+        "each environment's includes read from the database once; its id not at all"
+    );
+    assert_eq!(
+        builds() - builds_before,
+        ENVS as u64,
+        "each environment's new merged body built once"
+    );
     server.stop().await;
 }

@@ -206,3 +206,119 @@ async fn launching_is_for_owners_inside_the_apps_directory_only() {
         .unwrap_err();
     assert!(err.to_string().contains("--apps-dir"), "{err}");
 }
+
+/// Sets the app's launch settings as an owner; the status code.
+async fn set_launch(server: &TestServer, app: &str, launch: serde_json::Value) -> u16 {
+    let pat = server
+        .anonymous()
+        .login("olivia", common::PASSWORD, "launch")
+        .await
+        .unwrap()
+        .token;
+    reqwest::Client::new()
+        .put(format!("{}/api/v1/apps/{app}/launch", server.url))
+        .bearer_auth(pat)
+        .json(&launch)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_launched_app_follows_the_environment_it_is_launched_with() {
+    let apps = tempfile::tempdir().unwrap();
+    let folder = apps.path().join("web");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("app.sh"), APP_SH).unwrap();
+    let root = apps.path().to_path_buf();
+    let server = TestServer::start_with(|c| c.apps_dir = Some(root)).await;
+    let owner = server.owner().await;
+    owner
+        .create_app("web", Some("db_username = \"Prod\"\n"), None)
+        .await
+        .unwrap();
+    // A new app has only production: it cannot be launched with another environment yet.
+    let err = owner
+        .create_app(
+            "api",
+            None,
+            Some(json!({ "folder": "web", "command": "sh app.sh", "env": "staging" })),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
+    owner.create_env("web", "staging").await.unwrap();
+    owner
+        .create_shared("common", Some("db_username = \"Shared1\"\n"))
+        .await
+        .unwrap();
+    owner
+        .set_includes("web", "staging", &["common"])
+        .await
+        .unwrap();
+
+    let launch = |env: &str| json!({ "folder": "web", "command": "sh app.sh", "env": env });
+    assert_eq!(set_launch(&server, "web", launch("nope")).await, 404);
+    assert_eq!(set_launch(&server, "web", launch("Bad Name")).await, 400);
+    assert!(seen(&folder).is_none(), "nothing was started");
+    assert_eq!(set_launch(&server, "web", launch("staging")).await, 204);
+
+    // It runs with staging's effective secrets (the shared value: staging has none of its own)
+    // and reports to staging, with the version pair it applied.
+    let (pid1, user) = eventually(10, "the app to start", async || seen(&folder)).await;
+    assert_eq!(user, "Shared1");
+    let staging = owner.with_env(Some("staging"));
+    let pair =
+        |shared: i64| json!({ "version": 0, "shared": [{ "name": "common", "version": shared }] });
+    eventually(10, "staging's running copy with its pair", async || {
+        let list = staging.instances("web").await.unwrap();
+        list.iter()
+            .any(|i| i["status"] == "running" && i["applied"] == pair(1))
+            .then_some(())
+    })
+    .await;
+    assert!(
+        owner.instances("web").await.unwrap().is_empty(),
+        "production has no copy"
+    );
+
+    // A shared save restarts it with the new value; the pair follows.
+    owner
+        .save_shared("common", "db_username = \"Shared2\"\n", 1, None)
+        .await
+        .unwrap();
+    let (pid2, _) = eventually(15, "the restart with the shared change", async || {
+        seen(&folder).filter(|(_, u)| u == "Shared2")
+    })
+    .await;
+    assert_ne!(pid1, pid2);
+    eventually(10, "the new pair reported", async || {
+        let list = staging.instances("web").await.unwrap();
+        list.iter()
+            .any(|i| i["status"] == "running" && i["applied"] == pair(2))
+            .then_some(())
+    })
+    .await;
+    // A production save does not reach it.
+    owner
+        .save_secrets("web", "db_username = \"Prod2\"\n", 1, None)
+        .await
+        .unwrap();
+    // Staging's own save does.
+    staging
+        .save_secrets("web", "db_username = \"Own\"\n", 0, None)
+        .await
+        .unwrap();
+    let (_, user) = eventually(15, "the restart with staging's own value", async || {
+        seen(&folder).filter(|(_, u)| u != "Shared2")
+    })
+    .await;
+    assert_eq!(user, "Own", "production's save never reached it");
+
+    // The environment it follows cannot be deleted under it.
+    let err = owner.delete_env("web", "staging").await.unwrap_err();
+    assert_eq!(err.status(), Some(409), "{err}");
+    owner.delete_app("web").await.unwrap();
+}

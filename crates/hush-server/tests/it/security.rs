@@ -747,3 +747,36 @@ async fn every_error_has_the_one_json_shape() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_burst_of_connections_waits_in_the_accept_queue_instead_of_being_dropped() {
+    // 300 connections arrive before the server accepts any (it is busy, as when a shared save
+    // sends a thousand runners to read at once): all must be there to accept at once. With
+    // the usual queue of 128, those beyond it are dropped by the kernel and come back only
+    // after the client's retransmission, a second later.
+    const BURST: usize = 300;
+    let listener = hush_server::http::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let clients: Vec<TcpStream> = (0..BURST)
+        .map(|i| {
+            let mut c = TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+                .unwrap_or_else(|e| panic!("connection {i} was dropped by the kernel: {e}"));
+            c.write_all(b"x").unwrap();
+            c
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let mut accepted = 0;
+    while accepted < BURST {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, listener.accept()).await {
+            Ok(Ok(_)) => accepted += 1,
+            _ => break,
+        }
+    }
+    assert_eq!(
+        accepted, BURST,
+        "connections were dropped from the accept queue"
+    );
+    drop(clients);
+}

@@ -976,6 +976,7 @@ async fn apps_lifecycle(db: TestDb) {
         folder: "/srv/alpha".into(),
         command: "streamlit run app.py".into(),
         port: Some(8501),
+        env: Some("staging".into()),
     };
     let alpha = s
         .create_app(
@@ -1097,6 +1098,7 @@ async fn delete_app_cascades(db: TestDb) {
             hostname: "host".into(),
             pid: Some(42),
             applied_version: 1,
+            applied: None,
             status: InstanceStatus::Running,
             reported_at: T0,
         })
@@ -1372,6 +1374,7 @@ async fn instances_upsert_and_list(db: TestDb) {
         hostname: format!("{id}.local"),
         pid: Some(100),
         applied_version: v,
+        applied: None,
         status: InstanceStatus::Running,
         reported_at: at,
     };
@@ -1382,6 +1385,29 @@ async fn instances_upsert_and_list(db: TestDb) {
     again.status = InstanceStatus::Restarting;
     again.pid = None;
     s.report_instance(again.clone()).await.unwrap();
+
+    // The parts of the revision, when a runner says them, come back as they were said; a
+    // later report without them (an older runner) clears them.
+    let mut parts = report("i-2", 1, T0 + 10);
+    parts.applied = Some(AppliedVersions {
+        version: 4,
+        shared: vec![
+            SharedVersion {
+                name: "common-db".into(),
+                version: 7,
+            },
+            SharedVersion {
+                name: "api-keys".into(),
+                version: 1,
+            },
+        ],
+    });
+    s.report_instance(parts.clone()).await.unwrap();
+    assert_eq!(
+        s.list_instances(a.id, T0 + 5).await.unwrap(),
+        vec![again.clone(), parts]
+    );
+    s.report_instance(report("i-2", 1, T0 + 10)).await.unwrap();
 
     let listed = s.list_instances(a.id, T0).await.unwrap();
     assert_eq!(listed, vec![again, report("i-2", 1, T0 + 10)]);
@@ -1615,6 +1641,7 @@ async fn export_import_copies_everything(db: TestDb) {
         hostname: "h".into(),
         pid: None,
         applied_version: 3,
+        applied: None,
         status: InstanceStatus::Running,
         reported_at: T0,
     })
@@ -1738,6 +1765,7 @@ async fn sweep_removes_only_dead_rows(db: TestDb) {
             hostname: "h".into(),
             pid: None,
             applied_version: 0,
+            applied: None,
             status: InstanceStatus::Running,
             reported_at: at,
         })
@@ -2455,6 +2483,7 @@ async fn environments_have_their_own_history_and_tokens(db: TestDb) {
         hostname: "h".into(),
         pid: None,
         applied_version: 1,
+        applied: None,
         status: InstanceStatus::Running,
         reported_at: T0,
     })

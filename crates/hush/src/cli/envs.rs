@@ -1,5 +1,6 @@
-//! `hush envs list|create|delete|compare|include` (an app's environments) and
-//! `hush shared list|get|set|history|create|delete` (workspace shared documents).
+//! `hush envs list|create|delete|compare|include|effective|instances` (an app's environments)
+//! and `hush shared list|get|set|history|diff|rollback|create|delete` (workspace shared
+//! documents).
 
 use std::path::PathBuf;
 
@@ -56,6 +57,17 @@ pub enum EnvsCommand {
         env: String,
         /// Shared document names, in order.
         documents: Vec<String>,
+    },
+    /// The environment's running copies: the revision each applied and what it is made of (the
+    /// environment's own version and each included shared document's).
+    Instances {
+        /// The app's name.
+        app: String,
+        /// The environment's name.
+        env: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// The effective secrets' root keys and the document each comes from.
     Effective {
@@ -160,6 +172,32 @@ pub async fn run(server: &ServerArgs, cmd: EnvsCommand) -> anyhow::Result<()> {
                 println!("{app}/{env} includes {} (in that order).", names.join(", "));
             }
         }
+        EnvsCommand::Instances { app, env, json } => {
+            let list = client.with_env(Some(&env)).instances(&app).await?;
+            if json {
+                return print_json(&json!({ "instances": list }));
+            }
+            if list.is_empty() {
+                println!("No running copies of {app}/{env} have reported.");
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|i| {
+                    vec![
+                        cell(&i["instance_id"]),
+                        cell(&i["hostname"]),
+                        cell(&i["status"]),
+                        cell(&i["applied_version"]),
+                        applied_parts(&env, &i["applied"]),
+                    ]
+                })
+                .collect();
+            print_table(
+                &["INSTANCE", "HOST", "STATUS", "REVISION", "APPLIED"],
+                &rows,
+            );
+        }
         EnvsCommand::Effective { app, env, json } => {
             let eff = client.effective(&app, &env).await?;
             if json {
@@ -192,6 +230,22 @@ pub async fn run(server: &ServerArgs, cmd: EnvsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `staging v3, common-db v7`: what a running copy applied; `-` when it did not say.
+fn applied_parts(env: &str, applied: &Value) -> String {
+    if applied.is_null() {
+        return "-".into();
+    }
+    let mut parts = vec![format!("{env} v{}", cell(&applied["version"]))];
+    for doc in applied["shared"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        parts.push(format!("{} v{}", cell(&doc["name"]), cell(&doc["version"])));
+    }
+    parts.join(", ")
 }
 
 #[derive(Subcommand)]
@@ -230,6 +284,26 @@ pub enum SharedCommand {
     History {
         /// The document's name.
         name: String,
+    },
+    /// Which keys differ between two versions (TO defaults to the newest). Names only.
+    Diff {
+        /// The document's name.
+        name: String,
+        /// The older version's number (see `hush shared history`).
+        from: i64,
+        /// The newer version's number (default: the newest).
+        to: Option<i64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Save an old version's text again as the newest version (editors; history is kept).
+    /// Every environment that includes the document gets it at once, as after a save.
+    Rollback {
+        /// The document's name.
+        name: String,
+        /// The version to save again (see `hush shared history`).
+        version: i64,
     },
     /// Delete a shared document (owners); refused while an environment includes it.
     Delete {
@@ -319,6 +393,45 @@ pub async fn run_shared(server: &ServerArgs, cmd: SharedCommand) -> anyhow::Resu
                 })
                 .collect();
             print_table(&["VERSION", "BY", "MESSAGE"], &rows);
+        }
+        SharedCommand::Diff {
+            name,
+            from,
+            to,
+            json,
+        } => {
+            let answer = client.shared_diff(&name, from, to).await?;
+            if json {
+                return print_json(&answer);
+            }
+            println!(
+                "{name}: version {} → version {}",
+                cell(&answer["from"]),
+                cell(&answer["to"])
+            );
+            super::secrets::print_diff(&super::secrets::key_diff(&answer["diff"]));
+        }
+        SharedCommand::Rollback { name, version } => {
+            let base = client.shared_doc(&name).await?["version"]
+                .as_i64()
+                .unwrap_or(0);
+            let saved = client
+                .shared_rollback(&name, version, base)
+                .await
+                .map_err(super::secrets::save_error)?;
+            if saved.unchanged {
+                println!(
+                    "No changes: the newest version of {name}, {}, already holds what version \
+                     {version} held; no version was saved.",
+                    saved.version
+                );
+            } else {
+                println!(
+                    "Saved version {} of shared document {name}: a copy of version {version}.",
+                    saved.version
+                );
+                super::secrets::print_diff(&super::secrets::key_diff(&saved.changes));
+            }
         }
         SharedCommand::Delete { name } => {
             client.delete_shared(&name).await?;

@@ -385,7 +385,7 @@ async fn newest_own_version(client: &Client, app: &str) -> anyhow::Result<Option
 }
 
 /// A refused save says so plainly: nothing was overwritten.
-fn save_error(err: ClientError) -> anyhow::Error {
+pub(super) fn save_error(err: ClientError) -> anyhow::Error {
     match &err {
         ClientError::Api {
             status: 409,
@@ -441,7 +441,7 @@ fn print_data(text: &str) {
     }
 }
 
-fn key_diff(value: &Value) -> KeyDiff {
+pub(super) fn key_diff(value: &Value) -> KeyDiff {
     let list = |field: &str| -> Vec<String> {
         value[field]
             .as_array()
@@ -459,7 +459,7 @@ fn key_diff(value: &Value) -> KeyDiff {
     }
 }
 
-fn print_diff(diff: &KeyDiff) {
+pub(super) fn print_diff(diff: &KeyDiff) {
     if diff.is_empty() {
         println!("  (no key changed)");
     }

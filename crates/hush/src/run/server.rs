@@ -60,11 +60,13 @@ async fn follow(
     credentials: Credentials,
     fallback: Option<Arc<Fallback>>,
 ) -> anyhow::Result<ExitCode> {
+    let fetched = FetchedParts::default();
     let (initial, started_offline) = initial_secrets(
         &credentials.client(),
         &app,
         fallback.as_deref(),
         args.fallback_max_age,
+        &fetched,
     )
     .await?;
 
@@ -75,6 +77,7 @@ async fn follow(
         fallback,
         instance_id: instance_id(),
         hostname: hush_runner::hostname(),
+        fetched,
     });
     let mut options = FollowOptions::default();
     options.started_offline = started_offline;
@@ -104,9 +107,11 @@ async fn initial_secrets(
     app: &str,
     fallback: Option<&Fallback>,
     max_age: Duration,
+    fetched: &FetchedParts,
 ) -> anyhow::Result<(SecretsUpdate, bool)> {
     let err = match client.secrets(app).await {
         Ok(secrets) => {
+            fetched.remember(secrets.revision(), secrets.parts());
             if let Some(fallback) = fallback
                 && let Err(e) = fallback.write(secrets.revision(), &secrets.toml)
             {
@@ -169,6 +174,8 @@ struct ServerSource {
     fallback: Option<Arc<Fallback>>,
     instance_id: String,
     hostname: String,
+    /// What each revision fetched lately was made of, for the reports.
+    fetched: FetchedParts,
 }
 
 impl VersionSource for ServerSource {
@@ -188,6 +195,7 @@ impl VersionSource for ServerSource {
 
     async fn fetch(&self) -> Result<SecretsUpdate, ClientError> {
         let secrets = self.credentials.client().secrets(&self.app).await?;
+        self.fetched.remember(secrets.revision(), secrets.parts());
         if let Some(fallback) = self.fallback.clone() {
             // In the background: the copy's fsync must not delay delivery. The copy keeps the
             // newest version whatever order the writes finish in.
@@ -211,6 +219,8 @@ impl VersionSource for ServerSource {
             hostname: self.hostname.clone(),
             pid: report.state.pid().map(i64::from),
             applied_version,
+            // Unknown for a copy started from the local fallback copy until it fetches.
+            applied: self.fetched.get(applied_version),
             status: Some(report.state.label().to_string()),
         };
         self.credentials
@@ -223,6 +233,8 @@ impl VersionSource for ServerSource {
         format!("the hush server at {}", self.credentials.client().server())
     }
 }
+
+type FetchedParts = hush_runner::Fetched<serde_json::Value>;
 
 /// A random id for this `hush run` process.
 fn instance_id() -> String {

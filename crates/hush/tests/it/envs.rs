@@ -167,6 +167,20 @@ async fn a_runner_on_staging_gets_a_shared_document_change_live() {
         text.contains("MODE = \"staging\""),
         "the environment's own value wins: {text}"
     );
+    // It reports what its revision is made of: staging's own version 1, common-db's 1.
+    let staging = world.owner.with_env(Some("staging"));
+    let applied = until("the running copy to report its version pair", async || {
+        let list = staging.instances("web").await.ok()?;
+        list.into_iter()
+            .find(|i| i["status"] == "running" && !i["applied"].is_null())
+    })
+    .await;
+    assert_eq!(
+        applied["applied"],
+        serde_json::json!({ "version": 1, "shared": [{ "name": "common-db", "version": 1 }] })
+    );
+    let listed = world.ok(&["envs", "instances", "web", "staging"]);
+    assert!(listed.contains("staging v1, common-db v1"), "{listed}");
 
     // A shared save reaches the running copy live.
     let common2 = world.write("common2.toml", "DB_HOST = \"db-v2\"\nMODE = \"shared\"\n");
@@ -186,15 +200,20 @@ async fn a_runner_on_staging_gets_a_shared_document_change_live() {
         },
     )
     .await;
-    // It reports the revision it applied, the one the server announces.
-    let staging = world.owner.with_env(Some("staging"));
+    // It reports the revision it applied, the one the server announces, and its new pair.
     let revision = staging.secrets("web").await.unwrap().revision();
-    until("the running copy to report the new revision", async || {
+    let applied = until("the running copy to report the new revision", async || {
         let list = staging.instances("web").await.ok()?;
         list.into_iter()
             .find(|i| i["applied_version"] == revision && i["status"] == "running")
     })
     .await;
+    assert_eq!(
+        applied["applied"],
+        serde_json::json!({ "version": 1, "shared": [{ "name": "common-db", "version": 2 }] })
+    );
+    let listed = world.ok(&["envs", "instances", "web", "staging"]);
+    assert!(listed.contains("staging v1, common-db v2"), "{listed}");
     // Production never saw it.
     assert!(world.owner.instances("web").await.unwrap().is_empty());
     assert_eq!(
@@ -295,6 +314,79 @@ async fn envs_and_shared_documents_from_the_cli() {
     world.ok(&["shared", "delete", "common-db"]);
     world.ok(&["envs", "delete", "web", "staging"]);
     assert!(!world.ok(&["envs", "list", "web"]).contains("staging"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shared_history_diff_rollback_and_a_push_that_keeps_comments_from_the_cli() {
+    let world = World::new().await;
+    world
+        .owner
+        .create_app("web", Some("A = 1\n"), None)
+        .await
+        .unwrap();
+    world.ok(&["envs", "create", "web", "staging"]);
+    let v1 = world.write("c1.toml", "DB = \"db-one\"\nOLD = 1\n");
+    world.ok(&["shared", "create", "common-db", "--file", &v1]);
+    let v2 = world.write("c2.toml", "DB = \"db-two\"\nNEW = 2\n");
+    world.ok(&["shared", "set", "common-db", &v2]);
+
+    let diff = world.ok(&["shared", "diff", "common-db", "1"]);
+    assert!(diff.contains("version 1 → version 2"), "{diff}");
+    for line in ["+ NEW", "- OLD", "~ DB"] {
+        assert!(diff.contains(line), "{line}: {diff}");
+    }
+    assert!(
+        !diff.contains("db-one") && !diff.contains("db-two"),
+        "{diff}"
+    );
+    let missing = world.fails(&["shared", "diff", "common-db", "1", "9"]);
+    assert!(missing.contains("no version 9"), "{missing}");
+    let rolled = world.ok(&["shared", "rollback", "common-db", "1"]);
+    assert!(
+        rolled.contains("Saved version 3 of shared document common-db: a copy of version 1"),
+        "{rolled}"
+    );
+    assert!(world.ok(&["shared", "get", "common-db"]).contains("db-one"));
+    let history = world.ok(&["shared", "history", "common-db"]);
+    assert!(history.contains("Rollback to version 1"), "{history}");
+
+    // hush push --env on an environment with includes: the keys left to the shared document
+    // are cut out of the pushed text, and every comment of the rest is kept.
+    let staging = world.owner.with_env(Some("staging"));
+    staging
+        .save_secrets("web", "# staging's own\nOWN = \"s\"\n", 0, None)
+        .await
+        .unwrap();
+    world.ok(&["envs", "include", "web", "staging", "common-db"]);
+    // Pulled (the merged document, without comments) and pushed back unchanged: nothing is
+    // saved, so the saved text keeps its comment.
+    world.ok(&["pull", "web", "--env", "staging", "--yes"]);
+    let pushed = world.ok(&["push", "web", "--env", "staging", "--yes"]);
+    assert!(pushed.contains("Nothing to push"), "{pushed}");
+    let own = staging.document("web").await.unwrap();
+    assert_eq!(
+        (own.version, own.toml.as_str()),
+        (1, "# staging's own\nOWN = \"s\"\n")
+    );
+
+    let local = world.path("work/.streamlit/secrets.toml");
+    fs::write(
+        &local,
+        "# where the app's data lives\nDB = \"db-one\"\nOLD = 1\n\n\
+         # staging's own, edited\nOWN = \"s2\" # changed today\n\n\
+         [feature]\n# on in staging only\nflag = true\n",
+    )
+    .unwrap();
+    let pushed = world.ok(&["push", "web", "--env", "staging", "--yes"]);
+    assert!(pushed.contains("DB (common-db)"), "{pushed}");
+    let own = staging.document("web").await.unwrap();
+    assert_eq!(own.version, 2);
+    assert_eq!(
+        own.toml,
+        "# staging's own, edited\nOWN = \"s2\" # changed today\n\n\
+         [feature]\n# on in staging only\nflag = true\n",
+        "only the shared keys are cut out; the comments stay"
+    );
 }
 
 /// The fixture's copy in a data directory of its own, served with its master key.
