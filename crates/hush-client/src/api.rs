@@ -541,11 +541,14 @@ impl Client {
         .await
     }
 
+    /// The editor's check; with an app, the difference from its newest version in this
+    /// client's environment.
     pub async fn validate(&self, toml: &str, app: Option<&str>) -> Result<Value> {
+        let env = app.and(self.env.as_deref());
         self.call(
             Method::POST,
             "/validate",
-            json!({ "toml": toml, "app": app }),
+            json!({ "toml": toml, "app": app, "env": env }),
         )
         .await
     }

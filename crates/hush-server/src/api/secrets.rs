@@ -15,8 +15,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::audit_event;
-use super::extract::member_app;
 use super::extract::{AppAccess, Editor, EditorOrRunner, Json, Viewer};
+use super::extract::{in_env, member_app};
 use super::views::{Changes, Invalid, Keys, SecretsView, Validation, VersionView};
 use crate::audit::ReadKey;
 use crate::auth::Principal;
@@ -435,6 +435,9 @@ pub struct ValidateBody {
     toml: String,
     /// Compare with this app's newest version (key names only; editors).
     app: Option<String>,
+    /// The environment of `app` to compare with (`production` when absent).
+    #[schema(min_length = 1, max_length = 63)]
+    env: Option<String>,
 }
 
 /// The editor's live check: the same rules as a save, the environment preview, warnings, and
@@ -477,9 +480,15 @@ pub async fn validate(
         diff: None,
         base_version: None,
     };
+    if body.env.is_some() && body.app.is_none() {
+        return Err(ApiError::bad_request(
+            "env: give the app too (the environment is one of an app's)",
+        ));
+    }
     if let Some(name) = body.app.as_deref() {
         // Comparing with the saved version tells whether a guessed value is right: editors only.
         let app = member_app(&state, &who, name, Role::Editor).await?;
+        let app = in_env(&state, app, body.env.as_deref()).await?;
         let latest = state.vault.latest(state.store.as_ref(), &app).await?;
         let saved = match &latest {
             Some(l) => Document::parse(&l.text)

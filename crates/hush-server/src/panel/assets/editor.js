@@ -16,10 +16,11 @@ export function describeError(error) {
 }
 
 /**
- * Creates an editor. Options: text, app (to compare with the saved version), label,
- * onResult(result|null) after each check, onSubmit() for Ctrl+S / Cmd+S, onInput() on typing.
+ * Creates an editor. Options: text, app and env (to compare with that environment's saved
+ * version; setTarget changes them), label, onResult(result|null) after each check, onSubmit()
+ * for Ctrl+S / Cmd+S, onInput() on typing.
  */
-export function createEditor({ text = '', app = null, label = 'Secrets (TOML)', onResult, onSubmit, onInput, autofocus }) {
+export function createEditor({ text = '', app = null, env = null, label = 'Secrets (TOML)', onResult, onSubmit, onInput, autofocus }) {
   const textareaId = newId('toml');
   const statusId = `${textareaId}-status`;
   const gutterLines = h('div', { class: 'gutter-lines' });
@@ -127,6 +128,7 @@ export function createEditor({ text = '', app = null, label = 'Secrets (TOML)', 
     const mine = ++sequence;
     const body = { toml: textarea.value };
     if (app) body.app = app;
+    if (app && env && env !== 'production') body.env = env;
     pending = (async () => {
       let result;
       try {
@@ -185,6 +187,10 @@ export function createEditor({ text = '', app = null, label = 'Secrets (TOML)', 
     el,
     textarea,
     getText: () => textarea.value,
+    setTarget(newApp, newEnv) {
+      app = newApp;
+      env = newEnv;
+    },
     setText(value) {
       textarea.value = value;
       textarea.scrollTop = 0;

@@ -385,8 +385,9 @@ function secretsEditorTab(shared) {
       if (!editor) {
         editor = createEditor({
           text,
-          // The live check compares with production's saved version only.
-          app: shared.env === PRODUCTION ? app : null,
+          // The live check compares with this environment's saved version.
+          app,
+          env: shared.env,
           label: 'Secrets (TOML)',
           onResult: (r) => replace(preview, renderPreview(r)),
           onSubmit: () => save.click(),
@@ -398,6 +399,7 @@ function secretsEditorTab(shared) {
         });
         replace(editorSlot, editor.el);
       } else {
+        editor.setTarget(app, shared.env);
         await editor.setText(text);
       }
       notice.hidden = true;
