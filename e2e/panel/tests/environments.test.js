@@ -68,6 +68,9 @@ test('environments, shared documents, provenance and compare in the panel', asyn
   await step('the owner edits staging; switching back shows production unchanged', async () => {
     await typeInEditor(page, STAGING);
     await dialog.getByText('Valid TOML').waitFor();
+    // The live check compares with staging's saved text (none yet), not production's version 1.
+    await dialog.getByRole('heading', { name: 'Changes', exact: true }).waitFor();
+    assert.equal(await dialog.getByRole('heading', { name: 'Changes from saved version 1' }).count(), 0);
     await dialog.getByRole('button', { name: 'Save', exact: true }).click();
     await dialog.getByText('Saved version 1.').waitFor();
     await envSelect.selectOption('production');
@@ -194,14 +197,18 @@ test('environments, shared documents, provenance and compare in the panel', asyn
     const { revision } = envs.body.envs.find((e) => e.name === 'staging');
     assert.ok(revision > 1, `including a document moved staging's revision on (${revision})`);
     await dialog.getByText(`revision ${revision}, counting changes of included shared documents`).waitFor();
-    const report = (applied) => apiCall(hush.url, 'POST', '/apps/web/envs/staging/instances', {
-      token: stagingToken, body: { instance_id: 's-1', hostname: 'staging-1', applied_version: applied },
+    const report = (applied, pair) => apiCall(hush.url, 'POST', '/apps/web/envs/staging/instances', {
+      token: stagingToken, body: { instance_id: 's-1', hostname: 'staging-1', applied_version: applied, ...(pair ? { applied: pair } : {}) },
     });
     assert.equal((await report(1)).status, 204);
     const copies = dialog.getByRole('region', { name: 'Running copies' });
     await copies.getByText(`1 running copy · 0 of 1 on version ${revision}, 1 updating`).waitFor();
-    assert.equal((await report(revision)).status, 204);
+    // A copy also reports the version pair behind its revision; the list shows it.
+    const own = envs.body.envs.find((e) => e.name === 'staging').version;
+    const shared = (await apiCall(hush.url, 'GET', '/shared/common-db', { token: ownerToken })).body.version;
+    assert.equal((await report(revision, { version: own, shared: [{ name: 'common-db', version: shared }] })).status, 204);
     await copies.getByText(`1 running copy · all on version ${revision}`).waitFor();
+    await copies.getByText(`(own version ${own}, common-db version ${shared})`, { exact: false }).waitFor();
   });
 
   await step('Compare shows keys only in one environment and those that differ', async () => {

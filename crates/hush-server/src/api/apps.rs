@@ -45,6 +45,7 @@ pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<ax
             continue;
         };
         let mut view = AppView::new(app, latest.as_ref());
+        view.revision = crate::envs::current(&state, app).await?.rev.total();
         view.role = Some(role);
         view.instances = Some(instances(&state, app).await?);
         items.push(view);
@@ -61,6 +62,7 @@ pub async fn show(
 ) -> ApiResult<axum::Json<AppView>> {
     let latest = state.vault.latest(state.store.as_ref(), &app).await?;
     let mut view = AppView::new(&app, latest.as_ref().map(|l| &l.meta));
+    view.revision = crate::envs::current(&state, &app).await?.rev.total();
     view.role = role_on_app(&state, &who, &app).await?;
     view.instances = Some(instances(&state, &app).await?);
     Ok(axum::Json(view))

@@ -141,6 +141,9 @@ pub struct AppView {
     pub created_at: i64,
     /// 0 for an app without secrets yet.
     pub latest_version: i64,
+    /// Production's revision: its version plus how often its included shared documents
+    /// changed (what its running copies report having applied).
+    pub revision: i64,
     pub updated_at: Option<i64>,
     pub updated_by: Option<String>,
     /// How the server launches the app, when it does.
@@ -159,6 +162,7 @@ impl AppView {
             name: app.name.clone(),
             created_at: app.created_at,
             latest_version: latest.map_or(0, |m| m.version),
+            revision: latest.map_or(0, |m| m.version),
             updated_at: latest.map(|m| m.created_at),
             updated_by: latest.and_then(|m| m.author_name.clone()),
             launch: app.launch.clone(),

@@ -550,6 +550,70 @@ async fn compare_shows_keys_in_one_only_and_differing_values_for_editors() {
 }
 
 #[tokio::test]
+async fn the_editors_check_compares_with_the_environment_being_edited() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    let viewer = server.member(&owner, "vic", "viewer").await;
+    owner
+        .create_app("web", Some("A = 1\nB = 2\n"), None)
+        .await
+        .unwrap();
+    owner.create_env("web", "staging").await.unwrap();
+    let staging = owner.with_env(Some("staging"));
+    staging
+        .save_secrets("web", "A = 1\nS = 3\n", 0, None)
+        .await
+        .unwrap();
+    staging
+        .save_secrets("web", "A = 1\nS = 4\n", 1, None)
+        .await
+        .unwrap();
+
+    // Against staging's version 2, not production's version 1.
+    let checked = staging
+        .validate("A = 1\nS = 4\nT = 5\n", Some("web"))
+        .await
+        .unwrap();
+    assert_eq!(checked["base_version"], 2);
+    assert_eq!(checked["diff"]["added"], serde_json::json!(["T"]));
+    assert_eq!(checked["diff"]["removed"], serde_json::json!([]));
+    let checked = owner.validate("A = 1\nS = 4\n", Some("web")).await.unwrap();
+    assert_eq!(checked["base_version"], 1);
+    assert_eq!(checked["diff"]["added"], serde_json::json!(["S"]));
+    assert_eq!(checked["diff"]["removed"], serde_json::json!(["B"]));
+
+    let (status, _, message) = api_err(
+        owner
+            .with_env(Some("nope"))
+            .validate("A = 1\n", Some("web"))
+            .await,
+    );
+    assert_eq!(status, 404);
+    assert!(message.contains("nope"), "{message}");
+    let (status, ..) = api_err(
+        viewer
+            .with_env(Some("staging"))
+            .validate("A = 1\n", Some("web"))
+            .await,
+    );
+    assert_eq!(
+        status, 403,
+        "comparing tells whether a guess is right: editors only"
+    );
+    let (_, cookie, csrf) = common::panel_session(&server, "olivia", common::PASSWORD).await;
+    let refused = reqwest::Client::new()
+        .post(format!("{}/api/v1/validate", server.url))
+        .header("cookie", cookie)
+        .header("x-csrf-token", csrf)
+        .json(&serde_json::json!({ "toml": "A = 1\n", "env": "staging" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400, "an environment without its app");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn the_openapi_document_describes_environments_and_shared_documents() {
     let doc = hush_server::api::openapi();
     let json = serde_json::to_value(&doc).unwrap();
@@ -999,5 +1063,47 @@ async fn concurrent_reads_of_a_new_shared_revision_load_and_build_it_once_per_en
         ENVS as u64,
         "each environment's new merged body built once"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_apps_revision_counts_changes_of_the_documents_production_includes() {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    owner
+        .create_app("web", Some("own = 1\n"), None)
+        .await
+        .unwrap();
+    owner
+        .create_shared("common", Some("db = 1\n"))
+        .await
+        .unwrap();
+    let listed =
+        |apps: Vec<serde_json::Value>| apps.into_iter().find(|a| a["name"] == "web").unwrap();
+    let before = owner.app("web").await.unwrap();
+    assert_eq!(before["revision"], before["latest_version"]);
+    owner
+        .set_includes("web", "production", &["common"])
+        .await
+        .unwrap();
+    owner
+        .save_shared("common", "db = 2\n", 1, None)
+        .await
+        .unwrap();
+    let after = owner.app("web").await.unwrap();
+    assert_eq!(
+        after["latest_version"], 1,
+        "the app's own document did not change"
+    );
+    let revision = after["revision"].as_i64().unwrap();
+    assert!(revision > 1, "{after}");
+    assert_eq!(
+        listed(owner.apps().await.unwrap())["revision"],
+        revision,
+        "the list says the same"
+    );
+    // What a runner applies is that revision.
+    let read = owner.secrets("web").await.unwrap();
+    assert_eq!(read.revision, Some(revision));
     server.stop().await;
 }

@@ -27,9 +27,14 @@ export function instanceItem(instance, latest) {
   const state = gone
     ? `not running · last reported version ${instance.applied_version}`
     : current ? `version ${instance.applied_version} (latest)` : `version ${instance.applied_version} · picking up ${latest}…`;
+  // The version pair behind a revision: the environment's own version and each included document's.
+  const shared = instance.applied?.shared || [];
+  const pair = shared.length
+    ? ` (own version ${instance.applied.version}, ${shared.map((s) => `${s.name} version ${s.version}`).join(', ')})`
+    : '';
   return h('li', { class: `instance ${kind}` },
     h('span', { class: 'dot', 'aria-hidden': 'true' }),
     h('span', { class: 'instance-host' }, instance.hostname, instance.pid ? ` (pid ${instance.pid})` : ''),
-    h('span', { class: 'instance-state' }, state),
+    h('span', { class: 'instance-state' }, state, pair),
     h('span', { class: 'muted instance-seen' }, `${instance.status} · `, ago(instance.reported_at)));
 }

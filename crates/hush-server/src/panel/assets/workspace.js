@@ -234,10 +234,12 @@ function appRow(ctx, name, refresh, report) {
     } else {
       launch.hidden = true;
     }
-    const summary = rolloutSummary(latest, app.instances || []);
+    // Running copies report revisions: the version plus every change of an included document.
+    const revision = app.revision ?? latest;
+    const summary = rolloutSummary(revision, app.instances || []);
     status.className = `app-status ${summary.kind}`;
     replace(status, h('span', { class: 'dot', 'aria-hidden': 'true' }), summary.text);
-    replace(instances, (app.instances || []).filter((i) => i.status !== 'gone').slice(0, 6).map((i) => instanceItem(i, latest)));
+    replace(instances, (app.instances || []).filter((i) => i.status !== 'gone').slice(0, 6).map((i) => instanceItem(i, revision)));
   }
   return { el, update };
 }
