@@ -83,6 +83,7 @@ pub async fn run(server: &ServerArgs, cmd: TokensCommand) -> anyhow::Result<()> 
                     "NAME",
                     "PREFIX",
                     "APP",
+                    "ENV",
                     "CREATED",
                     "EXPIRES",
                     "LAST USED",
@@ -115,6 +116,7 @@ fn token_row(t: &Value) -> Vec<String> {
         cell(&t["name"]),
         format!("{}…", cell(&t["prefix"])),
         cell(&t["app"]),
+        cell(&t["env"]),
         time_cell(&t["created_at"]),
         if t["expires_at"].is_null() {
             "never".into()

@@ -143,6 +143,12 @@ async fn a_runner_on_staging_gets_a_shared_document_change_live() {
         .expect("the token is printed")
         .trim()
         .to_string();
+    let list = world.ok(&["tokens", "list", "--app", "web"]);
+    let row = list.lines().find(|l| l.contains("runner")).expect(&list);
+    assert!(
+        row.split_whitespace().any(|c| c == "staging"),
+        "the list says which environment: {list}"
+    );
 
     let fake = fake_streamlit(&world);
     let stderr = world.path("run.stderr");
