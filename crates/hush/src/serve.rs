@@ -490,6 +490,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ..ServerConfig::default()
     };
     let state = AppState::new(store.clone(), keyring, config).await?;
+    let shutdown = shutdown_signal()?;
     let listener = hush_server::http::listen(settings.listen)
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let local = listener.local_addr()?;
@@ -519,18 +520,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "First start: open this one-time link to create the owner account (valid 24 hours):\n  {link}"
         );
     }
-    hush_server::http::serve_with(listener, state, tls, shutdown_signal()).await?;
+    hush_server::http::serve_with(listener, state, tls, shutdown).await?;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down");
+/// SIGTERM or SIGINT, listened for from before the server says it is serving: a signal that
+/// comes right after still ends it gracefully (an async `ctrl_c()` listens only once polled).
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+    })
 }
 
 #[cfg(test)]
