@@ -300,7 +300,10 @@ impl AppState {
                 self.tokens.forget(token_id);
                 self.hub.revoke(hub::Revoked::Token(token_id));
             }
-            StoreEvent::SessionsRevoked { user_id } => self.hub.revoke(hub::Revoked::User(user_id)),
+            StoreEvent::SessionsRevoked { user_id } => {
+                self.tokens.forget_user(user_id);
+                self.hub.revoke(hub::Revoked::User(user_id));
+            }
             StoreEvent::AppAccessRevoked { user_id, app_id } => {
                 self.hub.revoke(hub::Revoked::AppAccess { user_id, app_id })
             }

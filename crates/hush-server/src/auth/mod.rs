@@ -268,11 +268,11 @@ async fn authenticate_token(
             let generation = state.tokens.generation();
             match state.store.find_token(&hash).await {
                 Ok(record) => {
-                    if record.kind == TokenKind::App {
-                        state
-                            .tokens
-                            .insert_if_current(hash, record.clone(), generation);
-                    }
+                    // Personal tokens too: the user is still read on every request (a role
+                    // change counts at once), and a removed member's tokens leave the cache.
+                    state
+                        .tokens
+                        .insert_if_current(hash, record.clone(), generation);
                     record
                 }
                 Err(StoreError::NotFound) => return Err(ApiError::unauthorized()),

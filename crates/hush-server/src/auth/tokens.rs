@@ -1,5 +1,5 @@
-//! App tokens seen recently, by hash (the hot read path never asks the database who a token
-//! is), and when tokens were last used (written in batches).
+//! Tokens seen recently, by hash (the hot read path and every save with a personal token never
+//! ask the database who a token is), and when tokens were last used (written in batches).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -64,6 +64,12 @@ impl TokenCache {
         self.drop_where(|t| t.app_id == Some(app_id));
     }
 
+    /// A member signed out everywhere or removed: their personal tokens are gone or revoked (and
+    /// a removed member's id may be given to the next member).
+    pub fn forget_user(&self, user_id: i64) {
+        self.drop_where(|t| t.user_id == Some(user_id));
+    }
+
     pub fn used(&self, token_id: i64, at: Millis) {
         self.last_used
             .lock()
@@ -117,6 +123,29 @@ mod tests {
         assert!(
             cache.get(&[1; 32]).is_none(),
             "revocation drops a cached token"
+        );
+    }
+
+    #[test]
+    fn signing_a_member_out_everywhere_drops_their_personal_tokens() {
+        let cache = TokenCache::default();
+        let personal = TokenRecord {
+            kind: TokenKind::Personal,
+            user_id: Some(3),
+            app_id: None,
+            ..record(8)
+        };
+        let generation = cache.generation();
+        assert!(cache.insert_if_current([2; 32], personal, generation));
+        cache.forget_user(4);
+        assert!(
+            cache.get(&[2; 32]).is_some(),
+            "another member's tokens stay"
+        );
+        cache.forget_user(3);
+        assert!(
+            cache.get(&[2; 32]).is_none(),
+            "signing a member out everywhere drops their tokens"
         );
     }
 }

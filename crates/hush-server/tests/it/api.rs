@@ -538,6 +538,11 @@ async fn members_roles_and_the_last_owner() {
         .accept_invite(&token, "vera", PASSWORD)
         .await
         .unwrap();
+    let (status, ..) = api_err(editor.me().await);
+    assert_eq!(
+        status, 401,
+        "not even as the next member (who may get the old id)"
+    );
     let (status, ..) = api_err(
         server
             .anonymous()
