@@ -177,7 +177,7 @@ pub async fn run(server: &ServerArgs, cmd: MembersCommand) -> anyhow::Result<()>
 }
 
 /// A member by ID or by name: (id, name).
-async fn find_member(client: &Client, member: &str) -> anyhow::Result<(i64, String)> {
+pub(super) async fn find_member(client: &Client, member: &str) -> anyhow::Result<(i64, String)> {
     let members = client.members().await?;
     let by_id = member.parse::<i64>().ok();
     members
