@@ -19,12 +19,15 @@ use crate::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 
-/// One member's role on one app.
+/// One member's role on one app or shared document.
 #[derive(Serialize, ToSchema)]
 pub struct AppRoleView {
     pub member_id: i64,
     pub member: String,
+    /// The app's or shared document's name.
     pub app: String,
+    /// `app` names a shared document.
+    pub shared: bool,
     pub role: AppRole,
     pub created_at: i64,
 }
@@ -35,6 +38,7 @@ impl From<AppRoleGrant> for AppRoleView {
             member_id: g.user_id,
             member: g.user_name,
             app: g.app_name,
+            shared: g.shared,
             role: g.role,
             created_at: g.created_at,
         }
@@ -247,6 +251,7 @@ async fn set_role(
         member_id: member.id,
         member: member.name,
         app: target.row().name.clone(),
+        shared: matches!(target, Target::Doc(_)),
         role,
         created_at: now,
     }))

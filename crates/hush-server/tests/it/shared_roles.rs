@@ -264,10 +264,21 @@ async fn removing_a_member_removes_their_document_roles() {
         .await
         .unwrap();
     owner.set_shared_role("keys", edith, "viewer").await.unwrap();
-    assert_eq!(owner.member_app_roles(edith).await.unwrap().len(), 2);
+    owner.set_app_role("web", edith, "viewer").await.unwrap();
+    let of_edith = owner.member_app_roles(edith).await.unwrap();
+    let kinds: Vec<(&str, bool)> = of_edith
+        .iter()
+        .map(|r| (r["app"].as_str().unwrap(), r["shared"] == true))
+        .collect();
+    assert_eq!(
+        kinds,
+        [("common-db", true), ("keys", true), ("web", false)],
+        "a member's roles say which are on shared documents"
+    );
     owner.remove_member(edith).await.unwrap();
     assert!(owner.shared_roles("common-db").await.unwrap().is_empty());
     assert!(owner.shared_roles("keys").await.unwrap().is_empty());
+    assert!(owner.app_roles("web").await.unwrap().is_empty());
     // A new member of the same name starts with the workspace role only.
     let again = server.member(&owner, "edith", "editor").await;
     assert_eq!(again.shared_doc("keys").await.unwrap()["toml"], KEYS);

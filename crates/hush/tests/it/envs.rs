@@ -361,6 +361,11 @@ async fn roles_on_a_shared_document_from_the_cli() {
             .any(|l| l.contains("erin") && l.contains("viewer")),
         "{roles}"
     );
+    let of_erin = world.ok(&["members", "app-roles", "erin"]);
+    assert!(
+        of_erin.contains("common-db (shared document)"),
+        "{of_erin}"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&world.ok(&["shared", "roles", "common-db", "--json"])).unwrap();
     assert_eq!(json["roles"][0]["member"], "erin");
