@@ -3,20 +3,20 @@
 //! history. Any member may list them and see their key names (values masked), of any version,
 //! and the key-level diff between two; editors read, save and roll them back; owners create and
 //! delete them, and give members a role on one document (`app_roles.rs`) that replaces their
-//! workspace role for it — every route here checks the role on the document. A save is refused when it would make the effective
-//! secrets of an environment that includes it invalid (naming the environment), and reaches
-//! every running copy of every including environment at once.
+//! workspace role for it — every route here checks the role on the document. A save is refused
+//! when it would make the effective secrets of an environment that includes it invalid (naming
+//! the environment), and reaches every running copy of every including environment at once.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use hush_core::Document;
-use hush_store::{App, AppRole, NewApp, Role, StoreError, effective_role, now_millis};
+use hush_store::{App, NewApp, Role, StoreError, effective_role, now_millis};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
 use super::audit_event;
-use super::extract::{Json, Path, Query, role_on_app};
+use super::extract::{Json, Path, Query, role_on_app, roles_by_app};
 use super::views::{DiffView, VersionView, Versions};
 use crate::AppState;
 use crate::auth::Principal;
@@ -92,12 +92,7 @@ pub async fn list(
     who: Principal,
 ) -> ApiResult<axum::Json<SharedDocs>> {
     let user = who.require(Role::Viewer)?;
-    let on_doc: std::collections::HashMap<i64, AppRole> = if user.role == Role::Owner {
-        Default::default()
-    } else {
-        let grants = state.store.list_app_roles(Some(user.id), None).await?;
-        grants.into_iter().map(|g| (g.app_id, g.role)).collect()
-    };
+    let on_doc = roles_by_app(&state, user).await?;
     let mut documents = Vec::new();
     for (doc, latest) in state.store.list_shared_docs().await? {
         let users = state.store.including(doc.id).await?;
