@@ -3,9 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use hush_core::Document;
-use hush_store::{
-    App, LaunchConfig, NewApp, StoreError, StoreEvent, effective_role, now_millis,
-};
+use hush_store::{App, LaunchConfig, NewApp, StoreError, StoreEvent, effective_role, now_millis};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;

@@ -35,7 +35,10 @@ async fn member_id(owner: &Client, name: &str) -> i64 {
 async fn workspace() -> (TestServer, Client, Client, Client) {
     let server = TestServer::start().await;
     let owner = server.owner_with_app("web", SEED).await;
-    owner.create_shared("common-db", Some(COMMON)).await.unwrap();
+    owner
+        .create_shared("common-db", Some(COMMON))
+        .await
+        .unwrap();
     owner.create_shared("keys", Some(KEYS)).await.unwrap();
     let editor = server.member(&owner, "edith", "editor").await;
     let viewer = server.member(&owner, "victor", "viewer").await;
@@ -93,7 +96,10 @@ async fn an_editor_made_viewer_of_one_document_keeps_the_other() {
         .save_shared("keys", "API_KEY = \"k2\"\n", 1, None)
         .await
         .unwrap();
-    assert_eq!(editor.shared_doc("keys").await.unwrap()["toml"], "API_KEY = \"k2\"\n");
+    assert_eq!(
+        editor.shared_doc("keys").await.unwrap()["toml"],
+        "API_KEY = \"k2\"\n"
+    );
 
     // Removing the role gives the workspace role back.
     owner.remove_shared_role("common-db", edith).await.unwrap();
@@ -103,7 +109,10 @@ async fn an_editor_made_viewer_of_one_document_keeps_the_other() {
         .unwrap();
     let (status, message) = refused(owner.remove_shared_role("common-db", edith).await);
     assert_eq!(status, 404, "nothing left to remove: {message}");
-    assert!(message.contains("shared document \"common-db\""), "{message}");
+    assert!(
+        message.contains("shared document \"common-db\""),
+        "{message}"
+    );
     server.stop().await;
 }
 
@@ -131,12 +140,13 @@ async fn a_viewer_made_editor_of_a_document_saves_and_rolls_it_back() {
         .unwrap();
     assert_eq!(saved.version, 2);
     viewer.shared_rollback("common-db", 1, 2).await.unwrap();
-    assert_eq!(
-        owner.shared_doc("common-db").await.unwrap()["toml"],
-        COMMON
-    );
+    assert_eq!(owner.shared_doc("common-db").await.unwrap()["toml"], COMMON);
     // Still a viewer of the other document and of apps; never an owner of the document.
-    let (status, _) = refused(viewer.save_shared("keys", "API_KEY = \"v\"\n", 1, None).await);
+    let (status, _) = refused(
+        viewer
+            .save_shared("keys", "API_KEY = \"v\"\n", 1, None)
+            .await,
+    );
     assert_eq!(status, 403);
     assert_eq!(refused(viewer.delete_shared("common-db").await).0, 403);
     assert_eq!(
@@ -173,7 +183,10 @@ async fn only_owners_set_document_roles_and_bad_input_changes_nothing() {
     assert!(message.contains("9999"), "{message}");
     let (status, message) = refused(owner.set_shared_role("ghost", edith, "viewer").await);
     assert_eq!(status, 404);
-    assert!(message.contains("no shared document named \"ghost\""), "{message}");
+    assert!(
+        message.contains("no shared document named \"ghost\""),
+        "{message}"
+    );
     assert_eq!(refused(owner.shared_roles("ghost").await).0, 404);
     // An app is not a shared document, nor a document an app.
     assert_eq!(
@@ -202,7 +215,11 @@ async fn only_owners_set_document_roles_and_bad_input_changes_nothing() {
     );
     assert!(owner.shared_roles("common-db").await.unwrap().is_empty());
     assert!(
-        owner.audit("action=member.shared_role").await.unwrap().is_empty(),
+        owner
+            .audit("action=member.shared_role")
+            .await
+            .unwrap()
+            .is_empty(),
         "refusals change nothing"
     );
     assert_eq!(
@@ -249,7 +266,11 @@ async fn only_owners_set_document_roles_and_bad_input_changes_nothing() {
     assert_eq!(removed.len(), 1);
     assert_eq!(removed[0]["detail"]["member"], "victor");
     assert!(
-        owner.audit("action=member.app_role").await.unwrap().is_empty(),
+        owner
+            .audit("action=member.app_role")
+            .await
+            .unwrap()
+            .is_empty(),
         "document roles are not logged as app roles"
     );
     server.stop().await;
@@ -263,7 +284,10 @@ async fn removing_a_member_removes_their_document_roles() {
         .set_shared_role("common-db", edith, "viewer")
         .await
         .unwrap();
-    owner.set_shared_role("keys", edith, "viewer").await.unwrap();
+    owner
+        .set_shared_role("keys", edith, "viewer")
+        .await
+        .unwrap();
     owner.set_app_role("web", edith, "viewer").await.unwrap();
     let of_edith = owner.member_app_roles(edith).await.unwrap();
     let kinds: Vec<(&str, bool)> = of_edith

@@ -487,7 +487,9 @@ pub async fn run_shared(server: &ServerArgs, cmd: SharedCommand) -> anyhow::Resu
                 }
                 _ => {
                     client.remove_shared_role(&name, id).await?;
-                    println!("{member_name}'s workspace role applies to shared document {name} again.");
+                    println!(
+                        "{member_name}'s workspace role applies to shared document {name} again."
+                    );
                 }
             }
         }

@@ -362,10 +362,7 @@ async fn roles_on_a_shared_document_from_the_cli() {
         "{roles}"
     );
     let of_erin = world.ok(&["members", "app-roles", "erin"]);
-    assert!(
-        of_erin.contains("common-db (shared document)"),
-        "{of_erin}"
-    );
+    assert!(of_erin.contains("common-db (shared document)"), "{of_erin}");
     let json: serde_json::Value =
         serde_json::from_str(&world.ok(&["shared", "roles", "common-db", "--json"])).unwrap();
     assert_eq!(json["roles"][0]["member"], "erin");
@@ -398,7 +395,11 @@ async fn roles_on_a_shared_document_from_the_cli() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("owner"), "{stderr}");
-    assert!(world.ok(&["shared", "roles", "common-db"]).contains("viewer"));
+    assert!(
+        world
+            .ok(&["shared", "roles", "common-db"])
+            .contains("viewer")
+    );
 
     let removed = world.ok(&["shared", "role", "common-db", "erin", "--remove"]);
     assert!(
