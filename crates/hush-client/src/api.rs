@@ -859,26 +859,56 @@ impl Client {
 
     /// Sets a member's role on one app: `none`, `viewer` or `editor` (owners).
     pub async fn set_app_role(&self, app: &str, member_id: i64, role: &str) -> Result<Value> {
+        self.set_role_on(&format!("/apps/{}", enc(app)), member_id, role)
+            .await
+    }
+
+    /// Removes a member's role on one app: their workspace role applies there again (owners).
+    pub async fn remove_app_role(&self, app: &str, member_id: i64) -> Result<()> {
+        self.remove_role_on(&format!("/apps/{}", enc(app)), member_id)
+            .await
+    }
+
+    /// The per-app roles set on one app (owners).
+    pub async fn app_roles(&self, app: &str) -> Result<Vec<Value>> {
+        self.roles_on(&format!("/apps/{}", enc(app))).await
+    }
+
+    /// Sets a member's role on one shared document: `viewer` or `editor` (owners).
+    pub async fn set_shared_role(&self, doc: &str, member_id: i64, role: &str) -> Result<Value> {
+        self.set_role_on(&format!("/shared/{}", enc(doc)), member_id, role)
+            .await
+    }
+
+    /// Removes a member's role on one shared document: their workspace role applies to it
+    /// again (owners).
+    pub async fn remove_shared_role(&self, doc: &str, member_id: i64) -> Result<()> {
+        self.remove_role_on(&format!("/shared/{}", enc(doc)), member_id)
+            .await
+    }
+
+    /// The roles members have on one shared document (owners).
+    pub async fn shared_roles(&self, doc: &str) -> Result<Vec<Value>> {
+        self.roles_on(&format!("/shared/{}", enc(doc))).await
+    }
+
+    /// `PUT {target}/roles/{member}`: `target` is an app's or a shared document's path.
+    async fn set_role_on(&self, target: &str, member_id: i64, role: &str) -> Result<Value> {
         self.call(
             Method::PUT,
-            &format!("/apps/{}/roles/{member_id}", enc(app)),
+            &format!("{target}/roles/{member_id}"),
             json!({ "role": role }),
         )
         .await
     }
 
-    /// Removes a member's role on one app: their workspace role applies there again (owners).
-    pub async fn remove_app_role(&self, app: &str, member_id: i64) -> Result<()> {
-        self.send(self.request(
-            Method::DELETE,
-            &format!("/apps/{}/roles/{member_id}", enc(app)),
-        ))
-        .await
+    async fn remove_role_on(&self, target: &str, member_id: i64) -> Result<()> {
+        self.send(self.request(Method::DELETE, &format!("{target}/roles/{member_id}")))
+            .await
     }
 
-    /// The per-app roles set on one app (owners).
-    pub async fn app_roles(&self, app: &str) -> Result<Vec<Value>> {
-        let body: Value = self.get(&format!("/apps/{}/roles", enc(app))).await?;
+    async fn roles_on(&self, target: &str) -> Result<Vec<Value>> {
+        let body: Value = self.get(&format!("{target}/roles")).await?;
         Ok(body["roles"].as_array().cloned().unwrap_or_default())
     }
 

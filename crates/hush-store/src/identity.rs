@@ -67,6 +67,8 @@ pub struct AppRoleGrant {
     pub user_name: String,
     pub app_id: i64,
     pub app_name: String,
+    /// The row is a shared document (an `apps` row of kind `shared`), not an app.
+    pub shared: bool,
     pub role: AppRole,
     pub created_at: Millis,
 }
@@ -156,7 +158,7 @@ const GET_APP_ROLE: &str = "SELECT role FROM app_roles WHERE user_id = $1 AND ap
 const DELETE_APP_ROLE: &str = "DELETE FROM app_roles WHERE user_id = $1 AND app_id = $2";
 const APP_EXISTS: &str = "SELECT COUNT(*) FROM apps WHERE id = $1";
 const LIST_APP_ROLES: &str = "SELECT r.user_id, u.name AS user_name, r.app_id, \
-     a.name AS app_name, r.role, r.created_at \
+     a.name AS app_name, a.kind AS app_kind, r.role, r.created_at \
      FROM app_roles r JOIN users u ON u.id = r.user_id JOIN apps a ON a.id = r.app_id \
      WHERE ($1 IS NULL OR r.user_id = $1) AND ($2 IS NULL OR r.app_id = $2) \
      ORDER BY a.name, u.name";
@@ -175,6 +177,7 @@ struct GrantRow {
     user_name: String,
     app_id: i64,
     app_name: String,
+    app_kind: String,
     role: String,
     created_at: i64,
 }
@@ -324,6 +327,7 @@ impl IdentityStore for SqlStore {
                     user_name: r.user_name,
                     app_id: r.app_id,
                     app_name: r.app_name,
+                    shared: r.app_kind == "shared",
                     role: app_role(&r.role)?,
                     created_at: r.created_at,
                 })

@@ -2,13 +2,14 @@
 // to an app (bad and taken names refused with the server's words), edits it and finds
 // production untouched; creates a shared document, includes it in staging and sees where each
 // key comes from; compares the two environments; a viewer sees key names and masked values and
-// no control that changes anything; an editor edits but cannot delete; the server refuses to
-// delete a document still included, and the panel says why.
+// no control that changes anything; an editor edits but cannot delete; an owner makes the viewer
+// an editor of one document (who then edits it) and the editor a viewer of it (who then sees no
+// editor); the server refuses to delete a document still included, and the panel says why.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  PASSWORD, SEED, apiCall, appMenu, createAppWithSecrets, newPage, screenshot, serverAndBrowser,
+  PASSWORD, SEED, apiCall, appMenu, checkA11y, createAppWithSecrets, newPage, screenshot, serverAndBrowser,
   settingsDialog, setupOwner, signIn, steps, typeInEditor, until,
 } from '../lib/harness.js';
 
@@ -297,6 +298,50 @@ test('environments, shared documents, provenance and compare in the panel', asyn
     assert.deepEqual(editor.problems, []);
   });
 
+  await step('the owner makes the viewer an editor of common-db and the editor a viewer of it', async () => {
+    await page.getByRole('link', { name: 'Shared documents' }).click();
+    await page.getByRole('button', { name: 'Roles on common-db' }).click();
+    const roles = page.getByRole('dialog', { name: 'Roles on common-db' });
+    const table = roles.getByRole('table', { name: 'Members\' roles on common-db' });
+    await table.getByRole('row', { name: /olivia/ }).getByText('owner (every document)').waitFor();
+    const victorRole = roles.getByLabel('Role of victor on common-db');
+    assert.equal(await victorRole.inputValue(), '', 'the workspace role until one is set');
+    await checkA11y(page, 'Roles on a shared document');
+    await victorRole.selectOption('editor');
+    await page.getByText('victor is now editor on common-db.').waitFor();
+    await roles.getByLabel('Role of erin on common-db').selectOption('viewer');
+    await page.getByText('erin is now viewer on common-db.').waitFor();
+    await page.keyboard.press('Escape');
+    await roles.waitFor({ state: 'detached' });
+    const stored = await apiCall(hush.url, 'GET', '/shared/common-db/roles', { token: ownerToken });
+    assert.deepEqual(stored.body.roles.map((r) => [r.member, r.role]), [['erin', 'viewer'], ['victor', 'editor']]);
+
+    // The workspace viewer edits and saves the one document.
+    const { page: victor } = await newPage(browser);
+    await signIn(victor, hush.url, 'victor');
+    await victor.getByRole('link', { name: 'Shared documents' }).click();
+    await victor.getByRole('button', { name: 'common-db', exact: true }).click();
+    const editor = victor.getByLabel('common-db (TOML)');
+    await until(async () => (await editor.inputValue()).startsWith(COMMON), 'common-db’s text for victor');
+    await editor.fill(`${COMMON}db_name = "app"\ndb_user = "victor"\n`);
+    await victor.getByText('Valid TOML').waitFor();
+    await victor.getByRole('button', { name: 'Save document' }).click();
+    await victor.getByText('Saved version 4 of common-db.').waitFor();
+    assert.equal(await victor.getByRole('button', { name: /^Delete|^Roles on/ }).count(), 0, 'still no owner controls');
+    assert.deepEqual(victor.problems, []);
+
+    // The workspace editor sees key names only, and no control that changes it.
+    const { page: erin } = await newPage(browser);
+    await signIn(erin, hush.url, 'erin');
+    await erin.getByRole('link', { name: 'Shared documents' }).click();
+    await erin.getByRole('button', { name: 'common-db', exact: true }).click();
+    await erin.getByRole('list', { name: 'Keys of common-db' }).getByText('db_user').waitFor();
+    assert.equal(await erin.getByLabel('common-db (TOML)').count(), 0);
+    assert.equal(await erin.getByRole('button', { name: 'Save document' }).count(), 0);
+    assert.ok(!(await erin.content()).includes('shared-pass'), 'no value reaches a viewer of the document');
+    assert.deepEqual(erin.problems, []);
+  });
+
   await step('a shared save that would make staging invalid is refused, naming it', async () => {
     const big = (key, n) => `${key} = "${'x'.repeat(n)}"\n`;
     const own = await apiCall(hush.url, 'PUT', '/apps/web/envs/staging/secrets', {
@@ -312,7 +357,7 @@ test('environments, shared documents, provenance and compare in the panel', asyn
     await page.getByRole('button', { name: 'Save document' }).click();
     await page.getByText(/Not saved: The effective secrets of web\/staging would be invalid/).waitFor();
     const versions = await apiCall(hush.url, 'GET', '/shared/common-db/versions', { token: ownerToken });
-    assert.equal(versions.body.versions[0].version, 3, 'nothing saved');
+    assert.equal(versions.body.versions[0].version, 4, 'nothing saved');
   });
 
   await step('the owner removes the include, deletes staging, then the document', async () => {

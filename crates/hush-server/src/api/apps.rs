@@ -3,9 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use hush_core::Document;
-use hush_store::{
-    App, AppRole, LaunchConfig, NewApp, Role, StoreError, StoreEvent, effective_role, now_millis,
-};
+use hush_store::{App, LaunchConfig, NewApp, StoreError, StoreEvent, effective_role, now_millis};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -33,12 +31,7 @@ pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<ax
     let user = who.require(hush_store::Role::Viewer)?;
     let apps = state.store.list_apps().await?;
     // Per-app roles: an app whose role is `none` is left out, as if it did not exist.
-    let on_app: std::collections::HashMap<i64, AppRole> = if user.role == Role::Owner {
-        Default::default()
-    } else {
-        let grants = state.store.list_app_roles(Some(user.id), None).await?;
-        grants.into_iter().map(|g| (g.app_id, g.role)).collect()
-    };
+    let on_app = super::extract::roles_by_app(&state, user).await?;
     let mut items = Vec::with_capacity(apps.len());
     for (app, latest) in &apps {
         let Some(role) = effective_role(user.role, on_app.get(&app.id).copied()) else {

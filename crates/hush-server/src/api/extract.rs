@@ -2,13 +2,14 @@
 //! body, path and query parameters, and — said once for every app route — the app the path
 //! names together with the caller's right to it ([`AppAccess`]).
 
+use std::collections::HashMap;
 use std::marker::PhantomData;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use hush_store::{App, Role, StoreError, effective_role};
+use hush_store::{App, AppRole, Role, StoreError, effective_role};
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
@@ -264,6 +265,19 @@ pub async fn role_on_app(state: &AppState, who: &Principal, app: &App) -> ApiRes
     }
     let on_app = state.store.app_role(user.id, app.id).await?;
     Ok(effective_role(user.role, on_app))
+}
+
+/// The roles set for `user` on single apps and shared documents, by app id (none for owners,
+/// who have everything): what [`effective_role`] takes, for listing many at once.
+pub async fn roles_by_app(
+    state: &AppState,
+    user: &hush_store::User,
+) -> ApiResult<HashMap<i64, AppRole>> {
+    if user.role == Role::Owner {
+        return Ok(HashMap::new());
+    }
+    let grants = state.store.list_app_roles(Some(user.id), None).await?;
+    Ok(grants.into_iter().map(|g| (g.app_id, g.role)).collect())
 }
 
 /// A member acting on an app must have at least `role` there. One without access gets the

@@ -139,6 +139,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(shared::version))
         .routes(routes!(shared::diff))
         .routes(routes!(shared::rollback))
+        .routes(routes!(app_roles::doc_list))
+        .routes(routes!(app_roles::doc_set, app_roles::doc_remove))
         .routes(routes!(sso::info))
         .routes(routes!(sso::start, sso::start_invited))
         .routes(routes!(sso::callback))

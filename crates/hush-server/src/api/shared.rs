@@ -2,20 +2,21 @@
 //! environments include, in order, under their own document. Each has its own immutable
 //! history. Any member may list them and see their key names (values masked), of any version,
 //! and the key-level diff between two; editors read, save and roll them back; owners create and
-//! delete them. A save is refused when it would make the effective
-//! secrets of an environment that includes it invalid (naming the environment), and reaches
-//! every running copy of every including environment at once.
+//! delete them, and give members a role on one document (`app_roles.rs`) that replaces their
+//! workspace role for it — every route here checks the role on the document. A save is refused
+//! when it would make the effective secrets of an environment that includes it invalid (naming
+//! the environment), and reaches every running copy of every including environment at once.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use hush_core::Document;
-use hush_store::{App, NewApp, Role, StoreError, now_millis};
+use hush_store::{App, NewApp, Role, StoreError, effective_role, now_millis};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
 use super::audit_event;
-use super::extract::{Json, Path, Query};
+use super::extract::{Json, Path, Query, role_on_app, roles_by_app};
 use super::views::{DiffView, VersionView, Versions};
 use crate::AppState;
 use crate::auth::Principal;
@@ -35,6 +36,29 @@ pub async fn find_doc(state: &AppState, name: &str) -> ApiResult<App> {
     }
 }
 
+/// The shared document named `name` and the caller's role on it, once that role is at least
+/// `need`: a role set on the document replaces the workspace role (owners have every
+/// document). A 403 names the document and the caller's role there.
+pub async fn doc_access(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+    need: Role,
+) -> ApiResult<(App, Role)> {
+    who.user()?;
+    let doc = find_doc(state, name).await?;
+    match role_on_app(state, who, &doc).await? {
+        Some(have) if have >= need => Ok((doc, have)),
+        have => Err(ApiError::forbidden(format!(
+            "this needs the {} role on the shared document {:?}; you are {} there",
+            need.as_str(),
+            doc.name,
+            have.map_or("without access", Role::as_str)
+        ))
+        .by(who)),
+    }
+}
+
 /// A shared document as the vault opens it (its versions are its own id's).
 pub fn handle(doc: &App) -> App {
     App {
@@ -51,6 +75,8 @@ pub struct SharedDocView {
     pub updated_at: Option<i64>,
     /// The environments that include it, as `app/env`.
     pub included_by: Vec<String>,
+    /// The caller's role on it (a role set on the document replaces the workspace role).
+    pub role: Option<Role>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -65,11 +91,13 @@ pub async fn list(
     State(state): State<AppState>,
     who: Principal,
 ) -> ApiResult<axum::Json<SharedDocs>> {
-    who.require(Role::Viewer)?;
+    let user = who.require(Role::Viewer)?;
+    let on_doc = roles_by_app(&state, user).await?;
     let mut documents = Vec::new();
     for (doc, latest) in state.store.list_shared_docs().await? {
         let users = state.store.including(doc.id).await?;
         documents.push(SharedDocView {
+            role: effective_role(user.role, on_doc.get(&doc.id).copied()),
             name: doc.name,
             version: latest.as_ref().map_or(0, |v| v.version),
             updated_at: latest.map(|v| v.created_at),
@@ -155,6 +183,7 @@ pub async fn create(
             version,
             updated_at,
             included_by: Vec::new(),
+            role: Some(Role::Owner),
         }),
     ))
 }
@@ -168,11 +197,13 @@ pub struct SharedDocDetail {
     #[schema(value_type = Object)]
     pub masked: serde_json::Value,
     pub included_by: Vec<String>,
-    /// The TOML text (editors only; audited as a reveal).
+    /// The caller's role on it (a role set on the document replaces the workspace role).
+    pub role: Role,
+    /// The TOML text (editors of the document only; audited as a reveal).
     pub toml: Option<String>,
 }
 
-/// One shared document: key names and masked values for any member, the text for editors.
+/// One shared document: key names and masked values for any member, the text for its editors.
 #[utoipa::path(get, path = "/shared/{doc}", tag = "shared", params(("doc" = String, Path)),
     responses((status = 200, body = SharedDocDetail), (status = "default", body = ErrorBody, description = "404 no such document")))]
 pub async fn show(
@@ -180,8 +211,7 @@ pub async fn show(
     who: Principal,
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<SharedDocDetail>> {
-    who.require(Role::Viewer)?;
-    let doc = find_doc(&state, &name).await?;
+    let (doc, role) = doc_access(&state, &who, &name, Role::Viewer).await?;
     let latest = state
         .vault
         .latest(state.store.as_ref(), &handle(&doc))
@@ -191,7 +221,7 @@ pub async fn show(
         None => Document::parse("").map_err(|_| ApiError::internal())?,
     };
     let users = state.store.including(doc.id).await?;
-    let toml = if who.require(Role::Editor).is_ok() && latest.is_some() {
+    let toml = if role >= Role::Editor && latest.is_some() {
         state.audit.ensure_writable()?;
         state
             .audit
@@ -213,6 +243,7 @@ pub async fn show(
         masked: serde_json::to_value(hush_core::masked(parsed.root()))
             .map_err(|_| ApiError::internal())?,
         included_by: users.iter().map(|u| u.label()).collect(),
+        role,
         toml,
     }))
 }
@@ -239,8 +270,7 @@ pub async fn save(
     Path(name): Path<String>,
     Json(body): Json<SaveSharedBody>,
 ) -> ApiResult<axum::Json<VersionView>> {
-    who.require(Role::Editor)?;
-    let doc = find_doc(&state, &name).await?;
+    let (doc, _) = doc_access(&state, &who, &name, Role::Editor).await?;
     super::secrets::check_message(body.message.as_deref())?;
     let parsed = Document::parse_for_save(&body.toml)?;
     let saved = save_checked(
@@ -303,8 +333,7 @@ pub async fn remove(
     who: Principal,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    who.require(Role::Owner)?;
-    let doc = find_doc(&state, &name).await?;
+    let (doc, _) = doc_access(&state, &who, &name, Role::Owner).await?;
     state
         .store
         .delete_shared_doc(
@@ -330,8 +359,7 @@ pub async fn versions(
     Path(name): Path<String>,
     Query(page): Query<super::history::Page>,
 ) -> ApiResult<axum::Json<Versions>> {
-    who.require(Role::Viewer)?;
-    let doc = find_doc(&state, &name).await?;
+    let (doc, _) = doc_access(&state, &who, &name, Role::Viewer).await?;
     let (before, limit) = page.bounds();
     let versions = state.store.list_versions(doc.id, before, limit).await?;
     Ok(axum::Json(Versions {
@@ -355,7 +383,7 @@ pub struct SharedVersionText {
     /// The version's shape with every value masked.
     #[schema(value_type = Object)]
     pub masked: serde_json::Value,
-    /// Its TOML text (editors only; audited as a reveal).
+    /// Its TOML text (editors of the document only; audited as a reveal).
     pub toml: Option<String>,
 }
 
@@ -385,12 +413,11 @@ pub async fn version(
     who: Principal,
     Path(DocVersionPath { doc, version }): Path<DocVersionPath>,
 ) -> ApiResult<axum::Json<SharedVersionText>> {
-    who.require(Role::Viewer)?;
-    let doc = find_doc(&state, &doc).await?;
+    let (doc, role) = doc_access(&state, &who, &doc, Role::Viewer).await?;
     let record = get_version(&state, &doc, version).await?;
     let text = state.vault.open(&handle(&doc), &record)?;
     let parsed = Document::parse(&text).map_err(|_| ApiError::internal())?;
-    let toml = if who.require(Role::Editor).is_ok() {
+    let toml = if role >= Role::Editor {
         state.audit.ensure_writable()?;
         state
             .audit
@@ -424,8 +451,7 @@ pub async fn diff(
     Path(name): Path<String>,
     Query(q): Query<super::history::DiffQuery>,
 ) -> ApiResult<axum::Json<DiffView>> {
-    who.require(Role::Viewer)?;
-    let doc = find_doc(&state, &name).await?;
+    let (doc, _) = doc_access(&state, &who, &name, Role::Viewer).await?;
     for v in [Some(q.from), q.to]
         .into_iter()
         .flatten()
@@ -451,8 +477,7 @@ pub async fn rollback(
     Path(name): Path<String>,
     Json(body): Json<super::secrets::RollbackBody>,
 ) -> ApiResult<axum::Json<VersionView>> {
-    who.require(Role::Editor)?;
-    let doc = find_doc(&state, &name).await?;
+    let (doc, _) = doc_access(&state, &who, &name, Role::Editor).await?;
     super::secrets::check_message(body.message.as_deref())?;
     let record = get_version(&state, &doc, body.version).await?;
     let text = state.vault.open(&handle(&doc), &record)?;

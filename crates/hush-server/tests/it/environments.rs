@@ -631,6 +631,8 @@ async fn the_openapi_document_describes_environments_and_shared_documents() {
         "/shared/{doc}/versions/{version}",
         "/shared/{doc}/diff",
         "/shared/{doc}/rollback",
+        "/shared/{doc}/roles",
+        "/shared/{doc}/roles/{member}",
     ] {
         assert!(json["paths"][path].is_object(), "{path} is documented");
     }

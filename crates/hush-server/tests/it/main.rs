@@ -13,6 +13,7 @@ mod launcher;
 mod panel;
 mod reveal;
 mod security;
+mod shared_roles;
 mod sso;
 mod storage;
 mod workload;

@@ -1,6 +1,6 @@
 //! `hush envs list|create|delete|compare|include|effective|instances` (an app's environments)
-//! and `hush shared list|get|set|history|diff|rollback|create|delete` (workspace shared
-//! documents).
+//! and `hush shared list|get|set|history|diff|rollback|create|delete|roles|role` (workspace
+//! shared documents, and members' roles on one).
 
 use std::path::PathBuf;
 
@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::output::{cell, print_json, print_list, print_table};
+use super::output::{cell, print_json, print_list, print_table, visible};
 use crate::profile::ServerArgs;
 
 #[derive(Subcommand)]
@@ -310,7 +310,31 @@ pub enum SharedCommand {
         /// The document's name.
         name: String,
     },
+    /// The roles members have on one document (owners).
+    Roles {
+        /// The document's name.
+        name: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a member's role on one document, replacing their workspace role for it (owners):
+    /// a viewer sees its key names only; an editor reads, saves and rolls it back.
+    Role {
+        /// The document's name.
+        name: String,
+        /// The member's name or ID (see `hush members list`).
+        member: String,
+        /// viewer or editor. (No `none`: a document's keys reach every app that includes it.)
+        #[arg(value_parser = DOC_ROLES, required_unless_present = "remove")]
+        role: Option<String>,
+        /// Remove their role on the document: their workspace role applies to it again.
+        #[arg(long, conflicts_with = "role")]
+        remove: bool,
+    },
 }
+
+const DOC_ROLES: [&str; 2] = ["viewer", "editor"];
 
 pub async fn run_shared(server: &ServerArgs, cmd: SharedCommand) -> anyhow::Result<()> {
     let client = server.client()?;
@@ -436,6 +460,38 @@ pub async fn run_shared(server: &ServerArgs, cmd: SharedCommand) -> anyhow::Resu
         SharedCommand::Delete { name } => {
             client.delete_shared(&name).await?;
             println!("Deleted shared document {name}.");
+        }
+        SharedCommand::Roles { name, json } => {
+            let roles = client.shared_roles(&name).await?;
+            print_list(
+                json,
+                "roles",
+                roles,
+                Some("No member has a role of their own on it: workspace roles apply."),
+                &["MEMBER", "ROLE"],
+                |r| vec![visible(&cell(&r["member"])).into_owned(), cell(&r["role"])],
+            )?;
+        }
+        SharedCommand::Role {
+            name,
+            member,
+            role,
+            remove,
+        } => {
+            let (id, member_name) = super::members::find_member(&client, &member).await?;
+            let member_name = visible(&member_name);
+            match role {
+                Some(role) if !remove => {
+                    client.set_shared_role(&name, id, &role).await?;
+                    println!("{member_name} is now {role} on shared document {name}.");
+                }
+                _ => {
+                    client.remove_shared_role(&name, id).await?;
+                    println!(
+                        "{member_name}'s workspace role applies to shared document {name} again."
+                    );
+                }
+            }
         }
     }
     Ok(())

@@ -49,7 +49,7 @@ pub enum MembersCommand {
         #[arg(long)]
         app: Option<String>,
     },
-    /// A member's roles on single apps (owners, or yourself).
+    /// A member's roles on single apps and shared documents (owners, or yourself).
     AppRoles {
         /// The member's name or ID (see `hush members list`).
         member: String,
@@ -157,7 +157,13 @@ pub async fn run(server: &ServerArgs, cmd: MembersCommand) -> anyhow::Result<()>
             let (id, _) = find_member(&client, &member).await?;
             let roles = client.member_app_roles(id).await?;
             print_list(json, "roles", roles, None, &["APP", "ROLE"], |r| {
-                vec![visible(&cell(&r["app"])).into_owned(), cell(&r["role"])]
+                let name = visible(&cell(&r["app"])).into_owned();
+                let name = if r["shared"] == true {
+                    format!("{name} (shared document)")
+                } else {
+                    name
+                };
+                vec![name, cell(&r["role"])]
             })?;
         }
         MembersCommand::Remove { member, yes } => {
@@ -177,7 +183,7 @@ pub async fn run(server: &ServerArgs, cmd: MembersCommand) -> anyhow::Result<()>
 }
 
 /// A member by ID or by name: (id, name).
-async fn find_member(client: &Client, member: &str) -> anyhow::Result<(i64, String)> {
+pub(super) async fn find_member(client: &Client, member: &str) -> anyhow::Result<(i64, String)> {
     let members = client.members().await?;
     let by_id = member.parse::<i64>().ok();
     members

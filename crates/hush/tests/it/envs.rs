@@ -322,6 +322,97 @@ async fn envs_and_shared_documents_from_the_cli() {
     assert!(!world.ok(&["envs", "list", "web"]).contains("staging"));
 }
 
+/// `hush shared roles|role`: an owner makes an editor a viewer of one document, which the
+/// server then enforces, and gives the workspace role back; bad input is refused with the
+/// server's or the CLI's words.
+#[tokio::test(flavor = "multi_thread")]
+async fn roles_on_a_shared_document_from_the_cli() {
+    let world = World::new().await;
+    world
+        .owner
+        .create_shared("common-db", Some("DB = \"one\"\n"))
+        .await
+        .unwrap();
+    let invite = world.owner.invite("editor").await.unwrap();
+    let anonymous = Client::new(&world.server.url, None).unwrap();
+    let invite_token = invite["url"].as_str().unwrap().split('#').nth(1).unwrap();
+    anonymous
+        .accept_invite(invite_token, "erin", PASSWORD)
+        .await
+        .unwrap();
+    let erin_token = anonymous
+        .login("erin", PASSWORD, "tests")
+        .await
+        .unwrap()
+        .token;
+    let erin = anonymous.with_token(erin_token.clone());
+
+    let none_yet = world.ok(&["shared", "roles", "common-db"]);
+    assert!(none_yet.contains("No member has a role"), "{none_yet}");
+    let set = world.ok(&["shared", "role", "common-db", "erin", "viewer"]);
+    assert!(
+        set.contains("erin is now viewer on shared document common-db"),
+        "{set}"
+    );
+    let roles = world.ok(&["shared", "roles", "common-db"]);
+    assert!(
+        roles
+            .lines()
+            .any(|l| l.contains("erin") && l.contains("viewer")),
+        "{roles}"
+    );
+    let of_erin = world.ok(&["members", "app-roles", "erin"]);
+    assert!(of_erin.contains("common-db (shared document)"), "{of_erin}");
+    let json: serde_json::Value =
+        serde_json::from_str(&world.ok(&["shared", "roles", "common-db", "--json"])).unwrap();
+    assert_eq!(json["roles"][0]["member"], "erin");
+    assert_eq!(json["roles"][0]["role"], "viewer");
+    // What the server enforces from then on.
+    let refused = erin
+        .save_shared("common-db", "DB = \"two\"\n", 1, None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(403));
+    assert!(erin.shared_doc("common-db").await.unwrap()["toml"].is_null());
+
+    let none = world.fails(&["shared", "role", "common-db", "erin", "none"]);
+    assert!(none.contains("viewer") && none.contains("editor"), "{none}");
+    let nobody = world.fails(&["shared", "role", "common-db", "nobody", "editor"]);
+    assert!(nobody.contains("no member \"nobody\""), "{nobody}");
+    let ghost = world.fails(&["shared", "role", "ghost", "erin", "editor"]);
+    assert!(
+        ghost.contains("no shared document named \"ghost\""),
+        "{ghost}"
+    );
+    let both = world.fails(&["shared", "role", "common-db", "erin", "editor", "--remove"]);
+    assert!(both.contains("--remove"), "{both}");
+    // Not an owner: the server's refusal, and nothing changes.
+    let out = world
+        .hush(&erin_token)
+        .args(["shared", "role", "common-db", "erin", "editor"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("owner"), "{stderr}");
+    assert!(
+        world
+            .ok(&["shared", "roles", "common-db"])
+            .contains("viewer")
+    );
+
+    let removed = world.ok(&["shared", "role", "common-db", "erin", "--remove"]);
+    assert!(
+        removed.contains("erin's workspace role applies to shared document common-db again"),
+        "{removed}"
+    );
+    erin.save_shared("common-db", "DB = \"two\"\n", 1, None)
+        .await
+        .unwrap();
+    let again = world.fails(&["shared", "role", "common-db", "erin", "--remove"]);
+    assert!(again.contains("no role of their own"), "{again}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn shared_history_diff_rollback_and_a_push_that_keeps_comments_from_the_cli() {
     let world = World::new().await;

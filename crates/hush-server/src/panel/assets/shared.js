@@ -1,11 +1,13 @@
 // The Shared documents page (/shared): workspace TOML documents that app environments include
 // (e.g. common-db). Any member sees the list, which environments include each document, its
-// key names and history; editors edit and save (checked as you type, 409 when someone saved
-// meanwhile); owners create and delete (the server refuses to delete a document still included).
+// key names and history; editors of a document edit and save it (checked as you type, 409 when
+// someone saved meanwhile); owners create and delete (the server refuses to delete a document
+// still included) and give members a role on one document (Roles…), which replaces their
+// workspace role for it: the server says each document's role for the caller (`role`).
 
 import { del, get, post, put } from './api.js';
 import { ago, busy, dataTable, errorBox, field, h, newId, replace, toast } from './dom.js';
-import { confirmDialog } from './modal.js';
+import { confirmDialog, openModal } from './modal.js';
 import { createEditor, describeError, diffSummary, renderPreview } from './editor.js';
 import { capitalize } from './auth.js';
 
@@ -86,10 +88,16 @@ export function sharedView(ctx) {
           d.version ? String(d.version) : h('span', { class: 'muted' }, 'none yet'),
           d.updated_at ? ago(d.updated_at) : h('span', { class: 'muted' }, '—'),
           d.included_by.length ? d.included_by.join(', ') : h('span', { class: 'muted' }, 'no environment'),
-          ctx.isOwner() ? deleteButton(d.name) : null,
+          ctx.isOwner() ? h('div', { class: 'role-controls' }, rolesButton(d.name), deleteButton(d.name)) : null,
         ],
       })),
     }));
+  }
+
+  function rolesButton(name) {
+    const button = h('button', { type: 'button', class: 'button small', 'aria-label': `Roles on ${name}` }, 'Roles…');
+    button.addEventListener('click', () => docRolesDialog(name));
+    return button;
   }
 
   function deleteButton(name) {
@@ -142,14 +150,64 @@ export function sharedView(ctx) {
   return view;
 }
 
-/** One document: its text (editors) or key names (viewers), saving, and its history. */
+/**
+ * An owner sets members' roles on one document: editor or viewer replaces their workspace role
+ * for it; owners have every document. No "no access": the document's keys reach every app
+ * that includes it.
+ */
+async function docRolesDialog(name) {
+  const modal = openModal({ title: `Roles on ${name}` });
+  const error = errorBox();
+  modal.body.append(h('p', { class: 'muted' },
+    `A member has their workspace role on ${name} unless a role is set here. A viewer sees its key names only; an editor reads, saves and rolls it back.`), error.el);
+  let members;
+  let roles;
+  try {
+    [members, roles] = await Promise.all([get('/members'), get(docPath(name, '/roles'))]);
+  } catch (err) {
+    error.show(`Could not load the roles: ${err.message}`);
+    return;
+  }
+  const current = new Map(roles.roles.map((r) => [r.member_id, r.role]));
+  modal.body.append(dataTable({
+    caption: `Members' roles on ${name}`,
+    columns: ['Member', 'Role'],
+    rows: members.members.map((member) => {
+      if (member.role === 'owner') {
+        return { cells: [member.name, h('span', { class: 'muted' }, 'owner (every document)')] };
+      }
+      const choices = [['', `${member.role} (workspace role)`], ['viewer', 'viewer'], ['editor', 'editor']];
+      const select = h('select', { 'aria-label': `Role of ${member.name} on ${name}` },
+        choices.map(([value, text]) => h('option', { value, selected: (current.get(member.id) || '') === value }, text)));
+      select.addEventListener('change', async () => {
+        error.show(null);
+        const before = current.get(member.id) || '';
+        try {
+          if (select.value) await put(docPath(name, `/roles/${member.id}`), { role: select.value });
+          else await del(docPath(name, `/roles/${member.id}`));
+          current.set(member.id, select.value);
+          toast(select.value ? `${member.name} is now ${select.value} on ${name}.` : `${member.name} is ${member.role} on ${name} again.`);
+        } catch (err) {
+          select.value = before;
+          error.show(capitalize(err.message));
+        }
+      });
+      return { cells: [member.name, select] };
+    }),
+  }));
+}
+
+/**
+ * One document: its text (editors of it) or key names (viewers of it), saving, and its
+ * history. Whether it can be edited is the caller's role on this document, as the server says.
+ */
 function documentCard(ctx, name, onSaved) {
   const editorSlot = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   const versionLine = h('p', { class: 'version-line' });
   const includedBy = h('p', { class: 'help' });
   const history = h('ol', { class: 'versions', 'aria-label': `Versions of ${name}, newest first` });
   const historyError = errorBox();
-  const editable = ctx.isEditor();
+  let editable = false;
   const message = field({
     label: 'Describe the change', optional: true,
     input: h('input', { type: 'text', maxlength: '500', placeholder: 'e.g. Rotate the database password' }),
@@ -160,15 +218,14 @@ function documentCard(ctx, name, onSaved) {
   const conflict = h('div', { class: 'conflict', role: 'alert', hidden: true });
   const preview = h('div', { class: 'preview-wrap' });
   const headingId = newId('doc');
+  const body = h('div', {}, editorSlot);
+  const editingLayout = () => h('div', { class: 'secrets-grid' },
+    h('div', { class: 'editor-column' }, editorSlot, message.wrap, saveError.el, conflict,
+      h('div', { class: 'actions start' }, save), saveResult),
+    h('div', { class: 'side-column' }, preview));
   const el = h('section', { class: 'card shared-doc', 'aria-labelledby': headingId },
     h('h2', { id: headingId }, name),
-    versionLine, includedBy,
-    editable
-      ? h('div', { class: 'secrets-grid' },
-        h('div', { class: 'editor-column' }, editorSlot, message.wrap, saveError.el, conflict,
-          h('div', { class: 'actions start' }, save), saveResult),
-        h('div', { class: 'side-column' }, preview))
-      : editorSlot,
+    versionLine, includedBy, body,
     h('h3', {}, 'History'), historyError.el, history);
 
   let editor = null;
@@ -185,13 +242,22 @@ function documentCard(ctx, name, onSaved) {
       return;
     }
     base = doc.version;
+    const mayEdit = doc.role === 'editor' || doc.role === 'owner';
+    if (mayEdit !== editable) {
+      editable = mayEdit;
+      if (!editable && editor) {
+        editor.destroy();
+        editor = null;
+      }
+      replace(body, editable ? editingLayout() : editorSlot);
+    }
     drawVersion(doc.version);
     replace(includedBy, doc.included_by.length
       ? ['Included by ', doc.included_by.map((u, i) => [i ? ', ' : '', h('code', {}, u)])]
       : 'No environment includes it yet.');
     if (!editable) {
       replace(editorSlot,
-        h('div', { class: 'notice', role: 'note' }, 'You can see which keys exist. Values are shown only to editors and owners.'),
+        h('div', { class: 'notice', role: 'note' }, `You can see which keys exist. Values are shown only to editors of ${name} and owners.`),
         doc.keys.length
           ? h('ul', { class: 'chips', 'aria-label': `Keys of ${name}` }, doc.keys.map((k) => h('li', { class: 'chip' }, k)))
           : h('p', { class: 'muted' }, 'No keys yet.'));
