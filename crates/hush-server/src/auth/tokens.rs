@@ -64,8 +64,8 @@ impl TokenCache {
         self.drop_where(|t| t.app_id == Some(app_id));
     }
 
-    /// A member signed out everywhere or removed: their personal tokens are gone or revoked (and
-    /// a removed member's id may be given to the next member).
+    /// A member signed out everywhere or removed: their personal tokens are revoked or deleted
+    /// without an event per token, so their cached records go here.
     pub fn forget_user(&self, user_id: i64) {
         self.drop_where(|t| t.user_id == Some(user_id));
     }

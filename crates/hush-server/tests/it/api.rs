@@ -539,10 +539,7 @@ async fn members_roles_and_the_last_owner() {
         .await
         .unwrap();
     let (status, ..) = api_err(editor.me().await);
-    assert_eq!(
-        status, 401,
-        "not even as the next member (who may get the old id)"
-    );
+    assert_eq!(status, 401, "still refused once the next member has joined");
     let (status, ..) = api_err(
         server
             .anonymous()
