@@ -12,9 +12,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
 
-use crate::rows::db_err;
+use crate::rows::{self, db_err};
 use crate::store::SqlStore;
-use crate::writer::{WriteMode, Writer};
+use crate::writer::{Save, WriteMode, Writer};
 use crate::*;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -22,11 +22,12 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 /// The LISTEN/NOTIFY channel every hush server on a database listens on.
 pub const CHANNEL: &str = "hush_events";
 pub(crate) const NOTIFY: &str = "SELECT pg_notify($1, $2)";
-/// A save in one statement: the version (only while `$9`, the base, is still the newest and
-/// the environment exists; a version another server inserted meanwhile makes no row, not an
-/// error that would abort the writer's shared transaction), its audit event (`$10`–`$19`),
-/// the `shared_rev` of the environments including it, and the NOTIFY (`$20`, `$21`). When the
-/// version is not inserted, nothing is, and no row comes back.
+/// A save in one statement, and so in one transaction of its own: the version (only while
+/// `$9`, the base, is still the newest and the environment exists; a version inserted
+/// meanwhile makes no row, not an error), its audit event (`$10`–`$19`), the `shared_rev` of
+/// the environments including it, the NOTIFY of the version (`$20`, `$21`) and one
+/// [`StoreEvent::SharedChanged`] NOTIFY per including environment. When the version is not
+/// inserted, nothing is, and no row comes back.
 pub(crate) const SAVE_VERSION: &str = "WITH ins AS (INSERT INTO versions \
      (app_id, version, author_id, created_at, message, ciphertext, summary, restored_from) \
      SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
@@ -39,13 +40,73 @@ pub(crate) const SAVE_VERSION: &str = "WITH ins AS (INSERT INTO versions \
      SELECT $10, $11, $12, $13, $14, $15, $16, $17, $18, $19 FROM ins RETURNING id), \
      bumped AS (UPDATE environments SET shared_rev = shared_rev + 1 \
      WHERE id IN (SELECT env_id FROM env_includes WHERE doc_id = $1) \
-     AND EXISTS (SELECT 1 FROM ins) RETURNING id), \
-     notified AS MATERIALIZED (SELECT pg_notify($20, $21) FROM ins) \
+     AND EXISTS (SELECT 1 FROM ins) RETURNING id, shared_rev), \
+     notified AS MATERIALIZED (SELECT pg_notify($20, $21) FROM ins), \
+     announced AS MATERIALIZED (SELECT pg_notify($20, json_build_object('kind', 'shared_changed', \
+     'env_id', id, 'shared_rev', shared_rev)::text) FROM bumped) \
      SELECT ins.app_id, ins.version, ins.author_id, u.name AS author_name, ins.created_at, \
      ins.message, ins.summary, ins.restored_from, \
      (SELECT COUNT(*) FROM audited) AS audited, (SELECT COUNT(*) FROM bumped) AS bumped, \
-     (SELECT COUNT(*) FROM notified) AS notified \
+     (SELECT COUNT(*) FROM notified) AS notified, (SELECT COUNT(*) FROM announced) AS announced \
      FROM ins LEFT JOIN users u ON u.id = ins.author_id";
+/// A group of saves in one statement, in the writer's transaction: `$1` is a JSON array of
+/// [`save_input`]s, `$2` the NOTIFY channel. Each save is inserted as [`SAVE_VERSION`] inserts
+/// one (its base still the newest, its environment there; the first of the group for a
+/// version number), with its audit event, the including environments' `shared_rev` and the
+/// NOTIFYs; a row comes back, numbered `i`, for each save inserted.
+pub(crate) const SAVE_VERSIONS: &str = "WITH input AS (SELECT * FROM json_to_recordset($1::json) AS t \
+     (i BIGINT, app_id BIGINT, version BIGINT, author_id BIGINT, created_at BIGINT, message TEXT, \
+     ciphertext TEXT, summary TEXT, restored_from BIGINT, base BIGINT, \
+     at BIGINT, actor_kind TEXT, actor_id BIGINT, actor_name TEXT, action TEXT, \
+     audit_app_id BIGINT, app_name TEXT, ip TEXT, outcome TEXT, detail TEXT, event TEXT)), \
+     first AS (SELECT DISTINCT ON (app_id, version) * FROM input ORDER BY app_id, version, i), \
+     ins AS (INSERT INTO versions \
+     (app_id, version, author_id, created_at, message, ciphertext, summary, restored_from) \
+     SELECT app_id, version, author_id, created_at, message, decode(ciphertext, 'hex'), summary, \
+     restored_from FROM first f \
+     WHERE EXISTS (SELECT 1 FROM environments e WHERE e.id = f.app_id) \
+     AND COALESCE((SELECT MAX(v.version) FROM versions v WHERE v.app_id = f.app_id), 0) = f.base \
+     ORDER BY i \
+     ON CONFLICT (app_id, version) DO NOTHING \
+     RETURNING app_id, version), \
+     saved AS (SELECT f.* FROM first f JOIN ins USING (app_id, version)), \
+     audited AS (INSERT INTO audit \
+     (at, actor_kind, actor_id, actor_name, action, app_id, app_name, ip, outcome, detail) \
+     SELECT at, actor_kind, actor_id, actor_name, action, audit_app_id, app_name, ip, outcome, \
+     detail FROM saved ORDER BY i RETURNING id), \
+     bumped AS (UPDATE environments e SET shared_rev = e.shared_rev + (SELECT COUNT(*) \
+     FROM saved s JOIN env_includes ei ON ei.doc_id = s.app_id WHERE ei.env_id = e.id) \
+     WHERE e.id IN (SELECT ei.env_id FROM env_includes ei JOIN saved s ON ei.doc_id = s.app_id) \
+     RETURNING e.id, e.shared_rev), \
+     notified AS MATERIALIZED (SELECT pg_notify($2, event) FROM (SELECT event FROM saved ORDER BY i) s), \
+     announced AS MATERIALIZED (SELECT pg_notify($2, json_build_object('kind', 'shared_changed', \
+     'env_id', id, 'shared_rev', shared_rev)::text) FROM bumped) \
+     SELECT s.i, s.app_id, s.version, s.author_id, u.name AS author_name, s.created_at, \
+     s.message, s.summary, s.restored_from, \
+     (SELECT COUNT(*) FROM audited) AS audited, (SELECT COUNT(*) FROM bumped) AS bumped, \
+     (SELECT COUNT(*) FROM notified) AS notified, (SELECT COUNT(*) FROM announced) AS announced \
+     FROM saved s LEFT JOIN users u ON u.id = s.author_id";
+
+/// Save number `i` of a group as one element of [`SAVE_VERSIONS`]'s input (the ciphertext in
+/// hex; nothing in it is plain text).
+pub(crate) fn save_input(i: usize, save: &Save) -> serde_json::Value {
+    let (new, audit) = (&save.new, &save.audit);
+    let event = StoreEvent::NewVersion {
+        app_id: save.app_id,
+        version: new.version,
+    };
+    serde_json::json!({
+        "i": i, "app_id": save.app_id, "version": new.version, "author_id": new.author_id,
+        "created_at": new.created_at, "message": new.message, "ciphertext": hex::encode(&new.ciphertext),
+        "summary": rows::to_json(&new.summary), "restored_from": new.restored_from, "base": save.base,
+        "at": audit.at, "actor_kind": audit.actor_kind.as_str(), "actor_id": audit.actor_id,
+        "actor_name": audit.actor_name, "action": audit.action.as_str(), "audit_app_id": audit.app_id,
+        "app_name": audit.app_name, "ip": audit.ip, "outcome": audit.outcome.as_str(),
+        "detail": rows::to_json(&audit.detail),
+        "event": serde_json::to_string(&event).expect("StoreEvent always serializes"),
+    })
+}
+
 /// Taken before the last-owner check: a concurrent demotion on another server waits for this
 /// transaction, then sees its result.
 pub(crate) const LOCK_OWNERS: &str = "SELECT id FROM users WHERE role = 'owner' FOR UPDATE";
@@ -56,6 +117,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITE_MODE: WriteMode = WriteMode {
     begin: "BEGIN",
     commit_can_be_unknown: true,
+    save_many: crate::store::save_many_pg,
 };
 
 /// Connects to the database `postgres://…` names and runs its migrations (sqlx holds an

@@ -52,6 +52,19 @@ fn cannot_write(code: &str) -> bool {
         .any(|class| code.starts_with(class))
 }
 
+/// Whether the connection broke, or PostgreSQL said it is ending it (connection exception,
+/// shutdown): a transaction committing or a statement running meanwhile may have committed,
+/// or not.
+pub(crate) fn outcome_unknown(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
+        _ => false,
+    }
+}
+
 /// Any failure of a write transaction as "nothing was written, because …".
 pub(crate) fn unavailable(e: StoreError) -> StoreError {
     match e {

@@ -33,6 +33,7 @@ const WRITE_MODE: WriteMode = WriteMode {
     // IMMEDIATE takes the write lock at once, so a transaction never fails half-way to get it.
     begin: "BEGIN IMMEDIATE",
     commit_can_be_unknown: false,
+    save_many: crate::store::save_many_sqlite,
 };
 
 /// Opens the database `sqlite://PATH` names and runs its migrations. A new database file is

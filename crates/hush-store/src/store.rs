@@ -13,7 +13,7 @@ use sqlx::query::{Query, QueryAs};
 use sqlx::{Any, AnyConnection, AnyPool, Executor, FromRow};
 
 use crate::rows::{self, check_next_version, db_err, stale_base};
-use crate::writer::Writer;
+use crate::writer::{Save, Writer, is_refusal};
 use crate::*;
 
 pub struct SqlStore {
@@ -183,9 +183,10 @@ pub(crate) async fn insert_version_on(
     Ok(meta)
 }
 
-/// [`insert_version_on`] on PostgreSQL: one statement, one round trip (the writer's connection
-/// is shared by every save of a group). A save that is not inserted changes nothing and
-/// raises no error, so the group's transaction goes on without a savepoint.
+/// [`insert_version_on`] on PostgreSQL: one statement, one round trip, whether it runs inside
+/// the writer's transaction or alone ([`Store::create_version`]). A save that is not inserted
+/// changes nothing and raises no error, so a surrounding transaction goes on without a
+/// savepoint.
 async fn save_version_pg(
     conn: &mut AnyConnection,
     app_id: i64,
@@ -225,15 +226,79 @@ async fn save_version_pg(
     let Some(row) = saved else {
         return Err(not_inserted(conn, app_id, base).await);
     };
-    use sqlx::{FromRow, Row};
-    let bumped: i64 = row.try_get("bumped").map_err(db_err)?;
-    let meta = rows::VersionMetaRow::from_row(&row)
+    rows::VersionMetaRow::from_row(&row)
         .map_err(db_err)?
-        .into_meta()?;
-    if bumped > 0 {
-        crate::environments::announce_including(conn, Backend::Postgres, app_id).await?;
-    }
-    Ok(meta)
+        .into_meta()
+}
+
+/// [`SaveMany`] on SQLite: one save after the other (each is a few microseconds in-process).
+pub(crate) fn save_many_sqlite<'c>(
+    conn: &'c mut AnyConnection,
+    saves: &'c [Save],
+) -> BoxFuture<'c, Result<Vec<Result<VersionMeta>>>> {
+    Box::pin(async move {
+        let mut results = Vec::with_capacity(saves.len());
+        for save in saves {
+            let result = insert_version_on(
+                conn,
+                Backend::Sqlite,
+                save.app_id,
+                save.base,
+                &save.new,
+                &save.audit,
+            )
+            .await;
+            match result {
+                Err(e) if !is_refusal(&e) => return Err(e),
+                result => results.push(result),
+            }
+        }
+        Ok(results)
+    })
+}
+
+/// [`SaveMany`] on PostgreSQL: every save of the group in one statement
+/// ([`postgres::SAVE_VERSIONS`]), so a group of 32 costs one round trip rather than 32.
+pub(crate) fn save_many_pg<'c>(
+    conn: &'c mut AnyConnection,
+    saves: &'c [Save],
+) -> BoxFuture<'c, Result<Vec<Result<VersionMeta>>>> {
+    Box::pin(async move {
+        let input: Vec<serde_json::Value> = saves
+            .iter()
+            .enumerate()
+            .map(|(i, save)| postgres::save_input(i, save))
+            .collect();
+        let rows = sqlx::query(postgres::SAVE_VERSIONS)
+            .bind(serde_json::Value::Array(input).to_string())
+            .bind(postgres::CHANNEL)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        let mut made: Vec<Option<VersionMeta>> = saves.iter().map(|_| None).collect();
+        for row in rows {
+            let i: i64 = sqlx::Row::try_get(&row, "i").map_err(db_err)?;
+            let meta = rows::VersionMetaRow::from_row(&row)
+                .map_err(db_err)?
+                .into_meta()?;
+            let slot = usize::try_from(i)
+                .ok()
+                .and_then(|i| made.get_mut(i))
+                .ok_or_else(|| rows::corrupt(format!("a save numbered {i} that was not sent")))?;
+            *slot = Some(meta);
+        }
+        let mut results = Vec::with_capacity(saves.len());
+        for (save, made) in saves.iter().zip(made) {
+            results.push(match made {
+                Some(meta) => Ok(meta),
+                None => match not_inserted(conn, save.app_id, save.base).await {
+                    refusal if is_refusal(&refusal) => Err(refusal),
+                    failure => return Err(failure),
+                },
+            });
+        }
+        Ok(results)
+    })
 }
 
 /// Why a version was not inserted: its environment is gone, or its base is not the newest.
@@ -296,13 +361,12 @@ impl Store for SqlStore {
         audit: AuditEvent,
     ) -> Result<VersionMeta> {
         check_next_version(base, &new)?;
-        let kind = self.kind;
-        // A refused save has changed nothing (see `insert_version_on`): no savepoint needed.
         self.writer
-            .run_unguarded(move |conn| {
-                Box::pin(
-                    async move { insert_version_on(conn, kind, app_id, base, &new, &audit).await },
-                )
+            .save(Save {
+                app_id,
+                base,
+                new,
+                audit,
             })
             .await
     }

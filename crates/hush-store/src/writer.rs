@@ -2,9 +2,9 @@
 //! while it is busy as one transaction (group commit): each write in a savepoint of its own, so
 //! a write refused for its own reasons (a stale base, a taken name) changes nothing and the
 //! others still commit; one commit, one fsync, for all of them. Nobody hears "done" before the
-//! commit has succeeded. A write that refuses before it changes anything, and without an error
-//! that would abort the transaction, can go without its savepoint ([`Writer::run_unguarded`]:
-//! a save), which spares two round trips to a network database per write.
+//! commit has succeeded. Saves ([`Writer::save`]) go first and without savepoints: a refused
+//! save changes nothing and raises no error, and the backend inserts the group's saves
+//! together ([`WriteMode::save_many`]: on PostgreSQL one statement, one round trip, for all).
 //!
 //! A write that fails for the database's reasons (disk full, I/O error, a lost connection)
 //! rolls back the whole transaction, and the connection is thrown away: a connection that saw
@@ -20,8 +20,8 @@ use sqlx::{Any, Executor};
 use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::rows::{db_err, unavailable};
-use crate::{Result, StoreError, WriteHealth, now_millis};
+use crate::rows::{db_err, outcome_unknown, unavailable};
+use crate::{AuditEvent, NewVersion, Result, StoreError, VersionMeta, WriteHealth, now_millis};
 
 /// The most writes one transaction takes; more wait for the next one.
 const MAX_BATCH: usize = 256;
@@ -31,18 +31,40 @@ type Output = Box<dyn AnyOutput + Send>;
 type JobFn = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<Output>> + Send>;
 
 struct Job {
-    run: JobFn,
+    work: Work,
     done: oneshot::Sender<Result<Output>>,
-    /// In a savepoint of its own when it shares the transaction.
-    guarded: bool,
 }
 
-/// How the backend starts a write transaction, and whether a broken connection during
-/// COMMIT leaves the outcome unknown (a network database) or not (a local file).
+/// A write of its own, or a save, which the backend runs together with the other saves of
+/// its group ([`WriteMode::save_many`]).
+enum Work {
+    Run(JobFn),
+    Save(Box<Save>),
+}
+
+/// A new version of environment `app_id` on top of `base`, with its audit event.
+pub(crate) struct Save {
+    pub(crate) app_id: i64,
+    pub(crate) base: i64,
+    pub(crate) new: NewVersion,
+    pub(crate) audit: AuditEvent,
+}
+
+/// Inserts a group's saves in the open transaction: one answer per save, in order (a refused
+/// save has changed nothing); `Err` when the transaction failed as a whole.
+pub(crate) type SaveMany = for<'c> fn(
+    &'c mut AnyConnection,
+    &'c [Save],
+) -> BoxFuture<'c, Result<Vec<Result<VersionMeta>>>>;
+
+/// How the backend starts a write transaction, whether a broken connection during COMMIT
+/// leaves the outcome unknown (a network database) or not (a local file), and how it inserts
+/// a group's saves.
 #[derive(Clone, Copy)]
 pub(crate) struct WriteMode {
     pub(crate) begin: &'static str,
     pub(crate) commit_can_be_unknown: bool,
+    pub(crate) save_many: SaveMany,
 }
 
 pub(crate) struct Writer {
@@ -81,31 +103,31 @@ impl Writer {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
     {
-        self.submit(write, true).await
+        self.submit_run(write).await
     }
 
-    /// [`Writer::run`] without a savepoint, for a write that, when it refuses (`NotFound`,
-    /// `Conflict`), has changed nothing and left the transaction usable (no statement failed).
-    pub(crate) async fn run_unguarded<T, F>(&self, write: F) -> Result<T>
+    /// Inserts a new version in the writer's transaction, in one statement with the other
+    /// saves of its group where the backend can (see [`WriteMode::save_many`]).
+    pub(crate) async fn save(&self, save: Save) -> Result<VersionMeta> {
+        self.submit(Work::Save(Box::new(save))).await
+    }
+
+    async fn submit_run<T, F>(&self, write: F) -> Result<T>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
     {
-        self.submit(write, false).await
-    }
-
-    async fn submit<T, F>(&self, write: F, guarded: bool) -> Result<T>
-    where
-        T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
-    {
-        let (done, result) = oneshot::channel();
         let run: JobFn = Box::new(move |conn| {
             Box::pin(async move { write(conn).await.map(|out| Box::new(out) as Output) })
         });
+        self.submit(Work::Run(run)).await
+    }
+
+    async fn submit<T: 'static>(&self, work: Work) -> Result<T> {
+        let (done, result) = oneshot::channel();
         let closed = || StoreError::Unavailable("the store is closed".into());
         self.jobs
-            .send(Job { run, done, guarded })
+            .send(Job { work, done })
             .await
             .map_err(|_| closed())?;
         let output = result.await.map_err(|_| closed())??;
@@ -179,24 +201,63 @@ async fn run_batch(
     let alone = jobs.len() == 1;
     let mut answers: Vec<(oneshot::Sender<Result<Output>>, Result<Output>)> =
         Vec::with_capacity(jobs.len());
-    let mut pending = jobs.into_iter();
+    let (saves, runs): (Vec<Job>, Vec<Job>) = jobs
+        .into_iter()
+        .partition(|job| matches!(job.work, Work::Save(_)));
+    let mut pending = runs.into_iter();
     let mut failed = exec(conn, mode.begin).await.err();
+    let mut rolled_back = false;
+    if failed.is_none() && !saves.is_empty() {
+        let (saves, dones): (Vec<Save>, Vec<_>) = saves
+            .into_iter()
+            .map(|job| match job.work {
+                Work::Save(save) => (*save, job.done),
+                Work::Run(_) => unreachable!("partitioned by kind"),
+            })
+            .unzip();
+        match (mode.save_many)(conn, &saves).await {
+            Ok(results) => {
+                let refused_alone = alone && results.iter().all(Result::is_err);
+                answers.extend(
+                    dones.into_iter().zip(
+                        results
+                            .into_iter()
+                            .map(|r| r.map(|m| Box::new(m) as Output)),
+                    ),
+                );
+                // Nothing to commit: end the transaction as a refused write alone does.
+                if refused_alone {
+                    failed = exec(conn, "ROLLBACK").await.err();
+                    rolled_back = true;
+                }
+            }
+            Err(err) => {
+                let err = unavailable(err);
+                answers.extend(dones.into_iter().map(|done| (done, Err(clone_err(&err)))));
+                failed = Some(err);
+            }
+        }
+    }
     while failed.is_none() {
         let Some(job) = pending.next() else { break };
-        let savepoint = !alone && job.guarded;
+        let Work::Run(run) = job.work else {
+            unreachable!("partitioned by kind")
+        };
+        let savepoint = !alone;
         if savepoint && let Err(err) = exec(conn, "SAVEPOINT hush_write").await {
             answers.push((job.done, Err(clone_err(&err))));
             failed = Some(err);
             break;
         }
-        let result = (job.run)(conn).await;
+        let result = run(conn).await;
         let step = match &result {
             Ok(_) if !savepoint => Ok(()),
             Ok(_) => exec(conn, "RELEASE SAVEPOINT hush_write").await,
             // Refused for its own reasons: undo just this write.
-            Err(e) if is_refusal(e) && alone => exec(conn, "ROLLBACK").await,
-            // It changed nothing (see `Writer::run_unguarded`).
-            Err(e) if is_refusal(e) && !savepoint => Ok(()),
+            Err(e) if is_refusal(e) && alone => {
+                rolled_back = true;
+                exec(conn, "ROLLBACK").await
+            }
             Err(e) if is_refusal(e) => match exec(conn, "ROLLBACK TO SAVEPOINT hush_write").await {
                 Ok(()) => exec(conn, "RELEASE SAVEPOINT hush_write").await,
                 Err(err) => Err(err),
@@ -206,17 +267,18 @@ async fn run_batch(
         answers.push((job.done, result));
         failed = step.err();
     }
-    let rolled_back_alone = alone && answers.iter().all(|(_, r)| r.is_err());
-    if failed.is_none() && !rolled_back_alone {
+    if failed.is_none() && !rolled_back {
         failed = match (&mut **conn).execute("COMMIT").await {
             Ok(_) => None,
+            Err(err) if mode.commit_can_be_unknown && outcome_unknown(&err) => {
+                Some(StoreError::CommitUnknown(format!(
+                    "the connection to the database broke while it was committing, so it is not known whether the change was saved ({err})"
+                )))
+            }
             // The database answered "no": the transaction did not commit.
             Err(sqlx::Error::Database(e)) => Some(unavailable(StoreError::Other(Box::new(
                 sqlx::Error::Database(e),
             )))),
-            Err(err) if mode.commit_can_be_unknown => Some(StoreError::CommitUnknown(format!(
-                "the connection to the database broke while it was committing, so it is not known whether the change was saved ({err})"
-            ))),
             Err(err) => Some(unavailable(db_err(err))),
         };
     }
@@ -236,7 +298,7 @@ async fn run_batch(
 }
 
 /// A write refused for its own reasons: it changed nothing, and the transaction goes on.
-fn is_refusal(err: &StoreError) -> bool {
+pub(crate) fn is_refusal(err: &StoreError) -> bool {
     matches!(err, StoreError::NotFound | StoreError::Conflict(_))
 }
 
