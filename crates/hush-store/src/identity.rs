@@ -22,24 +22,13 @@ pub enum AppRole {
     Editor,
 }
 
+crate::model::text_names!(AppRole {
+    None => "none",
+    Viewer => "viewer",
+    Editor => "editor",
+});
+
 impl AppRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AppRole::None => "none",
-            AppRole::Viewer => "viewer",
-            AppRole::Editor => "editor",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<AppRole> {
-        match s {
-            "none" => Some(AppRole::None),
-            "viewer" => Some(AppRole::Viewer),
-            "editor" => Some(AppRole::Editor),
-            _ => None,
-        }
-    }
-
     /// The role it gives on its app; `None` for no access.
     pub fn role(self) -> Option<Role> {
         match self {

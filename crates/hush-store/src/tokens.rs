@@ -37,7 +37,7 @@ impl TokenStore for SqlStore {
         self.write(move |conn| {
             Box::pin(async move {
                 let id: i64 = sqlx::query_scalar(sql::INSERT_TOKEN)
-                    .bind(rows::token_kind_str(token.kind))
+                    .bind(token.kind.as_str())
                     .bind(&token.name)
                     .bind(&token.token_hash)
                     .bind(&token.prefix)
@@ -84,7 +84,7 @@ impl TokenStore for SqlStore {
         sqlx::query_as::<_, rows::TokenRow>(sql::LIST_TOKENS)
             .bind(filter.user_id)
             .bind(filter.app_id)
-            .bind(filter.kind.map(rows::token_kind_str))
+            .bind(filter.kind.map(TokenKind::as_str))
             .all(&self.read, rows::TokenRow::into_token)
             .await
     }

@@ -184,7 +184,7 @@ async fn get_invite_on(conn: &mut AnyConnection, id: i64) -> Result<Invite> {
 async fn insert_invite(conn: &mut AnyConnection, invite: &NewInvite) -> Result<Invite> {
     let id: i64 = sqlx::query_scalar(sql::INSERT_INVITE)
         .bind(&invite.token_hash)
-        .bind(rows::invite_kind_str(invite.kind))
+        .bind(invite.kind.as_str())
         .bind(invite.role.as_str())
         .bind(invite.created_by)
         .bind(invite.created_at)
