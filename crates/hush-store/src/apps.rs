@@ -1,8 +1,8 @@
 //! Apps (their production environment is made with them) and their wrapped keys, which
 //! master-key rotation rewraps. [`AppStore`] is part of every [`Store`].
 
-use crate::rows::{self, check_rewrap, db_err, rewrap_failed, unique_as};
-use crate::store::{Fetch, Run, SqlStore, insert_audit, notify};
+use crate::rows::{self, check_rewrap, rewrap_failed};
+use crate::store::{Fetch, Run, Scalar, SqlStore, insert_audit, notify};
 use crate::*;
 
 #[async_trait::async_trait]
@@ -37,9 +37,8 @@ impl AppStore for SqlStore {
             Box::pin(async move {
                 let name_taken: i64 = sqlx::query_scalar(sql::APP_NAME_TAKEN)
                     .bind(&app.name)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                    .value(&mut *conn)
+                    .await?;
                 if name_taken > 0 {
                     return Err(StoreError::Conflict(format!(
                         "an app named {:?} already exists",
@@ -54,16 +53,15 @@ impl AppStore for SqlStore {
                     .bind(&app.wrapped_key)
                     .bind(&app.key_id)
                     .bind(rows::launch_json(app.launch.as_ref()))
-                    .execute(&mut *conn)
-                    .await
                     // The name was free a moment ago: the id is taken, or another server
                     // took the name meanwhile.
-                    .map_err(unique_as(|| {
+                    .insert(conn, || {
                         format!(
                             "an app named {:?} or with id {} already exists",
                             app.name, app.id
                         )
-                    }))?;
+                    })
+                    .await?;
                 crate::environments::insert_production(conn, app.id, app.created_at).await?;
                 insert_audit(
                     conn,
@@ -117,9 +115,8 @@ impl AppStore for SqlStore {
                 // Its other environments go too: their watchers and tokens end like its own.
                 let others: Vec<i64> = sqlx::query_scalar(sql::OTHER_ENVIRONMENTS)
                     .bind(id)
-                    .fetch_all(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                    .values(&mut *conn)
+                    .await?;
                 sqlx::query(sql::DELETE_APP).bind(id).run_one(conn).await?;
                 insert_audit(conn, &audit).await?;
                 for env in others {
@@ -153,17 +150,15 @@ impl AppStore for SqlStore {
     // ---- master-key rotation ----
 
     async fn app_keys(&self) -> Result<Vec<AppKey>> {
-        Ok(sqlx::query_as::<_, rows::AppKeyRow>(sql::APP_KEYS)
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(|r| AppKey {
-                app_id: r.id,
-                key_id: r.key_id,
-                wrapped_key: r.wrapped_key,
+        sqlx::query_as::<_, rows::AppKeyRow>(sql::APP_KEYS)
+            .all(&self.read, |r| {
+                Ok(AppKey {
+                    app_id: r.id,
+                    key_id: r.key_id,
+                    wrapped_key: r.wrapped_key,
+                })
             })
-            .collect())
+            .await
     }
 
     async fn rewrap_app_key(&self, app_id: i64, old_key_id: &str, new: AppKey) -> Result<()> {
@@ -183,9 +178,8 @@ impl AppStore for SqlStore {
                 }
                 let exists: i64 = sqlx::query_scalar(sql::APP_EXISTS)
                     .bind(app_id)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                    .value(&mut *conn)
+                    .await?;
                 Err(rewrap_failed(exists, app_id, &old_key_id))
             })
         })

@@ -14,10 +14,10 @@
 //! bumped in the transaction that saves an included shared document or sets its includes: both
 //! only grow, so the sum does too and a watch stream can resume from it.
 
-use sqlx::AnyConnection;
+use sqlx::{Any, AnyConnection, Executor};
 
-use crate::rows::{self, db_err, unique_as};
-use crate::store::{insert_version_on, notify_event, record_audit};
+use crate::rows;
+use crate::store::{Fetch, Run, Scalar, insert_audit, insert_version_on, notify};
 use crate::*;
 
 /// The environment every app has, and the one routes without an environment mean.
@@ -231,43 +231,41 @@ pub(crate) async fn insert_production(
         .bind(app_id)
         .bind(PRODUCTION)
         .bind(at)
-        .execute(&mut *conn)
-        .await
-        .map_err(unique_as(|| {
+        .insert(conn, || {
             format!("an environment with id {app_id} already exists")
-        }))?;
-    Ok(())
+        })
+        .await
 }
 
-async fn get_env_on(conn: &mut AnyConnection, id: i64) -> Result<Environment> {
-    Ok(sqlx::query_as::<_, EnvRow>(q::GET_ENV)
+/// The environment `id`, read from the pool or the writer's connection.
+async fn get_env_on<'c>(from: impl Executor<'c, Database = Any>, id: i64) -> Result<Environment> {
+    sqlx::query_as::<_, EnvRow>(q::GET_ENV)
         .bind(id)
-        .fetch_one(&mut *conn)
+        .one(from, |row| Ok(row.into()))
         .await
-        .map_err(db_err)?
-        .into())
 }
 
 async fn app_kind_on(conn: &mut AnyConnection, id: i64) -> Result<Option<String>> {
-    sqlx::query_scalar::<_, String>(q::APP_KIND)
+    sqlx::query_scalar(q::APP_KIND)
         .bind(id)
-        .fetch_optional(&mut *conn)
+        .maybe_value(&mut *conn)
         .await
-        .map_err(db_err)
 }
 
-async fn including_on(conn: &mut AnyConnection, doc_id: i64) -> Result<Vec<IncludingEnv>> {
-    Ok(sqlx::query_as::<_, IncludingRow>(q::INCLUDING)
+/// The environments including `doc_id`, read from the pool or the writer's connection.
+async fn including_on<'c>(
+    from: impl Executor<'c, Database = Any>,
+    doc_id: i64,
+) -> Result<Vec<IncludingEnv>> {
+    sqlx::query_as::<_, IncludingRow>(q::INCLUDING)
         .bind(doc_id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_err)?
-        .into_iter()
-        .map(|r| IncludingEnv {
-            app_name: r.app_name,
-            env: r.env.into(),
+        .all(from, |r| {
+            Ok(IncludingEnv {
+                app_name: r.app_name,
+                env: r.env.into(),
+            })
         })
-        .collect())
+        .await
 }
 
 /// Bumps the `shared_rev` of every environment that includes `doc_id` (none unless it is a
@@ -277,12 +275,11 @@ pub(crate) async fn bump_including(
     kind: Backend,
     doc_id: i64,
 ) -> Result<()> {
-    let done = sqlx::query(q::BUMP_INCLUDING)
+    let bumped = sqlx::query(q::BUMP_INCLUDING)
         .bind(doc_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    if done.rows_affected() > 0 {
+        .run(conn)
+        .await?;
+    if bumped > 0 {
         announce_including(conn, kind, doc_id).await?;
     }
     Ok(())
@@ -294,7 +291,7 @@ pub(crate) async fn announce_including(
     kind: Backend,
     doc_id: i64,
 ) -> Result<()> {
-    for user in including_on(conn, doc_id).await? {
+    for user in including_on(&mut *conn, doc_id).await? {
         announce_revision(conn, kind, &user.env).await?;
     }
     Ok(())
@@ -306,7 +303,7 @@ async fn announce_revision(
     kind: Backend,
     env: &Environment,
 ) -> Result<()> {
-    notify_event(
+    notify(
         conn,
         kind,
         &StoreEvent::SharedChanged {
@@ -320,33 +317,22 @@ async fn announce_revision(
 #[async_trait::async_trait]
 impl EnvironmentStore for SqlStore {
     async fn list_environments(&self, app_id: i64) -> Result<Vec<Environment>> {
-        Ok(sqlx::query_as::<_, EnvRow>(q::LIST_ENVS)
+        sqlx::query_as::<_, EnvRow>(q::LIST_ENVS)
             .bind(app_id)
-            .fetch_all(&self.read)
+            .all(&self.read, |row| Ok(row.into()))
             .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(Environment::from)
-            .collect())
     }
 
     async fn get_environment(&self, id: i64) -> Result<Environment> {
-        Ok(sqlx::query_as::<_, EnvRow>(q::GET_ENV)
-            .bind(id)
-            .fetch_one(&self.read)
-            .await
-            .map_err(db_err)?
-            .into())
+        get_env_on(&self.read, id).await
     }
 
     async fn find_environment(&self, app_id: i64, name: &str) -> Result<Environment> {
-        Ok(sqlx::query_as::<_, EnvRow>(q::FIND_ENV)
+        sqlx::query_as::<_, EnvRow>(q::FIND_ENV)
             .bind(app_id)
             .bind(name)
-            .fetch_one(&self.read)
+            .one(&self.read, |row| Ok(row.into()))
             .await
-            .map_err(db_err)?
-            .into())
     }
 
     async fn create_environment(
@@ -363,9 +349,8 @@ impl EnvironmentStore for SqlStore {
                 let taken: i64 = sqlx::query_scalar(q::ENV_NAME_TAKEN)
                     .bind(env.app_id)
                     .bind(&env.name)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                    .value(&mut *conn)
+                    .await?;
                 let taken_message =
                     || format!("the app already has an environment named {:?}", env.name);
                 if taken > 0 {
@@ -376,11 +361,10 @@ impl EnvironmentStore for SqlStore {
                     .bind(env.app_id)
                     .bind(&env.name)
                     .bind(env.created_at)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(unique_as(taken_message))?;
-                record_audit(conn, &audit).await?;
-                get_env_on(conn, env.id).await
+                    .insert(conn, taken_message)
+                    .await?;
+                insert_audit(conn, &audit).await?;
+                get_env_on(&mut *conn, env.id).await
             })
         })
         .await
@@ -390,20 +374,16 @@ impl EnvironmentStore for SqlStore {
         let kind = self.kind;
         self.write(move |conn| {
             Box::pin(async move {
-                let env = get_env_on(conn, id).await?;
+                let env = get_env_on(&mut *conn, id).await?;
                 if env.name == PRODUCTION {
                     return Err(StoreError::Conflict(
                         "the production environment cannot be deleted (routes and tokens without an environment mean it)".into(),
                     ));
                 }
-                sqlx::query(q::DELETE_ENV)
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-                record_audit(conn, &audit).await?;
+                sqlx::query(q::DELETE_ENV).bind(id).run(conn).await?;
+                insert_audit(conn, &audit).await?;
                 // Its watchers and tokens go the way a deleted app's do.
-                notify_event(conn, kind, &StoreEvent::AppDeleted { app_id: id }).await?;
+                notify(conn, kind, &StoreEvent::AppDeleted { app_id: id }).await?;
                 Ok(env)
             })
         })
@@ -422,9 +402,8 @@ impl EnvironmentStore for SqlStore {
                 };
                 let taken: i64 = sqlx::query_scalar(q::NAME_TAKEN)
                     .bind(&doc.name)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                    .value(&mut *conn)
+                    .await?;
                 if taken > 0 {
                     return Err(StoreError::Conflict(taken_message()));
                 }
@@ -435,11 +414,10 @@ impl EnvironmentStore for SqlStore {
                     .bind(doc.created_by)
                     .bind(&doc.wrapped_key)
                     .bind(&doc.key_id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(unique_as(taken_message))?;
+                    .insert(conn, taken_message)
+                    .await?;
                 insert_production(conn, doc.id, doc.created_at).await?;
-                record_audit(conn, &audit).await?;
+                insert_audit(conn, &audit).await?;
                 Ok(App {
                     id: doc.id,
                     name: doc.name,
@@ -459,20 +437,16 @@ impl EnvironmentStore for SqlStore {
     async fn find_shared_doc(&self, name: &str) -> Result<App> {
         sqlx::query_as::<_, rows::AppRow>(q::FIND_SHARED)
             .bind(name)
-            .fetch_one(&self.read)
+            .one(&self.read, rows::AppRow::into_app)
             .await
-            .map_err(db_err)?
-            .into_app()
     }
 
     async fn list_shared_docs(&self) -> Result<Vec<(App, Option<VersionMeta>)>> {
         let docs = sqlx::query_as::<_, rows::AppRow>(q::LIST_SHARED)
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_err)?;
+            .all(&self.read, rows::AppRow::into_app)
+            .await?;
         let mut out = Vec::with_capacity(docs.len());
-        for row in docs {
-            let doc = row.into_app()?;
+        for doc in docs {
             let latest = self
                 .list_versions(doc.id, None, 1)
                 .await?
@@ -487,7 +461,7 @@ impl EnvironmentStore for SqlStore {
         let kind = self.kind;
         self.write(move |conn| {
             Box::pin(async move {
-                let users = including_on(conn, id).await?;
+                let users = including_on(&mut *conn, id).await?;
                 if !users.is_empty() {
                     let names: Vec<String> = users.iter().map(IncludingEnv::label).collect();
                     return Err(StoreError::Conflict(format!(
@@ -495,16 +469,9 @@ impl EnvironmentStore for SqlStore {
                         names.join(", ")
                     )));
                 }
-                let done = sqlx::query(q::DELETE_SHARED)
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                record_audit(conn, &audit).await?;
-                notify_event(conn, kind, &StoreEvent::AppDeleted { app_id: id }).await
+                sqlx::query(q::DELETE_SHARED).bind(id).run_one(conn).await?;
+                insert_audit(conn, &audit).await?;
+                notify(conn, kind, &StoreEvent::AppDeleted { app_id: id }).await
             })
         })
         .await
@@ -525,7 +492,7 @@ impl EnvironmentStore for SqlStore {
                     return Err(StoreError::NotFound);
                 }
                 let meta = insert_version_on(conn, kind, doc_id, base, &new, &audit).await?;
-                Ok((meta, including_on(conn, doc_id).await?))
+                Ok((meta, including_on(&mut *conn, doc_id).await?))
             })
         })
         .await
@@ -534,12 +501,8 @@ impl EnvironmentStore for SqlStore {
     async fn includes(&self, env_id: i64) -> Result<Vec<App>> {
         sqlx::query_as::<_, rows::AppRow>(q::LIST_INCLUDES)
             .bind(env_id)
-            .fetch_all(&self.read)
+            .all(&self.read, rows::AppRow::into_app)
             .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(rows::AppRow::into_app)
-            .collect()
     }
 
     async fn set_includes(
@@ -551,7 +514,7 @@ impl EnvironmentStore for SqlStore {
         let kind = self.kind;
         self.write(move |conn| {
             Box::pin(async move {
-                let env = get_env_on(conn, env_id).await?;
+                let env = get_env_on(&mut *conn, env_id).await?;
                 if app_kind_on(conn, env.app_id).await?.as_deref() != Some("app") {
                     return Err(StoreError::Conflict(
                         "a shared document cannot include other documents".into(),
@@ -569,25 +532,19 @@ impl EnvironmentStore for SqlStore {
                 }
                 sqlx::query(q::DELETE_INCLUDES)
                     .bind(env_id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                    .run(conn)
+                    .await?;
                 for (ord, doc) in doc_ids.iter().enumerate() {
                     sqlx::query(q::INSERT_INCLUDE)
                         .bind(env_id)
                         .bind(ord as i64)
                         .bind(*doc)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
+                        .run(conn)
+                        .await?;
                 }
-                sqlx::query(q::BUMP_ONE)
-                    .bind(env_id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-                record_audit(conn, &audit).await?;
-                let env = get_env_on(conn, env_id).await?;
+                sqlx::query(q::BUMP_ONE).bind(env_id).run(conn).await?;
+                insert_audit(conn, &audit).await?;
+                let env = get_env_on(&mut *conn, env_id).await?;
                 announce_revision(conn, kind, &env).await?;
                 Ok(env)
             })
@@ -596,7 +553,6 @@ impl EnvironmentStore for SqlStore {
     }
 
     async fn including(&self, doc_id: i64) -> Result<Vec<IncludingEnv>> {
-        let mut conn = self.read.acquire().await.map_err(db_err)?;
-        including_on(&mut conn, doc_id).await
+        including_on(&self.read, doc_id).await
     }
 }

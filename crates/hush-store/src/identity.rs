@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sqlx::FromRow;
+use sqlx::{Any, Executor, FromRow};
 
-use crate::rows::{db_err, unique_as};
-use crate::store::{Fetch, Run, SqlStore, insert_audit, notify};
+use crate::sql;
+use crate::store::{Fetch, Run, Scalar, SqlStore, insert_audit, notify};
 use crate::users::{ensure_actor_is_owner, get_user_on};
 use crate::{AuditEvent, Millis, Result, Role, StoreError, StoreEvent};
 
@@ -22,24 +22,13 @@ pub enum AppRole {
     Editor,
 }
 
+crate::model::text_names!(AppRole {
+    None => "none",
+    Viewer => "viewer",
+    Editor => "editor",
+});
+
 impl AppRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AppRole::None => "none",
-            AppRole::Viewer => "viewer",
-            AppRole::Editor => "editor",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<AppRole> {
-        match s {
-            "none" => Some(AppRole::None),
-            "viewer" => Some(AppRole::Viewer),
-            "editor" => Some(AppRole::Editor),
-            _ => None,
-        }
-    }
-
     /// The role it gives on its app; `None` for no access.
     pub fn role(self) -> Option<Role> {
         match self {
@@ -156,7 +145,6 @@ const SET_APP_ROLE: &str = "INSERT INTO app_roles (user_id, app_id, role, create
      ON CONFLICT (user_id, app_id) DO UPDATE SET role = excluded.role, created_at = excluded.created_at";
 const GET_APP_ROLE: &str = "SELECT role FROM app_roles WHERE user_id = $1 AND app_id = $2";
 const DELETE_APP_ROLE: &str = "DELETE FROM app_roles WHERE user_id = $1 AND app_id = $2";
-const APP_EXISTS: &str = "SELECT COUNT(*) FROM apps WHERE id = $1";
 const LIST_APP_ROLES: &str = "SELECT r.user_id, u.name AS user_name, r.app_id, \
      a.name AS app_name, a.kind AS app_kind, r.role, r.created_at \
      FROM app_roles r JOIN users u ON u.id = r.user_id JOIN apps a ON a.id = r.app_id \
@@ -182,8 +170,36 @@ struct GrantRow {
     created_at: i64,
 }
 
+impl GrantRow {
+    fn into_grant(self) -> Result<AppRoleGrant> {
+        Ok(AppRoleGrant {
+            user_id: self.user_id,
+            user_name: self.user_name,
+            app_id: self.app_id,
+            app_name: self.app_name,
+            shared: self.app_kind == "shared",
+            role: app_role(&self.role)?,
+            created_at: self.created_at,
+        })
+    }
+}
+
 fn app_role(s: &str) -> Result<AppRole> {
     AppRole::parse(s).ok_or_else(|| StoreError::Other(format!("unknown app role {s:?}").into()))
+}
+
+/// The member's role on the app, if one is set, read from the pool or the writer's connection.
+async fn app_role_on<'c>(
+    from: impl Executor<'c, Database = Any>,
+    user_id: i64,
+    app_id: i64,
+) -> Result<Option<AppRole>> {
+    let role: Option<String> = sqlx::query_scalar(GET_APP_ROLE)
+        .bind(user_id)
+        .bind(app_id)
+        .maybe_value(from)
+        .await?;
+    role.as_deref().map(app_role).transpose()
 }
 
 #[derive(FromRow)]
@@ -228,27 +244,21 @@ impl IdentityStore for SqlStore {
         self.write(move |conn| {
             Box::pin(async move {
                 ensure_actor_is_owner(conn, kind, &audit).await?;
-                let member = get_user_on(conn, user_id).await?;
+                let member = get_user_on(&mut *conn, user_id).await?;
                 if member.role == Role::Owner {
                     return Err(StoreError::Conflict(format!(
                         "{} is an owner, and owners have every app; make them an editor or viewer first",
                         member.name
                     )));
                 }
-                let apps: i64 = sqlx::query_scalar(APP_EXISTS)
+                let apps: i64 = sqlx::query_scalar(sql::APP_EXISTS)
                     .bind(app_id)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                    .value(&mut *conn)
+                    .await?;
                 if apps == 0 {
                     return Err(StoreError::NotFound);
                 }
-                let before: Option<String> = sqlx::query_scalar(GET_APP_ROLE)
-                    .bind(user_id)
-                    .bind(app_id)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                let before = app_role_on(&mut *conn, user_id, app_id).await?;
                 sqlx::query(SET_APP_ROLE)
                     .bind(user_id)
                     .bind(app_id)
@@ -265,7 +275,7 @@ impl IdentityStore for SqlStore {
                     )
                     .await?;
                 }
-                before.as_deref().map(app_role).transpose()
+                Ok(before)
             })
         })
         .await
@@ -281,32 +291,23 @@ impl IdentityStore for SqlStore {
         self.write(move |conn| {
             Box::pin(async move {
                 ensure_actor_is_owner(conn, kind, &audit).await?;
-                let before: String = sqlx::query_scalar(GET_APP_ROLE)
-                    .bind(user_id)
-                    .bind(app_id)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                let before = app_role_on(&mut *conn, user_id, app_id)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
                 sqlx::query(DELETE_APP_ROLE)
                     .bind(user_id)
                     .bind(app_id)
                     .run(conn)
                     .await?;
                 insert_audit(conn, &audit).await?;
-                app_role(&before)
+                Ok(before)
             })
         })
         .await
     }
 
     async fn app_role(&self, user_id: i64, app_id: i64) -> Result<Option<AppRole>> {
-        let role: Option<String> = sqlx::query_scalar(GET_APP_ROLE)
-            .bind(user_id)
-            .bind(app_id)
-            .fetch_optional(&self.read)
-            .await
-            .map_err(db_err)?;
-        role.as_deref().map(app_role).transpose()
+        app_role_on(&self.read, user_id, app_id).await
     }
 
     async fn list_app_roles(
@@ -317,22 +318,8 @@ impl IdentityStore for SqlStore {
         sqlx::query_as::<_, GrantRow>(LIST_APP_ROLES)
             .bind(user_id)
             .bind(app_id)
-            .fetch_all(&self.read)
+            .all(&self.read, GrantRow::into_grant)
             .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(|r| {
-                Ok(AppRoleGrant {
-                    user_id: r.user_id,
-                    user_name: r.user_name,
-                    app_id: r.app_id,
-                    app_name: r.app_name,
-                    shared: r.app_kind == "shared",
-                    role: app_role(&r.role)?,
-                    created_at: r.created_at,
-                })
-            })
-            .collect()
     }
 
     async fn add_workload_trust(
@@ -352,9 +339,8 @@ impl IdentityStore for SqlStore {
                     .bind(&conditions)
                     .bind(trust.ttl_seconds)
                     .bind(trust.created_at)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                    .value(&mut *conn)
+                    .await?;
                 insert_audit(conn, &audit).await?;
                 Ok(WorkloadTrust {
                     id,
@@ -407,10 +393,8 @@ impl IdentityStore for SqlStore {
                     .bind(&issuer)
                     .bind(&jti)
                     .bind(expires_at)
-                    .execute(&mut *conn)
+                    .insert(conn, || "this token was already used".into())
                     .await
-                    .map_err(unique_as(|| "this token was already used".into()))?;
-                Ok(())
             })
         })
         .await

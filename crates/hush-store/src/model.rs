@@ -5,6 +5,29 @@ use serde::{Deserialize, Serialize};
 
 use crate::Millis;
 
+/// `as_str` and `parse` for an enum the database stores as text, from one table of its
+/// variants' names (the same names serde uses).
+macro_rules! text_names {
+    ($enum:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $enum {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($enum::$variant => $text,)+
+                }
+            }
+
+            /// `None` for a name no variant has.
+            pub fn parse(s: &str) -> Option<$enum> {
+                match s {
+                    $($text => Some($enum::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+pub(crate) use text_names;
+
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -14,24 +37,11 @@ pub enum Role {
     Owner,
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Editor => "editor",
-            Role::Owner => "owner",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "viewer" => Some(Role::Viewer),
-            "editor" => Some(Role::Editor),
-            "owner" => Some(Role::Owner),
-            _ => None,
-        }
-    }
-}
+text_names!(Role {
+    Viewer => "viewer",
+    Editor => "editor",
+    Owner => "owner",
+});
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +117,11 @@ pub enum InviteKind {
     Invite,
 }
 
+text_names!(InviteKind {
+    Setup => "setup",
+    Invite => "invite",
+});
+
 pub struct NewInvite {
     pub token_hash: Vec<u8>,
     pub kind: InviteKind,
@@ -154,6 +169,11 @@ pub enum TokenKind {
     /// Reads one app's latest secrets and reports the version applied; nothing else.
     App,
 }
+
+text_names!(TokenKind {
+    Personal => "personal",
+    App => "app",
+});
 
 pub struct NewToken {
     pub kind: TokenKind,
@@ -350,24 +370,18 @@ impl InstanceStatus {
         InstanceStatus::Crashed,
         InstanceStatus::Failed,
     ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InstanceStatus::Starting => "starting",
-            InstanceStatus::Running => "running",
-            InstanceStatus::Restarting => "restarting",
-            InstanceStatus::Stopping => "stopping",
-            InstanceStatus::Stopped => "stopped",
-            InstanceStatus::Exited => "exited",
-            InstanceStatus::Crashed => "crashed",
-            InstanceStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<InstanceStatus> {
-        InstanceStatus::ALL.into_iter().find(|st| st.as_str() == s)
-    }
 }
+
+text_names!(InstanceStatus {
+    Starting => "starting",
+    Running => "running",
+    Restarting => "restarting",
+    Stopping => "stopping",
+    Stopped => "stopped",
+    Exited => "exited",
+    Crashed => "crashed",
+    Failed => "failed",
+});
 
 /// What a running copy of an app last said about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -416,27 +430,12 @@ pub enum ActorKind {
     System,
 }
 
-impl ActorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActorKind::User => "user",
-            ActorKind::Token => "token",
-            ActorKind::Anonymous => "anonymous",
-            ActorKind::System => "system",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ActorKind> {
-        [
-            ActorKind::User,
-            ActorKind::Token,
-            ActorKind::Anonymous,
-            ActorKind::System,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-    }
-}
+text_names!(ActorKind {
+    User => "user",
+    Token => "token",
+    Anonymous => "anonymous",
+    System => "system",
+});
 
 /// How an audited request ended.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -450,21 +449,11 @@ pub enum Outcome {
     Failed,
 }
 
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Denied => "denied",
-            Outcome::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Outcome> {
-        [Outcome::Ok, Outcome::Denied, Outcome::Failed]
-            .into_iter()
-            .find(|o| o.as_str() == s)
-    }
-}
+text_names!(Outcome {
+    Ok => "ok",
+    Denied => "denied",
+    Failed => "failed",
+});
 
 /// One audit entry. Never holds a secret value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

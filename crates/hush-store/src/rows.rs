@@ -101,38 +101,10 @@ pub(crate) fn launch_json(launch: Option<&LaunchConfig>) -> Option<String> {
     launch.map(|l| serde_json::to_string(l).expect("LaunchConfig always serializes"))
 }
 
-fn role(s: &str) -> Result<Role> {
-    Role::parse(s).ok_or_else(|| corrupt(format!("unknown role {s:?}")))
-}
-
-pub(crate) fn invite_kind_str(k: InviteKind) -> &'static str {
-    match k {
-        InviteKind::Setup => "setup",
-        InviteKind::Invite => "invite",
-    }
-}
-
-fn invite_kind(s: &str) -> Result<InviteKind> {
-    match s {
-        "setup" => Ok(InviteKind::Setup),
-        "invite" => Ok(InviteKind::Invite),
-        _ => Err(corrupt(format!("unknown invite kind {s:?}"))),
-    }
-}
-
-pub(crate) fn token_kind_str(k: TokenKind) -> &'static str {
-    match k {
-        TokenKind::Personal => "personal",
-        TokenKind::App => "app",
-    }
-}
-
-fn token_kind(s: &str) -> Result<TokenKind> {
-    match s {
-        "personal" => Ok(TokenKind::Personal),
-        "app" => Ok(TokenKind::App),
-        _ => Err(corrupt(format!("unknown token kind {s:?}"))),
-    }
+/// A column holding one of an enum's names (`parse` is the enum's); another name is corrupt
+/// data, said to be an unknown `what`.
+fn known<T>(what: &str, text: &str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T> {
+    parse(text).ok_or_else(|| corrupt(format!("unknown {what} {text:?}")))
 }
 
 #[derive(FromRow)]
@@ -148,7 +120,7 @@ impl UserRow {
         Ok(User {
             id: self.id,
             name: self.name,
-            role: role(&self.role)?,
+            role: known("role", &self.role, Role::parse)?,
             created_at: self.created_at,
         })
     }
@@ -182,8 +154,8 @@ impl InviteRow {
     pub(crate) fn into_invite(self) -> Result<Invite> {
         Ok(Invite {
             id: self.id,
-            kind: invite_kind(&self.kind)?,
-            role: role(&self.role)?,
+            kind: known("invite kind", &self.kind, InviteKind::parse)?,
+            role: known("role", &self.role, Role::parse)?,
             created_by: self.created_by,
             created_by_name: self.created_by_name,
             created_at: self.created_at,
@@ -231,7 +203,7 @@ impl TokenRow {
     pub(crate) fn into_token(self) -> Result<TokenRecord> {
         Ok(TokenRecord {
             id: self.id,
-            kind: token_kind(&self.kind)?,
+            kind: known("token kind", &self.kind, TokenKind::parse)?,
             name: self.name,
             prefix: self.prefix,
             user_id: self.user_id,
@@ -383,8 +355,7 @@ impl InstanceRow {
                 .applied
                 .map(|text| from_json("instances.applied", &text))
                 .transpose()?,
-            status: InstanceStatus::parse(&self.status)
-                .ok_or_else(|| corrupt(format!("unknown instance status {:?}", self.status)))?,
+            status: known("instance status", &self.status, InstanceStatus::parse)?,
             reported_at: self.reported_at,
         })
     }
@@ -411,17 +382,14 @@ impl AuditRow {
             id: self.id,
             event: AuditEvent {
                 at: self.at,
-                actor_kind: ActorKind::parse(&self.actor_kind).ok_or_else(|| {
-                    corrupt(format!("unknown audit actor kind {:?}", self.actor_kind))
-                })?,
+                actor_kind: known("audit actor kind", &self.actor_kind, ActorKind::parse)?,
                 actor_id: self.actor_id,
                 actor_name: self.actor_name,
                 action: self.action,
                 app_id: self.app_id,
                 app_name: self.app_name,
                 ip: self.ip,
-                outcome: Outcome::parse(&self.outcome)
-                    .ok_or_else(|| corrupt(format!("unknown audit outcome {:?}", self.outcome)))?,
+                outcome: known("audit outcome", &self.outcome, Outcome::parse)?,
                 detail: from_json("audit.detail", &self.detail)?,
             },
         })

@@ -3,10 +3,9 @@
 //! every [`crate::Store`].
 
 use serde::{Deserialize, Serialize};
-use sqlx::FromRow;
+use sqlx::{Any, FromRow};
 
-use crate::rows::{db_err, unique_as};
-use crate::store::SqlStore;
+use crate::store::{Fetch, Run, SqlStore};
 use crate::{Millis, Result};
 
 /// A member's linked provider identity.
@@ -80,27 +79,48 @@ const TAKE_CLI_CODE: &str =
 /// Keeps the newest `$1`: the row `$1` back from the newest marks where the old ones start.
 const FORGET_OLDEST_PENDING: &str = "DELETE FROM sso_pending WHERE created_at <= \
      (SELECT created_at FROM sso_pending ORDER BY created_at DESC LIMIT 1 OFFSET $1)";
-/// One statement: two servers taking the same state at once cannot both get it.
 const TAKE_PENDING: &str =
     "DELETE FROM sso_pending WHERE state_hash = $1 RETURNING sealed, expires_at";
+
+/// Deletes the row `statement` takes under `hash` and returns its first column, unless its
+/// second (its end) is not after `now`. One statement: two servers taking the same row at once
+/// cannot both get it.
+async fn take_unexpired<T>(
+    store: &SqlStore,
+    statement: &'static str,
+    hash: [u8; 32],
+    now: Millis,
+) -> Result<Option<T>>
+where
+    T: Send + Unpin + 'static + sqlx::Type<Any> + for<'r> sqlx::Decode<'r, Any>,
+{
+    let taken: Option<(T, i64)> = store
+        .write(move |conn| {
+            Box::pin(
+                sqlx::query_as(statement)
+                    .bind(hash.to_vec())
+                    .maybe(conn, Ok),
+            )
+        })
+        .await?;
+    Ok(taken.and_then(|(value, expires_at)| (expires_at > now).then_some(value)))
+}
 
 #[async_trait::async_trait]
 impl SsoStore for SqlStore {
     async fn sso_identity_of(&self, user_id: i64) -> Result<Option<SsoIdentity>> {
-        sqlx::query_as::<_, SsoIdentity>(&format!("{SELECT} WHERE user_id = $1"))
+        sqlx::query_as(&format!("{SELECT} WHERE user_id = $1"))
             .bind(user_id)
-            .fetch_optional(&self.read)
+            .maybe(&self.read, Ok)
             .await
-            .map_err(db_err)
     }
 
     async fn find_sso_identity(&self, issuer: &str, subject: &str) -> Result<Option<SsoIdentity>> {
-        sqlx::query_as::<_, SsoIdentity>(&format!("{SELECT} WHERE issuer = $1 AND subject = $2"))
+        sqlx::query_as(&format!("{SELECT} WHERE issuer = $1 AND subject = $2"))
             .bind(issuer)
             .bind(subject)
-            .fetch_optional(&self.read)
+            .maybe(&self.read, Ok)
             .await
-            .map_err(db_err)
     }
 
     async fn link_sso_identity(&self, identity: SsoIdentity) -> Result<()> {
@@ -111,10 +131,9 @@ impl SsoStore for SqlStore {
                     .bind(&identity.issuer)
                     .bind(&identity.subject)
                     .bind(&identity.email)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-                if refreshed.rows_affected() > 0 {
+                    .run(conn)
+                    .await?;
+                if refreshed > 0 {
                     return Ok(());
                 }
                 sqlx::query(INSERT)
@@ -123,12 +142,10 @@ impl SsoStore for SqlStore {
                     .bind(&identity.subject)
                     .bind(&identity.email)
                     .bind(identity.linked_at)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(unique_as(|| {
+                    .insert(conn, || {
                         "this sign-in identity or this member is already linked to another".into()
-                    }))?;
-                Ok(())
+                    })
+                    .await
             })
         })
         .await
@@ -139,41 +156,26 @@ impl SsoStore for SqlStore {
             Box::pin(async move {
                 sqlx::query(FORGET_PENDING)
                     .bind(pending.created_at)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                    .run(conn)
+                    .await?;
                 sqlx::query(FORGET_OLDEST_PENDING)
                     .bind((at_most - 1).max(0))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                    .run(conn)
+                    .await?;
                 sqlx::query(PUT_PENDING)
                     .bind(pending.state_hash.to_vec())
                     .bind(pending.sealed)
                     .bind(pending.created_at)
                     .bind(pending.expires_at)
-                    .execute(&mut *conn)
+                    .insert(conn, || "this sign-in state is taken".into())
                     .await
-                    .map_err(unique_as(|| "this sign-in state is taken".into()))?;
-                Ok(())
             })
         })
         .await
     }
 
     async fn take_sso_pending(&self, state_hash: [u8; 32], now: Millis) -> Result<Option<Vec<u8>>> {
-        let taken: Option<(Vec<u8>, i64)> = self
-            .write(move |conn| {
-                Box::pin(async move {
-                    sqlx::query_as(TAKE_PENDING)
-                        .bind(state_hash.to_vec())
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(db_err)
-                })
-            })
-            .await?;
-        Ok(taken.and_then(|(sealed, expires_at)| (expires_at > now).then_some(sealed)))
+        take_unexpired(self, TAKE_PENDING, state_hash, now).await
     }
 
     async fn forget_sso_pending(&self, now: Millis) -> Result<u64> {
@@ -181,12 +183,7 @@ impl SsoStore for SqlStore {
             Box::pin(async move {
                 let mut forgotten = 0;
                 for statement in [FORGET_PENDING, FORGET_CLI_CODES] {
-                    forgotten += sqlx::query(statement)
-                        .bind(now)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err)?
-                        .rows_affected();
+                    forgotten += sqlx::query(statement).bind(now).run(conn).await?;
                 }
                 Ok(forgotten)
             })
@@ -203,18 +200,13 @@ impl SsoStore for SqlStore {
     ) -> Result<()> {
         self.write(move |conn| {
             Box::pin(async move {
-                sqlx::query(FORGET_CLI_CODES)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                sqlx::query(FORGET_CLI_CODES).bind(now).run(conn).await?;
                 sqlx::query(PUT_CLI_CODE)
                     .bind(code_hash.to_vec())
                     .bind(user_id)
                     .bind(expires_at)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                    .run(conn)
+                    .await?;
                 Ok(())
             })
         })
@@ -222,17 +214,6 @@ impl SsoStore for SqlStore {
     }
 
     async fn take_sso_cli_code(&self, code_hash: [u8; 32], now: Millis) -> Result<Option<i64>> {
-        let taken: Option<(i64, i64)> = self
-            .write(move |conn| {
-                Box::pin(async move {
-                    sqlx::query_as(TAKE_CLI_CODE)
-                        .bind(code_hash.to_vec())
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(db_err)
-                })
-            })
-            .await?;
-        Ok(taken.and_then(|(user_id, expires_at)| (expires_at > now).then_some(user_id)))
+        take_unexpired(self, TAKE_CLI_CODE, code_hash, now).await
     }
 }

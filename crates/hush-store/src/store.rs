@@ -9,10 +9,10 @@
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::query::{Query, QueryAs};
+use sqlx::query::{Query, QueryAs, QueryScalar};
 use sqlx::{Any, AnyConnection, AnyPool, Executor, FromRow};
 
-use crate::rows::{self, check_next_version, db_err, stale_base};
+use crate::rows::{self, check_next_version, db_err, stale_base, unique_as};
 use crate::writer::{Save, Writer, is_refusal};
 use crate::*;
 
@@ -30,6 +30,8 @@ pub(crate) trait Run {
     async fn run(self, conn: &mut AnyConnection) -> Result<u64>;
     /// `NotFound` when it changed no row.
     async fn run_one(self, conn: &mut AnyConnection) -> Result<()>;
+    /// Runs an insert; a uniqueness violation is `Conflict(taken())`.
+    async fn insert(self, conn: &mut AnyConnection, taken: impl FnOnce() -> String) -> Result<()>;
 }
 
 impl<'q> Run for Query<'q, Any, AnyArguments<'q>> {
@@ -44,6 +46,11 @@ impl<'q> Run for Query<'q, Any, AnyArguments<'q>> {
             _ => Ok(()),
         }
     }
+
+    async fn insert(self, conn: &mut AnyConnection, taken: impl FnOnce() -> String) -> Result<()> {
+        self.execute(&mut *conn).await.map_err(unique_as(taken))?;
+        Ok(())
+    }
 }
 
 /// Reads rows of type `R` and makes each a record with `into`, with the store's errors.
@@ -54,6 +61,12 @@ pub(crate) trait Fetch<'q, R> {
         from: impl Executor<'q, Database = Any>,
         into: impl FnOnce(R) -> Result<T>,
     ) -> Result<T>;
+    /// The row if there is one.
+    async fn maybe<T>(
+        self,
+        from: impl Executor<'q, Database = Any>,
+        into: impl FnOnce(R) -> Result<T>,
+    ) -> Result<Option<T>>;
     /// Every row, in the statement's order.
     async fn all<T>(
         self,
@@ -74,6 +87,18 @@ where
         into(self.fetch_one(from).await.map_err(db_err)?)
     }
 
+    async fn maybe<T>(
+        self,
+        from: impl Executor<'q, Database = Any>,
+        into: impl FnOnce(R) -> Result<T>,
+    ) -> Result<Option<T>> {
+        self.fetch_optional(from)
+            .await
+            .map_err(db_err)?
+            .map(into)
+            .transpose()
+    }
+
     async fn all<T>(
         self,
         from: impl Executor<'q, Database = Any>,
@@ -81,6 +106,49 @@ where
     ) -> Result<Vec<T>> {
         let rows = self.fetch_all(from).await.map_err(db_err)?;
         rows.into_iter().map(into).collect()
+    }
+}
+
+/// Reads the first column of rows (a count, an id, one field), with the store's errors.
+pub(crate) trait Scalar<'q, O> {
+    /// The one value; `NotFound` when there is no row.
+    async fn value(self, from: impl Executor<'q, Database = Any>) -> Result<O>;
+    /// The value if there is a row.
+    async fn maybe_value(self, from: impl Executor<'q, Database = Any>) -> Result<Option<O>>;
+    /// Every row's value, in the statement's order.
+    async fn values(self, from: impl Executor<'q, Database = Any>) -> Result<Vec<O>>;
+    /// Runs an insert that returns a value (the new row's id); a uniqueness violation is
+    /// `Conflict(taken())`.
+    async fn insert_returning(
+        self,
+        from: impl Executor<'q, Database = Any>,
+        taken: impl FnOnce() -> String,
+    ) -> Result<O>;
+}
+
+impl<'q, O> Scalar<'q, O> for QueryScalar<'q, Any, O, AnyArguments<'q>>
+where
+    O: Send + Unpin + 'q,
+    (O,): Send + Unpin + for<'r> FromRow<'r, AnyRow>,
+{
+    async fn value(self, from: impl Executor<'q, Database = Any>) -> Result<O> {
+        self.fetch_one(from).await.map_err(db_err)
+    }
+
+    async fn maybe_value(self, from: impl Executor<'q, Database = Any>) -> Result<Option<O>> {
+        self.fetch_optional(from).await.map_err(db_err)
+    }
+
+    async fn values(self, from: impl Executor<'q, Database = Any>) -> Result<Vec<O>> {
+        self.fetch_all(from).await.map_err(db_err)
+    }
+
+    async fn insert_returning(
+        self,
+        from: impl Executor<'q, Database = Any>,
+        taken: impl FnOnce() -> String,
+    ) -> Result<O> {
+        self.fetch_one(from).await.map_err(unique_as(taken))
     }
 }
 
@@ -98,24 +166,9 @@ pub(crate) async fn insert_audit(conn: &mut AnyConnection, ev: &AuditEvent) -> R
         .bind(ev.ip.as_deref())
         .bind(ev.outcome.as_str())
         .bind(rows::to_json(&ev.detail))
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
+        .run(conn)
+        .await?;
     Ok(())
-}
-
-/// [`insert_audit`], for the other modules of the store.
-pub(crate) async fn record_audit(conn: &mut AnyConnection, ev: &AuditEvent) -> Result<()> {
-    insert_audit(conn, ev).await
-}
-
-/// [`notify`], for the other modules of the store.
-pub(crate) async fn notify_event(
-    conn: &mut AnyConnection,
-    kind: Backend,
-    event: &StoreEvent,
-) -> Result<()> {
-    notify(conn, kind, event).await
 }
 
 /// Tells every other server on the database, when the transaction commits (PostgreSQL).
@@ -128,9 +181,8 @@ pub(crate) async fn notify(
         sqlx::query(postgres::NOTIFY)
             .bind(postgres::CHANNEL)
             .bind(serde_json::to_string(event).expect("StoreEvent always serializes"))
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
+            .run(conn)
+            .await?;
     }
     Ok(())
 }
@@ -374,11 +426,8 @@ impl Store for SqlStore {
     async fn latest_version(&self, app_id: i64) -> Result<Option<VersionRecord>> {
         sqlx::query_as::<_, rows::VersionRow>(sql::LATEST_VERSION)
             .bind(app_id)
-            .fetch_optional(&self.read)
+            .maybe(&self.read, rows::VersionRow::into_record)
             .await
-            .map_err(db_err)?
-            .map(rows::VersionRow::into_record)
-            .transpose()
     }
 
     async fn get_version(&self, app_id: i64, version: i64) -> Result<VersionRecord> {

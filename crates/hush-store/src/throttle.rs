@@ -5,8 +5,7 @@
 
 use sqlx::AnyConnection;
 
-use crate::rows::db_err;
-use crate::store::SqlStore;
+use crate::store::{Fetch, Run, Scalar, SqlStore};
 use crate::{Millis, Result};
 
 /// The longest wait, and how long a try is remembered.
@@ -76,22 +75,13 @@ const SAVEPOINT: &str = "SAVEPOINT hush_sign_in_try";
 const ROLLBACK_TO: &str = "ROLLBACK TO SAVEPOINT hush_sign_in_try";
 const RELEASE: &str = "RELEASE SAVEPOINT hush_sign_in_try";
 
-async fn exec(conn: &mut AnyConnection, statement: &str) -> Result<()> {
-    sqlx::query(statement)
-        .execute(&mut *conn)
-        .await
-        .map(|_| ())
-        .map_err(db_err)
-}
-
 /// Until when the counter under `key` makes the next try wait (`now` when it need not: it
 /// changed since the refusal).
 async fn waits_until(conn: &mut AnyConnection, key: ThrottleKey, now: Millis) -> Result<Millis> {
-    let row: Option<(i64, i64)> = sqlx::query_as(READ_COUNTER)
+    let row = sqlx::query_as::<_, (i64, i64)>(READ_COUNTER)
         .bind(key.hash.to_vec())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
+        .maybe(&mut *conn, Ok)
+        .await?;
     Ok(row.map_or(now, |(tries, last_try)| {
         (last_try + sign_in_wait(tries, key.free)).max(now)
     }))
@@ -102,7 +92,7 @@ impl ThrottleStore for SqlStore {
     async fn take_sign_in_try(&self, keys: Vec<ThrottleKey>, now: Millis) -> Result<TryTaken> {
         self.write(move |conn| {
             Box::pin(async move {
-                exec(conn, SAVEPOINT).await?;
+                sqlx::query(SAVEPOINT).run(conn).await?;
                 for (index, key) in keys.iter().enumerate() {
                     let taken: Option<i64> = sqlx::query_scalar(TAKE_TRY)
                         .bind(key.hash.to_vec())
@@ -110,17 +100,16 @@ impl ThrottleStore for SqlStore {
                         .bind(key.free)
                         .bind(now - SIGN_IN_MAX_WAIT)
                         .bind(SIGN_IN_MAX_WAIT)
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
+                        .maybe_value(&mut *conn)
+                        .await?;
                     if taken.is_none() {
-                        exec(conn, ROLLBACK_TO).await?;
-                        exec(conn, RELEASE).await?;
+                        sqlx::query(ROLLBACK_TO).run(conn).await?;
+                        sqlx::query(RELEASE).run(conn).await?;
                         let until = waits_until(conn, *key, now).await?;
                         return Ok(TryTaken::Refused { key: index, until });
                     }
                 }
-                exec(conn, RELEASE).await?;
+                sqlx::query(RELEASE).run(conn).await?;
                 Ok(TryTaken::Taken)
             })
         })
@@ -131,18 +120,10 @@ impl ThrottleStore for SqlStore {
         self.write(move |conn| {
             Box::pin(async move {
                 for key in &clear {
-                    sqlx::query(CLEAR)
-                        .bind(key.to_vec())
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
+                    sqlx::query(CLEAR).bind(key.to_vec()).run(conn).await?;
                 }
                 for key in &give_back {
-                    sqlx::query(GIVE_BACK)
-                        .bind(key.to_vec())
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
+                    sqlx::query(GIVE_BACK).bind(key.to_vec()).run(conn).await?;
                 }
                 Ok(())
             })
@@ -151,17 +132,8 @@ impl ThrottleStore for SqlStore {
     }
 
     async fn forget_sign_in_tries(&self, before: Millis) -> Result<u64> {
-        self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query(FORGET)
-                    .bind(before)
-                    .execute(&mut *conn)
-                    .await
-                    .map(|d| d.rows_affected())
-                    .map_err(db_err)
-            })
-        })
-        .await
+        self.write(move |conn| Box::pin(sqlx::query(FORGET).bind(before).run(conn)))
+            .await
     }
 }
 

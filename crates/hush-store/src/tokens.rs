@@ -1,10 +1,10 @@
 //! Personal access tokens and app tokens; only their hashes are stored. [`TokenStore`] is part
 //! of every [`Store`].
 
-use sqlx::AnyConnection;
+use sqlx::{Any, Executor};
 
-use crate::rows::{self, unique_as};
-use crate::store::{Fetch, Run, SqlStore, insert_audit, notify};
+use crate::rows;
+use crate::store::{Fetch, Run, Scalar, SqlStore, insert_audit, notify};
 use crate::*;
 
 #[async_trait::async_trait]
@@ -20,10 +20,14 @@ pub trait TokenStore: Send + Sync {
     async fn touch_tokens(&self, used: &[(i64, Millis)]) -> Result<()>;
 }
 
-async fn get_token_on(conn: &mut AnyConnection, id: i64) -> Result<TokenRecord> {
+/// The token `id`, read from the pool or the writer's connection.
+async fn get_token_from<'c>(
+    from: impl Executor<'c, Database = Any>,
+    id: i64,
+) -> Result<TokenRecord> {
     sqlx::query_as::<_, rows::TokenRow>(sql::GET_TOKEN)
         .bind(id)
-        .one(&mut *conn, rows::TokenRow::into_token)
+        .one(from, rows::TokenRow::into_token)
         .await
 }
 
@@ -33,7 +37,7 @@ impl TokenStore for SqlStore {
         self.write(move |conn| {
             Box::pin(async move {
                 let id: i64 = sqlx::query_scalar(sql::INSERT_TOKEN)
-                    .bind(rows::token_kind_str(token.kind))
+                    .bind(token.kind.as_str())
                     .bind(&token.name)
                     .bind(&token.token_hash)
                     .bind(&token.prefix)
@@ -41,11 +45,10 @@ impl TokenStore for SqlStore {
                     .bind(token.app_id)
                     .bind(token.created_at)
                     .bind(token.expires_at)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(unique_as(|| {
+                    .insert_returning(&mut *conn, || {
                         "a token with this value already exists".into()
-                    }))?;
+                    })
+                    .await?;
                 let mut audit = audit;
                 audit.detail["token_id"] = serde_json::json!(id);
                 insert_audit(conn, &audit).await?;
@@ -74,17 +77,14 @@ impl TokenStore for SqlStore {
     }
 
     async fn get_token(&self, id: i64) -> Result<TokenRecord> {
-        sqlx::query_as::<_, rows::TokenRow>(sql::GET_TOKEN)
-            .bind(id)
-            .one(&self.read, rows::TokenRow::into_token)
-            .await
+        get_token_from(&self.read, id).await
     }
 
     async fn list_tokens(&self, filter: TokenFilter) -> Result<Vec<TokenRecord>> {
         sqlx::query_as::<_, rows::TokenRow>(sql::LIST_TOKENS)
             .bind(filter.user_id)
             .bind(filter.app_id)
-            .bind(filter.kind.map(rows::token_kind_str))
+            .bind(filter.kind.map(TokenKind::as_str))
             .all(&self.read, rows::TokenRow::into_token)
             .await
     }
@@ -100,7 +100,7 @@ impl TokenStore for SqlStore {
                     .await?;
                 insert_audit(conn, &audit).await?;
                 notify(conn, kind, &StoreEvent::TokenRevoked { token_id: id }).await?;
-                get_token_on(conn, id).await
+                get_token_from(&mut *conn, id).await
             })
         })
         .await

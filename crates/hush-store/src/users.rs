@@ -2,10 +2,10 @@
 //! links (first-run setup and invitations) and web sessions. [`UserStore`] is part of every
 //! [`Store`].
 
-use sqlx::AnyConnection;
+use sqlx::{Any, AnyConnection, Executor};
 
-use crate::rows::{self, db_err, unique_as};
-use crate::store::{Fetch, Run, SqlStore, insert_audit, notify};
+use crate::rows;
+use crate::store::{Fetch, Run, Scalar, SqlStore, insert_audit, notify};
 use crate::*;
 
 #[async_trait::async_trait]
@@ -79,9 +79,8 @@ async fn ensure_another_owner(conn: &mut AnyConnection, kind: Backend, leaving: 
     }
     let others: i64 = sqlx::query_scalar(sql::OTHER_OWNERS)
         .bind(leaving)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_err)?;
+        .value(&mut *conn)
+        .await?;
     if others == 0 {
         return Err(StoreError::Conflict(
             "the workspace needs at least one owner; make someone else owner first".into(),
@@ -104,7 +103,7 @@ pub(crate) async fn ensure_actor_is_owner(
     if kind == Backend::Postgres {
         sqlx::query(postgres::LOCK_OWNERS).run(conn).await?;
     }
-    let role = match get_user_on(conn, actor).await {
+    let role = match get_user_on(&mut *conn, actor).await {
         Ok(user) => Some(user.role),
         Err(StoreError::NotFound) => None,
         Err(e) => return Err(e),
@@ -117,10 +116,14 @@ pub(crate) async fn ensure_actor_is_owner(
     Ok(())
 }
 
-pub(crate) async fn get_user_on(conn: &mut AnyConnection, id: i64) -> Result<User> {
+/// The member `id`, read from the pool or the writer's connection.
+pub(crate) async fn get_user_on<'c>(
+    from: impl Executor<'c, Database = Any>,
+    id: i64,
+) -> Result<User> {
     sqlx::query_as::<_, rows::UserRow>(sql::GET_USER)
         .bind(id)
-        .one(&mut *conn, rows::UserRow::into_user)
+        .one(from, rows::UserRow::into_user)
         .await
 }
 
@@ -128,9 +131,8 @@ async fn insert_user(conn: &mut AnyConnection, user: NewUser) -> Result<User> {
     let key = name_key(&user.name);
     let taken: i64 = sqlx::query_scalar(sql::NAME_KEY_TAKEN)
         .bind(&key)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_err)?;
+        .value(&mut *conn)
+        .await?;
     let taken_message = || {
         format!(
             "the name {:?} is taken (or too like a member's name)",
@@ -146,9 +148,8 @@ async fn insert_user(conn: &mut AnyConnection, user: NewUser) -> Result<User> {
         .bind(user.role.as_str())
         .bind(&user.password_hash)
         .bind(user.created_at)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(unique_as(taken_message))?;
+        .insert_returning(&mut *conn, taken_message)
+        .await?;
     Ok(User {
         id,
         name: user.name,
@@ -168,11 +169,9 @@ async fn insert_member(conn: &mut AnyConnection, user: NewUser, audit: AuditEven
     Ok(user)
 }
 
-async fn count(conn: &mut AnyConnection, statement: &str) -> Result<i64> {
-    sqlx::query_scalar(statement)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_err)
+/// How many members there are, read from the pool or the writer's connection.
+async fn user_count_on<'c>(from: impl Executor<'c, Database = Any>) -> Result<i64> {
+    sqlx::query_scalar(sql::USER_COUNT).value(from).await
 }
 
 async fn get_invite_on(conn: &mut AnyConnection, id: i64) -> Result<Invite> {
@@ -185,16 +184,15 @@ async fn get_invite_on(conn: &mut AnyConnection, id: i64) -> Result<Invite> {
 async fn insert_invite(conn: &mut AnyConnection, invite: &NewInvite) -> Result<Invite> {
     let id: i64 = sqlx::query_scalar(sql::INSERT_INVITE)
         .bind(&invite.token_hash)
-        .bind(rows::invite_kind_str(invite.kind))
+        .bind(invite.kind.as_str())
         .bind(invite.role.as_str())
         .bind(invite.created_by)
         .bind(invite.created_at)
         .bind(invite.expires_at)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(unique_as(|| {
+        .insert_returning(&mut *conn, || {
             "an invite with this token already exists".into()
-        }))?;
+        })
+        .await?;
     get_invite_on(conn, id).await
 }
 
@@ -204,18 +202,15 @@ impl SqlStore {
     pub(crate) async fn fill_name_keys(&self) -> Result<()> {
         self.write(|conn| {
             Box::pin(async move {
-                let missing: Vec<(i64, String)> =
-                    sqlx::query_as::<_, (i64, String)>(sql::USERS_WITHOUT_NAME_KEY)
-                        .fetch_all(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
+                let missing = sqlx::query_as::<_, (i64, String)>(sql::USERS_WITHOUT_NAME_KEY)
+                    .all(&mut *conn, Ok)
+                    .await?;
                 for (id, name) in missing {
                     let key = name_key(&name);
                     let taken: i64 = sqlx::query_scalar(sql::NAME_KEY_TAKEN)
                         .bind(&key)
-                        .fetch_one(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
+                        .value(&mut *conn)
+                        .await?;
                     let key = if taken > 0 {
                         tracing::warn!(
                             user_id = id,
@@ -243,17 +238,11 @@ impl UserStore for SqlStore {
     // ---- users ----
 
     async fn user_count(&self) -> Result<i64> {
-        sqlx::query_scalar(sql::USER_COUNT)
-            .fetch_one(&self.read)
-            .await
-            .map_err(db_err)
+        user_count_on(&self.read).await
     }
 
     async fn get_user(&self, id: i64) -> Result<User> {
-        sqlx::query_as::<_, rows::UserRow>(sql::GET_USER)
-            .bind(id)
-            .one(&self.read, rows::UserRow::into_user)
-            .await
+        get_user_on(&self.read, id).await
     }
 
     async fn find_user_credentials(&self, name: &str) -> Result<(User, String)> {
@@ -272,7 +261,7 @@ impl UserStore for SqlStore {
     async fn create_first_owner(&self, user: NewUser, audit: AuditEvent) -> Result<User> {
         self.write(move |conn| {
             Box::pin(async move {
-                if count(conn, sql::USER_COUNT).await? > 0 {
+                if user_count_on(&mut *conn).await? > 0 {
                     return Err(StoreError::Conflict(
                         "this workspace already has members; an owner can invite more".into(),
                     ));
@@ -304,7 +293,7 @@ impl UserStore for SqlStore {
                     .bind(now)
                     .one(&mut *conn, rows::InviteRow::into_invite)
                     .await?;
-                if invite.kind == InviteKind::Setup && count(conn, sql::USER_COUNT).await? > 0 {
+                if invite.kind == InviteKind::Setup && user_count_on(&mut *conn).await? > 0 {
                     return Err(StoreError::NotFound);
                 }
                 let member = NewUser {
@@ -331,7 +320,7 @@ impl UserStore for SqlStore {
         self.write(move |conn| {
             Box::pin(async move {
                 ensure_actor_is_owner(conn, kind, &audit).await?;
-                let before = get_user_on(conn, id).await?;
+                let before = get_user_on(&mut *conn, id).await?;
                 if before.role == Role::Owner && role != Role::Owner {
                     ensure_another_owner(conn, kind, id).await?;
                 }
@@ -394,7 +383,7 @@ impl UserStore for SqlStore {
         self.write(move |conn| {
             Box::pin(async move {
                 ensure_actor_is_owner(conn, kind, &audit).await?;
-                let before = get_user_on(conn, id).await?;
+                let before = get_user_on(&mut *conn, id).await?;
                 if before.role == Role::Owner {
                     ensure_another_owner(conn, kind, id).await?;
                 }
@@ -415,7 +404,7 @@ impl UserStore for SqlStore {
     async fn replace_setup_link(&self, link: NewInvite) -> Result<Invite> {
         self.write(move |conn| {
             Box::pin(async move {
-                if count(conn, sql::USER_COUNT).await? > 0 {
+                if user_count_on(&mut *conn).await? > 0 {
                     return Err(StoreError::Conflict(
                         "this workspace has an owner already; no setup link is needed".into(),
                     ));
@@ -488,11 +477,10 @@ impl UserStore for SqlStore {
                     .bind(session.user_id)
                     .bind(session.created_at)
                     .bind(session.expires_at)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(unique_as(|| {
+                    .insert_returning(&mut *conn, || {
                         "a session with this token already exists".into()
-                    }))?;
+                    })
+                    .await?;
                 Ok(Session {
                     id,
                     user_id: session.user_id,

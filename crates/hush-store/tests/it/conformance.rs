@@ -269,21 +269,38 @@ fn by(actor: &User, action: &str) -> AuditEvent {
     }
 }
 
+/// What [`app`] and [`shared`] create, with a fresh id.
+fn new_app(name: &str) -> NewApp {
+    NewApp {
+        id: new_app_id(),
+        name: name.into(),
+        wrapped_key: vec![1, 2, 3, name.len() as u8],
+        key_id: "key-one".into(),
+        created_by: None,
+        created_at: T0,
+        launch: None,
+    }
+}
+
 async fn app(s: &dyn Store, name: &str, by: Option<i64>) -> App {
-    s.create_app(
-        NewApp {
-            id: new_app_id(),
-            name: name.into(),
-            wrapped_key: vec![1, 2, 3, name.len() as u8],
-            key_id: "key-one".into(),
-            created_by: by,
-            created_at: T0,
-            launch: None,
-        },
-        ev("app.create"),
-    )
-    .await
-    .unwrap()
+    let new = NewApp {
+        created_by: by,
+        ..new_app(name)
+    };
+    s.create_app(new, ev("app.create")).await.unwrap()
+}
+
+/// Version `n` saved on `env_id` over version `n - 1`.
+async fn save(s: &dyn Store, env_id: i64, n: i64) -> VersionMeta {
+    s.create_version(env_id, n - 1, version(n, None), ev("secrets.update"))
+        .await
+        .unwrap()
+}
+
+/// The number of `env_id`'s newest version, which must exist.
+async fn newest_version(s: &dyn Store, env_id: i64) -> i64 {
+    let newest = s.latest_version(env_id).await.unwrap();
+    newest.expect("a version").meta.version
 }
 
 fn version(n: i64, author: Option<i64>) -> NewVersion {
@@ -339,6 +356,75 @@ fn audit(at: Millis, actor: &str, action: &str, app_id: Option<i64>) -> AuditEve
         outcome: Outcome::Ok,
         detail: json!({"at": at}),
     }
+}
+
+/// A running copy of `app_id` reporting at `reported_at` that it applied `applied_version`.
+fn running(
+    app_id: i64,
+    instance_id: &str,
+    applied_version: i64,
+    reported_at: Millis,
+) -> InstanceReport {
+    InstanceReport {
+        app_id,
+        instance_id: instance_id.into(),
+        hostname: "h".into(),
+        pid: None,
+        applied_version,
+        applied: None,
+        status: InstanceStatus::Running,
+        reported_at,
+    }
+}
+
+/// Sets `user_id`'s role on `app_id` at `at`; the role it replaced.
+async fn grant(
+    s: &dyn Store,
+    user_id: i64,
+    app_id: i64,
+    role: AppRole,
+    at: Millis,
+) -> Option<AppRole> {
+    s.set_app_role(user_id, app_id, role, at, ev("member.app_role"))
+        .await
+        .unwrap()
+}
+
+/// The audit rows (up to 1000), newest first; only `action`'s when given.
+async fn audit_rows(s: &dyn Store, action: Option<&str>) -> Vec<AuditRecord> {
+    let filter = AuditFilter {
+        action: action.map(Into::into),
+        limit: 1000,
+        ..Default::default()
+    };
+    s.query_audit(filter).await.unwrap()
+}
+
+type Events = futures::stream::BoxStream<'static, Result<StoreEvent>>;
+
+/// What every server on the database hears, or `None` where there is one server (SQLite).
+async fn subscribe(db: &TestDb) -> Option<Events> {
+    let Some(bus) = db.store.events() else {
+        assert!(!db.is_postgres(), "PostgreSQL has events");
+        return None;
+    };
+    Some(bus.subscribe().await.unwrap())
+}
+
+/// The next event heard, within 10 s.
+async fn next_event(events: &mut Events) -> StoreEvent {
+    tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("an event within 10 s")
+        .expect("the stream goes on")
+        .expect("a readable event")
+}
+
+/// A new SQLite store holding an export of `s`.
+async fn sqlite_copy(s: &dyn Store) -> TestDb {
+    let copy = sqlite_db().await;
+    copy.store.import(s.export().await.unwrap()).await.unwrap();
+    copy
 }
 
 #[track_caller]
@@ -540,13 +626,7 @@ async fn invites_are_single_use_and_expire(db: TestDb) {
         .unwrap();
     assert_eq!(used, created);
     assert_eq!(member.role, Role::Editor);
-    let joined = s
-        .query_audit(AuditFilter {
-            action: Some("member.joined".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let joined = audit_rows(s, Some("member.joined")).await;
     assert_eq!(
         joined[0].event.actor_id,
         Some(member.id),
@@ -864,52 +944,44 @@ async fn tokens_lookup_list_revoke_touch(db: TestDb) {
     assert_not_found(s.find_token(&hash("api-prod ")).await);
     assert_not_found(s.find_token(b"api-prod").await);
 
-    let ids = |v: Vec<TokenRecord>| v.into_iter().map(|t| t.id).collect::<Vec<_>>();
-    assert_eq!(
-        ids(s.list_tokens(TokenFilter::default()).await.unwrap()),
-        vec![p1.id, p2.id, t_a.id, t_b.id]
-    );
-    assert_eq!(
-        ids(s
-            .list_tokens(TokenFilter {
+    // Each filter, and the tokens it lists, in id order.
+    let cases = [
+        (TokenFilter::default(), vec![p1.id, p2.id, t_a.id, t_b.id]),
+        (
+            TokenFilter {
                 user_id: Some(u.id),
                 ..Default::default()
-            })
-            .await
-            .unwrap()),
-        vec![p1.id, t_a.id, t_b.id]
-    );
-    assert_eq!(
-        ids(s
-            .list_tokens(TokenFilter {
+            },
+            vec![p1.id, t_a.id, t_b.id],
+        ),
+        (
+            TokenFilter {
                 app_id: Some(b.id),
                 ..Default::default()
-            })
-            .await
-            .unwrap()),
-        vec![t_b.id]
-    );
-    assert_eq!(
-        ids(s
-            .list_tokens(TokenFilter {
+            },
+            vec![t_b.id],
+        ),
+        (
+            TokenFilter {
                 kind: Some(TokenKind::Personal),
                 ..Default::default()
-            })
-            .await
-            .unwrap()),
-        vec![p1.id, p2.id]
-    );
-    assert_eq!(
-        ids(s
-            .list_tokens(TokenFilter {
+            },
+            vec![p1.id, p2.id],
+        ),
+        (
+            TokenFilter {
                 user_id: Some(u.id),
                 kind: Some(TokenKind::App),
                 app_id: Some(a.id),
-            })
-            .await
-            .unwrap()),
-        vec![t_a.id]
-    );
+            },
+            vec![t_a.id],
+        ),
+    ];
+    for (filter, expected) in cases {
+        let listed = s.list_tokens(filter.clone()).await.unwrap();
+        let ids: Vec<i64> = listed.iter().map(|t| t.id).collect();
+        assert_eq!(ids, expected, "{filter:?}");
+    }
 
     // Revoked tokens are still found (the caller decides); the first revocation time stays.
     s.revoke_token(t_a.id, T0 + 5, ev("token.revoke"))
@@ -978,21 +1050,13 @@ async fn apps_lifecycle(db: TestDb) {
         port: Some(8501),
         env: Some("staging".into()),
     };
-    let alpha = s
-        .create_app(
-            NewApp {
-                id: new_app_id(),
-                name: "alpha".into(),
-                wrapped_key: vec![9; 73],
-                key_id: "key-one".into(),
-                created_by: None,
-                created_at: T0 + 1,
-                launch: Some(launch.clone()),
-            },
-            ev("app.create"),
-        )
-        .await
-        .unwrap();
+    let new_alpha = NewApp {
+        wrapped_key: vec![9; 73],
+        created_at: T0 + 1,
+        launch: Some(launch.clone()),
+        ..new_app("alpha")
+    };
+    let alpha = s.create_app(new_alpha, ev("app.create")).await.unwrap();
     assert_eq!(alpha.launch, Some(launch.clone()));
     assert_eq!(s.get_app(alpha.id).await.unwrap(), alpha);
     assert_eq!(s.find_app("zeta").await.unwrap(), zeta);
@@ -1005,10 +1069,7 @@ async fn apps_lifecycle(db: TestDb) {
     s.create_version(zeta.id, 0, version(1, Some(u.id)), ev("token.create"))
         .await
         .unwrap();
-    let v2 = s
-        .create_version(zeta.id, 1, version(2, None), ev("secrets.update"))
-        .await
-        .unwrap();
+    let v2 = save(s, zeta.id, 2).await;
     let listed = s.list_apps().await.unwrap();
     assert_eq!(listed[0], (alpha.clone(), None));
     assert_eq!(listed[1].0, zeta);
@@ -1032,20 +1093,16 @@ async fn apps_lifecycle(db: TestDb) {
 async fn duplicate_app_name_conflicts(db: TestDb) {
     let s = &*db.store;
     let shop = app(s, "shop", None).await;
+    // The wrapped key is 171s: no message may show it.
+    let attempt = |id: i64, name: &str| NewApp {
+        id,
+        wrapped_key: vec![0xAB; 40],
+        key_id: "k".into(),
+        ..new_app(name)
+    };
     let msg = conflict_message(
-        s.create_app(
-            NewApp {
-                id: new_app_id(),
-                name: "shop".into(),
-                wrapped_key: vec![0xAB; 40],
-                key_id: "k".into(),
-                created_by: None,
-                created_at: T0,
-                launch: None,
-            },
-            ev("app.create"),
-        )
-        .await,
+        s.create_app(attempt(new_app_id(), "shop"), ev("app.create"))
+            .await,
     );
     assert!(
         msg.contains("an app named \"shop\" already exists"),
@@ -1053,19 +1110,8 @@ async fn duplicate_app_name_conflicts(db: TestDb) {
     );
     assert!(!msg.contains("171, 171"), "{msg}");
     let msg = conflict_message(
-        s.create_app(
-            NewApp {
-                id: shop.id,
-                name: "other".into(),
-                wrapped_key: vec![0xAB; 40],
-                key_id: "k".into(),
-                created_by: None,
-                created_at: T0,
-                launch: None,
-            },
-            ev("app.create"),
-        )
-        .await,
+        s.create_app(attempt(shop.id, "other"), ev("app.create"))
+            .await,
     );
     assert!(msg.contains(&format!("id {}", shop.id)), "{msg}");
     assert_eq!(s.list_apps().await.unwrap().len(), 1);
@@ -1092,18 +1138,9 @@ async fn delete_app_cascades(db: TestDb) {
         )
         .await
         .unwrap();
-        s.report_instance(InstanceReport {
-            app_id: a.id,
-            instance_id: "i-1".into(),
-            hostname: "host".into(),
-            pid: Some(42),
-            applied_version: 1,
-            applied: None,
-            status: InstanceStatus::Running,
-            reported_at: T0,
-        })
-        .await
-        .unwrap();
+        s.report_instance(running(a.id, "i-1", 1, T0))
+            .await
+            .unwrap();
     }
     s.delete_app(doomed.id, ev("app.delete")).await.unwrap();
 
@@ -1222,12 +1259,8 @@ async fn versions_create_read_page(db: TestDb) {
 async fn stale_base_conflicts_and_writes_nothing(db: TestDb) {
     let s = &*db.store;
     let a = app(s, "stale", None).await;
-    s.create_version(a.id, 0, version(1, None), ev("secrets.update"))
-        .await
-        .unwrap();
-    s.create_version(a.id, 1, version(2, None), ev("secrets.update"))
-        .await
-        .unwrap();
+    save(s, a.id, 1).await;
+    save(s, a.id, 2).await;
 
     let mut late = version(2, None);
     late.ciphertext = b"late-writer".to_vec();
@@ -1251,17 +1284,13 @@ async fn stale_base_conflicts_and_writes_nothing(db: TestDb) {
     assert_eq!(latest.ciphertext, b"ciphertext-2");
     assert_eq!(s.list_versions(a.id, None, 10).await.unwrap().len(), 2);
     // The next correct base still works.
-    s.create_version(a.id, 2, version(3, None), ev("secrets.update"))
-        .await
-        .unwrap();
+    save(s, a.id, 3).await;
 }
 
 async fn concurrent_create_version_one_winner(db: TestDb) {
     let s = db.store.clone();
     let a = app(&*s, "race", None).await;
-    s.create_version(a.id, 0, version(1, None), ev("secrets.update"))
-        .await
-        .unwrap();
+    save(&*s, a.id, 1).await;
     let barrier = Arc::new(tokio::sync::Barrier::new(8));
     let tasks: Vec<_> = (0..8)
         .map(|i| {
@@ -1369,14 +1398,9 @@ async fn instances_upsert_and_list(db: TestDb) {
     let s = &*db.store;
     let a = app(s, "run", None).await;
     let report = |id: &str, v: i64, at: Millis| InstanceReport {
-        app_id: a.id,
-        instance_id: id.into(),
         hostname: format!("{id}.local"),
         pid: Some(100),
-        applied_version: v,
-        applied: None,
-        status: InstanceStatus::Running,
-        reported_at: at,
+        ..running(a.id, id, v, at)
     };
     s.report_instance(report("i-1", 1, T0)).await.unwrap();
     s.report_instance(report("i-2", 1, T0 + 10)).await.unwrap();
@@ -1444,75 +1468,58 @@ async fn audit_append_filter_page(db: TestDb) {
     .await
     .unwrap();
 
-    let q = |f: AuditFilter| async move {
-        s.query_audit(AuditFilter { limit: 100, ..f })
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| r.event.at - T0)
-            .collect::<Vec<_>>()
+    // Each filter, and the events it finds (by their offset from T0), newest first.
+    let by_actor = |name: &str| AuditFilter {
+        actor_name: Some(name.into()),
+        ..Default::default()
     };
-    assert_eq!(q(AuditFilter::default()).await, vec![5, 4, 3, 2, 1, 0]);
-    assert_eq!(
-        q(AuditFilter {
-            actor_name: Some("alice".into()),
-            ..Default::default()
-        })
-        .await,
-        vec![4, 1, 0]
-    );
-    assert_eq!(
-        q(AuditFilter {
-            action: Some("secrets.read".into()),
-            ..Default::default()
-        })
-        .await,
-        vec![3, 1]
-    );
-    assert_eq!(
-        q(AuditFilter {
-            action: Some("secrets.".into()),
-            ..Default::default()
-        })
-        .await,
-        vec![3, 2, 1]
-    );
-    // Without the trailing '.', it is an exact action, not a prefix.
-    assert!(
-        q(AuditFilter {
-            action: Some("secrets".into()),
-            ..Default::default()
-        })
-        .await
-        .is_empty()
-    );
-    assert_eq!(
-        q(AuditFilter {
-            app_id: Some(2),
-            ..Default::default()
-        })
-        .await,
-        vec![4, 3]
-    );
-    assert_eq!(
-        q(AuditFilter {
-            since: Some(T0 + 1),
-            until: Some(T0 + 3),
-            ..Default::default()
-        })
-        .await,
-        vec![3, 2, 1]
-    );
-    assert_eq!(
-        q(AuditFilter {
-            actor_name: Some("bob".into()),
-            action: Some("secrets.".into()),
-            app_id: Some(1),
-            ..Default::default()
-        })
-        .await,
-        vec![2]
-    );
+    let by_action = |action: &str| AuditFilter {
+        action: Some(action.into()),
+        ..Default::default()
+    };
+    let cases: Vec<(AuditFilter, Vec<Millis>)> = vec![
+        (AuditFilter::default(), vec![5, 4, 3, 2, 1, 0]),
+        (by_actor("alice"), vec![4, 1, 0]),
+        (by_action("secrets.read"), vec![3, 1]),
+        (by_action("secrets."), vec![3, 2, 1]),
+        // Without the trailing '.', it is an exact action, not a prefix.
+        (by_action("secrets"), vec![]),
+        (
+            AuditFilter {
+                app_id: Some(2),
+                ..Default::default()
+            },
+            vec![4, 3],
+        ),
+        (
+            AuditFilter {
+                since: Some(T0 + 1),
+                until: Some(T0 + 3),
+                ..Default::default()
+            },
+            vec![3, 2, 1],
+        ),
+        (
+            AuditFilter {
+                actor_name: Some("bob".into()),
+                action: Some("secrets.".into()),
+                app_id: Some(1),
+                ..Default::default()
+            },
+            vec![2],
+        ),
+    ];
+    for (filter, expected) in cases {
+        let found = s
+            .query_audit(AuditFilter {
+                limit: 100,
+                ..filter.clone()
+            })
+            .await
+            .unwrap();
+        let offsets: Vec<Millis> = found.iter().map(|r| r.event.at - T0).collect();
+        assert_eq!(offsets, expected, "{filter:?}");
+    }
 
     // Paging back by id.
     let page1 = s
@@ -1556,17 +1563,12 @@ async fn audit_append_filter_page(db: TestDb) {
 async fn events_cross_servers(db: TestDb) {
     let s = db.store.clone();
     let a = app(&*s, "watched", None).await;
-    let Some(bus) = s.events() else {
-        assert!(!db.is_postgres(), "PostgreSQL has events");
+    let Some(mut events) = subscribe(&db).await else {
         return;
     };
-    let mut events = bus.subscribe().await.unwrap();
     // A second server on the same database: its committed changes are heard here.
     let other = db.reopen().await;
-    other
-        .create_version(a.id, 0, version(1, None), ev("secrets.update"))
-        .await
-        .unwrap();
+    save(&*other, a.id, 1).await;
     // A refused change announces nothing.
     conflict_message(
         other
@@ -1587,23 +1589,18 @@ async fn events_cross_servers(db: TestDb) {
         .await
         .unwrap();
 
-    let mut next = async || {
-        tokio::time::timeout(Duration::from_secs(10), events.next())
-            .await
-            .expect("an event within 10 s")
-            .expect("the stream goes on")
-            .expect("a readable event")
-    };
-    assert_eq!(
-        next().await,
+    let expected = [
         StoreEvent::NewVersion {
             app_id: a.id,
-            version: 1
-        }
-    );
-    assert_eq!(next().await, StoreEvent::TokenRevoked { token_id: t.id });
-    // Including this server's own events.
-    assert_eq!(next().await, StoreEvent::SessionsRevoked { user_id: u.id });
+            version: 1,
+        },
+        StoreEvent::TokenRevoked { token_id: t.id },
+        // Including this server's own events.
+        StoreEvent::SessionsRevoked { user_id: u.id },
+    ];
+    for event in expected {
+        assert_eq!(next_event(&mut events).await, event);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1635,30 +1632,14 @@ async fn export_import_copies_everything(db: TestDb) {
     s.create_session(new_session("copied-session", owner.id, T0 + 10))
         .await
         .unwrap();
-    s.report_instance(InstanceReport {
-        app_id: a.id,
-        instance_id: "i-1".into(),
-        hostname: "h".into(),
-        pid: None,
-        applied_version: 3,
-        applied: None,
-        status: InstanceStatus::Running,
-        reported_at: T0,
-    })
-    .await
-    .unwrap();
-    let audit_before = s
-        .query_audit(AuditFilter {
-            limit: 1000,
-            ..Default::default()
-        })
+    s.report_instance(running(a.id, "i-1", 3, T0))
         .await
         .unwrap();
+    let audit_before = audit_rows(s, None).await;
 
     let mut targets: Vec<(String, Arc<dyn Store>, Option<TestDb>)> = Vec::new();
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite_url = format!("sqlite://{}", dir.path().join("copy.db").display());
-    targets.push(("sqlite".into(), connect(&sqlite_url).await.unwrap(), None));
+    let sqlite = sqlite_db().await;
+    targets.push(("sqlite".into(), sqlite.store.clone(), Some(sqlite)));
     if let Some(pg) = postgres_db().await {
         targets.push(("postgres".into(), pg.store.clone(), Some(pg)));
     }
@@ -1689,17 +1670,7 @@ async fn export_import_copies_everything(db: TestDb) {
             s.find_session(&hash("copied-session")).await.unwrap()
         );
         assert_eq!(target.list_instances(a.id, 0).await.unwrap().len(), 1);
-        assert_eq!(
-            target
-                .query_audit(AuditFilter {
-                    limit: 1000,
-                    ..Default::default()
-                })
-                .await
-                .unwrap(),
-            audit_before,
-            "{label}"
-        );
+        assert_eq!(audit_rows(&*target, None).await, audit_before, "{label}");
         // New rows get ids after the copied ones; the name rules hold in the copy.
         let newer = user(&*target, "newcomer", Role::Viewer).await;
         assert!(newer.id > editor.id, "{label}");
@@ -1759,27 +1730,9 @@ async fn sweep_removes_only_dead_rows(db: TestDb) {
     .await
     .unwrap();
     for (id, at) in [("recent", T0), ("gone", T0 - 100_000)] {
-        s.report_instance(InstanceReport {
-            app_id: a.id,
-            instance_id: id.into(),
-            hostname: "h".into(),
-            pid: None,
-            applied_version: 0,
-            applied: None,
-            status: InstanceStatus::Running,
-            reported_at: at,
-        })
-        .await
-        .unwrap();
+        s.report_instance(running(a.id, id, 0, at)).await.unwrap();
     }
-    let audit_rows = s
-        .query_audit(AuditFilter {
-            limit: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .len();
+    let audit_count = audit_rows(s, None).await.len();
     let report = s
         .sweep(SweepPolicy {
             now: T0,
@@ -1801,14 +1754,8 @@ async fn sweep_removes_only_dead_rows(db: TestDb) {
     assert!(s.find_invite(&hash("fresh"), T0).await.is_ok());
     assert_eq!(s.list_instances(a.id, 0).await.unwrap().len(), 1);
     assert_eq!(
-        s.query_audit(AuditFilter {
-            limit: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .len(),
-        audit_rows,
+        audit_rows(s, None).await.len(),
+        audit_count,
         "audit events are kept"
     );
 }
@@ -1846,14 +1793,7 @@ async fn changes_carry_their_audit_event(db: TestDb) {
         }
     }
     assert_eq!(won, apps.len(), "one winner per app");
-    let updates = s
-        .query_audit(AuditFilter {
-            action: Some("secrets.update".into()),
-            limit: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let updates = audit_rows(&*s, Some("secrets.update")).await;
     assert_eq!(
         updates.len(),
         apps.len(),
@@ -1872,16 +1812,11 @@ async fn refused_saves_in_a_group_leave_the_others_intact(db: TestDb) {
     let mut apps = Vec::new();
     for i in 0..6 {
         let a = app(&*s, &format!("mixed-{i}"), None).await;
-        s.create_version(a.id, 0, version(1, None), ev("secrets.update"))
-            .await
-            .unwrap();
+        save(&*s, a.id, 1).await;
         apps.push(a.id);
     }
     // PostgreSQL announces each save to the other servers (SQLite has one server).
-    let mut events = match s.events() {
-        Some(bus) => Some(bus.subscribe().await.unwrap()),
-        None => None,
-    };
+    let mut events = subscribe(&db).await;
     let barrier = Arc::new(tokio::sync::Barrier::new(apps.len() * 3));
     let mut tasks = Vec::new();
     for &id in &apps {
@@ -1921,14 +1856,7 @@ async fn refused_saves_in_a_group_leave_the_others_intact(db: TestDb) {
             b"ciphertext-2"
         );
     }
-    let updates = s
-        .query_audit(AuditFilter {
-            action: Some("secrets.update".into()),
-            limit: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let updates = audit_rows(&*s, Some("secrets.update")).await;
     let kinds: Vec<&str> = updates
         .iter()
         .filter_map(|e| e.event.detail["kind"].as_str())
@@ -1955,9 +1883,7 @@ async fn refused_saves_in_a_group_leave_the_others_intact(db: TestDb) {
         assert_eq!(announced, expected);
     }
     assert_eq!(s.write_health(), WriteHealth::Ok);
-    s.create_version(apps[0], 2, version(3, None), ev("secrets.update"))
-        .await
-        .unwrap();
+    save(&*s, apps[0], 3).await;
 }
 
 async fn reopen_keeps_data(db: TestDb) {
@@ -2037,47 +1963,13 @@ async fn app_roles_override_and_cascade(db: TestDb) {
     let web = app(s, "web", None).await;
     let billing = app(s, "billing", None).await;
     assert_eq!(s.app_role(viewer.id, web.id).await.unwrap(), None);
-    let before = s
-        .set_app_role(
-            viewer.id,
-            web.id,
-            AppRole::Editor,
-            T0,
-            ev("member.app_role"),
-        )
-        .await
-        .unwrap();
+    let before = grant(s, viewer.id, web.id, AppRole::Editor, T0).await;
     assert_eq!(before, None);
-    s.set_app_role(
-        viewer.id,
-        billing.id,
-        AppRole::None,
-        T0,
-        ev("member.app_role"),
-    )
-    .await
-    .unwrap();
+    grant(s, viewer.id, billing.id, AppRole::None, T0).await;
     // Setting again replaces, and says what it replaced.
-    let before = s
-        .set_app_role(
-            viewer.id,
-            web.id,
-            AppRole::Viewer,
-            T0 + 1,
-            ev("member.app_role"),
-        )
-        .await
-        .unwrap();
+    let before = grant(s, viewer.id, web.id, AppRole::Viewer, T0 + 1).await;
     assert_eq!(before, Some(AppRole::Editor));
-    s.set_app_role(
-        viewer.id,
-        web.id,
-        AppRole::Editor,
-        T0 + 2,
-        ev("member.app_role"),
-    )
-    .await
-    .unwrap();
+    grant(s, viewer.id, web.id, AppRole::Editor, T0 + 2).await;
     assert_eq!(
         s.app_role(viewer.id, web.id).await.unwrap(),
         Some(AppRole::Editor)
@@ -2160,15 +2052,7 @@ async fn app_roles_override_and_cascade(db: TestDb) {
             .unwrap()
             .is_empty()
     );
-    s.set_app_role(
-        viewer.id,
-        web.id,
-        AppRole::Viewer,
-        T0,
-        ev("member.app_role"),
-    )
-    .await
-    .unwrap();
+    grant(s, viewer.id, web.id, AppRole::Viewer, T0).await;
     s.delete_user(viewer.id, ev("member.remove")).await.unwrap();
     assert!(
         s.list_app_roles(None, Some(web.id))
@@ -2177,14 +2061,7 @@ async fn app_roles_override_and_cascade(db: TestDb) {
             .is_empty()
     );
     // Each change carried its audit row.
-    let rows = s
-        .query_audit(AuditFilter {
-            action: Some("member.app_role".into()),
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let rows = audit_rows(s, Some("member.app_role")).await;
     assert_eq!(rows.len(), 5);
 }
 
@@ -2193,34 +2070,15 @@ async fn app_role_none_is_announced(db: TestDb) {
     user(&*s, "boss", Role::Owner).await;
     let member = user(&*s, "ed", Role::Editor).await;
     let web = app(&*s, "web", None).await;
-    let Some(bus) = s.events() else {
-        assert!(!db.is_postgres(), "PostgreSQL has events");
+    let Some(mut events) = subscribe(&db).await else {
         return;
     };
-    let mut events = bus.subscribe().await.unwrap();
     let other = db.reopen().await;
     // Viewer keeps access: nothing to announce; none does.
-    other
-        .set_app_role(
-            member.id,
-            web.id,
-            AppRole::Viewer,
-            T0,
-            ev("member.app_role"),
-        )
-        .await
-        .unwrap();
-    other
-        .set_app_role(member.id, web.id, AppRole::None, T0, ev("member.app_role"))
-        .await
-        .unwrap();
-    let event = tokio::time::timeout(Duration::from_secs(10), events.next())
-        .await
-        .expect("an event within 10 s")
-        .expect("the stream goes on")
-        .expect("a readable event");
+    grant(&*other, member.id, web.id, AppRole::Viewer, T0).await;
+    grant(&*other, member.id, web.id, AppRole::None, T0).await;
     assert_eq!(
-        event,
+        next_event(&mut events).await,
         StoreEvent::AppAccessRevoked {
             user_id: member.id,
             app_id: web.id
@@ -2308,9 +2166,7 @@ async fn identity_rows_are_exported(db: TestDb) {
     user(s, "boss", Role::Owner).await;
     let v = user(s, "vic", Role::Viewer).await;
     let web = app(s, "web", None).await;
-    s.set_app_role(v.id, web.id, AppRole::None, T0, ev("member.app_role"))
-        .await
-        .unwrap();
+    grant(s, v.id, web.id, AppRole::None, T0).await;
     let trust = s
         .add_workload_trust(
             NewWorkloadTrust {
@@ -2326,10 +2182,8 @@ async fn identity_rows_are_exported(db: TestDb) {
         )
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("copy.db").display());
-    let target = connect(&url).await.unwrap();
-    target.import(s.export().await.unwrap()).await.unwrap();
+    let copy = sqlite_copy(s).await;
+    let target = &*copy.store;
     assert_eq!(
         target.app_role(v.id, web.id).await.unwrap(),
         Some(AppRole::None)
@@ -2350,21 +2204,19 @@ fn new_env(app: &App, name: &str) -> NewEnvironment {
     }
 }
 
+/// Environment `name` of `app`, created.
+async fn environment(s: &dyn Store, app: &App, name: &str) -> Environment {
+    s.create_environment(new_env(app, name), ev("env.create"))
+        .await
+        .unwrap()
+}
+
 async fn shared(s: &dyn Store, name: &str) -> App {
-    s.create_shared_doc(
-        NewApp {
-            id: new_app_id(),
-            name: name.into(),
-            wrapped_key: vec![9, 9, name.len() as u8],
-            key_id: "key-one".into(),
-            created_by: None,
-            created_at: T0,
-            launch: None,
-        },
-        ev("shared.create"),
-    )
-    .await
-    .unwrap()
+    let new = NewApp {
+        wrapped_key: vec![9, 9, name.len() as u8],
+        ..new_app(name)
+    };
+    s.create_shared_doc(new, ev("shared.create")).await.unwrap()
 }
 
 async fn environments_have_their_own_history_and_tokens(db: TestDb) {
@@ -2375,10 +2227,7 @@ async fn environments_have_their_own_history_and_tokens(db: TestDb) {
     assert_eq!(envs.len(), 1);
     assert_eq!((envs[0].id, envs[0].name.as_str()), (web.id, PRODUCTION));
 
-    let staging = s
-        .create_environment(new_env(&web, "staging"), ev("env.create"))
-        .await
-        .unwrap();
+    let staging = environment(s, &web, "staging").await;
     assert_eq!(staging.app_id, web.id);
     assert_eq!(staging.shared_rev, 0);
     let m = conflict_message(
@@ -2407,49 +2256,21 @@ async fn environments_have_their_own_history_and_tokens(db: TestDb) {
     assert_eq!(found, staging);
     assert_eq!(s.get_environment(staging.id).await.unwrap(), staging);
     assert_not_found(s.find_environment(web.id, "nope").await);
-    assert_eq!(
-        s.list_environments(web.id)
-            .await
-            .unwrap()
-            .iter()
-            .map(|e| e.name.as_str())
-            .collect::<Vec<_>>(),
-        ["production", "staging"]
-    );
+    let envs = s.list_environments(web.id).await.unwrap();
+    let env_names: Vec<&str> = envs.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(env_names, ["production", "staging"]);
 
     // Each environment has its own numbering and its own conflicts.
-    s.create_version(web.id, 0, version(1, None), ev("secrets.update"))
-        .await
-        .unwrap();
-    s.create_version(web.id, 1, version(2, None), ev("secrets.update"))
-        .await
-        .unwrap();
-    s.create_version(staging.id, 0, version(1, None), ev("secrets.update"))
-        .await
-        .unwrap();
+    save(s, web.id, 1).await;
+    save(s, web.id, 2).await;
+    save(s, staging.id, 1).await;
     let m = conflict_message(
         s.create_version(staging.id, 0, version(1, None), ev("secrets.update"))
             .await,
     );
     assert!(m.contains("stale base version 0"), "{m}");
-    assert_eq!(
-        s.latest_version(web.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .meta
-            .version,
-        2
-    );
-    assert_eq!(
-        s.latest_version(staging.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .meta
-            .version,
-        1
-    );
+    assert_eq!(newest_version(s, web.id).await, 2);
+    assert_eq!(newest_version(s, staging.id).await, 1);
     assert_eq!(
         s.list_versions(staging.id, None, 10).await.unwrap().len(),
         1
@@ -2477,18 +2298,9 @@ async fn environments_have_their_own_history_and_tokens(db: TestDb) {
         listed.iter().map(|t| t.id).collect::<Vec<_>>(),
         [prod_token.id, staging_token.id]
     );
-    s.report_instance(InstanceReport {
-        app_id: staging.id,
-        instance_id: "i-1".into(),
-        hostname: "h".into(),
-        pid: None,
-        applied_version: 1,
-        applied: None,
-        status: InstanceStatus::Running,
-        reported_at: T0,
-    })
-    .await
-    .unwrap();
+    s.report_instance(running(staging.id, "i-1", 1, T0))
+        .await
+        .unwrap();
 
     // Production cannot go; staging goes with its versions, tokens and reports.
     let m = conflict_message(s.delete_environment(web.id, ev("env.delete")).await);
@@ -2501,23 +2313,11 @@ async fn environments_have_their_own_history_and_tokens(db: TestDb) {
     assert!(s.latest_version(staging.id).await.unwrap().is_none());
     assert_not_found(s.find_token(&hash("staging-runner")).await);
     assert!(s.list_instances(staging.id, 0).await.unwrap().is_empty());
-    assert_eq!(
-        s.latest_version(web.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .meta
-            .version,
-        2,
-        "production untouched"
-    );
+    assert_eq!(newest_version(s, web.id).await, 2, "production untouched");
     assert_not_found(s.delete_environment(staging.id, ev("env.delete")).await);
 
     // Deleting the app takes its environments.
-    let dev = s
-        .create_environment(new_env(&web, "dev"), ev("env.create"))
-        .await
-        .unwrap();
+    let dev = environment(s, &web, "dev").await;
     s.delete_app(web.id, ev("app.delete")).await.unwrap();
     assert_not_found(s.get_environment(dev.id).await);
     assert!(s.list_environments(web.id).await.unwrap().is_empty());
@@ -2527,28 +2327,14 @@ async fn shared_documents_and_includes(db: TestDb) {
     let s = &*db.store;
     let web = app(s, "web", None).await;
     let api = app(s, "api", None).await;
-    let staging = s
-        .create_environment(new_env(&web, "staging"), ev("env.create"))
-        .await
-        .unwrap();
+    let staging = environment(s, &web, "staging").await;
     let db_doc = shared(s, "common-db").await;
     let keys = shared(s, "api-keys").await;
 
     // Names are shared with apps; shared documents are not apps.
     let m = conflict_message(
-        s.create_shared_doc(
-            NewApp {
-                id: new_app_id(),
-                name: "web".into(),
-                wrapped_key: vec![1],
-                key_id: "key-one".into(),
-                created_by: None,
-                created_at: T0,
-                launch: None,
-            },
-            ev("shared.create"),
-        )
-        .await,
+        s.create_shared_doc(new_app("web"), ev("shared.create"))
+            .await,
     );
     assert!(m.contains("\"web\""), "{m}");
     assert_not_found(s.find_app("common-db").await);
@@ -2587,15 +2373,9 @@ async fn shared_documents_and_includes(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(env.shared_rev, 1, "setting the includes bumps the revision");
-    assert_eq!(
-        s.includes(staging.id)
-            .await
-            .unwrap()
-            .iter()
-            .map(|d| d.name.as_str())
-            .collect::<Vec<_>>(),
-        ["api-keys", "common-db"]
-    );
+    let included = s.includes(staging.id).await.unwrap();
+    let included_names: Vec<&str> = included.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(included_names, ["api-keys", "common-db"]);
     s.set_includes(api.id, vec![db_doc.id], ev("env.includes"))
         .await
         .unwrap();
@@ -2684,62 +2464,34 @@ async fn shared_documents_and_includes(db: TestDb) {
 async fn export_import_copies_environments_and_includes(db: TestDb) {
     let s = &*db.store;
     let web = app(s, "web", None).await;
-    let staging = s
-        .create_environment(new_env(&web, "staging"), ev("env.create"))
-        .await
-        .unwrap();
+    let staging = environment(s, &web, "staging").await;
     let doc = shared(s, "common-db").await;
     s.set_includes(staging.id, vec![doc.id], ev("env.includes"))
         .await
         .unwrap();
-    s.create_version(staging.id, 0, version(1, None), ev("secrets.update"))
-        .await
-        .unwrap();
+    save(s, staging.id, 1).await;
     s.create_shared_version(doc.id, 0, version(1, None), ev("shared.update"))
         .await
         .unwrap();
-    let rows = s.export().await.unwrap();
-    let target = sqlite_db().await;
-    target.store.import(rows).await.unwrap();
-    let t = &*target.store;
+    let copy = sqlite_copy(s).await;
+    let t = &*copy.store;
     let copied = t.find_environment(web.id, "staging").await.unwrap();
     assert_eq!(copied, s.get_environment(staging.id).await.unwrap());
     assert_eq!(t.includes(staging.id).await.unwrap()[0].name, "common-db");
     assert_eq!(t.find_shared_doc("common-db").await.unwrap().id, doc.id);
     assert_not_found(t.find_app("common-db").await);
-    assert_eq!(
-        t.latest_version(staging.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .meta
-            .version,
-        1
-    );
-    assert_eq!(
-        t.latest_version(doc.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .meta
-            .version,
-        1
-    );
+    assert_eq!(newest_version(t, staging.id).await, 1);
+    assert_eq!(newest_version(t, doc.id).await, 1);
 }
 
 async fn shared_changes_reach_other_servers(db: TestDb) {
     let s = db.store.clone();
     let web = app(&*s, "web", None).await;
-    let staging = s
-        .create_environment(new_env(&web, "staging"), ev("env.create"))
-        .await
-        .unwrap();
+    let staging = environment(&*s, &web, "staging").await;
     let doc = shared(&*s, "common").await;
-    let Some(bus) = s.events() else {
-        assert!(!db.is_postgres(), "PostgreSQL has events");
+    let Some(mut events) = subscribe(&db).await else {
         return;
     };
-    let mut events = bus.subscribe().await.unwrap();
     let other = db.reopen().await;
     other
         .set_includes(staging.id, vec![doc.id], ev("env.includes"))
@@ -2750,34 +2502,23 @@ async fn shared_changes_reach_other_servers(db: TestDb) {
         .create_version(doc.id, 0, version(1, None), ev("shared.update"))
         .await
         .unwrap();
-    let mut next = async || {
-        tokio::time::timeout(Duration::from_secs(10), events.next())
-            .await
-            .expect("an event within 10 s")
-            .expect("the stream goes on")
-            .expect("a readable event")
-    };
-    assert_eq!(
-        next().await,
+    let expected = [
         StoreEvent::SharedChanged {
             env_id: staging.id,
-            shared_rev: 1
-        }
-    );
-    assert_eq!(
-        next().await,
+            shared_rev: 1,
+        },
         StoreEvent::NewVersion {
             app_id: doc.id,
-            version: 1
-        }
-    );
-    assert_eq!(
-        next().await,
+            version: 1,
+        },
         StoreEvent::SharedChanged {
             env_id: staging.id,
-            shared_rev: 2
-        }
-    );
+            shared_rev: 2,
+        },
+    ];
+    for event in expected {
+        assert_eq!(next_event(&mut events).await, event);
+    }
 }
 
 async fn sso_links_are_one_to_one_cascade_and_are_exported(db: TestDb) {
@@ -2826,10 +2567,8 @@ async fn sso_links_are_one_to_one_cascade_and_are_exported(db: TestDb) {
         .await
         .unwrap();
     // Exported with everything else.
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("copy.db").display());
-    let target = connect(&url).await.unwrap();
-    target.import(s.export().await.unwrap()).await.unwrap();
+    let copy = sqlite_copy(s).await;
+    let target = &*copy.store;
     assert_eq!(target.sso_identity_of(alice.id).await.unwrap(), Some(found));
     // A removed member's link goes with them.
     s.delete_user(bob.id, ev("member.remove")).await.unwrap();
