@@ -17,7 +17,7 @@ use super::extract::{AppAccess, Json, Owner, Path};
 use super::shared::find_doc;
 use crate::AppState;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 /// One member's role on one app or shared document.
 #[derive(Serialize, ToSchema)]
@@ -52,7 +52,7 @@ pub struct AppRoles {
 
 /// The per-app roles set on this app (owners).
 #[utoipa::path(get, path = "/apps/{app}/roles", tag = "members", params(("app" = String, Path)),
-    responses((status = 200, body = AppRoles), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = AppRoles)))]
 pub async fn list(
     State(state): State<AppState>,
     AppAccess { app, .. }: AppAccess<Owner>,
@@ -62,7 +62,7 @@ pub async fn list(
 
 /// A member's per-app and per-document roles (owners, or the member themselves).
 #[utoipa::path(get, path = "/members/{id}/app-roles", tag = "members", params(("id" = i64, Path)),
-    responses((status = 200, body = AppRoles), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = AppRoles)))]
 pub async fn of_member(
     State(state): State<AppState>,
     who: Principal,
@@ -103,7 +103,7 @@ pub struct SetAppRoleBody {
 #[utoipa::path(put, path = "/apps/{app}/roles/{member}", tag = "members",
     params(("app" = String, Path), ("member" = i64, Path, description = "The member's id")),
     request_body = SetAppRoleBody,
-    responses((status = 200, body = AppRoleView), (status = "default", body = ErrorBody, description = "404 no such member, 409 the member is an owner")))]
+    responses((status = 200, body = AppRoleView), (status = "default", description = "404 no such member, 409 the member is an owner")))]
 pub async fn set(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Owner>,
@@ -116,7 +116,7 @@ pub async fn set(
 /// Removes a member's role on this app: their workspace role applies there again (owners).
 #[utoipa::path(delete, path = "/apps/{app}/roles/{member}", tag = "members",
     params(("app" = String, Path), ("member" = i64, Path, description = "The member's id")),
-    responses((status = 204, description = "Removed"), (status = "default", body = ErrorBody, description = "404 when the member has no role on this app")))]
+    responses((status = 204, description = "Removed"), (status = "default", description = "404 when the member has no role on this app")))]
 pub async fn remove(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Owner>,
@@ -127,7 +127,7 @@ pub async fn remove(
 
 /// The roles members have on this shared document (owners).
 #[utoipa::path(get, path = "/shared/{doc}/roles", tag = "shared", params(("doc" = String, Path)),
-    responses((status = 200, body = AppRoles), (status = "default", body = ErrorBody, description = "403 not an owner, 404 no such document")))]
+    responses((status = 200, body = AppRoles), (status = "default", description = "403 not an owner, 404 no such document")))]
 pub async fn doc_list(
     State(state): State<AppState>,
     who: Principal,
@@ -145,7 +145,7 @@ pub async fn doc_list(
 #[utoipa::path(put, path = "/shared/{doc}/roles/{member}", tag = "shared",
     params(("doc" = String, Path), ("member" = i64, Path, description = "The member's id")),
     request_body = SetAppRoleBody,
-    responses((status = 200, body = AppRoleView), (status = "default", body = ErrorBody, description = "400 role none, 403 not an owner, 404 no such document or member, 409 the member is an owner")))]
+    responses((status = 200, body = AppRoleView), (status = "default", description = "400 role none, 403 not an owner, 404 no such document or member, 409 the member is an owner")))]
 pub async fn doc_set(
     State(state): State<AppState>,
     who: Principal,
@@ -161,7 +161,7 @@ pub async fn doc_set(
 /// (owners).
 #[utoipa::path(delete, path = "/shared/{doc}/roles/{member}", tag = "shared",
     params(("doc" = String, Path), ("member" = i64, Path, description = "The member's id")),
-    responses((status = 204, description = "Removed"), (status = "default", body = ErrorBody, description = "403 not an owner, 404 no such document or member, or no role on it")))]
+    responses((status = 204, description = "Removed"), (status = "default", description = "403 not an owner, 404 no such document or member, or no role on it")))]
 pub async fn doc_remove(
     State(state): State<AppState>,
     who: Principal,

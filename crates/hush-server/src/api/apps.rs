@@ -13,7 +13,7 @@ use super::views::{AppView, Apps, InstanceView};
 use super::{audit_event, check_app_name, secrets};
 use crate::AppState;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 pub(super) async fn instances(state: &AppState, app: &App) -> ApiResult<Vec<InstanceView>> {
     let now = now_millis();
@@ -26,7 +26,7 @@ pub(super) async fn instances(state: &AppState, app: &App) -> ApiResult<Vec<Inst
 
 /// Every app, with its newest version and running copies (any member).
 #[utoipa::path(get, path = "/apps", tag = "apps",
-    responses((status = 200, body = Apps), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = Apps)))]
 pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<axum::Json<Apps>> {
     let user = who.require(hush_store::Role::Viewer)?;
     let apps = state.store.list_apps().await?;
@@ -48,7 +48,7 @@ pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<ax
 
 /// One app, with its newest version and running copies (any member).
 #[utoipa::path(get, path = "/apps/{app}", tag = "apps", params(("app" = String, Path)),
-    responses((status = 200, body = AppView), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = AppView)))]
 pub async fn show(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Viewer>,
@@ -88,7 +88,7 @@ pub(super) fn new_id() -> i64 {
 /// Creates an app, with its first version when `toml` is given (editors; launch settings: owners).
 /// Everything is checked before anything is created: a bad document leaves no empty app.
 #[utoipa::path(post, path = "/apps", tag = "apps", request_body = CreateAppBody,
-    responses((status = 201, body = AppView), (status = "default", body = ErrorBody, description = "400 bad_name, 409 name taken, 422 invalid_toml")))]
+    responses((status = 201, body = AppView), (status = "default", description = "400 bad_name, 409 name taken, 422 invalid_toml")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -152,7 +152,7 @@ pub async fn create(
 
 /// Deletes an app, its history and its tokens (owners).
 #[utoipa::path(delete, path = "/apps/{app}", tag = "apps", params(("app" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 204, description = "Deleted")))]
 pub async fn remove(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Owner>,

@@ -18,7 +18,7 @@ use super::extract::{AppAccess, Json, Owner, Query, Viewer, in_env, role_on_app}
 use crate::AppState;
 use crate::auth::Principal;
 use crate::envs;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 /// One environment of an app.
 #[derive(Serialize, ToSchema)]
@@ -57,7 +57,7 @@ async fn env_view(state: &AppState, app: &hush_store::App) -> ApiResult<EnvView>
 
 /// The app's environments, `production` first (any member).
 #[utoipa::path(get, path = "/apps/{app}/envs", tag = "environments", params(("app" = String, Path)),
-    responses((status = 200, body = EnvList), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = EnvList)))]
 pub async fn list(
     State(state): State<AppState>,
     AppAccess { app, .. }: AppAccess<Viewer>,
@@ -82,7 +82,7 @@ pub struct CreateEnvBody {
 /// Adds an environment with an empty document and no includes (owners).
 #[utoipa::path(post, path = "/apps/{app}/envs", tag = "environments", params(("app" = String, Path)),
     request_body = CreateEnvBody,
-    responses((status = 201, body = EnvView), (status = "default", body = ErrorBody, description = "400 bad_name, 409 name taken")))]
+    responses((status = 201, body = EnvView), (status = "default", description = "400 bad_name, 409 name taken")))]
 pub async fn create(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Owner>,
@@ -113,7 +113,7 @@ pub async fn create(
 /// and so does the environment a server-launched app follows (409).
 #[utoipa::path(delete, path = "/apps/{app}/envs/{env}", tag = "environments",
     params(("app" = String, Path), ("env" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = "default", body = ErrorBody, description = "409 for production")))]
+    responses((status = 204, description = "Deleted"), (status = "default", description = "409 for production")))]
 pub async fn remove(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Owner>,
@@ -151,7 +151,7 @@ pub struct Includes {
 /// The shared documents an environment includes, in order (any member).
 #[utoipa::path(get, path = "/apps/{app}/envs/{env}/includes", tag = "environments",
     params(("app" = String, Path), ("env" = String, Path)),
-    responses((status = 200, body = Includes), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = Includes)))]
 pub async fn includes(
     State(state): State<AppState>,
     AppAccess { app, .. }: AppAccess<Viewer>,
@@ -177,7 +177,7 @@ pub struct SetIncludesBody {
 /// copies of the environment get the new effective document at once.
 #[utoipa::path(put, path = "/apps/{app}/envs/{env}/includes", tag = "environments",
     params(("app" = String, Path), ("env" = String, Path)), request_body = SetIncludesBody,
-    responses((status = 200, body = Includes), (status = "default", body = ErrorBody, description = "400 bad_name or listed twice, 404 no such document, 422 invalid effective document")))]
+    responses((status = 200, body = Includes), (status = "default", description = "400 bad_name or listed twice, 404 no such document, 422 invalid effective document")))]
 pub async fn set_includes(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Owner>,
@@ -311,7 +311,7 @@ pub struct EffectiveView {
 /// Viewers get values masked; editors also get the text (audited).
 #[utoipa::path(get, path = "/apps/{app}/envs/{env}/effective", tag = "environments",
     params(("app" = String, Path), ("env" = String, Path)),
-    responses((status = 200, body = EffectiveView), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = EffectiveView)))]
 pub async fn effective(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Viewer>,
@@ -390,7 +390,7 @@ pub struct Comparison {
 /// of each differing key (audited as a reveal).
 #[utoipa::path(get, path = "/apps/{app}/compare", tag = "environments",
     params(("app" = String, Path), CompareQuery),
-    responses((status = 200, body = Comparison), (status = "default", body = ErrorBody, description = "404 no such environment")))]
+    responses((status = 200, body = Comparison), (status = "default", description = "404 no such environment")))]
 pub async fn compare(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Viewer>,

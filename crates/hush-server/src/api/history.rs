@@ -12,7 +12,7 @@ use super::audit_event;
 use super::extract::{AppAccess, Editor, Path, Query, Viewer};
 use super::views::{DiffView, VersionText, VersionView, Versions};
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 /// `/apps/{app}/versions/{version}`.
 #[derive(Deserialize)]
@@ -39,7 +39,7 @@ impl Page {
 
 /// The versions of an app, newest first (any member).
 #[utoipa::path(get, path = "/apps/{app}/versions", tag = "history", params(("app" = String, Path), Page),
-    responses((status = 200, body = Versions), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = Versions)))]
 pub async fn versions(
     State(state): State<AppState>,
     AppAccess { app, .. }: AppAccess<Viewer>,
@@ -58,7 +58,7 @@ pub async fn versions(
 /// One version with its text (editors, audited as a reveal).
 #[utoipa::path(get, path = "/apps/{app}/versions/{version}", tag = "history",
     params(("app" = String, Path), ("version" = i64, Path)),
-    responses((status = 200, body = VersionText), (status = "default", body = ErrorBody, description = "404 no such version")))]
+    responses((status = 200, body = VersionText), (status = "default", description = "404 no such version")))]
 pub async fn version(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Editor>,
@@ -120,7 +120,7 @@ pub struct DiffQuery {
 
 /// Key-level difference between two versions; names only (any member).
 #[utoipa::path(get, path = "/apps/{app}/diff", tag = "history", params(("app" = String, Path), DiffQuery),
-    responses((status = 200, body = DiffView), (status = "default", body = ErrorBody, description = "404 no such version")))]
+    responses((status = 200, body = DiffView), (status = "default", description = "404 no such version")))]
 pub async fn diff(
     State(state): State<AppState>,
     AppAccess { app, .. }: AppAccess<Viewer>,

@@ -20,9 +20,10 @@ use axum::response::{IntoResponse, Response};
 use hush_store::{ActorKind, App, AuditEvent, Outcome, now_millis};
 use serde_json::json;
 use utoipa::openapi::Required;
-use utoipa::openapi::path::{ParameterBuilder, ParameterIn, PathItem};
-use utoipa::openapi::schema::{Object, Type};
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::schema::{Object, Ref, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, RefOr};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
@@ -85,8 +86,56 @@ impl Modify for SecuritySchemes {
     }
 }
 
+/// Every operation answers its errors with an [`ErrorBody`]: an annotation says only which
+/// errors are its own (`(status = "default", description = "404 no such version")`), and one
+/// that says none gets a generic description. Applied once every route is in the document.
+struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let body = Content::new(Some(Ref::from_schema_name("ErrorBody")));
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations(item) {
+                let error = operation
+                    .responses
+                    .responses
+                    .entry("default".into())
+                    .or_insert_with(|| utoipa::openapi::Response::new("An error").into());
+                if let RefOr::T(error) = error {
+                    error
+                        .content
+                        .insert("application/json".into(), body.clone());
+                }
+            }
+        }
+    }
+}
+
+/// The operations of one path, whatever their method.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Every API route, and its OpenAPI document.
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = api_routes().split_for_parts();
+    ErrorResponses.modify(&mut doc);
+    (router, doc)
+}
+
 /// Every API route with its documentation.
-fn api() -> OpenApiRouter<AppState> {
+fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(system::health))
         .routes(routes!(system::ready))
@@ -180,14 +229,7 @@ fn with_env_parameter(mut item: PathItem) -> PathItem {
         .required(Required::True)
         .schema(Some(Object::with_type(Type::String)))
         .build();
-    let operations = [
-        &mut item.get,
-        &mut item.put,
-        &mut item.post,
-        &mut item.delete,
-        &mut item.patch,
-    ];
-    for operation in operations.into_iter().flatten() {
+    for operation in operations(&mut item) {
         let parameters = operation.parameters.get_or_insert_with(Vec::new);
         let after_app = parameters
             .iter()
@@ -205,11 +247,11 @@ fn with_env_parameter(mut item: PathItem) -> PathItem {
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    api().1
 }
 
 pub fn router(state: AppState) -> Router {
-    let (api, doc) = api().split_for_parts();
+    let (api, doc) = api();
     let doc: Arc<str> = doc
         .to_json()
         .expect("the OpenAPI document serializes")

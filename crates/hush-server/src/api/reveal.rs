@@ -13,7 +13,7 @@ use super::audit_event;
 use super::extract::{AppAccess, Editor, Path, Query};
 use super::history::{VersionPath, version_root};
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 #[derive(Deserialize, IntoParams)]
 pub struct ValuesQuery {
@@ -25,7 +25,7 @@ pub struct ValuesQuery {
 /// empty tables count as leaves), in document order, or the one leaf or table `key` names.
 #[utoipa::path(get, path = "/apps/{app}/versions/{version}/values", tag = "history",
     params(("app" = String, Path), ("version" = i64, Path), ValuesQuery),
-    responses((status = 200, body = VersionValues), (status = "default", body = ErrorBody, description = "400 bad key path, 404 no such version or key")))]
+    responses((status = 200, body = VersionValues), (status = "default", description = "400 bad key path, 404 no such version or key")))]
 pub async fn values(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Editor>,
@@ -80,7 +80,7 @@ pub struct ValueDiffQuery {
 /// and the new value of each path (version 0 is the empty document before version 1).
 #[utoipa::path(get, path = "/apps/{app}/diff/values", tag = "history",
     params(("app" = String, Path), ValueDiffQuery),
-    responses((status = 200, body = ValueDiff), (status = "default", body = ErrorBody, description = "404 no such version")))]
+    responses((status = 200, body = ValueDiff), (status = "default", description = "404 no such version")))]
 pub async fn value_diff(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Editor>,

@@ -21,7 +21,7 @@ use super::views::{Changes, Invalid, Keys, SecretsView, Validation, VersionView}
 use crate::audit::ReadKey;
 use crate::auth::Principal;
 use crate::envs::Current;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::{AppState, lint};
 
@@ -41,7 +41,7 @@ pub(super) fn check_message(message: Option<&str>) -> ApiResult<()> {
 
 /// The newest secrets: the app's own tokens, or an editor (audited as a reveal).
 #[utoipa::path(get, path = "/apps/{app}/secrets", tag = "secrets", params(("app" = String, Path)),
-    responses((status = 200, body = SecretsView), (status = "default", body = ErrorBody, description = "404 when the app has no secrets yet")))]
+    responses((status = 200, body = SecretsView), (status = "default", description = "404 when the app has no secrets yet")))]
 pub async fn read(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<EditorOrRunner>,
@@ -153,7 +153,7 @@ pub struct SaveBody {
 /// Saves a new version (editors). A stale `base_version` gets 409 with what was saved since;
 /// text identical to the newest version creates nothing (`"unchanged": true`).
 #[utoipa::path(put, path = "/apps/{app}/secrets", tag = "secrets", params(("app" = String, Path)), request_body = SaveBody,
-    responses((status = 200, body = VersionView), (status = "default", body = ErrorBody, description = "409 conflict (with `since`), 413 too_large, 422 invalid_toml or invalid_key (with line and column), 503 when nothing could be saved")))]
+    responses((status = 200, body = VersionView), (status = "default", description = "409 conflict (with `since`), 413 too_large, 422 invalid_toml or invalid_key (with line and column), 503 when nothing could be saved")))]
 pub async fn save(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Editor>,
@@ -192,7 +192,7 @@ pub struct RollbackBody {
 
 /// Makes a new version with the text of an old one (editors); history is never rewritten.
 #[utoipa::path(post, path = "/apps/{app}/rollback", tag = "secrets", params(("app" = String, Path)), request_body = RollbackBody,
-    responses((status = 200, body = VersionView), (status = "default", body = ErrorBody, description = "404 no such version, 409 conflict")))]
+    responses((status = 200, body = VersionView), (status = "default", description = "404 no such version, 409 conflict")))]
 pub async fn rollback(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Editor>,
@@ -402,7 +402,7 @@ async fn conflict(state: &AppState, app: &App, base: i64) -> ApiError {
 /// Key names and what becomes an environment variable, never values (any member may look):
 /// of the effective secrets, with the document each root key comes from.
 #[utoipa::path(get, path = "/apps/{app}/keys", tag = "secrets", params(("app" = String, Path)),
-    responses((status = 200, body = Keys), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = Keys)))]
 pub async fn keys(
     State(state): State<AppState>,
     AppAccess { app, .. }: AppAccess<Viewer>,
@@ -443,7 +443,7 @@ pub struct ValidateBody {
 /// The editor's live check: the same rules as a save, the environment preview, warnings, and
 /// the key-level difference from the saved version. Nothing is stored.
 #[utoipa::path(post, path = "/validate", tag = "secrets", request_body = ValidateBody,
-    responses((status = 200, body = Validation), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = Validation)))]
 pub async fn validate(
     State(state): State<AppState>,
     who: Principal,

@@ -21,7 +21,7 @@ use super::views::{DiffView, VersionView, Versions};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::envs;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 /// The shared document named `name`, or a 404 that names it (a 400 for a name no document can
 /// have).
@@ -86,7 +86,7 @@ pub struct SharedDocs {
 
 /// Every shared document (any member).
 #[utoipa::path(get, path = "/shared", tag = "shared",
-    responses((status = 200, body = SharedDocs), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = SharedDocs)))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -120,7 +120,7 @@ pub struct CreateSharedBody {
 /// Creates a shared document, with its first version when `toml` is given (owners). Its name
 /// may not be an app's.
 #[utoipa::path(post, path = "/shared", tag = "shared", request_body = CreateSharedBody,
-    responses((status = 201, body = SharedDocView), (status = "default", body = ErrorBody, description = "400 bad_name, 409 name taken, 422 invalid_toml")))]
+    responses((status = 201, body = SharedDocView), (status = "default", description = "400 bad_name, 409 name taken, 422 invalid_toml")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -205,7 +205,7 @@ pub struct SharedDocDetail {
 
 /// One shared document: key names and masked values for any member, the text for its editors.
 #[utoipa::path(get, path = "/shared/{doc}", tag = "shared", params(("doc" = String, Path)),
-    responses((status = 200, body = SharedDocDetail), (status = "default", body = ErrorBody, description = "404 no such document")))]
+    responses((status = 200, body = SharedDocDetail), (status = "default", description = "404 no such document")))]
 pub async fn show(
     State(state): State<AppState>,
     who: Principal,
@@ -263,7 +263,7 @@ pub struct SaveSharedBody {
 /// naming the environment) when an environment that includes it would get invalid effective
 /// secrets; 409 on a stale base. Every running copy of every including environment gets it.
 #[utoipa::path(put, path = "/shared/{doc}", tag = "shared", params(("doc" = String, Path)), request_body = SaveSharedBody,
-    responses((status = 200, body = VersionView), (status = "default", body = ErrorBody, description = "404, 409 conflict, 422 invalid_toml or invalid_effective")))]
+    responses((status = 200, body = VersionView), (status = "default", description = "404, 409 conflict, 422 invalid_toml or invalid_effective")))]
 pub async fn save(
     State(state): State<AppState>,
     who: Principal,
@@ -327,7 +327,7 @@ async fn save_checked(
 /// Deletes a shared document and its history (owners). Refused (409) while an environment
 /// includes it, naming them.
 #[utoipa::path(delete, path = "/shared/{doc}", tag = "shared", params(("doc" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = "default", body = ErrorBody, description = "404, 409 still included")))]
+    responses((status = 204, description = "Deleted"), (status = "default", description = "404, 409 still included")))]
 pub async fn remove(
     State(state): State<AppState>,
     who: Principal,
@@ -352,7 +352,7 @@ pub async fn remove(
 /// A shared document's history, newest first (any member).
 #[utoipa::path(get, path = "/shared/{doc}/versions", tag = "shared",
     params(("doc" = String, Path), super::history::Page),
-    responses((status = 200, body = Versions), (status = "default", body = ErrorBody, description = "404 no such document")))]
+    responses((status = 200, body = Versions), (status = "default", description = "404 no such document")))]
 pub async fn versions(
     State(state): State<AppState>,
     who: Principal,
@@ -407,7 +407,7 @@ async fn get_version(
 /// editors (audited as a reveal).
 #[utoipa::path(get, path = "/shared/{doc}/versions/{version}", tag = "shared",
     params(("doc" = String, Path), ("version" = i64, Path)),
-    responses((status = 200, body = SharedVersionText), (status = "default", body = ErrorBody, description = "404 no such document or version")))]
+    responses((status = 200, body = SharedVersionText), (status = "default", description = "404 no such document or version")))]
 pub async fn version(
     State(state): State<AppState>,
     who: Principal,
@@ -444,7 +444,7 @@ pub async fn version(
 /// Key-level difference between two versions of a shared document; names only (any member).
 #[utoipa::path(get, path = "/shared/{doc}/diff", tag = "shared",
     params(("doc" = String, Path), super::history::DiffQuery),
-    responses((status = 200, body = DiffView), (status = "default", body = ErrorBody, description = "404 no such document or version")))]
+    responses((status = 200, body = DiffView), (status = "default", description = "404 no such document or version")))]
 pub async fn diff(
     State(state): State<AppState>,
     who: Principal,
@@ -470,7 +470,7 @@ pub async fn diff(
 /// running copy of every including environment gets it.
 #[utoipa::path(post, path = "/shared/{doc}/rollback", tag = "shared", params(("doc" = String, Path)),
     request_body = super::secrets::RollbackBody,
-    responses((status = 200, body = VersionView), (status = "default", body = ErrorBody, description = "404 no such version, 409 conflict, 422 invalid_effective")))]
+    responses((status = 200, body = VersionView), (status = "default", description = "404 no such version, 409 conflict, 422 invalid_effective")))]
 pub async fn rollback(
     State(state): State<AppState>,
     who: Principal,
