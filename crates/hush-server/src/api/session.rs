@@ -181,14 +181,19 @@ pub async fn logout(
         .audit
         .record(super::audit_event(&who, "auth.logout", None, json!({})))
         .await?;
-    Ok((
+    Ok(signed_out(&state))
+}
+
+/// The answer to a sign-out: no content, and the browser forgets its session cookie.
+fn signed_out(state: &AppState) -> Response {
+    (
         [(
             header::SET_COOKIE,
             auth::clear_session_cookie(state.config.secure_cookies),
         )],
         StatusCode::NO_CONTENT,
     )
-        .into_response())
+        .into_response()
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -226,14 +231,7 @@ pub async fn logout_all(
         )
         .await?;
     state.apply_event(&StoreEvent::SessionsRevoked { user_id: user.id });
-    Ok((
-        [(
-            header::SET_COOKIE,
-            auth::clear_session_cookie(state.config.secure_cookies),
-        )],
-        StatusCode::NO_CONTENT,
-    )
-        .into_response())
+    Ok(signed_out(&state))
 }
 
 /// Who the caller is.
