@@ -133,8 +133,7 @@ pub async fn doc_list(
     who: Principal,
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<AppRoles>> {
-    who.require(Role::Owner)?;
-    let doc = find_doc(&state, &name).await?;
+    let doc = owners_doc(&state, &who, &name).await?;
     roles_on(&state, &doc).await
 }
 
@@ -152,8 +151,7 @@ pub async fn doc_set(
     Path(path): Path<DocRolePath>,
     Json(body): Json<SetAppRoleBody>,
 ) -> ApiResult<axum::Json<AppRoleView>> {
-    who.require(Role::Owner)?;
-    let doc = find_doc(&state, &path.doc).await?;
+    let doc = owners_doc(&state, &who, &path.doc).await?;
     set_role(&state, &who, Target::Doc(&doc), path.member, body.role).await
 }
 
@@ -167,9 +165,15 @@ pub async fn doc_remove(
     who: Principal,
     Path(path): Path<DocRolePath>,
 ) -> ApiResult<StatusCode> {
-    who.require(Role::Owner)?;
-    let doc = find_doc(&state, &path.doc).await?;
+    let doc = owners_doc(&state, &who, &path.doc).await?;
     remove_role(&state, &who, Target::Doc(&doc), path.member).await
+}
+
+/// The shared document named `name`, for an owner (the roles on a document are theirs to see
+/// and set); anyone else gets 403 before the name is looked up.
+async fn owners_doc(state: &AppState, who: &Principal, name: &str) -> ApiResult<App> {
+    who.require(Role::Owner)?;
+    find_doc(state, name).await
 }
 
 /// What a role is set on: an app or a shared document (both `apps` rows).
