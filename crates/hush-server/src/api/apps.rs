@@ -85,6 +85,26 @@ pub(super) fn new_id() -> i64 {
     }
 }
 
+/// The row of a new app or shared document (both `apps` rows): a fresh id and its own data key.
+pub(super) fn new_app(
+    state: &AppState,
+    name: &str,
+    created_by: i64,
+    launch: Option<LaunchConfig>,
+) -> NewApp {
+    let id = new_id();
+    let (_, key) = state.vault.new_app_key(id);
+    NewApp {
+        id,
+        name: name.to_owned(),
+        wrapped_key: key.wrapped_key,
+        key_id: key.key_id,
+        created_by: Some(created_by),
+        created_at: now_millis(),
+        launch,
+    }
+}
+
 /// Creates an app, with its first version when `toml` is given (editors; launch settings: owners).
 /// Everything is checked before anything is created: a bad document leaves no empty app.
 #[utoipa::path(post, path = "/apps", tag = "apps", request_body = CreateAppBody,
@@ -111,20 +131,10 @@ pub async fn create(
         .as_deref()
         .map(Document::parse_for_save)
         .transpose()?;
-    let id = new_id();
-    let (_, key) = state.vault.new_app_key(id);
     let app = state
         .store
         .create_app(
-            NewApp {
-                id,
-                name: body.name.clone(),
-                wrapped_key: key.wrapped_key,
-                key_id: key.key_id,
-                created_by: Some(user.id),
-                created_at: now_millis(),
-                launch: body.launch.clone(),
-            },
+            new_app(&state, &body.name, user.id, body.launch.clone()),
             audit_event(&who, "app.create", None, json!({})),
         )
         .await
@@ -136,8 +146,9 @@ pub async fn create(
         })?;
     let latest = match first {
         Some(doc) => {
-            let saved = secrets::save_version(&state, &who, &app, 0, &doc, body.message, None);
-            Some(saved.await?.meta().clone())
+            let first = secrets::Edit::new(0, body.message);
+            let saved = secrets::save_version(&state, &who, &app, &doc, first).await?;
+            Some(saved.meta().clone())
         }
         None => None,
     };

@@ -7,7 +7,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use hush_core::{Document, KeyDiff, Table, Value};
+use hush_core::{Document, KeyDiff, Table};
 use hush_store::{Environment, NewEnvironment, StoreError, StoreEvent, now_millis};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -15,6 +15,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::audit_event;
 use super::extract::{AppAccess, Json, Owner, Query, Viewer, in_env, role_on_app};
+use super::history::stored_root;
+use super::reveal::{find, record_reveal};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::envs;
@@ -100,11 +102,7 @@ pub async fn create(
             },
             audit_event(&who, "env.create", Some(&app), json!({ "env": body.name })),
         )
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(m) => ApiError::conflict(m),
-            e => e.into(),
-        })?;
+        .await?;
     let view = env_view(&state, &app.in_env(&env)).await?;
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
@@ -130,11 +128,7 @@ pub async fn remove(
             app.env_id,
             audit_event(&who, "env.delete", Some(&app), json!({})),
         )
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(m) => ApiError::conflict(m),
-            e => e.into(),
-        })?;
+        .await?;
     state.apply_event(&StoreEvent::AppDeleted { app_id: env.id });
     Ok(StatusCode::NO_CONTENT)
 }
@@ -240,12 +234,7 @@ pub(super) fn announce(state: &AppState, env: &Environment) {
 }
 
 fn tree(latest: Option<&crate::vault::Latest>) -> ApiResult<Table> {
-    match latest {
-        Some(l) => Document::parse(&l.text)
-            .map(Document::into_root)
-            .map_err(|_| ApiError::internal()),
-        None => Ok(Table::new()),
-    }
+    latest.map_or_else(|| Ok(Table::new()), |l| stored_root(&l.text))
 }
 
 /// A merged document must pass what a save checks (size, and every exported root key a valid
@@ -319,16 +308,8 @@ pub async fn effective(
     let current = envs::current(&state, &app).await?;
     let merged = current.effective(&app.env)?;
     let toml = if is_editor(&state, &who, &app).await? {
-        state.audit.ensure_writable()?;
-        state
-            .audit
-            .record(audit_event(
-                &who,
-                "secrets.reveal",
-                Some(&app),
-                json!({ "effective": true, "revision": current.rev.total() }),
-            ))
-            .await?;
+        let detail = json!({ "effective": true, "revision": current.rev.total() });
+        record_reveal(&state, &who, &app, detail).await?;
         Some(merged.to_toml())
     } else {
         None
@@ -340,8 +321,7 @@ pub async fn effective(
         revision: current.rev.total(),
         includes: current.included_versions(),
         keys: merged.provenance().map(KeySource::from).collect(),
-        masked: serde_json::to_value(hush_core::masked(merged.root()))
-            .map_err(|_| ApiError::internal())?,
+        masked: hush_core::masked(merged.root()),
         toml,
     }))
 }
@@ -407,31 +387,14 @@ pub async fn compare(
     } = hush_core::diff(ea.root(), eb.root());
     let shown = is_editor(&state, &who, &app).await?;
     if shown && !changed.is_empty() {
-        state.audit.ensure_writable()?;
-        state
-            .audit
-            .record(audit_event(
-                &who,
-                "secrets.reveal",
-                Some(&app),
-                json!({ "compare": [q.a, q.b], "keys": changed }),
-            ))
-            .await?;
+        let detail = json!({ "compare": [q.a, q.b], "keys": changed });
+        record_reveal(&state, &who, &app, detail).await?;
     }
     let value = |root: &Table, path: &str| -> Option<serde_json::Value> {
         if !shown {
             return None;
         }
-        let segments = hush_core::parse_key_path(path).ok()?;
-        let mut table = root;
-        let (last, parents) = segments.split_last()?;
-        for s in parents {
-            match table.get(s)? {
-                Value::Table(t) => table = t,
-                _ => return None,
-            }
-        }
-        serde_json::to_value(table.get(last)?).ok()
+        serde_json::to_value(find(root, path)?).ok()
     };
     let differing = changed
         .iter()

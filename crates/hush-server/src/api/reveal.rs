@@ -5,6 +5,7 @@
 
 use axum::extract::State;
 use hush_core::{Table, Value, format_key_path, parse_key_path};
+use hush_store::App;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -13,6 +14,7 @@ use super::audit_event;
 use super::extract::{AppAccess, Editor, Path, Query};
 use super::history::{VersionPath, version_root};
 use crate::AppState;
+use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Deserialize, IntoParams)]
@@ -63,10 +65,7 @@ pub async fn values(
             Leaf::new(path, value)
         })
         .collect();
-    state
-        .audit
-        .record(audit_event(&who, "secrets.reveal", Some(&app), detail))
-        .await?;
+    record_reveal(&state, &who, &app, detail).await?;
     Ok(axum::Json(VersionValues { version, values }))
 }
 
@@ -106,15 +105,7 @@ pub async fn value_diff(
             });
         }
     }
-    state
-        .audit
-        .record(audit_event(
-            &who,
-            "secrets.reveal",
-            Some(&app),
-            json!({ "from": q.from, "to": q.to }),
-        ))
-        .await?;
+    record_reveal(&state, &who, &app, json!({ "from": q.from, "to": q.to })).await?;
     Ok(axum::Json(ValueDiff {
         from: q.from,
         to: q.to,
@@ -122,8 +113,22 @@ pub async fn value_diff(
     }))
 }
 
+/// Records that `who` was shown secret values of `app` (an app environment or a shared
+/// document); `detail` says which.
+pub(super) async fn record_reveal(
+    state: &AppState,
+    who: &Principal,
+    app: &App,
+    detail: serde_json::Value,
+) -> ApiResult<()> {
+    state
+        .audit
+        .record(audit_event(who, "secrets.reveal", Some(app), detail))
+        .await
+}
+
 /// The value at a TOML dotted key path, if there is one.
-fn find<'a>(root: &'a Table, path: &str) -> Option<&'a Value> {
+pub(super) fn find<'a>(root: &'a Table, path: &str) -> Option<&'a Value> {
     let segments = parse_key_path(path).ok()?;
     let (last, parents) = segments.split_last()?;
     let mut table = root;
