@@ -111,6 +111,50 @@ impl Modify for ErrorResponses {
     }
 }
 
+/// The names in API paths: `{app}`, `{env}` and `{doc}` are strings on every route that has
+/// them, so annotations leave them out and they are documented here, each in its place among
+/// the operation's parameters (path order, before the query). Applied once every route is in the
+/// document.
+struct NameParameters;
+
+const NAMES: [&str; 3] = ["app", "env", "doc"];
+
+impl Modify for NameParameters {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let in_path: Vec<&str> = path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                .collect();
+            if !in_path.iter().any(|name| NAMES.contains(name)) {
+                continue;
+            }
+            for operation in operations(item) {
+                let parameters = operation.parameters.get_or_insert_with(Vec::new);
+                let mut next = 0;
+                for name in &in_path {
+                    if let Some(at) = parameters.iter().position(|p| p.name == *name) {
+                        next = at + 1;
+                    } else if NAMES.contains(name) {
+                        parameters.insert(next, name_parameter(name));
+                        next += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A required string path parameter.
+fn name_parameter(name: &str) -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .schema(Some(Object::with_type(Type::String)))
+        .build()
+}
+
 /// The operations of one path, whatever their method.
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     [
@@ -131,6 +175,7 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = api_routes().split_for_parts();
     ErrorResponses.modify(&mut doc);
+    NameParameters.modify(&mut doc);
     (router, doc)
 }
 
@@ -199,7 +244,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
 
 /// A per-app route that also exists in every environment: the same handlers, mounted at
 /// `/apps/{app}/envs/{env}/…` too ([`extract::AppAccess`] takes `{env}` when the path has it,
-/// else `production`), and documented at both paths.
+/// else `production`), and documented at both paths (the `env` parameter by
+/// [`NameParameters`]).
 fn in_every_env(
     (schemas, mut paths, handlers): UtoipaMethodRouter<AppState>,
 ) -> UtoipaMethodRouter<AppState> {
@@ -212,7 +258,7 @@ fn in_every_env(
                 .expect("a per-app route starts with /apps/{app}/");
             (
                 format!("/apps/{{app}}/envs/{{env}}/{rest}"),
-                with_env_parameter(item.clone()),
+                in_env_operations(item.clone()),
             )
         })
         .collect();
@@ -220,22 +266,10 @@ fn in_every_env(
     (schemas, paths, handlers)
 }
 
-/// `item`'s operations, taking the path parameter `env` after `app`, with operation ids of
-/// their own.
-fn with_env_parameter(mut item: PathItem) -> PathItem {
-    let env = ParameterBuilder::new()
-        .name("env")
-        .parameter_in(ParameterIn::Path)
-        .required(Required::True)
-        .schema(Some(Object::with_type(Type::String)))
-        .build();
+/// `item`'s operations as their copies in an environment: with operation ids of their own,
+/// under the `environments` tag.
+fn in_env_operations(mut item: PathItem) -> PathItem {
     for operation in operations(&mut item) {
-        let parameters = operation.parameters.get_or_insert_with(Vec::new);
-        let after_app = parameters
-            .iter()
-            .position(|p| p.name == "app")
-            .map_or(0, |i| i + 1);
-        parameters.insert(after_app, env.clone());
         operation.operation_id = operation
             .operation_id
             .take()
@@ -552,18 +586,8 @@ pub fn audit_event(
 }
 
 /// App names: what appears in URLs, folder names and the panel.
+/// The rule is the store's, which environment and shared document names share.
 pub fn check_app_name(name: &str) -> ApiResult<()> {
-    let ok = (1..=63).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "name {name:?}: use 1 to 63 lowercase letters, digits, '-' or '_', starting with a letter or digit"
-        ))
-        .with_code("bad_name"))
-    }
+    hush_store::check_environment_name(name)
+        .map_err(|rule| ApiError::bad_request(rule).with_code("bad_name"))
 }
