@@ -51,7 +51,7 @@ pub struct AppRoles {
 }
 
 /// The per-app roles set on this app (owners).
-#[utoipa::path(get, path = "/apps/{app}/roles", tag = "members", params(("app" = String, Path)),
+#[utoipa::path(get, path = "/apps/{app}/roles", tag = "members",
     responses((status = 200, body = AppRoles)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -101,7 +101,7 @@ pub struct SetAppRoleBody {
 /// Sets a member's role on this app, replacing their workspace role there (owners). `none`
 /// hides the app from them and ends their watch streams of it at once.
 #[utoipa::path(put, path = "/apps/{app}/roles/{member}", tag = "members",
-    params(("app" = String, Path), ("member" = i64, Path, description = "The member's id")),
+    params(("member" = i64, Path, description = "The member's id")),
     request_body = SetAppRoleBody,
     responses((status = 200, body = AppRoleView), (status = "default", description = "404 no such member, 409 the member is an owner")))]
 pub async fn set(
@@ -115,7 +115,7 @@ pub async fn set(
 
 /// Removes a member's role on this app: their workspace role applies there again (owners).
 #[utoipa::path(delete, path = "/apps/{app}/roles/{member}", tag = "members",
-    params(("app" = String, Path), ("member" = i64, Path, description = "The member's id")),
+    params(("member" = i64, Path, description = "The member's id")),
     responses((status = 204, description = "Removed"), (status = "default", description = "404 when the member has no role on this app")))]
 pub async fn remove(
     State(state): State<AppState>,
@@ -126,7 +126,7 @@ pub async fn remove(
 }
 
 /// The roles members have on this shared document (owners).
-#[utoipa::path(get, path = "/shared/{doc}/roles", tag = "shared", params(("doc" = String, Path)),
+#[utoipa::path(get, path = "/shared/{doc}/roles", tag = "shared",
     responses((status = 200, body = AppRoles), (status = "default", description = "403 not an owner, 404 no such document")))]
 pub async fn doc_list(
     State(state): State<AppState>,
@@ -142,7 +142,7 @@ pub async fn doc_list(
 /// saves and rolls it back. `none` is refused (400): the document's keys reach every app that
 /// includes it, so hiding the document would hide what those apps receive.
 #[utoipa::path(put, path = "/shared/{doc}/roles/{member}", tag = "shared",
-    params(("doc" = String, Path), ("member" = i64, Path, description = "The member's id")),
+    params(("member" = i64, Path, description = "The member's id")),
     request_body = SetAppRoleBody,
     responses((status = 200, body = AppRoleView), (status = "default", description = "400 role none, 403 not an owner, 404 no such document or member, 409 the member is an owner")))]
 pub async fn doc_set(
@@ -158,7 +158,7 @@ pub async fn doc_set(
 /// Removes a member's role on this shared document: their workspace role applies to it again
 /// (owners).
 #[utoipa::path(delete, path = "/shared/{doc}/roles/{member}", tag = "shared",
-    params(("doc" = String, Path), ("member" = i64, Path, description = "The member's id")),
+    params(("member" = i64, Path, description = "The member's id")),
     responses((status = 204, description = "Removed"), (status = "default", description = "403 not an owner, 404 no such document or member, or no role on it")))]
 pub async fn doc_remove(
     State(state): State<AppState>,

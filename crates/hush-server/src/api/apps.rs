@@ -47,7 +47,7 @@ pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<ax
 }
 
 /// One app, with its newest version and running copies (any member).
-#[utoipa::path(get, path = "/apps/{app}", tag = "apps", params(("app" = String, Path)),
+#[utoipa::path(get, path = "/apps/{app}", tag = "apps",
     responses((status = 200, body = AppView)))]
 pub async fn show(
     State(state): State<AppState>,
@@ -162,7 +162,7 @@ pub async fn create(
 }
 
 /// Deletes an app, its history and its tokens (owners).
-#[utoipa::path(delete, path = "/apps/{app}", tag = "apps", params(("app" = String, Path)),
+#[utoipa::path(delete, path = "/apps/{app}", tag = "apps",
     responses((status = 204, description = "Deleted")))]
 pub async fn remove(
     State(state): State<AppState>,

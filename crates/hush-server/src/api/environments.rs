@@ -58,7 +58,7 @@ async fn env_view(state: &AppState, app: &hush_store::App) -> ApiResult<EnvView>
 }
 
 /// The app's environments, `production` first (any member).
-#[utoipa::path(get, path = "/apps/{app}/envs", tag = "environments", params(("app" = String, Path)),
+#[utoipa::path(get, path = "/apps/{app}/envs", tag = "environments",
     responses((status = 200, body = EnvList)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -82,7 +82,7 @@ pub struct CreateEnvBody {
 }
 
 /// Adds an environment with an empty document and no includes (owners).
-#[utoipa::path(post, path = "/apps/{app}/envs", tag = "environments", params(("app" = String, Path)),
+#[utoipa::path(post, path = "/apps/{app}/envs", tag = "environments",
     request_body = CreateEnvBody,
     responses((status = 201, body = EnvView), (status = "default", description = "400 bad_name, 409 name taken")))]
 pub async fn create(
@@ -110,7 +110,6 @@ pub async fn create(
 /// Deletes an environment with its history, tokens and includes (owners). `production` stays,
 /// and so does the environment a server-launched app follows (409).
 #[utoipa::path(delete, path = "/apps/{app}/envs/{env}", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = "default", description = "409 for production")))]
 pub async fn remove(
     State(state): State<AppState>,
@@ -144,7 +143,6 @@ pub struct Includes {
 
 /// The shared documents an environment includes, in order (any member).
 #[utoipa::path(get, path = "/apps/{app}/envs/{env}/includes", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path)),
     responses((status = 200, body = Includes)))]
 pub async fn includes(
     State(state): State<AppState>,
@@ -170,7 +168,7 @@ pub struct SetIncludesBody {
 /// the resulting effective document would be invalid (422); nothing changes then. Running
 /// copies of the environment get the new effective document at once.
 #[utoipa::path(put, path = "/apps/{app}/envs/{env}/includes", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path)), request_body = SetIncludesBody,
+    request_body = SetIncludesBody,
     responses((status = 200, body = Includes), (status = "default", description = "400 bad_name or listed twice, 404 no such document, 422 invalid effective document")))]
 pub async fn set_includes(
     State(state): State<AppState>,
@@ -299,7 +297,6 @@ pub struct EffectiveView {
 /// Streamlit merges its global and project files, with where each root key comes from.
 /// Viewers get values masked; editors also get the text (audited).
 #[utoipa::path(get, path = "/apps/{app}/envs/{env}/effective", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path)),
     responses((status = 200, body = EffectiveView)))]
 pub async fn effective(
     State(state): State<AppState>,
@@ -369,7 +366,7 @@ pub struct Comparison {
 /// one and not the other, which differ. Viewers see key names only; editors also the two values
 /// of each differing key (audited as a reveal).
 #[utoipa::path(get, path = "/apps/{app}/compare", tag = "environments",
-    params(("app" = String, Path), CompareQuery),
+    params(CompareQuery),
     responses((status = 200, body = Comparison), (status = "default", description = "404 no such environment")))]
 pub async fn compare(
     State(state): State<AppState>,

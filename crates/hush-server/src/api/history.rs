@@ -38,7 +38,7 @@ impl Page {
 }
 
 /// The versions of an app, newest first (any member).
-#[utoipa::path(get, path = "/apps/{app}/versions", tag = "history", params(("app" = String, Path), Page),
+#[utoipa::path(get, path = "/apps/{app}/versions", tag = "history", params(Page),
     responses((status = 200, body = Versions)))]
 pub async fn versions(
     State(state): State<AppState>,
@@ -59,7 +59,7 @@ pub(super) async fn versions_of(state: &AppState, app: &App, page: &Page) -> Api
 
 /// One version with its text (editors, audited as a reveal).
 #[utoipa::path(get, path = "/apps/{app}/versions/{version}", tag = "history",
-    params(("app" = String, Path), ("version" = i64, Path)),
+    params(("version" = i64, Path)),
     responses((status = 200, body = VersionText), (status = "default", description = "404 no such version")))]
 pub async fn version(
     State(state): State<AppState>,
@@ -118,7 +118,7 @@ pub struct DiffQuery {
 }
 
 /// Key-level difference between two versions; names only (any member).
-#[utoipa::path(get, path = "/apps/{app}/diff", tag = "history", params(("app" = String, Path), DiffQuery),
+#[utoipa::path(get, path = "/apps/{app}/diff", tag = "history", params(DiffQuery),
     responses((status = 200, body = DiffView), (status = "default", description = "404 no such version")))]
 pub async fn diff(
     State(state): State<AppState>,

@@ -12,7 +12,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
 /// The app's running copies, newest report first (any member).
-#[utoipa::path(get, path = "/apps/{app}/instances", tag = "instances", params(("app" = String, Path)),
+#[utoipa::path(get, path = "/apps/{app}/instances", tag = "instances",
     responses((status = 200, body = Instances)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -41,7 +41,7 @@ pub struct ReportBody {
 }
 
 /// A running copy says which version it applied (the app's own tokens; editors).
-#[utoipa::path(post, path = "/apps/{app}/instances", tag = "instances", params(("app" = String, Path)), request_body = ReportBody,
+#[utoipa::path(post, path = "/apps/{app}/instances", tag = "instances", request_body = ReportBody,
     responses((status = 204, description = "Recorded")))]
 pub async fn report(
     State(state): State<AppState>,

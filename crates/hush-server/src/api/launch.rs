@@ -63,7 +63,7 @@ pub struct LogsQuery {
 }
 
 /// A server-launched app's state and its newest output lines, masked (editors).
-#[utoipa::path(get, path = "/apps/{app}/launch", tag = "launch", params(("app" = String, Path), LogsQuery),
+#[utoipa::path(get, path = "/apps/{app}/launch", tag = "launch", params(LogsQuery),
     responses((status = 200, body = LaunchStatus), (status = "default", description = "404 when this server does not launch the app")))]
 pub async fn status(
     State(state): State<AppState>,
@@ -83,7 +83,7 @@ pub async fn status(
 }
 
 /// Stops the app's process and starts it again with the newest secrets (editors).
-#[utoipa::path(post, path = "/apps/{app}/reboot", tag = "launch", params(("app" = String, Path)),
+#[utoipa::path(post, path = "/apps/{app}/reboot", tag = "launch",
     responses((status = 202, description = "Rebooting"), (status = "default", description = "404 when this server does not launch the app")))]
 pub async fn reboot(
     State(state): State<AppState>,
@@ -103,7 +103,7 @@ pub async fn reboot(
 /// Sets (or, with `null`, clears) how the server launches the app (owners): its folder,
 /// command, port and the environment whose effective secrets it follows (`production` when
 /// absent; 404 when the app has no such environment).
-#[utoipa::path(put, path = "/apps/{app}/launch", tag = "launch", params(("app" = String, Path)), request_body = Option<LaunchConfig>,
+#[utoipa::path(put, path = "/apps/{app}/launch", tag = "launch", request_body = Option<LaunchConfig>,
     responses((status = 204, description = "Saved; the app restarts with them"), (status = "default", description = "400 names the field that cannot be used")))]
 pub async fn set(
     State(state): State<AppState>,

@@ -26,7 +26,7 @@ pub struct ValuesQuery {
 /// `GET /apps/{app}/versions/{version}/values[?key=PATH]`: the leaves of a version (arrays and
 /// empty tables count as leaves), in document order, or the one leaf or table `key` names.
 #[utoipa::path(get, path = "/apps/{app}/versions/{version}/values", tag = "history",
-    params(("app" = String, Path), ("version" = i64, Path), ValuesQuery),
+    params(("version" = i64, Path), ValuesQuery),
     responses((status = 200, body = VersionValues), (status = "default", description = "400 bad key path, 404 no such version or key")))]
 pub async fn values(
     State(state): State<AppState>,
@@ -78,7 +78,7 @@ pub struct ValueDiffQuery {
 /// `GET /apps/{app}/diff/values?from=A&to=B`: what `GET /apps/{app}/diff` names, with the old
 /// and the new value of each path (version 0 is the empty document before version 1).
 #[utoipa::path(get, path = "/apps/{app}/diff/values", tag = "history",
-    params(("app" = String, Path), ValueDiffQuery),
+    params(ValueDiffQuery),
     responses((status = 200, body = ValueDiff), (status = "default", description = "404 no such version")))]
 pub async fn value_diff(
     State(state): State<AppState>,

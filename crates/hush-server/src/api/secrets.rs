@@ -41,7 +41,7 @@ pub(super) fn check_message(message: Option<&str>) -> ApiResult<()> {
 }
 
 /// The newest secrets: the app's own tokens, or an editor (audited as a reveal).
-#[utoipa::path(get, path = "/apps/{app}/secrets", tag = "secrets", params(("app" = String, Path)),
+#[utoipa::path(get, path = "/apps/{app}/secrets", tag = "secrets",
     responses((status = 200, body = SecretsView), (status = "default", description = "404 when the app has no secrets yet")))]
 pub async fn read(
     State(state): State<AppState>,
@@ -153,7 +153,7 @@ pub struct SaveBody {
 
 /// Saves a new version (editors). A stale `base_version` gets 409 with what was saved since;
 /// text identical to the newest version creates nothing (`"unchanged": true`).
-#[utoipa::path(put, path = "/apps/{app}/secrets", tag = "secrets", params(("app" = String, Path)), request_body = SaveBody,
+#[utoipa::path(put, path = "/apps/{app}/secrets", tag = "secrets", request_body = SaveBody,
     responses((status = 200, body = VersionView), (status = "default", description = "409 conflict (with `since`), 413 too_large, 422 invalid_toml or invalid_key (with line and column), 503 when nothing could be saved")))]
 pub async fn save(
     State(state): State<AppState>,
@@ -217,7 +217,7 @@ impl Edit {
 }
 
 /// Makes a new version with the text of an old one (editors); history is never rewritten.
-#[utoipa::path(post, path = "/apps/{app}/rollback", tag = "secrets", params(("app" = String, Path)), request_body = RollbackBody,
+#[utoipa::path(post, path = "/apps/{app}/rollback", tag = "secrets", request_body = RollbackBody,
     responses((status = 200, body = VersionView), (status = "default", description = "404 no such version, 409 conflict")))]
 pub async fn rollback(
     State(state): State<AppState>,
@@ -420,7 +420,7 @@ async fn conflict(state: &AppState, app: &App, base: i64) -> ApiError {
 
 /// Key names and what becomes an environment variable, never values (any member may look):
 /// of the effective secrets, with the document each root key comes from.
-#[utoipa::path(get, path = "/apps/{app}/keys", tag = "secrets", params(("app" = String, Path)),
+#[utoipa::path(get, path = "/apps/{app}/keys", tag = "secrets",
     responses((status = 200, body = Keys)))]
 pub async fn keys(
     State(state): State<AppState>,

@@ -184,7 +184,7 @@ pub struct SharedDocDetail {
 }
 
 /// One shared document: key names and masked values for any member, the text for its editors.
-#[utoipa::path(get, path = "/shared/{doc}", tag = "shared", params(("doc" = String, Path)),
+#[utoipa::path(get, path = "/shared/{doc}", tag = "shared",
     responses((status = 200, body = SharedDocDetail), (status = "default", description = "404 no such document")))]
 pub async fn show(
     State(state): State<AppState>,
@@ -248,7 +248,7 @@ pub struct SaveSharedBody {
 /// Saves a new version of a shared document (editors). Refused (422 `invalid_effective`,
 /// naming the environment) when an environment that includes it would get invalid effective
 /// secrets; 409 on a stale base. Every running copy of every including environment gets it.
-#[utoipa::path(put, path = "/shared/{doc}", tag = "shared", params(("doc" = String, Path)), request_body = SaveSharedBody,
+#[utoipa::path(put, path = "/shared/{doc}", tag = "shared", request_body = SaveSharedBody,
     responses((status = 200, body = VersionView), (status = "default", description = "404, 409 conflict, 422 invalid_toml or invalid_effective")))]
 pub async fn save(
     State(state): State<AppState>,
@@ -294,7 +294,7 @@ async fn save_checked(
 
 /// Deletes a shared document and its history (owners). Refused (409) while an environment
 /// includes it, naming them.
-#[utoipa::path(delete, path = "/shared/{doc}", tag = "shared", params(("doc" = String, Path)),
+#[utoipa::path(delete, path = "/shared/{doc}", tag = "shared",
     responses((status = 204, description = "Deleted"), (status = "default", description = "404, 409 still included")))]
 pub async fn remove(
     State(state): State<AppState>,
@@ -319,7 +319,7 @@ pub async fn remove(
 
 /// A shared document's history, newest first (any member).
 #[utoipa::path(get, path = "/shared/{doc}/versions", tag = "shared",
-    params(("doc" = String, Path), super::history::Page),
+    params(super::history::Page),
     responses((status = 200, body = Versions), (status = "default", description = "404 no such document")))]
 pub async fn versions(
     State(state): State<AppState>,
@@ -372,7 +372,7 @@ async fn get_version(
 /// One version of a shared document: key names and masked values for any member, the text for
 /// editors (audited as a reveal).
 #[utoipa::path(get, path = "/shared/{doc}/versions/{version}", tag = "shared",
-    params(("doc" = String, Path), ("version" = i64, Path)),
+    params(("version" = i64, Path)),
     responses((status = 200, body = SharedVersionText), (status = "default", description = "404 no such document or version")))]
 pub async fn version(
     State(state): State<AppState>,
@@ -394,7 +394,7 @@ pub async fn version(
 
 /// Key-level difference between two versions of a shared document; names only (any member).
 #[utoipa::path(get, path = "/shared/{doc}/diff", tag = "shared",
-    params(("doc" = String, Path), super::history::DiffQuery),
+    params(super::history::DiffQuery),
     responses((status = 200, body = DiffView), (status = "default", description = "404 no such document or version")))]
 pub async fn diff(
     State(state): State<AppState>,
@@ -419,7 +419,7 @@ pub async fn diff(
 /// never rewritten. Checked and delivered like a save: refused (422 `invalid_effective`) when an
 /// including environment's effective secrets would be invalid, 409 on a stale base, and every
 /// running copy of every including environment gets it.
-#[utoipa::path(post, path = "/shared/{doc}/rollback", tag = "shared", params(("doc" = String, Path)),
+#[utoipa::path(post, path = "/shared/{doc}/rollback", tag = "shared",
     request_body = super::secrets::RollbackBody,
     responses((status = 200, body = VersionView), (status = "default", description = "404 no such version, 409 conflict, 422 invalid_effective")))]
 pub async fn rollback(

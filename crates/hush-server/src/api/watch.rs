@@ -26,7 +26,6 @@ use crate::hub::Revoked;
 /// (token revoked, member removed, signed out everywhere, the member's role on the app set
 /// to `none`), the app is deleted, or the server stops.
 #[utoipa::path(get, path = "/apps/{app}/watch", tag = "watch",
-    params(("app" = String, Path)),
     responses((status = 200, content_type = "text/event-stream", description = "The event stream")))]
 pub async fn watch(
     State(state): State<AppState>,

@@ -61,7 +61,7 @@ pub struct WorkloadTrusts {
 }
 
 /// The issuers this app trusts (owners).
-#[utoipa::path(get, path = "/apps/{app}/workload-trusts", tag = "workload", params(("app" = String, Path)),
+#[utoipa::path(get, path = "/apps/{app}/workload-trusts", tag = "workload",
     responses((status = 200, body = WorkloadTrusts)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -107,7 +107,7 @@ fn check_url(field: &str, url: &str) -> ApiResult<()> {
 /// Trusts an issuer's tokens for this app (owners). Conditions are required: many workloads
 /// share an issuer (every GitHub repository uses the same one), and the audience is chosen by
 /// the workload itself.
-#[utoipa::path(post, path = "/apps/{app}/workload-trusts", tag = "workload", params(("app" = String, Path)),
+#[utoipa::path(post, path = "/apps/{app}/workload-trusts", tag = "workload",
     request_body = AddTrustBody,
     responses((status = 201, body = WorkloadTrustView), (status = "default", description = "400 says which field is wrong")))]
 pub async fn add(
@@ -183,7 +183,7 @@ pub struct TrustPath {
 /// Stops trusting an issuer's tokens for this app (owners). App tokens already given keep
 /// working until they expire (revoke them in the app's tokens).
 #[utoipa::path(delete, path = "/apps/{app}/workload-trusts/{id}", tag = "workload",
-    params(("app" = String, Path), ("id" = i64, Path)),
+    params(("id" = i64, Path)),
     responses((status = 204, description = "Removed")))]
 pub async fn remove(
     State(state): State<AppState>,
