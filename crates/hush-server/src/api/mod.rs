@@ -133,11 +133,16 @@ impl Modify for NameParameters {
                 let parameters = operation.parameters.get_or_insert_with(Vec::new);
                 let mut next = 0;
                 for name in &in_path {
-                    if let Some(at) = parameters.iter().position(|p| p.name == *name) {
-                        next = at + 1;
-                    } else if NAMES.contains(name) {
+                    let at = parameters.iter().position(|p| p.name == *name);
+                    if NAMES.contains(name) {
+                        // A `Path<String>` extractor makes utoipa append one after the query.
+                        if let Some(at) = at {
+                            parameters.remove(at);
+                        }
                         parameters.insert(next, name_parameter(name));
                         next += 1;
+                    } else if let Some(at) = at {
+                        next = at + 1;
                     }
                 }
             }
