@@ -16,7 +16,7 @@ use super::extract::Json;
 use super::{audit_event, session};
 use crate::AppState;
 use crate::auth::{ClientIp, Credential, Principal};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -32,7 +32,7 @@ pub struct ChangePasswordBody {
 #[utoipa::path(post, path = "/account/password", tag = "session", request_body = ChangePasswordBody,
     responses((status = 200, description = "Changed; a panel session gets a new session cookie and CSRF token (SessionView)"),
         (status = 204, description = "Changed (token callers)"),
-        (status = "default", body = ErrorBody, description = "400 password rules, 401 bad_credentials (the current password is wrong), 429 rate_limited")))]
+        (status = "default", description = "400 password rules, 401 bad_credentials (the current password is wrong), 429 rate_limited")))]
 pub async fn change_password(
     State(state): State<AppState>,
     who: Principal,

@@ -17,7 +17,7 @@ use super::extract::{AppAccess, Json, Owner, Path};
 use super::shared::find_doc;
 use crate::AppState;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 /// One member's role on one app or shared document.
 #[derive(Serialize, ToSchema)]
@@ -51,8 +51,8 @@ pub struct AppRoles {
 }
 
 /// The per-app roles set on this app (owners).
-#[utoipa::path(get, path = "/apps/{app}/roles", tag = "members", params(("app" = String, Path)),
-    responses((status = 200, body = AppRoles), (status = "default", body = ErrorBody, description = "An error")))]
+#[utoipa::path(get, path = "/apps/{app}/roles", tag = "members",
+    responses((status = 200, body = AppRoles)))]
 pub async fn list(
     State(state): State<AppState>,
     AppAccess { app, .. }: AppAccess<Owner>,
@@ -62,7 +62,7 @@ pub async fn list(
 
 /// A member's per-app and per-document roles (owners, or the member themselves).
 #[utoipa::path(get, path = "/members/{id}/app-roles", tag = "members", params(("id" = i64, Path)),
-    responses((status = 200, body = AppRoles), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = AppRoles)))]
 pub async fn of_member(
     State(state): State<AppState>,
     who: Principal,
@@ -101,9 +101,9 @@ pub struct SetAppRoleBody {
 /// Sets a member's role on this app, replacing their workspace role there (owners). `none`
 /// hides the app from them and ends their watch streams of it at once.
 #[utoipa::path(put, path = "/apps/{app}/roles/{member}", tag = "members",
-    params(("app" = String, Path), ("member" = i64, Path, description = "The member's id")),
+    params(("member" = i64, Path, description = "The member's id")),
     request_body = SetAppRoleBody,
-    responses((status = 200, body = AppRoleView), (status = "default", body = ErrorBody, description = "404 no such member, 409 the member is an owner")))]
+    responses((status = 200, body = AppRoleView), (status = "default", description = "404 no such member, 409 the member is an owner")))]
 pub async fn set(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Owner>,
@@ -115,8 +115,8 @@ pub async fn set(
 
 /// Removes a member's role on this app: their workspace role applies there again (owners).
 #[utoipa::path(delete, path = "/apps/{app}/roles/{member}", tag = "members",
-    params(("app" = String, Path), ("member" = i64, Path, description = "The member's id")),
-    responses((status = 204, description = "Removed"), (status = "default", body = ErrorBody, description = "404 when the member has no role on this app")))]
+    params(("member" = i64, Path, description = "The member's id")),
+    responses((status = 204, description = "Removed"), (status = "default", description = "404 when the member has no role on this app")))]
 pub async fn remove(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Owner>,
@@ -126,15 +126,14 @@ pub async fn remove(
 }
 
 /// The roles members have on this shared document (owners).
-#[utoipa::path(get, path = "/shared/{doc}/roles", tag = "shared", params(("doc" = String, Path)),
-    responses((status = 200, body = AppRoles), (status = "default", body = ErrorBody, description = "403 not an owner, 404 no such document")))]
+#[utoipa::path(get, path = "/shared/{doc}/roles", tag = "shared",
+    responses((status = 200, body = AppRoles), (status = "default", description = "403 not an owner, 404 no such document")))]
 pub async fn doc_list(
     State(state): State<AppState>,
     who: Principal,
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<AppRoles>> {
-    who.require(Role::Owner)?;
-    let doc = find_doc(&state, &name).await?;
+    let doc = owners_doc(&state, &who, &name).await?;
     roles_on(&state, &doc).await
 }
 
@@ -143,33 +142,38 @@ pub async fn doc_list(
 /// saves and rolls it back. `none` is refused (400): the document's keys reach every app that
 /// includes it, so hiding the document would hide what those apps receive.
 #[utoipa::path(put, path = "/shared/{doc}/roles/{member}", tag = "shared",
-    params(("doc" = String, Path), ("member" = i64, Path, description = "The member's id")),
+    params(("member" = i64, Path, description = "The member's id")),
     request_body = SetAppRoleBody,
-    responses((status = 200, body = AppRoleView), (status = "default", body = ErrorBody, description = "400 role none, 403 not an owner, 404 no such document or member, 409 the member is an owner")))]
+    responses((status = 200, body = AppRoleView), (status = "default", description = "400 role none, 403 not an owner, 404 no such document or member, 409 the member is an owner")))]
 pub async fn doc_set(
     State(state): State<AppState>,
     who: Principal,
     Path(path): Path<DocRolePath>,
     Json(body): Json<SetAppRoleBody>,
 ) -> ApiResult<axum::Json<AppRoleView>> {
-    who.require(Role::Owner)?;
-    let doc = find_doc(&state, &path.doc).await?;
+    let doc = owners_doc(&state, &who, &path.doc).await?;
     set_role(&state, &who, Target::Doc(&doc), path.member, body.role).await
 }
 
 /// Removes a member's role on this shared document: their workspace role applies to it again
 /// (owners).
 #[utoipa::path(delete, path = "/shared/{doc}/roles/{member}", tag = "shared",
-    params(("doc" = String, Path), ("member" = i64, Path, description = "The member's id")),
-    responses((status = 204, description = "Removed"), (status = "default", body = ErrorBody, description = "403 not an owner, 404 no such document or member, or no role on it")))]
+    params(("member" = i64, Path, description = "The member's id")),
+    responses((status = 204, description = "Removed"), (status = "default", description = "403 not an owner, 404 no such document or member, or no role on it")))]
 pub async fn doc_remove(
     State(state): State<AppState>,
     who: Principal,
     Path(path): Path<DocRolePath>,
 ) -> ApiResult<StatusCode> {
-    who.require(Role::Owner)?;
-    let doc = find_doc(&state, &path.doc).await?;
+    let doc = owners_doc(&state, &who, &path.doc).await?;
     remove_role(&state, &who, Target::Doc(&doc), path.member).await
+}
+
+/// The shared document named `name`, for an owner (the roles on a document are theirs to see
+/// and set); anyone else gets 403 before the name is looked up.
+async fn owners_doc(state: &AppState, who: &Principal, name: &str) -> ApiResult<App> {
+    who.require(Role::Owner)?;
+    find_doc(state, name).await
 }
 
 /// What a role is set on: an app or a shared document (both `apps` rows).

@@ -13,7 +13,7 @@ use super::views::{AppView, Apps, InstanceView};
 use super::{audit_event, check_app_name, secrets};
 use crate::AppState;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 pub(super) async fn instances(state: &AppState, app: &App) -> ApiResult<Vec<InstanceView>> {
     let now = now_millis();
@@ -26,7 +26,7 @@ pub(super) async fn instances(state: &AppState, app: &App) -> ApiResult<Vec<Inst
 
 /// Every app, with its newest version and running copies (any member).
 #[utoipa::path(get, path = "/apps", tag = "apps",
-    responses((status = 200, body = Apps), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = Apps)))]
 pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<axum::Json<Apps>> {
     let user = who.require(hush_store::Role::Viewer)?;
     let apps = state.store.list_apps().await?;
@@ -47,8 +47,8 @@ pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<ax
 }
 
 /// One app, with its newest version and running copies (any member).
-#[utoipa::path(get, path = "/apps/{app}", tag = "apps", params(("app" = String, Path)),
-    responses((status = 200, body = AppView), (status = "default", body = ErrorBody, description = "An error")))]
+#[utoipa::path(get, path = "/apps/{app}", tag = "apps",
+    responses((status = 200, body = AppView)))]
 pub async fn show(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Viewer>,
@@ -85,10 +85,30 @@ pub(super) fn new_id() -> i64 {
     }
 }
 
+/// The row of a new app or shared document (both `apps` rows): a fresh id and its own data key.
+pub(super) fn new_app(
+    state: &AppState,
+    name: &str,
+    created_by: i64,
+    launch: Option<LaunchConfig>,
+) -> NewApp {
+    let id = new_id();
+    let (_, key) = state.vault.new_app_key(id);
+    NewApp {
+        id,
+        name: name.to_owned(),
+        wrapped_key: key.wrapped_key,
+        key_id: key.key_id,
+        created_by: Some(created_by),
+        created_at: now_millis(),
+        launch,
+    }
+}
+
 /// Creates an app, with its first version when `toml` is given (editors; launch settings: owners).
 /// Everything is checked before anything is created: a bad document leaves no empty app.
 #[utoipa::path(post, path = "/apps", tag = "apps", request_body = CreateAppBody,
-    responses((status = 201, body = AppView), (status = "default", body = ErrorBody, description = "400 bad_name, 409 name taken, 422 invalid_toml")))]
+    responses((status = 201, body = AppView), (status = "default", description = "400 bad_name, 409 name taken, 422 invalid_toml")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -111,20 +131,10 @@ pub async fn create(
         .as_deref()
         .map(Document::parse_for_save)
         .transpose()?;
-    let id = new_id();
-    let (_, key) = state.vault.new_app_key(id);
     let app = state
         .store
         .create_app(
-            NewApp {
-                id,
-                name: body.name.clone(),
-                wrapped_key: key.wrapped_key,
-                key_id: key.key_id,
-                created_by: Some(user.id),
-                created_at: now_millis(),
-                launch: body.launch.clone(),
-            },
+            new_app(&state, &body.name, user.id, body.launch.clone()),
             audit_event(&who, "app.create", None, json!({})),
         )
         .await
@@ -136,8 +146,9 @@ pub async fn create(
         })?;
     let latest = match first {
         Some(doc) => {
-            let saved = secrets::save_version(&state, &who, &app, 0, &doc, body.message, None);
-            Some(saved.await?.meta().clone())
+            let first = secrets::Edit::new(0, body.message);
+            let saved = secrets::save_version(&state, &who, &app, &doc, first).await?;
+            Some(saved.meta().clone())
         }
         None => None,
     };
@@ -151,8 +162,8 @@ pub async fn create(
 }
 
 /// Deletes an app, its history and its tokens (owners).
-#[utoipa::path(delete, path = "/apps/{app}", tag = "apps", params(("app" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = "default", body = ErrorBody, description = "An error")))]
+#[utoipa::path(delete, path = "/apps/{app}", tag = "apps",
+    responses((status = 204, description = "Deleted")))]
 pub async fn remove(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Owner>,

@@ -11,7 +11,7 @@ use super::extract::{Query, find_app};
 use super::views::{AuditEntries, AuditEntry};
 use crate::AppState;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 #[derive(Deserialize, IntoParams)]
 pub struct AuditQuery {
@@ -32,8 +32,7 @@ pub struct AuditQuery {
 /// Audit events, newest first (owners).
 #[utoipa::path(get, path = "/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, description = "The events; with `format=jsonl`, one JSON object per line",
-            content((AuditEntries = "application/json"), (String = "application/x-ndjson"))),
-        (status = "default", body = ErrorBody, description = "An error")))]
+            content((AuditEntries = "application/json"), (String = "application/x-ndjson")))))]
 pub async fn query(
     State(state): State<AppState>,
     who: Principal,

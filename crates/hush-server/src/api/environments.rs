@@ -7,7 +7,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use hush_core::{Document, KeyDiff, Table, Value};
+use hush_core::{Document, KeyDiff, Table};
 use hush_store::{Environment, NewEnvironment, StoreError, StoreEvent, now_millis};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -15,10 +15,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::audit_event;
 use super::extract::{AppAccess, Json, Owner, Query, Viewer, in_env, role_on_app};
+use super::history::stored_root;
+use super::reveal::{find, record_reveal};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::envs;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 /// One environment of an app.
 #[derive(Serialize, ToSchema)]
@@ -56,8 +58,8 @@ async fn env_view(state: &AppState, app: &hush_store::App) -> ApiResult<EnvView>
 }
 
 /// The app's environments, `production` first (any member).
-#[utoipa::path(get, path = "/apps/{app}/envs", tag = "environments", params(("app" = String, Path)),
-    responses((status = 200, body = EnvList), (status = "default", body = ErrorBody, description = "An error")))]
+#[utoipa::path(get, path = "/apps/{app}/envs", tag = "environments",
+    responses((status = 200, body = EnvList)))]
 pub async fn list(
     State(state): State<AppState>,
     AppAccess { app, .. }: AppAccess<Viewer>,
@@ -80,9 +82,9 @@ pub struct CreateEnvBody {
 }
 
 /// Adds an environment with an empty document and no includes (owners).
-#[utoipa::path(post, path = "/apps/{app}/envs", tag = "environments", params(("app" = String, Path)),
+#[utoipa::path(post, path = "/apps/{app}/envs", tag = "environments",
     request_body = CreateEnvBody,
-    responses((status = 201, body = EnvView), (status = "default", body = ErrorBody, description = "400 bad_name, 409 name taken")))]
+    responses((status = 201, body = EnvView), (status = "default", description = "400 bad_name, 409 name taken")))]
 pub async fn create(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Owner>,
@@ -100,11 +102,7 @@ pub async fn create(
             },
             audit_event(&who, "env.create", Some(&app), json!({ "env": body.name })),
         )
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(m) => ApiError::conflict(m),
-            e => e.into(),
-        })?;
+        .await?;
     let view = env_view(&state, &app.in_env(&env)).await?;
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
@@ -112,8 +110,7 @@ pub async fn create(
 /// Deletes an environment with its history, tokens and includes (owners). `production` stays,
 /// and so does the environment a server-launched app follows (409).
 #[utoipa::path(delete, path = "/apps/{app}/envs/{env}", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = "default", body = ErrorBody, description = "409 for production")))]
+    responses((status = 204, description = "Deleted"), (status = "default", description = "409 for production")))]
 pub async fn remove(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Owner>,
@@ -130,11 +127,7 @@ pub async fn remove(
             app.env_id,
             audit_event(&who, "env.delete", Some(&app), json!({})),
         )
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(m) => ApiError::conflict(m),
-            e => e.into(),
-        })?;
+        .await?;
     state.apply_event(&StoreEvent::AppDeleted { app_id: env.id });
     Ok(StatusCode::NO_CONTENT)
 }
@@ -150,8 +143,7 @@ pub struct Includes {
 
 /// The shared documents an environment includes, in order (any member).
 #[utoipa::path(get, path = "/apps/{app}/envs/{env}/includes", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path)),
-    responses((status = 200, body = Includes), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = Includes)))]
 pub async fn includes(
     State(state): State<AppState>,
     AppAccess { app, .. }: AppAccess<Viewer>,
@@ -176,8 +168,8 @@ pub struct SetIncludesBody {
 /// the resulting effective document would be invalid (422); nothing changes then. Running
 /// copies of the environment get the new effective document at once.
 #[utoipa::path(put, path = "/apps/{app}/envs/{env}/includes", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path)), request_body = SetIncludesBody,
-    responses((status = 200, body = Includes), (status = "default", body = ErrorBody, description = "400 bad_name or listed twice, 404 no such document, 422 invalid effective document")))]
+    request_body = SetIncludesBody,
+    responses((status = 200, body = Includes), (status = "default", description = "400 bad_name or listed twice, 404 no such document, 422 invalid effective document")))]
 pub async fn set_includes(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Owner>,
@@ -240,12 +232,7 @@ pub(super) fn announce(state: &AppState, env: &Environment) {
 }
 
 fn tree(latest: Option<&crate::vault::Latest>) -> ApiResult<Table> {
-    match latest {
-        Some(l) => Document::parse(&l.text)
-            .map(Document::into_root)
-            .map_err(|_| ApiError::internal()),
-        None => Ok(Table::new()),
-    }
+    latest.map_or_else(|| Ok(Table::new()), |l| stored_root(&l.text))
 }
 
 /// A merged document must pass what a save checks (size, and every exported root key a valid
@@ -310,8 +297,7 @@ pub struct EffectiveView {
 /// Streamlit merges its global and project files, with where each root key comes from.
 /// Viewers get values masked; editors also get the text (audited).
 #[utoipa::path(get, path = "/apps/{app}/envs/{env}/effective", tag = "environments",
-    params(("app" = String, Path), ("env" = String, Path)),
-    responses((status = 200, body = EffectiveView), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = EffectiveView)))]
 pub async fn effective(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Viewer>,
@@ -319,16 +305,8 @@ pub async fn effective(
     let current = envs::current(&state, &app).await?;
     let merged = current.effective(&app.env)?;
     let toml = if is_editor(&state, &who, &app).await? {
-        state.audit.ensure_writable()?;
-        state
-            .audit
-            .record(audit_event(
-                &who,
-                "secrets.reveal",
-                Some(&app),
-                json!({ "effective": true, "revision": current.rev.total() }),
-            ))
-            .await?;
+        let detail = json!({ "effective": true, "revision": current.rev.total() });
+        record_reveal(&state, &who, &app, detail).await?;
         Some(merged.to_toml())
     } else {
         None
@@ -340,8 +318,7 @@ pub async fn effective(
         revision: current.rev.total(),
         includes: current.included_versions(),
         keys: merged.provenance().map(KeySource::from).collect(),
-        masked: serde_json::to_value(hush_core::masked(merged.root()))
-            .map_err(|_| ApiError::internal())?,
+        masked: hush_core::masked(merged.root()),
         toml,
     }))
 }
@@ -389,8 +366,8 @@ pub struct Comparison {
 /// one and not the other, which differ. Viewers see key names only; editors also the two values
 /// of each differing key (audited as a reveal).
 #[utoipa::path(get, path = "/apps/{app}/compare", tag = "environments",
-    params(("app" = String, Path), CompareQuery),
-    responses((status = 200, body = Comparison), (status = "default", body = ErrorBody, description = "404 no such environment")))]
+    params(CompareQuery),
+    responses((status = 200, body = Comparison), (status = "default", description = "404 no such environment")))]
 pub async fn compare(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Viewer>,
@@ -407,31 +384,14 @@ pub async fn compare(
     } = hush_core::diff(ea.root(), eb.root());
     let shown = is_editor(&state, &who, &app).await?;
     if shown && !changed.is_empty() {
-        state.audit.ensure_writable()?;
-        state
-            .audit
-            .record(audit_event(
-                &who,
-                "secrets.reveal",
-                Some(&app),
-                json!({ "compare": [q.a, q.b], "keys": changed }),
-            ))
-            .await?;
+        let detail = json!({ "compare": [q.a, q.b], "keys": changed });
+        record_reveal(&state, &who, &app, detail).await?;
     }
     let value = |root: &Table, path: &str| -> Option<serde_json::Value> {
         if !shown {
             return None;
         }
-        let segments = hush_core::parse_key_path(path).ok()?;
-        let mut table = root;
-        let (last, parents) = segments.split_last()?;
-        for s in parents {
-            match table.get(s)? {
-                Value::Table(t) => table = t,
-                _ => return None,
-            }
-        }
-        serde_json::to_value(table.get(last)?).ok()
+        serde_json::to_value(find(root, path)?).ok()
     };
     let differing = changed
         .iter()

@@ -8,11 +8,11 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use super::audit_event;
 use super::extract::{AppAccess, Editor, Path, Query, Viewer};
+use super::reveal::record_reveal;
 use super::views::{DiffView, VersionText, VersionView, Versions};
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 /// `/apps/{app}/versions/{version}`.
 #[derive(Deserialize)]
@@ -38,27 +38,29 @@ impl Page {
 }
 
 /// The versions of an app, newest first (any member).
-#[utoipa::path(get, path = "/apps/{app}/versions", tag = "history", params(("app" = String, Path), Page),
-    responses((status = 200, body = Versions), (status = "default", body = ErrorBody, description = "An error")))]
+#[utoipa::path(get, path = "/apps/{app}/versions", tag = "history", params(Page),
+    responses((status = 200, body = Versions)))]
 pub async fn versions(
     State(state): State<AppState>,
     AppAccess { app, .. }: AppAccess<Viewer>,
     Query(page): Query<Page>,
 ) -> ApiResult<axum::Json<Versions>> {
-    let limit = page.limit.unwrap_or(50).clamp(1, 500);
-    let list = state
-        .store
-        .list_versions(app.env_id, page.before, limit)
-        .await?;
-    Ok(axum::Json(Versions {
+    Ok(axum::Json(versions_of(&state, &app, &page).await?))
+}
+
+/// A page of the versions of `app` (an app environment, or a shared document's handle).
+pub(super) async fn versions_of(state: &AppState, app: &App, page: &Page) -> ApiResult<Versions> {
+    let (before, limit) = page.bounds();
+    let list = state.store.list_versions(app.env_id, before, limit).await?;
+    Ok(Versions {
         versions: list.iter().map(VersionView::new).collect(),
-    }))
+    })
 }
 
 /// One version with its text (editors, audited as a reveal).
 #[utoipa::path(get, path = "/apps/{app}/versions/{version}", tag = "history",
-    params(("app" = String, Path), ("version" = i64, Path)),
-    responses((status = 200, body = VersionText), (status = "default", body = ErrorBody, description = "404 no such version")))]
+    params(("version" = i64, Path)),
+    responses((status = 200, body = VersionText), (status = "default", description = "404 no such version")))]
 pub async fn version(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Editor>,
@@ -67,15 +69,7 @@ pub async fn version(
     state.audit.ensure_writable()?;
     let record = get_version(&state, &app, version).await?;
     let text = state.vault.open(&app, &record)?;
-    state
-        .audit
-        .record(audit_event(
-            &who,
-            "secrets.reveal",
-            Some(&app),
-            json!({ "version": version }),
-        ))
-        .await?;
+    record_reveal(&state, &who, &app, json!({ "version": version })).await?;
     Ok(axum::Json(VersionText {
         version: VersionView::new(&record.meta),
         toml: text.to_string(),
@@ -105,8 +99,13 @@ pub(super) async fn version_root(state: &AppState, app: &App, version: i64) -> A
         return Ok(Table::default());
     }
     let record = get_version(state, app, version).await?;
-    let text = state.vault.open(app, &record)?;
-    Document::parse(&text)
+    stored_root(&state.vault.open(app, &record)?)
+}
+
+/// The tree of a stored version's text. It was checked when it was saved, so text that does not
+/// parse now is the server's fault.
+pub(super) fn stored_root(text: &str) -> ApiResult<Table> {
+    Document::parse(text)
         .map(Document::into_root)
         .map_err(|_| ApiError::internal())
 }
@@ -119,8 +118,8 @@ pub struct DiffQuery {
 }
 
 /// Key-level difference between two versions; names only (any member).
-#[utoipa::path(get, path = "/apps/{app}/diff", tag = "history", params(("app" = String, Path), DiffQuery),
-    responses((status = 200, body = DiffView), (status = "default", body = ErrorBody, description = "404 no such version")))]
+#[utoipa::path(get, path = "/apps/{app}/diff", tag = "history", params(DiffQuery),
+    responses((status = 200, body = DiffView), (status = "default", description = "404 no such version")))]
 pub async fn diff(
     State(state): State<AppState>,
     AppAccess { app, .. }: AppAccess<Viewer>,

@@ -9,11 +9,11 @@ use utoipa::ToSchema;
 use super::extract::{AppAccess, EditorOrRunner, Json, Viewer};
 use super::views::Instances;
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 /// The app's running copies, newest report first (any member).
-#[utoipa::path(get, path = "/apps/{app}/instances", tag = "instances", params(("app" = String, Path)),
-    responses((status = 200, body = Instances), (status = "default", body = ErrorBody, description = "An error")))]
+#[utoipa::path(get, path = "/apps/{app}/instances", tag = "instances",
+    responses((status = 200, body = Instances)))]
 pub async fn list(
     State(state): State<AppState>,
     AppAccess { app, .. }: AppAccess<Viewer>,
@@ -41,8 +41,8 @@ pub struct ReportBody {
 }
 
 /// A running copy says which version it applied (the app's own tokens; editors).
-#[utoipa::path(post, path = "/apps/{app}/instances", tag = "instances", params(("app" = String, Path)), request_body = ReportBody,
-    responses((status = 204, description = "Recorded"), (status = "default", body = ErrorBody, description = "An error")))]
+#[utoipa::path(post, path = "/apps/{app}/instances", tag = "instances", request_body = ReportBody,
+    responses((status = 204, description = "Recorded")))]
 pub async fn report(
     State(state): State<AppState>,
     AppAccess { app, .. }: AppAccess<EditorOrRunner>,

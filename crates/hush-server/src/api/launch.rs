@@ -12,7 +12,7 @@ use super::audit_event;
 use super::extract::{AppAccess, Editor, Json, Owner, Query};
 use super::views::LaunchStatus;
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 /// Refuses launch settings this server cannot use, naming the field.
 pub(super) fn check(state: &AppState, launch: &LaunchConfig) -> ApiResult<()> {
@@ -63,8 +63,8 @@ pub struct LogsQuery {
 }
 
 /// A server-launched app's state and its newest output lines, masked (editors).
-#[utoipa::path(get, path = "/apps/{app}/launch", tag = "launch", params(("app" = String, Path), LogsQuery),
-    responses((status = 200, body = LaunchStatus), (status = "default", body = ErrorBody, description = "404 when this server does not launch the app")))]
+#[utoipa::path(get, path = "/apps/{app}/launch", tag = "launch", params(LogsQuery),
+    responses((status = 200, body = LaunchStatus), (status = "default", description = "404 when this server does not launch the app")))]
 pub async fn status(
     State(state): State<AppState>,
     AppAccess { app, .. }: AppAccess<Editor>,
@@ -83,8 +83,8 @@ pub async fn status(
 }
 
 /// Stops the app's process and starts it again with the newest secrets (editors).
-#[utoipa::path(post, path = "/apps/{app}/reboot", tag = "launch", params(("app" = String, Path)),
-    responses((status = 202, description = "Rebooting"), (status = "default", body = ErrorBody, description = "404 when this server does not launch the app")))]
+#[utoipa::path(post, path = "/apps/{app}/reboot", tag = "launch",
+    responses((status = 202, description = "Rebooting"), (status = "default", description = "404 when this server does not launch the app")))]
 pub async fn reboot(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Editor>,
@@ -103,8 +103,8 @@ pub async fn reboot(
 /// Sets (or, with `null`, clears) how the server launches the app (owners): its folder,
 /// command, port and the environment whose effective secrets it follows (`production` when
 /// absent; 404 when the app has no such environment).
-#[utoipa::path(put, path = "/apps/{app}/launch", tag = "launch", params(("app" = String, Path)), request_body = Option<LaunchConfig>,
-    responses((status = 204, description = "Saved; the app restarts with them"), (status = "default", body = ErrorBody, description = "400 names the field that cannot be used")))]
+#[utoipa::path(put, path = "/apps/{app}/launch", tag = "launch", request_body = Option<LaunchConfig>,
+    responses((status = 204, description = "Saved; the app restarts with them"), (status = "default", description = "400 names the field that cannot be used")))]
 pub async fn set(
     State(state): State<AppState>,
     AppAccess { who, mut app, .. }: AppAccess<Owner>,

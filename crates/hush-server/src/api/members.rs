@@ -13,13 +13,13 @@ use super::extract::{Json, Path};
 use super::views::{InviteView, Invites, Member, Members};
 use crate::AppState;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 const INVITE_TTL_MS: i64 = 7 * 24 * 3_600_000;
 
 /// Every member (any member).
 #[utoipa::path(get, path = "/members", tag = "members",
-    responses((status = 200, body = Members), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = Members)))]
 pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<axum::Json<Members>> {
     who.require(Role::Viewer)?;
     let users = state.store.list_users().await?;
@@ -36,7 +36,7 @@ pub struct InviteBody {
 
 /// A one-time link that lets one person join with `role`; valid for 7 days (owners).
 #[utoipa::path(post, path = "/invites", tag = "members", request_body = InviteBody,
-    responses((status = 201, body = InviteView), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 201, body = InviteView)))]
 pub async fn invite(
     State(state): State<AppState>,
     who: Principal,
@@ -76,7 +76,7 @@ pub async fn invite(
 
 /// Invitations that can still be used (owners).
 #[utoipa::path(get, path = "/invites", tag = "members",
-    responses((status = 200, body = Invites), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = Invites)))]
 pub async fn invites(
     State(state): State<AppState>,
     who: Principal,
@@ -90,7 +90,7 @@ pub async fn invites(
 
 /// Revokes an unused invitation: its link stops working at once (owners).
 #[utoipa::path(delete, path = "/invites/{id}", tag = "members", params(("id" = i64, Path)),
-    responses((status = 204, description = "Revoked"), (status = "default", body = ErrorBody, description = "404 when there is no unused invitation with that id")))]
+    responses((status = 204, description = "Revoked"), (status = "default", description = "404 when there is no unused invitation with that id")))]
 pub async fn revoke_invite(
     State(state): State<AppState>,
     who: Principal,
@@ -126,7 +126,7 @@ pub struct UpdateBody {
 
 /// Changes a member's role (owners); the last owner cannot be demoted.
 #[utoipa::path(patch, path = "/members/{id}", tag = "members", params(("id" = i64, Path)), request_body = UpdateBody,
-    responses((status = 204, description = "Changed"), (status = "default", body = ErrorBody, description = "409 when it would leave no owner")))]
+    responses((status = 204, description = "Changed"), (status = "default", description = "409 when it would leave no owner")))]
 pub async fn update(
     State(state): State<AppState>,
     who: Principal,
@@ -147,7 +147,7 @@ pub async fn update(
 
 /// Removes a member, their sessions and personal tokens (owners); the last owner cannot be removed.
 #[utoipa::path(delete, path = "/members/{id}", tag = "members", params(("id" = i64, Path)),
-    responses((status = 204, description = "Removed"), (status = "default", body = ErrorBody, description = "409 when it would leave no owner")))]
+    responses((status = 204, description = "Removed"), (status = "default", description = "409 when it would leave no owner")))]
 pub async fn remove(
     State(state): State<AppState>,
     who: Principal,

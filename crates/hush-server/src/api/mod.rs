@@ -20,9 +20,10 @@ use axum::response::{IntoResponse, Response};
 use hush_store::{ActorKind, App, AuditEvent, Outcome, now_millis};
 use serde_json::json;
 use utoipa::openapi::Required;
-use utoipa::openapi::path::{ParameterBuilder, ParameterIn, PathItem};
-use utoipa::openapi::schema::{Object, Type};
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::schema::{Object, Ref, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, RefOr};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
@@ -85,8 +86,106 @@ impl Modify for SecuritySchemes {
     }
 }
 
+/// Every operation answers its errors with an [`ErrorBody`]: an annotation says only which
+/// errors are its own (`(status = "default", description = "404 no such version")`), and one
+/// that says none gets a generic description. Applied once every route is in the document.
+struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let body = Content::new(Some(Ref::from_schema_name("ErrorBody")));
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations(item) {
+                let error = operation
+                    .responses
+                    .responses
+                    .entry("default".into())
+                    .or_insert_with(|| utoipa::openapi::Response::new("An error").into());
+                if let RefOr::T(error) = error {
+                    error
+                        .content
+                        .insert("application/json".into(), body.clone());
+                }
+            }
+        }
+    }
+}
+
+/// The names in API paths: `{app}`, `{env}` and `{doc}` are strings on every route that has
+/// them, so annotations leave them out and they are documented here, each in its place among
+/// the operation's parameters (path order, before the query). Applied once every route is in the
+/// document.
+struct NameParameters;
+
+const NAMES: [&str; 3] = ["app", "env", "doc"];
+
+impl Modify for NameParameters {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let in_path: Vec<&str> = path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                .collect();
+            if !in_path.iter().any(|name| NAMES.contains(name)) {
+                continue;
+            }
+            for operation in operations(item) {
+                let parameters = operation.parameters.get_or_insert_with(Vec::new);
+                let mut next = 0;
+                for name in &in_path {
+                    let at = parameters.iter().position(|p| p.name == *name);
+                    if NAMES.contains(name) {
+                        // A `Path<String>` extractor makes utoipa append one after the query.
+                        if let Some(at) = at {
+                            parameters.remove(at);
+                        }
+                        parameters.insert(next, name_parameter(name));
+                        next += 1;
+                    } else if let Some(at) = at {
+                        next = at + 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A required string path parameter.
+fn name_parameter(name: &str) -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .schema(Some(Object::with_type(Type::String)))
+        .build()
+}
+
+/// The operations of one path, whatever their method.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Every API route, and its OpenAPI document.
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = api_routes().split_for_parts();
+    ErrorResponses.modify(&mut doc);
+    NameParameters.modify(&mut doc);
+    (router, doc)
+}
+
 /// Every API route with its documentation.
-fn api() -> OpenApiRouter<AppState> {
+fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(system::health))
         .routes(routes!(system::ready))
@@ -150,7 +249,8 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// A per-app route that also exists in every environment: the same handlers, mounted at
 /// `/apps/{app}/envs/{env}/…` too ([`extract::AppAccess`] takes `{env}` when the path has it,
-/// else `production`), and documented at both paths.
+/// else `production`), and documented at both paths (the `env` parameter by
+/// [`NameParameters`]).
 fn in_every_env(
     (schemas, mut paths, handlers): UtoipaMethodRouter<AppState>,
 ) -> UtoipaMethodRouter<AppState> {
@@ -163,7 +263,7 @@ fn in_every_env(
                 .expect("a per-app route starts with /apps/{app}/");
             (
                 format!("/apps/{{app}}/envs/{{env}}/{rest}"),
-                with_env_parameter(item.clone()),
+                in_env_operations(item.clone()),
             )
         })
         .collect();
@@ -171,29 +271,10 @@ fn in_every_env(
     (schemas, paths, handlers)
 }
 
-/// `item`'s operations, taking the path parameter `env` after `app`, with operation ids of
-/// their own.
-fn with_env_parameter(mut item: PathItem) -> PathItem {
-    let env = ParameterBuilder::new()
-        .name("env")
-        .parameter_in(ParameterIn::Path)
-        .required(Required::True)
-        .schema(Some(Object::with_type(Type::String)))
-        .build();
-    let operations = [
-        &mut item.get,
-        &mut item.put,
-        &mut item.post,
-        &mut item.delete,
-        &mut item.patch,
-    ];
-    for operation in operations.into_iter().flatten() {
-        let parameters = operation.parameters.get_or_insert_with(Vec::new);
-        let after_app = parameters
-            .iter()
-            .position(|p| p.name == "app")
-            .map_or(0, |i| i + 1);
-        parameters.insert(after_app, env.clone());
+/// `item`'s operations as their copies in an environment: with operation ids of their own,
+/// under the `environments` tag.
+fn in_env_operations(mut item: PathItem) -> PathItem {
+    for operation in operations(&mut item) {
         operation.operation_id = operation
             .operation_id
             .take()
@@ -205,11 +286,11 @@ fn with_env_parameter(mut item: PathItem) -> PathItem {
 
 /// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    api().1
 }
 
 pub fn router(state: AppState) -> Router {
-    let (api, doc) = api().split_for_parts();
+    let (api, doc) = api();
     let doc: Arc<str> = doc
         .to_json()
         .expect("the OpenAPI document serializes")
@@ -510,18 +591,8 @@ pub fn audit_event(
 }
 
 /// App names: what appears in URLs, folder names and the panel.
+/// The rule is the store's, which environment and shared document names share.
 pub fn check_app_name(name: &str) -> ApiResult<()> {
-    let ok = (1..=63).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "name {name:?}: use 1 to 63 lowercase letters, digits, '-' or '_', starting with a letter or digit"
-        ))
-        .with_code("bad_name"))
-    }
+    hush_store::check_environment_name(name)
+        .map_err(|rule| ApiError::bad_request(rule).with_code("bad_name"))
 }

@@ -5,6 +5,7 @@
 
 use axum::extract::State;
 use hush_core::{Table, Value, format_key_path, parse_key_path};
+use hush_store::App;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -13,7 +14,8 @@ use super::audit_event;
 use super::extract::{AppAccess, Editor, Path, Query};
 use super::history::{VersionPath, version_root};
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
 
 #[derive(Deserialize, IntoParams)]
 pub struct ValuesQuery {
@@ -24,8 +26,8 @@ pub struct ValuesQuery {
 /// `GET /apps/{app}/versions/{version}/values[?key=PATH]`: the leaves of a version (arrays and
 /// empty tables count as leaves), in document order, or the one leaf or table `key` names.
 #[utoipa::path(get, path = "/apps/{app}/versions/{version}/values", tag = "history",
-    params(("app" = String, Path), ("version" = i64, Path), ValuesQuery),
-    responses((status = 200, body = VersionValues), (status = "default", body = ErrorBody, description = "400 bad key path, 404 no such version or key")))]
+    params(("version" = i64, Path), ValuesQuery),
+    responses((status = 200, body = VersionValues), (status = "default", description = "400 bad key path, 404 no such version or key")))]
 pub async fn values(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Editor>,
@@ -63,10 +65,7 @@ pub async fn values(
             Leaf::new(path, value)
         })
         .collect();
-    state
-        .audit
-        .record(audit_event(&who, "secrets.reveal", Some(&app), detail))
-        .await?;
+    record_reveal(&state, &who, &app, detail).await?;
     Ok(axum::Json(VersionValues { version, values }))
 }
 
@@ -79,8 +78,8 @@ pub struct ValueDiffQuery {
 /// `GET /apps/{app}/diff/values?from=A&to=B`: what `GET /apps/{app}/diff` names, with the old
 /// and the new value of each path (version 0 is the empty document before version 1).
 #[utoipa::path(get, path = "/apps/{app}/diff/values", tag = "history",
-    params(("app" = String, Path), ValueDiffQuery),
-    responses((status = 200, body = ValueDiff), (status = "default", body = ErrorBody, description = "404 no such version")))]
+    params(ValueDiffQuery),
+    responses((status = 200, body = ValueDiff), (status = "default", description = "404 no such version")))]
 pub async fn value_diff(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Editor>,
@@ -106,15 +105,7 @@ pub async fn value_diff(
             });
         }
     }
-    state
-        .audit
-        .record(audit_event(
-            &who,
-            "secrets.reveal",
-            Some(&app),
-            json!({ "from": q.from, "to": q.to }),
-        ))
-        .await?;
+    record_reveal(&state, &who, &app, json!({ "from": q.from, "to": q.to })).await?;
     Ok(axum::Json(ValueDiff {
         from: q.from,
         to: q.to,
@@ -122,8 +113,22 @@ pub async fn value_diff(
     }))
 }
 
+/// Records that `who` was shown secret values of `app` (an app environment or a shared
+/// document); `detail` says which.
+pub(super) async fn record_reveal(
+    state: &AppState,
+    who: &Principal,
+    app: &App,
+    detail: serde_json::Value,
+) -> ApiResult<()> {
+    state
+        .audit
+        .record(audit_event(who, "secrets.reveal", Some(app), detail))
+        .await
+}
+
 /// The value at a TOML dotted key path, if there is one.
-fn find<'a>(root: &'a Table, path: &str) -> Option<&'a Value> {
+pub(super) fn find<'a>(root: &'a Table, path: &str) -> Option<&'a Value> {
     let segments = parse_key_path(path).ok()?;
     let (last, parents) = segments.split_last()?;
     let mut table = root;

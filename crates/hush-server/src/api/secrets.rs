@@ -21,8 +21,9 @@ use super::views::{Changes, Invalid, Keys, SecretsView, Validation, VersionView}
 use crate::audit::ReadKey;
 use crate::auth::Principal;
 use crate::envs::Current;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
+use crate::vault::Latest;
 use crate::{AppState, lint};
 
 const MAX_MESSAGE_CHARS: usize = 500;
@@ -40,8 +41,8 @@ pub(super) fn check_message(message: Option<&str>) -> ApiResult<()> {
 }
 
 /// The newest secrets: the app's own tokens, or an editor (audited as a reveal).
-#[utoipa::path(get, path = "/apps/{app}/secrets", tag = "secrets", params(("app" = String, Path)),
-    responses((status = 200, body = SecretsView), (status = "default", body = ErrorBody, description = "404 when the app has no secrets yet")))]
+#[utoipa::path(get, path = "/apps/{app}/secrets", tag = "secrets",
+    responses((status = 200, body = SecretsView), (status = "default", description = "404 when the app has no secrets yet")))]
 pub async fn read(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<EditorOrRunner>,
@@ -152,8 +153,8 @@ pub struct SaveBody {
 
 /// Saves a new version (editors). A stale `base_version` gets 409 with what was saved since;
 /// text identical to the newest version creates nothing (`"unchanged": true`).
-#[utoipa::path(put, path = "/apps/{app}/secrets", tag = "secrets", params(("app" = String, Path)), request_body = SaveBody,
-    responses((status = 200, body = VersionView), (status = "default", body = ErrorBody, description = "409 conflict (with `since`), 413 too_large, 422 invalid_toml or invalid_key (with line and column), 503 when nothing could be saved")))]
+#[utoipa::path(put, path = "/apps/{app}/secrets", tag = "secrets", request_body = SaveBody,
+    responses((status = 200, body = VersionView), (status = "default", description = "409 conflict (with `since`), 413 too_large, 422 invalid_toml or invalid_key (with line and column), 503 when nothing could be saved")))]
 pub async fn save(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Editor>,
@@ -165,16 +166,8 @@ pub async fn save(
     if let Some(merged) = crate::envs::effective_with_own(&state, &app, doc.root()).await? {
         super::environments::check_effective(&app, &merged)?;
     }
-    let saved = save_version(
-        &state,
-        &who,
-        &app,
-        body.base_version,
-        &doc,
-        body.message,
-        None,
-    )
-    .await?;
+    let edit = Edit::new(body.base_version, body.message);
+    let saved = save_version(&state, &who, &app, &doc, edit).await?;
     Ok(axum::Json(saved.into_view()))
 }
 
@@ -190,9 +183,42 @@ pub struct RollbackBody {
     pub(super) message: Option<String>,
 }
 
+impl RollbackBody {
+    /// The new version a rollback makes: on `base_version`, saying which version it restores
+    /// ("Rollback to version N" when no message is given).
+    pub(super) fn into_edit(self) -> Edit {
+        Edit {
+            base: self.base_version,
+            message: self
+                .message
+                .or_else(|| Some(format!("Rollback to version {}", self.version))),
+            restored_from: Some(self.version),
+        }
+    }
+}
+
+/// What a save says besides the text: the version it starts from, its message, and for a
+/// rollback the version whose text it restores.
+pub(super) struct Edit {
+    base: i64,
+    message: Option<String>,
+    restored_from: Option<i64>,
+}
+
+impl Edit {
+    /// A save of new text on top of `base` (0 for a document without versions yet).
+    pub(super) fn new(base: i64, message: Option<String>) -> Edit {
+        Edit {
+            base,
+            message,
+            restored_from: None,
+        }
+    }
+}
+
 /// Makes a new version with the text of an old one (editors); history is never rewritten.
-#[utoipa::path(post, path = "/apps/{app}/rollback", tag = "secrets", params(("app" = String, Path)), request_body = RollbackBody,
-    responses((status = 200, body = VersionView), (status = "default", body = ErrorBody, description = "404 no such version, 409 conflict")))]
+#[utoipa::path(post, path = "/apps/{app}/rollback", tag = "secrets", request_body = RollbackBody,
+    responses((status = 200, body = VersionView), (status = "default", description = "404 no such version, 409 conflict")))]
 pub async fn rollback(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Editor>,
@@ -202,19 +228,7 @@ pub async fn rollback(
     let record = super::history::get_version(&state, &app, body.version).await?;
     let text = state.vault.open(&app, &record)?;
     let doc = Document::parse_for_save(&text)?;
-    let message = body
-        .message
-        .or_else(|| Some(format!("Rollback to version {}", body.version)));
-    let saved = save_version(
-        &state,
-        &who,
-        &app,
-        body.base_version,
-        &doc,
-        message,
-        Some(body.version),
-    )
-    .await?;
+    let saved = save_version(&state, &who, &app, &doc, body.into_edit()).await?;
     Ok(axum::Json(saved.into_view()))
 }
 
@@ -242,19 +256,22 @@ impl Saved {
     }
 }
 
-/// Seals `doc` as version `base + 1` and stores it with its audit event in one transaction;
-/// refuses a stale base with what was saved since. Text identical to the newest version's
-/// creates nothing (an empty "+0 ~0 -0" version helps nobody). The cache and the watchers hear
-/// of the version only once it is committed.
+/// Seals `doc` as version `edit.base + 1` and stores it with its audit event in one
+/// transaction; refuses a stale base with what was saved since. Text identical to the newest
+/// version's creates nothing (an empty "+0 ~0 -0" version helps nobody). The cache and the
+/// watchers hear of the version only once it is committed.
 pub(super) async fn save_version(
     state: &AppState,
     who: &Principal,
     app: &App,
-    base: i64,
     doc: &Document,
-    message: Option<String>,
-    restored_from: Option<i64>,
+    edit: Edit,
 ) -> ApiResult<Saved> {
+    let Edit {
+        base,
+        message,
+        restored_from,
+    } = edit;
     state.audit.ensure_writable()?;
     let latest = state.vault.latest(state.store.as_ref(), app).await?;
     let latest_version = latest.as_ref().map_or(0, |l| l.version);
@@ -266,13 +283,7 @@ pub(super) async fn save_version(
     {
         return Ok(Saved::Unchanged(latest.meta.clone()));
     }
-    let previous = match &latest {
-        Some(l) => Document::parse(&l.text)
-            .map(|d| d.root().clone())
-            .unwrap_or_default(),
-        None => Table::default(),
-    };
-    let summary = serde_json::to_value(hush_core::diff(&previous, doc.root()))
+    let summary = serde_json::to_value(hush_core::diff(&saved_root(latest.as_deref()), doc.root()))
         .map_err(|_| ApiError::internal())?;
     let version = base + 1;
     let ciphertext = state.vault.seal(app, version, doc.text())?;
@@ -321,6 +332,14 @@ pub(super) async fn save_version(
     });
     Metrics::inc(&state.metrics.secret_saves);
     Ok(Saved::Created(meta))
+}
+
+/// The tree of the newest saved version (empty when there is none), to diff an edit against.
+fn saved_root(latest: Option<&Latest>) -> Table {
+    latest
+        .and_then(|l| Document::parse(&l.text).ok())
+        .map(Document::into_root)
+        .unwrap_or_default()
 }
 
 /// A save the database could not take: said plainly, with its reason, and that nothing changed.
@@ -401,8 +420,8 @@ async fn conflict(state: &AppState, app: &App, base: i64) -> ApiError {
 
 /// Key names and what becomes an environment variable, never values (any member may look):
 /// of the effective secrets, with the document each root key comes from.
-#[utoipa::path(get, path = "/apps/{app}/keys", tag = "secrets", params(("app" = String, Path)),
-    responses((status = 200, body = Keys), (status = "default", body = ErrorBody, description = "An error")))]
+#[utoipa::path(get, path = "/apps/{app}/keys", tag = "secrets",
+    responses((status = 200, body = Keys)))]
 pub async fn keys(
     State(state): State<AppState>,
     AppAccess { app, .. }: AppAccess<Viewer>,
@@ -443,7 +462,7 @@ pub struct ValidateBody {
 /// The editor's live check: the same rules as a save, the environment preview, warnings, and
 /// the key-level difference from the saved version. Nothing is stored.
 #[utoipa::path(post, path = "/validate", tag = "secrets", request_body = ValidateBody,
-    responses((status = 200, body = Validation), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = Validation)))]
 pub async fn validate(
     State(state): State<AppState>,
     who: Principal,
@@ -490,13 +509,7 @@ pub async fn validate(
         let app = member_app(&state, &who, name, Role::Editor).await?;
         let app = in_env(&state, app, body.env.as_deref()).await?;
         let latest = state.vault.latest(state.store.as_ref(), &app).await?;
-        let saved = match &latest {
-            Some(l) => Document::parse(&l.text)
-                .map(|d| d.root().clone())
-                .unwrap_or_default(),
-            None => Table::default(),
-        };
-        out.diff = Some(hush_core::diff(&saved, doc.root()).into());
+        out.diff = Some(hush_core::diff(&saved_root(latest.as_deref()), doc.root()).into());
         out.base_version = Some(latest.map_or(0, |l| l.version));
     }
     Ok(axum::Json(out))

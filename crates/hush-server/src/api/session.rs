@@ -19,7 +19,7 @@ use super::views::{
 use crate::AppState;
 use crate::auth::limiter::DEVICE_COOKIE;
 use crate::auth::{self, ClientIp, Principal, SESSION_COOKIE};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 
 #[derive(Deserialize, ToSchema)]
@@ -32,7 +32,7 @@ pub struct LoginBody {
 
 /// Whether the first owner still has to be created.
 #[utoipa::path(get, path = "/setup", tag = "session", security(()),
-    responses((status = 200, body = SetupStatus), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = SetupStatus)))]
 pub async fn setup_status(State(state): State<AppState>) -> ApiResult<axum::Json<SetupStatus>> {
     let users = state.store.user_count().await?;
     Ok(axum::Json(SetupStatus {
@@ -155,7 +155,7 @@ pub(super) async fn start_session(state: &AppState, user: &User) -> ApiResult<Re
 
 /// Signs in to the panel: a session cookie (HttpOnly, SameSite=Strict) and the CSRF token.
 #[utoipa::path(post, path = "/auth/login", tag = "session", security(()), request_body = LoginBody,
-    responses((status = 200, body = SessionView), (status = "default", body = ErrorBody, description = "401 bad_credentials or no_owner, 429 rate_limited (with Retry-After)")))]
+    responses((status = 200, body = SessionView), (status = "default", description = "401 bad_credentials or no_owner, 429 rate_limited (with Retry-After)")))]
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -168,7 +168,7 @@ pub async fn login(
 
 /// Ends this panel session.
 #[utoipa::path(post, path = "/auth/logout", tag = "session",
-    responses((status = 204, description = "Signed out"), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 204, description = "Signed out")))]
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -181,14 +181,19 @@ pub async fn logout(
         .audit
         .record(super::audit_event(&who, "auth.logout", None, json!({})))
         .await?;
-    Ok((
+    Ok(signed_out(&state))
+}
+
+/// The answer to a sign-out: no content, and the browser forgets its session cookie.
+fn signed_out(state: &AppState) -> Response {
+    (
         [(
             header::SET_COOKIE,
             auth::clear_session_cookie(state.config.secure_cookies),
         )],
         StatusCode::NO_CONTENT,
     )
-        .into_response())
+        .into_response()
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -201,7 +206,7 @@ pub struct LogoutAllQuery {
 /// Ends every session of the caller, on every device; their watch streams end too. With
 /// `revoke_tokens=true`, every personal token of theirs is revoked as well.
 #[utoipa::path(post, path = "/auth/logout-all", tag = "session", params(LogoutAllQuery),
-    responses((status = 204, description = "Signed out everywhere"), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 204, description = "Signed out everywhere")))]
 pub async fn logout_all(
     State(state): State<AppState>,
     who: Principal,
@@ -226,19 +231,12 @@ pub async fn logout_all(
         )
         .await?;
     state.apply_event(&StoreEvent::SessionsRevoked { user_id: user.id });
-    Ok((
-        [(
-            header::SET_COOKIE,
-            auth::clear_session_cookie(state.config.secure_cookies),
-        )],
-        StatusCode::NO_CONTENT,
-    )
-        .into_response())
+    Ok(signed_out(&state))
 }
 
 /// Who the caller is.
 #[utoipa::path(get, path = "/me", tag = "session",
-    responses((status = 200, body = Me), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = Me)))]
 pub async fn me(State(state): State<AppState>, who: Principal) -> axum::Json<Me> {
     axum::Json(match &who {
         Principal::User { user, .. } => Me {
@@ -282,7 +280,7 @@ pub struct TokenLoginBody {
 
 /// `hush login`: trades a name and password for a personal access token, shown once.
 #[utoipa::path(post, path = "/auth/token", tag = "session", security(()), request_body = TokenLoginBody,
-    responses((status = 201, body = CreatedToken), (status = "default", body = ErrorBody, description = "401 bad_credentials or no_owner, 429 rate_limited")))]
+    responses((status = 201, body = CreatedToken), (status = "default", description = "401 bad_credentials or no_owner, 429 rate_limited")))]
 pub async fn create_personal_token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -350,7 +348,7 @@ fn dead_link() -> ApiError {
 /// What a one-time link is for (the join page shows it before the form is sent). The token
 /// travels in the body, never in a URL.
 #[utoipa::path(post, path = "/auth/link", tag = "session", security(()), request_body = LinkBody,
-    responses((status = 200, body = LinkInfo), (status = "default", body = ErrorBody, description = "404 when the link is unknown, used or expired")))]
+    responses((status = 200, body = LinkInfo), (status = "default", description = "404 when the link is unknown, used or expired")))]
 pub async fn link_info(
     State(state): State<AppState>,
     Json(body): Json<LinkBody>,
@@ -388,7 +386,7 @@ pub struct AcceptBody {
 /// Uses a one-time link: the first-run setup link creates the owner; an invitation creates a
 /// member with the role it was made for. Signs the new person in.
 #[utoipa::path(post, path = "/auth/accept", tag = "session", security(()), request_body = AcceptBody,
-    responses((status = 200, body = SessionView), (status = "default", body = ErrorBody, description = "400 bad_name or password rules, 404 dead link, 409 name taken")))]
+    responses((status = 200, body = SessionView), (status = "default", description = "400 bad_name or password rules, 404 dead link, 409 name taken")))]
 pub async fn accept_invite(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

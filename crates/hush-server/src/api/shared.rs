@@ -10,18 +10,20 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use hush_core::Document;
-use hush_store::{App, NewApp, Role, StoreError, effective_role, now_millis};
+use hush_store::{App, Role, StoreError, effective_role};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
 use super::audit_event;
 use super::extract::{Json, Path, Query, role_on_app, roles_by_app};
+use super::reveal::record_reveal;
+use super::secrets::{Edit, save_version};
 use super::views::{DiffView, VersionView, Versions};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::envs;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 /// The shared document named `name`, or a 404 that names it (a 400 for a name no document can
 /// have).
@@ -86,7 +88,7 @@ pub struct SharedDocs {
 
 /// Every shared document (any member).
 #[utoipa::path(get, path = "/shared", tag = "shared",
-    responses((status = 200, body = SharedDocs), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = SharedDocs)))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -120,7 +122,7 @@ pub struct CreateSharedBody {
 /// Creates a shared document, with its first version when `toml` is given (owners). Its name
 /// may not be an app's.
 #[utoipa::path(post, path = "/shared", tag = "shared", request_body = CreateSharedBody,
-    responses((status = 201, body = SharedDocView), (status = "default", body = ErrorBody, description = "400 bad_name, 409 name taken, 422 invalid_toml")))]
+    responses((status = 201, body = SharedDocView), (status = "default", description = "400 bad_name, 409 name taken, 422 invalid_toml")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -134,20 +136,10 @@ pub async fn create(
         .as_deref()
         .map(Document::parse_for_save)
         .transpose()?;
-    let id = super::apps::new_id();
-    let (_, key) = state.vault.new_app_key(id);
     let doc = state
         .store
         .create_shared_doc(
-            NewApp {
-                id,
-                name: body.name.clone(),
-                wrapped_key: key.wrapped_key,
-                key_id: key.key_id,
-                created_by: Some(user.id),
-                created_at: now_millis(),
-                launch: None,
-            },
+            super::apps::new_app(&state, &body.name, user.id, None),
             audit_event(
                 &who,
                 "shared.create",
@@ -155,24 +147,12 @@ pub async fn create(
                 json!({ "document": body.name }),
             ),
         )
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(m) => ApiError::conflict(m),
-            e => e.into(),
-        })?;
+        .await?;
     let mut version = 0;
     let mut updated_at = None;
     if let Some(doc_text) = first {
-        let saved = super::secrets::save_version(
-            &state,
-            &who,
-            &handle(&doc),
-            0,
-            &doc_text,
-            body.message,
-            None,
-        )
-        .await?;
+        let first = Edit::new(0, body.message);
+        let saved = save_version(&state, &who, &handle(&doc), &doc_text, first).await?;
         version = saved.meta().version;
         updated_at = Some(saved.meta().created_at);
     }
@@ -204,8 +184,8 @@ pub struct SharedDocDetail {
 }
 
 /// One shared document: key names and masked values for any member, the text for its editors.
-#[utoipa::path(get, path = "/shared/{doc}", tag = "shared", params(("doc" = String, Path)),
-    responses((status = 200, body = SharedDocDetail), (status = "default", body = ErrorBody, description = "404 no such document")))]
+#[utoipa::path(get, path = "/shared/{doc}", tag = "shared",
+    responses((status = 200, body = SharedDocDetail), (status = "default", description = "404 no such document")))]
 pub async fn show(
     State(state): State<AppState>,
     who: Principal,
@@ -221,31 +201,37 @@ pub async fn show(
         None => Document::parse("").map_err(|_| ApiError::internal())?,
     };
     let users = state.store.including(doc.id).await?;
-    let toml = if role >= Role::Editor && latest.is_some() {
-        state.audit.ensure_writable()?;
-        state
-            .audit
-            .record(audit_event(
-                &who,
-                "secrets.reveal",
-                Some(&doc),
-                json!({ "shared": true, "version": latest.as_ref().map(|l| l.version) }),
-            ))
-            .await?;
-        Some(parsed.text().to_owned())
-    } else {
-        None
+    let toml = match &latest {
+        Some(l) => text_for_editors(&state, &who, &doc, role, l.version, &parsed).await?,
+        None => None,
     };
     Ok(axum::Json(SharedDocDetail {
         name: doc.name.clone(),
         version: latest.as_ref().map_or(0, |l| l.version),
         keys: parsed.key_paths(),
-        masked: serde_json::to_value(hush_core::masked(parsed.root()))
-            .map_err(|_| ApiError::internal())?,
+        masked: hush_core::masked(parsed.root()),
         included_by: users.iter().map(|u| u.label()).collect(),
         role,
         toml,
     }))
+}
+
+/// The text of version `version` of `doc` for the document's editors (audited as a reveal);
+/// none for its viewers.
+async fn text_for_editors(
+    state: &AppState,
+    who: &Principal,
+    doc: &App,
+    role: Role,
+    version: i64,
+    parsed: &Document,
+) -> ApiResult<Option<String>> {
+    if role < Role::Editor {
+        return Ok(None);
+    }
+    let detail = json!({ "shared": true, "version": version });
+    record_reveal(state, who, doc, detail).await?;
+    Ok(Some(parsed.text().to_owned()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -262,8 +248,8 @@ pub struct SaveSharedBody {
 /// Saves a new version of a shared document (editors). Refused (422 `invalid_effective`,
 /// naming the environment) when an environment that includes it would get invalid effective
 /// secrets; 409 on a stale base. Every running copy of every including environment gets it.
-#[utoipa::path(put, path = "/shared/{doc}", tag = "shared", params(("doc" = String, Path)), request_body = SaveSharedBody,
-    responses((status = 200, body = VersionView), (status = "default", body = ErrorBody, description = "404, 409 conflict, 422 invalid_toml or invalid_effective")))]
+#[utoipa::path(put, path = "/shared/{doc}", tag = "shared", request_body = SaveSharedBody,
+    responses((status = 200, body = VersionView), (status = "default", description = "404, 409 conflict, 422 invalid_toml or invalid_effective")))]
 pub async fn save(
     State(state): State<AppState>,
     who: Principal,
@@ -273,17 +259,10 @@ pub async fn save(
     let (doc, _) = doc_access(&state, &who, &name, Role::Editor).await?;
     super::secrets::check_message(body.message.as_deref())?;
     let parsed = Document::parse_for_save(&body.toml)?;
-    let saved = save_checked(
-        &state,
-        &who,
-        &doc,
-        body.base_version,
-        &parsed,
-        body.message,
-        None,
-    )
-    .await?;
-    Ok(axum::Json(saved))
+    let edit = Edit::new(body.base_version, body.message);
+    Ok(axum::Json(
+        save_checked(&state, &who, &doc, &parsed, edit).await?,
+    ))
 }
 
 /// Saves `parsed` as `doc`'s next version after checking that every including environment's
@@ -293,10 +272,8 @@ async fn save_checked(
     state: &AppState,
     who: &Principal,
     doc: &App,
-    base_version: i64,
     parsed: &Document,
-    message: Option<String>,
-    restored_from: Option<i64>,
+    edit: Edit,
 ) -> ApiResult<VersionView> {
     for user in state.store.including(doc.id).await? {
         let app = state
@@ -307,16 +284,7 @@ async fn save_checked(
         let merged = envs::effective_with(state, &app, doc.id, parsed.root()).await?;
         super::environments::check_effective(&app, &merged)?;
     }
-    let saved = super::secrets::save_version(
-        state,
-        who,
-        &handle(doc),
-        base_version,
-        parsed,
-        message,
-        restored_from,
-    )
-    .await?;
+    let saved = save_version(state, who, &handle(doc), parsed, edit).await?;
     // The store moved every including environment on in the save's transaction.
     for user in state.store.including(doc.id).await? {
         super::environments::announce(state, &user.env);
@@ -326,8 +294,8 @@ async fn save_checked(
 
 /// Deletes a shared document and its history (owners). Refused (409) while an environment
 /// includes it, naming them.
-#[utoipa::path(delete, path = "/shared/{doc}", tag = "shared", params(("doc" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = "default", body = ErrorBody, description = "404, 409 still included")))]
+#[utoipa::path(delete, path = "/shared/{doc}", tag = "shared",
+    responses((status = 204, description = "Deleted"), (status = "default", description = "404, 409 still included")))]
 pub async fn remove(
     State(state): State<AppState>,
     who: Principal,
@@ -351,8 +319,8 @@ pub async fn remove(
 
 /// A shared document's history, newest first (any member).
 #[utoipa::path(get, path = "/shared/{doc}/versions", tag = "shared",
-    params(("doc" = String, Path), super::history::Page),
-    responses((status = 200, body = Versions), (status = "default", body = ErrorBody, description = "404 no such document")))]
+    params(super::history::Page),
+    responses((status = 200, body = Versions), (status = "default", description = "404 no such document")))]
 pub async fn versions(
     State(state): State<AppState>,
     who: Principal,
@@ -360,11 +328,9 @@ pub async fn versions(
     Query(page): Query<super::history::Page>,
 ) -> ApiResult<axum::Json<Versions>> {
     let (doc, _) = doc_access(&state, &who, &name, Role::Viewer).await?;
-    let (before, limit) = page.bounds();
-    let versions = state.store.list_versions(doc.id, before, limit).await?;
-    Ok(axum::Json(Versions {
-        versions: versions.iter().map(VersionView::new).collect(),
-    }))
+    Ok(axum::Json(
+        super::history::versions_of(&state, &handle(&doc), &page).await?,
+    ))
 }
 
 /// `/shared/{doc}/versions/{version}`.
@@ -406,8 +372,8 @@ async fn get_version(
 /// One version of a shared document: key names and masked values for any member, the text for
 /// editors (audited as a reveal).
 #[utoipa::path(get, path = "/shared/{doc}/versions/{version}", tag = "shared",
-    params(("doc" = String, Path), ("version" = i64, Path)),
-    responses((status = 200, body = SharedVersionText), (status = "default", body = ErrorBody, description = "404 no such document or version")))]
+    params(("version" = i64, Path)),
+    responses((status = 200, body = SharedVersionText), (status = "default", description = "404 no such document or version")))]
 pub async fn version(
     State(state): State<AppState>,
     who: Principal,
@@ -417,34 +383,19 @@ pub async fn version(
     let record = get_version(&state, &doc, version).await?;
     let text = state.vault.open(&handle(&doc), &record)?;
     let parsed = Document::parse(&text).map_err(|_| ApiError::internal())?;
-    let toml = if role >= Role::Editor {
-        state.audit.ensure_writable()?;
-        state
-            .audit
-            .record(audit_event(
-                &who,
-                "secrets.reveal",
-                Some(&doc),
-                json!({ "shared": true, "version": version }),
-            ))
-            .await?;
-        Some(parsed.text().to_owned())
-    } else {
-        None
-    };
+    let toml = text_for_editors(&state, &who, &doc, role, version, &parsed).await?;
     Ok(axum::Json(SharedVersionText {
         version: VersionView::new(&record.meta),
         keys: parsed.key_paths(),
-        masked: serde_json::to_value(hush_core::masked(parsed.root()))
-            .map_err(|_| ApiError::internal())?,
+        masked: hush_core::masked(parsed.root()),
         toml,
     }))
 }
 
 /// Key-level difference between two versions of a shared document; names only (any member).
 #[utoipa::path(get, path = "/shared/{doc}/diff", tag = "shared",
-    params(("doc" = String, Path), super::history::DiffQuery),
-    responses((status = 200, body = DiffView), (status = "default", body = ErrorBody, description = "404 no such document or version")))]
+    params(super::history::DiffQuery),
+    responses((status = 200, body = DiffView), (status = "default", description = "404 no such document or version")))]
 pub async fn diff(
     State(state): State<AppState>,
     who: Principal,
@@ -468,9 +419,9 @@ pub async fn diff(
 /// never rewritten. Checked and delivered like a save: refused (422 `invalid_effective`) when an
 /// including environment's effective secrets would be invalid, 409 on a stale base, and every
 /// running copy of every including environment gets it.
-#[utoipa::path(post, path = "/shared/{doc}/rollback", tag = "shared", params(("doc" = String, Path)),
+#[utoipa::path(post, path = "/shared/{doc}/rollback", tag = "shared",
     request_body = super::secrets::RollbackBody,
-    responses((status = 200, body = VersionView), (status = "default", body = ErrorBody, description = "404 no such version, 409 conflict, 422 invalid_effective")))]
+    responses((status = 200, body = VersionView), (status = "default", description = "404 no such version, 409 conflict, 422 invalid_effective")))]
 pub async fn rollback(
     State(state): State<AppState>,
     who: Principal,
@@ -482,18 +433,7 @@ pub async fn rollback(
     let record = get_version(&state, &doc, body.version).await?;
     let text = state.vault.open(&handle(&doc), &record)?;
     let parsed = Document::parse_for_save(&text)?;
-    let message = body
-        .message
-        .or_else(|| Some(format!("Rollback to version {}", body.version)));
-    let saved = save_checked(
-        &state,
-        &who,
-        &doc,
-        body.base_version,
-        &parsed,
-        message,
-        Some(body.version),
-    )
-    .await?;
-    Ok(axum::Json(saved))
+    Ok(axum::Json(
+        save_checked(&state, &who, &doc, &parsed, body.into_edit()).await?,
+    ))
 }

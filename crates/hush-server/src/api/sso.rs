@@ -20,7 +20,7 @@ use super::views::CreatedToken;
 use crate::AppState;
 use crate::auth::sso::{Identity, Refusal, Return, Sso};
 use crate::auth::{self, ClientIp, Principal};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 /// The cookie that ties a sign-in's `state` to the browser that started it (login CSRF).
 const STATE_COOKIE: &str = "hush_sso_state";
@@ -38,7 +38,7 @@ pub struct SsoInfo {
 
 /// What the sign-in page offers: single sign-on (and with which provider), passwords.
 #[utoipa::path(get, path = "/auth/sso", tag = "session", security(()),
-    responses((status = 200, body = SsoInfo), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = SsoInfo)))]
 pub async fn info(State(state): State<AppState>) -> axum::Json<SsoInfo> {
     axum::Json(SsoInfo {
         enabled: state.sso.is_some(),
@@ -82,7 +82,7 @@ fn sso(state: &AppState) -> ApiResult<&Sso> {
 /// stay on the servers' database, sealed (ten minutes, single use); a cookie ties the state to
 /// this browser.
 #[utoipa::path(get, path = "/auth/sso/start", tag = "session", security(()), params(StartQuery),
-    responses((status = 303, description = "To the identity provider"), (status = "default", body = ErrorBody, description = "404 sso_off; 502 when the provider cannot be reached (an HTML page)")))]
+    responses((status = 303, description = "To the identity provider"), (status = "default", description = "404 sso_off; 502 when the provider cannot be reached (an HTML page)")))]
 pub async fn start(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -114,7 +114,7 @@ pub async fn start(
 /// answers with the provider's address for the page to go to (a form could not: the panel's
 /// `form-action 'self'` also covers where a form's answer redirects).
 #[utoipa::path(post, path = "/auth/sso/start", tag = "session", security(()), request_body = StartBody,
-    responses((status = 200, body = StartView), (status = "default", body = ErrorBody, description = "404 sso_off; 502 sso_provider_unreachable")))]
+    responses((status = 200, body = StartView), (status = "default", description = "404 sso_off; 502 sso_provider_unreachable")))]
 pub async fn start_invited(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -184,7 +184,7 @@ pub struct CallbackQuery {
 /// the member, and starts a panel session (or hands `hush login --sso` a one-time code).
 /// Refusals are HTML pages saying why, audited, and create nothing.
 #[utoipa::path(get, path = "/auth/sso/callback", tag = "session", security(()), params(CallbackQuery),
-    responses((status = 303, description = "Signed in: to the panel (with the session cookie) or to hush login's listener"), (status = 400, description = "Refused: an HTML page saying why"), (status = 403, description = "Refused: an HTML page saying why"), (status = 502, description = "The provider cannot be reached"), (status = "default", body = ErrorBody, description = "404 sso_off")))]
+    responses((status = 303, description = "Signed in: to the panel (with the session cookie) or to hush login's listener"), (status = 400, description = "Refused: an HTML page saying why"), (status = 403, description = "Refused: an HTML page saying why"), (status = 502, description = "The provider cannot be reached"), (status = "default", description = "404 sso_off")))]
 pub async fn callback(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -440,7 +440,7 @@ async fn link_identity(state: &AppState, user: &User, identity: &Identity) -> Ap
 
 /// The single sign-on identity your account is linked to (`null`: none).
 #[utoipa::path(get, path = "/account/sso", tag = "session",
-    responses((status = 200, body = Option<SsoIdentity>), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = Option<SsoIdentity>)))]
 pub async fn linked(
     State(state): State<AppState>,
     who: Principal,
@@ -527,7 +527,7 @@ pub struct ExchangeBody {
 
 /// `hush login --sso`: trades the one-time code (a minute, single use) for a personal token.
 #[utoipa::path(post, path = "/auth/sso/exchange", tag = "session", security(()), request_body = ExchangeBody,
-    responses((status = 201, body = CreatedToken), (status = "default", body = ErrorBody, description = "401 bad_code")))]
+    responses((status = 201, body = CreatedToken), (status = "default", description = "401 bad_code")))]
 pub async fn exchange(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

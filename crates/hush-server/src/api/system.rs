@@ -5,11 +5,11 @@ use hush_store::{WriteHealth, now_millis};
 
 use super::views::{Health, Ready};
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 /// Alive (answers without touching the database).
 #[utoipa::path(get, path = "/health", tag = "system", security(()),
-    responses((status = 200, body = Health), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = Health)))]
 pub async fn health() -> axum::Json<Health> {
     axum::Json(Health {
         status: "ok",
@@ -21,7 +21,7 @@ pub async fn health() -> axum::Json<Health> {
 /// failed write, a small probe write says whether writes work again (a full disk was freed),
 /// so readiness comes back by itself.
 #[utoipa::path(get, path = "/ready", tag = "system", security(()),
-    responses((status = 200, body = Ready), (status = "default", body = ErrorBody, description = "503 with the reason")))]
+    responses((status = 200, body = Ready), (status = "default", description = "503 with the reason")))]
 pub async fn ready(State(state): State<AppState>) -> ApiResult<axum::Json<Ready>> {
     state.store.user_count().await.map_err(|err| {
         tracing::warn!(error = %err, "readiness: database not answering");

@@ -14,7 +14,7 @@ use super::extract::{Json, Path, Query, member_app, role_on_app};
 use super::views::{CreatedToken, TokenView, Tokens};
 use crate::AppState;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 /// Ten years: a longer expiry is no expiry, and says so.
 const MAX_EXPIRY_DAYS: u32 = 3650;
@@ -36,7 +36,7 @@ pub struct CreateTokenBody {
 
 /// Creates a token: your own personal token, or an app token (editors).
 #[utoipa::path(post, path = "/tokens", tag = "tokens", request_body = CreateTokenBody,
-    responses((status = 201, body = CreatedToken), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 201, body = CreatedToken)))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -146,7 +146,7 @@ pub struct ListQuery {
 /// An app's tokens (`?app=NAME`, any member), or else the caller's own personal tokens; only
 /// tokens that still work (not revoked, not expired).
 #[utoipa::path(get, path = "/tokens", tag = "tokens", params(ListQuery),
-    responses((status = 200, body = Tokens), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, body = Tokens)))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -198,7 +198,7 @@ pub async fn list(
 /// Revokes a token at once on every server, ending its watch streams: your own personal
 /// tokens, app tokens as an editor, anything as an owner.
 #[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens", params(("id" = i64, Path)),
-    responses((status = 204, description = "Revoked"), (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 204, description = "Revoked")))]
 pub async fn revoke(
     State(state): State<AppState>,
     who: Principal,

@@ -15,7 +15,7 @@ use hush_store::Role;
 use super::extract::{AppAccess, ViewerOrRunner, require_on_app};
 use crate::AppState;
 use crate::auth::{Credential, Principal};
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::ApiResult;
 use crate::hub::Revoked;
 
 /// Server-Sent Events: a `version` event (`id` = version, data `{"app", "env", "version"}`) for
@@ -26,9 +26,7 @@ use crate::hub::Revoked;
 /// (token revoked, member removed, signed out everywhere, the member's role on the app set
 /// to `none`), the app is deleted, or the server stops.
 #[utoipa::path(get, path = "/apps/{app}/watch", tag = "watch",
-    params(("app" = String, Path)),
-    responses((status = 200, content_type = "text/event-stream", description = "The event stream"),
-        (status = "default", body = ErrorBody, description = "An error")))]
+    responses((status = 200, content_type = "text/event-stream", description = "The event stream")))]
 pub async fn watch(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<ViewerOrRunner>,

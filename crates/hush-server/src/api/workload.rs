@@ -21,7 +21,7 @@ use super::extract::{AppAccess, Json, Owner, Path};
 use crate::AppState;
 use crate::auth::ClientIp;
 use crate::auth::workload::{Refusal, claimed_issuer};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult};
 
 /// App tokens from an exchange live this long unless the trust says otherwise.
 const DEFAULT_TOKEN_MINUTES: i64 = 15;
@@ -61,8 +61,8 @@ pub struct WorkloadTrusts {
 }
 
 /// The issuers this app trusts (owners).
-#[utoipa::path(get, path = "/apps/{app}/workload-trusts", tag = "workload", params(("app" = String, Path)),
-    responses((status = 200, body = WorkloadTrusts), (status = "default", body = ErrorBody, description = "An error")))]
+#[utoipa::path(get, path = "/apps/{app}/workload-trusts", tag = "workload",
+    responses((status = 200, body = WorkloadTrusts)))]
 pub async fn list(
     State(state): State<AppState>,
     AppAccess { app, .. }: AppAccess<Owner>,
@@ -107,9 +107,9 @@ fn check_url(field: &str, url: &str) -> ApiResult<()> {
 /// Trusts an issuer's tokens for this app (owners). Conditions are required: many workloads
 /// share an issuer (every GitHub repository uses the same one), and the audience is chosen by
 /// the workload itself.
-#[utoipa::path(post, path = "/apps/{app}/workload-trusts", tag = "workload", params(("app" = String, Path)),
+#[utoipa::path(post, path = "/apps/{app}/workload-trusts", tag = "workload",
     request_body = AddTrustBody,
-    responses((status = 201, body = WorkloadTrustView), (status = "default", body = ErrorBody, description = "400 says which field is wrong")))]
+    responses((status = 201, body = WorkloadTrustView), (status = "default", description = "400 says which field is wrong")))]
 pub async fn add(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Owner>,
@@ -183,8 +183,8 @@ pub struct TrustPath {
 /// Stops trusting an issuer's tokens for this app (owners). App tokens already given keep
 /// working until they expire (revoke them in the app's tokens).
 #[utoipa::path(delete, path = "/apps/{app}/workload-trusts/{id}", tag = "workload",
-    params(("app" = String, Path), ("id" = i64, Path)),
-    responses((status = 204, description = "Removed"), (status = "default", body = ErrorBody, description = "An error")))]
+    params(("id" = i64, Path)),
+    responses((status = 204, description = "Removed")))]
 pub async fn remove(
     State(state): State<AppState>,
     AppAccess { who, app, .. }: AppAccess<Owner>,
@@ -232,7 +232,7 @@ pub struct WorkloadToken {
 /// `workload_bad_signature`, `workload_expired`, `workload_wrong_audience`,
 /// `workload_claims_mismatch`, `workload_replayed`, `workload_bad_token`) and are audited.
 #[utoipa::path(post, path = "/auth/workload", tag = "workload", security(()), request_body = ExchangeBody,
-    responses((status = 201, body = WorkloadToken), (status = "default", body = ErrorBody, description = "401 with the reason; 502 workload_issuer_unavailable")))]
+    responses((status = 201, body = WorkloadToken), (status = "default", description = "401 with the reason; 502 workload_issuer_unavailable")))]
 pub async fn exchange(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -2,10 +2,9 @@
 // end), your personal access tokens (list, create, revoke), and signing out everywhere with
 // the choice to revoke those tokens too.
 
-import { del, get, post, setCsrf } from './api.js';
-import { ago, busy, copyField, dataTable, errorBox, field, fullTime, h, replace, toast } from './dom.js';
+import { del, get, getOrSay, post, setCsrf } from './api.js';
+import { ago, busy, capitalize, copyField, dataTable, errorBox, field, fullTime, h, replace, toast } from './dom.js';
 import { confirmDialog } from './modal.js';
-import { capitalize } from './auth.js';
 
 export function accountView(ctx, { afterSignOut }) {
   const view = h('section', { class: 'page' },
@@ -63,8 +62,7 @@ function passwordCard(ctx) {
         toast('Password changed. Your other sessions have ended.');
       } catch (err) {
         if (err.code === 'bad_credentials') {
-          current.setError('That is not your current password.');
-          current.input.focus();
+          current.refuse('That is not your current password.');
         } else {
           error.show(`The password was not changed: ${capitalize(err.message)}`);
         }
@@ -93,14 +91,9 @@ function tokensCard() {
   const form = h('form', { class: 'stack', novalidate: true }, name.wrap, days.wrap, error.el, h('div', { class: 'form-submit' }, submit));
 
   async function load() {
-    let tokens;
-    try {
-      tokens = (await get('/tokens')).tokens;
-      loadError.show(null);
-    } catch (err) {
-      loadError.show(`Could not load your tokens: ${err.message}`);
-      return;
-    }
+    const answer = await getOrSay('/tokens', loadError, 'your tokens');
+    if (!answer) return;
+    const { tokens } = answer;
     if (tokens.length === 0) {
       replace(table, h('p', { class: 'muted' }, 'You have no personal tokens.'));
       return;

@@ -77,6 +77,22 @@ export const put = (path, body) => api('PUT', path, body);
 export const patch = (path, body) => api('PATCH', path, body);
 export const del = (path) => api('DELETE', path);
 
+/**
+ * GETs `path` for one part of a page: `box` (an errorBox) is cleared when it loads, and says
+ * "Could not load WHAT: why" when it does not (the answer is then null, and the part keeps
+ * what it showed).
+ */
+export async function getOrSay(path, box, what) {
+  try {
+    const answer = await get(path);
+    box.show(null);
+    return answer;
+  } catch (err) {
+    box.show(`Could not load ${what}: ${err.message}`);
+    return null;
+  }
+}
+
 /** `/apps/NAME…` with the name escaped. */
 export function appPath(app, rest = '') {
   return `/apps/${encodeURIComponent(app)}${rest}`;

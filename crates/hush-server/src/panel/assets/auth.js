@@ -2,7 +2,7 @@
 // (/join#TOKEN). The token comes from the link's fragment and goes only into a request body.
 
 import { get, post } from './api.js';
-import { busy, errorBox, field, h } from './dom.js';
+import { busy, capitalize, errorBox, field, h } from './dom.js';
 
 function brand() {
   return h('div', { class: 'auth-brand' },
@@ -21,16 +21,8 @@ export function loginView(ctx, { needsSetup }) {
     error.show(null);
     name.setError(null);
     password.setError(null);
-    if (!name.input.value.trim()) {
-      name.setError('Enter your name.');
-      name.input.focus();
-      return;
-    }
-    if (!password.input.value) {
-      password.setError('Enter your password.');
-      password.input.focus();
-      return;
-    }
+    if (!name.input.value.trim()) return name.refuse('Enter your name.');
+    if (!password.input.value) return password.refuse('Enter your password.');
     await busy(submit, 'Signing in…', async () => {
       try {
         const result = await post('/auth/login', { name: name.input.value.trim(), password: password.input.value });
@@ -105,17 +97,17 @@ export function linkView(ctx, kind, token) {
     event.preventDefault();
     for (const f of [name, password, confirm]) f.setError(null);
     error.show(null);
-    if (!name.input.value.trim()) return fail(name, 'Choose a name.');
-    if ([...password.input.value].length < 10) return fail(password, 'Use at least 10 characters.');
-    if (password.input.value !== confirm.input.value) return fail(confirm, 'The two passwords differ; type the same password twice.');
+    if (!name.input.value.trim()) return name.refuse('Choose a name.');
+    if ([...password.input.value].length < 10) return password.refuse('Use at least 10 characters.');
+    if (password.input.value !== confirm.input.value) return confirm.refuse('The two passwords differ; type the same password twice.');
     await busy(submit, setup ? 'Creating…' : 'Joining…', async () => {
       try {
         const result = await post('/auth/accept', { token, name: name.input.value.trim(), password: password.input.value });
         ctx.signedIn(result);
         ctx.navigate('/', { replace: true });
       } catch (err) {
-        if (err.code === 'bad_name' || err.status === 409) fail(name, capitalize(err.message));
-        else if (/^password/.test(err.message)) fail(password, capitalize(err.message.replace(/^password:\s*/, '')));
+        if (err.code === 'bad_name' || err.status === 409) name.refuse(capitalize(err.message));
+        else if (/^password/.test(err.message)) password.refuse(capitalize(err.message.replace(/^password:\s*/, '')));
         else error.show(capitalize(err.message));
       }
     });
@@ -156,12 +148,3 @@ export function linkView(ctx, kind, token) {
     h('div', { class: 'card auth-card' }, brand(), h('h1', {}, title), about, sso, form));
 }
 
-function fail(f, message) {
-  f.setError(message);
-  f.input.focus();
-}
-
-export function capitalize(text) {
-  const s = String(text || '');
-  return s.charAt(0).toUpperCase() + s.slice(1);
-}

@@ -76,7 +76,7 @@ export function ago(ms) {
   return h('time', { datetime: new Date(ms).toISOString(), title: fullTime(ms) }, timeAgo(ms));
 }
 
-/** A labelled form field: returns { wrap, input, error, setError(msg) }. */
+/** A labelled form field: returns { wrap, input, error, setError(msg), refuse(msg) }. */
 export function field({ label, input, help, optional }) {
   const id = input.id || newId('f');
   input.id = id;
@@ -101,7 +101,12 @@ export function field({ label, input, help, optional }) {
       input.removeAttribute('aria-invalid');
     }
   };
-  return { wrap, input, error, setError };
+  // What a refused value gets: the reason under the field, and the focus.
+  const refuse = (message) => {
+    setError(message);
+    input.focus();
+  };
+  return { wrap, input, error, setError, refuse };
 }
 
 /** A box that shows an error (or nothing) where it happened. */
@@ -193,6 +198,11 @@ export function tableRow(columns, row) {
     }, cell)));
 }
 
+export function capitalize(text) {
+  const s = String(text || '');
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
 /** Wraps a button's async action: disables it and shows `busy` text meanwhile. */
 export async function busy(button, text, action) {
   const label = button.textContent;
@@ -206,4 +216,28 @@ export async function busy(button, text, action) {
     button.removeAttribute('aria-busy');
     button.textContent = label;
   }
+}
+
+/**
+ * Makes `form` create something named in the `name` field: an empty name is refused with
+ * `emptyMessage`, else `create(name)` runs while `submit` says "Creating…". A name the server
+ * refuses (bad_name, 400, 409) is refused under the field; any other failure goes to `error`
+ * after `failed`.
+ */
+export function onCreateNamed({ form, name, error, submit, emptyMessage, failed, create }) {
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    name.setError(null);
+    error.show(null);
+    const wanted = name.input.value.trim();
+    if (!wanted) return name.refuse(emptyMessage);
+    await busy(submit, 'Creating…', async () => {
+      try {
+        await create(wanted);
+      } catch (err) {
+        if (err.code === 'bad_name' || err.status === 409 || err.status === 400) name.refuse(capitalize(err.message));
+        else error.show(`${failed}: ${err.message}`);
+      }
+    });
+  });
 }

@@ -2,11 +2,62 @@
 // scrolling, checked as you type by POST /api/v1/validate (the server's own save rules), with
 // the error's line and column marked; and the preview of what a save would do.
 
-import { h, newId, replace } from './dom.js';
+import { errorBox, field, h, newId, replace } from './dom.js';
 import { post } from './api.js';
 
 const PARSE_PREFIX = /^the secrets document is not valid TOML 1\.0:\s*/;
 const POSITION_SUFFIX = /\s*\(at line \d+, column \d+\)\s*$/;
+
+/**
+ * The save form under an editor: the message field, the button (`saveLabel`), the line that
+ * says what the save did, the error box, and the box that explains a conflict (409).
+ */
+export function saveFormParts(saveLabel) {
+  return {
+    message: field({
+      label: 'Describe the change', optional: true,
+      input: h('input', { type: 'text', maxlength: '500', placeholder: 'e.g. Rotate the database password' }),
+    }),
+    save: h('button', { type: 'button', class: 'button primary' }, saveLabel),
+    saveResult: h('p', { class: 'save-result', role: 'status', 'aria-live': 'polite' }),
+    saveError: errorBox(),
+    conflict: h('div', { class: 'conflict', role: 'alert', hidden: true }),
+  };
+}
+
+/**
+ * An editor above a save form (`saveForm`, from saveFormParts): each check's preview goes into
+ * `preview`, Ctrl+S / Cmd+S clicks its button, and typing clears what its last save said. The
+ * other options are createEditor's.
+ */
+export function createSaveEditor({ preview, saveForm: { save, saveResult, saveError }, ...options }) {
+  return createEditor({
+    ...options,
+    onResult: (r) => replace(preview, renderPreview(r)),
+    onSubmit: () => save.click(),
+    onInput: () => {
+      // What the last save said is about text that is no longer there.
+      saveResult.textContent = '';
+      saveError.show(null);
+    },
+  });
+}
+
+/**
+ * What a refused save shows: an invalid document is marked in `editor` and explained in the save
+ * form's error box, a conflict (409) goes to `onConflict(body)`, and anything else is said in
+ * the error box (`reason`, the server's message unless given).
+ */
+export async function showRefusedSave(err, editor, saveForm, { onConflict, reason = err.message }) {
+  if (['invalid_toml', 'invalid_key', 'too_large'].includes(err.code)) {
+    editor.markError(err.body);
+    saveForm.saveError.show(`Not saved. ${describeError(err.body)}`);
+  } else if (err.status === 409 && err.code === 'conflict') {
+    await onConflict(err.body);
+  } else {
+    saveForm.saveError.show(`Not saved: ${reason}`);
+  }
+}
 
 /** "Line 3, column 9: invalid string" from the server's error object. */
 export function describeError(error) {

@@ -4,9 +4,8 @@
 // tab (keys only in one environment, keys that differ; their values only for editors).
 
 import { appPath, del, envPath, get, post, put, withQuery } from './api.js';
-import { busy, dataTable, errorBox, field, h, newId, replace, toast } from './dom.js';
+import { busy, dataTable, errorBox, field, h, newId, onCreateNamed, replace, toast } from './dom.js';
 import { confirmDialog, openModal } from './modal.js';
-import { capitalize } from './auth.js';
 
 export const PRODUCTION = 'production';
 
@@ -123,31 +122,19 @@ function addEnvDialog(app, onAdded) {
     name.wrap, error.el,
     h('div', { class: 'actions' }, h('button', { type: 'button', class: 'button', onclick: () => modal.close() }, 'Cancel'), submit));
   modal.body.append(form);
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    name.setError(null);
-    error.show(null);
-    const wanted = name.input.value.trim();
-    if (!wanted) {
-      name.setError('Give the environment a name, like staging.');
-      name.input.focus();
-      return;
-    }
-    await busy(submit, 'Creating…', async () => {
-      try {
-        const env = await post(appPath(app, '/envs'), { name: wanted });
-        await modal.close(true);
-        toast(`Added the ${env.name} environment to ${app}.`);
-        await onAdded(env.name);
-      } catch (err) {
-        if (err.code === 'bad_name' || err.status === 409 || err.status === 400) {
-          name.setError(capitalize(err.message));
-          name.input.focus();
-        } else {
-          error.show(`Not added: ${err.message}`);
-        }
-      }
-    });
+  onCreateNamed({
+    form,
+    name,
+    error,
+    submit,
+    emptyMessage: 'Give the environment a name, like staging.',
+    failed: 'Not added',
+    create: async (wanted) => {
+      const env = await post(appPath(app, '/envs'), { name: wanted });
+      await modal.close(true);
+      toast(`Added the ${env.name} environment to ${app}.`);
+      await onAdded(env.name);
+    },
   });
 }
 

@@ -4,9 +4,8 @@
 // status endpoint refuses viewers, so nothing here is drawn for them.
 
 import { appPath, get, post, put, withQuery } from './api.js';
-import { busy, errorBox, field, h, replace, toast } from './dom.js';
+import { busy, capitalize, errorBox, field, h, replace, toast } from './dom.js';
 import { confirmDialog } from './modal.js';
-import { capitalize } from './auth.js';
 
 const LOG_POLL_MS = 2000;
 /** Lines kept on the page; older ones are dropped from the top. */
@@ -385,21 +384,9 @@ function launchForm(shared, { onSaved, onCancel }) {
     event.preventDefault();
     clearErrors();
     const body = values();
-    if (!body.folder) {
-      folder.setError('Give the folder the app is in, inside the server’s apps directory.');
-      folder.input.focus();
-      return;
-    }
-    if (!body.command) {
-      command.setError('Give the command that starts the app, e.g. streamlit run streamlit_app.py.');
-      command.input.focus();
-      return;
-    }
-    if (body.port !== null && !(Number.isInteger(body.port) && body.port >= 1 && body.port <= 65535)) {
-      port.setError('Give a port from 1 to 65535, or leave it empty.');
-      port.input.focus();
-      return;
-    }
+    if (!body.folder) return folder.refuse('Give the folder the app is in, inside the server’s apps directory.');
+    if (!body.command) return command.refuse('Give the command that starts the app, e.g. streamlit run streamlit_app.py.');
+    if (body.port !== null && !(Number.isInteger(body.port) && body.port >= 1 && body.port <= 65535)) return port.refuse('Give a port from 1 to 65535, or leave it empty.');
     await busy(save, 'Saving…', async () => {
       try {
         await put(appPath(app, '/launch'), body);

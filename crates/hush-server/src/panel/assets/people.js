@@ -1,11 +1,10 @@
 // Members and roles (owners invite, change roles and remove people) and the audit log with
 // filters (owners only).
 
-import { appPath, del, get, getText, patch, post, put, withQuery } from './api.js';
-import { ago, busy, copyField, dataTable, errorBox, field, fullTime, h, replace, tableRow, toast } from './dom.js';
+import { appPath, del, get, getOrSay, getText, patch, post, put, withQuery } from './api.js';
+import { ago, busy, capitalize, copyField, dataTable, errorBox, field, fullTime, h, replace, tableRow, toast } from './dom.js';
 import { confirmDialog, openModal } from './modal.js';
 import { diffSummary } from './editor.js';
-import { capitalize } from './auth.js';
 
 const ROLES = [
   ['viewer', 'Viewer: key names and history, never values'],
@@ -23,14 +22,9 @@ export function membersView(ctx) {
   const view = h('section', { class: 'page' }, parts);
 
   async function load() {
-    let members;
-    try {
-      members = (await get('/members')).members;
-      loadError.show(null);
-    } catch (err) {
-      loadError.show(`Could not load the members: ${err.message}`);
-      return;
-    }
+    const answer = await getOrSay('/members', loadError, 'the members');
+    if (!answer) return;
+    const { members } = answer;
     replace(table, dataTable({
       caption: 'Members and their roles',
       columns: ['Name', 'Role', 'Joined', ''],

@@ -7,7 +7,7 @@
 import { del, envPath, get, post, put, withQuery } from './api.js';
 import { ago, busy, copyField, dataTable, errorBox, field, fullTime, h, newId, replace, toast } from './dom.js';
 import { confirmDialog, openModal } from './modal.js';
-import { createEditor, describeError, renderDiff, renderPreview } from './editor.js';
+import { createSaveEditor, renderDiff, renderPreview, saveFormParts, showRefusedSave } from './editor.js';
 import { instanceItem, rolloutSummary } from './status.js';
 import { logsTab } from './launched.js';
 import { historyTab } from './history.js';
@@ -302,14 +302,8 @@ function secretsEditorTab(shared) {
   const status = statusParts(shared);
   const notice = h('div', { class: 'notice live-notice', role: 'status', hidden: true });
   const preview = h('div', { class: 'preview-wrap' }, renderPreview(null));
-  const message = field({
-    label: 'Describe the change', optional: true,
-    input: h('input', { type: 'text', maxlength: '500', placeholder: 'e.g. Rotate the database password' }),
-  });
-  const save = h('button', { type: 'button', class: 'button primary' }, 'Save');
-  const saveResult = h('p', { class: 'save-result', role: 'status', 'aria-live': 'polite' });
-  const saveError = errorBox();
-  const conflict = h('div', { class: 'conflict', role: 'alert', hidden: true });
+  const saveForm = saveFormParts('Save');
+  const { message, save, saveResult, saveError, conflict } = saveForm;
   const yours = h('div', { class: 'yours', hidden: true });
   const editorSlot = h('div', {}, h('p', { class: 'muted' }, 'Loading the secrets…'));
   const importStatus = h('p', { class: 'help import-status', role: 'status' });
@@ -383,19 +377,14 @@ function secretsEditorTab(shared) {
       }
       savedText = text;
       if (!editor) {
-        editor = createEditor({
+        editor = createSaveEditor({
           text,
           // The live check compares with this environment's saved version.
           app,
           env: shared.env,
           label: 'Secrets (TOML)',
-          onResult: (r) => replace(preview, renderPreview(r)),
-          onSubmit: () => save.click(),
-          onInput: () => {
-            // What the last save said is about text that is no longer there.
-            saveResult.textContent = '';
-            saveError.show(null);
-          },
+          preview,
+          saveForm,
         });
         replace(editorSlot, editor.el);
       } else {
@@ -443,14 +432,7 @@ function secretsEditorTab(shared) {
         drawSavedValues();
         shared.changed();
       } catch (err) {
-        if (['invalid_toml', 'invalid_key', 'too_large'].includes(err.code)) {
-          editor.markError(err.body);
-          saveError.show(`Not saved. ${describeError(err.body)}`);
-        } else if (err.status === 409 && err.code === 'conflict') {
-          await showConflict(err.body);
-        } else {
-          saveError.show(`Not saved: ${err.message}`);
-        }
+        await showRefusedSave(err, editor, saveForm, { onConflict: showConflict });
       }
     });
   }
@@ -561,11 +543,7 @@ function tokensTab(shared) {
       event.preventDefault();
       name.setError(null);
       error.show(null);
-      if (!name.input.value.trim()) {
-        name.setError('Name the token after where it is used, e.g. production server.');
-        name.input.focus();
-        return;
-      }
+      if (!name.input.value.trim()) return name.refuse('Name the token after where it is used, e.g. production server.');
       const body = { kind: 'app', app, name: name.input.value.trim() };
       if (env !== PRODUCTION) body.env = env;
       if (days.input.value) body.expires_in_days = Number(days.input.value);

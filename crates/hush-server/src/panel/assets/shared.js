@@ -5,11 +5,10 @@
 // still included) and give members a role on one document (Roles…), which replaces their
 // workspace role for it: the server says each document's role for the caller (`role`).
 
-import { del, get, post, put } from './api.js';
-import { ago, busy, dataTable, errorBox, field, h, newId, replace, toast } from './dom.js';
+import { del, get, getOrSay, post, put } from './api.js';
+import { ago, busy, capitalize, dataTable, errorBox, field, h, newId, onCreateNamed, replace, toast } from './dom.js';
 import { confirmDialog, openModal } from './modal.js';
-import { createEditor, describeError, diffSummary, renderPreview } from './editor.js';
-import { capitalize } from './auth.js';
+import { createSaveEditor, diffSummary, saveFormParts, showRefusedSave } from './editor.js';
 
 const docPath = (name, rest = '') => `/shared/${encodeURIComponent(name)}${rest}`;
 
@@ -36,45 +35,28 @@ export function sharedView(ctx) {
     const submit = h('button', { type: 'submit', class: 'button primary' }, 'Create document');
     const form = h('form', { class: 'card stack', novalidate: true, 'aria-label': 'New shared document' },
       h('h2', {}, 'New shared document'), name.wrap, error.el, h('div', { class: 'actions start' }, submit));
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault();
-      name.setError(null);
-      error.show(null);
-      const wanted = name.input.value.trim();
-      if (!wanted) {
-        name.setError('Give the document a name, like common-db.');
-        name.input.focus();
-        return;
-      }
-      await busy(submit, 'Creating…', async () => {
-        try {
-          const doc = await post('/shared', { name: wanted });
-          name.input.value = '';
-          toast(`Created the shared document ${doc.name}.`);
-          await load();
-          open(doc.name);
-        } catch (err) {
-          if (err.code === 'bad_name' || err.status === 409 || err.status === 400) {
-            name.setError(capitalize(err.message));
-            name.input.focus();
-          } else {
-            error.show(`Not created: ${err.message}`);
-          }
-        }
-      });
+    onCreateNamed({
+      form,
+      name,
+      error,
+      submit,
+      emptyMessage: 'Give the document a name, like common-db.',
+      failed: 'Not created',
+      create: async (wanted) => {
+        const doc = await post('/shared', { name: wanted });
+        name.input.value = '';
+        toast(`Created the shared document ${doc.name}.`);
+        await load();
+        open(doc.name);
+      },
     });
     return form;
   }
 
   async function load() {
-    let documents;
-    try {
-      documents = (await get('/shared')).documents;
-      loadError.show(null);
-    } catch (err) {
-      loadError.show(`Could not load the shared documents: ${err.message}`);
-      return;
-    }
+    const answer = await getOrSay('/shared', loadError, 'the shared documents');
+    if (!answer) return;
+    const { documents } = answer;
     if (!documents.length) {
       replace(table, h('p', { class: 'muted' }, ctx.isOwner() ? 'No shared documents yet: create one above.' : 'No shared documents yet. Owners create them.'));
       return;
@@ -208,14 +190,8 @@ function documentCard(ctx, name, onSaved) {
   const history = h('ol', { class: 'versions', 'aria-label': `Versions of ${name}, newest first` });
   const historyError = errorBox();
   let editable = false;
-  const message = field({
-    label: 'Describe the change', optional: true,
-    input: h('input', { type: 'text', maxlength: '500', placeholder: 'e.g. Rotate the database password' }),
-  });
-  const save = h('button', { type: 'button', class: 'button primary' }, 'Save document');
-  const saveResult = h('p', { class: 'save-result', role: 'status', 'aria-live': 'polite' });
-  const saveError = errorBox();
-  const conflict = h('div', { class: 'conflict', role: 'alert', hidden: true });
+  const saveForm = saveFormParts('Save document');
+  const { message, save, saveResult, saveError, conflict } = saveForm;
   const preview = h('div', { class: 'preview-wrap' });
   const headingId = newId('doc');
   const body = h('div', {}, editorSlot);
@@ -265,15 +241,11 @@ function documentCard(ctx, name, onSaved) {
     }
     savedText = doc.toml || '';
     if (!editor) {
-      editor = createEditor({
+      editor = createSaveEditor({
         text: savedText,
         label: `${name} (TOML)`,
-        onResult: (r) => replace(preview, renderPreview(r)),
-        onSubmit: () => save.click(),
-        onInput: () => {
-          saveResult.textContent = '';
-          saveError.show(null);
-        },
+        preview,
+        saveForm,
       });
       replace(editorSlot, editor.el);
     } else {
@@ -328,14 +300,7 @@ function documentCard(ctx, name, onSaved) {
         loadHistory();
         onSaved();
       } catch (err) {
-        if (['invalid_toml', 'invalid_key', 'too_large'].includes(err.code)) {
-          editor.markError(err.body);
-          saveError.show(`Not saved. ${describeError(err.body)}`);
-        } else if (err.status === 409 && err.code === 'conflict') {
-          showConflict(err.body);
-        } else {
-          saveError.show(`Not saved: ${capitalize(err.message)}`);
-        }
+        await showRefusedSave(err, editor, saveForm, { onConflict: showConflict, reason: capitalize(err.message) });
       }
     });
   }

@@ -3,14 +3,13 @@
 // server-launched app), an ⋮ menu per app, and "New app" with "Advanced settings…" for the
 // first secrets.
 
-import { appPath, del, get, post } from './api.js';
-import { ago, busy, errorBox, field, h, newId, replace, toast } from './dom.js';
+import { appPath, del, getOrSay, post } from './api.js';
+import { ago, busy, capitalize, errorBox, field, h, newId, replace, toast } from './dom.js';
 import { instanceItem, rolloutSummary } from './status.js';
 import { confirmDialog, menuButton, openModal } from './modal.js';
 import { createEditor, describeError, renderPreview } from './editor.js';
 import { envImportButton } from './dotenv.js';
 import { openSettings } from './settings.js';
-import { capitalize } from './auth.js';
 import { appLink, canSeeProcess, confirmReboot, describeProcess, launchStatus, processBadge, rebootTracker } from './launched.js';
 
 const POLL_MS = 3000;
@@ -56,14 +55,9 @@ export function workspaceView(ctx, { open } = {}) {
   // The caller's role on each app (a per-app role, or their workspace role).
   const roles = new Map();
   async function refresh() {
-    let apps;
-    try {
-      apps = (await get('/apps')).apps;
-      loadError.show(null);
-    } catch (err) {
-      loadError.show(`Could not load the apps: ${err.message}`);
-      return;
-    }
+    const answer = await getOrSay('/apps', loadError, 'the apps');
+    if (!answer) return;
+    const { apps } = answer;
     if (stopped) return;
     empty.hidden = apps.length > 0;
     search.hidden = !apps.length;
@@ -326,11 +320,7 @@ function openNewApp(ctx, refresh) {
     secretsError.show(null);
     launchError.show(null);
     const appName = name.input.value.trim();
-    if (!appName) {
-      name.setError('Give the app a name.');
-      name.input.focus();
-      return;
-    }
+    if (!appName) return name.refuse('Give the app a name.');
     const body = { name: appName };
     if (secrets.trim()) {
       body.toml = secrets;
@@ -352,8 +342,7 @@ function openNewApp(ctx, refresh) {
         refresh();
       } catch (err) {
         if (err.code === 'bad_name' || err.status === 409) {
-          name.setError(capitalize(err.message));
-          name.input.focus();
+          name.refuse(capitalize(err.message));
         } else if (['invalid_toml', 'invalid_key', 'too_large'].includes(err.code)) {
           secretsError.show(h('span', {}, `The secrets in Advanced settings are not valid. ${describeError(err.body)} `,
             h('button', { type: 'button', class: 'link-button', onclick: () => advanced.click() }, 'Open Advanced settings')));
