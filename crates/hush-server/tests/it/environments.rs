@@ -9,14 +9,41 @@ use common::{SEED, TestServer, api_err, app_with_staging, assert_refused};
 use futures::StreamExt;
 use hush_client::api::Client;
 
-const STAGING: &str = "db_password = \"staging-pass\"\nonly_staging = 1\n";
-
-#[tokio::test]
-async fn each_environment_has_its_own_secrets_history_conflicts_and_tokens() {
+/// A fresh server with its owner, the editor erin and the viewer vic.
+async fn owner_editor_viewer() -> (TestServer, Client, Client, Client) {
     let server = TestServer::start().await;
     let owner = server.owner().await;
     let editor = server.member(&owner, "erin", "editor").await;
     let viewer = server.member(&owner, "vic", "viewer").await;
+    (server, owner, editor, viewer)
+}
+
+/// Asserts that `r` is the refusal of a save that would make web/staging's merged document
+/// invalid, naming that environment.
+#[track_caller]
+fn assert_refused_for_staging<T: std::fmt::Debug>(r: Result<T, hush_client::api::ClientError>) {
+    let message = assert_refused(r, 422, "invalid_effective");
+    assert!(message.contains("web/staging"), "{message}");
+}
+
+/// Asserts that a watch stream ends at once, announcing nothing more, and that its runner's
+/// token no longer works (what deleting its environment or app does).
+async fn assert_ended<S>(stream: &mut S, runner: &Client)
+where
+    S: futures::Stream<Item = hush_client::api::Result<i64>> + Unpin,
+{
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("the stream ends at once");
+    assert!(!matches!(ended, Some(Ok(_))), "{ended:?}");
+    assert_eq!(api_err(runner.secrets("web").await).0, 401);
+}
+
+const STAGING: &str = "db_password = \"staging-pass\"\nonly_staging = 1\n";
+
+#[tokio::test]
+async fn each_environment_has_its_own_secrets_history_conflicts_and_tokens() {
+    let (server, owner, editor, viewer) = owner_editor_viewer().await;
     owner.create_app("web", Some(SEED), None).await.unwrap();
 
     // Only owners add environments; names are checked.
@@ -188,10 +215,7 @@ async fn the_token_list_names_the_environment_each_token_reads() {
 
 #[tokio::test]
 async fn shared_documents_merge_under_the_environment_with_provenance() {
-    let server = TestServer::start().await;
-    let owner = server.owner().await;
-    let editor = server.member(&owner, "erin", "editor").await;
-    let viewer = server.member(&owner, "vic", "viewer").await;
+    let (server, owner, editor, viewer) = owner_editor_viewer().await;
     let production = "own = \"p\"\n[db]\nhost = \"prod-db\"\n";
     app_with_staging(&owner, "web", production, &[]).await;
     let staging = editor.with_env(Some("staging"));
@@ -329,12 +353,7 @@ async fn shared_documents_merge_under_the_environment_with_provenance() {
     let huge = format!("big = \"{}\"\n", "x".repeat(600 * 1024));
     staging.save_secrets("web", &huge, 2, None).await.unwrap();
     let big_shared = format!("API_KEY = \"k1\"\nbig2 = \"{}\"\n", "y".repeat(600 * 1024));
-    let message = assert_refused(
-        editor.save_shared("keys", &big_shared, 1, None).await,
-        422,
-        "invalid_effective",
-    );
-    assert!(message.contains("web/staging"), "{message}");
+    assert_refused_for_staging(editor.save_shared("keys", &big_shared, 1, None).await);
     assert_eq!(editor.shared_versions("keys").await.unwrap().len(), 1);
     // The same check on the environment's own save.
     owner
@@ -347,12 +366,7 @@ async fn shared_documents_merge_under_the_environment_with_provenance() {
         .await
         .unwrap();
     let too_big = format!("{huge}more = \"{}\"\n", "w".repeat(40 * 1024));
-    let message = assert_refused(
-        staging.save_secrets("web", &too_big, 3, None).await,
-        422,
-        "invalid_effective",
-    );
-    assert!(message.contains("web/staging"), "{message}");
+    assert_refused_for_staging(staging.save_secrets("web", &too_big, 3, None).await);
     assert_eq!(
         staging.versions("web").await.unwrap().len(),
         3,
@@ -432,10 +446,7 @@ async fn a_shared_save_reaches_every_including_environments_watch_stream() {
 
 #[tokio::test]
 async fn compare_shows_keys_in_one_only_and_differing_values_for_editors() {
-    let server = TestServer::start().await;
-    let owner = server.owner().await;
-    let editor = server.member(&owner, "erin", "editor").await;
-    let viewer = server.member(&owner, "vic", "viewer").await;
+    let (server, owner, editor, viewer) = owner_editor_viewer().await;
     let production = "A = \"same\"\nB = \"prod-b\"\nONLY_PROD = 1\n";
     app_with_staging(&owner, "web", production, &[]).await;
     editor
@@ -635,28 +646,17 @@ async fn deleting_an_app_or_environment_ends_its_environments_watch_streams() {
     // Deleting one environment ends its streams, not the other's.
     owner.delete_env("web", "dev").await.unwrap();
     let (mut dev, dev_runner) = streams.pop().unwrap();
-    let ended = tokio::time::timeout(Duration::from_secs(5), dev.next())
-        .await
-        .expect("the stream ends at once");
-    assert!(!matches!(ended, Some(Ok(_))), "{ended:?}");
-    assert_eq!(api_err(dev_runner.secrets("web").await).0, 401);
+    assert_ended(&mut dev, &dev_runner).await;
     // Deleting the app ends every environment's.
     owner.delete_app("web").await.unwrap();
     let (mut staging, staging_runner) = streams.pop().unwrap();
-    let ended = tokio::time::timeout(Duration::from_secs(5), staging.next())
-        .await
-        .expect("the stream ends at once");
-    assert!(!matches!(ended, Some(Ok(_))), "{ended:?}");
-    assert_eq!(api_err(staging_runner.secrets("web").await).0, 401);
+    assert_ended(&mut staging, &staging_runner).await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn a_shared_document_has_version_texts_diffs_and_rollbacks_like_an_app() {
-    let server = TestServer::start().await;
-    let owner = server.owner().await;
-    let editor = server.member(&owner, "erin", "editor").await;
-    let viewer = server.member(&owner, "vic", "viewer").await;
+    let (server, owner, editor, viewer) = owner_editor_viewer().await;
     let v1 = "# the old password\nK = \"first-secret\"\nX = 1\n";
     owner.create_shared("common", Some(v1)).await.unwrap();
     editor
