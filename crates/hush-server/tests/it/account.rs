@@ -76,13 +76,7 @@ async fn a_panel_session_changing_its_password_gets_a_fresh_session() {
     assert_eq!(panel_session(&server, "olivia", PASSWORD).await.0, 200);
     let response = change(&csrf).await.unwrap();
     assert_eq!(response.status(), 200);
-    let fresh = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
-        .find(|c| c.starts_with("hush_session="))
-        .expect("a new session cookie");
+    let fresh = common::session_cookie(&response).expect("a new session cookie");
     assert_ne!(fresh, cookie);
     assert_eq!(me_with_cookie(&server, &cookie).await, 401);
     assert_eq!(me_with_cookie(&server, &fresh).await, 200);

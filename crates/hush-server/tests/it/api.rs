@@ -4,23 +4,10 @@ use crate::common;
 
 use std::time::Duration;
 
+// This file's refusals are read with their body: status, code, message, body.
+use common::api_refusal as api_err;
 use common::{PASSWORD, SEED, TestServer, invite_token};
 use futures::StreamExt;
-use hush_client::api::ClientError;
-
-fn api_err<T: std::fmt::Debug>(
-    r: Result<T, ClientError>,
-) -> (u16, String, String, serde_json::Value) {
-    match r.expect_err("expected an error") {
-        ClientError::Api {
-            status,
-            code,
-            message,
-            body,
-        } => (status, code, message, body),
-        other => panic!("expected an API error, got {other}"),
-    }
-}
 
 #[tokio::test]
 async fn setup_link_creates_the_owner_once_and_sign_in_failures_look_alike() {
@@ -379,10 +366,7 @@ async fn watchers_hear_of_every_save_at_once_and_resume() {
     // Deleting the app ends its streams.
     assert_eq!(stream.next().await.unwrap().unwrap(), 3);
     owner.delete_app("web").await.unwrap();
-    let end = tokio::time::timeout(Duration::from_secs(2), stream.next())
-        .await
-        .unwrap();
-    assert!(end.is_none(), "the stream ends");
+    common::assert_stream_ends(&mut stream, "the stream ends").await;
 }
 
 #[tokio::test]
@@ -558,12 +542,7 @@ async fn panel_sessions_use_locked_down_cookies_and_csrf() {
     let server = TestServer::start().await;
     let _owner = server.owner().await;
     let http = reqwest::Client::new();
-    let login = http
-        .post(format!("{}/api/v1/auth/login", server.url))
-        .json(&serde_json::json!({ "name": "olivia", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+    let login = common::panel_login(&server, "olivia", PASSWORD).await;
     assert_eq!(login.status(), 200);
     let cookie = login.headers()["set-cookie"].to_str().unwrap().to_string();
     for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
@@ -688,12 +667,7 @@ async fn idle_sessions_end_and_active_ones_do_not() {
     let server = TestServer::start_with(|c| c.session_idle = Duration::from_millis(2500)).await;
     let _owner = server.owner().await;
     let http = reqwest::Client::new();
-    let login = http
-        .post(format!("{}/api/v1/auth/login", server.url))
-        .json(&serde_json::json!({ "name": "olivia", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+    let login = common::panel_login(&server, "olivia", PASSWORD).await;
     let session = login.headers()["set-cookie"]
         .to_str()
         .unwrap()
@@ -727,28 +701,14 @@ async fn revoking_a_token_or_removing_a_member_ends_their_watch_streams() {
     let app = server.anonymous().with_token(token.token.clone());
     let mut by_token = Box::pin(app.watch("web", 1, Duration::from_secs(5)).await.unwrap());
     let viewer = server.member(&owner, "victor", "viewer").await;
-    let mut by_member = Box::pin(
-        viewer
-            .watch("web", 1, Duration::from_secs(5))
-            .await
-            .unwrap(),
-    );
+    let mut by_member = common::watch_stream(&viewer, "web", 1, Duration::from_secs(5)).await;
 
     owner.revoke_token(token.id).await.unwrap();
-    let end = tokio::time::timeout(Duration::from_secs(2), by_token.next())
-        .await
-        .unwrap();
-    assert!(end.is_none(), "the revoked token's stream ends");
+    common::assert_stream_ends(&mut by_token, "the revoked token's stream ends").await;
 
-    let members = owner.members().await.unwrap();
-    let victor = members.iter().find(|m| m["name"] == "victor").unwrap()["id"]
-        .as_i64()
-        .unwrap();
+    let victor = common::member_id(&owner, "victor").await;
     owner.remove_member(victor).await.unwrap();
-    let end = tokio::time::timeout(Duration::from_secs(2), by_member.next())
-        .await
-        .unwrap();
-    assert!(end.is_none(), "the removed member's stream ends");
+    common::assert_stream_ends(&mut by_member, "the removed member's stream ends").await;
 }
 
 #[tokio::test]

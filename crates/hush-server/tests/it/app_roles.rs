@@ -7,25 +7,12 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{SEED, TestServer};
+use common::{SEED, TestServer, member_id};
 use futures::StreamExt;
-use hush_client::api::Client;
 use serde_json::{Value, json};
 
 fn status<T>(r: &Result<T, hush_client::api::ClientError>) -> Option<u16> {
     r.as_ref().err().and_then(|e| e.status())
-}
-
-async fn member_id(owner: &Client, name: &str) -> i64 {
-    owner
-        .members()
-        .await
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == name)
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap()
 }
 
 /// A raw request with a bearer token: status and JSON body.
@@ -54,19 +41,10 @@ async fn no_access_looks_exactly_like_no_app_on_every_app_route() {
     let server = TestServer::start().await;
     let owner = server.owner_with_app("billing", SEED).await;
     owner.create_app("web", Some(SEED), None).await.unwrap();
-    let editor = server.member(&owner, "edith", "editor").await;
-    let edith = member_id(&owner, "edith").await;
+    let (editor, edith) = server.member_with_id(&owner, "edith", "editor").await;
     owner.set_app_role("billing", edith, "none").await.unwrap();
-    let token = editor
-        .create_personal_token("probe", None)
-        .await
-        .unwrap()
-        .token;
-    let owner_token = owner
-        .create_personal_token("probe", None)
-        .await
-        .unwrap()
-        .token;
+    let token = common::personal_token(&editor, "probe").await;
+    let owner_token = common::personal_token(&owner, "probe").await;
 
     let doc = hush_server::api::openapi();
     let doc = serde_json::to_value(&doc).unwrap();
@@ -119,14 +97,7 @@ async fn no_access_looks_exactly_like_no_app_on_every_app_route() {
 
     // The same member still reaches the other app, and the hidden one is absent from lists.
     assert!(editor.secrets("web").await.is_ok());
-    let names: Vec<String> = editor
-        .apps()
-        .await
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(names, ["web"]);
+    assert_eq!(common::names(&editor.apps().await.unwrap()), ["web"]);
     assert_eq!(
         status(&editor.validate("a = 1\n", Some("billing")).await),
         Some(404)
@@ -164,10 +135,8 @@ async fn viewer_everywhere_editor_on_web() {
     let server = TestServer::start().await;
     let owner = server.owner_with_app("web", SEED).await;
     owner.create_app("api", Some(SEED), None).await.unwrap();
-    let viewer = server.member(&owner, "victor", "viewer").await;
-    let editor = server.member(&owner, "edith", "editor").await;
-    let victor = member_id(&owner, "victor").await;
-    let edith = member_id(&owner, "edith").await;
+    let (viewer, victor) = server.member_with_id(&owner, "victor", "viewer").await;
+    let (editor, edith) = server.member_with_id(&owner, "edith", "editor").await;
 
     // A viewer made editor on web saves web, and still cannot save api.
     assert_eq!(
@@ -232,8 +201,7 @@ async fn viewer_everywhere_editor_on_web() {
 async fn only_owners_set_per_app_roles_and_bad_input_changes_nothing() {
     let server = TestServer::start().await;
     let owner = server.owner_with_app("web", SEED).await;
-    let editor = server.member(&owner, "edith", "editor").await;
-    let edith = member_id(&owner, "edith").await;
+    let (editor, edith) = server.member_with_id(&owner, "edith", "editor").await;
     let olivia = member_id(&owner, "olivia").await;
 
     assert_eq!(
@@ -273,20 +241,9 @@ async fn role_set_to_none_ends_an_open_watch_stream() {
     let server = TestServer::start().await;
     let owner = server.owner_with_app("web", SEED).await;
     owner.create_app("api", Some(SEED), None).await.unwrap();
-    let viewer = server.member(&owner, "victor", "viewer").await;
-    let victor = member_id(&owner, "victor").await;
-    let mut web = Box::pin(
-        viewer
-            .watch("web", 1, Duration::from_secs(5))
-            .await
-            .unwrap(),
-    );
-    let mut api = Box::pin(
-        viewer
-            .watch("api", 1, Duration::from_secs(5))
-            .await
-            .unwrap(),
-    );
+    let (viewer, victor) = server.member_with_id(&owner, "victor", "viewer").await;
+    let mut web = common::watch_stream(&viewer, "web", 1, Duration::from_secs(5)).await;
+    let mut api = common::watch_stream(&viewer, "api", 1, Duration::from_secs(5)).await;
     // Another app's role changes nothing here; viewer on web keeps the stream too.
     owner.set_app_role("web", victor, "viewer").await.unwrap();
     owner.save_secrets("web", "a = 2\n", 1, None).await.unwrap();
@@ -295,13 +252,8 @@ async fn role_set_to_none_ends_an_open_watch_stream() {
 
     owner.set_app_role("web", victor, "none").await.unwrap();
     owner.save_secrets("web", "a = 3\n", 2, None).await.unwrap();
-    let next = tokio::time::timeout(Duration::from_secs(3), web.next())
-        .await
-        .expect("the stream ends, it does not hang");
-    assert!(
-        !matches!(next, Some(Ok(3))),
-        "a member without access was told of a new version: {next:?}"
-    );
+    let why = "a member without access was told of a new version";
+    common::assert_stream_ends_without(&mut web, 3, why).await;
     // The stream of the other app goes on.
     owner.save_secrets("api", "a = 2\n", 1, None).await.unwrap();
     let next = tokio::time::timeout(Duration::from_secs(3), api.next()).await;

@@ -5,30 +5,45 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{SEED, TestServer};
+use common::{SEED, TestServer, api_err, app_with_staging, assert_refused};
 use futures::StreamExt;
-use hush_client::api::{Client, ClientError};
+use hush_client::api::Client;
 
-fn api_err<T: std::fmt::Debug>(r: Result<T, ClientError>) -> (u16, String, String) {
-    match r.expect_err("expected an error") {
-        ClientError::Api {
-            status,
-            code,
-            message,
-            ..
-        } => (status, code, message),
-        other => panic!("expected an API error, got {other}"),
-    }
+/// A fresh server with its owner, the editor erin and the viewer vic.
+async fn owner_editor_viewer() -> (TestServer, Client, Client, Client) {
+    let server = TestServer::start().await;
+    let owner = server.owner().await;
+    let editor = server.member(&owner, "erin", "editor").await;
+    let viewer = server.member(&owner, "vic", "viewer").await;
+    (server, owner, editor, viewer)
+}
+
+/// Asserts that `r` is the refusal of a save that would make web/staging's merged document
+/// invalid, naming that environment.
+#[track_caller]
+fn assert_refused_for_staging<T: std::fmt::Debug>(r: Result<T, hush_client::api::ClientError>) {
+    let message = assert_refused(r, 422, "invalid_effective");
+    assert!(message.contains("web/staging"), "{message}");
+}
+
+/// Asserts that a watch stream ends at once, announcing nothing more, and that its runner's
+/// token no longer works (what deleting its environment or app does).
+async fn assert_ended<S>(stream: &mut S, runner: &Client)
+where
+    S: futures::Stream<Item = hush_client::api::Result<i64>> + Unpin,
+{
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("the stream ends at once");
+    assert!(!matches!(ended, Some(Ok(_))), "{ended:?}");
+    assert_eq!(api_err(runner.secrets("web").await).0, 401);
 }
 
 const STAGING: &str = "db_password = \"staging-pass\"\nonly_staging = 1\n";
 
 #[tokio::test]
 async fn each_environment_has_its_own_secrets_history_conflicts_and_tokens() {
-    let server = TestServer::start().await;
-    let owner = server.owner().await;
-    let editor = server.member(&owner, "erin", "editor").await;
-    let viewer = server.member(&owner, "vic", "viewer").await;
+    let (server, owner, editor, viewer) = owner_editor_viewer().await;
     owner.create_app("web", Some(SEED), None).await.unwrap();
 
     // Only owners add environments; names are checked.
@@ -41,8 +56,7 @@ async fn each_environment_has_its_own_secrets_history_conflicts_and_tokens() {
             "{bad:?}: {status} {code} {message}"
         );
     }
-    let (status, code, message) = api_err(owner.create_env("web", "Staging").await);
-    assert_eq!((status, code.as_str()), (400, "bad_name"), "{message}");
+    assert_refused(owner.create_env("web", "Staging").await, 400, "bad_name");
     owner.create_env("web", "staging").await.unwrap();
     let (status, _, message) = api_err(owner.create_env("web", "staging").await);
     assert_eq!(status, 409, "{message}");
@@ -72,8 +86,11 @@ async fn each_environment_has_its_own_secrets_history_conflicts_and_tokens() {
     let prod = editor.secrets("web").await.unwrap();
     assert_eq!((prod.version, prod.toml.as_str()), (1, SEED));
     // Its own 409 on a stale base, nothing saved.
-    let (status, code, _) = api_err(staging.save_secrets("web", "x = 2\n", 0, None).await);
-    assert_eq!((status, code.as_str()), (409, "conflict"));
+    assert_refused(
+        staging.save_secrets("web", "x = 2\n", 0, None).await,
+        409,
+        "conflict",
+    );
     staging
         .save_secrets("web", "x = 3\n", 1, None)
         .await
@@ -150,8 +167,7 @@ async fn the_token_list_names_the_environment_each_token_reads() {
     let server = TestServer::start().await;
     let owner = server.owner().await;
     let viewer = server.member(&owner, "vic", "viewer").await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
-    owner.create_env("web", "staging").await.unwrap();
+    app_with_staging(&owner, "web", SEED, &[]).await;
     owner
         .create_app_token("web", "prod-runner", None)
         .await
@@ -199,15 +215,9 @@ async fn the_token_list_names_the_environment_each_token_reads() {
 
 #[tokio::test]
 async fn shared_documents_merge_under_the_environment_with_provenance() {
-    let server = TestServer::start().await;
-    let owner = server.owner().await;
-    let editor = server.member(&owner, "erin", "editor").await;
-    let viewer = server.member(&owner, "vic", "viewer").await;
-    owner
-        .create_app("web", Some("own = \"p\"\n[db]\nhost = \"prod-db\"\n"), None)
-        .await
-        .unwrap();
-    owner.create_env("web", "staging").await.unwrap();
+    let (server, owner, editor, viewer) = owner_editor_viewer().await;
+    let production = "own = \"p\"\n[db]\nhost = \"prod-db\"\n";
+    app_with_staging(&owner, "web", production, &[]).await;
     let staging = editor.with_env(Some("staging"));
     staging
         .save_secrets("web", "own = \"s\"\n", 0, None)
@@ -218,8 +228,11 @@ async fn shared_documents_merge_under_the_environment_with_provenance() {
     let common = "DB_URL = \"postgres://common\"\nown = \"from-common\"\n[db]\nhost = \"common-db\"\nuser = \"common\"\n";
     let (status, ..) = api_err(editor.create_shared("common-db", Some(common)).await);
     assert_eq!(status, 403);
-    let (status, code, _) = api_err(owner.create_shared("Common", Some(common)).await);
-    assert_eq!((status, code.as_str()), (400, "bad_name"));
+    assert_refused(
+        owner.create_shared("Common", Some(common)).await,
+        400,
+        "bad_name",
+    );
     let (status, ..) = api_err(owner.create_shared("web", None).await);
     assert_eq!(status, 409, "names are shared with apps");
     owner
@@ -254,8 +267,11 @@ async fn shared_documents_merge_under_the_environment_with_provenance() {
     let (status, _, message) = api_err(owner.set_includes("web", "staging", &["missing"]).await);
     assert_eq!(status, 404);
     assert!(message.contains("missing"), "{message}");
-    let (status, code, _) = api_err(owner.set_includes("web", "staging", &["Bad Name"]).await);
-    assert_eq!((status, code.as_str()), (400, "bad_name"));
+    assert_refused(
+        owner.set_includes("web", "staging", &["Bad Name"]).await,
+        400,
+        "bad_name",
+    );
     let (status, _, message) = api_err(
         owner
             .set_includes("web", "staging", &["keys", "keys"])
@@ -276,15 +292,7 @@ async fn shared_documents_merge_under_the_environment_with_provenance() {
 
     // The runner's view: shared documents in order, then the environment's own; later wins
     // at the root, a table is replaced whole.
-    let token = owner
-        .with_env(Some("staging"))
-        .create_app_token("web", "runner", None)
-        .await
-        .unwrap();
-    let runner = server
-        .anonymous()
-        .with_token(token.token)
-        .with_env(Some("staging"));
+    let runner = server.env_runner(&owner, "web", "staging").await;
     let read = runner.secrets("web").await.unwrap();
     let doc = hush_core::Document::parse(&read.toml).unwrap();
     let root = doc.root();
@@ -344,22 +352,8 @@ async fn shared_documents_merge_under_the_environment_with_provenance() {
     // nothing is saved.
     let huge = format!("big = \"{}\"\n", "x".repeat(600 * 1024));
     staging.save_secrets("web", &huge, 2, None).await.unwrap();
-    let (status, code, message) = api_err(
-        editor
-            .save_shared(
-                "keys",
-                &format!("API_KEY = \"k1\"\nbig2 = \"{}\"\n", "y".repeat(600 * 1024)),
-                1,
-                None,
-            )
-            .await,
-    );
-    assert_eq!(
-        (status, code.as_str()),
-        (422, "invalid_effective"),
-        "{message}"
-    );
-    assert!(message.contains("web/staging"), "{message}");
+    let big_shared = format!("API_KEY = \"k1\"\nbig2 = \"{}\"\n", "y".repeat(600 * 1024));
+    assert_refused_for_staging(editor.save_shared("keys", &big_shared, 1, None).await);
     assert_eq!(editor.shared_versions("keys").await.unwrap().len(), 1);
     // The same check on the environment's own save.
     owner
@@ -371,22 +365,8 @@ async fn shared_documents_merge_under_the_environment_with_provenance() {
         )
         .await
         .unwrap();
-    let (status, code, message) = api_err(
-        staging
-            .save_secrets(
-                "web",
-                &format!("{huge}more = \"{}\"\n", "w".repeat(40 * 1024)),
-                3,
-                None,
-            )
-            .await,
-    );
-    assert_eq!(
-        (status, code.as_str()),
-        (422, "invalid_effective"),
-        "{message}"
-    );
-    assert!(message.contains("web/staging"), "{message}");
+    let too_big = format!("{huge}more = \"{}\"\n", "w".repeat(40 * 1024));
+    assert_refused_for_staging(staging.save_secrets("web", &too_big, 3, None).await);
     assert_eq!(
         staging.versions("web").await.unwrap().len(),
         3,
@@ -423,24 +403,8 @@ async fn a_shared_save_reaches_every_including_environments_watch_stream() {
     let mut streams = Vec::new();
     let mut runners: Vec<Client> = Vec::new();
     for app in ["web", "api"] {
-        owner
-            .create_app(app, Some("own = 1\n"), None)
-            .await
-            .unwrap();
-        owner.create_env(app, "staging").await.unwrap();
-        owner
-            .set_includes(app, "staging", &["common"])
-            .await
-            .unwrap();
-        let token = owner
-            .with_env(Some("staging"))
-            .create_app_token(app, "runner", None)
-            .await
-            .unwrap();
-        let runner = server
-            .anonymous()
-            .with_token(token.token)
-            .with_env(Some("staging"));
+        app_with_staging(&owner, app, "own = 1\n", &["common"]).await;
+        let runner = server.env_runner(&owner, app, "staging").await;
         let mut stream = Box::pin(runner.watch(app, 0, Duration::from_secs(5)).await.unwrap());
         let first = stream.next().await.unwrap().unwrap();
         assert_eq!(first, runner.secrets(app).await.unwrap().revision());
@@ -482,19 +446,9 @@ async fn a_shared_save_reaches_every_including_environments_watch_stream() {
 
 #[tokio::test]
 async fn compare_shows_keys_in_one_only_and_differing_values_for_editors() {
-    let server = TestServer::start().await;
-    let owner = server.owner().await;
-    let editor = server.member(&owner, "erin", "editor").await;
-    let viewer = server.member(&owner, "vic", "viewer").await;
-    owner
-        .create_app(
-            "web",
-            Some("A = \"same\"\nB = \"prod-b\"\nONLY_PROD = 1\n"),
-            None,
-        )
-        .await
-        .unwrap();
-    owner.create_env("web", "staging").await.unwrap();
+    let (server, owner, editor, viewer) = owner_editor_viewer().await;
+    let production = "A = \"same\"\nB = \"prod-b\"\nONLY_PROD = 1\n";
+    app_with_staging(&owner, "web", production, &[]).await;
     editor
         .with_env(Some("staging"))
         .save_secrets(
@@ -523,15 +477,7 @@ async fn compare_shows_keys_in_one_only_and_differing_values_for_editors() {
     assert_eq!(seen["differing"][0]["b"], "prod-b");
 
     // An editor made viewer on this app sees what a viewer sees: the role on the app counts.
-    let erin = owner
-        .members()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|m| m["name"] == "erin")
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap();
+    let erin = common::member_id(&owner, "erin").await;
     owner.set_app_role("web", erin, "viewer").await.unwrap();
     let seen = editor
         .compare("web", "staging", "production")
@@ -554,12 +500,7 @@ async fn the_editors_check_compares_with_the_environment_being_edited() {
     let server = TestServer::start().await;
     let owner = server.owner().await;
     let viewer = server.member(&owner, "vic", "viewer").await;
-    owner
-        .create_app("web", Some("A = 1\nB = 2\n"), None)
-        .await
-        .unwrap();
-    owner.create_env("web", "staging").await.unwrap();
-    let staging = owner.with_env(Some("staging"));
+    let staging = app_with_staging(&owner, "web", "A = 1\nB = 2\n", &[]).await;
     staging
         .save_secrets("web", "A = 1\nS = 3\n", 0, None)
         .await
@@ -697,79 +638,34 @@ async fn deleting_an_app_or_environment_ends_its_environments_watch_streams() {
             .save_secrets("web", "b = 2\n", 0, None)
             .await
             .unwrap();
-        let token = owner
-            .with_env(Some(env))
-            .create_app_token("web", "runner", None)
-            .await
-            .unwrap();
-        let runner = server
-            .anonymous()
-            .with_token(token.token)
-            .with_env(Some(env));
-        let mut stream = Box::pin(
-            runner
-                .watch("web", 0, Duration::from_secs(30))
-                .await
-                .unwrap(),
-        );
+        let runner = server.env_runner(&owner, "web", env).await;
+        let mut stream = common::watch_stream(&runner, "web", 0, Duration::from_secs(30)).await;
         assert_eq!(stream.next().await.unwrap().unwrap(), 1);
         streams.push((stream, runner));
     }
     // Deleting one environment ends its streams, not the other's.
     owner.delete_env("web", "dev").await.unwrap();
     let (mut dev, dev_runner) = streams.pop().unwrap();
-    let ended = tokio::time::timeout(Duration::from_secs(5), dev.next())
-        .await
-        .expect("the stream ends at once");
-    assert!(!matches!(ended, Some(Ok(_))), "{ended:?}");
-    assert_eq!(api_err(dev_runner.secrets("web").await).0, 401);
+    assert_ended(&mut dev, &dev_runner).await;
     // Deleting the app ends every environment's.
     owner.delete_app("web").await.unwrap();
     let (mut staging, staging_runner) = streams.pop().unwrap();
-    let ended = tokio::time::timeout(Duration::from_secs(5), staging.next())
-        .await
-        .expect("the stream ends at once");
-    assert!(!matches!(ended, Some(Ok(_))), "{ended:?}");
-    assert_eq!(api_err(staging_runner.secrets("web").await).0, 401);
+    assert_ended(&mut staging, &staging_runner).await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn a_shared_document_has_version_texts_diffs_and_rollbacks_like_an_app() {
-    let server = TestServer::start().await;
-    let owner = server.owner().await;
-    let editor = server.member(&owner, "erin", "editor").await;
-    let viewer = server.member(&owner, "vic", "viewer").await;
+    let (server, owner, editor, viewer) = owner_editor_viewer().await;
     let v1 = "# the old password\nK = \"first-secret\"\nX = 1\n";
     owner.create_shared("common", Some(v1)).await.unwrap();
     editor
         .save_shared("common", "K = \"second-secret\"\nY = 2\n", 1, None)
         .await
         .unwrap();
-    owner
-        .create_app("web", Some("own = 1\n"), None)
-        .await
-        .unwrap();
-    owner.create_env("web", "staging").await.unwrap();
-    owner
-        .set_includes("web", "staging", &["common"])
-        .await
-        .unwrap();
-    let token = owner
-        .with_env(Some("staging"))
-        .create_app_token("web", "runner", None)
-        .await
-        .unwrap();
-    let runner = server
-        .anonymous()
-        .with_token(token.token)
-        .with_env(Some("staging"));
-    let mut stream = Box::pin(
-        runner
-            .watch("web", 0, Duration::from_secs(5))
-            .await
-            .unwrap(),
-    );
+    app_with_staging(&owner, "web", "own = 1\n", &["common"]).await;
+    let runner = server.env_runner(&owner, "web", "staging").await;
+    let mut stream = common::watch_stream(&runner, "web", 0, Duration::from_secs(5)).await;
     let first = stream.next().await.unwrap().unwrap();
 
     // One version's text: editors (audited); viewers get key names and masks only.
@@ -868,20 +764,8 @@ async fn the_keys_of_an_environment_are_its_effective_keys_with_where_each_comes
     let server = TestServer::start().await;
     let owner = server.owner().await;
     let viewer = server.member(&owner, "vic", "viewer").await;
-    owner
-        .create_shared(
-            "common",
-            Some("DB_URL = \"postgres://common\"\nown = \"hidden\"\n"),
-        )
-        .await
-        .unwrap();
-    owner
-        .create_app("web", Some("prod = 1\n"), None)
-        .await
-        .unwrap();
-    owner.create_env("web", "staging").await.unwrap();
-    owner
-        .with_env(Some("staging"))
+    let staging = app_with_staging(&owner, "web", "prod = 1\n", &[]).await;
+    staging
         .save_secrets(
             "web",
             "own = \"staging-secret\"\n[db]\nhost = \"h\"\n",
@@ -890,10 +774,8 @@ async fn the_keys_of_an_environment_are_its_effective_keys_with_where_each_comes
         )
         .await
         .unwrap();
-    owner
-        .set_includes("web", "staging", &["common"])
-        .await
-        .unwrap();
+    let common = "DB_URL = \"postgres://common\"\nown = \"hidden\"\n";
+    common::share_into(&owner, "common", common, "web", "staging").await;
 
     let keys = viewer.with_env(Some("staging")).keys("web").await.unwrap();
     assert_eq!(keys["version"], 1);
@@ -1019,24 +901,8 @@ async fn concurrent_reads_of_a_new_shared_revision_load_and_build_it_once_per_en
     let mut runners = Vec::new();
     for i in 0..ENVS {
         let app = format!("app{i}");
-        owner
-            .create_app(&app, Some("own = 1\n"), None)
-            .await
-            .unwrap();
-        owner.create_env(&app, "staging").await.unwrap();
-        owner
-            .set_includes(&app, "staging", &["common"])
-            .await
-            .unwrap();
-        let token = owner
-            .with_env(Some("staging"))
-            .create_app_token(&app, "runner", None)
-            .await
-            .unwrap();
-        let runner = server
-            .anonymous()
-            .with_token(token.token)
-            .with_env(Some("staging"));
+        app_with_staging(&owner, &app, "own = 1\n", &["common"]).await;
+        let runner = server.env_runner(&owner, &app, "staging").await;
         assert!(runner.secrets(&app).await.unwrap().toml.contains("old"));
         runners.push((app, runner));
     }

@@ -12,7 +12,9 @@ use axum::response::Response;
 use hush_client::api::Client;
 use tower::ServiceExt;
 
-use crate::common::{PASSWORD, SEED, TestServer, folded_count, panel_session};
+use crate::common::{
+    PASSWORD, SEED, TestServer, app_with_staging, folded_count, panel_session, share_into,
+};
 
 /// The caller's address, as the socket would give it to both paths.
 fn peer() -> SocketAddr {
@@ -121,25 +123,17 @@ fn header<'a>(answer: &'a Answer, name: &str) -> Option<&'a [u8]> {
 /// `common`), the app `other`, and an app token for each of web, web/staging and other.
 async fn setup(server: &TestServer) -> (Client, [hush_client::api::CreatedToken; 3]) {
     let owner = server.owner().await;
-    owner.create_app("web", Some(SEED), None).await.unwrap();
+    let staging = app_with_staging(&owner, "web", SEED, &[]).await;
     owner
         .create_app("other", Some("x = 1\n"), None)
         .await
         .unwrap();
-    owner.create_env("web", "staging").await.unwrap();
-    let staging = owner.with_env(Some("staging"));
     staging
         .save_secrets("web", "own = \"s\"\n", 0, None)
         .await
         .unwrap();
-    owner
-        .create_shared("common", Some("DB_URL = \"postgres://common\"\n"))
-        .await
-        .unwrap();
-    owner
-        .set_includes("web", "staging", &["common"])
-        .await
-        .unwrap();
+    let common = "DB_URL = \"postgres://common\"\n";
+    share_into(&owner, "common", common, "web", "staging").await;
     let web = owner.create_app_token("web", "prod", None).await.unwrap();
     let web_staging = staging.create_app_token("web", "st", None).await.unwrap();
     let other = owner.create_app_token("other", "o", None).await.unwrap();
@@ -195,53 +189,22 @@ async fn the_fast_path_answers_byte_for_byte_what_the_router_does() {
     assert!(String::from_utf8_lossy(&merged.body).contains("postgres://moved"));
 
     // Tokens of another app or environment, and names nobody has: the router refuses.
-    assert_eq!(paths.left(PROD, &staging.token).await.status, 403);
-    assert_eq!(paths.left(STAGING, &web.token).await.status, 403);
-    assert_eq!(
-        paths
-            .left("/api/v1/apps/other/secrets", &web.token)
-            .await
-            .status,
-        403
-    );
-    assert_eq!(paths.left(PROD, &other.token).await.status, 403);
-    assert_eq!(
-        paths
-            .left("/api/v1/apps/nope/secrets", &web.token)
-            .await
-            .status,
-        403
-    );
-    assert_eq!(
-        paths
-            .left("/api/v1/apps/web/envs/nope/secrets", &staging.token)
-            .await
-            .status,
-        403
-    );
-    assert_eq!(paths.left(PROD, "hush_app_not-a-token").await.status, 401);
     // Other spellings of the route: the router's decoding and matching decide.
-    assert_eq!(
-        paths
-            .left("/api/v1/apps/w%65b/secrets", &web.token)
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        paths
-            .left("/api/v1/apps/web/secrets?x=1", &web.token)
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        paths
-            .left("/api/v1/apps/web/secrets/", &web.token)
-            .await
-            .status,
-        404
-    );
+    let (web_token, staging_token) = (web.token.as_str(), staging.token.as_str());
+    for (path, token, status) in [
+        (PROD, staging_token, 403),
+        (STAGING, web_token, 403),
+        ("/api/v1/apps/other/secrets", web_token, 403),
+        (PROD, other.token.as_str(), 403),
+        ("/api/v1/apps/nope/secrets", web_token, 403),
+        ("/api/v1/apps/web/envs/nope/secrets", staging_token, 403),
+        (PROD, "hush_app_not-a-token", 401),
+        ("/api/v1/apps/w%65b/secrets", web_token, 200),
+        ("/api/v1/apps/web/secrets?x=1", web_token, 200),
+        ("/api/v1/apps/web/secrets/", web_token, 404),
+    ] {
+        assert_eq!(paths.left(path, token).await.status, status, "{path}");
+    }
 
     // HEAD and a GET with a body go to the router.
     let value = format!("Bearer {}", web.token);

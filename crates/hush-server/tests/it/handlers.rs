@@ -44,30 +44,33 @@ impl Harness {
         )
     }
 
+    /// A JSON POST to `path`, with `token` as its bearer when given.
+    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.send(json_request("POST", path, token, body)).await
+    }
+
     /// The owner's personal token.
     async fn owner_token(&self) -> String {
         let link = self.state.first_run_link().await.unwrap().unwrap();
         let token = link.split_once('#').unwrap().1;
         let (status, _) = self
-            .send(json_request(
-                "POST",
+            .post(
                 "/api/v1/auth/accept",
                 None,
                 json!({
                     "token": token, "name": "olivia", "password": "correct horse battery"
                 }),
-            ))
+            )
             .await;
         assert_eq!(status, StatusCode::OK);
         let (status, created) = self
-            .send(json_request(
-                "POST",
+            .post(
                 "/api/v1/auth/token",
                 None,
                 json!({
                     "name": "olivia", "password": "correct horse battery"
                 }),
-            ))
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED);
         created["token"].as_str().unwrap().to_string()
@@ -90,28 +93,26 @@ async fn validation_says_what_and_where_and_stores_nothing() {
     let h = Harness::new().await;
     let token = h.owner_token().await;
     let (status, body) = h
-        .send(json_request(
-            "POST",
+        .post(
             "/api/v1/validate",
             Some(&token),
             json!({
                 "toml": "ok = 1\nbroken = \"no end\n"
             }),
-        ))
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["valid"], false);
     assert_eq!(body["error"]["code"], "invalid_toml");
     assert_eq!(body["error"]["line"], 2);
     let (_, body) = h
-        .send(json_request(
-            "POST",
+        .post(
             "/api/v1/validate",
             Some(&token),
             json!({
                 "toml": "PATH = \"/evil\"\nname = \"x\"\n[section]\nk = 1\n"
             }),
-        ))
+        )
         .await;
     assert_eq!(body["valid"], true);
     assert_eq!(body["env"]["exported"], json!(["name"]));
@@ -142,14 +143,13 @@ async fn request_bodies_with_unknown_or_mistyped_fields_are_refused_without_echo
     let h = Harness::new().await;
     let token = h.owner_token().await;
     let (status, body) = h
-        .send(json_request(
-            "POST",
+        .post(
             "/api/v1/apps",
             Some(&token),
             json!({
                 "name": "web", "tomll": "a = 1"
             }),
-        ))
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(
@@ -157,14 +157,13 @@ async fn request_bodies_with_unknown_or_mistyped_fields_are_refused_without_echo
         "{body}"
     );
     let (status, body) = h
-        .send(json_request(
-            "POST",
+        .post(
             "/api/v1/apps",
             Some(&token),
             json!({
                 "name": "web", "toml": 12345678
             }),
-        ))
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
@@ -172,12 +171,7 @@ async fn request_bodies_with_unknown_or_mistyped_fields_are_refused_without_echo
         "{body}"
     );
     let (status, _) = h
-        .send(json_request(
-            "POST",
-            "/api/v1/apps",
-            Some(&token),
-            json!({ "name": "Web App" }),
-        ))
+        .post("/api/v1/apps", Some(&token), json!({ "name": "Web App" }))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }

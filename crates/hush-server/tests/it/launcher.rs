@@ -33,6 +33,55 @@ fn seen(folder: &Path) -> Option<(u32, String)> {
     Some((pid.parse().ok()?, user.to_string()))
 }
 
+/// Waits (up to 15 s) for the app to run again with `db_username` = `user`: its pid and user.
+async fn restarted_with(folder: &Path, user: &str, what: &str) -> (u32, String) {
+    eventually(15, what, async || seen(folder).filter(|(_, u)| u == user)).await
+}
+
+/// Waits (up to 15 s) for the app to run again under a pid other than `old`: its pid.
+async fn restarted_after(folder: &Path, old: u32, what: &str) -> u32 {
+    eventually(15, what, async || seen(folder).filter(|(p, _)| *p != old))
+        .await
+        .0
+}
+
+/// Waits (up to 10 s) until `client`'s environment of web lists a running copy for which
+/// `reports` holds; the list.
+async fn running_copies(
+    client: &hush_client::api::Client,
+    what: &str,
+    reports: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    eventually(10, what, async || {
+        let list = client.instances("web").await.unwrap();
+        list.iter()
+            .any(|i| i["status"] == "running" && reports(i))
+            .then_some(list)
+    })
+    .await
+}
+
+/// A server whose apps directory holds the folder `web` with [`APP_SH`], and that folder.
+async fn server_with_app_folder() -> (tempfile::TempDir, std::path::PathBuf, TestServer) {
+    let apps = tempfile::tempdir().unwrap();
+    let folder = apps.path().join("web");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("app.sh"), APP_SH).unwrap();
+    let root = apps.path().to_path_buf();
+    let server = TestServer::start_with(|c| c.apps_dir = Some(root)).await;
+    (apps, folder, server)
+}
+
+/// A new personal token of the owner olivia, for the launch routes the client has no call for.
+async fn owner_token(server: &TestServer, name: &str) -> String {
+    server
+        .anonymous()
+        .login("olivia", common::PASSWORD, name)
+        .await
+        .unwrap()
+        .token
+}
+
 fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
         && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -42,12 +91,7 @@ fn alive(pid: u32) -> bool {
 
 #[tokio::test]
 async fn a_launched_app_runs_with_its_secrets_and_follows_every_change() {
-    let apps = tempfile::tempdir().unwrap();
-    let folder = apps.path().join("web");
-    std::fs::create_dir(&folder).unwrap();
-    std::fs::write(folder.join("app.sh"), APP_SH).unwrap();
-    let root = apps.path().to_path_buf();
-    let server = TestServer::start_with(|c| c.apps_dir = Some(root)).await;
+    let (_apps, folder, server) = server_with_app_folder().await;
     let owner = server.owner().await;
     let launch = json!({ "folder": "web", "command": "sh app.sh", "port": 8599 });
     owner
@@ -88,18 +132,12 @@ async fn a_launched_app_runs_with_its_secrets_and_follows_every_change() {
         .save_secrets("web", "db_username = \"John\"\n", 1, None)
         .await
         .unwrap();
-    let (pid2, user) = eventually(15, "the restart with the new value", async || {
-        seen(&folder).filter(|(_, u)| u == "John")
-    })
-    .await;
+    let (pid2, user) = restarted_with(&folder, "John", "the restart with the new value").await;
     assert_eq!(user, "John");
     assert_ne!(pid1, pid2);
     assert!(!alive(pid1), "the old process is gone");
-    let instances = eventually(10, "the applied version reported", async || {
-        let list = owner.instances("web").await.unwrap();
-        list.iter()
-            .any(|i| i["applied_version"] == 2 && i["status"] == "running")
-            .then_some(list)
+    let instances = running_copies(&owner, "the applied version reported", |i| {
+        i["applied_version"] == 2
     })
     .await;
     assert!(
@@ -111,12 +149,7 @@ async fn a_launched_app_runs_with_its_secrets_and_follows_every_change() {
 
     // Reboot from the ⋮ menu.
     let http = reqwest::Client::new();
-    let pat = server
-        .anonymous()
-        .login("olivia", common::PASSWORD, "raw")
-        .await
-        .unwrap()
-        .token;
+    let pat = owner_token(&server, "raw").await;
     let r = http
         .post(format!("{}/api/v1/apps/web/reboot", server.url))
         .bearer_auth(&pat)
@@ -124,17 +157,11 @@ async fn a_launched_app_runs_with_its_secrets_and_follows_every_change() {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    let (pid3, _) = eventually(15, "the reboot", async || {
-        seen(&folder).filter(|(p, _)| *p != pid2)
-    })
-    .await;
+    let pid3 = restarted_after(&folder, pid2, "the reboot").await;
 
     // A crash: restarted with backoff, the restart counted.
     nix_kill(pid3);
-    let (pid4, _) = eventually(15, "the restart after a crash", async || {
-        seen(&folder).filter(|(p, _)| *p != pid3)
-    })
-    .await;
+    let pid4 = restarted_after(&folder, pid3, "the restart after a crash").await;
     let status = owner_status(&server, "web").await;
     assert!(status["restarts"].as_u64().unwrap() >= 1, "{status}");
 
@@ -152,12 +179,7 @@ fn nix_kill(pid: u32) {
 }
 
 async fn owner_status(server: &TestServer, app: &str) -> serde_json::Value {
-    let pat = server
-        .anonymous()
-        .login("olivia", common::PASSWORD, "status")
-        .await
-        .unwrap()
-        .token;
+    let pat = owner_token(server, "status").await;
     reqwest::Client::new()
         .get(format!("{}/api/v1/apps/{app}/launch", server.url))
         .bearer_auth(pat)
@@ -209,12 +231,7 @@ async fn launching_is_for_owners_inside_the_apps_directory_only() {
 
 /// Sets the app's launch settings as an owner; the status code.
 async fn set_launch(server: &TestServer, app: &str, launch: serde_json::Value) -> u16 {
-    let pat = server
-        .anonymous()
-        .login("olivia", common::PASSWORD, "launch")
-        .await
-        .unwrap()
-        .token;
+    let pat = owner_token(server, "launch").await;
     reqwest::Client::new()
         .put(format!("{}/api/v1/apps/{app}/launch", server.url))
         .bearer_auth(pat)
@@ -228,12 +245,7 @@ async fn set_launch(server: &TestServer, app: &str, launch: serde_json::Value) -
 
 #[tokio::test]
 async fn a_launched_app_follows_the_environment_it_is_launched_with() {
-    let apps = tempfile::tempdir().unwrap();
-    let folder = apps.path().join("web");
-    std::fs::create_dir(&folder).unwrap();
-    std::fs::write(folder.join("app.sh"), APP_SH).unwrap();
-    let root = apps.path().to_path_buf();
-    let server = TestServer::start_with(|c| c.apps_dir = Some(root)).await;
+    let (_apps, folder, server) = server_with_app_folder().await;
     let owner = server.owner().await;
     owner
         .create_app("web", Some("db_username = \"Prod\"\n"), None)
@@ -250,14 +262,14 @@ async fn a_launched_app_follows_the_environment_it_is_launched_with() {
         .unwrap_err();
     assert_eq!(err.status(), Some(400), "{err}");
     owner.create_env("web", "staging").await.unwrap();
-    owner
-        .create_shared("common", Some("db_username = \"Shared1\"\n"))
-        .await
-        .unwrap();
-    owner
-        .set_includes("web", "staging", &["common"])
-        .await
-        .unwrap();
+    common::share_into(
+        &owner,
+        "common",
+        "db_username = \"Shared1\"\n",
+        "web",
+        "staging",
+    )
+    .await;
 
     let launch = |env: &str| json!({ "folder": "web", "command": "sh app.sh", "env": env });
     assert_eq!(set_launch(&server, "web", launch("nope")).await, 404);
@@ -272,11 +284,8 @@ async fn a_launched_app_follows_the_environment_it_is_launched_with() {
     let staging = owner.with_env(Some("staging"));
     let pair =
         |shared: i64| json!({ "version": 0, "shared": [{ "name": "common", "version": shared }] });
-    eventually(10, "staging's running copy with its pair", async || {
-        let list = staging.instances("web").await.unwrap();
-        list.iter()
-            .any(|i| i["status"] == "running" && i["applied"] == pair(1))
-            .then_some(())
+    running_copies(&staging, "staging's running copy with its pair", |i| {
+        i["applied"] == pair(1)
     })
     .await;
     assert!(
@@ -289,16 +298,10 @@ async fn a_launched_app_follows_the_environment_it_is_launched_with() {
         .save_shared("common", "db_username = \"Shared2\"\n", 1, None)
         .await
         .unwrap();
-    let (pid2, _) = eventually(15, "the restart with the shared change", async || {
-        seen(&folder).filter(|(_, u)| u == "Shared2")
-    })
-    .await;
+    let (pid2, _) = restarted_with(&folder, "Shared2", "the restart with the shared change").await;
     assert_ne!(pid1, pid2);
-    eventually(10, "the new pair reported", async || {
-        let list = staging.instances("web").await.unwrap();
-        list.iter()
-            .any(|i| i["status"] == "running" && i["applied"] == pair(2))
-            .then_some(())
+    running_copies(&staging, "the new pair reported", |i| {
+        i["applied"] == pair(2)
     })
     .await;
     // A production save does not reach it.

@@ -42,6 +42,16 @@ async fn get(url: &str) -> reqwest::Response {
     reqwest::get(url).await.unwrap()
 }
 
+/// Each of [`SCRIPTS`] with its source as the server serves it.
+async fn script_sources(server: &TestServer) -> Vec<(&'static str, String)> {
+    let mut sources = Vec::new();
+    for script in SCRIPTS {
+        let url = format!("{}/assets/{script}", server.url);
+        sources.push((*script, get(&url).await.text().await.unwrap()));
+    }
+    sources
+}
+
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
     response
         .headers()
@@ -144,12 +154,7 @@ async fn assets_are_served_with_types_and_revalidated() {
 #[tokio::test]
 async fn every_module_import_resolves_to_an_embedded_asset() {
     let server = TestServer::start().await;
-    for script in SCRIPTS {
-        let source = get(&format!("{}/assets/{script}", server.url))
-            .await
-            .text()
-            .await
-            .unwrap();
+    for (script, source) in script_sources(&server).await {
         for line in source.lines().filter(|l| l.starts_with("import ")) {
             let target = line
                 .split(['\'', '"'])
@@ -172,12 +177,7 @@ async fn every_module_import_resolves_to_an_embedded_asset() {
 #[tokio::test]
 async fn scripts_never_parse_html_or_evaluate_strings() {
     let server = TestServer::start().await;
-    for script in SCRIPTS {
-        let source = get(&format!("{}/assets/{script}", server.url))
-            .await
-            .text()
-            .await
-            .unwrap();
+    for (script, source) in script_sources(&server).await {
         for sink in [
             "innerHTML",
             "outerHTML",
@@ -193,7 +193,7 @@ async fn scripts_never_parse_html_or_evaluate_strings() {
         }
         // Web storage outlives the session: it holds the dark-mode choice and nothing else.
         let storage = source.matches("localStorage").count();
-        if *script == "theme.js" {
+        if script == "theme.js" {
             assert_eq!(storage, 2, "theme.js reads and writes one key");
             assert!(source.contains("const KEY = 'hush-theme';"));
             assert!(source.contains("localStorage.getItem(KEY)"));

@@ -293,11 +293,7 @@ async fn headers_that_never_finish_are_cut_off() {
 async fn a_body_that_stops_halfway_gets_408_and_changes_nothing() {
     let server = server_with_limits(|l| l.body_idle_timeout = Duration::from_millis(800)).await;
     let owner = server.owner_with_app("web", SEED).await;
-    let token = owner
-        .create_personal_token("attack", None)
-        .await
-        .unwrap()
-        .token;
+    let token = common::personal_token(&owner, "attack").await;
     let response = tokio::task::spawn_blocking({
         let mut stream = connect_from(&server, ATTACKER);
         move || {
@@ -396,12 +392,7 @@ async fn one_address_cannot_take_every_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_handshakes_and_idle_tls_connections_time_out() {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
-    let tls = hush_server::tls::load(&cert_path, &key_path).unwrap();
+    let (dir, cert, tls) = common::self_signed_tls();
     let store = hush_store::connect(&format!("sqlite://{}", dir.path().join("h.db").display()))
         .await
         .unwrap();
@@ -513,26 +504,15 @@ async fn two_owners_demoting_each_other_leave_an_owner() {
 
 #[tokio::test]
 async fn revoking_a_personal_token_ends_its_watch_stream_at_once() {
-    use futures::StreamExt;
     let server = TestServer::start().await;
     let owner = server.owner_with_app("web", SEED).await;
     let created = owner.create_personal_token("watcher", None).await.unwrap();
     let watcher = server.anonymous().with_token(created.token.clone());
-    let mut stream = Box::pin(
-        watcher
-            .watch("web", 1, Duration::from_secs(5))
-            .await
-            .unwrap(),
-    );
+    let mut stream = common::watch_stream(&watcher, "web", 1, Duration::from_secs(5)).await;
     owner.revoke_token(created.id).await.unwrap();
     owner.save_secrets("web", "a = 2\n", 1, None).await.unwrap();
-    let next = tokio::time::timeout(Duration::from_secs(3), stream.next())
-        .await
-        .expect("the stream ends, it does not hang");
-    assert!(
-        !matches!(next, Some(Ok(2))),
-        "a revoked token's stream delivered a new version: {next:?}"
-    );
+    let why = "a revoked token's stream delivered a new version";
+    common::assert_stream_ends_without(&mut stream, 2, why).await;
 }
 
 // ---- 9. invitations ----
@@ -673,13 +653,7 @@ async fn a_stale_save_gets_a_small_conflict() {
     }
     let raw = reqwest::Client::new()
         .put(format!("{}/api/v1/apps/web/secrets", server.url))
-        .bearer_auth(
-            owner
-                .create_personal_token("raw", None)
-                .await
-                .unwrap()
-                .token,
-        )
+        .bearer_auth(common::personal_token(&owner, "raw").await)
         .json(&serde_json::json!({ "toml": "a = 1\n", "base_version": 1 }))
         .send()
         .await
@@ -702,11 +676,7 @@ async fn a_stale_save_gets_a_small_conflict() {
 async fn every_error_has_the_one_json_shape() {
     let server = TestServer::start().await;
     let owner = server.owner_with_app("web", SEED).await;
-    let token = owner
-        .create_personal_token("raw", None)
-        .await
-        .unwrap()
-        .token;
+    let token = common::personal_token(&owner, "raw").await;
     let http = reqwest::Client::new();
     let url = |p: &str| format!("{}/api/v1{p}", server.url);
     let cases = [

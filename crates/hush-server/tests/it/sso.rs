@@ -32,9 +32,53 @@ fn sso_config(issuer: &str) -> SsoConfig {
     }
 }
 
-/// A hush server with single sign-on and the provider it trusts.
-async fn world(change: impl FnOnce(&mut SsoConfig)) -> (TestServer, Provider) {
-    world_tampered(change, "").await
+/// The servers of one deployment: one database, one master key and one single sign-on setup
+/// whose provider is to listen on `port`, as across a restart or behind a load balancer.
+struct Deployment {
+    url: String,
+    key: hush_crypto::MasterKey,
+    port: u16,
+    sso: SsoConfig,
+}
+
+impl Deployment {
+    fn new(url: String) -> Deployment {
+        let port = free_port();
+        Deployment {
+            url,
+            key: hush_crypto::MasterKey::generate(),
+            port,
+            sso: sso_config(&format!("http://127.0.0.1:{port}")),
+        }
+    }
+
+    /// A server of the deployment; `public_url`, when given, is the address it is reached at
+    /// (another server's, for the one callback the provider knows).
+    async fn start(&self, public_url: Option<&str>) -> TestServer {
+        let key = hush_crypto::MasterKey::from_encoded(&self.key.to_encoded()).unwrap();
+        let store = hush_store::connect(&self.url).await.unwrap();
+        TestServer::start_configured(store, hush_server::Keyring::from_keys(vec![key]), |c| {
+            c.sso = Some(self.sso.clone());
+            if let Some(url) = public_url {
+                c.public_url = url.to_string();
+            }
+        })
+        .await
+    }
+}
+
+/// For `test`: a hush server with single sign-on (changed by `change`), its owner, and the
+/// provider it trusts; `None`, the test skipping and saying so, where the provider cannot run.
+async fn world(
+    test: &str,
+    change: impl FnOnce(&mut SsoConfig),
+) -> Option<(TestServer, hush_client::api::Client, Provider)> {
+    if !provider_ready(test) {
+        return None;
+    }
+    let (server, provider) = world_tampered(change, "").await;
+    let owner = server.owner().await;
+    Some((server, owner, provider))
 }
 
 /// Like [`world`], with a provider that breaks its ID tokens as `tamper` says.
@@ -46,12 +90,7 @@ async fn world_tampered(
     let mut sso = sso_config(&format!("http://127.0.0.1:{port}"));
     change(&mut sso);
     let server = TestServer::start_with(|c| c.sso = Some(sso)).await;
-    let provider = start_provider(
-        port,
-        &format!("{}/api/v1/auth/sso/callback", server.url),
-        tamper,
-    )
-    .await;
+    let provider = provider_for(port, &server, tamper).await;
     (server, provider)
 }
 
@@ -78,6 +117,17 @@ async fn start_invited(
     browser.send(browser.http.get(url)).await
 }
 
+/// The provider on `port`, sending people back to `server`'s callback, breaking its ID tokens
+/// as `tamper` says ("" for none).
+async fn provider_for(port: u16, server: &TestServer, tamper: &str) -> Provider {
+    start_provider(
+        port,
+        &format!("{}/api/v1/auth/sso/callback", server.url),
+        tamper,
+    )
+    .await
+}
+
 fn start_url(server: &TestServer) -> String {
     format!("{}/api/v1/auth/sso/start", server.url)
 }
@@ -95,22 +145,30 @@ async fn refusal(response: reqwest::Response) -> (StatusCode, String, String) {
     (status, code, page)
 }
 
-/// Signs in as `email` through the server's start page and reads the refusal page it ends on.
+/// Signs in as `email` in a fresh browser through the server's start page, asserts that it
+/// ends on the refusal page with `status` and `code`; the browser and that page.
 async fn refused_sign_in(
-    browser: &mut Browser,
     server: &TestServer,
     email: &str,
-) -> (StatusCode, String, String) {
-    refusal(browser.sign_in(&start_url(server), email).await).await
+    (status, code): (StatusCode, &str),
+) -> (Browser, String) {
+    let mut browser = Browser::new();
+    let (got_status, got_code, page) =
+        refusal(browser.sign_in(&start_url(server), email).await).await;
+    assert_eq!((got_status, got_code.as_str()), (status, code), "{page}");
+    (browser, page)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_members_by_domain_get_the_role_their_groups_map_to() {
-    if !provider_ready("new_members_by_domain_get_the_role_their_groups_map_to") {
+    let Some((server, owner, _provider)) = world(
+        "new_members_by_domain_get_the_role_their_groups_map_to",
+        |_| {},
+    )
+    .await
+    else {
         return;
-    }
-    let (server, _provider) = world(|_| {}).await;
-    let owner = server.owner().await;
+    };
     for (email, role) in [
         ("alice@example.com", "editor"),
         ("owen@example.com", "owner"),
@@ -179,19 +237,19 @@ async fn new_members_by_domain_get_the_role_their_groups_map_to() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_say_why_are_audited_and_create_nothing() {
-    if !provider_ready("refusals_say_why_are_audited_and_create_nothing") {
+    let Some((server, owner, _provider)) =
+        world("refusals_say_why_are_audited_and_create_nothing", |_| {}).await
+    else {
         return;
-    }
-    let (server, _provider) = world(|_| {}).await;
-    let owner = server.owner().await;
+    };
 
     // An email outside the allowed domains.
-    let mut browser = Browser::new();
-    let (status, code, page) = refused_sign_in(&mut browser, &server, "eve@elsewhere.test").await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::FORBIDDEN, "sso_domain_not_allowed")
-    );
+    let (browser, page) = refused_sign_in(
+        &server,
+        "eve@elsewhere.test",
+        (StatusCode::FORBIDDEN, "sso_domain_not_allowed"),
+    )
+    .await;
     assert!(page.contains("only addresses at example.com"), "{page}");
     assert!(
         browser
@@ -200,12 +258,12 @@ async fn refusals_say_why_are_audited_and_create_nothing() {
     );
 
     // An email the provider has not verified.
-    let mut browser = Browser::new();
-    let (status, code, _) = refused_sign_in(&mut browser, &server, "uma@example.com").await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::FORBIDDEN, "sso_email_unverified")
-    );
+    refused_sign_in(
+        &server,
+        "uma@example.com",
+        (StatusCode::FORBIDDEN, "sso_email_unverified"),
+    )
+    .await;
 
     // A replayed state: the callback works once.
     let mut browser = Browser::new();
@@ -262,13 +320,7 @@ async fn refusals_say_why_are_audited_and_create_nothing() {
     assert_eq!(code, "sso_code_refused");
 
     // Nothing was created: olivia and alice only.
-    let names: Vec<String> = owner
-        .members()
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap().to_string())
-        .collect();
+    let names = crate::common::names(&owner.members().await.unwrap());
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(
         !names
@@ -297,17 +349,20 @@ async fn refusals_say_why_are_audited_and_create_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invitation_only_servers_take_people_through_their_invitation() {
-    if !provider_ready("invitation_only_servers_take_people_through_their_invitation") {
+    let Some((server, owner, _provider)) = world(
+        "invitation_only_servers_take_people_through_their_invitation",
+        |s| s.create_users = false,
+    )
+    .await
+    else {
         return;
-    }
-    let (server, _provider) = world(|s| s.create_users = false).await;
-    let owner = server.owner().await;
-    let mut browser = Browser::new();
-    let (status, code, page) = refused_sign_in(&mut browser, &server, "bob@example.com").await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::FORBIDDEN, "sso_not_invited")
-    );
+    };
+    let (_, page) = refused_sign_in(
+        &server,
+        "bob@example.com",
+        (StatusCode::FORBIDDEN, "sso_not_invited"),
+    )
+    .await;
     assert!(page.contains("invitation"), "{page}");
     assert_eq!(owner.members().await.unwrap().len(), 1);
 
@@ -361,11 +416,14 @@ async fn a_provider_that_is_down_is_a_clear_refusal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hush_login_sso_trades_a_one_time_code_for_a_personal_token() {
-    if !provider_ready("hush_login_sso_trades_a_one_time_code_for_a_personal_token") {
+    let Some((server, _owner, _provider)) = world(
+        "hush_login_sso_trades_a_one_time_code_for_a_personal_token",
+        |_| {},
+    )
+    .await
+    else {
         return;
-    }
-    let (server, _provider) = world(|_| {}).await;
-    let _owner = server.owner().await;
+    };
     let mut browser = Browser::new();
     let start = format!("{}?cli_port=45678&cli_state=abc123", start_url(&server));
     let first = browser
@@ -456,14 +514,12 @@ async fn forged_expired_and_misaddressed_id_tokens_are_refused() {
     ] {
         let (server, _provider) = world_tampered(|_| {}, tamper).await;
         let owner = server.owner().await;
-        let mut browser = Browser::new();
-        let (status, code, page) =
-            refused_sign_in(&mut browser, &server, "alice@example.com").await;
-        assert_eq!(
-            (status, code.as_str()),
+        let (_, page) = refused_sign_in(
+            &server,
+            "alice@example.com",
             (StatusCode::BAD_REQUEST, "sso_bad_token"),
-            "{tamper}"
-        );
+        )
+        .await;
         assert!(page.contains(says), "{tamper}: {page}");
         assert_eq!(
             owner.members().await.unwrap().len(),
@@ -529,19 +585,9 @@ async fn sign_ins_under_way_are_sealed_in_the_database_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hush.db");
     let url = format!("sqlite://{}", db.display());
-    let key = hush_crypto::MasterKey::generate().to_encoded();
-    let keyring = || {
-        hush_server::Keyring::from_keys(vec![hush_crypto::MasterKey::from_encoded(&key).unwrap()])
-    };
-    let port = free_port();
-    let sso = sso_config(&format!("http://127.0.0.1:{port}"));
-    let first =
-        TestServer::start_configured(hush_store::connect(&url).await.unwrap(), keyring(), |c| {
-            c.sso = Some(sso.clone())
-        })
-        .await;
-    let _provider =
-        start_provider(port, &format!("{}/api/v1/auth/sso/callback", first.url), "").await;
+    let deployment = Deployment::new(url.clone());
+    let first = deployment.start(None).await;
+    let _provider = provider_for(deployment.port, &first, "").await;
     let mut browser = Browser::new();
     let started = browser
         .send(browser.http.get(format!(
@@ -603,12 +649,7 @@ async fn sign_ins_under_way_are_sealed_in_the_database_and_survive_a_restart() {
     let callback = callback.expect("the provider sends the browser back");
     let old_url = first.url.clone();
     first.stop().await;
-    let restarted =
-        TestServer::start_configured(hush_store::connect(&url).await.unwrap(), keyring(), |c| {
-            c.sso = Some(sso.clone());
-            c.public_url = old_url.clone();
-        })
-        .await;
+    let restarted = deployment.start(Some(&old_url)).await;
     let host = |s: &str| Browser::host(&s.parse().unwrap());
     let cookie = browser.cookie(&host(&old_url), "hush_sso_state").unwrap();
     let finished = browser
@@ -650,25 +691,11 @@ async fn postgres_a_sign_in_started_on_one_server_finishes_on_another_once() {
     let Some((url, drop)) = crate::common::postgres_database(test).await else {
         return;
     };
-    let key = hush_crypto::MasterKey::generate().to_encoded();
-    let keyring = || {
-        hush_server::Keyring::from_keys(vec![hush_crypto::MasterKey::from_encoded(&key).unwrap()])
-    };
-    let port = free_port();
-    let sso = sso_config(&format!("http://127.0.0.1:{port}"));
-    let a =
-        TestServer::start_configured(hush_store::connect(&url).await.unwrap(), keyring(), |c| {
-            c.sso = Some(sso.clone())
-        })
-        .await;
+    let deployment = Deployment::new(url);
+    let a = deployment.start(None).await;
     // Behind one address, as behind a load balancer: the provider knows one callback.
-    let b =
-        TestServer::start_configured(hush_store::connect(&url).await.unwrap(), keyring(), |c| {
-            c.sso = Some(sso.clone());
-            c.public_url = a.url.clone();
-        })
-        .await;
-    let _provider = start_provider(port, &format!("{}/api/v1/auth/sso/callback", a.url), "").await;
+    let b = deployment.start(Some(&a.url)).await;
+    let _provider = provider_for(deployment.port, &a, "").await;
 
     // Started on A, finished on B; replayed on A: refused.
     let mut browser = Browser::new();

@@ -109,12 +109,7 @@ async fn postgres_a_save_on_one_server_reaches_watchers_on_another() {
     let runner_on_b = b.anonymous().with_token(token.token.clone());
     assert_eq!(runner_on_b.secrets("web").await.unwrap().version, 1);
 
-    let mut watch = Box::pin(
-        runner_on_b
-            .watch("web", 1, Duration::from_secs(5))
-            .await
-            .unwrap(),
-    );
+    let mut watch = common::watch_stream(&runner_on_b, "web", 1, Duration::from_secs(5)).await;
     let mut delays = Vec::new();
     for v in 2..=6 {
         let saved = on_a
@@ -191,12 +186,7 @@ async fn postgres_a_save_on_one_server_reaches_watchers_on_another() {
 
 #[tokio::test]
 async fn serves_https_with_secure_cookies() {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
-    let tls = hush_server::tls::load(&cert_path, &key_path).unwrap();
+    let (dir, cert, tls) = common::self_signed_tls();
 
     let store = hush_store::connect(&format!(
         "sqlite://{}",
