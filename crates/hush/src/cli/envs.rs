@@ -396,19 +396,8 @@ pub async fn run_shared(server: &ServerArgs, cmd: SharedCommand) -> anyhow::Resu
                 .shared_rollback(&name, version, base)
                 .await
                 .map_err(super::secrets::save_error)?;
-            if saved.unchanged {
-                println!(
-                    "No changes: the newest version of {name}, {}, already holds what version \
-                     {version} held; no version was saved.",
-                    saved.version
-                );
-            } else {
-                println!(
-                    "Saved version {} of shared document {name}: a copy of version {version}.",
-                    saved.version
-                );
-                super::secrets::print_diff(&super::secrets::key_diff(&saved.changes));
-            }
+            let saved_as = format!("shared document {name}");
+            super::secrets::print_rollback(&name, &saved_as, version, &saved);
         }
         SharedCommand::Delete { name } => {
             client.delete_shared(&name).await?;

@@ -277,19 +277,7 @@ pub async fn run(server: &ServerArgs, cmd: SecretsCommand) -> anyhow::Result<()>
                 .rollback(&app, version, base)
                 .await
                 .map_err(save_error)?;
-            if saved.unchanged {
-                println!(
-                    "No changes: the newest version of {app}, {}, already holds what version \
-                     {version} held; no version was saved.",
-                    saved.version
-                );
-            } else {
-                println!(
-                    "Saved version {} of {app}: a copy of version {version}.",
-                    saved.version
-                );
-                print_diff(&key_diff(&saved.changes));
-            }
+            print_rollback(&app, &app, version, &saved);
         }
     }
     Ok(())
@@ -456,6 +444,24 @@ pub(super) fn key_diff(value: &Value) -> KeyDiff {
         added: list("added"),
         removed: list("removed"),
         changed: list("changed"),
+    }
+}
+
+/// What a rollback of `name` (`saved_as` in the sentence) to `version` did: a new version and
+/// its changes, or nothing saved when the newest version already holds that text.
+pub(super) fn print_rollback(name: &str, saved_as: &str, version: i64, saved: &VersionInfo) {
+    if saved.unchanged {
+        println!(
+            "No changes: the newest version of {name}, {}, already holds what version \
+             {version} held; no version was saved.",
+            saved.version
+        );
+    } else {
+        println!(
+            "Saved version {} of {saved_as}: a copy of version {version}.",
+            saved.version
+        );
+        print_diff(&key_diff(&saved.changes));
     }
 }
 
