@@ -321,12 +321,11 @@ async fn the_app_survives_a_server_restart_and_gets_the_next_save() {
     instance_at(&world, 1, pid).await;
 
     world.server.kill();
-    until("hush run to notice the server is gone", async || {
-        running
-            .stderr()
-            .contains("lost the hush server")
-            .then_some(())
-    })
+    until_file_holds(
+        "hush run to notice the server is gone",
+        &running.stderr,
+        "lost the hush server",
+    )
     .await;
     assert!(
         running.still_running() && alive(pid),
@@ -489,12 +488,11 @@ async fn local_mode_follows_edits_and_keeps_the_last_good_secrets() {
 
     // An invalid edit is reported and changes nothing.
     replace_file(&secrets, "A = \"three\nF = 3.0\n").unwrap();
-    until("the parse error to be reported", async || {
-        running
-            .stderr()
-            .contains("the app keeps the last good secrets")
-            .then_some(())
-    })
+    until_file_holds(
+        "the parse error to be reported",
+        &running.stderr,
+        "the app keeps the last good secrets",
+    )
     .await;
     assert!(running.stderr().contains("secrets.toml"));
     assert_eq!(file_lines(&out).len(), 2);
