@@ -381,12 +381,7 @@ pub async fn run_shared(server: &ServerArgs, cmd: SharedCommand) -> anyhow::Resu
             if json {
                 return print_json(&answer);
             }
-            println!(
-                "{name}: version {} → version {}",
-                cell(&answer["from"]),
-                cell(&answer["to"])
-            );
-            super::secrets::print_diff(&super::secrets::key_diff(&answer["diff"]));
+            super::secrets::print_version_diff(&name, &answer);
         }
         SharedCommand::Rollback { name, version } => {
             let base = client.shared_doc(&name).await?["version"]

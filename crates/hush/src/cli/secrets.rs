@@ -263,13 +263,7 @@ pub async fn run(server: &ServerArgs, cmd: SecretsCommand) -> anyhow::Result<()>
             if json {
                 return print_json(&answer);
             }
-            let diff: KeyDiff = key_diff(&answer["diff"]);
-            println!(
-                "{app}: version {} → version {}",
-                cell(&answer["from"]),
-                cell(&answer["to"])
-            );
-            print_diff(&diff);
+            print_version_diff(&app, &answer);
         }
         SecretsCommand::Rollback { app, version } => {
             let base = latest_version(&client, &app).await?;
@@ -445,6 +439,16 @@ pub(super) fn key_diff(value: &Value) -> KeyDiff {
         removed: list("removed"),
         changed: list("changed"),
     }
+}
+
+/// The server's answer to a diff of `name`'s versions: which two, then the key paths.
+pub(super) fn print_version_diff(name: &str, answer: &Value) {
+    println!(
+        "{name}: version {} → version {}",
+        cell(&answer["from"]),
+        cell(&answer["to"])
+    );
+    print_diff(&key_diff(&answer["diff"]));
 }
 
 /// What a rollback of `name` (`saved_as` in the sentence) to `version` did: a new version and
