@@ -1,12 +1,7 @@
 -- POST /v1/secret/data/bench-write-{thread}: a new KV v2 version per request, the same
 -- 10 keys as hush's write document with a changing bench_value (run wrk with -tN -cN).
 dofile(os.getenv("BENCH_LUA_DIR") .. "/report.lua")
-
-local count = 0
-function setup(thread)
-  thread:set("id", count)
-  count = count + 1
-end
+dofile(os.getenv("BENCH_LUA_DIR") .. "/thread_ids.lua")
 
 function init(args)
   path = "/v1/secret/data/bench-write-" .. id

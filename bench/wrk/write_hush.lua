@@ -3,12 +3,7 @@
 -- bench_value changes every time, with base_version = the version its last save made.
 -- A 409 (stale base) resyncs from the body's latest_version and counts as a non-2xx answer.
 dofile(os.getenv("BENCH_LUA_DIR") .. "/report.lua")
-
-local count = 0
-function setup(thread)
-  thread:set("id", count)
-  count = count + 1
-end
+dofile(os.getenv("BENCH_LUA_DIR") .. "/thread_ids.lua")
 
 function init(args)
   app = os.getenv("BENCH_APP_PREFIX") .. id

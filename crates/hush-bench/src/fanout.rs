@@ -101,6 +101,26 @@ pub fn version_needle(version: i64) -> Vec<u8> {
     format!("\"version\":{version}}}").into_bytes()
 }
 
+/// What `count` watchers report, each report within `timeout` of the one before; fails with
+/// the first watcher error, or saying how many had `what` in time.
+pub async fn gather<T>(
+    reports: &mut mpsc::UnboundedReceiver<anyhow::Result<T>>,
+    count: usize,
+    timeout: Duration,
+    what: &str,
+) -> anyhow::Result<Vec<T>> {
+    let mut got = Vec::with_capacity(count);
+    while got.len() < count {
+        match tokio::time::timeout(timeout, reports.recv()).await {
+            Ok(Some(Ok(report))) => got.push(report),
+            Ok(Some(Err(e))) => bail!("a watcher broke: {e:#}"),
+            Ok(None) => bail!("watchers ended early"),
+            Err(_) => bail!("only {} of {count} watchers {what} in time", got.len()),
+        }
+    }
+    Ok(got)
+}
+
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let client = Client::new(&opts.server, Some(opts.pat.clone()))?;
     let app: serde_json::Value = client.app(&opts.app).await?;
@@ -168,24 +188,22 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         .save_secrets(&opts.app, &toml, current, Some("fan-out bench"))
         .await?;
     let answered = Instant::now();
-    let mut from_response = Vec::with_capacity(opts.watchers);
-    let mut from_request = Vec::with_capacity(opts.watchers);
-    while from_response.len() < opts.watchers {
-        match tokio::time::timeout(opts.timeout, done_rx.recv()).await {
-            Ok(Some(Ok(at))) => {
-                from_request.push(at.duration_since(sent).as_secs_f64() * 1e3);
-                // A stream may carry the version before the save's response arrives: 0 then.
-                from_response.push(at.saturating_duration_since(answered).as_secs_f64() * 1e3);
-            }
-            Ok(Some(Err(e))) => bail!("a watcher broke: {e:#}"),
-            Ok(None) => bail!("watchers ended early"),
-            Err(_) => bail!(
-                "only {} of {} watchers saw the new version in time",
-                from_response.len(),
-                opts.watchers
-            ),
-        }
-    }
+    let seen = gather(
+        &mut done_rx,
+        opts.watchers,
+        opts.timeout,
+        "saw the new version",
+    )
+    .await?;
+    let from_request: Vec<f64> = seen
+        .iter()
+        .map(|at| at.duration_since(sent).as_secs_f64() * 1e3)
+        .collect();
+    // A stream may carry the version before the save's response arrives: 0 then.
+    let from_response: Vec<f64> = seen
+        .iter()
+        .map(|at| at.saturating_duration_since(answered).as_secs_f64() * 1e3)
+        .collect();
     let rss_notified = rss_kb(opts.pid)?;
     let _ = close_tx.send(true);
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 mod fanout;
 mod floor;
@@ -38,11 +38,8 @@ enum Command {
     },
     /// Create an app whose first version has KEYS generated keys and print a new app token.
     Seed {
-        #[arg(long)]
-        server: String,
-        /// Personal access token (editor or owner), read from this environment variable.
-        #[arg(long, default_value = "HUSH_BENCH_PAT")]
-        pat_env: String,
+        #[command(flatten)]
+        member: Member,
         #[arg(long)]
         app: String,
         #[arg(long)]
@@ -53,10 +50,8 @@ enum Command {
     },
     /// Open N watch streams, then save once and time until every stream has the new version.
     Fanout {
-        #[arg(long)]
-        server: String,
-        #[arg(long, default_value = "HUSH_BENCH_PAT")]
-        pat_env: String,
+        #[command(flatten)]
+        member: Member,
         /// App token of APP, read from this environment variable.
         #[arg(long, default_value = "HUSH_BENCH_TOKEN")]
         token_env: String,
@@ -78,13 +73,10 @@ enum Command {
     },
     /// ENVS app environments that include one shared document, PER_ENV watch streams on each;
     /// save the document once and time until every stream has the new revision and a read
-    /// with its token returns the new value.
+    /// with its token returns the new value. Needs an owner's personal access token.
     SharedFanout {
-        #[arg(long)]
-        server: String,
-        /// Personal access token of an owner, read from this environment variable.
-        #[arg(long, default_value = "HUSH_BENCH_PAT")]
-        pat_env: String,
+        #[command(flatten)]
+        member: Member,
         #[arg(long, default_value_t = 100)]
         envs: usize,
         #[arg(long, default_value_t = 10)]
@@ -100,10 +92,8 @@ enum Command {
     },
     /// Save TRIALS times and time each save's response until FILE shows the new value.
     Propagate {
-        #[arg(long)]
-        server: String,
-        #[arg(long, default_value = "HUSH_BENCH_PAT")]
-        pat_env: String,
+        #[command(flatten)]
+        member: Member,
         #[arg(long)]
         app: String,
         /// Lines of `<unix seconds> <value>` (a stamped log), or any file that contains the value.
@@ -147,6 +137,23 @@ enum Command {
     },
 }
 
+/// The server and a member's personal access token: what every command that changes the
+/// workspace starts from.
+#[derive(Args)]
+struct Member {
+    #[arg(long)]
+    server: String,
+    /// Personal access token (editor or owner), read from this environment variable.
+    #[arg(long, default_value = "HUSH_BENCH_PAT")]
+    pat_env: String,
+}
+
+impl Member {
+    fn pat(&self) -> anyhow::Result<String> {
+        env_var(&self.pat_env)
+    }
+}
+
 fn env_var(name: &str) -> anyhow::Result<String> {
     std::env::var(name).map_err(|_| anyhow::anyhow!("set {name}"))
 }
@@ -167,15 +174,13 @@ fn main() -> anyhow::Result<()> {
                 password_env,
             } => setup::login(&server, &user, &env_var(&password_env)?).await,
             Command::Seed {
-                server,
-                pat_env,
+                member,
                 app,
                 keys,
                 with_value,
-            } => setup::seed(&server, &env_var(&pat_env)?, &app, keys, with_value).await,
+            } => setup::seed(&member.server, &member.pat()?, &app, keys, with_value).await,
             Command::Fanout {
-                server,
-                pat_env,
+                member,
                 token_env,
                 app,
                 watchers,
@@ -185,8 +190,8 @@ fn main() -> anyhow::Result<()> {
                 label,
             } => {
                 fanout::run(fanout::Options {
-                    server,
-                    pat: env_var(&pat_env)?,
+                    pat: member.pat()?,
+                    server: member.server,
                     token: env_var(&token_env)?,
                     app,
                     watchers,
@@ -198,8 +203,7 @@ fn main() -> anyhow::Result<()> {
                 .await
             }
             Command::SharedFanout {
-                server,
-                pat_env,
+                member,
                 envs,
                 per_env,
                 pid,
@@ -207,8 +211,8 @@ fn main() -> anyhow::Result<()> {
                 label,
             } => {
                 shared_fanout::run(shared_fanout::Options {
-                    server,
-                    pat: env_var(&pat_env)?,
+                    pat: member.pat()?,
+                    server: member.server,
                     envs,
                     per_env,
                     pid,
@@ -218,8 +222,7 @@ fn main() -> anyhow::Result<()> {
                 .await
             }
             Command::Propagate {
-                server,
-                pat_env,
+                member,
                 app,
                 file,
                 stamped,
@@ -235,8 +238,8 @@ fn main() -> anyhow::Result<()> {
                     .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
                     .ok_or_else(|| anyhow::anyhow!("--gap-ms: give MIN,MAX in ms"))?;
                 propagate::run(propagate::Options {
-                    server,
-                    pat: env_var(&pat_env)?,
+                    pat: member.pat()?,
+                    server: member.server,
                     app,
                     file,
                     stamped,

@@ -12,7 +12,7 @@ use hush_client::api::Client;
 use serde_json::json;
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use crate::fanout::{open_watcher, read_until, rss_kb, version_needle};
+use crate::fanout::{gather, open_watcher, read_until, rss_kb, version_needle};
 use crate::stats::{emit, summary};
 
 pub struct Options {
@@ -130,22 +130,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         )
         .await?;
     let answered = Instant::now();
-    let mut announced = Vec::with_capacity(total);
-    let mut fetched = Vec::with_capacity(total);
-    while fetched.len() < total {
-        match tokio::time::timeout(opts.timeout, done_rx.recv()).await {
-            Ok(Some(Ok((a, f)))) => {
-                announced.push(a.duration_since(sent).as_secs_f64() * 1e3);
-                fetched.push(f.duration_since(sent).as_secs_f64() * 1e3);
-            }
-            Ok(Some(Err(e))) => bail!("a watcher broke: {e:#}"),
-            Ok(None) => bail!("watchers ended early"),
-            Err(_) => bail!(
-                "only {} of {total} watchers had the new revision in time",
-                fetched.len()
-            ),
-        }
-    }
+    let seen = gather(&mut done_rx, total, opts.timeout, "had the new revision").await?;
+    let since_sent = |at: &Instant| at.duration_since(sent).as_secs_f64() * 1e3;
+    let announced: Vec<f64> = seen.iter().map(|(a, _)| since_sent(a)).collect();
+    let fetched: Vec<f64> = seen.iter().map(|(_, f)| since_sent(f)).collect();
     let rss_after = rss_kb(opts.pid)?;
     let _ = close_tx.send(true);
     emit(&json!({

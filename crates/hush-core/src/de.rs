@@ -83,6 +83,24 @@ pub fn from_table<T: DeserializeOwned>(table: &Table) -> Result<T, DeError> {
     T::deserialize(TableDeserializer(table))
 }
 
+/// The two methods every deserializer here shares: TOML has no null, so a present value is
+/// always `Some`; a newtype struct is the value it wraps.
+macro_rules! option_and_newtype_of_self {
+    ($de:lifetime) => {
+        fn deserialize_option<V: Visitor<$de>>(self, visitor: V) -> Result<V::Value, DeError> {
+            visitor.visit_some(self)
+        }
+
+        fn deserialize_newtype_struct<V: Visitor<$de>>(
+            self,
+            _name: &'static str,
+            visitor: V,
+        ) -> Result<V::Value, DeError> {
+            visitor.visit_newtype_struct(self)
+        }
+    };
+}
+
 struct TableDeserializer<'a>(&'a Table);
 
 impl<'de, 'a> de::Deserializer<'de> for TableDeserializer<'a> {
@@ -93,16 +111,7 @@ impl<'de, 'a> de::Deserializer<'de> for TableDeserializer<'a> {
         map.end()?;
         Ok(out)
     }
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        visitor.visit_some(self)
-    }
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
-        visitor.visit_newtype_struct(self)
-    }
+    option_and_newtype_of_self!('de);
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
         bytes byte_buf unit unit_struct seq tuple tuple_struct map struct enum
@@ -137,18 +146,7 @@ impl<'de> de::Deserializer<'de> for &Value {
         }
     }
 
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        // TOML has no null: a present value is always `Some`.
-        visitor.visit_some(self)
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
-        visitor.visit_newtype_struct(self)
-    }
+    option_and_newtype_of_self!('de);
 
     fn deserialize_enum<V: Visitor<'de>>(
         self,

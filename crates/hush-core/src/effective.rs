@@ -147,17 +147,12 @@ fn write_value(out: &mut String, value: &Value) {
 mod tests {
     use super::*;
     use crate::Document;
-
-    fn doc(text: &str) -> Table {
-        Document::parse(text).unwrap().into_root()
-    }
+    use crate::parsed_root as doc;
 
     #[test]
     fn later_documents_win_at_the_root_and_tables_are_replaced_whole() {
-        let global = doc("a = 1\n[db]\nhost = \"g\"\nuser = \"g\"\n");
-        let project = doc("b = 2\n[db]\nhost = \"p\"\n");
+        let [global, project] = crate::STREAMLIT_MERGE_EXAMPLE.map(doc);
         let e = effective([("common-db", &global), ("production", &project)]);
-        // Streamlit's example: db.user is gone, db keeps its first position.
         assert_eq!(e.root(), &doc("a = 1\ndb = { host = \"p\" }\nb = 2\n"));
         assert_eq!(
             e.root().keys().collect::<Vec<_>>(),

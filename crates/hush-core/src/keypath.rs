@@ -71,13 +71,14 @@ pub fn parse_key_path(path: &str) -> Result<Vec<String>, KeyPathError> {
         let mut seg = String::new();
         match chars.peek() {
             None => return Err(err("a key is missing")),
-            Some('"') => {
+            Some(&quote @ ('"' | '\'')) => {
                 chars.next();
                 loop {
                     match chars.next() {
                         None => return Err(err("a quoted key is not closed")),
-                        Some('"') => break,
-                        Some('\\') => {
+                        Some(c) if c == quote => break,
+                        // Escapes only in basic ("...") keys; a literal key takes `\` as is.
+                        Some('\\') if quote == '"' => {
                             let c = match chars.next() {
                                 Some('"') => '"',
                                 Some('\\') => '\\',
@@ -99,16 +100,6 @@ pub fn parse_key_path(path: &str) -> Result<Vec<String>, KeyPathError> {
                             };
                             seg.push(c);
                         }
-                        Some(c) => seg.push(c),
-                    }
-                }
-            }
-            Some('\'') => {
-                chars.next();
-                loop {
-                    match chars.next() {
-                        None => return Err(err("a quoted key is not closed")),
-                        Some('\'') => break,
                         Some(c) => seg.push(c),
                     }
                 }

@@ -20,3 +20,17 @@ pub use env::{
 pub use keypath::{KeyPathError, format_key, format_key_path, parse_key_path};
 pub use ops::{KeyDiff, MASK, diff, masked, merge_shallow};
 pub use value::{Date, Datetime, DatetimeKind, Table, Time, Value};
+
+/// The root table of `text`, which must parse: what the unit tests build their inputs from.
+#[cfg(test)]
+pub(crate) fn parsed_root(text: &str) -> Table {
+    Document::parse(text).unwrap().into_root()
+}
+
+/// Streamlit's merge example, a global secrets file then a project's: the project's `[db]`
+/// replaces the global one whole (`db.user` is gone) and `db` keeps its first position.
+#[cfg(test)]
+pub(crate) const STREAMLIT_MERGE_EXAMPLE: [&str; 2] = [
+    "a = 1\n[db]\nhost = \"g\"\nuser = \"g\"\n",
+    "b = 2\n[db]\nhost = \"p\"\n",
+];

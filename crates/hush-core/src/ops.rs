@@ -130,17 +130,11 @@ fn mask_value(v: &Value) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Document;
-
-    fn t(s: &str) -> Table {
-        Document::parse(s).unwrap().into_root()
-    }
+    use crate::parsed_root as t;
 
     #[test]
     fn shallow_merge_replaces_whole_tables_and_keeps_first_position() {
-        let global = t("a = 1\n[db]\nhost = \"g\"\nuser = \"g\"\n");
-        let project = t("b = 2\n[db]\nhost = \"p\"\n");
-        let m = merge_shallow([global, project]);
+        let m = merge_shallow(crate::STREAMLIT_MERGE_EXAMPLE.map(t));
         assert_eq!(m.keys().collect::<Vec<_>>(), ["a", "db", "b"]);
         let db = m["db"].as_table().unwrap();
         assert_eq!(db["host"].as_str(), Some("p"));

@@ -10,6 +10,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
@@ -32,6 +33,24 @@ pub(crate) struct Output {
     pub(crate) piped: bool,
     pub(crate) logs: Option<Arc<LogBuffer>>,
     pub(crate) masker: MaskHandle,
+}
+
+impl Output {
+    /// Copies the child's `stream` from `from` to `to` in the background, masked, and into the
+    /// log buffer when there is one.
+    fn pump<R, W>(&self, from: R, to: W, stream: Stream) -> JoinHandle<()>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        tokio::spawn(pump(
+            from,
+            to,
+            stream,
+            self.masker.clone(),
+            self.logs.clone(),
+        ))
+    }
 }
 
 impl Proc {
@@ -70,22 +89,10 @@ impl Proc {
             .expect("a child that was just spawned has not been reaped");
         let mut pumps = Vec::new();
         if let Some(stdout) = child.stdout.take() {
-            pumps.push(tokio::spawn(pump(
-                stdout,
-                tokio::io::stdout(),
-                Stream::Stdout,
-                output.masker.clone(),
-                output.logs.clone(),
-            )));
+            pumps.push(output.pump(stdout, tokio::io::stdout(), Stream::Stdout));
         }
         if let Some(stderr) = child.stderr.take() {
-            pumps.push(tokio::spawn(pump(
-                stderr,
-                tokio::io::stderr(),
-                Stream::Stderr,
-                output.masker.clone(),
-                output.logs.clone(),
-            )));
+            pumps.push(output.pump(stderr, tokio::io::stderr(), Stream::Stderr));
         }
         // `process_group(0)` makes the child the leader of a group with its own pid.
         let pgid = Pid::from_raw(pid as i32);

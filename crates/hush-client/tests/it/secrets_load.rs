@@ -38,6 +38,12 @@ impl Dirs {
             .cwd(&self.cwd)
             .ignore_environment()
     }
+    /// Loads with `files` as STREAMLIT_SECRETS_FILES and nothing else from the environment.
+    fn load_with_files_env(&self, files: &str) -> Result<Secrets, SecretsError> {
+        self.builder()
+            .environment([("STREAMLIT_SECRETS_FILES", files)])
+            .load()
+    }
     fn global(&self) -> PathBuf {
         self.home.join(".streamlit/secrets.toml")
     }
@@ -164,12 +170,7 @@ fn streamlit_secrets_files_replaces_the_list_and_splits_on_whitespace() {
     write(&d.cwd.join("a.toml"), "x = \"a\"\ny = \"a\"\n");
     write(&d.cwd.join("conf/b.toml"), "y = \"b\"\n");
     let s = d
-        .builder()
-        .environment([(
-            "STREAMLIT_SECRETS_FILES",
-            "a.toml\n\t conf/b.toml  missing.toml",
-        )])
-        .load()
+        .load_with_files_env("a.toml\n\t conf/b.toml  missing.toml")
         .unwrap();
     assert_eq!(s["x"], "a");
     assert_eq!(s["y"], "b");
@@ -204,11 +205,7 @@ fn config_toml_replaces_the_list_project_over_global_env_over_both() {
     );
     assert_eq!(d.builder().load().unwrap()["from"], "project config");
 
-    let s = d
-        .builder()
-        .environment([("STREAMLIT_SECRETS_FILES", "e.toml")])
-        .load()
-        .unwrap();
+    let s = d.load_with_files_env("e.toml").unwrap();
     assert_eq!(s["from"], "env");
 
     // An explicit list (like --secrets.files) beats both.
@@ -262,11 +259,7 @@ fn hush_secrets_file_is_the_only_source_and_wins() {
 #[test]
 fn invalid_override_path_is_an_error() {
     let d = dirs();
-    let err = d
-        .builder()
-        .environment([("STREAMLIT_SECRETS_FILES", "secrets.json")])
-        .load()
-        .unwrap_err();
+    let err = d.load_with_files_env("secrets.json").unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -296,11 +289,7 @@ fn directory_secrets() {
 
     // Mixed with files via the override; later wins.
     write(&d.cwd.join("base.toml"), "api_key = \"base\"\nother = 1\n");
-    let s = d
-        .builder()
-        .environment([("STREAMLIT_SECRETS_FILES", "base.toml k8s")])
-        .load()
-        .unwrap();
+    let s = d.load_with_files_env("base.toml k8s").unwrap();
     assert_eq!(s["api_key"], "sk-123");
     assert_eq!(s["other"], 1);
 

@@ -3,10 +3,9 @@
 
 #![allow(clippy::approx_constant)] // 3.14 is a value people type, not π.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use hush_core::python_float_str;
+
+use crate::python::run_python;
 
 /// xorshift64*: deterministic, no extra dependency.
 struct Rng(u64);
@@ -94,25 +93,13 @@ fn python_float_str_matches_cpython_repr() {
         .iter()
         .map(|f| format!("{}\n", f.to_bits()))
         .collect();
-    let mut child = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, struct\n\
-             for line in sys.stdin:\n\
-             \x20   print(str(struct.unpack('<d', struct.pack('<Q', int(line)))[0]))\n",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 is needed for this test (it is the reference implementation)");
-    // Write from another thread: python answers while we are still writing,
-    // and a full stdout pipe would otherwise deadlock both.
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(out.status.success(), "python3 failed");
-    let expected: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    let printed = run_python(
+        "import sys, struct\n\
+         for line in sys.stdin:\n\
+         \x20   print(str(struct.unpack('<d', struct.pack('<Q', int(line)))[0]))\n",
+        input.into_bytes(),
+    );
+    let expected: Vec<&str> = printed.lines().collect();
     assert_eq!(expected.len(), values.len());
     let mut mismatches = Vec::new();
     for (f, want) in values.iter().zip(&expected) {

@@ -5,6 +5,8 @@
 use hush_core::{Datetime, DatetimeKind, Document, Table, Value};
 use serde_json::Value as Json;
 
+use crate::python::run_python;
+
 /// Cases the `toml` 0.8 parser gets wrong, with the reason. Empty means the
 /// whole 1.0.0 suite passes.
 const ALLOWED_FAILURES: &[(&str, &str)] = &[];
@@ -229,28 +231,15 @@ fn toml_test_suite_1_1_cases_agree_with_tomllib() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-fn tomllib_verdicts(texts: &[&str]) -> Vec<bool> {
-    use std::io::Write;
+/// Whether Python's `tomllib` accepts each of `texts`.
+pub fn tomllib_verdicts(texts: &[&str]) -> Vec<bool> {
     let script = "import json, sys, tomllib\n\
                   for d in json.load(sys.stdin):\n\
                   \x20   try:\n\
                   \x20       tomllib.loads(d); print('ok')\n\
                   \x20   except tomllib.TOMLDecodeError:\n\
                   \x20       print('refused')\n";
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 (3.11+, for tomllib) is needed for this test");
-    let input = serde_json::to_string(texts).unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(out.status.success());
-    let verdicts: Vec<bool> = String::from_utf8(out.stdout)
-        .unwrap()
+    let verdicts: Vec<bool> = run_python(script, serde_json::to_vec(texts).unwrap())
         .lines()
         .map(|l| l == "ok")
         .collect();

@@ -4,12 +4,12 @@
 //! accepted or refused as tomllib does. python3 is called once for the whole batch.
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use hush_core::{Document, Table, Value, python_float_str};
 use serde_json::{Value as Json, json};
+
+use crate::python::run_python;
 
 /// The same tagged form `TAG` below gives a tomllib result: types kept apart, floats as
 /// Python's `repr`, tables as ordered pairs; date/time values only by kind (their text
@@ -56,19 +56,7 @@ json.dump(out, sys.stdout)
 "#;
 
 fn tomllib(texts: &[String]) -> Vec<Json> {
-    let mut child = Command::new("python3")
-        .args(["-c", TAG])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 (3.11 or newer, for tomllib) is needed: it is the reference");
-    let input = serde_json::to_vec(texts).unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(out.status.success(), "python3 failed");
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&run_python(TAG, serde_json::to_vec(texts).unwrap())).unwrap()
 }
 
 fn crlf(text: &str) -> String {

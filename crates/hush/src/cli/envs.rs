@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::output::{cell, print_json, print_list, print_table, visible};
+use super::output::{array_items, cell, list_cell, print_json, print_list, print_table, visible};
 use crate::profile::ServerArgs;
 
 #[derive(Subcommand)]
@@ -89,25 +89,14 @@ pub async fn run(server: &ServerArgs, cmd: EnvsCommand) -> anyhow::Result<()> {
             if json {
                 return print_json(&envs);
             }
-            let rows: Vec<Vec<String>> = envs["envs"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
+            let rows: Vec<Vec<String>> = array_items(&envs["envs"])
                 .iter()
                 .map(|e| {
                     vec![
                         cell(&e["name"]),
                         cell(&e["version"]),
                         cell(&e["revision"]),
-                        e["includes"]
-                            .as_array()
-                            .map(|d| {
-                                d.iter()
-                                    .filter_map(Value::as_str)
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            })
-                            .unwrap_or_default(),
+                        list_cell(&e["includes"]),
                     ]
                 })
                 .collect();
@@ -174,16 +163,13 @@ pub async fn run(server: &ServerArgs, cmd: EnvsCommand) -> anyhow::Result<()> {
         }
         EnvsCommand::Instances { app, env, json } => {
             let list = client.with_env(Some(&env)).instances(&app).await?;
-            if json {
-                return print_json(&json!({ "instances": list }));
-            }
-            if list.is_empty() {
-                println!("No running copies of {app}/{env} have reported.");
-                return Ok(());
-            }
-            let rows: Vec<Vec<String>> = list
-                .iter()
-                .map(|i| {
+            print_list(
+                json,
+                "instances",
+                list,
+                Some(&format!("No running copies of {app}/{env} have reported.")),
+                &["INSTANCE", "HOST", "STATUS", "REVISION", "APPLIED"],
+                |i| {
                     vec![
                         cell(&i["instance_id"]),
                         cell(&i["hostname"]),
@@ -191,12 +177,8 @@ pub async fn run(server: &ServerArgs, cmd: EnvsCommand) -> anyhow::Result<()> {
                         cell(&i["applied_version"]),
                         applied_parts(&env, &i["applied"]),
                     ]
-                })
-                .collect();
-            print_table(
-                &["INSTANCE", "HOST", "STATUS", "REVISION", "APPLIED"],
-                &rows,
-            );
+                },
+            )?;
         }
         EnvsCommand::Effective { app, env, json } => {
             let eff = client.effective(&app, &env).await?;
@@ -205,26 +187,9 @@ pub async fn run(server: &ServerArgs, cmd: EnvsCommand) -> anyhow::Result<()> {
                     &json!({ "keys": eff["keys"], "includes": eff["includes"], "revision": eff["revision"] }),
                 );
             }
-            let rows: Vec<Vec<String>> = eff["keys"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
+            let rows: Vec<Vec<String>> = array_items(&eff["keys"])
                 .iter()
-                .map(|k| {
-                    vec![
-                        cell(&k["key"]),
-                        cell(&k["from"]),
-                        k["hides"]
-                            .as_array()
-                            .map(|h| {
-                                h.iter()
-                                    .filter_map(Value::as_str)
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            })
-                            .unwrap_or_default(),
-                    ]
-                })
+                .map(|k| vec![cell(&k["key"]), cell(&k["from"]), list_cell(&k["hides"])])
                 .collect();
             print_table(&["KEY", "FROM", "HIDES"], &rows);
         }
@@ -238,11 +203,7 @@ fn applied_parts(env: &str, applied: &Value) -> String {
         return "-".into();
     }
     let mut parts = vec![format!("{env} v{}", cell(&applied["version"]))];
-    for doc in applied["shared"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
+    for doc in array_items(&applied["shared"]) {
         parts.push(format!("{} v{}", cell(&doc["name"]), cell(&doc["version"])));
     }
     parts.join(", ")
@@ -351,15 +312,7 @@ pub async fn run_shared(server: &ServerArgs, cmd: SharedCommand) -> anyhow::Resu
                     vec![
                         cell(&d["name"]),
                         cell(&d["version"]),
-                        d["included_by"]
-                            .as_array()
-                            .map(|u| {
-                                u.iter()
-                                    .filter_map(Value::as_str)
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            })
-                            .unwrap_or_default(),
+                        list_cell(&d["included_by"]),
                     ]
                 },
             )?;
@@ -428,12 +381,7 @@ pub async fn run_shared(server: &ServerArgs, cmd: SharedCommand) -> anyhow::Resu
             if json {
                 return print_json(&answer);
             }
-            println!(
-                "{name}: version {} → version {}",
-                cell(&answer["from"]),
-                cell(&answer["to"])
-            );
-            super::secrets::print_diff(&super::secrets::key_diff(&answer["diff"]));
+            super::secrets::print_version_diff(&name, &answer);
         }
         SharedCommand::Rollback { name, version } => {
             let base = client.shared_doc(&name).await?["version"]
@@ -443,19 +391,8 @@ pub async fn run_shared(server: &ServerArgs, cmd: SharedCommand) -> anyhow::Resu
                 .shared_rollback(&name, version, base)
                 .await
                 .map_err(super::secrets::save_error)?;
-            if saved.unchanged {
-                println!(
-                    "No changes: the newest version of {name}, {}, already holds what version \
-                     {version} held; no version was saved.",
-                    saved.version
-                );
-            } else {
-                println!(
-                    "Saved version {} of shared document {name}: a copy of version {version}.",
-                    saved.version
-                );
-                super::secrets::print_diff(&super::secrets::key_diff(&saved.changes));
-            }
+            let saved_as = format!("shared document {name}");
+            super::secrets::print_rollback(&name, &saved_as, version, &saved);
         }
         SharedCommand::Delete { name } => {
             client.delete_shared(&name).await?;

@@ -486,10 +486,15 @@ mod tests {
         Document::parse(text).unwrap().into_root()
     }
 
+    /// [`set_root_strings`] with the one pair `key` = `value`.
+    fn set_one(text: &str, key: &str, value: &str) -> anyhow::Result<String> {
+        set_root_strings(text, &[(key.into(), value.into())])
+    }
+
     #[test]
     fn set_replaces_a_simple_line_and_keeps_comments() {
         let text = "# top comment\nAPI_KEY = \"old\" # rotated monthly\nDEBUG = true\n\n# database\n[db]\nhost = \"x\"\n";
-        let out = set_root_strings(text, &[("API_KEY".into(), "n\"e'w".into())]).unwrap();
+        let out = set_one(text, "API_KEY", "n\"e'w").unwrap();
         assert_eq!(
             out,
             "# top comment\nAPI_KEY = 'n\"e''w' # rotated monthly\nDEBUG = true\n\n# database\n[db]\nhost = \"x\"\n"
@@ -501,27 +506,27 @@ mod tests {
     #[test]
     fn set_adds_new_keys_before_the_first_table() {
         let text = "A = \"1\"\n\n# database\n[db]\nhost = \"x\"\n";
-        let out = set_root_strings(text, &[("NEW".into(), "v".into())]).unwrap();
+        let out = set_one(text, "NEW", "v").unwrap();
         assert_eq!(
             out,
             "A = \"1\"\nNEW = \"v\"\n\n# database\n[db]\nhost = \"x\"\n"
         );
-        let out = set_root_strings("A = 1", &[("B".into(), "two words".into())]).unwrap();
+        let out = set_one("A = 1", "B", "two words").unwrap();
         assert_eq!(out, "A = 1\nB = \"two words\"\n");
-        let out = set_root_strings("", &[("B".into(), "x".into())]).unwrap();
+        let out = set_one("", "B", "x").unwrap();
         assert_eq!(out, "B = \"x\"\n");
     }
 
     #[test]
     fn set_refuses_what_it_cannot_edit_safely() {
-        let err = set_root_strings("[db]\nhost = 1\n", &[("db".into(), "x".into())]).unwrap_err();
+        let err = set_one("[db]\nhost = 1\n", "db", "x").unwrap_err();
         assert!(err.to_string().contains("hush secrets edit"), "{err}");
         let multi = "A = \"\"\"\nline\n\"\"\"\n";
-        let err = set_root_strings(multi, &[("A".into(), "x".into())]).unwrap_err();
+        let err = set_one(multi, "A", "x").unwrap_err();
         assert!(err.to_string().contains("hush secrets edit"), "{err}");
         // A header-looking line inside a multi-line string is caught by the final check.
         let tricky = "S = \"\"\"\n[not a table]\n\"\"\"\n";
-        let err = set_root_strings(tricky, &[("N".into(), "x".into())]).unwrap_err();
+        let err = set_one(tricky, "N", "x").unwrap_err();
         assert!(err.to_string().contains("hush secrets edit"), "{err}");
     }
 

@@ -189,6 +189,20 @@ pub fn cell(value: &Value) -> String {
     }
 }
 
+/// A JSON array of strings as table text, joined with ", " (empty when absent).
+pub fn list_cell(value: &Value) -> String {
+    array_items(value)
+        .iter()
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The items of a JSON array field; none when it is absent or not an array.
+pub fn array_items(value: &Value) -> &[Value] {
+    value.as_array().map(Vec::as_slice).unwrap_or_default()
+}
+
 /// A millisecond timestamp field as `YYYY-MM-DD HH:MM UTC`, or "-".
 pub fn time_cell(value: &Value) -> String {
     value.as_i64().map_or_else(|| "-".into(), format_millis)

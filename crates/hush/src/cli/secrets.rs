@@ -263,13 +263,7 @@ pub async fn run(server: &ServerArgs, cmd: SecretsCommand) -> anyhow::Result<()>
             if json {
                 return print_json(&answer);
             }
-            let diff: KeyDiff = key_diff(&answer["diff"]);
-            println!(
-                "{app}: version {} → version {}",
-                cell(&answer["from"]),
-                cell(&answer["to"])
-            );
-            print_diff(&diff);
+            print_version_diff(&app, &answer);
         }
         SecretsCommand::Rollback { app, version } => {
             let base = latest_version(&client, &app).await?;
@@ -277,19 +271,7 @@ pub async fn run(server: &ServerArgs, cmd: SecretsCommand) -> anyhow::Result<()>
                 .rollback(&app, version, base)
                 .await
                 .map_err(save_error)?;
-            if saved.unchanged {
-                println!(
-                    "No changes: the newest version of {app}, {}, already holds what version \
-                     {version} held; no version was saved.",
-                    saved.version
-                );
-            } else {
-                println!(
-                    "Saved version {} of {app}: a copy of version {version}.",
-                    saved.version
-                );
-                print_diff(&key_diff(&saved.changes));
-            }
+            print_rollback(&app, &app, version, &saved);
         }
     }
     Ok(())
@@ -456,6 +438,34 @@ pub(super) fn key_diff(value: &Value) -> KeyDiff {
         added: list("added"),
         removed: list("removed"),
         changed: list("changed"),
+    }
+}
+
+/// The server's answer to a diff of `name`'s versions: which two, then the key paths.
+pub(super) fn print_version_diff(name: &str, answer: &Value) {
+    println!(
+        "{name}: version {} → version {}",
+        cell(&answer["from"]),
+        cell(&answer["to"])
+    );
+    print_diff(&key_diff(&answer["diff"]));
+}
+
+/// What a rollback of `name` (`saved_as` in the sentence) to `version` did: a new version and
+/// its changes, or nothing saved when the newest version already holds that text.
+pub(super) fn print_rollback(name: &str, saved_as: &str, version: i64, saved: &VersionInfo) {
+    if saved.unchanged {
+        println!(
+            "No changes: the newest version of {name}, {}, already holds what version \
+             {version} held; no version was saved.",
+            saved.version
+        );
+    } else {
+        println!(
+            "Saved version {} of {saved_as}: a copy of version {version}.",
+            saved.version
+        );
+        print_diff(&key_diff(&saved.changes));
     }
 }
 

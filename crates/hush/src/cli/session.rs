@@ -38,17 +38,12 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
             .context("give your member name with --name")?,
     };
     let password = read_password(&name, client.server())?;
-    // The token this machine saved for the same server last time is replaced, not piled up.
-    let previous = profile::read_login_file()
-        .ok()
-        .flatten()
-        .filter(|old| old.server == client.server());
     let created = client
         .login_replacing(
             name.trim(),
             &password,
             &token_name(),
-            previous.as_ref().map(|old| old.token.as_str()),
+            previous_token(&client).as_deref(),
         )
         .await
         .with_context(|| format!("cannot sign in to {}", client.server()))?;
@@ -130,16 +125,8 @@ async fn login_sso(client: &Client, no_browser: bool) -> anyhow::Result<()> {
     })
     .await
     .context("the browser did not come back within 5 minutes; run hush login --sso again")??;
-    let previous = profile::read_login_file()
-        .ok()
-        .flatten()
-        .filter(|old| old.server == client.server());
     let created = client
-        .sso_exchange(
-            &code,
-            &token_name(),
-            previous.as_ref().map(|old| old.token.as_str()),
-        )
+        .sso_exchange(&code, &token_name(), previous_token(client).as_deref())
         .await
         .with_context(|| format!("cannot sign in to {}", client.server()))?;
     let me = client
@@ -152,6 +139,16 @@ async fn login_sso(client: &Client, no_browser: bool) -> anyhow::Result<()> {
         created.token,
         me["user"]["name"].as_str().unwrap_or("?"),
     )
+}
+
+/// The token this machine saved for `client`'s server last time: a new sign-in replaces it
+/// instead of piling up another.
+fn previous_token(client: &Client) -> Option<String> {
+    profile::read_login_file()
+        .ok()
+        .flatten()
+        .filter(|old| old.server == client.server())
+        .map(|old| old.token)
 }
 
 fn read_password(name: &str, server: &str) -> anyhow::Result<String> {

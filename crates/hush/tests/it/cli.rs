@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::common;
 
-use common::{HUSH, Server};
+use common::{HUSH, Server, assert_failure};
 const PASSWORD: &str = "correct-horse-battery";
 
 /// One test's world: a temp dir (data, home, tmp), a server with the owner olivia, and a
@@ -42,15 +42,11 @@ impl World {
             common::create_owner([OsStr::new("--data-dir"), data.as_os_str()], &[], PASSWORD);
         }
         let server = Server::on_data_dir(&data, 0);
-        let mut olivia = Client::new(&server.url, None).unwrap();
-        if owner {
-            let token = olivia
-                .login("olivia", PASSWORD, "tests")
-                .await
-                .unwrap()
-                .token;
-            olivia = olivia.with_token(token);
-        }
+        let olivia = if owner {
+            common::sign_in_owner(&server.url, PASSWORD).await.0
+        } else {
+            Client::new(&server.url, None).unwrap()
+        };
         World {
             olivia,
             dir,
@@ -116,7 +112,7 @@ impl World {
 
     /// Runs and expects failure; returns stderr.
     fn fails(&self, args: &[&str]) -> String {
-        failed(self.run(args))
+        assert_failure(&self.run(args))
     }
 
     fn login(&self) {
@@ -141,16 +137,24 @@ impl World {
         path
     }
 
-    /// `hush secrets edit web` with `editor`, which must fail; its stderr. The editor finds
-    /// this hush as $HUSH_BIN.
-    fn edit_fails(&self, editor: impl AsRef<OsStr>) -> String {
-        failed(
-            self.cmd(&["secrets", "edit", "web"])
+    /// `hush secrets edit web` with `editor`, which must fail saying `words` and that nothing
+    /// was saved, and leave no copy behind; its stderr. The editor finds this hush as $HUSH_BIN.
+    #[track_caller]
+    fn edit_fails(&self, editor: impl AsRef<OsStr>, words: &str) -> String {
+        let err = assert_failure(
+            &self
+                .cmd(&["secrets", "edit", "web"])
                 .env("EDITOR", editor)
                 .env("HUSH_BIN", HUSH)
                 .output()
                 .unwrap(),
-        )
+        );
+        assert!(
+            err.contains(words) && err.contains("nothing was saved"),
+            "{err}"
+        );
+        assert_eq!(self.edit_copies(), Vec::<PathBuf>::new());
+        err
     }
 
     /// The copies `hush secrets edit` left in ~/.cache/hush/edits.
@@ -188,16 +192,6 @@ fn succeeded(out: Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// The stderr of a command that must have failed (its stdout in the failure).
-fn failed(out: Output) -> String {
-    assert!(
-        !out.status.success(),
-        "should have failed; stdout:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stderr).unwrap()
 }
 
 fn mode(path: &Path) -> u32 {
@@ -241,8 +235,7 @@ async fn login_writes_a_private_file_and_logout_revokes_its_token() {
         .env("HUSH_PASSWORD", "wrong-password-here")
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = assert_failure(&out);
     assert!(err.contains("wrong name or password"), "{err}");
     assert!(!err.contains("wrong-password-here"));
 
@@ -490,17 +483,12 @@ async fn edit_saves_checked_changes_and_never_loses_an_edit() {
         "broken.sh",
         "printf 'GOOD = 1\\nBAD = \"unclosed\\n' > \"$1\"",
     );
-    let err = w.edit_fails(&broken);
-    assert!(
-        err.contains("at line 2, column ") && err.contains("nothing was saved"),
-        "{err}"
-    );
+    let err = w.edit_fails(&broken, "at line 2, column ");
     assert_eq!(err.matches("line 2").count(), 1, "said once: {err}");
     assert!(
         !err.contains("unclosed"),
         "an error must not quote the document: {err}"
     );
-    assert_eq!(w.edit_copies(), Vec::<PathBuf>::new());
     assert_eq!(w.latest("web").await.0, 2);
 
     // Someone saves while the editor is open: a conflict naming them, no copy left.
@@ -508,12 +496,7 @@ async fn edit_saves_checked_changes_and_never_loses_an_edit() {
         "meanwhile.sh",
         "\"$HUSH_BIN\" secrets set web NAME=Meanwhile >/dev/null\nsed -i 's/8080/9090/' \"$1\"",
     );
-    let err = w.edit_fails(&meanwhile);
-    assert!(
-        err.contains("version 3 by olivia") && err.contains("nothing was saved"),
-        "{err}"
-    );
-    assert_eq!(w.edit_copies(), Vec::<PathBuf>::new());
+    w.edit_fails(&meanwhile, "version 3 by olivia");
     let (version, text) = w.latest("web").await;
     assert_eq!(version, 3);
     assert!(
@@ -527,13 +510,8 @@ async fn edit_saves_checked_changes_and_never_loses_an_edit() {
         (fails.to_str().unwrap(), "exited with code 3"),
         ("no-such-editor-here", "was not found; set VISUAL or EDITOR"),
     ] {
-        let err = w.edit_fails(editor);
-        assert!(
-            err.contains(words) && err.contains("nothing was saved"),
-            "{err}"
-        );
+        let err = w.edit_fails(editor, words);
         assert!(!err.contains("exit status"), "{err}");
-        assert_eq!(w.edit_copies(), Vec::<PathBuf>::new());
     }
     assert_eq!(w.latest("web").await.0, 3);
 }
@@ -623,8 +601,7 @@ async fn tokens_members_and_audit() {
 
     w.ok(&["tokens", "revoke", &id.to_string()]);
     let out = read(&token);
-    assert!(!out.status.success());
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = assert_failure(&out);
     assert!(
         err.contains(&format!("{} says this token was revoked", w.server.url))
             && err.contains("HUSH_TOKEN"),
@@ -836,8 +813,7 @@ async fn first_run_sign_in_says_no_owner_exists_and_how_to_create_one() {
         .env("HUSH_PASSWORD", PASSWORD)
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = assert_failure(&out);
     assert!(
         err.contains(&w.server.url)
             && err.contains("no members yet")
@@ -1101,8 +1077,7 @@ async fn an_interrupted_edit_leaves_no_plaintext_copy() {
                 .success()
         );
         let out = child.wait_with_output().unwrap();
-        assert!(!out.status.success());
-        let err = String::from_utf8(out.stderr).unwrap();
+        let err = assert_failure(&out);
         assert!(err.contains("nothing was saved"), "{signal}: {err}");
         assert_eq!(w.edit_copies(), Vec::<PathBuf>::new(), "{signal}: {err}");
         assert_eq!(w.latest("web").await.0, 1);

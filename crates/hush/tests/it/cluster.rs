@@ -75,13 +75,7 @@ async fn postgres_two_server_processes_share_saves_at_once() {
     let (a, url_a) = serve(&["--metrics-listen", "off", "--data-dir", dir], &envs);
     let (b, url_b) = serve(&["--metrics-listen", "off", "--data-dir", dir], &envs);
 
-    let pat = Client::new(&url_a, None)
-        .unwrap()
-        .login("olivia", PASSWORD, "t")
-        .await
-        .unwrap()
-        .token;
-    let on_a = Client::new(&url_a, Some(pat)).unwrap();
+    let (on_a, _) = common::sign_in_owner(&url_a, PASSWORD).await;
     on_a.create_app("web", Some("a = 1\n"), None).await.unwrap();
     let token = on_a
         .create_app_token("web", "runner", None)

@@ -29,13 +29,7 @@ impl World {
             &["data", "home", "config", "cache", "tmp", "work"],
             PASSWORD,
         );
-        let anonymous = Client::new(&server.url, None).unwrap();
-        let personal = anonymous
-            .login("olivia", PASSWORD, "tests")
-            .await
-            .unwrap()
-            .token;
-        let owner = anonymous.with_token(personal.clone());
+        let (owner, personal) = common::sign_in_owner(&server.url, PASSWORD).await;
         World {
             dir,
             server,
@@ -61,13 +55,44 @@ impl World {
 
     /// Runs the CLI as the owner; expects failure and returns stderr.
     fn fails(&self, args: &[&str]) -> String {
-        let out = self.hush(&self.personal).args(args).output().unwrap();
-        assert!(
-            !out.status.success(),
-            "{args:?} should fail; stdout: {}",
-            String::from_utf8_lossy(&out.stdout)
+        common::assert_failure(&self.hush(&self.personal).args(args).output().unwrap())
+    }
+
+    /// The app `web` with `production` as its first secrets, and its environment `staging`
+    /// made with the CLI.
+    async fn web_with_staging(&self, production: &str) {
+        self.owner
+            .create_app("web", Some(production), None)
+            .await
+            .unwrap();
+        self.ok(&["envs", "create", "web", "staging"]);
+    }
+
+    /// Waits for web's running copy on staging to report the revision the server announces
+    /// now; checks that it says what that revision is made of (staging's own version 1 and
+    /// common-db's `common_db_version`), in the API and in `hush envs instances`.
+    async fn assert_staging_copy_applied(&self, common_db_version: i64) {
+        let staging = self.owner.with_env(Some("staging"));
+        let revision = staging.secrets("web").await.unwrap().revision();
+        let applied = until(
+            "the running copy to report the current revision",
+            async || {
+                let list = staging.instances("web").await.ok()?;
+                list.into_iter()
+                    .find(|i| i["applied_version"] == revision && i["status"] == "running")
+            },
+        )
+        .await;
+        assert_eq!(
+            applied["applied"],
+            serde_json::json!({
+                "version": 1,
+                "shared": [{ "name": "common-db", "version": common_db_version }],
+            })
         );
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        let listed = self.ok(&["envs", "instances", "web", "staging"]);
+        let pair = format!("staging v1, common-db v{common_db_version}");
+        assert!(listed.contains(&pair), "{listed}");
     }
 
     fn write(&self, name: &str, text: &str) -> String {
@@ -123,12 +148,7 @@ fn secrets_file_of(out: &Path) -> Option<PathBuf> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_runner_on_staging_gets_a_shared_document_change_live() {
     let world = World::new().await;
-    world
-        .owner
-        .create_app("web", Some("MODE = \"production\"\n"), None)
-        .await
-        .unwrap();
-    world.ok(&["envs", "create", "web", "staging"]);
+    world.web_with_staging("MODE = \"production\"\n").await;
     let own = world.write("staging.toml", "MODE = \"staging\"\n");
     world.ok(&["secrets", "import", "web", &own, "--env", "staging"]);
     let common = world.write("common.toml", "DB_HOST = \"db-v1\"\nMODE = \"shared\"\n");
@@ -174,19 +194,7 @@ async fn a_runner_on_staging_gets_a_shared_document_change_live() {
         "the environment's own value wins: {text}"
     );
     // It reports what its revision is made of: staging's own version 1, common-db's 1.
-    let staging = world.owner.with_env(Some("staging"));
-    let applied = until("the running copy to report its version pair", async || {
-        let list = staging.instances("web").await.ok()?;
-        list.into_iter()
-            .find(|i| i["status"] == "running" && !i["applied"].is_null())
-    })
-    .await;
-    assert_eq!(
-        applied["applied"],
-        serde_json::json!({ "version": 1, "shared": [{ "name": "common-db", "version": 1 }] })
-    );
-    let listed = world.ok(&["envs", "instances", "web", "staging"]);
-    assert!(listed.contains("staging v1, common-db v1"), "{listed}");
+    world.assert_staging_copy_applied(1).await;
 
     // A shared save reaches the running copy live.
     let common2 = world.write("common2.toml", "DB_HOST = \"db-v2\"\nMODE = \"shared\"\n");
@@ -198,28 +206,14 @@ async fn a_runner_on_staging_gets_a_shared_document_change_live() {
         "-m",
         "move the database",
     ]);
-    until(
+    common::until_file_holds(
         "the secrets file to hold the new shared value",
-        async || {
-            let text = fs::read_to_string(&file).unwrap_or_default();
-            text.contains("db-v2").then_some(())
-        },
+        &file,
+        "db-v2",
     )
     .await;
     // It reports the revision it applied, the one the server announces, and its new pair.
-    let revision = staging.secrets("web").await.unwrap().revision();
-    let applied = until("the running copy to report the new revision", async || {
-        let list = staging.instances("web").await.ok()?;
-        list.into_iter()
-            .find(|i| i["applied_version"] == revision && i["status"] == "running")
-    })
-    .await;
-    assert_eq!(
-        applied["applied"],
-        serde_json::json!({ "version": 1, "shared": [{ "name": "common-db", "version": 2 }] })
-    );
-    let listed = world.ok(&["envs", "instances", "web", "staging"]);
-    assert!(listed.contains("staging v1, common-db v2"), "{listed}");
+    world.assert_staging_copy_applied(2).await;
     // Production never saw it.
     assert!(world.owner.instances("web").await.unwrap().is_empty());
     assert_eq!(
@@ -235,17 +229,10 @@ async fn a_runner_on_staging_gets_a_shared_document_change_live() {
 async fn envs_and_shared_documents_from_the_cli() {
     let world = World::new().await;
     world
-        .owner
-        .create_app(
-            "web",
-            Some("A = \"same\"\nB = \"prod-b\"\nONLY_PROD = 1\n"),
-            None,
-        )
-        .await
-        .unwrap();
+        .web_with_staging("A = \"same\"\nB = \"prod-b\"\nONLY_PROD = 1\n")
+        .await;
     let bad = world.fails(&["envs", "create", "web", "Staging"]);
     assert!(bad.contains("lowercase"), "{bad}");
-    world.ok(&["envs", "create", "web", "staging"]);
     let file = world.write(
         "s.toml",
         "A = \"same\"\nB = \"staging-b\"\nONLY_STAGING = 2\n",
@@ -387,13 +374,13 @@ async fn roles_on_a_shared_document_from_the_cli() {
     let both = world.fails(&["shared", "role", "common-db", "erin", "editor", "--remove"]);
     assert!(both.contains("--remove"), "{both}");
     // Not an owner: the server's refusal, and nothing changes.
-    let out = world
-        .hush(&erin_token)
-        .args(["shared", "role", "common-db", "erin", "editor"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = common::assert_failure(
+        &world
+            .hush(&erin_token)
+            .args(["shared", "role", "common-db", "erin", "editor"])
+            .output()
+            .unwrap(),
+    );
     assert!(stderr.contains("owner"), "{stderr}");
     assert!(
         world
@@ -416,12 +403,7 @@ async fn roles_on_a_shared_document_from_the_cli() {
 #[tokio::test(flavor = "multi_thread")]
 async fn shared_history_diff_rollback_and_a_push_that_keeps_comments_from_the_cli() {
     let world = World::new().await;
-    world
-        .owner
-        .create_app("web", Some("A = 1\n"), None)
-        .await
-        .unwrap();
-    world.ok(&["envs", "create", "web", "staging"]);
+    world.web_with_staging("A = 1\n").await;
     let v1 = world.write("c1.toml", "DB = \"db-one\"\nOLD = 1\n");
     world.ok(&["shared", "create", "common-db", "--file", &v1]);
     let v2 = world.write("c2.toml", "DB = \"db-two\"\nNEW = 2\n");
@@ -530,13 +512,7 @@ async fn a_database_from_the_previous_release_is_served_as_production() {
             .toml,
         read.toml
     );
-    let owner = Client::new(&server.url, None)
-        .unwrap()
-        .login("olivia", "fixture-password-123", "tests")
-        .await
-        .unwrap()
-        .token;
-    let owner = Client::new(&server.url, Some(owner)).unwrap();
+    let (owner, _) = common::sign_in_owner(&server.url, "fixture-password-123").await;
     let envs = owner.envs("web").await.unwrap();
     assert_eq!(envs["envs"].as_array().unwrap().len(), 1);
     assert_eq!(envs["envs"][0]["name"], "production");

@@ -6,11 +6,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use hush_client::api::Client;
-
 use crate::common;
 
-use common::{HUSH, Server};
+use common::{HUSH, Server, assert_failure};
 const PASSWORD: &str = "correct-horse-battery";
 
 /// A temporary home with a git repository in `repo/`.
@@ -153,9 +151,7 @@ fn check_refuses_a_staged_secret_value_without_showing_it() {
     let repo = repo_with_secrets();
     repo.write("app.py", "PASSWORD = \"12345qwerty\"\n");
     repo.git(&["add", "app.py"]);
-    let out = repo.hush(&["check"]);
-    let stderr = text(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = assert_failure(&repo.hush(&["check"]));
     assert!(stderr.contains("app.py (line 1)"), "{stderr}");
     assert!(stderr.contains("`db_credentials.password`"), "{stderr}");
     assert!(!stderr.contains("12345qwerty"), "{stderr}");
@@ -167,9 +163,7 @@ fn check_refuses_a_staged_secret_value_without_showing_it() {
 fn check_refuses_a_tracked_or_unignored_secrets_file() {
     let repo = repo_with_secrets();
     repo.git(&["add", "-f", ".streamlit/secrets.toml"]);
-    let out = repo.hush(&["check"]);
-    let stderr = text(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = assert_failure(&repo.hush(&["check"]));
     assert!(
         stderr.contains(".streamlit/secrets.toml is tracked by git"),
         "{stderr}"
@@ -177,9 +171,7 @@ fn check_refuses_a_tracked_or_unignored_secrets_file() {
 
     let repo = repo_with_secrets();
     repo.write("apps/web/.streamlit/secrets.toml", "token = \"abcdefgh\"\n");
-    let out = repo.hush(&["check"]);
-    let stderr = text(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = assert_failure(&repo.hush(&["check"]));
     assert!(
         stderr.contains("apps/web/.streamlit/secrets.toml is not ignored"),
         "{stderr}"
@@ -210,9 +202,7 @@ fn the_pre_commit_hook_blocks_a_leaking_commit() {
     // Installing again is a no-op; someone else's hook is not overwritten without --force.
     assert!(repo.hush(&["check", "--install-hook"]).status.success());
     fs::write(&hook, "#!/bin/sh\nexec lint-staged\n").unwrap();
-    let out = repo.hush(&["check", "--install-hook"]);
-    assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("--force"));
+    assert!(assert_failure(&repo.hush(&["check", "--install-hook"])).contains("--force"));
     assert_eq!(
         fs::read_to_string(&hook).unwrap(),
         "#!/bin/sh\nexec lint-staged\n"
@@ -238,13 +228,7 @@ fn start_server(data: &Path) -> Server {
 async fn pull_and_push_round_trip_with_a_key_level_diff() {
     let repo = Repo::new();
     let server = start_server(&repo.dir.path().join("data"));
-    let anonymous = Client::new(&server.url, None).unwrap();
-    let token = anonymous
-        .login("olivia", PASSWORD, "tests")
-        .await
-        .unwrap()
-        .token;
-    let owner = anonymous.with_token(token.clone());
+    let (owner, token) = common::sign_in_owner(&server.url, PASSWORD).await;
     let v1 = "db_username = \"Jane\"\ndb_password = \"12345qwerty\"\n";
     owner.create_app("demo", Some(v1), None).await.unwrap();
     let hush = |args: &[&str]| {
@@ -266,9 +250,7 @@ async fn pull_and_push_round_trip_with_a_key_level_diff() {
 
     // A different local file is not overwritten without --yes (no terminal to ask on).
     fs::write(&file, "db_username = \"Local\"\n").unwrap();
-    let out = hush(&["pull", "demo"]);
-    assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("--yes"));
+    assert!(assert_failure(&hush(&["pull", "demo"])).contains("--yes"));
     assert_eq!(
         fs::read_to_string(&file).unwrap(),
         "db_username = \"Local\"\n"

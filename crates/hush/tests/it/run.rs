@@ -13,7 +13,9 @@ use serde_json::Value;
 
 use crate::common;
 
-use common::{DEADLINE, HUSH, Server, served_workspace, until};
+use common::{
+    DEADLINE, HUSH, Server, assert_failure, file_lines, served_workspace, until, until_file_holds,
+};
 const PASSWORD: &str = "correct-horse-battery";
 
 // ---- the server ----
@@ -34,9 +36,7 @@ impl World {
             &["data", "home", "config", "cache", "tmp", "work"],
             PASSWORD,
         );
-        let anonymous = Client::new(&server.url, None).unwrap();
-        let personal = anonymous.login("olivia", PASSWORD, "tests").await.unwrap();
-        let owner = anonymous.with_token(personal.token);
+        let (owner, _) = common::sign_in_owner(&server.url, PASSWORD).await;
         owner.create_app(app, Some(toml), None).await.unwrap();
         let token = owner
             .create_app_token(app, "run", None)
@@ -89,6 +89,16 @@ impl World {
             .args(["run", "--app", &self.app])
             .args(extra)
             .arg("--")
+            .args(command)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs `hush run --app <app> -- <command…>` to the end with `token` instead of the world's.
+    fn run_as(&self, token: &str, app: &str, command: &[&str]) -> Output {
+        self.hush()
+            .env("HUSH_TOKEN", token)
+            .args(["run", "--app", app, "--"])
             .args(command)
             .output()
             .unwrap()
@@ -179,7 +189,6 @@ fn alive(pid: u32) -> bool {
 
 // ---- waiting ----
 
-/// The lines of a file the app appends to (none while it does not exist).
 /// Writes a file as an editor that saves safely does: a whole new file renamed over the old, so
 /// a reader never sees it half-written.
 fn replace_file(path: &Path, text: &str) -> std::io::Result<()> {
@@ -188,17 +197,9 @@ fn replace_file(path: &Path, text: &str) -> std::io::Result<()> {
     fs::rename(&temp, path)
 }
 
-fn lines(path: &Path) -> Vec<String> {
-    fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 async fn line_count(path: &Path, n: usize) -> Vec<String> {
     until(&format!("{n} line(s) in {}", path.display()), async || {
-        let l = lines(path);
+        let l = file_lines(path);
         (l.len() >= n).then_some(l)
     })
     .await
@@ -291,14 +292,10 @@ async fn streamlit_rerun_mode_replaces_the_file_without_a_restart() {
     assert_eq!(mode & 0o777, 0o600);
 
     let v2 = world.save("A = \"two\"\n[db]\nhost = \"h2\"\n").await;
-    until("the secrets file to hold version 2", async || {
-        let text = fs::read_to_string(&secrets_file).unwrap_or_default();
-        text.contains("h2").then_some(())
-    })
-    .await;
+    until_file_holds("the secrets file to hold version 2", &secrets_file, "h2").await;
     instance_at(&world, v2, pid).await;
     assert!(alive(pid), "rerun mode must not restart the app");
-    assert_eq!(lines(&out).len(), 1, "the app was started once");
+    assert_eq!(file_lines(&out).len(), 1, "the app was started once");
     drop(running);
     assert!(
         !secrets_file.exists(),
@@ -324,12 +321,11 @@ async fn the_app_survives_a_server_restart_and_gets_the_next_save() {
     instance_at(&world, 1, pid).await;
 
     world.server.kill();
-    until("hush run to notice the server is gone", async || {
-        running
-            .stderr()
-            .contains("lost the hush server")
-            .then_some(())
-    })
+    until_file_holds(
+        "hush run to notice the server is gone",
+        &running.stderr,
+        "lost the hush server",
+    )
     .await;
     assert!(
         running.still_running() && alive(pid),
@@ -338,14 +334,10 @@ async fn the_app_survives_a_server_restart_and_gets_the_next_save() {
 
     world.restart_server();
     let v2 = world.save("A = \"two\"\n").await;
-    until("version 2 after the server came back", async || {
-        let text = fs::read_to_string(&secrets_file).unwrap_or_default();
-        text.contains("two").then_some(())
-    })
-    .await;
+    until_file_holds("version 2 after the server came back", &secrets_file, "two").await;
     instance_at(&world, v2, pid).await;
     assert!(alive(pid));
-    assert_eq!(lines(&out).len(), 1, "the app was never restarted");
+    assert_eq!(file_lines(&out).len(), 1, "the app was never restarted");
     assert!(
         running.stderr().contains("reached the hush server at"),
         "{}",
@@ -367,14 +359,7 @@ async fn exit_codes_pass_through_and_a_fresh_fallback_copy_starts_the_app() {
     assert!(!stdout.contains("s3cr3t-value"), "{stdout}");
 
     // A refused token is an error, never a reason to use the local copy.
-    let refused = world
-        .hush()
-        .env("HUSH_TOKEN", "hush_app_not-a-real-token")
-        .args(["run", "--app", "job", "--", "true"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success());
+    let stderr = assert_failure(&world.run_as("hush_app_not-a-real-token", "job", &["true"]));
     assert!(
         stderr.contains("cannot fetch the secrets of \"job\""),
         "{stderr}"
@@ -408,27 +393,14 @@ async fn exit_codes_pass_through_and_a_fresh_fallback_copy_starts_the_app() {
     );
 
     // Another token has no copy of its own.
-    let other = world
-        .hush()
-        .env("HUSH_TOKEN", "hush_app_another-token")
-        .args(["run", "--app", "job", "--", "true"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&other.stderr);
-    assert!(!other.status.success());
+    let stderr = assert_failure(&world.run_as("hush_app_another-token", "job", &["true"]));
     assert!(
         stderr.contains("no local fallback copy of \"job\" for this token"),
         "{stderr}"
     );
 
     // Another app has no copy.
-    let none = world
-        .hush()
-        .args(["run", "--app", "other", "--", "true"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&none.stderr);
-    assert!(!none.status.success());
+    let stderr = assert_failure(&world.run_as(&world.token, "other", &["true"]));
     assert!(
         stderr.contains("there is no local fallback copy"),
         "{stderr}"
@@ -447,9 +419,7 @@ async fn exit_codes_pass_through_and_a_fresh_fallback_copy_starts_the_app() {
     );
 
     // 0 turns the copy off (and removes it).
-    let off = world.run(&["--fallback-max-age", "0"], &["true"]);
-    let stderr = String::from_utf8_lossy(&off.stderr);
-    assert!(!off.status.success());
+    let stderr = assert_failure(&world.run(&["--fallback-max-age", "0"], &["true"]));
     assert!(
         stderr.contains("no local fallback copy is used"),
         "{stderr}"
@@ -482,12 +452,12 @@ async fn local_mode_follows_edits_and_keeps_the_last_good_secrets() {
     };
 
     // No secrets file: a clear error, before anything starts.
-    let out = hush()
-        .args(["run", "--local", "--", "true"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = assert_failure(
+        &hush()
+            .args(["run", "--local", "--", "true"])
+            .output()
+            .unwrap(),
+    );
     assert!(
         stderr.contains("no local secrets: none of")
             && stderr.contains(".streamlit/secrets.toml")
@@ -518,15 +488,14 @@ async fn local_mode_follows_edits_and_keeps_the_last_good_secrets() {
 
     // An invalid edit is reported and changes nothing.
     replace_file(&secrets, "A = \"three\nF = 3.0\n").unwrap();
-    until("the parse error to be reported", async || {
-        running
-            .stderr()
-            .contains("the app keeps the last good secrets")
-            .then_some(())
-    })
+    until_file_holds(
+        "the parse error to be reported",
+        &running.stderr,
+        "the app keeps the last good secrets",
+    )
     .await;
     assert!(running.stderr().contains("secrets.toml"));
-    assert_eq!(lines(&out).len(), 2);
+    assert_eq!(file_lines(&out).len(), 2);
     assert!(running.still_running());
 
     replace_file(&secrets, "A = \"three\"\nF = 3.0\n").unwrap();
@@ -587,7 +556,10 @@ async fn each_token_keeps_its_own_fallback_copy() {
         out.status.success(),
         "the first token still starts offline: {stderr}"
     );
-    assert_eq!(lines(&world.path("work/seen.txt")), ["one", "one", "one"]);
+    assert_eq!(
+        file_lines(&world.path("work/seen.txt")),
+        ["one", "one", "one"]
+    );
     world.restart_server();
 }
 
@@ -664,7 +636,7 @@ async fn a_runner_killed_with_sigkill_takes_its_app_along_and_leaves_no_plaintex
         .output()
         .unwrap();
     common::assert_success(&next);
-    let during = lines(&world.path("work/dirs.txt"));
+    let during = file_lines(&world.path("work/dirs.txt"));
     assert_eq!(during.len(), 1, "the live runner's directory: {during:?}");
     assert!(
         secrets_dirs(&runtime).is_empty(),
@@ -784,8 +756,8 @@ fn local_mode_hands_over_the_files_order_and_says_what_is_wrong() {
     // A parse error names the file, line and column, and does not send the user to `hush init`.
     fs::write(&project, "a = \"x\nb = 2\n").unwrap();
     let (handed, out) = local_run(dir.path(), &[]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(handed.is_none() && !out.status.success());
+    assert!(handed.is_none());
+    let stderr = assert_failure(&out);
     assert!(
         stderr.contains("secrets.toml") && stderr.contains("line 1"),
         "{stderr}"
@@ -800,8 +772,8 @@ fn local_mode_hands_over_the_files_order_and_says_what_is_wrong() {
         dir.path(),
         &[("STREAMLIT_SECRETS_FILES", "/nowhere/secrets")],
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(handed.is_none() && !out.status.success());
+    assert!(handed.is_none());
+    let stderr = assert_failure(&out);
     assert!(
         stderr.contains("/nowhere/secrets") && stderr.contains("STREAMLIT_SECRETS_FILES"),
         "{stderr}"
@@ -853,13 +825,7 @@ async fn a_launched_apps_output_reaches_the_server_log_masked() {
         Some(rest.split_whitespace().next()?.to_string())
     })
     .await;
-    let anonymous = Client::new(&url, None).unwrap();
-    let pat = anonymous
-        .login("olivia", PASSWORD, "t")
-        .await
-        .unwrap()
-        .token;
-    let owner = anonymous.with_token(pat);
+    let (owner, _) = common::sign_in_owner(&url, PASSWORD).await;
     owner
         .create_app(
             "web",

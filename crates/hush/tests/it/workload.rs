@@ -8,33 +8,20 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use hush_client::api::Client;
-
 use crate::common;
 
 #[path = "../../../hush-server/tests/it/common/issuer.rs"]
 mod issuer;
 
-use common::{HUSH, served_workspace, until_within};
+use common::{HUSH, file_lines, served_workspace, until_within};
 use issuer::{TestIssuer, forged};
 
 const PASSWORD: &str = "correct-horse-battery";
 
-fn lines(path: &Path) -> Vec<String> {
-    fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
     let (dir, server) = served_workspace(&["data", "home", "cache", "work"], PASSWORD);
-    let anonymous = Client::new(&server.url, None).unwrap();
-    let personal = anonymous.login("olivia", PASSWORD, "tests").await.unwrap();
-    let owner_token = personal.token.clone();
-    let owner = anonymous.with_token(personal.token);
+    let (owner, owner_token) = common::sign_in_owner(&server.url, PASSWORD).await;
     owner
         .create_app("web", Some("A = \"one\"\n"), None)
         .await
@@ -52,14 +39,12 @@ async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
             .output()
             .unwrap()
     };
+    let trust_issuer = |more: &[&str]| {
+        let head = ["apps", "trust", "add", "web", "--issuer", &issuer.url];
+        cli(&[&head[..], more].concat())
+    };
     let jwks = issuer.jwks_url();
-    let added = cli(&[
-        "apps",
-        "trust",
-        "add",
-        "web",
-        "--issuer",
-        &issuer.url,
+    let added = trust_issuer(&[
         "--jwks-url",
         &jwks,
         "--audience",
@@ -70,20 +55,8 @@ async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
         "1",
     ]);
     common::assert_success(&added);
-    let refused = cli(&[
-        "apps",
-        "trust",
-        "add",
-        "web",
-        "--issuer",
-        &issuer.url,
-        "--audience",
-        "hush-ci",
-        "--condition",
-        "repository",
-    ]);
-    assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("CLAIM=GLOB"));
+    let refused = trust_issuer(&["--audience", "hush-ci", "--condition", "repository"]);
+    assert!(common::assert_failure(&refused).contains("CLAIM=GLOB"));
     let listed = String::from_utf8(cli(&["apps", "trust", "list", "web"]).stdout).unwrap();
     assert!(
         listed.contains(&issuer.url) && listed.contains("repository=acme/web"),
@@ -92,6 +65,8 @@ async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
     assert_eq!(owner.workload_trusts("web").await.unwrap().len(), 1);
 
     let token_file = dir.path().join("oidc-token");
+    // What the CI platform's token says (a new jti each time).
+    let ci_claims = || issuer.claims("hush-ci", "acme/web", "refs/heads/main");
     let hush_run = |file: &Path| {
         let mut cmd = Command::new(HUSH);
         cmd.current_dir(dir.path().join("work"))
@@ -109,14 +84,7 @@ async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
 
     // A forged token: refused, with the reason, and the command never starts.
     let forged_file = dir.path().join("forged-token");
-    fs::write(
-        &forged_file,
-        forged(
-            "k1",
-            &issuer.claims("hush-ci", "acme/web", "refs/heads/main"),
-        ),
-    )
-    .unwrap();
+    fs::write(&forged_file, forged("k1", &ci_claims())).unwrap();
     let out = hush_run(&forged_file)
         .args(["sh", "-c", "echo started > forged-ran"])
         .output()
@@ -130,14 +98,7 @@ async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
     assert!(!dir.path().join("work/forged-ran").exists());
 
     // A real one: the app starts with the secrets.
-    fs::write(
-        &token_file,
-        issuer.sign(
-            "k1",
-            &issuer.claims("hush-ci", "acme/web", "refs/heads/main"),
-        ),
-    )
-    .unwrap();
+    fs::write(&token_file, issuer.sign("k1", &ci_claims())).unwrap();
     let stderr_path = dir.path().join("run.stderr");
     let mut child = hush_run(&token_file)
         .args([
@@ -151,7 +112,7 @@ async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
         .unwrap();
     let out = dir.path().join("work/out.txt");
     let first = until_within("the app to start", Duration::from_secs(30), async || {
-        lines(&out).first().cloned()
+        file_lines(&out).first().cloned()
     })
     .await;
     assert_eq!(first, "one|unset");
@@ -160,14 +121,7 @@ async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
     let first_token = tokens[0]["id"].as_i64().unwrap();
 
     // The platform renews the file (a new jti); hush trades it again before the minute is up.
-    fs::write(
-        &token_file,
-        issuer.sign(
-            "k1",
-            &issuer.claims("hush-ci", "acme/web", "refs/heads/main"),
-        ),
-    )
-    .unwrap();
+    fs::write(&token_file, issuer.sign("k1", &ci_claims())).unwrap();
     until_within(
         "a second exchange before the first app token expires",
         Duration::from_secs(55),
@@ -188,7 +142,7 @@ async fn hush_run_trades_a_workload_token_renews_it_and_refuses_a_forged_one() {
     let second = until_within(
         "the new secrets to reach the app",
         Duration::from_secs(30),
-        async || lines(&out).get(1).cloned(),
+        async || file_lines(&out).get(1).cloned(),
     )
     .await;
     assert_eq!(second, "two|unset");

@@ -127,6 +127,39 @@ pub fn assert_success(out: &std::process::Output) {
     );
 }
 
+/// Fails the test, with what the command wrote to standard output, unless it failed; returns
+/// what it wrote to standard error (what a refusal explains itself with).
+#[track_caller]
+pub fn assert_failure(out: &std::process::Output) -> String {
+    assert!(
+        !out.status.success(),
+        "should have failed; stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The lines of a file a test's app appends to (none while it does not exist).
+pub fn file_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Signs the owner `olivia` in at `url` with `password`: a client with her new personal token,
+/// and the token.
+pub async fn sign_in_owner(url: &str, password: &str) -> (hush_client::api::Client, String) {
+    let anonymous = hush_client::api::Client::new(url, None).unwrap();
+    let token = anonymous
+        .login("olivia", password, "tests")
+        .await
+        .unwrap()
+        .token;
+    (anonymous.with_token(token.clone()), token)
+}
+
 /// Writes `text` to `path` (making its folder) as an executable: a stand-in for a program.
 pub fn write_executable(path: &Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;
@@ -160,6 +193,15 @@ pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 /// Polls `check` until it gives a value; panics with `what` after [`DEADLINE`].
 pub async fn until<T>(what: &str, check: impl AsyncFnMut() -> Option<T>) -> T {
     until_within(what, DEADLINE, check).await
+}
+
+/// Polls until the file at `path` holds `needle`; panics with `what` after [`DEADLINE`].
+pub async fn until_file_holds(what: &str, path: &Path, needle: &str) {
+    until(what, async || {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        text.contains(needle).then_some(())
+    })
+    .await
 }
 
 /// Polls `check` until it gives a value; panics with `what` after `limit`.

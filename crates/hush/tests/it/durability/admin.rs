@@ -27,21 +27,12 @@ async fn backup_restore_verify_and_every_refusal() {
     assert!(err.contains("master.key"), "{err}");
 
     // A backup while the server serves; secrets stay encrypted in it; never overwritten.
-    let out = ok(admin(
-        "backup",
-        Dir(&source.data()),
-        args!["--to", backup],
-        &[],
-    ));
+    let back_up = || admin("backup", Dir(&source.data()), args!["--to", backup], &[]);
+    let out = ok(back_up());
     assert!(out.contains("Wrote a backup"), "{out}");
     assert_eq!(mode(&backup), 0o600);
     workspace::assert_no_plaintext(&backup, &[&app_token]);
-    let (_, err) = fails(admin(
-        "backup",
-        Dir(&source.data()),
-        args!["--to", backup],
-        &[],
-    ));
+    let (_, err) = fails(back_up());
     assert!(err.contains("already exists"), "{err}");
 
     // The backup is that one file: moved elsewhere alone, it restores whole.
@@ -59,12 +50,8 @@ async fn backup_restore_verify_and_every_refusal() {
         &[],
     ));
     assert!(err.contains("no backup file"), "{err}");
-    let out = ok(admin(
-        "restore",
-        Dir(&restored),
-        args!["--from", backup],
-        &[],
-    ));
+    let restore = || admin("restore", Dir(&restored), args!["--from", backup], &[]);
+    let out = ok(restore());
     assert!(
         out.contains("Restored") && out.contains("versions 6"),
         "{out}"
@@ -73,12 +60,7 @@ async fn backup_restore_verify_and_every_refusal() {
     assert_eq!(mode(&restored.join("hush.db")), 0o600);
 
     // A second restore into it is refused and changes nothing.
-    let (_, err) = fails(admin(
-        "restore",
-        Dir(&restored),
-        args!["--from", backup],
-        &[],
-    ));
+    let (_, err) = fails(restore());
     assert!(
         err.contains("not empty") && err.contains("Nothing was written"),
         "{err}"

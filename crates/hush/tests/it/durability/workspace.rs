@@ -27,10 +27,7 @@ pub struct Embedded {
 
 impl Embedded {
     pub fn start() -> Embedded {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        common::create_owner([OsStr::new("--data-dir"), data.as_os_str()], &[], PASSWORD);
-        let server = Server::on_data_dir(&data, 0);
+        let (dir, server) = common::served_workspace(&[], PASSWORD);
         Embedded { dir, server }
     }
 
@@ -45,13 +42,7 @@ impl Embedded {
 
 /// Signs olivia in at `url`: a client with her new personal token, and the token.
 pub async fn owner(url: &str) -> (Client, String) {
-    let anonymous = Client::new(url, None).unwrap();
-    let token = anonymous
-        .login("olivia", PASSWORD, "tests")
-        .await
-        .unwrap()
-        .token;
-    (anonymous.with_token(token.clone()), token)
+    common::sign_in_owner(url, PASSWORD).await
 }
 
 /// Fills the workspace; returns an app token for [`APP`].
@@ -97,21 +88,14 @@ pub struct Snapshot {
 
 pub async fn snapshot(client: &Client) -> Snapshot {
     let mut versions = Vec::new();
-    for app in client.apps().await.unwrap() {
-        let name = app["name"].as_str().unwrap().to_string();
+    for name in names(&client.apps().await.unwrap()) {
         for info in client.versions(&name).await.unwrap() {
             let text = client.version(&name, info.version).await.unwrap().toml;
             versions.push((name.clone(), info.version, text));
         }
     }
     versions.sort();
-    let mut members: Vec<String> = client
-        .members()
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap().to_string())
-        .collect();
+    let mut members = names(&client.members().await.unwrap());
     members.sort();
     let audit = client
         .audit_export("")
@@ -125,6 +109,14 @@ pub async fn snapshot(client: &Client) -> Snapshot {
         members,
         audit,
     }
+}
+
+/// The `name` of each of the API's `entries` (apps, members).
+fn names(entries: &[Value]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|entry| entry["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 impl Snapshot {
