@@ -18,6 +18,7 @@ use sqlx::{Any, AnyConnection, Executor};
 
 use crate::rows;
 use crate::store::{Fetch, Run, Scalar, insert_audit, insert_version_on, notify};
+use crate::writer::Save;
 use crate::*;
 
 /// The environment every app has, and the one routes without an environment mean.
@@ -491,7 +492,13 @@ impl EnvironmentStore for SqlStore {
                 if app_kind_on(conn, doc_id).await?.as_deref() != Some("shared") {
                     return Err(StoreError::NotFound);
                 }
-                let meta = insert_version_on(conn, kind, doc_id, base, &new, &audit).await?;
+                let save = Save {
+                    app_id: doc_id,
+                    base,
+                    new,
+                    audit,
+                };
+                let meta = insert_version_on(conn, kind, &save).await?;
                 Ok((meta, including_on(&mut *conn, doc_id).await?))
             })
         })

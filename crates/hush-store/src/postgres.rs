@@ -22,38 +22,12 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 /// The LISTEN/NOTIFY channel every hush server on a database listens on.
 pub const CHANNEL: &str = "hush_events";
 pub(crate) const NOTIFY: &str = "SELECT pg_notify($1, $2)";
-/// A save in one statement, and so in one transaction of its own: the version (only while
-/// `$9`, the base, is still the newest and the environment exists; a version inserted
-/// meanwhile makes no row, not an error), its audit event (`$10`–`$19`), the `shared_rev` of
-/// the environments including it, the NOTIFY of the version (`$20`, `$21`) and one
-/// [`StoreEvent::SharedChanged`] NOTIFY per including environment. When the version is not
-/// inserted, nothing is, and no row comes back.
-pub(crate) const SAVE_VERSION: &str = "WITH ins AS (INSERT INTO versions \
-     (app_id, version, author_id, created_at, message, ciphertext, summary, restored_from) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
-     WHERE EXISTS (SELECT 1 FROM environments WHERE id = $1) \
-     AND COALESCE((SELECT MAX(version) FROM versions WHERE app_id = $1), 0) = $9 \
-     ON CONFLICT (app_id, version) DO NOTHING \
-     RETURNING app_id, version, author_id, created_at, message, summary, restored_from), \
-     audited AS (INSERT INTO audit \
-     (at, actor_kind, actor_id, actor_name, action, app_id, app_name, ip, outcome, detail) \
-     SELECT $10, $11, $12, $13, $14, $15, $16, $17, $18, $19 FROM ins RETURNING id), \
-     bumped AS (UPDATE environments SET shared_rev = shared_rev + 1 \
-     WHERE id IN (SELECT env_id FROM env_includes WHERE doc_id = $1) \
-     AND EXISTS (SELECT 1 FROM ins) RETURNING id, shared_rev), \
-     notified AS MATERIALIZED (SELECT pg_notify($20, $21) FROM ins), \
-     announced AS MATERIALIZED (SELECT pg_notify($20, json_build_object('kind', 'shared_changed', \
-     'env_id', id, 'shared_rev', shared_rev)::text) FROM bumped) \
-     SELECT ins.app_id, ins.version, ins.author_id, u.name AS author_name, ins.created_at, \
-     ins.message, ins.summary, ins.restored_from, \
-     (SELECT COUNT(*) FROM audited) AS audited, (SELECT COUNT(*) FROM bumped) AS bumped, \
-     (SELECT COUNT(*) FROM notified) AS notified, (SELECT COUNT(*) FROM announced) AS announced \
-     FROM ins LEFT JOIN users u ON u.id = ins.author_id";
 /// A group of saves in one statement, in the writer's transaction: `$1` is a JSON array of
-/// [`save_input`]s, `$2` the NOTIFY channel. Each save is inserted as [`SAVE_VERSION`] inserts
-/// one (its base still the newest, its environment there; the first of the group for a
-/// version number), with its audit event, the including environments' `shared_rev` and the
-/// NOTIFYs; a row comes back, numbered `i`, for each save inserted.
+/// [`save_input`]s, `$2` the NOTIFY channel. A save is inserted only while its base is still
+/// the newest and its environment exists, and only the first of the group for a version
+/// number (a version inserted meanwhile, here or by another server, makes no row, not an
+/// error); with it go its audit event, the `shared_rev` of the environments including it and
+/// the NOTIFYs. A row comes back, numbered `i`, for each save inserted.
 pub(crate) const SAVE_VERSIONS: &str = "WITH input AS (SELECT * FROM json_to_recordset($1::json) AS t \
      (i BIGINT, app_id BIGINT, version BIGINT, author_id BIGINT, created_at BIGINT, message TEXT, \
      ciphertext TEXT, summary TEXT, restored_from BIGINT, base BIGINT, \

@@ -193,14 +193,18 @@ pub(crate) async fn notify(
 pub(crate) async fn insert_version_on(
     conn: &mut AnyConnection,
     kind: Backend,
-    app_id: i64,
-    base: i64,
-    new: &NewVersion,
-    audit: &AuditEvent,
+    save: &Save,
 ) -> Result<VersionMeta> {
     if kind == Backend::Postgres {
-        return save_version_pg(conn, app_id, base, new, audit).await;
+        let mut answers = save_many_pg(conn, std::slice::from_ref(save)).await?;
+        return answers.pop().expect("one answer per save");
     }
+    let Save {
+        app_id,
+        base,
+        ref new,
+        ref audit,
+    } = *save;
     let inserted = sqlx::query(sql::INSERT_VERSION)
         .bind(app_id)
         .bind(new.version)
@@ -235,54 +239,6 @@ pub(crate) async fn insert_version_on(
     Ok(meta)
 }
 
-/// [`insert_version_on`] on PostgreSQL: one statement, one round trip, whether it runs inside
-/// the writer's transaction or alone ([`Store::create_version`]). A save that is not inserted
-/// changes nothing and raises no error, so a surrounding transaction goes on without a
-/// savepoint.
-async fn save_version_pg(
-    conn: &mut AnyConnection,
-    app_id: i64,
-    base: i64,
-    new: &NewVersion,
-    audit: &AuditEvent,
-) -> Result<VersionMeta> {
-    let event = StoreEvent::NewVersion {
-        app_id,
-        version: new.version,
-    };
-    let saved = sqlx::query(postgres::SAVE_VERSION)
-        .bind(app_id)
-        .bind(new.version)
-        .bind(new.author_id)
-        .bind(new.created_at)
-        .bind(new.message.as_deref())
-        .bind(&new.ciphertext)
-        .bind(rows::to_json(&new.summary))
-        .bind(new.restored_from)
-        .bind(base)
-        .bind(audit.at)
-        .bind(audit.actor_kind.as_str())
-        .bind(audit.actor_id)
-        .bind(audit.actor_name.as_deref())
-        .bind(audit.action.as_str())
-        .bind(audit.app_id)
-        .bind(audit.app_name.as_deref())
-        .bind(audit.ip.as_deref())
-        .bind(audit.outcome.as_str())
-        .bind(rows::to_json(&audit.detail))
-        .bind(postgres::CHANNEL)
-        .bind(serde_json::to_string(&event).expect("StoreEvent always serializes"))
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    let Some(row) = saved else {
-        return Err(not_inserted(conn, app_id, base).await);
-    };
-    rows::VersionMetaRow::from_row(&row)
-        .map_err(db_err)?
-        .into_meta()
-}
-
 /// [`SaveMany`] on SQLite: one save after the other (each is a few microseconds in-process).
 pub(crate) fn save_many_sqlite<'c>(
     conn: &'c mut AnyConnection,
@@ -291,15 +247,7 @@ pub(crate) fn save_many_sqlite<'c>(
     Box::pin(async move {
         let mut results = Vec::with_capacity(saves.len());
         for save in saves {
-            let result = insert_version_on(
-                conn,
-                Backend::Sqlite,
-                save.app_id,
-                save.base,
-                &save.new,
-                &save.audit,
-            )
-            .await;
+            let result = insert_version_on(conn, Backend::Sqlite, save).await;
             match result {
                 Err(e) if !is_refusal(&e) => return Err(e),
                 result => results.push(result),
