@@ -27,7 +27,9 @@ pub(crate) const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 /// the newest and its environment exists, and only the first of the group for a version
 /// number (a version inserted meanwhile, here or by another server, makes no row, not an
 /// error); with it go its audit event, the `shared_rev` of the environments including it and
-/// the NOTIFYs. A row comes back, numbered `i`, for each save inserted.
+/// the NOTIFYs. A row comes back, numbered `i`, for each save inserted. Versions go in by
+/// `(app_id, version)`, so two servers' groups take their key locks in the same order and
+/// cannot deadlock on each other.
 pub(crate) const SAVE_VERSIONS: &str = "WITH input AS (SELECT * FROM json_to_recordset($1::json) AS t \
      (i BIGINT, app_id BIGINT, version BIGINT, author_id BIGINT, created_at BIGINT, message TEXT, \
      ciphertext TEXT, summary TEXT, restored_from BIGINT, base BIGINT, \
@@ -40,7 +42,7 @@ pub(crate) const SAVE_VERSIONS: &str = "WITH input AS (SELECT * FROM json_to_rec
      restored_from FROM first f \
      WHERE EXISTS (SELECT 1 FROM environments e WHERE e.id = f.app_id) \
      AND COALESCE((SELECT MAX(v.version) FROM versions v WHERE v.app_id = f.app_id), 0) = f.base \
-     ORDER BY i \
+     ORDER BY app_id, version \
      ON CONFLICT (app_id, version) DO NOTHING \
      RETURNING app_id, version), \
      saved AS (SELECT f.* FROM first f JOIN ins USING (app_id, version)), \

@@ -103,24 +103,16 @@ impl Writer {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
     {
-        self.submit_run(write).await
+        let run: JobFn = Box::new(move |conn| {
+            Box::pin(async move { write(conn).await.map(|out| Box::new(out) as Output) })
+        });
+        self.submit(Work::Run(run)).await
     }
 
     /// Inserts a new version in the writer's transaction, in one statement with the other
     /// saves of its group where the backend can (see [`WriteMode::save_many`]).
     pub(crate) async fn save(&self, save: Save) -> Result<VersionMeta> {
         self.submit(Work::Save(Box::new(save))).await
-    }
-
-    async fn submit_run<T, F>(&self, write: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
-    {
-        let run: JobFn = Box::new(move |conn| {
-            Box::pin(async move { write(conn).await.map(|out| Box::new(out) as Output) })
-        });
-        self.submit(Work::Run(run)).await
     }
 
     async fn submit<T: 'static>(&self, work: Work) -> Result<T> {
