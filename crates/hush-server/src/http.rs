@@ -23,6 +23,9 @@ use tower::ServiceExt;
 
 use crate::AppState;
 
+mod head_deadline;
+use head_deadline::HeadDeadlines;
+
 /// How many finished handshakes may wait to be accepted (the kernel caps it at
 /// `net.core.somaxconn`, 4096 on current Linux).
 pub const LISTEN_BACKLOG: u32 = 4096;
@@ -71,6 +74,7 @@ pub async fn serve_with(
         "connection limits"
     );
     let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let head_deadlines = HeadDeadlines::start(limits.header_timeout);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -93,42 +97,23 @@ pub async fn serve_with(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = {
-            let (app, state) = (app.clone(), state.clone());
-            hyper::service::service_fn(move |mut request: axum::extract::Request<Incoming>| {
-                let (app, state) = (app.clone(), state.clone());
-                async move {
-                    // The hot read, when the caches hold all it needs (api/fast_read.rs).
-                    if let Some(response) =
-                        crate::api::fast_read::answer(&state, &request, Some(peer.ip())).await
-                    {
-                        return Ok(response);
-                    }
-                    request
-                        .extensions_mut()
-                        .insert(axum::extract::ConnectInfo(peer));
-                    app.oneshot(request).await
-                }
-            })
-        };
-        let builder = {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .max_buf_size(8 * 1024);
-            builder
-        };
         match &tls {
             None => {
+                let deadline = head_deadlines.watch();
                 let connection =
-                    connections.watch(builder.serve_connection(TokioIo::new(stream), service));
-                tokio::spawn(run_connection(connection, slot));
+                    serve_connection(TokioIo::new(stream), &app, &state, peer, &deadline);
+                tokio::spawn(run_connection(
+                    connections.watch(connection),
+                    deadline,
+                    slot,
+                ));
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
                 let handshake = limits.handshake_timeout;
                 let watcher = connections.watcher();
+                let (app, state, head_deadlines) =
+                    (app.clone(), state.clone(), head_deadlines.clone());
                 tokio::spawn(async move {
                     let stream =
                         match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
@@ -142,9 +127,10 @@ pub async fn serve_with(
                                 return;
                             }
                         };
+                    let deadline = head_deadlines.watch();
                     let connection =
-                        watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
-                    run_connection(connection, slot).await;
+                        serve_connection(TokioIo::new(stream), &app, &state, peer, &deadline);
+                    run_connection(watcher.watch(connection), deadline, slot).await;
                 });
             }
         }
@@ -163,13 +149,77 @@ pub async fn serve_with(
     Ok(())
 }
 
-async fn run_connection<F, E>(connection: F, slot: Slot)
+/// One connection: HTTP/1.1 with the read buffer at hyper's 8 KiB minimum, each request
+/// marking the connection as answering until its response is handed over (the header timeout
+/// is kept by [`HeadDeadlines`] instead of a hyper timer per request).
+fn serve_connection<I>(
+    io: I,
+    app: &axum::Router,
+    state: &AppState,
+    peer: std::net::SocketAddr,
+    deadline: &Arc<head_deadline::Connection>,
+) -> hyper::server::conn::http1::Connection<
+    I,
+    impl hyper::service::HttpService<
+        Incoming,
+        ResBody = head_deadline::Answer<axum::body::Body>,
+        Error = std::convert::Infallible,
+        Future: Send,
+    > + use<I>,
+>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+{
+    let (app, state, deadline) = (app.clone(), state.clone(), deadline.clone());
+    let service = hyper::service::service_fn(move |request: axum::extract::Request<Incoming>| {
+        deadline.answering();
+        let (app, state, deadline) = (app.clone(), state.clone(), deadline.clone());
+        async move {
+            let response = answer(app, &state, request, peer).await;
+            Ok(response.map(|body| deadline.answer(body)))
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.max_buf_size(8 * 1024);
+    builder.serve_connection(io, service)
+}
+
+/// The hot read straight from the caches when they hold all it needs (api/fast_read.rs),
+/// anything else through the router.
+async fn answer(
+    app: axum::Router,
+    state: &AppState,
+    mut request: axum::extract::Request<Incoming>,
+    peer: std::net::SocketAddr,
+) -> axum::response::Response {
+    if let Some(response) = crate::api::fast_read::answer(state, &request, Some(peer.ip())).await {
+        return response;
+    }
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    match app.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+/// Runs one connection until it ends or its next request head is late.
+async fn run_connection<F, E>(connection: F, deadline: Arc<head_deadline::Connection>, slot: Slot)
 where
     F: std::future::Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    if let Err(err) = connection.await {
-        tracing::debug!(error = %err, "connection ended with an error");
+    tokio::select! {
+        biased;
+        ended = connection => {
+            if let Err(err) = ended {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        }
+        () = deadline.cut() => {
+            tracing::debug!("no request head within the header timeout; connection closed");
+        }
     }
     drop(slot);
 }

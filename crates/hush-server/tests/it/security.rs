@@ -289,6 +289,110 @@ async fn headers_that_never_finish_are_cut_off() {
     );
 }
 
+/// Whether the server has closed `stream`, waiting at most `wait` for it to say so.
+fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 1024];
+    match stream.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(err) => !matches!(
+            err.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_dripped_a_byte_at_a_time_is_cut_at_the_deadline() {
+    let server = server_with_limits(|l| l.header_timeout = Duration::from_secs(1)).await;
+    let (closed, elapsed) = tokio::task::spawn_blocking({
+        let started = Instant::now();
+        let mut stream = connect_from(&server, ATTACKER);
+        move || {
+            // Eight seconds of head, a byte every 100 ms: never idle, never finished.
+            let head = format!(
+                "GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: {}",
+                "a".repeat(60)
+            );
+            for byte in head.bytes() {
+                if stream.write_all(&[byte]).is_err()
+                    || closed_within(&mut stream, Duration::from_millis(100))
+                {
+                    return (true, started.elapsed());
+                }
+            }
+            (false, started.elapsed())
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        closed,
+        "a head still unfinished after {elapsed:?} was not cut"
+    );
+    assert!(
+        elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(4),
+        "cut after {elapsed:?}, the header timeout is 1 s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_alive_connection_gets_the_header_timeout_for_each_next_request() {
+    let server = server_with_limits(|l| l.header_timeout = Duration::from_secs(2)).await;
+    let (answers, idle_until_closed) = tokio::task::spawn_blocking({
+        let mut stream = connect_from(&server, ATTACKER);
+        move || {
+            let mut answers = Vec::new();
+            // Three requests 1.2 s apart: 2.4 s in all, more than the timeout, but each
+            // next head arrives within it.
+            for pause in [0, 1200, 1200] {
+                std::thread::sleep(Duration::from_millis(pause));
+                stream
+                    .write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .unwrap();
+                let mut buf = [0u8; 4096];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                answers.push(String::from_utf8_lossy(&buf[..n]).to_string());
+            }
+            // Then silence: closed once the timeout has passed since the last answer.
+            let idle = Instant::now();
+            let closed = closed_within(&mut stream, Duration::from_secs(10));
+            (answers, closed.then(|| idle.elapsed()))
+        }
+    })
+    .await
+    .unwrap();
+    for answer in &answers {
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answers:?}");
+    }
+    let idle = idle_until_closed.expect("an idle kept-alive connection is closed");
+    assert!(
+        idle >= Duration::from_millis(1500) && idle < Duration::from_secs(5),
+        "closed after {idle:?} of silence, the header timeout is 2 s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_stream_outlives_the_header_timeout() {
+    let server = server_with_limits(|l| l.header_timeout = Duration::from_secs(1)).await;
+    let owner = server.owner_with_app("web", SEED).await;
+    let mut stream = common::watch_stream(&owner, "web", 1, Duration::from_secs(30)).await;
+    // An answer in progress is not a late head, however long it streams.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    owner.save_secrets("web", "a = 2\n", 1, None).await.unwrap();
+    let next = tokio::time::timeout(
+        Duration::from_secs(5),
+        futures::StreamExt::next(&mut stream),
+    )
+    .await
+    .expect("the stream delivers the new version");
+    assert!(matches!(next, Some(Ok(2))), "{next:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_stops_halfway_gets_408_and_changes_nothing() {
     let server = server_with_limits(|l| l.body_idle_timeout = Duration::from_millis(800)).await;
