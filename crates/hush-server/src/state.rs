@@ -52,7 +52,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Open connections from one address at most; 0: a quarter of `max_connections`.
     pub max_connections_per_address: usize,
-    /// A request's headers (and a kept-alive connection's next request) must arrive within this.
+    /// A request's headers (and a kept-alive connection's next request) must arrive within this;
+    /// a late connection is closed at most a tenth of it later (`http/head_deadline.rs`).
     pub header_timeout: Duration,
     /// A request body may pause at most this long between pieces.
     pub body_idle_timeout: Duration,
