@@ -49,6 +49,13 @@ async fn workspace() -> Workspace {
     }
 }
 
+impl Workspace {
+    /// The owner sets `member`'s role on the document `doc`, which must work.
+    async fn set_doc_role(&self, doc: &str, member: i64, role: &str) {
+        self.owner.set_shared_role(doc, member, role).await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_editor_made_viewer_of_one_document_keeps_the_other() {
     let w = workspace().await;
@@ -57,10 +64,7 @@ async fn an_editor_made_viewer_of_one_document_keeps_the_other() {
         w.editor.shared_doc("common-db").await.unwrap()["toml"],
         COMMON
     );
-    w.owner
-        .set_shared_role("common-db", w.edith, "viewer")
-        .await
-        .unwrap();
+    w.set_doc_role("common-db", w.edith, "viewer").await;
 
     let (status, message) = refused(
         w.editor
@@ -131,10 +135,7 @@ async fn a_viewer_made_editor_of_a_document_saves_and_rolls_it_back() {
             .await,
     );
     assert_eq!(status, 403);
-    w.owner
-        .set_shared_role("common-db", w.victor, "editor")
-        .await
-        .unwrap();
+    w.set_doc_role("common-db", w.victor, "editor").await;
     assert_eq!(
         w.viewer.shared_doc("common-db").await.unwrap()["toml"],
         COMMON
@@ -240,14 +241,8 @@ async fn only_owners_set_document_roles_and_bad_input_changes_nothing() {
     );
 
     // Each change is audited with the document and the member.
-    w.owner
-        .set_shared_role("common-db", w.edith, "viewer")
-        .await
-        .unwrap();
-    w.owner
-        .set_shared_role("common-db", w.victor, "editor")
-        .await
-        .unwrap();
+    w.set_doc_role("common-db", w.edith, "viewer").await;
+    w.set_doc_role("common-db", w.victor, "editor").await;
     let roles = w.owner.shared_roles("common-db").await.unwrap();
     let pairs: Vec<(String, String)> = roles
         .iter()
@@ -294,14 +289,8 @@ async fn only_owners_set_document_roles_and_bad_input_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_a_member_removes_their_document_roles() {
     let w = workspace().await;
-    w.owner
-        .set_shared_role("common-db", w.edith, "viewer")
-        .await
-        .unwrap();
-    w.owner
-        .set_shared_role("keys", w.edith, "viewer")
-        .await
-        .unwrap();
+    w.set_doc_role("common-db", w.edith, "viewer").await;
+    w.set_doc_role("keys", w.edith, "viewer").await;
     w.owner
         .set_app_role("web", w.edith, "viewer")
         .await
