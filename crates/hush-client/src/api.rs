@@ -362,6 +362,23 @@ impl Client {
         self.send(self.request(method, path).json(&body)).await
     }
 
+    /// The array under `field` of the object at `path`; an absent field is an empty list.
+    async fn list(&self, path: &str, field: &str) -> Result<Vec<Value>> {
+        let body: Value = self.get(path).await?;
+        Ok(body[field].as_array().cloned().unwrap_or_default())
+    }
+
+    /// `field` of the object at `path`, decoded as a `T` (absent or mistyped: an error).
+    async fn get_field<T: DeserializeOwned>(&self, path: &str, field: &str) -> Result<T> {
+        let body: Value = self.get(path).await?;
+        serde_json::from_value(body[field].clone()).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// Deletes what `path` names; every DELETE route answers 204 without a body.
+    async fn delete(&self, path: &str) -> Result<()> {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+
     // ---- sign-in ----
 
     /// Trades a name and password for a personal access token (`hush login`).
@@ -438,8 +455,7 @@ impl Client {
     // ---- apps ----
 
     pub async fn apps(&self) -> Result<Vec<Value>> {
-        let body: Value = self.get("/apps").await?;
-        Ok(body["apps"].as_array().cloned().unwrap_or_default())
+        self.list("/apps", "apps").await
     }
 
     pub async fn app(&self, app: &str) -> Result<Value> {
@@ -462,8 +478,7 @@ impl Client {
     }
 
     pub async fn delete_app(&self, app: &str) -> Result<()> {
-        self.send(self.request(Method::DELETE, &format!("/apps/{}", enc(app))))
-            .await
+        self.delete(&format!("/apps/{}", enc(app))).await
     }
 
     // ---- secrets ----
@@ -509,11 +524,8 @@ impl Client {
     }
 
     pub async fn versions(&self, app: &str) -> Result<Vec<VersionInfo>> {
-        let body: Value = self
-            .get(&format!("{}/versions", self.app_path(app)))
-            .await?;
-        serde_json::from_value(body["versions"].clone())
-            .map_err(|e| ClientError::Decode(e.to_string()))
+        self.get_field(&format!("{}/versions", self.app_path(app)), "versions")
+            .await
     }
 
     pub async fn version(&self, app: &str, version: i64) -> Result<SecretsVersionWithMeta> {
@@ -563,10 +575,8 @@ impl Client {
     }
 
     pub async fn instances(&self, app: &str) -> Result<Vec<Value>> {
-        let body: Value = self
-            .get(&format!("{}/instances", self.app_path(app)))
-            .await?;
-        Ok(body["instances"].as_array().cloned().unwrap_or_default())
+        self.list(&format!("{}/instances", self.app_path(app)), "instances")
+            .await
     }
 
     /// Opens the app's watch stream: yields each new version number, starting with the newest
@@ -649,21 +659,17 @@ impl Client {
     }
 
     pub async fn delete_env(&self, app: &str, env: &str) -> Result<()> {
-        self.send(self.request(
-            Method::DELETE,
-            &format!("/apps/{}/envs/{}", enc(app), enc(env)),
-        ))
-        .await
-        .map(|_: Option<Value>| ())
+        self.delete(&format!("/apps/{}/envs/{}", enc(app), enc(env)))
+            .await
     }
 
     /// The shared documents environment `env` includes, in order.
     pub async fn includes(&self, app: &str, env: &str) -> Result<Vec<String>> {
-        let body: Value = self
-            .get(&format!("/apps/{}/envs/{}/includes", enc(app), enc(env)))
-            .await?;
-        serde_json::from_value(body["documents"].clone())
-            .map_err(|e| ClientError::Decode(e.to_string()))
+        self.get_field(
+            &format!("/apps/{}/envs/{}/includes", enc(app), enc(env)),
+            "documents",
+        )
+        .await
     }
 
     pub async fn set_includes(&self, app: &str, env: &str, documents: &[&str]) -> Result<Value> {
@@ -693,9 +699,7 @@ impl Client {
     }
 
     pub async fn shared_docs(&self) -> Result<Vec<Value>> {
-        let body: Value = self.get("/shared").await?;
-        serde_json::from_value(body["documents"].clone())
-            .map_err(|e| ClientError::Decode(e.to_string()))
+        self.get_field("/shared", "documents").await
     }
 
     pub async fn create_shared(&self, name: &str, toml: Option<&str>) -> Result<Value> {
@@ -728,15 +732,12 @@ impl Client {
     }
 
     pub async fn delete_shared(&self, name: &str) -> Result<()> {
-        self.send(self.request(Method::DELETE, &format!("/shared/{}", enc(name))))
-            .await
-            .map(|_: Option<Value>| ())
+        self.delete(&format!("/shared/{}", enc(name))).await
     }
 
     pub async fn shared_versions(&self, name: &str) -> Result<Vec<VersionInfo>> {
-        let body: Value = self.get(&format!("/shared/{}/versions", enc(name))).await?;
-        serde_json::from_value(body["versions"].clone())
-            .map_err(|e| ClientError::Decode(e.to_string()))
+        self.get_field(&format!("/shared/{}/versions", enc(name)), "versions")
+            .await
     }
 
     /// One version of a shared document: its text for editors, key names and masked values
@@ -803,20 +804,17 @@ impl Client {
             Some(app) => format!("/tokens?app={}", enc(app)),
             None => "/tokens".to_string(),
         };
-        let body: Value = self.get(&path).await?;
-        Ok(body["tokens"].as_array().cloned().unwrap_or_default())
+        self.list(&path, "tokens").await
     }
 
     pub async fn revoke_token(&self, id: i64) -> Result<()> {
-        self.send(self.request(Method::DELETE, &format!("/tokens/{id}")))
-            .await
+        self.delete(&format!("/tokens/{id}")).await
     }
 
     // ---- members and audit ----
 
     pub async fn members(&self) -> Result<Vec<Value>> {
-        let body: Value = self.get("/members").await?;
-        Ok(body["members"].as_array().cloned().unwrap_or_default())
+        self.list("/members", "members").await
     }
 
     /// A one-time link for one person to join with `role`.
@@ -827,14 +825,12 @@ impl Client {
 
     /// Invitations that can still be used (owners).
     pub async fn invites(&self) -> Result<Vec<Value>> {
-        let body: Value = self.get("/invites").await?;
-        Ok(body["invites"].as_array().cloned().unwrap_or_default())
+        self.list("/invites", "invites").await
     }
 
     /// Revokes an unused invitation: its link stops working at once (owners).
     pub async fn revoke_invite(&self, id: i64) -> Result<()> {
-        self.send(self.request(Method::DELETE, &format!("/invites/{id}")))
-            .await
+        self.delete(&format!("/invites/{id}")).await
     }
 
     /// What a one-time link is for (its role, who invited) without using it.
@@ -853,8 +849,7 @@ impl Client {
     }
 
     pub async fn remove_member(&self, member_id: i64) -> Result<()> {
-        self.send(self.request(Method::DELETE, &format!("/members/{member_id}")))
-            .await
+        self.delete(&format!("/members/{member_id}")).await
     }
 
     /// Sets a member's role on one app: `none`, `viewer` or `editor` (owners).
@@ -903,13 +898,11 @@ impl Client {
     }
 
     async fn remove_role_on(&self, target: &str, member_id: i64) -> Result<()> {
-        self.send(self.request(Method::DELETE, &format!("{target}/roles/{member_id}")))
-            .await
+        self.delete(&format!("{target}/roles/{member_id}")).await
     }
 
     async fn roles_on(&self, target: &str) -> Result<Vec<Value>> {
-        let body: Value = self.get(&format!("{target}/roles")).await?;
-        Ok(body["roles"].as_array().cloned().unwrap_or_default())
+        self.list(&format!("{target}/roles"), "roles").await
     }
 
     /// Trusts an issuer's workload tokens for `app` (owners); `trust` is the body of
@@ -925,19 +918,14 @@ impl Client {
 
     /// The issuers `app` trusts (owners).
     pub async fn workload_trusts(&self, app: &str) -> Result<Vec<Value>> {
-        let body: Value = self
-            .get(&format!("/apps/{}/workload-trusts", enc(app)))
-            .await?;
-        Ok(body["trusts"].as_array().cloned().unwrap_or_default())
+        self.list(&format!("/apps/{}/workload-trusts", enc(app)), "trusts")
+            .await
     }
 
     /// Stops trusting one issuer for `app` (owners).
     pub async fn remove_workload_trust(&self, app: &str, id: i64) -> Result<()> {
-        self.send(self.request(
-            Method::DELETE,
-            &format!("/apps/{}/workload-trusts/{id}", enc(app)),
-        ))
-        .await
+        self.delete(&format!("/apps/{}/workload-trusts/{id}", enc(app)))
+            .await
     }
 
     /// Trades a workload's signed JWT for a short-lived app token of `app` (no credentials
@@ -953,14 +941,13 @@ impl Client {
 
     /// A member's per-app roles (owners, or the member themselves).
     pub async fn member_app_roles(&self, member_id: i64) -> Result<Vec<Value>> {
-        let body: Value = self.get(&format!("/members/{member_id}/app-roles")).await?;
-        Ok(body["roles"].as_array().cloned().unwrap_or_default())
+        self.list(&format!("/members/{member_id}/app-roles"), "roles")
+            .await
     }
 
     /// Audit entries, newest first; `query` is the filter as URL parameters (`action=secrets.&app=web`).
     pub async fn audit(&self, query: &str) -> Result<Vec<Value>> {
-        let body: Value = self.get(&format!("/audit?{query}")).await?;
-        Ok(body["events"].as_array().cloned().unwrap_or_default())
+        self.list(&format!("/audit?{query}"), "events").await
     }
 
     /// The audit log as JSON lines.

@@ -126,33 +126,32 @@ pub trait EnvironmentStore: Send + Sync {
 }
 
 mod q {
-    macro_rules! env_cols {
-        () => {
-            "e.id, e.app_id, e.name, e.created_at, e.shared_rev"
+    /// A statement reading environments (`environments e`): `SELECT` their columns, then `rest`.
+    macro_rules! select_env {
+        ($rest:literal) => {
+            concat!(
+                "SELECT e.id, e.app_id, e.name, e.created_at, e.shared_rev",
+                $rest
+            )
         };
     }
-    macro_rules! app_cols {
-        () => {
-            "a.id, a.name, a.created_at, a.created_by, a.wrapped_key, a.key_id, a.launch"
+    /// A statement reading apps (`apps a`): `SELECT` their columns, then `rest`.
+    macro_rules! select_app {
+        ($rest:literal) => {
+            concat!(
+                "SELECT a.id, a.name, a.created_at, a.created_by, a.wrapped_key, a.key_id, a.launch",
+                $rest
+            )
         };
     }
     pub const INSERT_ENV: &str = "INSERT INTO environments (id, app_id, name, created_at, shared_rev) \
          VALUES ($1, $2, $3, $4, 0)";
     pub const ENV_NAME_TAKEN: &str =
         "SELECT COUNT(*) FROM environments WHERE app_id = $1 AND name = $2";
-    pub const GET_ENV: &str = concat!(
-        "SELECT ",
-        env_cols!(),
-        " FROM environments e WHERE e.id = $1"
-    );
-    pub const FIND_ENV: &str = concat!(
-        "SELECT ",
-        env_cols!(),
-        " FROM environments e WHERE e.app_id = $1 AND e.name = $2"
-    );
-    pub const LIST_ENVS: &str = concat!(
-        "SELECT ",
-        env_cols!(),
+    pub const GET_ENV: &str = select_env!(" FROM environments e WHERE e.id = $1");
+    pub const FIND_ENV: &str =
+        select_env!(" FROM environments e WHERE e.app_id = $1 AND e.name = $2");
+    pub const LIST_ENVS: &str = select_env!(
         " FROM environments e WHERE e.app_id = $1 \
          ORDER BY CASE WHEN e.name = 'production' THEN 0 ELSE 1 END, e.name"
     );
@@ -162,20 +161,12 @@ mod q {
          VALUES ($1, $2, $3, $4, $5, $6, NULL, 'shared')";
     pub const NAME_TAKEN: &str = "SELECT COUNT(*) FROM apps WHERE name = $1";
     pub const APP_KIND: &str = "SELECT kind FROM apps WHERE id = $1";
-    pub const FIND_SHARED: &str = concat!(
-        "SELECT ",
-        app_cols!(),
-        " FROM apps a WHERE a.name = $1 AND a.kind = 'shared'"
-    );
-    pub const LIST_SHARED: &str = concat!(
-        "SELECT ",
-        app_cols!(),
-        " FROM apps a WHERE a.kind = 'shared' ORDER BY a.name"
-    );
+    pub const FIND_SHARED: &str =
+        select_app!(" FROM apps a WHERE a.name = $1 AND a.kind = 'shared'");
+    pub const LIST_SHARED: &str =
+        select_app!(" FROM apps a WHERE a.kind = 'shared' ORDER BY a.name");
     pub const DELETE_SHARED: &str = "DELETE FROM apps WHERE id = $1 AND kind = 'shared'";
-    pub const LIST_INCLUDES: &str = concat!(
-        "SELECT ",
-        app_cols!(),
+    pub const LIST_INCLUDES: &str = select_app!(
         " FROM env_includes i JOIN apps a ON a.id = i.doc_id WHERE i.env_id = $1 ORDER BY i.ord"
     );
     pub const DELETE_INCLUDES: &str = "DELETE FROM env_includes WHERE env_id = $1";
@@ -184,9 +175,7 @@ mod q {
     pub const BUMP_ONE: &str = "UPDATE environments SET shared_rev = shared_rev + 1 WHERE id = $1";
     pub const BUMP_INCLUDING: &str = "UPDATE environments SET shared_rev = shared_rev + 1 \
          WHERE id IN (SELECT env_id FROM env_includes WHERE doc_id = $1)";
-    pub const INCLUDING: &str = concat!(
-        "SELECT ",
-        env_cols!(),
+    pub const INCLUDING: &str = select_env!(
         ", a.name AS app_name FROM env_includes i \
          JOIN environments e ON e.id = i.env_id JOIN apps a ON a.id = e.app_id \
          WHERE i.doc_id = $1 ORDER BY a.name, e.name"

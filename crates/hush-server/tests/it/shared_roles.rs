@@ -49,27 +49,25 @@ async fn workspace() -> Workspace {
     }
 }
 
+impl Workspace {
+    /// The owner sets `member`'s role on the document `doc`, which must work.
+    async fn set_doc_role(&self, doc: &str, member: i64, role: &str) {
+        self.owner.set_shared_role(doc, member, role).await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_editor_made_viewer_of_one_document_keeps_the_other() {
-    let Workspace {
-        server,
-        owner,
-        editor,
-        edith,
-        ..
-    } = workspace().await;
+    let w = workspace().await;
     // Positive control: before the role, edith reads the text.
     assert_eq!(
-        editor.shared_doc("common-db").await.unwrap()["toml"],
+        w.editor.shared_doc("common-db").await.unwrap()["toml"],
         COMMON
     );
-    owner
-        .set_shared_role("common-db", edith, "viewer")
-        .await
-        .unwrap();
+    w.set_doc_role("common-db", w.edith, "viewer").await;
 
     let (status, message) = refused(
-        editor
+        w.editor
             .save_shared("common-db", "db_host = \"x\"\n", 1, None)
             .await,
     );
@@ -78,141 +76,142 @@ async fn an_editor_made_viewer_of_one_document_keeps_the_other() {
         message.contains("shared document \"common-db\"") && message.contains("you are viewer"),
         "{message}"
     );
-    let (status, _) = refused(editor.shared_rollback("common-db", 1, 1).await);
+    let (status, _) = refused(w.editor.shared_rollback("common-db", 1, 1).await);
     assert_eq!(status, 403);
     // Key names and masked values still; the text and every value, no longer.
-    let shown = editor.shared_doc("common-db").await.unwrap();
+    let shown = w.editor.shared_doc("common-db").await.unwrap();
     assert!(shown["toml"].is_null(), "{shown}");
     assert_eq!(shown["role"], "viewer");
     assert!(!shown.to_string().contains("shared-pass"));
-    let old = editor.shared_version("common-db", 1).await.unwrap();
+    let old = w.editor.shared_version("common-db", 1).await.unwrap();
     assert!(old["toml"].is_null() && !old.to_string().contains("shared-pass"));
-    assert!(editor.shared_versions("common-db").await.unwrap().len() == 1);
-    assert!(editor.shared_diff("common-db", 1, None).await.is_ok());
+    assert!(w.editor.shared_versions("common-db").await.unwrap().len() == 1);
+    assert!(w.editor.shared_diff("common-db", 1, None).await.is_ok());
     assert_eq!(
-        owner.shared_versions("common-db").await.unwrap().len(),
+        w.owner.shared_versions("common-db").await.unwrap().len(),
         1,
         "nothing saved"
     );
     // The list says each document's role for the caller.
-    let listed = editor.shared_docs().await.unwrap();
+    let listed = w.editor.shared_docs().await.unwrap();
     let role_of = |name: &str| listed.iter().find(|d| d["name"] == name).unwrap()["role"].clone();
     assert_eq!(role_of("common-db"), "viewer");
     assert_eq!(role_of("keys"), "editor");
 
     // Another document is untouched by it.
-    editor
+    w.editor
         .save_shared("keys", "API_KEY = \"k2\"\n", 1, None)
         .await
         .unwrap();
     assert_eq!(
-        editor.shared_doc("keys").await.unwrap()["toml"],
+        w.editor.shared_doc("keys").await.unwrap()["toml"],
         "API_KEY = \"k2\"\n"
     );
 
     // Removing the role gives the workspace role back.
-    owner.remove_shared_role("common-db", edith).await.unwrap();
-    editor
+    w.owner
+        .remove_shared_role("common-db", w.edith)
+        .await
+        .unwrap();
+    w.editor
         .save_shared("common-db", "db_host = \"x\"\n", 1, None)
         .await
         .unwrap();
-    let (status, message) = refused(owner.remove_shared_role("common-db", edith).await);
+    let (status, message) = refused(w.owner.remove_shared_role("common-db", w.edith).await);
     assert_eq!(status, 404, "nothing left to remove: {message}");
     assert!(
         message.contains("shared document \"common-db\""),
         "{message}"
     );
-    server.stop().await;
+    w.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_made_editor_of_a_document_saves_and_rolls_it_back() {
-    let Workspace {
-        server,
-        owner,
-        viewer,
-        victor,
-        ..
-    } = workspace().await;
+    let w = workspace().await;
     let (status, _) = refused(
-        viewer
+        w.viewer
             .save_shared("common-db", "db_host = \"v\"\n", 1, None)
             .await,
     );
     assert_eq!(status, 403);
-    owner
-        .set_shared_role("common-db", victor, "editor")
-        .await
-        .unwrap();
+    w.set_doc_role("common-db", w.victor, "editor").await;
     assert_eq!(
-        viewer.shared_doc("common-db").await.unwrap()["toml"],
+        w.viewer.shared_doc("common-db").await.unwrap()["toml"],
         COMMON
     );
-    let saved = viewer
+    let saved = w
+        .viewer
         .save_shared("common-db", "db_host = \"v\"\n", 1, None)
         .await
         .unwrap();
     assert_eq!(saved.version, 2);
-    viewer.shared_rollback("common-db", 1, 2).await.unwrap();
-    assert_eq!(owner.shared_doc("common-db").await.unwrap()["toml"], COMMON);
+    w.viewer.shared_rollback("common-db", 1, 2).await.unwrap();
+    assert_eq!(
+        w.owner.shared_doc("common-db").await.unwrap()["toml"],
+        COMMON
+    );
     // Still a viewer of the other document and of apps; never an owner of the document.
     let (status, _) = refused(
-        viewer
+        w.viewer
             .save_shared("keys", "API_KEY = \"v\"\n", 1, None)
             .await,
     );
     assert_eq!(status, 403);
-    assert_eq!(refused(viewer.delete_shared("common-db").await).0, 403);
+    assert_eq!(refused(w.viewer.delete_shared("common-db").await).0, 403);
     assert_eq!(
-        refused(viewer.save_secrets("web", "a = 1\n", 1, None).await).0,
+        refused(w.viewer.save_secrets("web", "a = 1\n", 1, None).await).0,
         403
     );
-    server.stop().await;
+    w.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_owners_set_document_roles_and_bad_input_changes_nothing() {
-    let Workspace {
-        server,
-        owner,
-        editor,
-        viewer,
-        edith,
-        victor,
-    } = workspace().await;
-    let olivia = member_id(&owner, "olivia").await;
+    let w = workspace().await;
+    let olivia = member_id(&w.owner, "olivia").await;
 
     // Not an owner: 403, whatever the role or document.
     assert_eq!(
         [
-            refused(editor.set_shared_role("common-db", edith, "editor").await).0,
-            refused(editor.set_shared_role("common-db", victor, "editor").await).0,
-            refused(viewer.shared_roles("common-db").await).0,
-            refused(editor.remove_shared_role("common-db", victor).await).0,
+            refused(
+                w.editor
+                    .set_shared_role("common-db", w.edith, "editor")
+                    .await
+            )
+            .0,
+            refused(
+                w.editor
+                    .set_shared_role("common-db", w.victor, "editor")
+                    .await
+            )
+            .0,
+            refused(w.viewer.shared_roles("common-db").await).0,
+            refused(w.editor.remove_shared_role("common-db", w.victor).await).0,
         ],
         [403; 4]
     );
     // Unknown member or document: 404 naming it.
-    let (status, message) = refused(owner.set_shared_role("common-db", 9_999, "viewer").await);
+    let (status, message) = refused(w.owner.set_shared_role("common-db", 9_999, "viewer").await);
     assert_eq!(status, 404);
     assert!(message.contains("9999"), "{message}");
-    let (status, message) = refused(owner.set_shared_role("ghost", edith, "viewer").await);
+    let (status, message) = refused(w.owner.set_shared_role("ghost", w.edith, "viewer").await);
     assert_eq!(status, 404);
     assert!(
         message.contains("no shared document named \"ghost\""),
         "{message}"
     );
-    assert_eq!(refused(owner.shared_roles("ghost").await).0, 404);
+    assert_eq!(refused(w.owner.shared_roles("ghost").await).0, 404);
     // An app is not a shared document, nor a document an app.
     assert_eq!(
         [
-            refused(owner.set_shared_role("web", edith, "viewer").await).0,
-            refused(owner.set_app_role("common-db", edith, "none").await).0,
+            refused(w.owner.set_shared_role("web", w.edith, "viewer").await).0,
+            refused(w.owner.set_app_role("common-db", w.edith, "none").await).0,
         ],
         [404; 2]
     );
     // `none` is refused: the document's keys reach every app that includes it.
-    let (status, message) = refused(owner.set_shared_role("common-db", edith, "none").await);
+    let (status, message) = refused(w.owner.set_shared_role("common-db", w.edith, "none").await);
     assert_eq!(status, 400);
     assert!(
         message.contains("not none") && message.contains("every app that includes it"),
@@ -221,14 +220,14 @@ async fn only_owners_set_document_roles_and_bad_input_changes_nothing() {
     // Owners have every document; a role that is no role is refused by the body's schema.
     assert_eq!(
         [
-            refused(owner.set_shared_role("common-db", olivia, "viewer").await).0,
-            refused(owner.set_shared_role("common-db", edith, "owner").await).0,
+            refused(w.owner.set_shared_role("common-db", olivia, "viewer").await).0,
+            refused(w.owner.set_shared_role("common-db", w.edith, "owner").await).0,
         ],
         [409, 422]
     );
-    assert!(owner.shared_roles("common-db").await.unwrap().is_empty());
+    assert!(w.owner.shared_roles("common-db").await.unwrap().is_empty());
     assert!(
-        owner
+        w.owner
             .audit("action=member.shared_role")
             .await
             .unwrap()
@@ -236,21 +235,15 @@ async fn only_owners_set_document_roles_and_bad_input_changes_nothing() {
         "refusals change nothing"
     );
     assert_eq!(
-        editor.shared_doc("common-db").await.unwrap()["toml"],
+        w.editor.shared_doc("common-db").await.unwrap()["toml"],
         COMMON,
         "edith is still an editor of it"
     );
 
     // Each change is audited with the document and the member.
-    owner
-        .set_shared_role("common-db", edith, "viewer")
-        .await
-        .unwrap();
-    owner
-        .set_shared_role("common-db", victor, "editor")
-        .await
-        .unwrap();
-    let roles = owner.shared_roles("common-db").await.unwrap();
+    w.set_doc_role("common-db", w.edith, "viewer").await;
+    w.set_doc_role("common-db", w.victor, "editor").await;
+    let roles = w.owner.shared_roles("common-db").await.unwrap();
     let pairs: Vec<(String, String)> = roles
         .iter()
         .map(|r| (r["member"].to_string(), r["role"].to_string()))
@@ -262,8 +255,11 @@ async fn only_owners_set_document_roles_and_bad_input_changes_nothing() {
             ("\"victor\"".into(), "\"editor\"".into())
         ]
     );
-    owner.remove_shared_role("common-db", victor).await.unwrap();
-    let set = owner.audit("action=member.shared_role").await.unwrap();
+    w.owner
+        .remove_shared_role("common-db", w.victor)
+        .await
+        .unwrap();
+    let set = w.owner.audit("action=member.shared_role").await.unwrap();
     let mut members: Vec<&str> = set
         .iter()
         .filter(|e| e["action"] == "member.shared_role")
@@ -272,41 +268,34 @@ async fn only_owners_set_document_roles_and_bad_input_changes_nothing() {
     members.sort();
     assert_eq!(members, ["edith", "victor"]);
     assert!(set.iter().all(|e| e["app_name"] == "common-db"), "{set:?}");
-    let removed = owner
+    let removed = w
+        .owner
         .audit("action=member.shared_role_remove")
         .await
         .unwrap();
     assert_eq!(removed.len(), 1);
     assert_eq!(removed[0]["detail"]["member"], "victor");
     assert!(
-        owner
+        w.owner
             .audit("action=member.app_role")
             .await
             .unwrap()
             .is_empty(),
         "document roles are not logged as app roles"
     );
-    server.stop().await;
+    w.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_a_member_removes_their_document_roles() {
-    let Workspace {
-        server,
-        owner,
-        edith,
-        ..
-    } = workspace().await;
-    owner
-        .set_shared_role("common-db", edith, "viewer")
+    let w = workspace().await;
+    w.set_doc_role("common-db", w.edith, "viewer").await;
+    w.set_doc_role("keys", w.edith, "viewer").await;
+    w.owner
+        .set_app_role("web", w.edith, "viewer")
         .await
         .unwrap();
-    owner
-        .set_shared_role("keys", edith, "viewer")
-        .await
-        .unwrap();
-    owner.set_app_role("web", edith, "viewer").await.unwrap();
-    let of_edith = owner.member_app_roles(edith).await.unwrap();
+    let of_edith = w.owner.member_app_roles(w.edith).await.unwrap();
     let kinds: Vec<(&str, bool)> = of_edith
         .iter()
         .map(|r| (r["app"].as_str().unwrap(), r["shared"] == true))
@@ -316,12 +305,12 @@ async fn removing_a_member_removes_their_document_roles() {
         [("common-db", true), ("keys", true), ("web", false)],
         "a member's roles say which are on shared documents"
     );
-    owner.remove_member(edith).await.unwrap();
-    assert!(owner.shared_roles("common-db").await.unwrap().is_empty());
-    assert!(owner.shared_roles("keys").await.unwrap().is_empty());
-    assert!(owner.app_roles("web").await.unwrap().is_empty());
+    w.owner.remove_member(w.edith).await.unwrap();
+    assert!(w.owner.shared_roles("common-db").await.unwrap().is_empty());
+    assert!(w.owner.shared_roles("keys").await.unwrap().is_empty());
+    assert!(w.owner.app_roles("web").await.unwrap().is_empty());
     // A new member of the same name starts with the workspace role only.
-    let again = server.member(&owner, "edith", "editor").await;
+    let again = w.server.member(&w.owner, "edith", "editor").await;
     assert_eq!(again.shared_doc("keys").await.unwrap()["toml"], KEYS);
-    server.stop().await;
+    w.server.stop().await;
 }

@@ -145,18 +145,50 @@ async fn refusal(response: reqwest::Response) -> (StatusCode, String, String) {
     (status, code, page)
 }
 
+/// Asserts that `response` is the refusal page with `status` and `code`; the page.
+async fn assert_refusal(response: reqwest::Response, (status, code): (StatusCode, &str)) -> String {
+    let (got_status, got_code, page) = refusal(response).await;
+    assert_eq!((got_status, got_code.as_str()), (status, code), "{page}");
+    page
+}
+
 /// Signs in as `email` in a fresh browser through the server's start page, asserts that it
 /// ends on the refusal page with `status` and `code`; the browser and that page.
 async fn refused_sign_in(
     server: &TestServer,
     email: &str,
-    (status, code): (StatusCode, &str),
+    refused: (StatusCode, &str),
 ) -> (Browser, String) {
     let mut browser = Browser::new();
-    let (got_status, got_code, page) =
-        refusal(browser.sign_in(&start_url(server), email).await).await;
-    assert_eq!((got_status, got_code.as_str()), (status, code), "{page}");
+    let page = assert_refusal(browser.sign_in(&start_url(server), email).await, refused).await;
     (browser, page)
+}
+
+/// `hush login --sso` up to the CLI's loopback listener: signs in as `email` from `server`'s
+/// start page with the CLI's port and state; the one-time code the listener is sent.
+async fn cli_code(server: &TestServer, email: &str) -> String {
+    let mut browser = Browser::new();
+    let start = format!(
+        "{}?cli_port=45678&cli_state=abc123&login_hint={email}",
+        start_url(server)
+    );
+    let first = browser.send(browser.http.get(start)).await;
+    let (_, to_cli) = browser
+        .follow(first, |u| u.starts_with("http://127.0.0.1:45678/"))
+        .await;
+    let to_cli = to_cli.expect("sent to the CLI's listener");
+    assert_eq!(param(&to_cli, "state"), "abc123", "{to_cli}");
+    param(&to_cli, "code")
+}
+
+/// Trades a CLI code for a personal token at `server`, as `hush login --sso` does.
+async fn exchange(server: &TestServer, code: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/sso/exchange", server.url))
+        .json(&serde_json::json!({ "code": code }))
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,13 +236,12 @@ async fn new_members_by_domain_get_the_role_their_groups_map_to() {
     );
     assert_eq!(linked["subject"], "alice@example.com");
     assert_eq!(linked["email"], "alice@example.com");
-    let mut impostor = Browser::new();
-    let (status, code, _) =
-        refusal(impostor.sign_in(&start_url(&server), "alice.again").await).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::FORBIDDEN, "sso_identity_mismatch")
-    );
+    refused_sign_in(
+        &server,
+        "alice.again",
+        (StatusCode::FORBIDDEN, "sso_identity_mismatch"),
+    )
+    .await;
     // olivia signed up with a password: no linked identity.
     let token = server
         .anonymous()
@@ -272,11 +303,11 @@ async fn refusals_say_why_are_audited_and_create_nothing() {
         .await;
     let first = browser.send(browser.http.get(&callback)).await;
     assert_eq!(first.status(), StatusCode::SEE_OTHER);
-    let (status, code, _) = refusal(browser.send(browser.http.get(&callback)).await).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::BAD_REQUEST, "sso_unknown_state")
-    );
+    assert_refusal(
+        browser.send(browser.http.get(&callback)).await,
+        (StatusCode::BAD_REQUEST, "sso_unknown_state"),
+    )
+    .await;
 
     // An unknown state, and a state started in another browser.
     let mut browser = Browser::new();
@@ -298,23 +329,11 @@ async fn refusals_say_why_are_audited_and_create_nothing() {
     let other = browser
         .until_callback(&server.url, "carol@example.com")
         .await;
-    let stolen_code = callback
-        .split("code=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
-    let state = other
-        .split("state=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
     let mixed = format!(
-        "{}/api/v1/auth/sso/callback?code={stolen_code}&state={state}",
-        server.url
+        "{}/api/v1/auth/sso/callback?code={}&state={}",
+        server.url,
+        param(&callback, "code"),
+        param(&other, "state")
     );
     let (_, code, _) = refusal(browser.send(browser.http.get(&mixed)).await).await;
     assert_eq!(code, "sso_code_refused");
@@ -398,11 +417,11 @@ async fn a_provider_that_is_down_is_a_clear_refusal() {
     let owner = server.owner().await;
     let mut browser = Browser::new();
     let response = browser.send(browser.http.get(start_url(&server))).await;
-    let (status, code, page) = refusal(response).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::BAD_GATEWAY, "sso_provider_unreachable")
-    );
+    let page = assert_refusal(
+        response,
+        (StatusCode::BAD_GATEWAY, "sso_provider_unreachable"),
+    )
+    .await;
     assert!(
         page.contains(&format!("127.0.0.1:{port} cannot be reached")),
         "{page}"
@@ -424,39 +443,8 @@ async fn hush_login_sso_trades_a_one_time_code_for_a_personal_token() {
     else {
         return;
     };
-    let mut browser = Browser::new();
-    let start = format!("{}?cli_port=45678&cli_state=abc123", start_url(&server));
-    let first = browser
-        .send(
-            browser
-                .http
-                .get(format!("{start}&login_hint=alice@example.com")),
-        )
-        .await;
-    let (_, to_cli) = browser
-        .follow(first, |u| u.starts_with("http://127.0.0.1:45678/"))
-        .await;
-    let to_cli = to_cli.expect("sent to the CLI's listener");
-    assert!(to_cli.contains("state=abc123"), "{to_cli}");
-    let code = to_cli
-        .split("code=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_string();
-    let http = reqwest::Client::new();
-    let exchange = format!("{}/api/v1/auth/sso/exchange", server.url);
-    let created: serde_json::Value = http
-        .post(&exchange)
-        .json(&serde_json::json!({ "code": code }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let code = cli_code(&server, "alice@example.com").await;
+    let created: serde_json::Value = exchange(&server, &code).await.json().await.unwrap();
     let token = created["token"].as_str().unwrap().to_string();
     let client = server.anonymous().with_token(token.clone());
     assert_eq!(
@@ -464,13 +452,10 @@ async fn hush_login_sso_trades_a_one_time_code_for_a_personal_token() {
         "alice@example.com"
     );
     // The code works once.
-    let again = http
-        .post(&exchange)
-        .json(&serde_json::json!({ "code": code }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        exchange(&server, &code).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -716,12 +701,12 @@ async fn postgres_a_sign_in_started_on_one_server_finishes_on_another_once() {
         browser.me(&b.url).await["user"]["name"],
         "alice@example.com"
     );
-    let (status, code, _) = refusal(browser.send(browser.http.get(&callback)).await).await;
-    assert_eq!(
-        (status, code.as_str()),
+    // A replay on A is refused.
+    assert_refusal(
+        browser.send(browser.http.get(&callback)).await,
         (StatusCode::BAD_REQUEST, "sso_unknown_state"),
-        "a replay on A is refused"
-    );
+    )
+    .await;
 
     // The same callback on both at once: one sign-in.
     let mut browser = Browser::new();
@@ -739,27 +724,9 @@ async fn postgres_a_sign_in_started_on_one_server_finishes_on_another_once() {
     );
 
     // `hush login --sso`: the one-time code made on A is traded on B, once.
-    let mut browser = Browser::new();
-    let start = format!(
-        "{}?cli_port=45678&cli_state=abc123&login_hint=carol@example.com",
-        start_url(&a)
-    );
-    let first = browser.send(browser.http.get(start)).await;
-    let (_, to_cli) = browser
-        .follow(first, |u| u.starts_with("http://127.0.0.1:45678/"))
-        .await;
-    let code = param(&to_cli.expect("sent to the CLI's listener"), "code");
-    let exchange = |server: &TestServer| {
-        reqwest::Client::new()
-            .post(format!("{}/api/v1/auth/sso/exchange", server.url))
-            .json(&serde_json::json!({ "code": code }))
-            .send()
-    };
-    assert_eq!(exchange(&b).await.unwrap().status(), StatusCode::CREATED);
-    assert_eq!(
-        exchange(&a).await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
+    let code = cli_code(&a, "carol@example.com").await;
+    assert_eq!(exchange(&b, &code).await.status(), StatusCode::CREATED);
+    assert_eq!(exchange(&a, &code).await.status(), StatusCode::UNAUTHORIZED);
     a.stop().await;
     b.stop().await;
     drop().await;
