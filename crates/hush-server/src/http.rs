@@ -64,8 +64,62 @@ pub async fn serve_with(
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let limits = &state.config.limits;
-    let app = crate::router(state.clone());
+    let answerer = Answerer::Api {
+        router: crate::router(state.clone()),
+        state: state.clone(),
+    };
+    let connections = accept_until(listener, &state.config.limits, answerer, tls, shutdown).await;
+    let _ = state.closing.send(true);
+    if tokio::time::timeout(Duration::from_secs(10), connections.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still open 10 s after shutdown began");
+    }
+    if let Some(launcher) = &state.launcher {
+        launcher.stop_all(Duration::from_secs(10)).await;
+    }
+    Ok(())
+}
+
+/// Open connections to the metrics listener at most (a quarter of them from one address): a
+/// scraper needs one, and an open metrics port must not cost the API its file descriptors.
+pub const METRICS_CONNECTIONS: usize = 64;
+
+/// Serves `GET /metrics` on its own listener for as long as the process runs, with the API's
+/// timeouts and [`METRICS_CONNECTIONS`].
+pub async fn serve_metrics(listener: TcpListener, state: AppState) {
+    let limits = crate::Limits {
+        max_connections: METRICS_CONNECTIONS,
+        max_connections_per_address: 0,
+        ..state.config.limits.clone()
+    };
+    let answerer = Answerer::Router(crate::metrics::router(state));
+    accept_until(listener, &limits, answerer, None, std::future::pending()).await;
+}
+
+/// Who answers a listener's requests.
+#[derive(Clone)]
+enum Answerer {
+    /// The API and the panel: the hot read straight from the caches when they hold all it
+    /// needs (api/fast_read.rs), anything else through the router.
+    Api {
+        router: axum::Router,
+        state: AppState,
+    },
+    /// A router alone (the metrics listener).
+    Router(axum::Router),
+}
+
+/// Accepts connections within `limits` until `shutdown` resolves; the connections still open,
+/// for the caller to drain.
+async fn accept_until(
+    listener: TcpListener,
+    limits: &crate::Limits,
+    answerer: Answerer,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> hyper_util::server::graceful::GracefulShutdown {
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let slots = Slots::new(limits.max_connections, limits.max_connections_per_address);
     tracing::debug!(
@@ -100,8 +154,7 @@ pub async fn serve_with(
         match &tls {
             None => {
                 let deadline = head_deadlines.watch();
-                let connection =
-                    serve_connection(TokioIo::new(stream), &app, &state, peer, &deadline);
+                let connection = serve_connection(TokioIo::new(stream), &answerer, peer, &deadline);
                 tokio::spawn(run_connection(
                     connections.watch(connection),
                     deadline,
@@ -112,8 +165,7 @@ pub async fn serve_with(
                 let acceptor = acceptor.clone();
                 let handshake = limits.handshake_timeout;
                 let watcher = connections.watcher();
-                let (app, state, head_deadlines) =
-                    (app.clone(), state.clone(), head_deadlines.clone());
+                let (answerer, head_deadlines) = (answerer.clone(), head_deadlines.clone());
                 tokio::spawn(async move {
                     let stream =
                         match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
@@ -129,24 +181,14 @@ pub async fn serve_with(
                         };
                     let deadline = head_deadlines.watch();
                     let connection =
-                        serve_connection(TokioIo::new(stream), &app, &state, peer, &deadline);
+                        serve_connection(TokioIo::new(stream), &answerer, peer, &deadline);
                     run_connection(watcher.watch(connection), deadline, slot).await;
                 });
             }
         }
     }
     drop(listener);
-    let _ = state.closing.send(true);
-    if tokio::time::timeout(Duration::from_secs(10), connections.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some connections were still open 10 s after shutdown began");
-    }
-    if let Some(launcher) = &state.launcher {
-        launcher.stop_all(Duration::from_secs(10)).await;
-    }
-    Ok(())
+    connections
 }
 
 /// One connection: HTTP/1.1 with the read buffer at hyper's 8 KiB minimum, each request
@@ -154,8 +196,7 @@ pub async fn serve_with(
 /// is kept by [`HeadDeadlines`] instead of a hyper timer per request).
 fn serve_connection<I>(
     io: I,
-    app: &axum::Router,
-    state: &AppState,
+    answerer: &Answerer,
     peer: std::net::SocketAddr,
     deadline: &Arc<head_deadline::Connection>,
 ) -> hyper::server::conn::http1::Connection<
@@ -170,12 +211,12 @@ fn serve_connection<I>(
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin,
 {
-    let (app, state, deadline) = (app.clone(), state.clone(), deadline.clone());
+    let (answerer, deadline) = (answerer.clone(), deadline.clone());
     let service = hyper::service::service_fn(move |request: axum::extract::Request<Incoming>| {
         deadline.answering();
-        let (app, state, deadline) = (app.clone(), state.clone(), deadline.clone());
+        let (answerer, deadline) = (answerer.clone(), deadline.clone());
         async move {
-            let response = answer(app, &state, request, peer).await;
+            let response = answer(answerer, request, peer).await;
             Ok(response.map(|body| deadline.answer(body)))
         }
     });
@@ -184,21 +225,23 @@ where
     builder.serve_connection(io, service)
 }
 
-/// The hot read straight from the caches when they hold all it needs (api/fast_read.rs),
-/// anything else through the router.
+/// One request's response, from whoever answers this listener.
 async fn answer(
-    app: axum::Router,
-    state: &AppState,
+    answerer: Answerer,
     mut request: axum::extract::Request<Incoming>,
     peer: std::net::SocketAddr,
 ) -> axum::response::Response {
-    if let Some(response) = crate::api::fast_read::answer(state, &request, Some(peer.ip())).await {
+    if let Answerer::Api { state, .. } = &answerer
+        && let Some(response) =
+            crate::api::fast_read::answer(state, &request, Some(peer.ip())).await
+    {
         return response;
     }
     request
         .extensions_mut()
         .insert(axum::extract::ConnectInfo(peer));
-    match app.oneshot(request).await {
+    let (Answerer::Api { router, .. } | Answerer::Router(router)) = answerer;
+    match router.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
     }

@@ -497,8 +497,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(addr) = settings.metrics_listen {
         let metrics = hush_server::http::listen(addr)
             .with_context(|| format!("cannot listen for metrics on {addr}"))?;
-        let app = hush_server::metrics::router(state.clone());
-        tokio::spawn(async move { axum::serve(metrics, app).await });
+        tokio::spawn(hush_server::http::serve_metrics(metrics, state.clone()));
     }
     let tls = match &settings.tls {
         Some((cert, key)) => Some(hush_server::tls::load(cert, key)?),

@@ -34,11 +34,35 @@ fn addr(server: &TestServer) -> SocketAddr {
 
 /// A TCP connection to the server from `source`.
 fn connect_from(server: &TestServer, source: &str) -> TcpStream {
+    connect_to(addr(server), source)
+}
+
+/// A TCP connection to `address` from `source`.
+fn connect_to(address: SocketAddr, source: &str) -> TcpStream {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     let local: SocketAddr = format!("{source}:0").parse().unwrap();
     socket.bind(&local.into()).unwrap();
-    socket.connect(&addr(server).into()).unwrap();
+    socket.connect(&address.into()).unwrap();
     socket.into()
+}
+
+/// Server state on a SQLite database in `dir`, for tests that serve it themselves.
+async fn state_in(
+    dir: &tempfile::TempDir,
+    limits: impl FnOnce(&mut hush_server::Limits),
+) -> hush_server::AppState {
+    let store = hush_store::connect(&format!("sqlite://{}", dir.path().join("h.db").display()))
+        .await
+        .unwrap();
+    let mut config = hush_server::ServerConfig::default();
+    limits(&mut config.limits);
+    hush_server::AppState::new(
+        store,
+        hush_server::Keyring::from_keys(vec![hush_crypto::MasterKey::generate()]),
+        config,
+    )
+    .await
+    .unwrap()
 }
 
 /// Reads until the server closes the connection (or `limit` passes); what it sent.
@@ -521,19 +545,11 @@ async fn one_address_cannot_take_every_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_handshakes_and_idle_tls_connections_time_out() {
     let (dir, cert, tls) = common::self_signed_tls();
-    let store = hush_store::connect(&format!("sqlite://{}", dir.path().join("h.db").display()))
-        .await
-        .unwrap();
-    let mut config = hush_server::ServerConfig::default();
-    config.limits.handshake_timeout = Duration::from_secs(1);
-    config.limits.header_timeout = Duration::from_secs(1);
-    let state = hush_server::AppState::new(
-        store,
-        hush_server::Keyring::from_keys(vec![hush_crypto::MasterKey::generate()]),
-        config,
-    )
-    .await
-    .unwrap();
+    let state = state_in(&dir, |limits| {
+        limits.handshake_timeout = Duration::from_secs(1);
+        limits.header_timeout = Duration::from_secs(1);
+    })
+    .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -589,6 +605,49 @@ async fn tls_handshakes_and_idle_tls_connections_time_out() {
     assert!(started.elapsed() < Duration::from_secs(5));
     let _ = stop.send(());
     serving.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_listener_has_the_same_limits_as_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_in(&dir, |limits| {
+        limits.header_timeout = Duration::from_secs(1)
+    })
+    .await;
+    let listener = hush_server::http::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(hush_server::http::serve_metrics(listener, state));
+    // One address takes its share (a quarter) with heads that never finish.
+    let share = hush_server::http::METRICS_CONNECTIONS / 4;
+    let held: Vec<TcpStream> = (0..share)
+        .map(|_| {
+            let mut s = connect_to(address, ATTACKER);
+            s.write_all(b"GET /metrics HTTP/1.1\r\n").unwrap();
+            s
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = tokio::task::spawn_blocking(move || {
+        read_until_closed(&mut connect_to(address, ATTACKER), Duration::from_secs(5)).0
+    })
+    .await
+    .unwrap();
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    // The scraper, from another address, is served.
+    let scraped = reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    assert!(scraped.text().await.unwrap().contains("hush_"));
+    // And the held connections are cut at the header timeout.
+    let cut = tokio::task::spawn_blocking(move || {
+        held.into_iter()
+            .filter(|s| closed_within(&mut s.try_clone().unwrap(), Duration::from_secs(5)))
+            .count()
+    })
+    .await
+    .unwrap();
+    assert_eq!(cut, share, "every unfinished head is cut");
 }
 
 // ---- 5. two owners demoting each other ----
