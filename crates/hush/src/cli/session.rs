@@ -56,7 +56,6 @@ const SSO_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 /// The browser signs in at the server's single sign-on, which sends it back to a listener on
 /// 127.0.0.1 (a random port) with a one-time code; the code is traded for a personal token.
 async fn login_sso(client: &Client, no_browser: bool) -> anyhow::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("cannot listen on 127.0.0.1 for the browser's return")?;
@@ -81,46 +80,26 @@ async fn login_sso(client: &Client, no_browser: bool) -> anyhow::Result<()> {
             .stderr(std::process::Stdio::null())
             .spawn();
     }
-    let code = tokio::time::timeout(SSO_WAIT, async {
+    let state = std::sync::Arc::new(state);
+    let (codes, mut code) = tokio::sync::mpsc::channel::<String>(1);
+    let accept = async {
         loop {
-            let (mut conn, _) = listener.accept().await?;
-            let mut buf = vec![0u8; 8192];
-            let n = conn.read(&mut buf).await.unwrap_or(0);
-            let request = String::from_utf8_lossy(&buf[..n]).to_string();
-            let target = request
-                .lines()
-                .next()
-                .and_then(|l| l.strip_prefix("GET "))
-                .and_then(|l| l.split(' ').next())
-                .unwrap_or("");
-            let query = target.strip_prefix("/callback?").unwrap_or("");
-            let param = |name: &str| {
-                query
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
-                    .map(String::from)
-            };
-            let ok = param("state").is_some_and(|s| {
-                hush_crypto::ct_eq(s.as_bytes(), state.as_bytes())
+            let (conn, _) = listener.accept().await?;
+            // Each connection on its own and with a deadline: one that connects and sends
+            // nothing (any local process can) must not keep the browser's return waiting.
+            let (state, codes) = (state.clone(), codes.clone());
+            tokio::spawn(async move {
+                let answered = tokio::time::timeout(CALLBACK_READ, answer_callback(conn, &state));
+                if let Ok(Some(code)) = answered.await {
+                    let _ = codes.send(code).await;
+                }
             });
-            let (status, page) = if ok {
-                ("200 OK", "Signed in to hush: you can close this tab.")
-            } else {
-                ("400 Bad Request", "This is not the sign-in hush login is waiting for.")
-            };
-            let body = format!("<!doctype html><title>hush login</title><p>{page}</p>");
-            let _ = conn
-                .write_all(
-                    format!(
-                        "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    )
-                    .as_bytes(),
-                )
-                .await;
-            if ok && let Some(code) = param("code") {
-                return anyhow::Ok(code);
-            }
+        }
+    };
+    let code = tokio::time::timeout(SSO_WAIT, async {
+        tokio::select! {
+            Some(code) = code.recv() => anyhow::Ok(code),
+            failed = accept => failed,
         }
     })
     .await
@@ -139,6 +118,51 @@ async fn login_sso(client: &Client, no_browser: bool) -> anyhow::Result<()> {
         created.token,
         me["user"]["name"].as_str().unwrap_or("?"),
     )
+}
+
+/// How long the browser's return may take to send its request line.
+const CALLBACK_READ: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Answers one connection to the login listener; the one-time code when it is the browser's
+/// return with this login's `state`.
+async fn answer_callback(mut conn: tokio::net::TcpStream, state: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 8192];
+    let n = conn.read(&mut buf).await.unwrap_or(0);
+    let request = String::from_utf8_lossy(&buf[..n]).to_string();
+    let target = request
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("GET "))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or("");
+    let query = target.strip_prefix("/callback?").unwrap_or("");
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+            .map(String::from)
+    };
+    let ok = param("state").is_some_and(|s| hush_crypto::ct_eq(s.as_bytes(), state.as_bytes()));
+    let (status, page) = if ok {
+        ("200 OK", "Signed in to hush: you can close this tab.")
+    } else {
+        (
+            "400 Bad Request",
+            "This is not the sign-in hush login is waiting for.",
+        )
+    };
+    let body = format!("<!doctype html><title>hush login</title><p>{page}</p>");
+    let _ = conn
+        .write_all(
+            format!(
+                "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await;
+    if ok { param("code") } else { None }
 }
 
 /// The token this machine saved for `client`'s server last time: a new sign-in replaces it

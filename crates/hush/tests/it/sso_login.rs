@@ -46,6 +46,16 @@ async fn login_through_browser(home: &std::path::Path, server: &str, email: &str
         }
     };
     assert!(url.contains("/api/v1/auth/sso/start?cli_port="), "{url}");
+    // Another local process connects to the login's listener first and sends nothing: the
+    // browser's return is answered all the same.
+    let port: u16 = url
+        .split("cli_port=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let _stalled = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let mut browser = Browser::new();
     let first = browser
         .send(browser.http.get(format!("{url}&login_hint={email}")))
