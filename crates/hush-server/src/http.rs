@@ -9,6 +9,7 @@
 //! - HTTP/1.1 only (ALPN too), through hyper directly with its read buffer at the 8 KiB
 //!   minimum: a watch stream is a connection that stays open for days, and ten thousand of
 //!   them must stay small.
+//! - The metrics listener takes the same path, with a cap of its own ([`serve_metrics`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
