@@ -13,7 +13,7 @@ pub const SIGN_IN_MAX_WAIT: Millis = 15 * 60 * 1000;
 
 /// How long a counter that has taken `tries` makes the next try wait after the last one: nothing
 /// for the `free` tries, then 1 s, doubling each time, up to [`SIGN_IN_MAX_WAIT`].
-/// [`TAKE_TRY`] says the same in SQL.
+/// `TAKE_TRY` says the same in SQL.
 pub fn sign_in_wait(tries: i64, free: i64) -> Millis {
     match tries - free {
         over if over < 0 => 0,

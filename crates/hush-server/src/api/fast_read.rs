@@ -5,8 +5,8 @@
 //! route, a session cookie, a body, a token or version not cached, a refusal) goes to the
 //! router, which answers as it always does.
 //!
-//! The answer is the route's own ([`super::secrets::answer_read`]: audit count, metric,
-//! response) followed by what the router's layers add ([`super::api_answer`], the transport
+//! The answer is the route's own (`secrets::answer_read`: audit count, metric,
+//! response) followed by what the router's layers add (`api_answer`, the transport
 //! headers, the request metrics, the request timeout), so the two paths cannot drift apart.
 
 use std::net::IpAddr;

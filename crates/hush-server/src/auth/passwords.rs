@@ -1,5 +1,5 @@
 //! Where password hashes are computed and checked: on Tokio's blocking threads, at most
-//! [`AT_ONCE`] at a time (each Argon2 computation holds 7 MiB), with at most [`WAITING`] sign-ins
+//! `AT_ONCE` at a time (each Argon2 computation holds 7 MiB), with at most `WAITING` sign-ins
 //! waiting for a turn — beyond that a sign-in is turned away, so a burst can neither starve the
 //! server's CPU nor grow its memory.
 

@@ -23,7 +23,7 @@ pub enum TrustCommand {
     Add {
         /// The app whose workload trusts these are.
         app: String,
-        /// The tokens' `iss`, e.g. https://token.actions.githubusercontent.com.
+        /// The tokens' `iss`, e.g. `https://token.actions.githubusercontent.com`.
         #[arg(long)]
         issuer: String,
         /// The `aud` the tokens must name.
