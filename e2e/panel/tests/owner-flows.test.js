@@ -206,6 +206,12 @@ test('an owner sets up hush and manages an app’s secrets in the panel', async 
     await page.keyboard.press('Escape');
     await menu.waitFor({ state: 'hidden' });
     assert.equal(await more.evaluate((el) => el === document.activeElement), true, 'Escape returns focus to ⋮');
+    // The list refreshes itself every few seconds; a refresh must not take the focus away.
+    // The next poll is sent only once the one before it has redrawn the list.
+    const poll = (r) => r.url().endsWith('/api/v1/apps') && r.method() === 'GET';
+    await page.waitForRequest(poll);
+    await page.waitForRequest(poll);
+    assert.equal(await more.evaluate((el) => el === document.activeElement), true, 'a refresh keeps focus on ⋮');
     await page.keyboard.press('Enter');
     await page.keyboard.press('Enter');
     const dialog = settingsDialog(page, 'dashboard');

@@ -61,9 +61,17 @@ export function workspaceView(ctx, { open } = {}) {
     if (stopped) return;
     empty.hidden = apps.length > 0;
     search.hidden = !apps.length;
-    const seen = new Set();
+    const seen = new Set(apps.map((app) => app.name));
+    for (const [name, row] of rows) {
+      if (!seen.has(name)) {
+        row.el.remove();
+        rows.delete(name);
+      }
+    }
+    // A row is moved only when it is out of place: moving a node takes focus away from
+    // whatever inside it had it (the ⋮ button a keyboard user just returned to, say).
+    let next = list.firstElementChild;
     for (const app of apps) {
-      seen.add(app.name);
       launched.set(app.name, Boolean(app.launch));
       roles.set(app.name, app.role);
       let row = rows.get(app.name);
@@ -72,13 +80,8 @@ export function workspaceView(ctx, { open } = {}) {
         rows.set(app.name, row);
       }
       row.update(app);
-      list.append(row.el);
-    }
-    for (const [name, row] of rows) {
-      if (!seen.has(name)) {
-        row.el.remove();
-        rows.delete(name);
-      }
+      if (row.el === next) next = next.nextElementSibling;
+      else list.insertBefore(row.el, next);
     }
     filter();
     if (open && !opened) {
