@@ -82,8 +82,12 @@ async fn login_sso(client: &Client, no_browser: bool) -> anyhow::Result<()> {
     }
     let state = std::sync::Arc::new(state);
     let (codes, mut code) = tokio::sync::mpsc::channel::<String>(1);
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(CALLBACK_CONNECTIONS));
     let accept = async {
         loop {
+            // A free slot first: a flood of connections waits in the kernel's queue instead
+            // of piling up tasks, and the browser's return is answered as soon as one frees.
+            let slot = slots.clone().acquire_owned().await?;
             let (conn, _) = listener.accept().await?;
             // Each connection on its own and with a deadline: one that connects and sends
             // nothing (any local process can) must not keep the browser's return waiting.
@@ -93,6 +97,7 @@ async fn login_sso(client: &Client, no_browser: bool) -> anyhow::Result<()> {
                 if let Ok(Some(code)) = answered.await {
                     let _ = codes.send(code).await;
                 }
+                drop(slot);
             });
         }
     };
@@ -122,13 +127,24 @@ async fn login_sso(client: &Client, no_browser: bool) -> anyhow::Result<()> {
 
 /// How long the browser's return may take to send its request line.
 const CALLBACK_READ: std::time::Duration = std::time::Duration::from_secs(10);
+/// Connections to the login listener answered at once.
+const CALLBACK_CONNECTIONS: usize = 64;
+/// The longest request line the listener reads (the browser's is a few hundred bytes).
+const CALLBACK_LINE: usize = 8192;
 
 /// Answers one connection to the login listener; the one-time code when it is the browser's
 /// return with this login's `state`.
 async fn answer_callback(mut conn: tokio::net::TcpStream, state: &str) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buf = vec![0u8; 8192];
-    let n = conn.read(&mut buf).await.unwrap_or(0);
+    // The request line may arrive in pieces: read until it ends (or the buffer is full).
+    let mut buf = vec![0u8; CALLBACK_LINE];
+    let mut n = 0;
+    while n < buf.len() && !buf[..n].windows(2).any(|w| w == b"\r\n") {
+        match conn.read(&mut buf[n..]).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => n += read,
+        }
+    }
     let request = String::from_utf8_lossy(&buf[..n]).to_string();
     let target = request
         .lines()

@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use hush_client::api::Client;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common;
 
@@ -67,15 +68,21 @@ async fn login_through_browser(home: &std::path::Path, server: &str, email: &str
         .await;
     let to_cli = to_cli.expect("hush sends the browser to the CLI");
     assert!(!to_cli.starts_with(server), "{to_cli}");
-    let answered = browser.send(browser.http.get(&to_cli)).await;
-    assert_eq!(answered.status(), reqwest::StatusCode::OK);
-    assert!(
-        answered
-            .text()
-            .await
-            .unwrap()
-            .contains("you can close this tab")
-    );
+    // The return's request line arrives in two pieces, as a slow network may deliver it.
+    let path = to_cli.split_once("127.0.0.1").unwrap().1;
+    let path = &path[path.find('/').unwrap()..];
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n");
+    let (head, tail) = request.split_at(path.len() / 2);
+    conn.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    conn.write_all(tail.as_bytes()).await.unwrap();
+    let mut answered = String::new();
+    conn.read_to_string(&mut answered).await.unwrap();
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+    assert!(answered.contains("you can close this tab"), "{answered}");
     let out = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .unwrap()
