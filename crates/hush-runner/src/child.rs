@@ -15,7 +15,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 use crate::mask::{LogBuffer, MaskHandle, Stream, pump};
-use crate::{RunError, RunnerConfig, watchdog};
+use crate::{OnChange, RunError, RunnerConfig, watchdog};
 
 /// How long the runner waits, after the child has exited, for its output to be copied out.
 const DRAIN_OUTPUT: Duration = Duration::from_secs(2);
@@ -80,6 +80,9 @@ impl Proc {
             cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
         }
         die_with_the_runner(&mut cmd);
+        if let OnChange::Signal(signal) = config.on_change {
+            hear_the_reload_signal(&mut cmd, signal);
+        }
         let mut child = fork_thread::spawn(cmd).map_err(|source| RunError::Spawn {
             program: program.clone(),
             source,
@@ -187,6 +190,22 @@ fn die_with_the_runner(cmd: &mut Command) {
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn die_with_the_runner(_cmd: &mut Command) {}
+
+/// Gives the child the default disposition of the signal that tells it of a new version. An
+/// ignored signal stays ignored across exec, and a shell cannot trap a signal that was ignored
+/// when it started: under `nohup hush run --on-change signal:HUP -- sh app.sh`, the app's
+/// `trap reload HUP` would otherwise never run.
+fn hear_the_reload_signal(cmd: &mut Command, signal: Signal) {
+    // SAFETY: the closure runs in the forked child before exec and makes one system call
+    // (sigaction), which is async-signal-safe; it allocates nothing and takes no lock.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::signal::signal(signal, nix::sys::signal::SigHandler::SigDfl)?;
+            Ok(())
+        });
+    }
+}
 
 /// The parent-death signal fires when the *thread* that forked the child ends, not the
 /// process, and a runtime's worker and blocking threads can end while the runner lives on.
