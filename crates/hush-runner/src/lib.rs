@@ -168,7 +168,8 @@ pub struct RunnerConfig {
     pub secrets_parent: Option<PathBuf>,
     /// `hush run`: forward SIGINT, SIGTERM and SIGHUP received by this process to the child's
     /// process group, then wait for the child (SIGKILL after `grace`). Installs process-wide
-    /// handlers for those signals while running. Server-launched apps leave it off and use the
+    /// handlers for those signals while running, except for one this process ignores (SIGHUP
+    /// under `nohup`): that stays ignored. Server-launched apps leave it off and use the
     /// `shutdown` future of [`Runner::run`].
     ///
     /// Also, when stdin is this process's controlling terminal and its process group is the

@@ -110,16 +110,23 @@ fn collect_strings(value: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// The signals `hush run` forwards to the child.
+/// The signals `hush run` forwards to the child. One that this process ignores (SIGHUP under
+/// `nohup`, SIGINT for a shell's background job) stays ignored, as a shell leaves it: listening
+/// would replace the ignoring, and a hangup would then reach the app after all.
 struct Forwarder {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+    hup: Option<tokio::signal::unix::Signal>,
 }
 
 impl Forwarder {
     fn new() -> Result<Forwarder, RunError> {
-        let listen = |kind| signal(kind).map_err(RunError::Signals);
+        let listen = |kind: SignalKind| {
+            if ignored(kind) {
+                return Ok(None);
+            }
+            signal(kind).map(Some).map_err(RunError::Signals)
+        };
         Ok(Forwarder {
             int: listen(SignalKind::interrupt())?,
             term: listen(SignalKind::terminate())?,
@@ -132,11 +139,31 @@ impl Forwarder {
             return std::future::pending().await;
         };
         tokio::select! {
-            Some(()) = f.int.recv() => Signal::SIGINT,
-            Some(()) = f.term.recv() => Signal::SIGTERM,
-            Some(()) = f.hup.recv() => Signal::SIGHUP,
+            Some(()) = next(&mut f.int) => Signal::SIGINT,
+            Some(()) = next(&mut f.term) => Signal::SIGTERM,
+            Some(()) = next(&mut f.hup) => Signal::SIGHUP,
             else => std::future::pending().await,
         }
+    }
+}
+
+/// The next delivery of a signal listened for; never, for one that is not.
+async fn next(listener: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match listener {
+        Some(listener) => listener.recv().await,
+        None => None,
+    }
+}
+
+/// Whether this process ignores the signal (`SIG_IGN`).
+fn ignored(kind: SignalKind) -> bool {
+    let mut current = std::mem::MaybeUninit::<nix::libc::sigaction>::uninit();
+    // SAFETY: with a null new action, sigaction only writes the current one into `current`,
+    // which is read only when the call succeeded.
+    #[allow(unsafe_code)]
+    unsafe {
+        nix::libc::sigaction(kind.as_raw_value(), std::ptr::null(), current.as_mut_ptr()) == 0
+            && current.assume_init().sa_sigaction == nix::libc::SIG_IGN
     }
 }
 

@@ -355,36 +355,11 @@ async fn signal_mode_rewrites_the_file_then_signals_the_child() {
 /// shell cannot trap a signal that was ignored when it started.
 #[test]
 fn signal_mode_reaches_a_shell_trap_when_the_runner_ignores_the_signal() {
-    const UNDER_NOHUP: &str = "HUSH_TEST_UNDER_NOHUP";
-    if std::env::var_os(UNDER_NOHUP).is_none() {
-        // This very test again, in a process started by nohup.
-        let out = std::process::Command::new("nohup")
-            .arg(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "delivery::signal_mode_reaches_a_shell_trap_when_the_runner_ignores_the_signal",
-            ])
-            .env(UNDER_NOHUP, "1")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        let said = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{said}");
-        assert!(said.contains("1 passed"), "{said}");
-        return;
+    if in_nohup_process(
+        "delivery::signal_mode_reaches_a_shell_trap_when_the_runner_ignores_the_signal",
+    ) {
+        block_on(signal_mode_scenario());
     }
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let ignored = status
-        .lines()
-        .find_map(|l| l.strip_prefix("SigIgn:"))
-        .map(|mask| u64::from_str_radix(mask.trim(), 16).unwrap())
-        .unwrap();
-    assert_eq!(ignored & 1, 1, "nohup left SIGHUP (bit 0) ignored");
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(signal_mode_scenario());
 }
 
 async fn signal_mode_scenario() {

@@ -1,5 +1,5 @@
 //! Signal forwarding (`hush run`): signals sent to the runner's own process reach the child.
-//! Its own test binary, since the signals are sent to the whole test process.
+//! They are raised in the whole test process; the runner's handlers take them there.
 
 use crate::common;
 
@@ -39,4 +39,31 @@ while :; do sleep 0.05; done"#;
     let exit = app.finish().await;
     assert_eq!((exit.code, exit.signal), (137, Some(9)));
     assert_eq!(exit.cause, ExitCause::Forwarded(Signal::SIGINT));
+}
+
+/// Under `nohup` a hangup is ignored, and `hush run` leaves it so: it neither reaches the app
+/// nor stops it. SIGTERM is still forwarded.
+#[test]
+fn a_hangup_ignored_under_nohup_stays_ignored() {
+    if !in_nohup_process("forward::a_hangup_ignored_under_nohup_stays_ignored") {
+        return;
+    }
+    block_on(async {
+        let scratch = Scratch::new();
+        let script = r#"echo ready > "$OUT/ready.tmp" && mv "$OUT/ready.tmp" "$OUT/ready"
+while :; do sleep 0.05; done"#;
+        let mut config = scratch.config(script, OnChange::Restart);
+        config.forward_signals = true;
+        config.grace = Duration::from_millis(300);
+        let mut app = Running::start(config, update(1, "A = \"alpha\""));
+        let pid = app.running_pid().await;
+        wait_file(&scratch.path("ready")).await;
+        raise(Signal::SIGHUP).unwrap();
+        // Longer than the grace period a forwarded signal would have started.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(app.pid_now(), Some(pid), "the app runs on, untouched");
+        raise(Signal::SIGTERM).unwrap();
+        let exit = app.finish().await;
+        assert_eq!(exit.cause, ExitCause::Forwarded(Signal::SIGTERM));
+    });
 }

@@ -224,3 +224,40 @@ pub fn dump_env_script(names: &[&str]) -> String {
         fields.join(" ")
     )
 }
+
+/// Whether this process is the one `nohup` started to run `test` (SIGHUP ignored, as it then is
+/// for everything started from it). When it is not, runs `test` so and checks that it passed:
+/// the test's body runs only where this returns true.
+pub fn in_nohup_process(test: &str) -> bool {
+    const UNDER_NOHUP: &str = "HUSH_TEST_UNDER_NOHUP";
+    if std::env::var_os(UNDER_NOHUP).is_some() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let ignored = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigIgn:"))
+            .map(|mask| u64::from_str_radix(mask.trim(), 16).unwrap())
+            .unwrap();
+        assert_eq!(ignored & 1, 1, "nohup left SIGHUP (bit 0) ignored");
+        return true;
+    }
+    let out = std::process::Command::new("nohup")
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", test])
+        .env(UNDER_NOHUP, "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("1 passed"), "{said}");
+    false
+}
+
+/// Runs `body` on a runtime of its own (for a test that is a plain `#[test]`).
+pub fn block_on<T>(body: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(body)
+}
