@@ -9,10 +9,8 @@ use reqwest::StatusCode;
 
 use crate::common::{TestServer, invite_token};
 
-#[path = "common/oidc.rs"]
-mod oidc;
-
-use oidc::{
+use hush_testkit::PgDatabase;
+use hush_testkit::oidc::{
     Browser, CLIENT_ID, CLIENT_SECRET, Provider, free_port, provider_ready, start_provider,
 };
 
@@ -673,10 +671,10 @@ async fn postgres_a_sign_in_started_on_one_server_finishes_on_another_once() {
     if !provider_ready(test) {
         return;
     }
-    let Some((url, drop)) = crate::common::postgres_database(test).await else {
+    let Some(pg) = PgDatabase::create(test) else {
         return;
     };
-    let deployment = Deployment::new(url);
+    let deployment = Deployment::new(pg.url.clone());
     let a = deployment.start(None).await;
     // Behind one address, as behind a load balancer: the provider knows one callback.
     let b = deployment.start(Some(&a.url)).await;
@@ -729,5 +727,4 @@ async fn postgres_a_sign_in_started_on_one_server_finishes_on_another_once() {
     assert_eq!(exchange(&a, &code).await.status(), StatusCode::UNAUTHORIZED);
     a.stop().await;
     b.stop().await;
-    drop().await;
 }

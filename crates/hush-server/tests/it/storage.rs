@@ -5,10 +5,11 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{SEED, TestServer, postgres_database};
+use common::{SEED, TestServer};
 use futures::StreamExt;
 use hush_crypto::MasterKey;
 use hush_server::Keyring;
+use hush_testkit::PgDatabase;
 
 const VALUES: [&str; 4] = [
     "12345qwerty",
@@ -94,11 +95,11 @@ async fn no_secret_value_reaches_the_database_its_wal_or_a_backup() {
 
 #[tokio::test]
 async fn postgres_a_save_on_one_server_reaches_watchers_on_another() {
-    let Some((url, drop)) =
-        postgres_database("postgres_a_save_on_one_server_reaches_watchers_on_another").await
+    let Some(pg) = PgDatabase::create("postgres_a_save_on_one_server_reaches_watchers_on_another")
     else {
         return;
     };
+    let url = pg.url.clone();
     let key = MasterKey::generate().to_encoded();
     let keyring = || Keyring::from_keys(vec![MasterKey::from_encoded(&key).unwrap()]);
     let a = TestServer::start_on(hush_store::connect(&url).await.unwrap(), keyring()).await;
@@ -181,7 +182,6 @@ async fn postgres_a_save_on_one_server_reaches_watchers_on_another() {
     assert_eq!(stale.status(), Some(409));
     a.stop().await;
     b.stop().await;
-    drop().await;
 }
 
 #[tokio::test]

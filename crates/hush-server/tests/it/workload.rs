@@ -5,14 +5,11 @@
 
 use crate::common;
 
-#[path = "common/issuer.rs"]
-mod issuer;
-
 use std::sync::atomic::Ordering;
 
 use common::{SEED, TestServer, api_err};
 use hush_client::api::Client;
-use issuer::{TestIssuer, forged};
+use hush_testkit::issuer::{TestIssuer, forged};
 use serde_json::{Value, json};
 
 /// A server with the app `web`, trusting `issuer` for acme/web on main.

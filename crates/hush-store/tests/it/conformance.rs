@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use hush_store::*;
+use hush_testkit::PgDatabase;
 use serde_json::json;
-use sqlx::{Connection, Executor};
 
 // ---------------------------------------------------------------------------------------------
 // Harness
@@ -50,87 +50,18 @@ async fn sqlite_db() -> TestDb {
     }
 }
 
-const PG_ENV: &str = "HUSH_TEST_DATABASE_URL";
-
-/// A fresh database on the server `HUSH_TEST_DATABASE_URL` names, or `None` when it is unset.
-async fn postgres_db() -> Option<TestDb> {
-    let admin = std::env::var(PG_ENV).ok().filter(|s| !s.is_empty())?;
-    let bytes: [u8; 8] = hush_crypto::random_bytes();
-    let name = format!(
-        "hush_test_{}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .expect("connect to HUSH_TEST_DATABASE_URL");
-    conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
-        .await
-        .expect("create test database");
-    conn.close().await.ok();
-    let guard = PgDatabase {
-        admin: admin.clone(),
-        name: name.clone(),
-    };
-    let url = with_database(&admin, &name);
+/// A fresh database for `test` on the server `HUSH_TEST_DATABASE_URL` names, or `None` (said
+/// on stderr) when it is unset.
+async fn postgres_db(test: &str) -> Option<TestDb> {
+    let pg = PgDatabase::create(&format!("postgres::{test}"))?;
+    let url = pg.url.clone();
     let store = connect(&url).await.expect("open PostgreSQL store");
     assert_eq!(store.backend(), Backend::Postgres);
     Some(TestDb {
         store,
         url,
-        _place: Place::Postgres(guard),
+        _place: Place::Postgres(pg),
     })
-}
-
-/// `postgres://user@host:port/db?opts` with `db` replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority_start..].find('/') {
-        Some(i) => &base[..authority_start + i],
-        None => base,
-    };
-    format!("{base}/{name}{query}")
-}
-
-/// Drops its database when dropped, even when the test panicked.
-struct PgDatabase {
-    admin: String,
-    name: String,
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let admin = self.admin.clone();
-        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-        // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                    if let Err(e) = conn.execute(sql.as_str()).await {
-                        eprintln!("could not drop test database: {e}");
-                    }
-                    conn.close().await.ok();
-                }
-            });
-        })
-        .join();
-    }
-}
-
-/// Says so on the real stderr (not the test harness's captured one), so a skip is visible.
-fn skipped(test: &str) {
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED (PostgreSQL): set {PG_ENV} to run postgres::{test}"
-    );
 }
 
 /// Generates `sqlite::NAME` and `postgres::NAME` test functions for each conformance test.
@@ -148,9 +79,8 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    match super::postgres_db().await {
-                        Some(db) => super::$name(db).await,
-                        None => super::skipped(stringify!($name)),
+                    if let Some(db) = super::postgres_db(stringify!($name)).await {
+                        super::$name(db).await;
                     }
                 }
             )*
@@ -1640,7 +1570,7 @@ async fn export_import_copies_everything(db: TestDb) {
     let mut targets: Vec<(String, Arc<dyn Store>, Option<TestDb>)> = Vec::new();
     let sqlite = sqlite_db().await;
     targets.push(("sqlite".into(), sqlite.store.clone(), Some(sqlite)));
-    if let Some(pg) = postgres_db().await {
+    if let Some(pg) = postgres_db("export_import_copies_everything").await {
         targets.push(("postgres".into(), pg.store.clone(), Some(pg)));
     }
     for (label, target, _keep) in targets {

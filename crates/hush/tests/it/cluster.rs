@@ -207,7 +207,7 @@ async fn wrong_passwords_checked(servers: &[&str], name: &str, attempts: usize) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_sign_in_tries_are_counted_once_across_servers_and_restarts() {
     let test = "postgres_sign_in_tries_are_counted_once_across_servers_and_restarts";
-    let Some(pg) = common::PgDatabase::create(test) else {
+    let Some(pg) = hush_testkit::PgDatabase::create(test) else {
         return;
     };
     let key = new_master_key();

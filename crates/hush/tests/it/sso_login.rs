@@ -13,11 +13,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common;
 
-#[path = "../../../hush-server/tests/it/common/oidc.rs"]
-mod oidc;
-
 use common::{HUSH, Server};
-use oidc::{Browser, CLIENT_ID, CLIENT_SECRET, free_port, provider_ready, start_provider};
+use hush_testkit::oidc::{
+    Browser, CLIENT_ID, CLIENT_SECRET, free_port, provider_ready, start_provider,
+};
 
 const PASSWORD: &str = "correct horse battery staple";
 

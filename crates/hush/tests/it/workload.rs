@@ -10,11 +10,8 @@ use std::time::Duration;
 
 use crate::common;
 
-#[path = "../../../hush-server/tests/it/common/issuer.rs"]
-mod issuer;
-
 use common::{HUSH, file_lines, served_workspace, until_within};
-use issuer::{TestIssuer, forged};
+use hush_testkit::issuer::{TestIssuer, forged};
 
 const PASSWORD: &str = "correct-horse-battery";
 

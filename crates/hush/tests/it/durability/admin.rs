@@ -8,7 +8,8 @@ use sqlx::{Connection, SqliteConnection};
 use super::workspace::Db::{Dir, Url};
 use super::workspace::{self, APP, Embedded, admin, copy, fails, mode, ok};
 use crate::args;
-use crate::common::{self, HUSH, PgDatabase, Server};
+use crate::common::{self, HUSH, Server};
+use hush_testkit::PgDatabase;
 
 #[tokio::test]
 async fn backup_restore_verify_and_every_refusal() {

@@ -16,7 +16,8 @@ use tokio::sync::watch;
 use super::workspace::Db::{self, Dir, Url};
 use super::workspace::{self, PASSWORD, admin, ok};
 use crate::args;
-use crate::common::{self, PgDatabase, Server};
+use crate::common::{self, Server};
+use hush_testkit::PgDatabase;
 
 const APPS: [&str; 4] = ["alpha", "beta", "gamma", "delta"];
 const WRITERS_PER_APP: usize = 3;

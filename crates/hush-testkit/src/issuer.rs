@@ -2,7 +2,6 @@
 //! a JSON Web Key Set (with an OpenID discovery document) by an axum server on 127.0.0.1:0, and
 //! tokens signed with jsonwebtoken. Keys can be added while it runs (rotation); it counts how
 //! often its keys were fetched.
-#![allow(dead_code)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,6 @@
 //! A real OpenID provider for tests (`oidc-provider` from npm, e2e/oidc/provider.js) and a
 //! cookie-keeping client that follows the sign-in's redirects by hand. Shared by hush-server's
 //! single sign-on tests and hush's `hush login --sso` test.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -94,6 +93,12 @@ pub async fn start_provider(port: u16, redirect: &str, tamper: &str) -> Provider
 pub struct Browser {
     pub http: reqwest::Client,
     jar: HashMap<String, HashMap<String, String>>,
+}
+
+impl Default for Browser {
+    fn default() -> Browser {
+        Browser::new()
+    }
 }
 
 impl Browser {
