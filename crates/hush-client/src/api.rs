@@ -391,6 +391,12 @@ impl Client {
         self.login_replacing(name, password, token_name, None).await
     }
 
+    /// What the server's sign-in offers: `enabled` (single sign-on is set up), the provider's
+    /// `name`, and `password_login`. Needs no token.
+    pub async fn sso_info(&self) -> Result<Value> {
+        self.get("/auth/sso").await
+    }
+
     /// `hush login --sso`: trades the one-time code the server's single sign-on sent to the
     /// CLI's loopback listener for a personal token, revoking `replaces` once it exists.
     pub async fn sso_exchange(

@@ -161,3 +161,40 @@ async fn hush_login_sso_signs_in_through_the_browser_and_replaces_its_token() {
     let tokens = alice.tokens(None).await.unwrap();
     assert_eq!(tokens.len(), 1, "{tokens:?}");
 }
+
+/// Without a browser return to wait for, `hush login --sso` says why at once: a server with
+/// no single sign-on, or no server at all.
+#[test]
+fn hush_login_sso_says_at_once_when_there_is_nothing_to_sign_in_with() {
+    let (dir, server) = common::served_workspace(&["home", "work"], PASSWORD);
+    let login = |url: &str| {
+        let mut child = common::isolated_hush(dir.path(), url, "")
+            .env_remove("HUSH_TOKEN")
+            .args(["login", "--sso", "--no-browser", "--server", url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("hush login --sso against {url} is still waiting after 30 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let said = login(&server.url);
+    assert!(said.contains("has no single sign-on set up"), "{said}");
+    assert!(said.contains("hush login"), "{said}");
+    assert!(
+        !said.contains("/auth/sso/start"),
+        "no address to open: {said}"
+    );
+    let away = format!("http://127.0.0.1:{}", free_port());
+    let said = login(&away);
+    assert!(said.contains(&format!("cannot reach {away}")), "{said}");
+}
