@@ -28,8 +28,26 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
     let (server, _) = args.server.resolve()?;
     // The address is checked before anything is asked.
     let client = Client::new(&server, None)?;
+    // What the server offers, before anything is asked or a browser is sent anywhere: a
+    // server that is away, or offers the other way only, is said at once.
+    let offered = client
+        .sso_info()
+        .await
+        .with_context(|| format!("cannot reach {}", client.server()))?;
     if args.sso {
+        if offered["enabled"] != true {
+            bail!(
+                "{} has no single sign-on set up; sign in with your name and password (hush login)",
+                client.server()
+            );
+        }
         return login_sso(&client, args.no_browser).await;
+    }
+    if offered["password_login"] == false {
+        bail!(
+            "{} signs people in through single sign-on only; run hush login --sso",
+            client.server()
+        );
     }
     let name = match args.name {
         Some(name) => name,
@@ -56,18 +74,6 @@ const SSO_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 /// The browser signs in at the server's single sign-on, which sends it back to a listener on
 /// 127.0.0.1 (a random port) with a one-time code; the code is traded for a personal token.
 async fn login_sso(client: &Client, no_browser: bool) -> anyhow::Result<()> {
-    // Before sending anyone to a browser: a server that is away, or has no single sign-on,
-    // would leave this waiting for a return that never comes.
-    let offered = client
-        .sso_info()
-        .await
-        .with_context(|| format!("cannot reach {}", client.server()))?;
-    if offered["enabled"] != true {
-        bail!(
-            "{} has no single sign-on set up; sign in with your name and password (hush login)",
-            client.server()
-        );
-    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("cannot listen on 127.0.0.1 for the browser's return")?;

@@ -137,6 +137,8 @@ async fn hush_login_sso_signs_in_through_the_browser_and_replaces_its_token() {
             "devs=editor",
             "--oidc-create-users",
             "true",
+            "--password-login",
+            "off",
         ],
         &[("HUSH_OIDC_CLIENT_SECRET", CLIENT_SECRET)],
         None,
@@ -160,6 +162,22 @@ async fn hush_login_sso_signs_in_through_the_browser_and_replaces_its_token() {
     );
     let tokens = alice.tokens(None).await.unwrap();
     assert_eq!(tokens.len(), 1, "{tokens:?}");
+
+    // Names and passwords are off here: `hush login` says so before asking for anything.
+    let out = Command::new(HUSH)
+        .args(["login", "--server", &server.url, "--name", "olivia"])
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("HUSH_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("single sign-on only; run hush login --sso"),
+        "{said}"
+    );
 }
 
 /// Without a browser return to wait for, `hush login --sso` says why at once: a server with
