@@ -33,7 +33,7 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
     let offered = client
         .sso_info()
         .await
-        .with_context(|| format!("cannot reach {}", client.server()))?;
+        .with_context(|| format!("cannot sign in to {}", client.server()))?;
     if args.sso {
         if offered["enabled"] != true {
             bail!(

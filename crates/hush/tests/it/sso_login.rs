@@ -214,5 +214,9 @@ fn hush_login_sso_says_at_once_when_there_is_nothing_to_sign_in_with() {
     );
     let away = format!("http://127.0.0.1:{}", free_port());
     let said = login(&away);
-    assert!(said.contains(&format!("cannot reach {away}")), "{said}");
+    assert!(
+        said.contains(&format!("cannot sign in to {away}")),
+        "{said}"
+    );
+    assert!(said.contains("refused the connection"), "{said}");
 }
