@@ -83,6 +83,9 @@ def fms(v):
 def fratio(v):
     if v is None or v == 0 or (isinstance(v, float) and math.isnan(v)):
         return "–"
+    # Two decimals below 10: the goals sit at 1×, 3× and 10×, and 2.97× must not read as 3.0×.
+    if v < 10:
+        return f"{v:.2f}×"
     return f"{v:.1f}×" if v < 100 else f"{v:,.0f}×"
 
 

@@ -42,6 +42,11 @@ enum Command {
     Admin(admin::AdminCommand),
     /// Run a command with an app's secrets as environment variables and a secrets file, and
     /// keep them current while it runs.
+    ///
+    /// SIGINT, SIGTERM and SIGHUP sent to hush run are passed on to the command, which gets
+    /// 10 s to exit before SIGKILL; one that hush run was started ignoring (SIGHUP under
+    /// nohup) stays ignored. hush run exits with the command's exit code (128 + N when
+    /// signal N ended it).
     Run(run::RunArgs),
     #[command(flatten)]
     Local(local::LocalCommand),
