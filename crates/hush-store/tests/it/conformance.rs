@@ -102,6 +102,7 @@ conformance!(
     versions_create_read_page,
     stale_base_conflicts_and_writes_nothing,
     concurrent_create_version_one_winner,
+    a_group_of_saves_is_each_saved_audited_and_announced,
     rewrap_is_compare_and_set,
     instances_upsert_and_list,
     audit_append_filter_page,
@@ -1252,6 +1253,76 @@ async fn concurrent_create_version_one_winner(db: TestDb) {
         format!("writer-{}", winners[0]).into_bytes()
     );
     assert_eq!(s.list_versions(a.id, None, 10).await.unwrap().len(), 2);
+}
+
+/// Saves that arrive together are committed as one group: each gets its version, the same
+/// metadata a read gives back (the author's name included) and its audit row; a shared
+/// document's version moves the environments that include it on once; of several saves on one
+/// base, one wins and the others are refused as stale.
+async fn a_group_of_saves_is_each_saved_audited_and_announced(db: TestDb) {
+    let s = db.store.clone();
+    let ann = user(&*s, "ann", Role::Owner).await;
+    let mut targets = Vec::new();
+    for i in 0..12 {
+        targets.push(app(&*s, &format!("app-{i}"), None).await);
+    }
+    let doc = shared(&*s, "common").await;
+    targets.push(doc.clone());
+    let web = app(&*s, "web", None).await;
+    s.set_includes(web.id, vec![doc.id], ev("env.includes"))
+        .await
+        .unwrap();
+    let rev_before = s.get_environment(web.id).await.unwrap().shared_rev;
+    let race = app(&*s, "race", None).await;
+    let racers = 4;
+    let barrier = Arc::new(tokio::sync::Barrier::new(targets.len() + racers));
+    let saves: Vec<_> = targets
+        .iter()
+        .map(|target| (target.id, version(1, Some(ann.id))))
+        .chain((0..racers).map(|i| {
+            let mut nv = version(1, None);
+            nv.ciphertext = format!("racer-{i}").into_bytes();
+            (race.id, nv)
+        }))
+        .map(|(env_id, nv)| {
+            let (s, barrier) = (s.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                s.create_version(env_id, 0, nv, ev("secrets.group")).await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in saves {
+        answers.push(task.await.unwrap());
+    }
+    let (mine, raced) = answers.split_at(targets.len());
+    for (target, answer) in targets.iter().zip(mine) {
+        let meta = answer.as_ref().unwrap();
+        assert_eq!((meta.app_id, meta.version), (target.id, 1));
+        assert_eq!(meta.author_name.as_deref(), Some("ann"));
+        let read = s.latest_version(target.id).await.unwrap().unwrap();
+        assert_eq!(
+            &read.meta, meta,
+            "what the save answered is what a read gives"
+        );
+    }
+    assert_eq!(raced.iter().filter(|a| a.is_ok()).count(), 1, "{raced:?}");
+    for refused in raced.iter().filter_map(|a| a.as_ref().err()) {
+        let StoreError::Conflict(m) = refused else {
+            panic!("{refused:?}")
+        };
+        assert!(m.contains("stale base"), "{m}");
+    }
+    assert_eq!(
+        audit_rows(&*s, Some("secrets.group")).await.len(),
+        targets.len() + 1,
+        "one audit row for each version saved"
+    );
+    assert_eq!(
+        s.get_environment(web.id).await.unwrap().shared_rev,
+        rev_before + 1
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
