@@ -155,7 +155,18 @@ where
 // ---- statements that several writes share; each runs on the writer's connection ----
 
 pub(crate) async fn insert_audit(conn: &mut AnyConnection, ev: &AuditEvent) -> Result<()> {
-    sqlx::query(sql::INSERT_AUDIT)
+    bind_audit(sqlx::query(sql::INSERT_AUDIT), ev)
+        .run(conn)
+        .await?;
+    Ok(())
+}
+
+/// Binds an audit row's ten columns, in [`sql::INSERT_AUDIT`]'s order.
+fn bind_audit<'q>(
+    query: Query<'q, Any, AnyArguments<'q>>,
+    ev: &'q AuditEvent,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    query
         .bind(ev.at)
         .bind(ev.actor_kind.as_str())
         .bind(ev.actor_id)
@@ -166,9 +177,6 @@ pub(crate) async fn insert_audit(conn: &mut AnyConnection, ev: &AuditEvent) -> R
         .bind(ev.ip.as_deref())
         .bind(ev.outcome.as_str())
         .bind(rows::to_json(&ev.detail))
-        .run(conn)
-        .await?;
-    Ok(())
 }
 
 /// Tells every other server on the database, when the transaction commits (PostgreSQL).
@@ -326,17 +334,7 @@ async fn insert_group_sqlite(conn: &mut AnyConnection, saves: &[Save]) -> Result
     );
     let mut query = sqlx::query(&statement);
     for ev in audits {
-        query = query
-            .bind(ev.at)
-            .bind(ev.actor_kind.as_str())
-            .bind(ev.actor_id)
-            .bind(ev.actor_name.as_deref())
-            .bind(ev.action.as_str())
-            .bind(ev.app_id)
-            .bind(ev.app_name.as_deref())
-            .bind(ev.ip.as_deref())
-            .bind(ev.outcome.as_str())
-            .bind(rows::to_json(&ev.detail));
+        query = bind_audit(query, ev);
     }
     query.run(conn).await?;
     // A shared document's new version moves every environment that includes it on, once per
