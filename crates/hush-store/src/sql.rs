@@ -174,12 +174,14 @@ pub(crate) const SET_APP_LAUNCH: &str = "UPDATE apps SET launch = $2 WHERE id = 
 
 // ---- versions ----
 /// Inserts only while `$9` (the base) is still the newest version (0 for none) and the app
-/// exists; concurrent inserts that both pass the check collide on PRIMARY KEY (app_id, version).
+/// exists, answering with what it inserted; concurrent inserts that both pass the check collide
+/// on PRIMARY KEY (app_id, version).
 pub(crate) const INSERT_VERSION: &str = "INSERT INTO versions \
      (app_id, version, author_id, created_at, message, ciphertext, summary, restored_from) \
      SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
      WHERE EXISTS (SELECT 1 FROM environments WHERE id = $1) \
-     AND COALESCE((SELECT MAX(version) FROM versions WHERE app_id = $1), 0) = $9";
+     AND COALESCE((SELECT MAX(version) FROM versions WHERE app_id = $1), 0) = $9 \
+     RETURNING app_id, version";
 pub(crate) const NEWEST_VERSION_NUMBER: &str =
     "SELECT COALESCE(MAX(version), 0) FROM versions WHERE app_id = $1";
 pub(crate) const GET_VERSION_META: &str = concat!(

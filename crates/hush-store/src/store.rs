@@ -213,21 +213,12 @@ pub(crate) async fn insert_version_on(
         ref new,
         ref audit,
     } = *save;
-    let inserted = sqlx::query(sql::INSERT_VERSION)
-        .bind(app_id)
-        .bind(new.version)
-        .bind(new.author_id)
-        .bind(new.created_at)
-        .bind(new.message.as_deref())
-        .bind(&new.ciphertext)
-        .bind(rows::to_json(&new.summary))
-        .bind(new.restored_from)
-        .bind(base)
-        .execute(&mut *conn)
+    let inserted = bind_save(sqlx::query_as(sql::INSERT_VERSION), save)
+        .fetch_optional(&mut *conn)
         .await;
     match inserted {
-        Ok(done) if done.rows_affected() == 1 => {}
-        Ok(_) => return Err(not_inserted(conn, app_id, base).await),
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(not_inserted(conn, app_id, base).await),
         Err(e) if rows::is_unique_violation(&e) => return Err(stale_base(base, None)),
         Err(e) => return Err(db_err(e)),
     }
@@ -294,20 +285,9 @@ async fn insert_group_sqlite(conn: &mut AnyConnection, saves: &[Save]) -> Result
          = j.column9 ORDER BY j.column10 \
          ON CONFLICT (app_id, version) DO NOTHING RETURNING app_id, version"
     );
-    let mut query = sqlx::query_as::<_, (i64, i64)>(&statement);
+    let mut query = sqlx::query_as(&statement);
     for (i, save) in saves.iter().enumerate() {
-        let new = &save.new;
-        query = query
-            .bind(save.app_id)
-            .bind(new.version)
-            .bind(new.author_id)
-            .bind(new.created_at)
-            .bind(new.message.as_deref())
-            .bind(&new.ciphertext)
-            .bind(rows::to_json(&new.summary))
-            .bind(new.restored_from)
-            .bind(save.base)
-            .bind(i as i64);
+        query = bind_save(query, save).bind(i as i64);
     }
     let returned = query.fetch_all(&mut *conn).await.map_err(db_err)?;
     // Two saves of one version are the same save twice over: the first of them is the one in.
@@ -357,6 +337,24 @@ async fn insert_group_sqlite(conn: &mut AnyConnection, saves: &[Save]) -> Result
     }
     query.run(conn).await?;
     Ok(inserted)
+}
+
+/// A version insert that answers with the `(app_id, version)` it inserted.
+type VersionInsert<'q> = QueryAs<'q, Any, (i64, i64), AnyArguments<'q>>;
+
+/// Binds a save's nine values, in [`sql::INSERT_VERSION`]'s order.
+fn bind_save<'q>(query: VersionInsert<'q>, save: &'q Save) -> VersionInsert<'q> {
+    let new = &save.new;
+    query
+        .bind(save.app_id)
+        .bind(new.version)
+        .bind(new.author_id)
+        .bind(new.created_at)
+        .bind(new.message.as_deref())
+        .bind(&new.ciphertext)
+        .bind(rows::to_json(&new.summary))
+        .bind(new.restored_from)
+        .bind(save.base)
 }
 
 /// `($1, …, $w), ($w+1, …), …`: `rows` rows of `width` numbered parameters.
