@@ -81,10 +81,6 @@ pub(crate) fn unique_as(what: impl FnOnce() -> String) -> impl FnOnce(sqlx::Erro
     }
 }
 
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
-}
-
 pub(crate) fn corrupt(what: String) -> StoreError {
     StoreError::Other(format!("unreadable data in the database: {what}").into())
 }

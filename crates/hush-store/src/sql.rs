@@ -173,15 +173,48 @@ pub(crate) const DELETE_APP: &str = "DELETE FROM apps WHERE id = $1";
 pub(crate) const SET_APP_LAUNCH: &str = "UPDATE apps SET launch = $2 WHERE id = $1";
 
 // ---- versions ----
-/// Inserts only while `$9` (the base) is still the newest version (0 for none) and the app
-/// exists, answering with what it inserted; concurrent inserts that both pass the check collide
-/// on PRIMARY KEY (app_id, version).
-pub(crate) const INSERT_VERSION: &str = "INSERT INTO versions \
-     (app_id, version, author_id, created_at, message, ciphertext, summary, restored_from) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
-     WHERE EXISTS (SELECT 1 FROM environments WHERE id = $1) \
-     AND COALESCE((SELECT MAX(version) FROM versions WHERE app_id = $1), 0) = $9 \
-     RETURNING app_id, version";
+/// Inserts `rows` versions, each only while its base is still the newest version (0 for none)
+/// and its environment exists, first come first in for one `(app_id, version)`, answering with
+/// the `(app_id, version)` of each it inserted. Each row binds, in [`numbered_rows`] order:
+/// app_id, version, author_id, created_at, message, ciphertext, summary, restored_from, the
+/// base, and the row's place in the group.
+pub(crate) fn insert_versions(rows: usize) -> String {
+    format!(
+        "INSERT INTO versions \
+         (app_id, version, author_id, created_at, message, ciphertext, summary, restored_from) \
+         SELECT column1, column2, column3, column4, column5, column6, column7, column8 \
+         FROM (VALUES {}) AS j \
+         WHERE EXISTS (SELECT 1 FROM environments e WHERE e.id = j.column1) \
+         AND COALESCE((SELECT MAX(v.version) FROM versions v WHERE v.app_id = j.column1), 0) \
+         = j.column9 ORDER BY j.column10 \
+         ON CONFLICT (app_id, version) DO NOTHING RETURNING app_id, version",
+        numbered_rows(rows, 10)
+    )
+}
+
+/// [`insert_versions`] for one save.
+pub(crate) static INSERT_VERSION: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| insert_versions(1));
+
+/// `($1, …, $w), ($w+1, …), …`: `rows` rows of `width` numbered parameters.
+pub(crate) fn numbered_rows(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `$1, …, $n`: a list for `IN (…)`.
+pub(crate) fn numbered_list(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) const NEWEST_VERSION_NUMBER: &str =
     "SELECT COALESCE(MAX(version), 0) FROM versions WHERE app_id = $1";
 pub(crate) const GET_VERSION_META: &str = concat!(
@@ -235,9 +268,18 @@ pub(crate) const LIST_INSTANCES: &str = concat!(
 );
 
 // ---- audit ----
-pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit \
-     (at, actor_kind, actor_id, actor_name, action, app_id, app_name, ip, outcome, detail) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+/// [`insert_audits`] for one event.
+pub(crate) static INSERT_AUDIT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| insert_audits(1));
+/// Inserts `rows` audit events, ten values each.
+pub(crate) fn insert_audits(rows: usize) -> String {
+    format!(
+        "INSERT INTO audit \
+         (at, actor_kind, actor_id, actor_name, action, app_id, app_name, ip, outcome, detail) \
+         VALUES {}",
+        numbered_rows(rows, 10)
+    )
+}
 /// `$3` is an action prefix, compared with `substr` rather than LIKE (no wildcard escaping,
 /// and case-sensitive on both backends). `since` and `until` are both inclusive.
 pub(crate) const QUERY_AUDIT: &str = concat!(

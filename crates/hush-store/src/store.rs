@@ -155,13 +155,13 @@ where
 // ---- statements that several writes share; each runs on the writer's connection ----
 
 pub(crate) async fn insert_audit(conn: &mut AnyConnection, ev: &AuditEvent) -> Result<()> {
-    bind_audit(sqlx::query(sql::INSERT_AUDIT), ev)
+    bind_audit(sqlx::query(&sql::INSERT_AUDIT), ev)
         .run(conn)
         .await?;
     Ok(())
 }
 
-/// Binds an audit row's ten columns, in [`sql::INSERT_AUDIT`]'s order.
+/// Binds an audit row's ten columns, in [`sql::insert_audits`]'s order.
 fn bind_audit<'q>(
     query: Query<'q, Any, AnyArguments<'q>>,
     ev: &'q AuditEvent,
@@ -213,13 +213,15 @@ pub(crate) async fn insert_version_on(
         ref new,
         ref audit,
     } = *save;
-    let inserted = bind_save(sqlx::query_as(sql::INSERT_VERSION), save)
+    let inserted = bind_save(sqlx::query_as(&sql::INSERT_VERSION), save)
+        .bind(0_i64)
         .fetch_optional(&mut *conn)
         .await;
     match inserted {
         Ok(Some(_)) => {}
+        // Not inserted: a stale base (a version this base was to become may have come in
+        // meanwhile, `ON CONFLICT DO NOTHING`) or a missing environment; it says which.
         Ok(None) => return Err(not_inserted(conn, app_id, base).await),
-        Err(e) if rows::is_unique_violation(&e) => return Err(stale_base(base, None)),
         Err(e) => return Err(db_err(e)),
     }
     let meta = sqlx::query_as::<_, rows::VersionMetaRow>(sql::GET_VERSION_META)
@@ -274,17 +276,7 @@ pub(crate) fn save_many_sqlite<'c>(
 /// Inserts what it can of a group of saves on SQLite (see [`save_many_sqlite`]): for each
 /// save, whether it is in.
 async fn insert_group_sqlite(conn: &mut AnyConnection, saves: &[Save]) -> Result<Vec<bool>> {
-    let rows = numbered_rows(saves.len(), 10);
-    let statement = format!(
-        "INSERT INTO versions \
-         (app_id, version, author_id, created_at, message, ciphertext, summary, restored_from) \
-         SELECT column1, column2, column3, column4, column5, column6, column7, column8 \
-         FROM (VALUES {rows}) AS j \
-         WHERE EXISTS (SELECT 1 FROM environments e WHERE e.id = j.column1) \
-         AND COALESCE((SELECT MAX(v.version) FROM versions v WHERE v.app_id = j.column1), 0) \
-         = j.column9 ORDER BY j.column10 \
-         ON CONFLICT (app_id, version) DO NOTHING RETURNING app_id, version"
-    );
+    let statement = sql::insert_versions(saves.len());
     let mut query = sqlx::query_as(&statement);
     for (i, save) in saves.iter().enumerate() {
         query = bind_save(query, save).bind(i as i64);
@@ -306,12 +298,7 @@ async fn insert_group_sqlite(conn: &mut AnyConnection, saves: &[Save]) -> Result
     if audits.is_empty() {
         return Ok(inserted);
     }
-    let statement = format!(
-        "INSERT INTO audit \
-         (at, actor_kind, actor_id, actor_name, action, app_id, app_name, ip, outcome, detail) \
-         VALUES {}",
-        numbered_rows(audits.len(), 10)
-    );
+    let statement = sql::insert_audits(audits.len());
     let mut query = sqlx::query(&statement);
     for ev in audits {
         query = bind_audit(query, ev);
@@ -325,7 +312,7 @@ async fn insert_group_sqlite(conn: &mut AnyConnection, saves: &[Save]) -> Result
         .filter(|(_, inserted)| **inserted)
         .map(|(save, _)| save.app_id)
         .collect();
-    let list = numbered_rows(docs.len(), 1).replace(['(', ')'], "");
+    let list = sql::numbered_list(docs.len());
     let statement = format!(
         "UPDATE environments SET shared_rev = shared_rev + (SELECT COUNT(*) FROM env_includes ei \
          WHERE ei.env_id = environments.id AND ei.doc_id IN ({list})) \
@@ -342,7 +329,8 @@ async fn insert_group_sqlite(conn: &mut AnyConnection, saves: &[Save]) -> Result
 /// A version insert that answers with the `(app_id, version)` it inserted.
 type VersionInsert<'q> = QueryAs<'q, Any, (i64, i64), AnyArguments<'q>>;
 
-/// Binds a save's nine values, in [`sql::INSERT_VERSION`]'s order.
+/// Binds a save's first nine values, in [`sql::insert_versions`]'s order (the caller adds its
+/// place in the group).
 fn bind_save<'q>(query: VersionInsert<'q>, save: &'q Save) -> VersionInsert<'q> {
     let new = &save.new;
     query
@@ -355,17 +343,6 @@ fn bind_save<'q>(query: VersionInsert<'q>, save: &'q Save) -> VersionInsert<'q> 
         .bind(rows::to_json(&new.summary))
         .bind(new.restored_from)
         .bind(save.base)
-}
-
-/// `($1, …, $w), ($w+1, …), …`: `rows` rows of `width` numbered parameters.
-fn numbered_rows(rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let cells: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// What [`sql::GET_VERSION_META`] reads back for a save just inserted, but the author's name.
@@ -395,7 +372,7 @@ async fn author_names(conn: &mut AnyConnection, results: &mut [Result<VersionMet
     if ids.is_empty() {
         return Ok(());
     }
-    let list = numbered_rows(ids.len(), 1).replace(['(', ')'], "");
+    let list = sql::numbered_list(ids.len());
     let statement = format!("SELECT id, name FROM users WHERE id IN ({list})");
     let mut query = sqlx::query_as::<_, (i64, String)>(&statement);
     for id in ids {
