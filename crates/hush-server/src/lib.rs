@@ -1,4 +1,5 @@
-//! hush's server as a library: the JSON API, the web panel and the watch hub over one [`hush_store::Store`].
+//! hush's server as a library: the JSON API, the web panel and the watch hub over one
+//! [`hush_store::Store`].
 //! The `hush serve` binary only reads its configuration, binds and calls [`serve`].
 //!
 //! Crate map: `state` (what every handler shares, and the background tasks), `http` (accepting
