@@ -210,21 +210,24 @@ pub async fn revoke(
         e => e.into(),
     })?;
     let app = match token.app_id {
-        Some(app_id) => state.store.get_app(app_id).await.ok(),
+        Some(env_id) => app_of_environment(&state, env_id).await?,
         None => None,
     };
-    // An app token of an app the member cannot see is, to them, no token at all.
+    let owner = user.role == Role::Owner;
+    // Another member's personal token, or an app token of an app the member cannot see, is
+    // to them no token at all (a 403 would confirm that the id exists).
     let role_on_app = match &app {
         Some(app) => role_on_app(&state, &who, app).await?,
-        None => Some(user.role),
+        None => owner.then_some(Role::Owner),
     };
-    if token.kind == TokenKind::App && role_on_app.is_none() {
+    let visible = match token.kind {
+        TokenKind::Personal => owner || token.user_id == Some(user.id),
+        TokenKind::App => role_on_app.is_some(),
+    };
+    if !visible {
         return Err(ApiError::not_found(format!("no token with id {id}")));
     }
-    let allowed = user.role == Role::Owner
-        || (token.kind == TokenKind::Personal && token.user_id == Some(user.id))
-        || (token.kind == TokenKind::App && role_on_app >= Some(Role::Editor));
-    if !allowed {
+    if token.kind == TokenKind::App && role_on_app < Some(Role::Editor) {
         return Err(ApiError::forbidden(
             "you may revoke only your own tokens, or app tokens as an editor of their app",
         )
@@ -242,4 +245,19 @@ pub async fn revoke(
     state.store.revoke_token(id, now_millis(), event).await?;
     state.apply_event(&StoreEvent::TokenRevoked { token_id: id });
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The app, in its environment, that an app token reads (the token holds the environment's
+/// id: the app's own for production); `None` when either is gone.
+async fn app_of_environment(state: &AppState, env_id: i64) -> ApiResult<Option<App>> {
+    let env = match state.store.get_environment(env_id).await {
+        Ok(env) => env,
+        Err(StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    match state.store.get_app(env.app_id).await {
+        Ok(app) => Ok(Some(app.in_env(&env))),
+        Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }

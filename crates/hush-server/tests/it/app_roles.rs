@@ -130,6 +130,78 @@ async fn no_access_looks_exactly_like_no_app_on_every_app_route() {
     );
 }
 
+/// A token names its environment, not its app: revoking one outside production must still go by
+/// the member's role on the environment's app (it once fell back to the workspace role there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_token_of_any_environment_goes_by_the_role_on_its_app() {
+    let server = TestServer::start().await;
+    let owner = server.owner_with_app("billing", SEED).await;
+    owner.create_env("billing", "staging").await.unwrap();
+    let staging = owner.with_env(Some("staging"));
+    let (editor, edith) = server.member_with_id(&owner, "edith", "editor").await;
+    let (viewer, victor) = server.member_with_id(&owner, "victor", "viewer").await;
+    let still_works = async |id: i64| {
+        let tokens = owner.with_env(None).tokens(Some("billing")).await.unwrap();
+        tokens.iter().any(|t| t["id"] == id)
+    };
+
+    // Hidden from a workspace editor: the staging token is no token to them, like production's.
+    owner.set_app_role("billing", edith, "none").await.unwrap();
+    for token in [
+        staging
+            .create_app_token("billing", "stage", None)
+            .await
+            .unwrap(),
+        owner
+            .create_app_token("billing", "prod", None)
+            .await
+            .unwrap(),
+    ] {
+        let refused = editor.revoke_token(token.id).await;
+        assert_eq!(status(&refused), Some(404), "{}", token.id);
+        assert!(still_works(token.id).await, "nothing was revoked");
+    }
+    // Viewer on the app: seen, not revocable.
+    owner
+        .set_app_role("billing", edith, "viewer")
+        .await
+        .unwrap();
+    let token = staging
+        .create_app_token("billing", "stage-2", None)
+        .await
+        .unwrap();
+    assert_eq!(status(&editor.revoke_token(token.id).await), Some(403));
+    assert!(still_works(token.id).await);
+
+    // A workspace viewer who edits this one app revokes its staging token, and the audit entry
+    // names the app and the environment.
+    owner
+        .set_app_role("billing", victor, "editor")
+        .await
+        .unwrap();
+    viewer.revoke_token(token.id).await.unwrap();
+    assert!(!still_works(token.id).await);
+    let audit = owner
+        .audit("action=token.revoke&app=billing")
+        .await
+        .unwrap();
+    let entry = audit.first().expect("the revocation is audited on the app");
+    assert_eq!(entry["detail"]["env"], "staging", "{entry}");
+
+    // Another member's personal token is no token to a non-owner either.
+    let personal = owner.create_personal_token("mine", None).await.unwrap();
+    assert_eq!(status(&viewer.revoke_token(personal.id).await), Some(404));
+    assert_eq!(status(&editor.revoke_token(personal.id).await), Some(404));
+    assert!(
+        owner
+            .tokens(None)
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == personal.id)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewer_everywhere_editor_on_web() {
     let server = TestServer::start().await;
