@@ -59,6 +59,8 @@ const people = {
   'eve@elsewhere.test': { email_verified: true, name: 'Eve', groups: ['owners'] },
   // Another account (another subject) with alice's email.
   'alice.again': { email: 'alice@example.com', email_verified: true, name: 'Alice again', groups: [] },
+  // An address whose look-alike-proof key is mary@example.com's ('rn' looks like 'm').
+  'rnary@example.com': { email_verified: true, name: 'Not Mary', groups: ['owners'] },
 };
 
 const clientId = process.env.OIDC_CLIENT_ID || 'hush';

@@ -301,23 +301,8 @@ async fn member_for(
         }
         return Ok(Ok(user));
     }
-    match state.store.find_user_credentials(&identity.email).await {
-        Ok((user, _)) => {
-            if state.store.sso_identity_of(user.id).await?.is_some() {
-                return Ok(Err(Refusal::new(
-                    "sso_identity_mismatch",
-                    format!(
-                        "the member {} is linked to another single sign-on account; \
-                         an owner can remove the member and invite them again",
-                        user.name
-                    ),
-                )));
-            }
-            link_identity(state, &user, identity).await?;
-            return Ok(Ok(user));
-        }
-        Err(StoreError::NotFound) => {}
-        Err(e) => return Err(e.into()),
+    if let Some(found) = member_named_by(state, identity).await? {
+        return Ok(found);
     }
     if check_member_name(&identity.email).is_err() {
         return Ok(Err(Refusal::new(
@@ -413,15 +398,53 @@ async fn member_for(
             "sso_dead_invite",
             "this invitation link is unknown, used or expired; ask for a new one",
         ))),
-        Err(StoreError::Conflict(_)) => {
-            match state.store.find_user_credentials(&identity.email).await {
-                // Two first sign-ins at once: the other made the member.
-                Ok((user, _)) => Ok(Ok(user)),
-                Err(e) => Err(e.into()),
-            }
-        }
+        // Two first sign-ins at once: the other made the member.
+        Err(StoreError::Conflict(message)) => match member_named_by(state, identity).await? {
+            Some(found) => Ok(found),
+            None => Err(StoreError::Conflict(message).into()),
+        },
         Err(e) => Err(e.into()),
     }
+}
+
+/// The existing member whose name is the identity's email, linked to it; `None` when there
+/// is none. Names are found by their look-alike-proof key, which makes `rnary@c0rp.com` the
+/// same name as `mary@corp.com` (so both cannot exist); an identity is only ever linked to a
+/// member whose name is its email exactly, case aside, and a look-alike is refused.
+async fn member_named_by(
+    state: &AppState,
+    identity: &Identity,
+) -> ApiResult<Option<Result<User, Refusal>>> {
+    let user = match state.store.find_user_credentials(&identity.email).await {
+        Ok((user, _)) => user,
+        Err(StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if user.name.to_lowercase() != identity.email.to_lowercase() {
+        return Ok(Some(Err(Refusal::new(
+            "sso_name_lookalike",
+            format!(
+                "{} looks like the name of another member here, so it cannot sign in or \
+                 become a member; ask an owner",
+                identity.email
+            ),
+        ))));
+    }
+    if let Some(link) = state.store.sso_identity_of(user.id).await? {
+        if link.issuer != identity.issuer || link.subject != identity.subject {
+            return Ok(Some(Err(Refusal::new(
+                "sso_identity_mismatch",
+                format!(
+                    "the member {} is linked to another single sign-on account; \
+                     an owner can remove the member and invite them again",
+                    user.name
+                ),
+            ))));
+        }
+        return Ok(Some(Ok(user)));
+    }
+    link_identity(state, &user, identity).await?;
+    Ok(Some(Ok(user)))
 }
 
 async fn link_identity(state: &AppState, user: &User, identity: &Identity) -> ApiResult<()> {
@@ -491,6 +514,7 @@ async fn refuse(
             | "sso_email_unverified"
             | "sso_dead_invite"
             | "sso_identity_mismatch"
+            | "sso_name_lookalike"
     ) {
         StatusCode::FORBIDDEN
     } else {

@@ -179,6 +179,25 @@ async fn cli_code(server: &TestServer, email: &str) -> String {
     param(&to_cli, "code")
 }
 
+/// The single sign-on identity the member `name` (with the tests' password) is linked to.
+async fn linked_identity(server: &TestServer, name: &str) -> serde_json::Value {
+    let token = server
+        .anonymous()
+        .login(name, crate::common::PASSWORD, "tests")
+        .await
+        .unwrap()
+        .token;
+    reqwest::Client::new()
+        .get(format!("{}/api/v1/account/sso", server.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Trades a CLI code for a personal token at `server`, as `hush login --sso` does.
 async fn exchange(server: &TestServer, code: &str) -> reqwest::Response {
     reqwest::Client::new()
@@ -241,21 +260,7 @@ async fn new_members_by_domain_get_the_role_their_groups_map_to() {
     )
     .await;
     // olivia signed up with a password: no linked identity.
-    let token = server
-        .anonymous()
-        .login("olivia", crate::common::PASSWORD, "tests")
-        .await
-        .unwrap()
-        .token;
-    let olivia: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/api/v1/account/sso", server.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let olivia = linked_identity(&server, "olivia").await;
     assert!(olivia.is_null(), "{olivia}");
     let events = crate::common::audit_eventually(&owner, "action=auth.sso", |e| {
         e["actor_name"] == "alice@example.com"
@@ -362,6 +367,55 @@ async fn refusals_say_why_are_audited_and_create_nothing() {
             "{reason} audited: {events:?}"
         );
     }
+}
+
+/// Member names are unique by a look-alike-proof key, so `rnary@example.com` finds the member
+/// `mary@example.com`: a provider account with that address must not be linked to her.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_look_alike_address_does_not_sign_in_as_the_member_it_resembles() {
+    let Some((server, owner, _provider)) = world(
+        "a_look_alike_address_does_not_sign_in_as_the_member_it_resembles",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
+    let (_, mary_id) = server
+        .member_with_id(&owner, "mary@example.com", "viewer")
+        .await;
+    let members = owner.members().await.unwrap().len();
+
+    let (browser, page) = refused_sign_in(
+        &server,
+        "rnary@example.com",
+        (StatusCode::FORBIDDEN, "sso_name_lookalike"),
+    )
+    .await;
+    assert!(
+        page.contains("looks like the name of another member"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("mary@example.com"),
+        "the member is not named: {page}"
+    );
+    assert!(
+        browser
+            .cookie(&Browser::host(&server.url.parse().unwrap()), "hush_session")
+            .is_none()
+    );
+    // Mary is as she was: not linked, same role; nobody new; the refusal is audited.
+    let linked = linked_identity(&server, "mary@example.com").await;
+    assert!(linked.is_null(), "{linked}");
+    let now = owner.members().await.unwrap();
+    assert_eq!(now.len(), members);
+    let row = now.iter().find(|m| m["id"] == mary_id).unwrap();
+    assert_eq!(row["role"], "viewer");
+    crate::common::audit_eventually(&owner, "action=auth.sso", |e| {
+        e["detail"]["reason"] == "sso_name_lookalike" && e["outcome"] == "failed"
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
