@@ -141,8 +141,15 @@ pub async fn open_with_pragmas(
 
 /// Copies `from` (either backend) into a new SQLite file at `path` (mode 0600): a backup that
 /// `hush serve --database-url sqlite://PATH` or a restore can use as it is. Never overwrites a
-/// file; a failed copy leaves none behind. Returns the rows copied.
+/// file. The copy is written beside `path` under a temporary name and given its name only once
+/// whole and on disk, so a failed or killed backup never leaves a file at `path` (a killed one
+/// can leave its `.NAME.partial-…` file, which holds no plaintext either). Returns the rows
+/// copied.
 pub async fn backup(from: &dyn Store, path: &Path) -> Result<u64> {
+    if path.exists() {
+        return Err(exists(path));
+    }
+    let partial = partial_path(path);
     let mut file = std::fs::OpenOptions::new();
     file.write(true).create_new(true);
     #[cfg(unix)]
@@ -150,24 +157,15 @@ pub async fn backup(from: &dyn Store, path: &Path) -> Result<u64> {
         use std::os::unix::fs::OpenOptionsExt;
         file.mode(0o600);
     }
-    match file.open(path) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(StoreError::Conflict(format!(
-                "{} already exists; a backup never overwrites a file",
-                path.display()
-            )));
-        }
-        Err(e) => {
-            return Err(StoreError::Config(format!(
-                "cannot create the backup file {}: {e}",
-                path.display()
-            )));
-        }
+    if let Err(e) = file.open(&partial) {
+        return Err(StoreError::Config(format!(
+            "cannot create the backup file {}: {e}",
+            path.display()
+        )));
     }
     let copied = async {
         let target = open(
-            &format!("sqlite://{}", path.display()),
+            &format!("sqlite://{}", partial.display()),
             Open::CreateIfMissing,
         )
         .await?;
@@ -183,16 +181,55 @@ pub async fn backup(from: &dyn Store, path: &Path) -> Result<u64> {
         copied
     }
     .await;
-    if copied.is_err() {
-        for file in [
-            path.to_path_buf(),
-            sidecar(path, "-wal"),
-            sidecar(path, "-shm"),
-        ] {
-            let _ = std::fs::remove_file(file);
-        }
+    let published = copied.and_then(|rows| publish(&partial, path).map(|()| rows));
+    for file in [
+        partial.clone(),
+        sidecar(&partial, "-wal"),
+        sidecar(&partial, "-shm"),
+    ] {
+        let _ = std::fs::remove_file(file);
     }
-    copied
+    published
+}
+
+fn exists(path: &Path) -> StoreError {
+    StoreError::Conflict(format!(
+        "{} already exists; a backup never overwrites a file",
+        path.display()
+    ))
+}
+
+/// A name beside `path` for the copy being written (hidden, and unique to this process).
+fn partial_path(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    path.with_file_name(format!(".{name}.partial-{}-{nanos}", std::process::id()))
+}
+
+/// Puts the finished copy on disk and gives it its name, refusing to replace a file that
+/// appeared there meanwhile (a hard link fails when the name is taken; a rename would not).
+fn publish(partial: &Path, path: &Path) -> Result<()> {
+    let io = |what: &str, e: std::io::Error| {
+        StoreError::Config(format!("cannot {what} the backup {}: {e}", path.display()))
+    };
+    std::fs::File::open(partial)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io("write", e))?;
+    match std::fs::hard_link(partial, path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(exists(path)),
+        Err(e) => return Err(io("name", e)),
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io("write the folder of", e))
 }
 
 /// Moves every committed page from the write-ahead log into the database file and empties the

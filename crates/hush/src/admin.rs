@@ -253,6 +253,15 @@ async fn restore(from: &Path, db: &DbArgs) -> anyhow::Result<()> {
     let source = hush_store::open(&sqlite_url(from), Open::Existing)
         .await
         .with_context(|| format!("cannot read the backup {}", from.display()))?;
+    // Every workspace worth restoring has its owner: a file without members is not a backup
+    // (a copy cut short by an older hush, or a database never set up), and restoring it would
+    // look like success.
+    if source.user_count().await? == 0 {
+        bail!(
+            "{} holds no members, so it is not a whole backup; nothing was written",
+            from.display()
+        );
+    }
     if db.embedded_file().is_some() {
         serve::create_data_dir(&db.data_dir())?;
     }

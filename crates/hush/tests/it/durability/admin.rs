@@ -188,6 +188,131 @@ async fn backup_restore_verify_and_every_refusal() {
     assert!(err.contains("verify found 4 problem(s)"), "{err}");
 }
 
+/// A backup killed halfway leaves no file under its name (the copy is written under another
+/// and named only once whole and on disk); what older versions left then, a database without
+/// members, is refused by restore instead of "restored".
+#[tokio::test]
+async fn a_killed_backup_leaves_no_backup_and_an_empty_one_is_refused() {
+    let source = Embedded::start();
+    let (olivia, _) = workspace::owner(&source.server.url).await;
+    workspace::fill(&olivia).await;
+    // Enough rows that the copy takes seconds.
+    let db = source.data().join("hush.db");
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 150000) \
+         INSERT INTO audit (at, actor_kind, action, outcome, detail) \
+         SELECT i, 'system', 'test.filler', 'ok', '{}' FROM n",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    let folder = source.path("backups");
+    std::fs::create_dir(&folder).unwrap();
+    let backup = folder.join("backup.db");
+    let mut child = Command::new(HUSH)
+        .args(args![
+            "admin",
+            "backup",
+            "--data-dir",
+            source.data(),
+            "--to",
+            backup
+        ])
+        .env_remove("HUSH_MASTER_KEY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once the copy is being written (its partial file is growing), kill the backup.
+    let partial = loop {
+        let growing = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 64 * 1024));
+        if let Some(path) = growing {
+            break path;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the backup ended before it could be killed: make it longer"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_ne!(partial, backup, "the copy is written under another name");
+    assert!(!backup.exists());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!backup.exists(), "a killed backup leaves no backup");
+    let (_, err) = fails(admin(
+        "restore",
+        Dir(&source.path("r1")),
+        args!["--from", backup],
+        &[],
+    ));
+    assert!(err.contains("no backup file"), "{err}");
+
+    // What a backup cut short used to leave: the schema and no rows.
+    let empty = source.path("empty/hush.db");
+    std::fs::create_dir(source.path("empty")).unwrap();
+    hush_store::sqlite::open(
+        &format!("sqlite://{}", empty.display()),
+        hush_store::Open::CreateIfMissing,
+    )
+    .await
+    .unwrap()
+    .close()
+    .await;
+    let restored = source.path("r2");
+    let (_, err) = fails(admin(
+        "restore",
+        Dir(&restored),
+        args!["--from", empty],
+        &[],
+    ));
+    assert!(
+        err.contains("holds no members") && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert!(!restored.join("hush.db").exists());
+
+    // Left alone (without the filler rows, to be quick), the backup finishes under its name,
+    // beside nothing but the killed one's partial files, and restores.
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM audit WHERE action = 'test.filler'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let out = ok(admin(
+        "backup",
+        Dir(&source.data()),
+        args!["--to", backup],
+        &[],
+    ));
+    assert!(out.contains("Wrote a backup"), "{out}");
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(
+            name == "backup.db" || name.starts_with(".backup.db.partial-"),
+            "{name}"
+        );
+    }
+    let out = ok(admin(
+        "restore",
+        Dir(&source.path("r3")),
+        args!["--from", backup],
+        &[],
+    ));
+    assert!(out.contains("Restored"), "{out}");
+}
+
 /// The way from one machine to a team: SQLite → PostgreSQL with `hush admin copy`, verified on
 /// the target; a server on PostgreSQL then shows the same workspace. A backup made from
 /// PostgreSQL holds no plaintext either, and restores into SQLite.
