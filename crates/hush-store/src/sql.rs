@@ -102,6 +102,10 @@ pub(crate) const LIST_INVITES: &str = concat!(
 pub(crate) const DELETE_INVITE: &str =
     "DELETE FROM invites WHERE id = $1 AND kind = 'invite' AND used_at IS NULL";
 pub(crate) const DELETE_SETUP_LINKS: &str = "DELETE FROM invites WHERE kind = 'setup'";
+/// A member's unused invitations, when they leave or stop being an owner: a link they kept
+/// must not bring anyone in on their behalf afterwards.
+pub(crate) const DELETE_UNUSED_INVITES_BY: &str =
+    "DELETE FROM invites WHERE created_by = $1 AND used_at IS NULL";
 
 // ---- sessions ----
 pub(crate) const INSERT_SESSION: &str = "INSERT INTO sessions \

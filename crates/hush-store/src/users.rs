@@ -34,7 +34,8 @@ pub trait UserStore: Send + Sync {
     ) -> Result<(Invite, User)>;
     /// Changes a member's role; `Conflict` when that would leave the workspace without an
     /// owner (checked in the same transaction, so two owners demoting each other cannot both
-    /// succeed). Returns the member as they were.
+    /// succeed). A member who stops being an owner loses their unused invitations. Returns the
+    /// member as they were.
     async fn set_user_role(&self, id: i64, role: Role, audit: AuditEvent) -> Result<User>;
     /// Makes the member named `name` an owner whatever the others are (`hush admin`'s way back
     /// when no owner is left).
@@ -45,7 +46,8 @@ pub trait UserStore: Send + Sync {
         password_hash: &str,
         audit: AuditEvent,
     ) -> Result<()>;
-    /// Also deletes the user's sessions and personal tokens; `Conflict` for the last owner.
+    /// Also deletes the user's sessions, personal tokens and unused invitations; `Conflict` for
+    /// the last owner.
     /// Returns the member as they were.
     async fn delete_user(&self, id: i64, audit: AuditEvent) -> Result<User>;
 
@@ -323,6 +325,10 @@ impl UserStore for SqlStore {
                 let before = get_user_on(&mut *conn, id).await?;
                 if before.role == Role::Owner && role != Role::Owner {
                     ensure_another_owner(conn, kind, id).await?;
+                    sqlx::query(sql::DELETE_UNUSED_INVITES_BY)
+                        .bind(id)
+                        .run(conn)
+                        .await?;
                 }
                 sqlx::query(sql::SET_USER_ROLE)
                     .bind(id)
@@ -387,7 +393,11 @@ impl UserStore for SqlStore {
                 if before.role == Role::Owner {
                     ensure_another_owner(conn, kind, id).await?;
                 }
-                for statement in [sql::DELETE_USER_PERSONAL_TOKENS, sql::DELETE_USER_SESSIONS] {
+                for statement in [
+                    sql::DELETE_USER_PERSONAL_TOKENS,
+                    sql::DELETE_USER_SESSIONS,
+                    sql::DELETE_UNUSED_INVITES_BY,
+                ] {
                     sqlx::query(statement).bind(id).run(conn).await?;
                 }
                 sqlx::query(sql::DELETE_USER).bind(id).run_one(conn).await?;
@@ -425,8 +435,10 @@ impl UserStore for SqlStore {
     }
 
     async fn create_invite(&self, invite: NewInvite, audit: AuditEvent) -> Result<Invite> {
+        let kind = self.kind;
         self.write(move |conn| {
             Box::pin(async move {
+                ensure_actor_is_owner(conn, kind, &audit).await?;
                 let invite = insert_invite(conn, &invite).await?;
                 let mut audit = audit;
                 audit.detail["invite_id"] = serde_json::json!(invite.id);

@@ -93,6 +93,7 @@ conformance!(
     duplicate_user_name_conflicts,
     delete_user_takes_sessions_and_personal_tokens,
     invites_are_single_use_and_expire,
+    an_owners_unused_invitations_end_with_their_ownership,
     concurrent_invite_use_succeeds_once,
     sessions_lifecycle,
     tokens_lookup_list_revoke_touch,
@@ -156,7 +157,7 @@ async fn user(s: &dyn Store, name: &str, role: Role) -> User {
     let link = format!("invite-for-{name}");
     s.create_invite(
         invite(&link, InviteKind::Invite, role, T0 + 1_000),
-        ev("member.invite"),
+        by_system("member.invite"),
     )
     .await
     .unwrap();
@@ -189,6 +190,15 @@ fn invite(link: &str, kind: InviteKind, role: Role, expires_at: Millis) -> NewIn
 /// The audit event a change carries.
 fn ev(action: &str) -> AuditEvent {
     audit(T0, "tester", action, None)
+}
+
+/// An event of hush itself (no member: nobody whose role a change must check).
+fn by_system(action: &str) -> AuditEvent {
+    AuditEvent {
+        actor_kind: ActorKind::System,
+        actor_id: None,
+        ..audit(T0, "hush", action, None)
+    }
 }
 
 /// An event whose actor is `actor` (role changes check that their actor is still an owner).
@@ -524,6 +534,73 @@ async fn delete_user_takes_sessions_and_personal_tokens(db: TestDb) {
 // Invites
 // ---------------------------------------------------------------------------------------------
 
+/// A link kept by an owner who was removed or demoted must not bring anyone in afterwards (an
+/// owner invitation would make its holder owner again), and one on its way while its sender
+/// was demoted is refused.
+async fn an_owners_unused_invitations_end_with_their_ownership(db: TestDb) {
+    let s = &*db.store;
+    let olga = user(s, "olga", Role::Owner).await;
+    let bob = user(s, "bob", Role::Owner).await;
+    let dana = user(s, "dana", Role::Owner).await;
+    let from = |owner: &User, link: &str, role: Role| NewInvite {
+        created_by: Some(owner.id),
+        ..invite(link, InviteKind::Invite, role, T0 + 1_000)
+    };
+    s.create_invite(
+        from(&bob, "bob-owner", Role::Owner),
+        by(&bob, "member.invite"),
+    )
+    .await
+    .unwrap();
+    s.create_invite(
+        from(&dana, "dana-owner", Role::Owner),
+        by(&dana, "member.invite"),
+    )
+    .await
+    .unwrap();
+    let kept = s
+        .create_invite(
+            from(&olga, "olga-viewer", Role::Viewer),
+            by(&olga, "member.invite"),
+        )
+        .await
+        .unwrap();
+
+    s.delete_user(bob.id, by(&olga, "member.remove"))
+        .await
+        .unwrap();
+    assert_not_found(s.find_invite(&hash("bob-owner"), T0 + 1).await);
+    assert_not_found(
+        s.accept_invite(
+            &hash("bob-owner"),
+            T0 + 2,
+            new_user("bob2"),
+            ev("member.joined"),
+        )
+        .await,
+    );
+    s.set_user_role(dana.id, Role::Editor, by(&olga, "member.role"))
+        .await
+        .unwrap();
+    assert_not_found(s.find_invite(&hash("dana-owner"), T0 + 1).await);
+    // Demoted, dana cannot make one either (her request was checked before the demotion).
+    let refused = conflict_message(
+        s.create_invite(
+            from(&dana, "dana-late", Role::Owner),
+            by(&dana, "member.invite"),
+        )
+        .await,
+    );
+    assert!(refused.contains("no longer an owner"), "{refused}");
+    assert_not_found(s.find_invite(&hash("dana-late"), T0 + 1).await);
+    // Another owner's links, and links already used, are untouched.
+    assert_eq!(s.list_invites(T0 + 1).await.unwrap(), vec![kept]);
+    s.set_user_role(dana.id, Role::Owner, by(&olga, "member.role"))
+        .await
+        .unwrap();
+    assert_eq!(s.list_invites(T0 + 1).await.unwrap().len(), 1);
+}
+
 async fn invites_are_single_use_and_expire(db: TestDb) {
     let s = &*db.store;
     let owner = user(s, "owner", Role::Owner).await;
@@ -716,7 +793,7 @@ async fn concurrent_invite_use_succeeds_once(db: TestDb) {
     let s = db.store.clone();
     s.create_invite(
         invite("race", InviteKind::Invite, Role::Viewer, T0 + 1000),
-        ev("member.invite"),
+        by_system("member.invite"),
     )
     .await
     .unwrap();
