@@ -324,25 +324,35 @@ pub async fn exchange(
         return Err(refused(refusal, Some(&app), Some(&issuer)));
     };
     let now = now_millis();
-    if let Some(jti) = &accepted.jti {
-        match state
-            .store
-            .use_workload_jti(&issuer, jti, accepted.expires_at * 1000, now)
-            .await
-        {
-            Ok(()) => {}
-            Err(StoreError::Conflict(_)) => {
-                return Err(refused(
-                    Refusal {
-                        code: "replayed",
-                        message: "this workload token was exchanged already; ask the issuer for a new one".into(),
-                    },
-                    Some(&app),
-                    Some(&issuer),
-                ));
-            }
-            Err(e) => return Err(e.into()),
+    // Each token is exchanged once: by its `jti`, or, for an issuer that sends none, by a hash
+    // of what its signature covers (header and claims: a signature can be re-encoded, those
+    // bytes cannot change without breaking it).
+    let once = match &accepted.jti {
+        Some(jti) => jti.clone(),
+        None => {
+            let signed = token.rsplit_once('.').map_or(token, |(signed, _)| signed);
+            format!("sha256:{}", hex::encode(token_hash(signed)))
         }
+    };
+    match state
+        .store
+        .use_workload_jti(&issuer, &once, accepted.accepted_until, now)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(refused(
+                Refusal {
+                    code: "replayed",
+                    message:
+                        "this workload token was exchanged already; ask the issuer for a new one"
+                            .into(),
+                },
+                Some(&app),
+                Some(&issuer),
+            ));
+        }
+        Err(e) => return Err(e.into()),
     }
     let secret = new_token("hush_app_");
     let expires_at = now + ttl_seconds * 1000;

@@ -36,8 +36,9 @@ pub struct Accepted {
     pub issuer: String,
     pub subject: Option<String>,
     pub jti: Option<String>,
-    /// The token's own expiry, seconds since the epoch.
-    pub expires_at: i64,
+    /// Until when (milliseconds since the epoch) the token passes these checks: its `exp` plus
+    /// the allowed clock skew. Its one use must be remembered at least that long.
+    pub accepted_until: i64,
 }
 
 /// How long fetched keys are trusted without asking again.
@@ -244,7 +245,8 @@ impl IssuerKeys {
             issuer: trust.issuer.clone(),
             subject: claims["sub"].as_str().map(String::from),
             jti: claims["jti"].as_str().map(String::from),
-            expires_at: claims["exp"].as_i64().unwrap_or(0),
+            accepted_until: (claims["exp"].as_i64().unwrap_or(0) + LEEWAY_SECONDS as i64)
+                .saturating_mul(1000),
         })
     }
 }

@@ -232,6 +232,32 @@ async fn every_bad_token_is_refused_with_its_reason_audited_and_creates_nothing(
     }
 }
 
+/// A token is exchanged once for as long as it is accepted at all: also in the clock-skew
+/// minute after its `exp` (its use was once forgotten at `exp`, so each replay then worked), and
+/// also when its issuer sends no `jti`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_exchanged_once_after_its_expiry_and_without_a_jti() {
+    let issuer = TestIssuer::start().await;
+    let (server, owner) = world(&issuer, false).await;
+    let anon = server.anonymous();
+    let now = jsonwebtoken::get_current_timestamp() as i64;
+    let mut just_expired = issuer.claims("hush-test", "acme/web", "refs/heads/main");
+    just_expired["exp"] = json!(now - 10);
+    let mut without_jti = issuer.claims("hush-test", "acme/web", "refs/heads/main");
+    without_jti.as_object_mut().unwrap().remove("jti");
+    for claims in [just_expired, without_jti] {
+        let token = issuer.sign("k1", &claims);
+        anon.exchange_workload_token("web", &token).await.unwrap();
+        let before = app_tokens(&owner, "web").await;
+        for _ in 0..2 {
+            let refused = anon.exchange_workload_token("web", &token).await;
+            let message = refused.expect_err("a replay is refused").to_string();
+            assert!(message.contains("exchanged already"), "{message}");
+        }
+        assert_eq!(app_tokens(&owner, "web").await, before, "nothing created");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_key_is_fetched_when_a_token_names_it_and_keys_are_cached() {
     let issuer = TestIssuer::start().await;
