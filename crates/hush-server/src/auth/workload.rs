@@ -2,10 +2,12 @@
 //! Kubernetes service accounts, any OpenID issuer) against an app's trusts. Keys come from the
 //! issuer's JWKS (given, or found through its discovery document), cached per URL and fetched
 //! again when a token names a key id the cache does not hold (key rotation), at most once
-//! every few seconds per URL.
+//! every few seconds per URL. Tokens arrive without credentials, so however many name an issuer,
+//! its URLs are fetched one request at a time and at most once every few seconds, a failure
+//! included (an issuer that is down is not asked again by every token).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -54,7 +56,11 @@ pub struct IssuerKeys {
     cache: Mutex<HashMap<String, Cached>>,
     /// Issuer → the `jwks_uri` its discovery document names, and when it was read.
     discovered: Mutex<HashMap<String, (String, Instant)>>,
+    /// Per URL: held while it is fetched, with the last answer and when it came.
+    fetches: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Fetched>>>>>,
 }
+
+type Fetched = (Result<Value, Refusal>, Instant);
 
 struct Cached {
     keys: JwkSet,
@@ -72,6 +78,7 @@ impl Default for IssuerKeys {
                 .expect("an HTTP client for issuers' keys"),
             cache: Mutex::default(),
             discovered: Mutex::default(),
+            fetches: Mutex::default(),
         }
     }
 }
@@ -112,7 +119,28 @@ impl IssuerKeys {
         Ok(url)
     }
 
+    /// `url`'s JSON: fetched by one request at a time, and an answer (a failure too) younger
+    /// than [`REFETCH_AT_MOST_EVERY`] is given again instead of asking anew.
     async fn get_json(&self, url: &str) -> Result<Value, Refusal> {
+        let slot = Arc::clone(
+            self.fetches
+                .lock()
+                .expect("issuer keys lock")
+                .entry(url.to_string())
+                .or_default(),
+        );
+        let mut last = slot.lock().await;
+        if let Some((answer, at)) = last.as_ref()
+            && at.elapsed() < REFETCH_AT_MOST_EVERY
+        {
+            return answer.clone();
+        }
+        let answer = self.fetch_json(url).await;
+        *last = Some((answer.clone(), Instant::now()));
+        answer
+    }
+
+    async fn fetch_json(&self, url: &str) -> Result<Value, Refusal> {
         let unavailable = |why: String| {
             refuse(
                 "issuer_unavailable",

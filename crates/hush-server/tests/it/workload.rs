@@ -348,3 +348,49 @@ async fn an_issuer_that_is_down_gets_a_clear_answer_and_nothing_is_created() {
     assert!(message.contains("try again later"), "{message}");
     assert_eq!(app_tokens(&owner, "web").await, 0);
 }
+
+/// Tokens come without credentials: however many name an issuer whose keys cannot be read, the
+/// server asks it once, not once a token (that would make hush a free amplifier against it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_tokens_for_an_issuer_that_is_down_asks_it_once() {
+    let issuer = TestIssuer::start().await;
+    let server = TestServer::start().await;
+    let owner = server.owner_with_app("web", SEED).await;
+    // Keys at an address that answers 503, counting the requests.
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let down = format!("http://{}/jwks", listener.local_addr().unwrap());
+    let counter = asked.clone();
+    let app = axum::Router::new().fallback(move || async move {
+        counter.fetch_add(1, Ordering::SeqCst);
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    owner
+        .add_workload_trust(
+            "web",
+            json!({ "issuer": issuer.url, "jwks_url": down, "audience": "hush-test",
+                    "conditions": { "repository": "acme/*" } }),
+        )
+        .await
+        .unwrap();
+
+    let anon = server.anonymous();
+    let tries = (0..40).map(|_| {
+        let jwt = issuer.sign(
+            "k1",
+            &issuer.claims("hush-test", "acme/web", "refs/heads/main"),
+        );
+        let anon = anon.clone();
+        async move { anon.exchange_workload_token("web", &jwt).await }
+    });
+    for answer in futures::future::join_all(tries).await {
+        common::assert_refused(answer, 502, "workload_issuer_unavailable");
+    }
+    let asked = asked.load(Ordering::SeqCst);
+    assert!(
+        (1..=2).contains(&asked),
+        "the issuer was asked {asked} times for 40 tokens"
+    );
+    assert_eq!(app_tokens(&owner, "web").await, 0);
+}
