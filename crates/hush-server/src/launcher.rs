@@ -79,13 +79,7 @@ impl Launcher {
             return Ok(());
         };
         let folder = self.folder(&launch)?;
-        let command = shell_words::split(&launch.command)
-            .map_err(|e| ApiError::bad_request(format!("launch.command: {e}")))?;
-        if command.is_empty() {
-            return Err(ApiError::bad_request(
-                "launch.command: give the command that starts the app",
-            ));
-        }
+        let command = command_words(&launch.command)?;
         self.stop(app.id);
         let logs = Arc::new(LogBuffer::new(LOG_LINES));
         let mut config = RunnerConfig::new(command);
@@ -405,4 +399,17 @@ async fn run_until_stopped(
             _ = launched.reboot.notified() => {}
         }
     }
+}
+
+/// A launch command split into its words as a shell would (quotes, escapes), or why it cannot
+/// be: checked before launch settings are stored, and again when the app starts.
+pub fn command_words(command: &str) -> ApiResult<Vec<String>> {
+    let words = shell_words::split(command)
+        .map_err(|e| ApiError::bad_request(format!("launch.command: {e}")))?;
+    if words.is_empty() {
+        return Err(ApiError::bad_request(
+            "launch.command: give the command that starts the app",
+        ));
+    }
+    Ok(words)
 }

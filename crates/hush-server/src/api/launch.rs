@@ -37,11 +37,7 @@ pub(super) fn check(state: &AppState, launch: &LaunchConfig) -> ApiResult<()> {
             root.display()
         )));
     }
-    if launch.command.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            "launch.command: give the command that starts the app",
-        ));
-    }
+    crate::launcher::command_words(&launch.command)?;
     if let Some(env) = &launch.env {
         super::check_app_name(env)
             .map_err(|e| ApiError::bad_request(format!("launch.env: {}", e.message)))?;

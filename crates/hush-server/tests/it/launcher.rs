@@ -201,7 +201,10 @@ async fn launching_is_for_owners_inside_the_apps_directory_only() {
     let editor = server.member(&owner, "edith", "editor").await;
 
     let ok = json!({ "folder": "web", "command": "sleep 1" });
-    let err = editor.create_app("a", None, Some(ok)).await.unwrap_err();
+    let err = editor
+        .create_app("a", None, Some(ok.clone()))
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(403), "only owners decide what runs");
     for (folder, why) in [
         ("../", "outside"),
@@ -219,6 +222,26 @@ async fn launching_is_for_owners_inside_the_apps_directory_only() {
         assert_eq!(err.status(), Some(400), "{why}: {err}");
     }
     assert!(owner.app("b").await.is_err(), "nothing was created");
+
+    // A command a shell could not split is refused before anything is stored or stopped: on
+    // a new app, and on one already launched (which keeps its settings and keeps running).
+    let unsplittable = json!({ "folder": "web", "command": "python3 -c 'print(1)" });
+    let err = owner
+        .create_app("b", None, Some(unsplittable.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
+    assert!(err.to_string().contains("launch.command"), "{err}");
+    assert!(owner.app("b").await.is_err(), "nothing was created");
+    owner.create_app("b", None, Some(ok)).await.unwrap();
+    let before = owner.app("b").await.unwrap()["launch"].clone();
+    assert_eq!(set_launch(&server, "b", unsplittable).await, 400);
+    assert_eq!(owner.app("b").await.unwrap()["launch"], before);
+    let status = owner_status(&server, "b").await;
+    assert!(
+        ["starting", "running"].contains(&status["status"].as_str().unwrap_or("")),
+        "still launched: {status}"
+    );
 
     let plain = TestServer::start().await;
     let owner = plain.owner().await;
