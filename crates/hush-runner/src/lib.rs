@@ -149,8 +149,9 @@ pub struct RunnerConfig {
     /// the same instant. Default 250 ms.
     pub restart_jitter: Duration,
     /// Pipe the child's stdout/stderr through the runner and replace every secret string value
-    /// (length ≥ 4, root-level or nested, from the current and the previous version) with
-    /// [`CONCEALED`] before passing it on to the runner's own stdout/stderr.
+    /// (length ≥ 4, root-level or nested, of every version delivered since [`Runner::run`]
+    /// started: the app may still hold any of them) with [`CONCEALED`] before passing it on to
+    /// the runner's own stdout/stderr.
     pub mask_output: bool,
     /// When set, the last lines of the child's output are kept here (for the server's panel).
     /// This pipes the output too, and piped output is always masked, everywhere it goes: the

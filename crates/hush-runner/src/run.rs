@@ -101,6 +101,24 @@ impl Prepared {
     }
 }
 
+/// Every secret value delivered since the run started (or about to be: a version's values are
+/// added before its file is written), for the masker. The running app may
+/// still hold any of them: with `none`, `signal` and `rerun` it keeps the environment it
+/// started with (and whatever it cached) for its whole life, and after a restart the old
+/// process's last output is still being copied out. So none is ever dropped during a run:
+/// masking more is never a leak, and a bound could only reopen that hole. It grows by the
+/// distinct values saved while one run lasts, which is small next to the documents themselves.
+#[derive(Default)]
+struct DeliveredValues(BTreeSet<String>);
+
+impl DeliveredValues {
+    /// Adds `prepared`'s values and returns a masker for all of them.
+    fn add(&mut self, prepared: &Prepared) -> Masker {
+        self.0.extend(prepared.strings.iter().cloned());
+        Masker::new(self.0.iter().map(String::as_str))
+    }
+}
+
 fn collect_strings(value: &Value, out: &mut Vec<String>) {
     match value {
         Value::String(s) => out.push(s.clone()),
@@ -263,9 +281,8 @@ impl Runner {
             logs: config.log_buffer.clone(),
             masker: MaskHandle::default(),
         };
-        output
-            .masker
-            .set(Masker::new(current.strings.iter().map(String::as_str)));
+        let mut delivered = DeliveredValues::default();
+        output.masker.set(delivered.add(&current));
         let mut signals = if config.forward_signals {
             Some(Forwarder::new()?)
         } else {
@@ -356,11 +373,9 @@ impl Runner {
                             continue;
                         }
                     };
-                    // Old and new values stay masked: output printed during the change may
-                    // still carry the old ones, which may still be valid.
-                    output.masker.set(Masker::new(
-                        current.strings.iter().chain(&next.strings).map(String::as_str),
-                    ));
+                    // Masked from now on, and the values before them too: the app may still
+                    // hold and print any of them (see `DeliveredValues`).
+                    output.masker.set(delivered.add(&next));
                     if config.on_change == OnChange::Restart {
                         tracing::info!(version, pid = proc.pid(), "restarting the app with new secrets");
                         self.status.send_replace(ChildState::Restarting);

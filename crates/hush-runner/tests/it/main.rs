@@ -4,4 +4,5 @@ mod common;
 mod delivery;
 mod follow;
 mod forward;
+mod masking;
 mod terminal;
