@@ -93,7 +93,9 @@ impl SecretsUpdate {
 }
 
 /// What the runner does when a newer version arrives. Every mode rewrites the secrets file
-/// atomically (temporary file in the same directory, fsync, rename) before anything else.
+/// atomically (temporary file in the same directory, fsync, rename) before anything else. When
+/// that fails (a full disk), nothing else is done: the app keeps the version it has, which stays
+/// the one reported, and the newest version is written again after a [`Backoff`] delay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnChange {
     /// Only rewrite the file: Streamlit polls it, re-reads it, updates `os.environ` and (with

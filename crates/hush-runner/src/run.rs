@@ -11,7 +11,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep, sleep_until};
 
-use crate::backoff::random_up_to;
+use crate::backoff::{Backoff, random_up_to};
 use crate::child::{Output, Proc, exit_code};
 use crate::env::{child_env, fits_exec};
 use crate::mask::{MaskHandle, Masker};
@@ -309,6 +309,13 @@ impl Runner {
         // A lone update is applied at once; only updates that follow an apply within the
         // coalesce window wait for quiet (so one save costs no added delay, a burst costs one).
         let mut last_apply: Option<Instant> = None;
+        // While the secrets file cannot be written (a full disk), the pending version is tried
+        // again no sooner than this; nothing is applied or reported until a write succeeds.
+        let mut write_retry = Backoff::default();
+        let mut retry_at: Option<Instant> = None;
+        // The version whose file could not be written: still the one to deliver if a newer
+        // one that arrives meanwhile turns out invalid.
+        let mut unwritten: Option<SecretsUpdate> = None;
 
         let (status, cause) = loop {
             tokio::select! {
@@ -354,6 +361,8 @@ impl Runner {
                             let quiet = now + config.coalesce;
                             let cap = burst_start + config.coalesce * MAX_COALESCE_WINDOWS;
                             apply_at = if leading { now } else { quiet.min(cap) };
+                            // A newer version does not cut a retry's wait short.
+                            apply_at = apply_at.max(retry_at.unwrap_or(apply_at));
                         } else {
                             tracing::debug!(version = update.version, applied = current.version(), "ignoring an older version");
                         }
@@ -370,12 +379,40 @@ impl Runner {
                         }
                         Err(e) => {
                             tracing::error!(version, error = %e, "not applying this version; the app keeps the last good secrets");
+                            if let Some(waiting) = unwritten.take() {
+                                apply_at = retry_at.unwrap_or(apply_at);
+                                pending = Some(waiting);
+                            }
                             continue;
                         }
                     };
                     // Masked from now on, and the values before them too: the app may still
                     // hold and print any of them (see `DeliveredValues`).
                     output.masker.set(delivered.add(&next));
+                    // The file first, in every mode: if it cannot be written, the app keeps the
+                    // version it has (not restarted, signalled or re-run), that version stays
+                    // the one reported, and this one is tried again later.
+                    if let Err(e) = dir.replace(next.update.toml()) {
+                        let delay = write_retry.next_delay();
+                        tracing::error!(
+                            version,
+                            applied = current.version(),
+                            error = %e,
+                            retry_in_ms = delay.as_millis() as u64,
+                            "cannot write the secrets file; the app keeps the version it has, trying again later"
+                        );
+                        let retry = Instant::now() + delay;
+                        retry_at = Some(retry);
+                        apply_at = retry;
+                        unwritten = Some(next.update.clone());
+                        pending = Some(next.update);
+                        continue;
+                    }
+                    unwritten = None;
+                    if retry_at.take().is_some() {
+                        tracing::info!(version, "the secrets file is written again");
+                        write_retry.reset();
+                    }
                     if config.on_change == OnChange::Restart {
                         tracing::info!(version, pid = proc.pid(), "restarting the app with new secrets");
                         self.status.send_replace(ChildState::Restarting);
@@ -383,9 +420,6 @@ impl Runner {
                         // Ours again until the next child starts: a Ctrl-C meanwhile stops hush.
                         if let Some(terminal) = &mut terminal {
                             terminal.release();
-                        }
-                        if let Err(e) = dir.replace(next.update.toml()) {
-                            tracing::error!(version, error = %e, "cannot write the secrets file");
                         }
                         let jitter = random_up_to(config.restart_jitter);
                         // Biased: a stop asked for while the old child was stopping wins over
@@ -403,17 +437,11 @@ impl Runner {
                         let next_proc = self.start(&base_env, &next, &dir, &output, &mut terminal)?;
                         let old = std::mem::replace(&mut proc, next_proc);
                         tokio::spawn(old.finish());
+                    } else if let OnChange::Signal(sig) = config.on_change {
+                        tracing::info!(version, pid = proc.pid(), signal = ?sig, "secrets file replaced; signalling the app");
+                        proc.signal(sig);
                     } else {
-                        if let Err(e) = dir.replace(next.update.toml()) {
-                            tracing::error!(version, error = %e, "cannot write the secrets file; the app keeps the last version");
-                            continue;
-                        }
-                        if let OnChange::Signal(sig) = config.on_change {
-                            tracing::info!(version, pid = proc.pid(), signal = ?sig, "secrets file replaced; signalling the app");
-                            proc.signal(sig);
-                        } else {
-                            tracing::info!(version, "secrets file replaced");
-                        }
+                        tracing::info!(version, "secrets file replaced");
                     }
                     current = next;
                     self.publish(&current);

@@ -6,3 +6,4 @@ mod follow;
 mod forward;
 mod masking;
 mod terminal;
+mod write_failure;
