@@ -153,7 +153,9 @@ pub struct RunnerConfig {
     /// Pipe the child's stdout/stderr through the runner and replace every secret string value
     /// (length ≥ 4, root-level or nested, of every version delivered since [`Runner::run`]
     /// started: the app may still hold any of them) with [`CONCEALED`] before passing it on to
-    /// the runner's own stdout/stderr.
+    /// the runner's own stdout/stderr. A line the app has not finished (a prompt, a progress
+    /// bar) is passed on once the output is quiet for a moment, but for an end that could be the
+    /// start of a value.
     pub mask_output: bool,
     /// When set, the last lines of the child's output are kept here (for the server's panel).
     /// This pipes the output too, and piped output is always masked, everywhere it goes: the

@@ -3,10 +3,11 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// What replaces a secret value in masked output.
 pub const CONCEALED: &str = "<concealed by hush>";
@@ -15,7 +16,14 @@ pub const CONCEALED: &str = "<concealed by hush>";
 const MIN_SECRET_CHARS: usize = 4;
 
 /// A line longer than this is masked and passed on in pieces of this size.
-const MAX_LINE_BYTES: u64 = 64 * 1024;
+const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// An unfinished line (a prompt, a `\r` progress bar) is passed on once the app has written
+/// nothing more for this long, but for a tail that could be the start of a value.
+const QUIET_FLUSH: Duration = Duration::from_millis(150);
+
+/// How much output is read at once.
+const READ_BYTES: usize = 16 * 1024;
 
 /// Finds every secret string of a version in output, in one pass over it (Aho-Corasick), and
 /// replaces it with [`CONCEALED`]. Where two values overlap, the longest wins, so a value that
@@ -26,6 +34,9 @@ pub(crate) struct Masker {
     /// The length in bytes of the longest value: how much output must be held back at the end
     /// of a piece cut from a longer line, in case a value continues in the next piece.
     longest: usize,
+    /// The values, sorted: those starting with some text follow each other, so whether the end
+    /// of an unfinished line could be the start of a value is a binary search.
+    sorted: Vec<Box<[u8]>>,
 }
 
 impl Masker {
@@ -58,7 +69,12 @@ impl Masker {
                 .build(&needles)
                 .expect("an automaton of plain strings (no size limit set) always builds")
         });
-        Masker { automaton, longest }
+        let sorted = needles.iter().map(|n| Box::from(n.as_bytes())).collect();
+        Masker {
+            automaton,
+            longest,
+            sorted,
+        }
     }
 
     /// `text` with every value replaced; borrowed when there was nothing to replace.
@@ -75,6 +91,27 @@ impl Masker {
     pub(crate) fn mask_piece<'a>(&self, text: &'a [u8]) -> (Cow<'a, [u8]>, usize) {
         let hold = self.longest.saturating_sub(1);
         self.mask_upto(text, text.len().saturating_sub(hold))
+    }
+
+    /// For an unfinished line the app has stopped writing for a while: masks and returns what
+    /// can be passed on now, and how many bytes of `text` that covers. Held back is the longest
+    /// end of `text` that is the start of a longer value; every value starting before it ends
+    /// inside `text`, so, as in [`Masker::mask_piece`], the choice made is the whole line's.
+    pub(crate) fn mask_settled<'a>(&self, text: &'a [u8]) -> (Cow<'a, [u8]>, usize) {
+        let earliest = text.len().saturating_sub(self.longest.saturating_sub(1));
+        let hold_from = (earliest..text.len())
+            .find(|&start| self.starts_a_longer_value(&text[start..]))
+            .unwrap_or(text.len());
+        self.mask_upto(text, hold_from)
+    }
+
+    /// Whether some value begins with `tail` and goes on after it.
+    fn starts_a_longer_value(&self, tail: &[u8]) -> bool {
+        let first = self.sorted.partition_point(|v| &**v < tail);
+        self.sorted[first..]
+            .iter()
+            .take_while(|v| v.starts_with(tail))
+            .any(|v| v.len() > tail.len())
     }
 
     /// Masks `text[..cut]`, moving `cut` to the end of a value that starts before it. A value
@@ -193,12 +230,12 @@ impl std::fmt::Debug for LogBuffer {
     }
 }
 
-/// Copies `from` line by line to `to` and into `logs`, masked. A line longer than
-/// [`MAX_LINE_BYTES`] is passed on in pieces; the end of each piece that could be the start of
-/// a secret is held back and masked together with the next piece, so a value is masked even
-/// when it straddles a cut.
+/// Copies `from` to `to` and into `logs`, masked, a line at a time. A line longer than
+/// [`MAX_LINE_BYTES`] is passed on in pieces, and an unfinished line once the app has been quiet
+/// for [`QUIET_FLUSH`]; either way the end that could be the start of a secret is held back and
+/// masked together with what follows, so a value is masked even when it straddles a cut.
 pub(crate) async fn pump<R, W>(
-    from: R,
+    mut from: R,
     mut to: W,
     stream: Stream,
     masker: MaskHandle,
@@ -207,50 +244,127 @@ pub(crate) async fn pump<R, W>(
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut reader = BufReader::new(from);
-    // Held-back bytes of a cut line, followed by what was read after them.
-    let mut pending: Vec<u8> = Vec::new();
+    let mut outgoing = Outgoing {
+        bytes: Vec::new(),
+        logs: logs.map(|buffer| LogLines {
+            buffer,
+            stream,
+            line: Vec::new(),
+        }),
+    };
+    let mut read_buf = vec![0u8; READ_BYTES];
+    // Read and not passed on yet: the held-back end of what was, then what came after it.
+    let mut unmasked: Vec<u8> = Vec::new();
+    // Whether `unmasked` got bytes since the last flush when quiet: if not, what it holds
+    // waits for more output (it may be the start of a value).
+    let mut flush_when_quiet = false;
     loop {
-        let read = (&mut reader)
-            .take(MAX_LINE_BYTES)
-            .read_until(b'\n', &mut pending)
-            .await;
+        let read = if flush_when_quiet {
+            tokio::time::timeout(QUIET_FLUSH, from.read(&mut read_buf))
+                .await
+                .ok()
+        } else {
+            Some(from.read(&mut read_buf).await)
+        };
+        let masker = masker.get();
         let end_of_output = match read {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(e) => {
+            None => {
+                let (masked, used) = masker.mask_settled(&unmasked);
+                outgoing.add(&masked);
+                drop(masked);
+                unmasked.drain(..used);
+                flush_when_quiet = false;
+                false
+            }
+            Some(Ok(0)) => true,
+            Some(Ok(n)) => {
+                unmasked.extend_from_slice(&read_buf[..n]);
+                flush_when_quiet = true;
+                false
+            }
+            Some(Err(e)) => {
                 tracing::warn!(?stream, error = %e, "reading the app's output failed");
                 true
             }
         };
-        if pending.is_empty() {
-            if end_of_output {
+        if let Some(last) = unmasked.iter().rposition(|&b| b == b'\n') {
+            for line in unmasked[..=last].split_inclusive(|&b| b == b'\n') {
+                outgoing.add(&masker.mask(line));
+            }
+            unmasked.drain(..=last);
+        }
+        while unmasked.len() >= MAX_LINE_BYTES {
+            let (masked, used) = masker.mask_piece(&unmasked);
+            if used == 0 {
+                // A value longer than a piece may start here: read on.
                 break;
             }
-            continue;
+            outgoing.add(&masked);
+            drop(masked);
+            unmasked.drain(..used);
         }
-        let masker = masker.get();
-        let whole_line = end_of_output || pending.ends_with(b"\n");
-        let (masked, used) = if whole_line {
-            (masker.mask(&pending), pending.len())
-        } else {
-            masker.mask_piece(&pending)
-        };
-        // The runner's own stdout going away (closed pipe) must not stop the app.
-        let _ = to.write_all(&masked).await;
-        let _ = to.flush().await;
-        if let Some(logs) = &logs
-            && !masked.is_empty()
-        {
-            let text = masked.strip_suffix(b"\n").unwrap_or(&masked);
-            let text = text.strip_suffix(b"\r").unwrap_or(text);
-            logs.push(stream, String::from_utf8_lossy(text).into_owned());
-        }
-        drop(masked);
-        pending.drain(..used);
         if end_of_output {
+            outgoing.add(&masker.mask(&unmasked));
+        }
+        flush_when_quiet &= !unmasked.is_empty();
+        if !outgoing.bytes.is_empty() {
+            // The runner's own stdout going away (closed pipe) must not stop the app.
+            let _ = to.write_all(&outgoing.bytes).await;
+            let _ = to.flush().await;
+            outgoing.bytes.clear();
+        }
+        if end_of_output {
+            if let Some(logs) = &mut outgoing.logs {
+                logs.finish();
+            }
             break;
         }
+    }
+}
+
+/// Masked output on its way: the bytes for `to`, and the log buffer's lines.
+struct Outgoing {
+    bytes: Vec<u8>,
+    logs: Option<LogLines>,
+}
+
+impl Outgoing {
+    fn add(&mut self, masked: &[u8]) {
+        self.bytes.extend_from_slice(masked);
+        if let Some(logs) = &mut self.logs {
+            logs.add(masked);
+        }
+    }
+}
+
+/// Masked output gathered into the log buffer's lines: a line is added when it ends, when it
+/// reaches [`MAX_LINE_BYTES`], or at the end of the output, however it was passed on meanwhile.
+struct LogLines {
+    buffer: Arc<LogBuffer>,
+    stream: Stream,
+    line: Vec<u8>,
+}
+
+impl LogLines {
+    fn add(&mut self, masked: &[u8]) {
+        for part in masked.split_inclusive(|&b| b == b'\n') {
+            self.line.extend_from_slice(part);
+            if part.ends_with(b"\n") || self.line.len() >= MAX_LINE_BYTES {
+                self.finish();
+            }
+        }
+    }
+
+    /// Adds what is gathered, if anything, as a line.
+    fn finish(&mut self) {
+        if self.line.is_empty() {
+            return;
+        }
+        let text = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        self.buffer
+            .push(self.stream, String::from_utf8_lossy(text).into_owned());
+        self.line.clear();
     }
 }
 
@@ -330,7 +444,7 @@ mod tests {
     #[tokio::test]
     async fn a_value_across_the_cut_of_a_long_line_is_masked() {
         let secret = "0123456789-secret-straddling-the-cut";
-        let cut = MAX_LINE_BYTES as usize;
+        let cut = MAX_LINE_BYTES;
         // The value starts at every offset around the cut: 1..len bytes before it.
         for before in 1..secret.len() {
             let mut line = "x".repeat(cut - before);
@@ -353,11 +467,63 @@ mod tests {
 
     #[tokio::test]
     async fn the_longest_of_overlapping_values_wins_across_a_cut() {
-        let cut = MAX_LINE_BYTES as usize;
+        let cut = MAX_LINE_BYTES;
         let mut line = "z".repeat(cut - 3);
         line.push_str("abcdefgh!\n");
         let out = pumped(&["abcd", "abcdefgh"], line.as_bytes()).await;
         assert_eq!(out, format!("{}{CONCEALED}!\n", "z".repeat(cut - 3)));
+    }
+
+    #[test]
+    fn a_quiet_line_is_passed_on_but_for_an_end_that_may_start_a_value() {
+        let m = Masker::new(["hunter2-secret", "abcd", "abcdefgh"]);
+        let settled = |text: &str| {
+            let (masked, used) = m.mask_settled(text.as_bytes());
+            (String::from_utf8(masked.into_owned()).unwrap(), used)
+        };
+        assert_eq!(settled("Password: "), ("Password: ".into(), 10));
+        assert_eq!(settled("Password: hunt"), ("Password: ".into(), 10));
+        assert_eq!(
+            settled("Password: hunter2-secre"),
+            ("Password: ".into(), 10)
+        );
+        assert_eq!(settled("x hunter2-secret"), (format!("x {CONCEALED}"), 16));
+        assert_eq!(
+            settled("50% [=====>    ]\r"),
+            ("50% [=====>    ]\r".into(), 17)
+        );
+        // A whole value that a longer one continues is held too: the line decides which it is.
+        assert_eq!(settled("x abcd"), ("x ".into(), 2));
+        assert_eq!(settled("x abcdefgh"), (format!("x {CONCEALED}"), 10));
+        assert_eq!(settled("x abcdx"), (format!("x {CONCEALED}x"), 7));
+        assert_eq!(Masker::new([]).mask_settled(b"free").1, 4);
+    }
+
+    #[tokio::test]
+    async fn pump_shows_a_quiet_prompt_and_masks_a_value_split_at_the_flush() {
+        let handle = MaskHandle::default();
+        handle.set(Masker::new(["hunter2-secret"]));
+        let logs = Arc::new(LogBuffer::new(10));
+        let (mut app, from) = tokio::io::duplex(1024);
+        let (to, mut shown) = tokio::io::duplex(1024);
+        let pump = tokio::spawn(pump(from, to, Stream::Stdout, handle, Some(logs.clone())));
+        app.write_all(b"Password: hunt").await.unwrap();
+        // Shown while the app waits (no newline, no more output), without the held-back end.
+        let mut prompt = vec![0u8; 10];
+        tokio::time::timeout(Duration::from_secs(10), shown.read_exact(&mut prompt))
+            .await
+            .expect("the prompt is shown while the app is quiet")
+            .unwrap();
+        assert_eq!(prompt, b"Password: ");
+        assert!(logs.lines().is_empty(), "the log buffer keeps whole lines");
+        app.write_all(b"er2-secret ok\n").await.unwrap();
+        drop(app);
+        let mut rest = String::new();
+        shown.read_to_string(&mut rest).await.unwrap();
+        pump.await.unwrap();
+        assert_eq!(rest, format!("{CONCEALED} ok\n"));
+        let texts: Vec<_> = logs.lines().into_iter().map(|l| l.text).collect();
+        assert_eq!(texts, [format!("Password: {CONCEALED} ok")]);
     }
 
     #[test]
