@@ -162,10 +162,7 @@ pub async fn save(
 ) -> ApiResult<axum::Json<VersionView>> {
     check_message(body.message.as_deref())?;
     let doc = Document::parse_for_save(&body.toml)?;
-    // With included shared documents, the merge must be valid too.
-    if let Some(merged) = crate::envs::effective_with_own(&state, &app, doc.root()).await? {
-        super::environments::check_effective(&app, &merged)?;
-    }
+    check_with_includes(&state, &app, &doc).await?;
     let edit = Edit::new(body.base_version, body.message);
     let saved = save_version(&state, &who, &app, &doc, edit).await?;
     Ok(axum::Json(saved.into_view()))
@@ -228,8 +225,19 @@ pub async fn rollback(
     let record = super::history::get_version(&state, &app, body.version).await?;
     let text = state.vault.open(&app, &record)?;
     let doc = Document::parse_for_save(&text)?;
+    // What the old text merges with now may not be what it merged with then.
+    check_with_includes(&state, &app, &doc).await?;
     let saved = save_version(&state, &who, &app, &doc, body.into_edit()).await?;
     Ok(axum::Json(saved.into_view()))
+}
+
+/// With included shared documents, what the environment would deliver (the merge) must be
+/// valid too, not only its own text.
+async fn check_with_includes(state: &AppState, app: &App, doc: &Document) -> ApiResult<()> {
+    if let Some(merged) = crate::envs::effective_with_own(state, app, doc.root()).await? {
+        super::environments::check_effective(app, &merged)?;
+    }
+    Ok(())
 }
 
 /// What a save did: a new version, or nothing because the text is the newest version's already.

@@ -372,6 +372,27 @@ async fn shared_documents_merge_under_the_environment_with_provenance() {
         3,
         "nothing saved"
     );
+    // And on a rollback: version 3 fitted beside the shared document as it was then, not
+    // beside what it has grown to.
+    staging
+        .save_secrets("web", "own = \"s\"\n", 3, None)
+        .await
+        .unwrap();
+    owner
+        .save_shared(
+            "common-db",
+            &format!("{common}big3 = \"{}\"\n", "z".repeat(500 * 1024)),
+            2,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_refused_for_staging(staging.rollback("web", 3, 4).await);
+    assert_eq!(
+        staging.versions("web").await.unwrap().len(),
+        4,
+        "nothing saved"
+    );
 
     // Removing a document still included is refused, naming who includes it.
     let (status, _, message) = api_err(owner.delete_shared("common-db").await);
