@@ -5,10 +5,16 @@ use crate::rows;
 use crate::store::{Fetch, Run, SqlStore};
 use crate::*;
 
+/// How many running copies an environment keeps: a new one beyond this replaces the one that
+/// reported longest ago.
+pub const MAX_INSTANCES: i64 = 500;
+
 #[async_trait::async_trait]
 pub trait InstanceStore: Send + Sync {
+    /// Records a running copy's report, keeping the environment's [`MAX_INSTANCES`] newest.
     async fn report_instance(&self, report: InstanceReport) -> Result<()>;
-    /// Instances that reported at or after `since`, newest report first.
+    /// Instances that reported at or after `since`, newest report first (at most
+    /// [`MAX_INSTANCES`]).
     async fn list_instances(&self, app_id: i64, since: Millis) -> Result<Vec<InstanceReport>>;
 }
 
@@ -28,6 +34,11 @@ impl InstanceStore for SqlStore {
                     }))
                     .bind(report.status.as_str())
                     .bind(report.reported_at)
+                    .run(&mut *conn)
+                    .await?;
+                sqlx::query(sql::TRIM_INSTANCES)
+                    .bind(report.app_id)
+                    .bind(MAX_INSTANCES)
                     .run(conn)
                     .await?;
                 Ok(())
@@ -40,6 +51,7 @@ impl InstanceStore for SqlStore {
         sqlx::query_as::<_, rows::InstanceRow>(sql::LIST_INSTANCES)
             .bind(app_id)
             .bind(since)
+            .bind(MAX_INSTANCES)
             .all(&self.read, rows::InstanceRow::into_report)
             .await
     }

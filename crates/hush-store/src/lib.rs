@@ -39,7 +39,7 @@ pub use audit::AuditStore;
 pub use dump::DumpRow;
 pub use environments::*;
 pub use identity::*;
-pub use instances::InstanceStore;
+pub use instances::{InstanceStore, MAX_INSTANCES};
 pub use model::*;
 pub use sso::{PendingSsoSignIn, SsoIdentity, SsoStore};
 pub use store::SqlStore;

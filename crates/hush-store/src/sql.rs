@@ -264,11 +264,16 @@ pub(crate) const UPSERT_INSTANCE: &str = "INSERT INTO instances \
      applied_version = excluded.applied_version, applied = excluded.applied, \
      status = excluded.status, \
      reported_at = excluded.reported_at";
+/// Keeps an environment's `$2` newest reports (a token holder inventing instance ids cannot
+/// grow the table, or every member's app list, without bound).
+pub(crate) const TRIM_INSTANCES: &str = "DELETE FROM instances WHERE app_id = $1 \
+     AND instance_id NOT IN (SELECT instance_id FROM instances WHERE app_id = $1 \
+     ORDER BY reported_at DESC, instance_id LIMIT $2)";
 pub(crate) const LIST_INSTANCES: &str = concat!(
     "SELECT ",
     instance_cols!(),
     " FROM instances WHERE app_id = $1 AND reported_at >= $2 \
-     ORDER BY reported_at DESC, instance_id"
+     ORDER BY reported_at DESC, instance_id LIMIT $3"
 );
 
 // ---- audit ----

@@ -33,6 +33,7 @@ pub struct ReportBody {
     hostname: String,
     pid: Option<i64>,
     /// The effective revision applied (what the watch stream announces).
+    #[schema(minimum = 0)]
     applied_version: i64,
     /// Its parts: the environment's own version and each included shared document's.
     applied: Option<AppliedVersions>,
@@ -53,6 +54,9 @@ pub async fn report(
         return Err(ApiError::bad_request(
             "instance_id and hostname: give 1 to 100 and 1 to 255 bytes",
         ));
+    }
+    if body.applied_version < 0 {
+        return Err(ApiError::bad_request("applied_version: give 0 or more"));
     }
     if let Some(applied) = &body.applied {
         check_applied(applied)?;

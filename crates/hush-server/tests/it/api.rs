@@ -384,6 +384,14 @@ async fn instances_report_the_version_they_applied() {
         status: None,
     };
     app.report_instance("web", &report).await.unwrap();
+    // A version below 0 is no version; refused, and the report stays as it was.
+    let negative = hush_client::api::InstanceReport {
+        applied_version: -5,
+        ..report.clone()
+    };
+    let (status, _, message, _) = api_err(app.report_instance("web", &negative).await);
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains("applied_version"), "{message}");
     let listed = owner.app("web").await.unwrap();
     assert_eq!(listed["instances"][0]["applied_version"], 1);
     assert_eq!(listed["instances"][0]["status"], "running");

@@ -106,6 +106,7 @@ conformance!(
     a_group_of_saves_is_each_saved_audited_and_announced,
     rewrap_is_compare_and_set,
     instances_upsert_and_list,
+    an_environment_keeps_its_newest_instances_only,
     audit_append_filter_page,
     events_cross_servers,
     export_import_copies_everything,
@@ -1471,6 +1472,45 @@ async fn rewrap_is_compare_and_set(db: TestDb) {
 // ---------------------------------------------------------------------------------------------
 // Instances
 // ---------------------------------------------------------------------------------------------
+
+/// Instance ids are the runner's word: a token holder inventing new ones replaces that
+/// environment's oldest reports instead of growing the table (and every app list) without end.
+async fn an_environment_keeps_its_newest_instances_only(db: TestDb) {
+    let s = &*db.store;
+    let a = app(s, "flooded", None).await;
+    let b = app(s, "quiet", None).await;
+    s.report_instance(running(b.id, "b-1", 1, T0))
+        .await
+        .unwrap();
+    let cap = hush_store::MAX_INSTANCES;
+    for i in 0..cap + 20 {
+        s.report_instance(running(a.id, &format!("i-{i:04}"), 1, T0 + i))
+            .await
+            .unwrap();
+    }
+    let listed = s.list_instances(a.id, 0).await.unwrap();
+    assert_eq!(listed.len() as i64, cap);
+    assert_eq!(
+        listed[0].instance_id,
+        format!("i-{:04}", cap + 19),
+        "newest first"
+    );
+    assert_eq!(
+        listed.last().unwrap().instance_id,
+        "i-0020",
+        "the 20 oldest made room"
+    );
+    // An old instance reporting again is the newest, and another one makes room for it.
+    s.report_instance(running(a.id, "i-0000", 2, T0 + cap + 100))
+        .await
+        .unwrap();
+    let listed = s.list_instances(a.id, 0).await.unwrap();
+    assert_eq!(listed.len() as i64, cap);
+    assert_eq!(listed[0].instance_id, "i-0000");
+    assert_eq!(listed.last().unwrap().instance_id, "i-0021");
+    // Another environment's copies are untouched.
+    assert_eq!(s.list_instances(b.id, 0).await.unwrap().len(), 1);
+}
 
 async fn instances_upsert_and_list(db: TestDb) {
     let s = &*db.store;
