@@ -57,10 +57,13 @@ pub struct StartQuery {
     cli_state: Option<String>,
 }
 
+const MAX_INVITE_LEN: usize = 200;
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartBody {
     /// An invitation link's token: the invitation creates the member on their first sign-in.
+    #[schema(max_length = 200)]
     invite: Option<String>,
     login_hint: Option<String>,
 }
@@ -124,6 +127,12 @@ pub async fn start_invited(
         .invite
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty());
+    // It is sealed into the sign-in kept until the callback: no room for more than a token.
+    if invite.as_ref().is_some_and(|t| t.len() > MAX_INVITE_LEN) {
+        return Err(ApiError::bad_request(format!(
+            "invite: an invitation link's token has at most {MAX_INVITE_LEN} characters"
+        )));
+    }
     let sso = sso(&state)?;
     match sso.start(invite, Return::Panel, body.login_hint).await {
         Ok((url, sso_state)) => Ok((

@@ -456,6 +456,16 @@ async fn invitation_only_servers_take_people_through_their_invitation() {
     let first = start_invited(&mut carol, &server, &token, "carol@example.com").await;
     let (_, code, _) = refusal(carol.follow(first, |_| false).await.0).await;
     assert_eq!(code, "sso_dead_invite");
+    // Anything longer than a token is no invitation: refused before a sign-in is kept for it.
+    let long = reqwest::Client::new()
+        .post(start_url(&server))
+        .json(&serde_json::json!({ "invite": "x".repeat(201) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(long.status(), StatusCode::BAD_REQUEST);
+    assert!(long.headers().get("set-cookie").is_none());
+    assert!(long.text().await.unwrap().contains("invite"));
     assert_eq!(owner.members().await.unwrap().len(), 2);
 }
 
