@@ -13,6 +13,8 @@ pub enum Revoked {
     Token(i64),
     /// A member removed, or signed out everywhere.
     User(i64),
+    /// One panel session ended.
+    Session(i64),
     /// A member lost access to one app.
     AppAccess {
         user_id: i64,

@@ -305,6 +305,9 @@ impl AppState {
                 self.tokens.forget_user(user_id);
                 self.hub.revoke(hub::Revoked::User(user_id));
             }
+            StoreEvent::SessionEnded { session_id } => {
+                self.hub.revoke(hub::Revoked::Session(session_id));
+            }
             StoreEvent::AppAccessRevoked { user_id, app_id } => {
                 self.hub.revoke(hub::Revoked::AppAccess { user_id, app_id })
             }

@@ -101,6 +101,10 @@ pub enum StoreEvent {
     SessionsRevoked {
         user_id: i64,
     },
+    /// One session ended (signed out, or found expired).
+    SessionEnded {
+        session_id: i64,
+    },
     /// A member lost access to one app (their role on it became `none`).
     AppAccessRevoked {
         user_id: i64,

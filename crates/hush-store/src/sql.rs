@@ -117,7 +117,7 @@ pub(crate) const FIND_SESSION: &str = concat!(
     " FROM sessions WHERE token_hash = $1"
 );
 pub(crate) const TOUCH_SESSION: &str = "UPDATE sessions SET last_seen_at = $2 WHERE id = $1";
-pub(crate) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE token_hash = $1";
+pub(crate) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE token_hash = $1 RETURNING id";
 
 // ---- tokens ----
 pub(crate) const INSERT_TOKEN: &str = "INSERT INTO tokens \

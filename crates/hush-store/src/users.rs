@@ -67,7 +67,8 @@ pub trait UserStore: Send + Sync {
     async fn create_session(&self, session: NewSession) -> Result<Session>;
     async fn find_session(&self, token_hash: &[u8]) -> Result<Session>;
     async fn touch_session(&self, id: i64, at: Millis) -> Result<()>;
-    async fn delete_session(&self, token_hash: &[u8]) -> Result<()>;
+    /// Ends one session ([`StoreEvent::SessionEnded`]); its id, or `None` when there was none.
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<Option<i64>>;
     /// Signs the user out everywhere ([`StoreEvent::SessionsRevoked`]).
     async fn delete_user_sessions(&self, user_id: i64, audit: AuditEvent) -> Result<()>;
 }
@@ -525,15 +526,19 @@ impl UserStore for SqlStore {
         .await
     }
 
-    async fn delete_session(&self, token_hash: &[u8]) -> Result<()> {
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<Option<i64>> {
         let token_hash = token_hash.to_vec();
+        let kind = self.kind;
         self.write(move |conn| {
             Box::pin(async move {
-                sqlx::query(sql::DELETE_SESSION)
+                let ended: Option<i64> = sqlx::query_scalar(sql::DELETE_SESSION)
                     .bind(&token_hash)
-                    .run(conn)
+                    .maybe_value(&mut *conn)
                     .await?;
-                Ok(())
+                if let Some(session_id) = ended {
+                    notify(conn, kind, &StoreEvent::SessionEnded { session_id }).await?;
+                }
+                Ok(ended)
             })
         })
         .await

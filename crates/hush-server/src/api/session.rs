@@ -175,7 +175,7 @@ pub async fn logout(
     who: Principal,
 ) -> ApiResult<Response> {
     if let Some(token) = auth::cookie_value(&headers, SESSION_COOKIE) {
-        state.store.delete_session(&token_hash(token)).await?;
+        auth::end_session(&state, &token_hash(token)).await?;
     }
     state
         .audit

@@ -23,8 +23,8 @@ use crate::hub::Revoked;
 /// number is the environment's effective revision (its version plus how often its included
 /// documents changed), the `revision` a read of its secrets returns. Send `Last-Event-ID` to resume: versions
 /// after it are sent at once. The stream ends when the credentials that opened it are revoked
-/// (token revoked, member removed, signed out everywhere, the member's role on the app set
-/// to `none`), the app is deleted, or the server stops.
+/// (token revoked, member removed, the session signed out or expired, signed out everywhere,
+/// the member's role on the app set to `none`), the app is deleted, or the server stops.
 #[utoipa::path(get, path = "/apps/{app}/watch", tag = "watch",
     responses((status = 200, content_type = "text/event-stream", description = "The event stream")))]
 pub async fn watch(
@@ -40,7 +40,7 @@ pub async fn watch(
         .unwrap_or(0);
     let versions = state.hub.subscribe(app.env_id, current);
     let closing = state.closing.subscribe();
-    // Whose revocation ends the stream: the token that opened it, and the member.
+    // Whose revocation ends the stream: the token or session that opened it, and the member.
     let holders = match &who {
         Principal::App { token_id, .. } => vec![Revoked::Token(*token_id)],
         Principal::User { user, via, .. } => {
@@ -52,9 +52,23 @@ pub async fn watch(
                 Credential::Token { id } => {
                     vec![Revoked::Token(*id), Revoked::User(user.id), lost_app]
                 }
-                Credential::Session { .. } => vec![Revoked::User(user.id), lost_app],
+                Credential::Session { id, .. } => {
+                    vec![Revoked::Session(*id), Revoked::User(user.id), lost_app]
+                }
             }
         }
+    };
+    // A panel session's stream ends when the session would end unless used meanwhile; the
+    // browser reconnects, and the session is checked again (an idle or expired one is refused).
+    let session_ends = match &who {
+        Principal::User {
+            via: Credential::Session { ends_at, .. },
+            ..
+        } => {
+            let left = (*ends_at - hush_store::now_millis()).max(0) as u64;
+            Some(tokio::time::Instant::now() + std::time::Duration::from_millis(left))
+        }
+        _ => None,
     };
     let revocations = state.hub.revocations();
     // Checked again once revocations are heard: access lost in between is not missed.
@@ -67,6 +81,7 @@ pub async fn watch(
             closing,
             revocations,
             holders,
+            session_ends,
             seen,
             app: app.name,
             env: app.env,
@@ -93,6 +108,7 @@ struct Watch {
     revocations: tokio::sync::broadcast::Receiver<Revoked>,
     /// Whose credentials opened the stream: their revocation ends it.
     holders: Vec<Revoked>,
+    session_ends: Option<tokio::time::Instant>,
     /// The newest version this client has been told of.
     seen: i64,
     app: String,
@@ -112,6 +128,7 @@ impl Watch {
             tokio::select! {
                 changed = self.versions.changed() => changed.ok()?,
                 _ = self.closing.wait_for(|closing| *closing) => return None,
+                _ = until(self.session_ends) => return None,
                 revoked = self.revocations.recv() => match revoked {
                     Ok(who) if self.holders.contains(&who) => return None,
                     Ok(_) => {}
@@ -120,5 +137,12 @@ impl Watch {
                 },
             }
         }
+    }
+}
+
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }

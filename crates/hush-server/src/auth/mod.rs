@@ -9,7 +9,10 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use hush_crypto::{ct_eq, token_hash};
-use hush_store::{ActorKind, Role, StoreError, TokenKind, TokenRecord, User, now_millis};
+use hush_store::{
+    ActorKind, Millis, Role, Session, StoreError, StoreEvent, TokenKind, TokenRecord, User,
+    now_millis,
+};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -31,7 +34,12 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 #[derive(Clone)]
 pub enum Credential {
     /// The panel: a session cookie, and the session's CSRF token.
-    Session { csrf: String },
+    Session {
+        csrf: String,
+        id: i64,
+        /// When the session ends unless it is used meanwhile (idle), or for good.
+        ends_at: Millis,
+    },
     /// A personal access token (the CLI, scripts).
     Token { id: i64 },
 }
@@ -99,7 +107,7 @@ impl Principal {
     pub fn csrf(&self) -> Option<&str> {
         match self {
             Principal::User {
-                via: Credential::Session { csrf },
+                via: Credential::Session { csrf, .. },
                 ..
             } => Some(csrf),
             _ => None,
@@ -222,17 +230,25 @@ impl FromRequestParts<AppState> for Principal {
                 .with_code("csrf"));
             }
         }
-        let user = authenticate_session(state, session_token).await?;
+        let (user, session) = authenticate_session(state, session_token).await?;
+        let idle = state.config.session_idle.as_millis() as i64;
         Ok(Principal::User {
             user,
-            via: Credential::Session { csrf },
+            via: Credential::Session {
+                csrf,
+                id: session.id,
+                ends_at: session.expires_at.min(session.last_seen_at + idle),
+            },
             ip,
         })
     }
 }
 
-/// A valid session's user; expired or idle sessions are deleted.
-pub async fn authenticate_session(state: &AppState, session_token: &str) -> ApiResult<User> {
+/// A valid session's user, and the session as it now is; expired or idle sessions are deleted.
+pub async fn authenticate_session(
+    state: &AppState,
+    session_token: &str,
+) -> ApiResult<(User, Session)> {
     let hash = token_hash(session_token);
     let session = match state.store.find_session(&hash).await {
         Ok(s) => s,
@@ -242,7 +258,7 @@ pub async fn authenticate_session(state: &AppState, session_token: &str) -> ApiR
     let now = now_millis();
     let idle = state.config.session_idle.as_millis() as i64;
     if now >= session.expires_at || now - session.last_seen_at >= idle {
-        state.store.delete_session(&hash).await?;
+        end_session(state, &hash).await?;
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "session_expired",
@@ -250,10 +266,21 @@ pub async fn authenticate_session(state: &AppState, session_token: &str) -> ApiR
         ));
     }
     // Record activity often enough for the idle timeout, but not on every request.
+    let mut session = session;
     if now - session.last_seen_at > (idle / 4).min(60_000) {
         state.store.touch_session(session.id, now).await?;
+        session.last_seen_at = now;
     }
-    Ok(state.store.get_user(session.user_id).await?)
+    Ok((state.store.get_user(session.user_id).await?, session))
+}
+
+/// Deletes the session with this token hash here and everywhere; what it opened (watch
+/// streams) ends with it.
+pub async fn end_session(state: &AppState, hash: &[u8]) -> ApiResult<()> {
+    if let Some(session_id) = state.store.delete_session(hash).await? {
+        state.apply_event(&StoreEvent::SessionEnded { session_id });
+    }
+    Ok(())
 }
 
 async fn authenticate_token(

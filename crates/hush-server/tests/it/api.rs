@@ -729,6 +729,70 @@ async fn revoking_a_token_or_removing_a_member_ends_their_watch_streams() {
     common::assert_stream_ends(&mut by_member, "the removed member's stream ends").await;
 }
 
+/// A panel session's watch stream ends with the session: when that session signs out (another
+/// session's stream goes on), and when it would end idle, after which the browser's reconnect is
+/// refused.
+#[tokio::test]
+async fn a_panel_sessions_watch_stream_ends_with_the_session() {
+    let server = TestServer::start_with(|c| c.session_idle = Duration::from_secs(3)).await;
+    server.owner_with_app("web", "a = 1\n").await;
+    let (_, leaving, csrf) = common::panel_session(&server, "olivia", PASSWORD).await;
+    let signed_in_at = std::time::Instant::now();
+    let (_, staying, _) = common::panel_session(&server, "olivia", PASSWORD).await;
+    let http = reqwest::Client::new();
+    let watch = |cookie: &str| {
+        http.get(format!("{}/api/v1/apps/web/watch", server.url))
+            .header("cookie", cookie)
+            .send()
+    };
+    let opened = watch(&leaving).await.unwrap();
+    assert_eq!(opened.status(), 200);
+    let mut leaving_stream = opened.bytes_stream();
+    let opened = watch(&staying).await.unwrap();
+    assert_eq!(opened.status(), 200);
+    let mut staying_stream = opened.bytes_stream();
+    // Reads a stream until it ends; how long that took, or `None` when it did not within `secs`.
+    async fn ends_within<S, T>(stream: &mut S, secs: u64) -> Option<Duration>
+    where
+        S: futures::Stream<Item = T> + Unpin,
+    {
+        let start = std::time::Instant::now();
+        tokio::time::timeout(Duration::from_secs(secs), async {
+            while stream.next().await.is_some() {}
+        })
+        .await
+        .ok()
+        .map(|()| start.elapsed())
+    }
+
+    let out = http
+        .post(format!("{}/api/v1/auth/logout", server.url))
+        .header("cookie", &leaving)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    assert!(
+        ends_within(&mut leaving_stream, 2).await.is_some(),
+        "the signed-out session's stream ends"
+    );
+    assert!(
+        ends_within(&mut staying_stream, 1).await.is_none(),
+        "the other session's stream goes on"
+    );
+    // Left idle, the other session ends at its idle timeout, and so does its stream.
+    assert!(
+        ends_within(&mut staying_stream, 10).await.is_some(),
+        "an idle session's stream ends"
+    );
+    assert!(
+        signed_in_at.elapsed() >= Duration::from_secs(3),
+        "not before"
+    );
+    assert_eq!(watch(&staying).await.unwrap().status(), 401);
+}
+
 #[tokio::test]
 async fn viewers_cannot_compare_guesses_with_saved_values() {
     let server = TestServer::start().await;

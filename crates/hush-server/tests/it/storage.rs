@@ -180,6 +180,31 @@ async fn postgres_a_save_on_one_server_reaches_watchers_on_another() {
         .await
         .unwrap_err();
     assert_eq!(stale.status(), Some(409));
+
+    // A panel session signed out on A: its watch stream on B ends.
+    let (_, cookie, csrf) = common::panel_session(&a, "olivia", common::PASSWORD).await;
+    let http = reqwest::Client::new();
+    let opened = http
+        .get(format!("{}/api/v1/apps/web/watch", b.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 200);
+    let mut on_b = opened.bytes_stream();
+    let out = http
+        .post(format!("{}/api/v1/auth/logout", a.url))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while on_b.next().await.is_some() {}
+    })
+    .await
+    .expect("B ends the stream of a session signed out on A");
     a.stop().await;
     b.stop().await;
 }

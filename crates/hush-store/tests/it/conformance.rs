@@ -913,9 +913,11 @@ async fn sessions_lifecycle(db: TestDb) {
             .await,
     );
 
-    s.delete_session(&hash("cookie-1")).await.unwrap();
+    let ended = s.delete_session(&hash("cookie-1")).await.unwrap();
+    assert!(ended.is_some(), "the ended session's id");
     assert_not_found(s.find_session(&hash("cookie-1")).await);
-    s.delete_session(&hash("cookie-1")).await.unwrap(); // logging out twice is fine
+    // Logging out twice is fine; the second time ends nothing.
+    assert_eq!(s.delete_session(&hash("cookie-1")).await.unwrap(), None);
     assert!(s.find_session(&hash("cookie-2")).await.is_ok());
     s.delete_user_sessions(u.id, ev("auth.logout_all"))
         .await
