@@ -344,8 +344,19 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             count_requests,
         ))
-        // Method, path and status only: no headers (tokens) and no bodies (values).
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Method, path and status only: no headers (tokens), no bodies (values) and no query
+        // (a sign-in's return carries its one-time code and state there).
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |request: &axum::http::Request<axum::body::Body>| {
+                    tracing::debug_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                    )
+                },
+            ),
+        )
         .with_state(state)
 }
 

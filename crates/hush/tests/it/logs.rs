@@ -7,6 +7,8 @@ use common::Server;
 use hush_client::api::Client;
 
 const PASSWORD: &str = "a long enough password 42";
+/// What a query string can carry: a sign-in return's one-time code and state.
+const IN_QUERY: [&str; 2] = ["one-time-code-5d1c", "sign-in-state-77ab"];
 const VALUES: [&str; 3] = [
     "v4lue-in-a-bad-edit",
     "pw-7f3e9a-secret",
@@ -72,6 +74,11 @@ async fn logs_never_hold_values_tokens_or_passwords() {
         let _ = owner.save_secrets(&name, &doc, 0, None).await; // a conflict
         let _ = anon.with_token(format!("{token}x")).secrets(&name).await;
         owner.rollback(&name, 1, 1).await.unwrap();
+        let callback = format!(
+            "{url}/api/v1/auth/sso/callback?code={}&state={}",
+            IN_QUERY[0], IN_QUERY[1]
+        );
+        reqwest::get(callback).await.unwrap();
         drop(server);
 
         let text = std::fs::read_to_string(&log).unwrap();
@@ -79,9 +86,15 @@ async fn logs_never_hold_values_tokens_or_passwords() {
             text.contains("/api/v1/apps"),
             "the {format} log records requests: {text}"
         );
-        for secret in VALUES
-            .iter()
-            .chain([&PASSWORD, &pat.as_str(), &token.as_str()])
+        assert!(
+            text.contains("/api/v1/auth/sso/callback"),
+            "the {format} log records the sign-in return: {text}"
+        );
+        for secret in
+            VALUES
+                .iter()
+                .chain(&IN_QUERY)
+                .chain([&PASSWORD, &pat.as_str(), &token.as_str()])
         {
             assert!(!text.contains(secret), "the {format} log holds {secret:?}");
         }
