@@ -186,10 +186,17 @@ impl ParseError {
         let (offset, feature) = match toml11 {
             None => {
                 let (line, column) = line_column(text, offset);
+                let message = if base.starts_with("invalid floating-point number")
+                    && float_out_of_range(text, offset)
+                {
+                    FLOAT_OUT_OF_RANGE.to_owned()
+                } else {
+                    plain_message(&base)
+                };
                 return ParseError {
                     line,
                     column,
-                    message: plain_message(&base),
+                    message,
                     toml11_only: false,
                 };
             }
@@ -274,8 +281,9 @@ fn plain_message(raw: &str) -> String {
     } else if said("invalid date-time") || said("invalid time") || said("invalid local") {
         "this date or time is not valid; write it as 1979-05-27, 07:32:00 or \
          1979-05-27T07:32:00Z"
-    } else if said("number too large") {
-        "this integer does not fit in 64 bits; write it as a string"
+    } else if said("number too large") || said("number too small") {
+        "this integer is outside the 64-bit range TOML allows (-9223372036854775808 to \
+         9223372036854775807); write it as a string"
     } else if said("invalid integer")
         || said("invalid hexadecimal")
         || said("invalid octal")
@@ -292,6 +300,24 @@ fn plain_message(raw: &str) -> String {
         return format!("this is not valid TOML ({raw})");
     };
     text.to_owned()
+}
+
+const FLOAT_OUT_OF_RANGE: &str = "this number is out of range for a 64-bit float (larger \
+     than about 1.8e308); write a smaller number, inf for infinity, or quote it as a string";
+
+/// Whether the float at `offset` is well formed but too large for an f64 (`3.14e+999`), which
+/// toml refuses with the same words as a malformed one (`1.`).
+fn float_out_of_range(text: &str, offset: usize) -> bool {
+    let rest = text.get(offset..).unwrap_or_default();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | 'e' | 'E' | '_')))
+        .unwrap_or(rest.len());
+    // Rust's float syntax accepts what TOML's does once the digit separators are gone, and
+    // more; the parse only tells overflow apart, the syntax was toml's to judge.
+    rest[..end]
+        .replace('_', "")
+        .parse::<f64>()
+        .is_ok_and(f64::is_infinite)
 }
 
 /// "duplicate key `db` in document root" (after "invalid table header" for a table) as a

@@ -241,7 +241,7 @@ fn parse_errors_say_what_is_wrong_in_plain_words_once() {
         ("A = { x = 1\n", "inline table"),
         ("A = \"\\q\"\n", "backslash escape"),
         ("A = 1979-13-01\n", "date or time"),
-        ("A = 99999999999999999999\n", "64 bits"),
+        ("A = 99999999999999999999\n", "64-bit range"),
         ("A = 1.\n", "both sides of the point"),
         ("a.b = 1\na = 2\n", "given twice"),
     ];
@@ -262,6 +262,44 @@ fn parse_errors_say_what_is_wrong_in_plain_words_once() {
         assert!(std::error::Error::source(&save).is_none(), "{save}");
         assert_eq!(save.to_string().matches(&err.message).count(), 1, "{save}");
     }
+}
+
+#[test]
+fn numbers_out_of_range_say_so_and_where() {
+    // (text, line, column, words): a float too large for 64 bits is not a malformed one, and
+    // an integer past 64 bits either way is refused as TOML 1.0 requires.
+    let cases = [
+        ("a = 3.14e+999\n", 1, 5, "out of range for a 64-bit float"),
+        (
+            "x = 1\n[t]\nb = [1.0, 1_5e4_00]\n",
+            3,
+            11,
+            "out of range for a 64-bit float",
+        ),
+        (
+            "a = 9223372036854775808\n",
+            1,
+            5,
+            "outside the 64-bit range",
+        ),
+        (
+            "x = 1\n  a = -9223372036854775809\n",
+            2,
+            7,
+            "outside the 64-bit range",
+        ),
+    ];
+    for (text, line, column, words) in cases {
+        let err = Document::parse(text).unwrap_err();
+        assert!(err.message.contains(words), "{text:?}: {err}");
+        assert!(!err.message.contains("point"), "{text:?}: {err}");
+        assert_eq!((err.line, err.column), (line, column), "{text:?}: {err}");
+    }
+    // The largest of each still loads, and a malformed float keeps its own message.
+    assert!(Document::parse("a = 9223372036854775807\nb = -9223372036854775808\n").is_ok());
+    assert!(Document::parse("a = 1.7976931348623157e308\n").is_ok());
+    let err = Document::parse("a = 1.e5\n").unwrap_err();
+    assert!(err.message.contains("both sides of the point"), "{err}");
 }
 
 #[test]
