@@ -31,6 +31,9 @@ impl MasterKey {
         line.push('\n');
         file.write_all(line.as_bytes()).map_err(io_err)?;
         file.sync_all().map_err(io_err)?;
+        // A new file is an entry in its folder too: without this, a power cut right after the
+        // first start could leave a database sealed with a key that no file holds any more.
+        sync_folder_of(path).map_err(io_err)?;
         Ok(key)
     }
 }
@@ -94,9 +97,23 @@ pub fn write_key_file(path: &Path, keys: &[&MasterKey]) -> Result<(), CryptoErro
     file.write_all(text.as_bytes()).map_err(io_err)?;
     file.as_file().sync_all().map_err(io_err)?;
     file.persist(path).map_err(|e| io_err(e.error))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err)
+    sync_folder_of(path).map_err(io_err)
+}
+
+/// Makes a file's creation or renaming in its folder durable (fsync of the folder). Unix only:
+/// elsewhere a folder cannot be opened to be synced.
+fn sync_folder_of(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Refuses a key file that anyone but its owner may read or write, as ssh refuses such a

@@ -1,6 +1,6 @@
 //! Files only the user may read (login file, local secrets, exports, the fallback copy),
-//! written next to their place and renamed over it: never half written, never briefly readable
-//! by others.
+//! written next to their place, synced, and renamed over it, the folder synced after: never
+//! half written, never briefly readable by others, never lost to a power cut once written.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -15,17 +15,21 @@ pub enum Existing {
     Keep,
 }
 
-/// Writes `bytes` to `path` with mode 0600, creating its folder if needed.
+/// Writes `bytes` to `path` with mode 0600, creating its folder if needed; durable (file and
+/// folder synced) when it returns.
 pub fn write(path: &Path, bytes: &[u8], existing: Existing) -> anyhow::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = std::path::absolute(dir).with_context(|| format!("cannot find {}", dir.display()))?;
+    // Folders made here are entries in their parents, to be synced as well.
+    let first_existing = dir.ancestors().find(|a| a.is_dir()).map(Path::to_path_buf);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".hush-")
         .permissions(std::fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir)
+        .tempfile_in(&dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
@@ -39,6 +43,16 @@ pub fn write(path: &Path, bytes: &[u8], existing: Existing) -> anyhow::Result<()
             bail!("{} exists; give --force to replace it", path.display());
         }
         return Err(err.error).with_context(|| format!("cannot write {}", path.display()));
+    }
+    // The rename is an entry in the folder, and each folder made above an entry in its parent:
+    // unsynced, a power cut can undo them (a first login.json gone after `hush login`).
+    for folder in dir.ancestors() {
+        std::fs::File::open(folder)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        if Some(folder) == first_existing.as_deref() {
+            break;
+        }
     }
     Ok(())
 }
