@@ -401,17 +401,58 @@ pub fn create_data_dir(path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the data directory {}", path.display()))
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+/// A database URL fit to print, its password hidden wherever it is given:
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, and
+/// `postgres://user@host/db?password=secret` → `postgres://user@host/db?password=***`
+/// (also `sslpassword`, the client key's). Parsed as sqlx parses it, with the `url` crate.
 pub fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+    const HIDDEN: &str = "***";
+    let is_password = |key: &str| {
+        matches!(
+            key.to_ascii_lowercase().as_str(),
+            "password" | "sslpassword"
+        )
     };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_string();
+    // Where a password could be in text that does not parse (nor would it for sqlx), only the
+    // scheme is shown.
+    let unparsed = || {
+        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+        format!("{scheme}:*** (not a valid URL)")
     };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return if url.contains(['@', '?']) {
+            unparsed()
+        } else {
+            url.to_string()
+        };
+    };
+    let mut hidden = false;
+    if parsed.password().is_some() {
+        if parsed.set_password(Some(HIDDEN)).is_err() {
+            return unparsed();
+        }
+        hidden = true;
+    }
+    if parsed.query_pairs().any(|(key, _)| is_password(&key)) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if is_password(&key) {
+                    HIDDEN.into()
+                } else {
+                    value
+                };
+                (key.into_owned(), value.into_owned())
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+        hidden = true;
+    }
+    // Unchanged, as typed, when nothing was hidden (the parser would normalise it).
+    if hidden {
+        parsed.to_string()
+    } else {
+        url.to_string()
     }
 }
 
@@ -588,6 +629,27 @@ mod tests {
             "postgres://hush@db/hush"
         );
         assert_eq!(redact_password("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
+    }
+
+    #[test]
+    fn a_password_given_as_a_query_parameter_is_hidden_too() {
+        assert_eq!(
+            redact_password("postgres://hush@db/hush?password=s3cret"),
+            "postgres://hush@db/hush?password=***"
+        );
+        assert_eq!(
+            redact_password("postgresql://hush:one@db/hush?sslmode=require&password=two"),
+            "postgresql://hush:***@db/hush?sslmode=require&password=***"
+        );
+        // An `@` in the value does not hide where the query starts.
+        let shown = redact_password("postgres://hush@db/hush?password=p@ss&sslpassword=key-pw");
+        assert_eq!(
+            shown,
+            "postgres://hush@db/hush?password=***&sslpassword=***"
+        );
+        // Nor does a URL that does not parse show what could be a password.
+        let shown = redact_password("postgres://hush:s3cret@db:port/hush");
+        assert!(!shown.contains("s3cret"), "{shown}");
     }
 
     #[test]
