@@ -2,6 +2,7 @@
 //! `hush check` (nothing secret is tracked or about to be committed; optionally as a pre-commit
 //! hook), and `hush pull` / `hush push` (the local file ⇄ an app's newest version on the server).
 
+use std::collections::HashSet;
 use std::io::{BufRead, IsTerminal, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -40,7 +41,8 @@ pub enum LocalCommand {
     /// Create .streamlit/secrets.toml (readable only by you) if missing, and make git ignore it.
     Init,
     /// Fail when a secrets file is tracked by git or not ignored, or when the staged change
-    /// contains a value from the local secrets.
+    /// contains a value from the local secrets (a multi-line value, such as a PEM key, also
+    /// any one of its lines).
     Check {
         /// Also install a git pre-commit hook that runs `hush check`.
         #[arg(long)]
@@ -300,10 +302,24 @@ fn scan_diff(diff: &str, secrets: &[SecretValue]) -> Vec<String> {
     let mut found = Vec::new();
     let mut file = String::new();
     let mut line_no = 0usize;
+    // Between a file's `diff --git` line and its first `@@`: only there is `+++ ` a header; in
+    // a hunk it is an added line that starts with `++ `.
+    let mut in_header = true;
+    // A multi-line value is reported once per file, not once for each of its lines.
+    let mut reported: HashSet<(String, usize)> = HashSet::new();
     for line in diff.lines() {
-        if let Some(path) = line.strip_prefix("+++ ") {
-            file = path.strip_prefix("b/").unwrap_or(path).to_string();
+        if line.starts_with("diff --git ") {
+            in_header = true;
             continue;
+        }
+        if in_header {
+            if let Some(path) = line.strip_prefix("+++ ") {
+                file = path.strip_prefix("b/").unwrap_or(path).to_string();
+            } else if line.starts_with("@@") {
+                in_header = false;
+            } else {
+                continue;
+            }
         }
         if line.starts_with("@@") {
             // @@ -a,b +c,d @@: the new side starts at line c.
@@ -315,21 +331,45 @@ fn scan_diff(diff: &str, secrets: &[SecretValue]) -> Vec<String> {
                 .unwrap_or(0);
             continue;
         }
-        if let Some(added) = line.strip_prefix('+') {
-            for secret in secrets {
-                if added.contains(&secret.value) {
-                    found.push(format!(
-                        "the staged change to {file} (line {line_no}) contains the value of \
-                         `{}` from {}: take it out and read it from st.secrets or the \
-                         environment instead",
-                        secret.key, secret.source
-                    ));
-                }
+        let Some(added) = line.strip_prefix('+') else {
+            continue;
+        };
+        for (index, secret) in secrets.iter().enumerate() {
+            if added.contains(&secret.value) {
+                found.push(format!(
+                    "the staged change to {file} (line {line_no}) contains the value of \
+                     `{}` from {}: take it out and read it from st.secrets or the \
+                     environment instead",
+                    secret.key, secret.source
+                ));
+            } else if secret_lines(&secret.value).any(|part| added.contains(part))
+                && reported.insert((file.clone(), index))
+            {
+                found.push(format!(
+                    "the staged change to {file} (line {line_no}) contains a line of the \
+                     multi-line value of `{}` from {}: take it out and read it from \
+                     st.secrets or the environment instead",
+                    secret.key, secret.source
+                ));
             }
-            line_no += 1;
         }
+        line_no += 1;
     }
     found
+}
+
+/// The lines of a multi-line value (a PEM key) long enough to flag, trimmed: a diff is read
+/// one line at a time, so a file holding the value (key.pem) shows it only line by line. As
+/// the runner's output masking does, but with white space trimmed, since a file may indent the
+/// value differently from the secrets file.
+fn secret_lines(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .contains('\n')
+        .then(|| value.lines())
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|line| line.chars().count() >= MIN_VALUE_LEN)
 }
 
 /// `.streamlit/secrets.toml`, or any `secrets.toml` below a `.streamlit` folder.
@@ -677,5 +717,59 @@ mod tests {
         assert!(!found[0].contains("hunter22"));
         // A removed line is not a leak.
         assert!(scan_diff("+++ b/x\n@@ -1 +0,0 @@\n-hunter22\n", &secrets).is_empty());
+    }
+
+    #[test]
+    fn an_added_line_that_starts_with_two_pluses_is_scanned_not_taken_for_a_header() {
+        // The file adds "++ hunter22" and "--- x": in the diff, "+++ hunter22" and "+--- x".
+        let diff = "diff --git a/notes.md b/notes.md\nindex 1..2 100644\n--- a/notes.md\n\
+                    +++ b/notes.md\n@@ -1,0 +2,3 @@\n+intro\n+++ hunter22\n+--- x\n\
+                    diff --git a/b.txt b/b.txt\n--- a/b.txt\n+++ b/b.txt\n@@ -1 +1 @@\n\
+                    --- old\n++++ hunter22 again\n";
+        let secrets = vec![SecretValue {
+            key: "token".into(),
+            source: ".streamlit/secrets.toml".into(),
+            value: "hunter22".into(),
+        }];
+        let found = scan_diff(diff, &secrets);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("notes.md (line 3)"), "{}", found[0]);
+        assert!(found[1].contains("b.txt (line 1)"), "{}", found[1]);
+    }
+
+    #[test]
+    fn a_multi_line_value_is_found_line_by_line_and_reported_once_per_file() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n\
+                   bKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n-----END PRIVATE KEY-----\n";
+        let secrets = vec![SecretValue {
+            key: "tls.key".into(),
+            source: ".streamlit/secrets.toml".into(),
+            value: pem.into(),
+        }];
+        // key.pem as committed: the same lines, one per diff line; a copy indented in a YAML
+        // file; and a file with only a line too short to flag ("ab" < MIN_VALUE_LEN).
+        let diff = "diff --git a/key.pem b/key.pem\n--- /dev/null\n+++ b/key.pem\n\
+                    @@ -0,0 +1,4 @@\n+-----BEGIN PRIVATE KEY-----\n\
+                    +MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n+bKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n\
+                    +-----END PRIVATE KEY-----\n\
+                    diff --git a/ci.yml b/ci.yml\n--- a/ci.yml\n+++ b/ci.yml\n@@ -7,0 +8 @@\n\
+                    +    bKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n";
+        let found = scan_diff(diff, &secrets);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("key.pem (line 1)"), "{}", found[0]);
+        assert!(found[1].contains("ci.yml (line 8)"), "{}", found[1]);
+        for report in &found {
+            assert!(report.contains("`tls.key`"), "{report}");
+            assert!(
+                !report.contains("MIIE") && !report.contains("bKcw"),
+                "{report}"
+            );
+        }
+        let short = SecretValue {
+            key: "k".into(),
+            source: "s".into(),
+            value: "ab\ncd\n".into(),
+        };
+        assert!(scan_diff("+++ b/x\n@@ -0,0 +1 @@\n+ab\n", &[short]).is_empty());
     }
 }

@@ -160,6 +160,25 @@ fn check_refuses_a_staged_secret_value_without_showing_it() {
 }
 
 #[test]
+fn check_refuses_a_staged_copy_of_a_multi_line_value() {
+    let repo = repo_with_secrets();
+    let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n\
+               bKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n-----END PRIVATE KEY-----\n";
+    repo.write(
+        ".streamlit/secrets.toml",
+        &format!("[tls]\nkey = \"\"\"\n{pem}\"\"\"\n"),
+    );
+    repo.write("key.pem", pem);
+    repo.git(&["add", "key.pem"]);
+    let stderr = assert_failure(&repo.hush(&["check"]));
+    assert!(stderr.contains("key.pem (line 1)"), "{stderr}");
+    assert!(stderr.contains("`tls.key`"), "{stderr}");
+    assert!(!stderr.contains("MIIE"), "{stderr}");
+    // Once for the file, not once for each of its lines.
+    assert_eq!(stderr.matches("`tls.key`").count(), 1, "{stderr}");
+}
+
+#[test]
 fn check_refuses_a_tracked_or_unignored_secrets_file() {
     let repo = repo_with_secrets();
     repo.git(&["add", "-f", ".streamlit/secrets.toml"]);
