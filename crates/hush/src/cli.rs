@@ -10,6 +10,7 @@ use crate::profile::ServerArgs;
 
 mod apps;
 mod audit;
+mod edit_copy;
 mod envs;
 mod formats;
 mod members;

@@ -3,7 +3,7 @@
 //! Every save names the version it started from, so a change someone else saved meanwhile is
 //! refused (HTTP 409, with who saved what) instead of overwritten.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::apps::read_secrets_file;
+use super::edit_copy::EditCopy;
 use super::formats::{self, Format};
 use super::output::{
     ask, cell, format_millis, interactive, print_json, print_table, visible, visible_text,
@@ -69,10 +70,11 @@ pub enum SecretsCommand {
     },
     /// Edit the secrets in $VISUAL or $EDITOR; checked before anything is saved.
     ///
-    /// The copy being edited lives in ~/.cache/hush/edits (readable only by you) and is removed
-    /// when the command ends, however it ends. On a terminal, an editor that fails, an edit
-    /// that is not valid and a save refused because someone saved meanwhile each offer to open
-    /// the editor again.
+    /// The copy being edited lives in $XDG_RUNTIME_DIR/hush/edits, else ~/.cache/hush/edits
+    /// (readable only by you), and is removed when the command ends, however it ends; one left
+    /// by an edit that was killed is removed by the next edit. On a terminal, an editor that
+    /// fails, an edit that is not valid and a save refused because someone saved meanwhile each
+    /// offer to open the editor again.
     Edit {
         /// The app's name.
         app: String,
@@ -494,22 +496,6 @@ fn change_counts(changes: &Value) -> String {
     )
 }
 
-/// Where edits in progress live: not the shared temporary directory, but a folder only the user
-/// can open (`~/.cache/hush/edits`, 0700).
-fn private_edit_dir() -> anyhow::Result<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .context("set HOME or XDG_CACHE_HOME: edits are made in a private folder there")?;
-    let dir = cache.join("hush").join("edits");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("cannot make {} private", dir.display()))?;
-    Ok(dir)
-}
-
 /// What `hush secrets edit` is doing, for what an interruption means.
 const PROMPTING: u8 = 0;
 const EDITOR_OPEN: u8 = 1;
@@ -521,19 +507,12 @@ const STOP_AFTER_EDITOR: u8 = 3;
 /// `hush secrets edit`: the newest version in a private copy, the editor, a check, the
 /// key-level difference, a save on top of the version that was edited. The copy is removed
 /// when the command ends, whether it saved, failed, or was interrupted (Ctrl+C, SIGTERM, a
-/// closed terminal), with what editors leave beside it.
+/// closed terminal), with what editors leave beside it; if the command is killed, the next
+/// edit removes it ([`EditCopy`]).
 async fn edit(client: &Client, app: &str, message: Option<String>) -> anyhow::Result<()> {
     let (text, base) = fetch_latest(client, app).await?;
     Document::parse(&text).context("the server sent secrets that do not parse")?;
-    let mut copy = tempfile::Builder::new()
-        .prefix(&format!("hush-{app}-"))
-        .suffix(".toml")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .tempfile_in(private_edit_dir()?)
-        .context("cannot create the private copy to edit in ~/.cache/hush/edits")?;
-    copy.write_all(text.as_bytes())
-        .and_then(|()| copy.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", copy.path().display()))?;
+    let copy = EditCopy::create(app, &text)?;
     let mut signals = Signals::listen()?;
     let phase = AtomicU8::new(PROMPTING);
     let editing = Editing {
@@ -553,24 +532,8 @@ async fn edit(client: &Client, app: &str, message: Option<String>) -> anyhow::Re
             _ => anyhow!("{signal}: nothing was saved, and the copy being edited was removed"),
         }),
     };
-    remove_copy(copy);
-    result
-}
-
-/// Removes the edited copy and what editors leave beside it (`copy~`, `.copy.swp`, `#copy#`):
-/// every name in the folder that holds the copy's own (random) name.
-fn remove_copy(copy: tempfile::NamedTempFile) {
-    let path = copy.path().to_path_buf();
     drop(copy);
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return;
-    };
-    let name = name.to_string_lossy();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if entry.file_name().to_string_lossy().contains(name.as_ref()) {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
+    result
 }
 
 /// One `hush secrets edit` session: the copy at `path`, edited until it is saved or given up.

@@ -95,6 +95,7 @@ impl World {
             .env_remove("HUSH_TOKEN")
             .env_remove("HUSH_PASSWORD")
             .env_remove("XDG_CACHE_HOME")
+            .env_remove("XDG_RUNTIME_DIR")
             .env_remove("VISUAL")
             .env_remove("EDITOR")
             .env_remove("NO_COLOR")
@@ -157,12 +158,9 @@ impl World {
         err
     }
 
-    /// The copies `hush secrets edit` left in ~/.cache/hush/edits.
+    /// What `hush secrets edit` left in ~/.cache/hush/edits (copies and their lock files).
     fn edit_copies(&self) -> Vec<PathBuf> {
-        match fs::read_dir(self.home().join(".cache/hush/edits")) {
-            Ok(dir) => dir.map(|e| e.unwrap().path()).collect(),
-            Err(_) => Vec::new(),
-        }
+        files_in(&self.home().join(".cache/hush/edits"))
     }
 
     async fn latest(&self, app: &str) -> (i64, String) {
@@ -192,6 +190,16 @@ fn succeeded(out: Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// The paths in `dir`, sorted; none if it does not exist.
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = match fs::read_dir(dir) {
+        Ok(dir) => dir.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    };
+    paths.sort();
+    paths
 }
 
 fn mode(path: &Path) -> u32 {
@@ -1035,7 +1043,15 @@ async fn saving_what_is_already_there_says_no_changes_and_saves_nothing() {
 /// Two named pipes for an editor stand-in: it writes the path it was given to `ready`, then
 /// waits for a line on `go`. The test needs no sleeps to know the editor is open.
 fn editor_pipes(w: &World) -> (PathBuf, PathBuf, PathBuf) {
-    let (ready, go) = (w.path("ready.fifo"), w.path("go.fifo"));
+    editor_pipes_named(w, "")
+}
+
+/// [`editor_pipes`] with `tag` in the pipes' names, for editors open at the same time.
+fn editor_pipes_named(w: &World, tag: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let (ready, go) = (
+        w.path(&format!("ready{tag}.fifo")),
+        w.path(&format!("go{tag}.fifo")),
+    );
     for fifo in [&ready, &go] {
         let _ = fs::remove_file(fifo);
         assert!(Command::new("mkfifo").arg(fifo).status().unwrap().success());
@@ -1066,7 +1082,8 @@ async fn an_interrupted_edit_leaves_no_plaintext_copy() {
             .spawn()
             .unwrap();
         let copy = PathBuf::from(fs::read_to_string(&ready).unwrap().trim());
-        assert_eq!(w.edit_copies(), vec![copy.clone()]);
+        let lock = PathBuf::from(format!("{}.lock", copy.display()));
+        assert_eq!(w.edit_copies(), vec![copy.clone(), lock]);
         assert_eq!(mode(&copy), 0o600);
         let group = format!("-{}", child.id());
         assert!(
@@ -1082,6 +1099,58 @@ async fn an_interrupted_edit_leaves_no_plaintext_copy() {
         assert_eq!(w.edit_copies(), Vec::<PathBuf>::new(), "{signal}: {err}");
         assert_eq!(w.latest("web").await.0, 1);
     }
+}
+
+#[tokio::test]
+async fn a_copy_left_by_a_killed_edit_is_removed_by_the_next_edit_and_a_live_one_is_kept() {
+    use std::os::unix::process::CommandExt;
+    let w = World::with_web(FIRST).await;
+    let runtime = w.path("run");
+    fs::create_dir(&runtime).unwrap();
+    fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
+    let edits = runtime.join("hush/edits");
+    let edit = |editor: &Path, tag: &str| {
+        let mut cmd = w.cmd(&["secrets", "edit", "web"]);
+        cmd.env("XDG_RUNTIME_DIR", &runtime)
+            .env("EDITOR", editor)
+            .env("READY", w.path(&format!("ready{tag}.fifo")))
+            .env("GO", w.path(&format!("go{tag}.fifo")))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    };
+    let lock_of = |copy: &Path| PathBuf::from(format!("{}.lock", copy.display()));
+
+    // Killed with SIGKILL, editor and all, while the editor is open: nothing can clean up.
+    let (editor, ready, _) = editor_pipes_named(&w, "-killed");
+    let mut killed = edit(&editor, "-killed").process_group(0).spawn().unwrap();
+    let stale = PathBuf::from(fs::read_to_string(&ready).unwrap().trim());
+    assert!(stale.starts_with(&edits), "{}", stale.display());
+    let group = format!("-{}", killed.id());
+    let kill = Command::new("kill").args(["-KILL", "--", &group]).status();
+    assert!(kill.unwrap().success());
+    killed.wait().unwrap();
+    assert_eq!(files_in(&edits), vec![stale.clone(), lock_of(&stale)]);
+
+    // An edit still open when the next one starts.
+    let (editor, ready, go) = editor_pipes_named(&w, "-live");
+    let live = edit(&editor, "-live").spawn().unwrap();
+    let open = PathBuf::from(fs::read_to_string(&ready).unwrap().trim());
+
+    // The next edit removes the killed one's copy and keeps the open one's.
+    let unchanged = w.script("unchanged.sh", "true");
+    let out = succeeded(edit(&unchanged, "-unused").output().unwrap());
+    assert!(out.contains("No changes"), "{out}");
+    assert_eq!(files_in(&edits), vec![open.clone(), lock_of(&open)]);
+
+    // The open edit goes on undisturbed and saves.
+    fs::write(&go, "go\n").unwrap();
+    let out = succeeded(live.wait_with_output().unwrap());
+    assert!(out.contains("Saved version 2"), "{out}");
+    assert!(w.latest("web").await.1.contains("Edited"));
+    assert_eq!(files_in(&edits), Vec::<PathBuf>::new());
+    // Nothing was written to the on-disk fallback folder.
+    assert_eq!(w.edit_copies(), Vec::<PathBuf>::new());
 }
 
 /// `hush ARGS` on a terminal (a pseudo-terminal from util-linux's `script`): returns the
