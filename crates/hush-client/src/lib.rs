@@ -4,5 +4,6 @@
 #[cfg(feature = "http")]
 pub mod api;
 pub mod secrets;
+pub mod text;
 
 pub use secrets::{Secret, SecretTable, Secrets, SecretsError, SecretsWatcher, WatchEvent};

@@ -14,6 +14,7 @@ use hush_core::{Document, Table, Value};
 
 use crate::private_file::{self, Existing};
 use crate::profile::ServerArgs;
+use crate::text_file;
 
 /// The project secrets file, relative to the working directory (Streamlit's `$CWD/.streamlit`).
 const SECRETS_FILE: &str = ".streamlit/secrets.toml";
@@ -221,8 +222,15 @@ fn find_problems(root: &Path) -> anyhow::Result<Vec<String>> {
         sources.push(PathBuf::from(home).join(".streamlit").join("secrets.toml"));
     }
     for file in &sources {
-        let Ok(text) = std::fs::read_to_string(file) else {
-            continue;
+        // A file that cannot be read (not UTF-8, say) cannot be checked: an error, not a pass.
+        let text = match text_file::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("cannot check the staged change against {}", file.display())
+                });
+            }
         };
         let doc = Document::parse(&text).map_err(|e| {
             anyhow::anyhow!(
@@ -463,7 +471,7 @@ async fn pull(app: &str, yes: bool, server: &ServerArgs) -> anyhow::Result<ExitC
         .await
         .with_context(|| format!("cannot fetch the secrets of {app:?}"))?;
     let path = Path::new(SECRETS_FILE);
-    match std::fs::read_to_string(path) {
+    match text_file::read_to_string(path) {
         Ok(local) if local == latest.toml => {
             println!(
                 "{SECRETS_FILE} already holds version {} of {app}.",
@@ -503,9 +511,13 @@ async fn push(
     message: Option<&str>,
     server: &ServerArgs,
 ) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(SECRETS_FILE).with_context(|| {
-        format!("cannot read {SECRETS_FILE}: create it with `hush init` or `hush pull {app}`")
-    })?;
+    let text = match text_file::read_to_string(Path::new(SECRETS_FILE)) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("{SECRETS_FILE} does not exist: create it with `hush init` or `hush pull {app}`")
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {SECRETS_FILE}")),
+    };
     let local =
         Document::parse_for_save(&text).map_err(|e| anyhow::anyhow!("{SECRETS_FILE}: {e}"))?;
     let client = server.client()?;

@@ -17,6 +17,7 @@ mod private_file;
 mod profile;
 mod run;
 mod serve;
+mod text_file;
 
 #[derive(Parser)]
 #[command(

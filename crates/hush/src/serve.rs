@@ -328,7 +328,7 @@ fn load_file_config(path: Option<&Path>) -> anyhow::Result<FileConfig> {
     let Some(path) = path else {
         return Ok(FileConfig::default());
     };
-    let text = std::fs::read_to_string(path)
+    let text = crate::text_file::read_to_string(path)
         .with_context(|| format!("cannot read the config file {}", path.display()))?;
     toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("config file {}: {}", path.display(), e.message()))

@@ -187,12 +187,16 @@ impl Resolve {
             candidates.push(home.join(".streamlit").join("config.toml"));
         }
         for path in candidates {
-            let text = match std::fs::read_to_string(&path) {
-                Ok(t) => t,
+            let bytes = match std::fs::read(&path) {
+                Ok(bytes) => bytes,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(source) => return Err(SecretsError::Io { path, source }),
             };
-            let doc = Document::parse(&text).map_err(|error| SecretsError::Config {
+            let text = crate::text::from_utf8(&bytes).map_err(|error| SecretsError::Config {
+                path: path.clone(),
+                message: error.to_string(),
+            })?;
+            let doc = Document::parse(text).map_err(|error| SecretsError::Config {
                 path: path.clone(),
                 message: error.to_string(),
             })?;
@@ -328,9 +332,9 @@ pub(crate) fn build(sources: &[Source], snaps: &[Snap]) -> Result<Option<Table>,
             Snap::Missing => {}
             Snap::File(bytes) => {
                 let path = source.path();
-                let text = std::str::from_utf8(bytes).map_err(|_| SecretsError::Parse {
+                let text = crate::text::from_utf8(bytes).map_err(|error| SecretsError::Parse {
                     path: path.to_owned(),
-                    message: "the file is not valid UTF-8 (at line 1, column 1)".to_owned(),
+                    message: error.to_string(),
                 })?;
                 let doc = Document::parse(text).map_err(|error| SecretsError::Parse {
                     path: path.to_owned(),
@@ -371,9 +375,12 @@ fn build_dir(dir: &Path, entries: &[(String, DirEntry)]) -> Result<Table, Secret
                 });
             };
             let text =
-                String::from_utf8(bytes.clone()).map_err(|_| SecretsError::SecretsDirectory {
+                crate::text::from_utf8(bytes).map_err(|error| SecretsError::SecretsDirectory {
                     path: path.clone(),
-                    message: "is not valid UTF-8".to_owned(),
+                    message: format!(
+                        "is not valid UTF-8 (at line {}, column {})",
+                        error.line, error.column
+                    ),
                 })?;
             values.insert(fname.clone(), Value::String(text.trim().to_owned()));
         }

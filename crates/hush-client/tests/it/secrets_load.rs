@@ -148,6 +148,29 @@ fn one_invalid_file_fails_the_whole_load_naming_file_line_column() {
 }
 
 #[test]
+fn a_file_that_is_not_utf8_is_refused_naming_the_line_and_column_of_the_first_bad_byte() {
+    let d = dirs();
+    // Saved as Latin-1: `é` (one byte, 0xE9) on line 3, after `name = "Ren`.
+    fs::write(d.project(), b"ok = 1\n# comment\nname = \"Ren\xe9\"\n").unwrap();
+    let msg = d.builder().load().unwrap_err().to_string();
+    assert!(msg.contains(&d.project().display().to_string()), "{msg}");
+    assert!(msg.contains("not valid UTF-8"), "{msg}");
+    assert!(msg.ends_with("(at line 3, column 12)"), "{msg}");
+
+    // The same in .streamlit/config.toml, which names the secrets files.
+    let d = dirs();
+    fs::write(
+        d.cwd.join(".streamlit/config.toml"),
+        b"[secrets]\nfiles = [\"\xff\"]\n",
+    )
+    .unwrap();
+    let msg = d.builder().load().unwrap_err().to_string();
+    assert!(msg.contains("config.toml"), "{msg}");
+    assert!(msg.contains("not valid UTF-8"), "{msg}");
+    assert!(msg.contains("(at line 2, column 11)"), "{msg}");
+}
+
+#[test]
 fn toml_11_syntax_is_refused_with_a_message_saying_so() {
     let d = dirs();
     write(&d.project(), "db = { host = \"h\",\n  port = 1 }\n");

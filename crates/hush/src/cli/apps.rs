@@ -107,8 +107,8 @@ fn app_row(app: &Value) -> Vec<String> {
 
 /// Reads a TOML, JSON or .env file as secrets TOML text, checked as the server will check it.
 pub fn read_secrets_file(path: &std::path::Path, format: Option<Format>) -> anyhow::Result<String> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::text_file::read_to_string(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let format = format.unwrap_or_else(|| Format::from_path(path));
     let toml = formats::to_toml(&text, format).with_context(|| path.display().to_string())?;
     formats::check_for_save(&toml, &path.display().to_string())?;

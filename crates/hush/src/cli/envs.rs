@@ -2,7 +2,7 @@
 //! and `hush shared list|get|set|history|diff|rollback|create|delete|roles|role` (workspace
 //! shared documents, and members' roles on one).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
@@ -434,9 +434,9 @@ pub async fn run_shared(server: &ServerArgs, cmd: SharedCommand) -> anyhow::Resu
     Ok(())
 }
 
-fn read(path: &PathBuf) -> anyhow::Result<String> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+fn read(path: &Path) -> anyhow::Result<String> {
+    let text = crate::text_file::read_to_string(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     if let Err(e) = hush_core::Document::parse_for_save(&text) {
         bail!("{}: {e}", path.display());
     }

@@ -312,8 +312,8 @@ async fn merge_dotenv(
             "--merge works with .env files; to merge TOML or JSON, use `hush secrets edit {app}`"
         );
     }
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = crate::text_file::read_to_string(file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
     let pairs = formats::parse_dotenv(&text).with_context(|| file.display().to_string())?;
     let (current, base) = fetch_latest(client, app).await?;
     let merged = formats::set_root_strings(&current, &pairs)?;
@@ -573,12 +573,23 @@ impl Editing<'_> {
                     continue;
                 }
             }
-            let edited = std::fs::read_to_string(self.path).with_context(|| {
-                format!(
-                    "cannot read the edited copy {} back (did the editor move it?)",
-                    self.path.display()
-                )
-            })?;
+            let edited = match crate::text_file::read_to_string(self.path) {
+                Ok(edited) => edited,
+                // Saved in another encoding: fixable in the editor, like a TOML error.
+                Err(err) if err.kind() == std::io::ErrorKind::InvalidData => {
+                    let question = "Open the editor again to fix it?";
+                    again(anyhow!("your edit: {err}; nothing was saved"), question).await?;
+                    continue;
+                }
+                Err(err) => {
+                    return Err(err).with_context(|| {
+                        format!(
+                            "cannot read the edited copy {} back (did the editor move it?)",
+                            self.path.display()
+                        )
+                    });
+                }
+            };
             if edited == base_text {
                 println!("No changes; nothing saved.");
                 return Ok(());

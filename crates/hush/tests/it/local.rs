@@ -179,6 +179,26 @@ fn check_refuses_a_staged_copy_of_a_multi_line_value() {
 }
 
 #[test]
+fn a_secrets_file_that_is_not_utf8_is_refused_naming_its_line_and_column() {
+    let repo = repo_with_secrets();
+    // Saved as Latin-1: `é` is one byte (0xE9), at line 2, column 16.
+    fs::write(
+        repo.path(".streamlit/secrets.toml"),
+        b"ok = \"fine\"\npassword = \"caf\xe9-Zq9secret\"\n",
+    )
+    .unwrap();
+    // `hush check` cannot check the staged change against it: a failure, not a pass.
+    let check = assert_failure(&repo.hush(&["check"]));
+    let push = assert_failure(&repo.hush(&["push", "web", "--yes"]));
+    for stderr in [check, push] {
+        assert!(stderr.contains(".streamlit/secrets.toml"), "{stderr}");
+        assert!(stderr.contains("not valid UTF-8"), "{stderr}");
+        assert!(stderr.contains("(at line 2, column 16)"), "{stderr}");
+        assert!(!stderr.contains("Zq9"), "{stderr}");
+    }
+}
+
+#[test]
 fn check_refuses_a_tracked_or_unignored_secrets_file() {
     let repo = repo_with_secrets();
     repo.git(&["add", "-f", ".streamlit/secrets.toml"]);
