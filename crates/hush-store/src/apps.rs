@@ -3,6 +3,7 @@
 
 use crate::rows::{self, check_rewrap, rewrap_failed};
 use crate::store::{Fetch, Run, Scalar, SqlStore, insert_audit, notify};
+use crate::users::ensure_actor_is_owner;
 use crate::*;
 
 #[async_trait::async_trait]
@@ -112,6 +113,7 @@ impl AppStore for SqlStore {
         let kind = self.kind;
         self.write(move |conn| {
             Box::pin(async move {
+                ensure_actor_is_owner(conn, kind, &audit).await?;
                 // Its other environments go too: their watchers and tokens end like its own.
                 let others: Vec<i64> = sqlx::query_scalar(sql::OTHER_ENVIRONMENTS)
                     .bind(id)
@@ -134,8 +136,10 @@ impl AppStore for SqlStore {
         launch: Option<LaunchConfig>,
         audit: AuditEvent,
     ) -> Result<()> {
+        let kind = self.kind;
         self.write(move |conn| {
             Box::pin(async move {
+                ensure_actor_is_owner(conn, kind, &audit).await?;
                 sqlx::query(sql::SET_APP_LAUNCH)
                     .bind(id)
                     .bind(rows::launch_json(launch.as_ref()))

@@ -18,6 +18,7 @@ use sqlx::{Any, AnyConnection, Executor};
 
 use crate::rows;
 use crate::store::{Fetch, Run, Scalar, insert_audit, insert_version_on, notify};
+use crate::users::ensure_actor_is_owner;
 use crate::writer::Save;
 use crate::*;
 
@@ -364,6 +365,7 @@ impl EnvironmentStore for SqlStore {
         let kind = self.kind;
         self.write(move |conn| {
             Box::pin(async move {
+                ensure_actor_is_owner(conn, kind, &audit).await?;
                 let env = get_env_on(&mut *conn, id).await?;
                 if env.name == PRODUCTION {
                     return Err(StoreError::Conflict(
@@ -451,6 +453,7 @@ impl EnvironmentStore for SqlStore {
         let kind = self.kind;
         self.write(move |conn| {
             Box::pin(async move {
+                ensure_actor_is_owner(conn, kind, &audit).await?;
                 let users = including_on(&mut *conn, id).await?;
                 if !users.is_empty() {
                     let names: Vec<String> = users.iter().map(IncludingEnv::label).collect();

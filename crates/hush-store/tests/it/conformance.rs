@@ -536,8 +536,8 @@ async fn delete_user_takes_sessions_and_personal_tokens(db: TestDb) {
 // ---------------------------------------------------------------------------------------------
 
 /// A link kept by an owner who was removed or demoted must not bring anyone in afterwards (an
-/// owner invitation would make its holder owner again), and one on its way while its sender
-/// was demoted is refused.
+/// owner invitation would make its holder owner again), and an owner's change on its way while
+/// its sender was demoted is refused.
 async fn an_owners_unused_invitations_end_with_their_ownership(db: TestDb) {
     let s = &*db.store;
     let olga = user(s, "olga", Role::Owner).await;
@@ -594,6 +594,16 @@ async fn an_owners_unused_invitations_end_with_their_ownership(db: TestDb) {
     );
     assert!(refused.contains("no longer an owner"), "{refused}");
     assert_not_found(s.find_invite(&hash("dana-late"), T0 + 1).await);
+    // Nor delete an app, an environment or a shared document, nor set what a server launches.
+    let web = app(s, "web", None).await;
+    let refused = conflict_message(s.delete_app(web.id, by(&dana, "app.delete")).await);
+    assert!(refused.contains("no longer an owner"), "{refused}");
+    let refused = conflict_message(
+        s.set_app_launch(web.id, None, by(&dana, "app.launch"))
+            .await,
+    );
+    assert!(refused.contains("no longer an owner"), "{refused}");
+    assert!(s.get_app(web.id).await.is_ok());
     // Another owner's links, and links already used, are untouched.
     assert_eq!(s.list_invites(T0 + 1).await.unwrap(), vec![kept]);
     s.set_user_role(dana.id, Role::Owner, by(&olga, "member.role"))
@@ -1086,15 +1096,15 @@ async fn apps_lifecycle(db: TestDb) {
     assert_eq!(listed[1].0, zeta);
     assert_eq!(listed[1].1.as_ref(), Some(&v2));
 
-    s.set_app_launch(zeta.id, Some(launch.clone()), ev("app.launch"))
+    s.set_app_launch(zeta.id, Some(launch.clone()), by_system("app.launch"))
         .await
         .unwrap();
     assert_eq!(s.get_app(zeta.id).await.unwrap().launch, Some(launch));
-    s.set_app_launch(zeta.id, None, ev("app.launch"))
+    s.set_app_launch(zeta.id, None, by_system("app.launch"))
         .await
         .unwrap();
     assert_eq!(s.get_app(zeta.id).await.unwrap().launch, None);
-    assert_not_found(s.set_app_launch(9999, None, ev("app.launch")).await);
+    assert_not_found(s.set_app_launch(9999, None, by_system("app.launch")).await);
 
     // Debug never shows the wrapped key.
     let shown = format!("{alpha:?}");
@@ -1153,7 +1163,9 @@ async fn delete_app_cascades(db: TestDb) {
             .await
             .unwrap();
     }
-    s.delete_app(doomed.id, ev("app.delete")).await.unwrap();
+    s.delete_app(doomed.id, by_system("app.delete"))
+        .await
+        .unwrap();
 
     assert_not_found(s.get_app(doomed.id).await);
     assert_not_found(s.find_app("doomed").await);
@@ -1174,7 +1186,7 @@ async fn delete_app_cascades(db: TestDb) {
             .iter()
             .all(|k| k.app_id != doomed.id)
     );
-    assert_not_found(s.delete_app(doomed.id, ev("app.delete")).await);
+    assert_not_found(s.delete_app(doomed.id, by_system("app.delete")).await);
 
     // The other app is untouched, and the name can be used again.
     assert!(s.get_version(kept.id, 1).await.is_ok());
@@ -2165,7 +2177,9 @@ async fn app_roles_override_and_cascade(db: TestDb) {
     );
 
     // Deleting the app or the member takes their roles with them.
-    s.delete_app(billing.id, ev("app.delete")).await.unwrap();
+    s.delete_app(billing.id, by_system("app.delete"))
+        .await
+        .unwrap();
     assert!(
         s.list_app_roles(Some(viewer.id), None)
             .await
@@ -2277,7 +2291,7 @@ async fn workload_trusts_and_jti_replay(db: TestDb) {
         .await
         .unwrap();
 
-    s.delete_app(web.id, ev("app.delete")).await.unwrap();
+    s.delete_app(web.id, by_system("app.delete")).await.unwrap();
     assert!(s.list_workload_trusts(web.id).await.unwrap().is_empty());
 }
 
@@ -2423,10 +2437,10 @@ async fn environments_have_their_own_history_and_tokens(db: TestDb) {
         .unwrap();
 
     // Production cannot go; staging goes with its versions, tokens and reports.
-    let m = conflict_message(s.delete_environment(web.id, ev("env.delete")).await);
+    let m = conflict_message(s.delete_environment(web.id, by_system("env.delete")).await);
     assert!(m.contains("production"), "{m}");
     let gone = s
-        .delete_environment(staging.id, ev("env.delete"))
+        .delete_environment(staging.id, by_system("env.delete"))
         .await
         .unwrap();
     assert_eq!(gone.name, "staging");
@@ -2434,11 +2448,14 @@ async fn environments_have_their_own_history_and_tokens(db: TestDb) {
     assert_not_found(s.find_token(&hash("staging-runner")).await);
     assert!(s.list_instances(staging.id, 0).await.unwrap().is_empty());
     assert_eq!(newest_version(s, web.id).await, 2, "production untouched");
-    assert_not_found(s.delete_environment(staging.id, ev("env.delete")).await);
+    assert_not_found(
+        s.delete_environment(staging.id, by_system("env.delete"))
+            .await,
+    );
 
     // Deleting the app takes its environments.
     let dev = environment(s, &web, "dev").await;
-    s.delete_app(web.id, ev("app.delete")).await.unwrap();
+    s.delete_app(web.id, by_system("app.delete")).await.unwrap();
     assert_not_found(s.get_environment(dev.id).await);
     assert!(s.list_environments(web.id).await.unwrap().is_empty());
 }
@@ -2556,7 +2573,10 @@ async fn shared_documents_and_includes(db: TestDb) {
     );
 
     // A document still included cannot be deleted; the message names who includes it.
-    let m = conflict_message(s.delete_shared_doc(db_doc.id, ev("shared.delete")).await);
+    let m = conflict_message(
+        s.delete_shared_doc(db_doc.id, by_system("shared.delete"))
+            .await,
+    );
     assert!(
         m.contains("api/production") && m.contains("web/staging"),
         "{m}"
@@ -2565,17 +2585,23 @@ async fn shared_documents_and_includes(db: TestDb) {
     s.set_includes(staging.id, vec![keys.id], ev("env.includes"))
         .await
         .unwrap();
-    s.delete_app(api.id, ev("app.delete")).await.unwrap();
+    s.delete_app(api.id, by_system("app.delete")).await.unwrap();
     assert!(s.including(db_doc.id).await.unwrap().is_empty());
-    s.delete_shared_doc(db_doc.id, ev("shared.delete"))
+    s.delete_shared_doc(db_doc.id, by_system("shared.delete"))
         .await
         .unwrap();
     assert_not_found(s.find_shared_doc("common-db").await);
     assert!(s.latest_version(db_doc.id).await.unwrap().is_none());
-    assert_not_found(s.delete_shared_doc(db_doc.id, ev("shared.delete")).await);
-    assert_not_found(s.delete_shared_doc(web.id, ev("shared.delete")).await);
+    assert_not_found(
+        s.delete_shared_doc(db_doc.id, by_system("shared.delete"))
+            .await,
+    );
+    assert_not_found(
+        s.delete_shared_doc(web.id, by_system("shared.delete"))
+            .await,
+    );
     // Deleting an environment takes its includes with it.
-    s.delete_environment(staging.id, ev("env.delete"))
+    s.delete_environment(staging.id, by_system("env.delete"))
         .await
         .unwrap();
     assert!(s.including(keys.id).await.unwrap().is_empty());
