@@ -42,7 +42,10 @@ pub struct RunArgs {
     /// or `none` (only replace the secrets file).
     #[arg(long, value_name = "MODE", value_parser = parse_on_change)]
     pub on_change: Option<OnChange>,
-    /// Replace every secret value in the command's output with a placeholder.
+    /// Replace every secret string (4 characters or more, and each line of a multi-line one) in
+    /// the command's output with a placeholder, for the whole run: values of earlier versions
+    /// too. Numbers and booleans are not masked (a port or a flag would hide every such number
+    /// in the output): keep a secret number as a quoted string.
     #[arg(long)]
     pub mask_output: bool,
     /// Start from the encrypted local copy of the last fetched secrets when the server cannot be
