@@ -599,13 +599,7 @@ async fn panel_sessions_use_locked_down_cookies_and_csrf() {
     assert_eq!(form.status(), 403);
 
     // Signing out everywhere ends the session.
-    let out = http
-        .post(format!("{}/api/v1/auth/logout-all", server.url))
-        .header("cookie", &session)
-        .header("x-csrf-token", &csrf)
-        .send()
-        .await
-        .unwrap();
+    let out = common::panel_post(&server.url, "/auth/logout-all", &session, &csrf).await;
     assert_eq!(out.status(), 204);
     let me = http
         .get(format!("{}/api/v1/me", server.url))
@@ -739,16 +733,10 @@ async fn a_panel_sessions_watch_stream_ends_with_the_session() {
     let (_, leaving, csrf) = common::panel_session(&server, "olivia", PASSWORD).await;
     let signed_in_at = std::time::Instant::now();
     let (_, staying, _) = common::panel_session(&server, "olivia", PASSWORD).await;
-    let http = reqwest::Client::new();
-    let watch = |cookie: &str| {
-        http.get(format!("{}/api/v1/apps/web/watch", server.url))
-            .header("cookie", cookie)
-            .send()
-    };
-    let opened = watch(&leaving).await.unwrap();
+    let opened = common::panel_watch(&server.url, "web", &leaving).await;
     assert_eq!(opened.status(), 200);
     let mut leaving_stream = opened.bytes_stream();
-    let opened = watch(&staying).await.unwrap();
+    let opened = common::panel_watch(&server.url, "web", &staying).await;
     assert_eq!(opened.status(), 200);
     let mut staying_stream = opened.bytes_stream();
     // Reads a stream until it ends; how long that took, or `None` when it did not within `secs`.
@@ -765,13 +753,7 @@ async fn a_panel_sessions_watch_stream_ends_with_the_session() {
         .map(|()| start.elapsed())
     }
 
-    let out = http
-        .post(format!("{}/api/v1/auth/logout", server.url))
-        .header("cookie", &leaving)
-        .header("x-csrf-token", &csrf)
-        .send()
-        .await
-        .unwrap();
+    let out = common::panel_post(&server.url, "/auth/logout", &leaving, &csrf).await;
     assert_eq!(out.status(), 204);
     assert!(
         ends_within(&mut leaving_stream, 2).await.is_some(),
@@ -790,7 +772,8 @@ async fn a_panel_sessions_watch_stream_ends_with_the_session() {
         signed_in_at.elapsed() >= Duration::from_secs(3),
         "not before"
     );
-    assert_eq!(watch(&staying).await.unwrap().status(), 401);
+    let again = common::panel_watch(&server.url, "web", &staying).await;
+    assert_eq!(again.status(), 401);
 }
 
 #[tokio::test]

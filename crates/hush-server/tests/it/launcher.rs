@@ -180,15 +180,7 @@ fn nix_kill(pid: u32) {
 
 async fn owner_status(server: &TestServer, app: &str) -> serde_json::Value {
     let pat = owner_token(server, "status").await;
-    reqwest::Client::new()
-        .get(format!("{}/api/v1/apps/{app}/launch", server.url))
-        .bearer_auth(pat)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    common::get_json(&server.url, &format!("/apps/{app}/launch"), &pat).await
 }
 
 #[tokio::test]

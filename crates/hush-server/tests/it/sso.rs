@@ -187,15 +187,7 @@ async fn linked_identity(server: &TestServer, name: &str) -> serde_json::Value {
         .await
         .unwrap()
         .token;
-    reqwest::Client::new()
-        .get(format!("{}/api/v1/account/sso", server.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    crate::common::get_json(&server.url, "/account/sso", &token).await
 }
 
 /// Trades a CLI code for a personal token at `server`, as `hush login --sso` does.

@@ -183,22 +183,10 @@ async fn postgres_a_save_on_one_server_reaches_watchers_on_another() {
 
     // A panel session signed out on A: its watch stream on B ends.
     let (_, cookie, csrf) = common::panel_session(&a, "olivia", common::PASSWORD).await;
-    let http = reqwest::Client::new();
-    let opened = http
-        .get(format!("{}/api/v1/apps/web/watch", b.url))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let opened = common::panel_watch(&b.url, "web", &cookie).await;
     assert_eq!(opened.status(), 200);
     let mut on_b = opened.bytes_stream();
-    let out = http
-        .post(format!("{}/api/v1/auth/logout", a.url))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", &csrf)
-        .send()
-        .await
-        .unwrap();
+    let out = common::panel_post(&a.url, "/auth/logout", &cookie, &csrf).await;
     assert_eq!(out.status(), 204);
     tokio::time::timeout(Duration::from_secs(5), async {
         while on_b.next().await.is_some() {}

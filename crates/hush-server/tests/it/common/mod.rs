@@ -378,6 +378,41 @@ pub async fn panel_session(
     (status, cookie, csrf)
 }
 
+/// A panel request's answer: `POST {path}` under `/api/v1` with a session cookie and its CSRF
+/// token, as the panel sends a change.
+pub async fn panel_post(url: &str, path: &str, cookie: &str, csrf: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{url}/api/v1{path}"))
+        .header("cookie", cookie)
+        .header("x-csrf-token", csrf)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A watch stream opened with a panel session cookie, as the panel's `EventSource` opens it.
+pub async fn panel_watch(url: &str, app: &str, cookie: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{url}/api/v1/apps/{app}/watch"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `GET {path}` under `/api/v1` with a bearer token, as JSON.
+pub async fn get_json(url: &str, path: &str, token: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("{url}/api/v1{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The seed's own example document.
 pub const SEED: &str = r#"# Everything in this section will be available as an environment variable
 db_username = "Jane"
