@@ -305,6 +305,7 @@ impl AppState {
                 self.tokens.forget_user(user_id);
                 self.hub.revoke(hub::Revoked::User(user_id));
             }
+            StoreEvent::LaunchChanged { app_id } => self.apps.forget(app_id),
             StoreEvent::SessionEnded { session_id } => {
                 self.hub.revoke(hub::Revoked::Session(session_id));
             }

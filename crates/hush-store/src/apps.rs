@@ -145,7 +145,8 @@ impl AppStore for SqlStore {
                     .bind(rows::launch_json(launch.as_ref()))
                     .run_one(conn)
                     .await?;
-                insert_audit(conn, &audit).await
+                insert_audit(conn, &audit).await?;
+                notify(conn, kind, &StoreEvent::LaunchChanged { app_id: id }).await
             })
         })
         .await

@@ -101,6 +101,10 @@ pub enum StoreEvent {
     SessionsRevoked {
         user_id: i64,
     },
+    /// An app's launch settings changed: servers that cached the app read it again.
+    LaunchChanged {
+        app_id: i64,
+    },
     /// One session ended (signed out, or found expired).
     SessionEnded {
         session_id: i64,

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use hush_store::LaunchConfig;
+use hush_store::{LaunchConfig, StoreEvent};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
@@ -118,7 +118,7 @@ pub async fn set(
             audit_event(&who, "app.launch", Some(&app), json!({ "launch": launch })),
         )
         .await?;
-    state.apps.forget(app.id);
+    state.apply_event(&StoreEvent::LaunchChanged { app_id: app.id });
     app.launch = launch;
     if let Some(launcher) = &state.launcher {
         launcher.stop(app.id);

@@ -340,3 +340,54 @@ async fn a_launched_app_follows_the_environment_it_is_launched_with() {
     assert_eq!(err.status(), Some(409), "{err}");
     owner.delete_app("web").await.unwrap();
 }
+
+/// Launch settings changed through one server hold on the others at once: each forgets the app
+/// it cached, so another server does not delete the environment a launched app now follows.
+#[tokio::test]
+async fn postgres_launch_settings_changed_on_one_server_hold_on_another() {
+    let Some(pg) = hush_testkit::PgDatabase::create(
+        "postgres_launch_settings_changed_on_one_server_hold_on_another",
+    ) else {
+        return;
+    };
+    let apps = tempfile::tempdir().unwrap();
+    std::fs::create_dir(apps.path().join("web")).unwrap();
+    let key = hush_crypto::MasterKey::generate().to_encoded();
+    let keyring = || {
+        hush_server::Keyring::from_keys(vec![hush_crypto::MasterKey::from_encoded(&key).unwrap()])
+    };
+    let root = apps.path().to_path_buf();
+    let a = TestServer::start_configured(
+        hush_store::connect(&pg.url).await.unwrap(),
+        keyring(),
+        |c| c.apps_dir = Some(root),
+    )
+    .await;
+    let b = TestServer::start_on(hush_store::connect(&pg.url).await.unwrap(), keyring()).await;
+    let on_a = a.owner().await;
+    on_a.create_app("web", Some("a = 1\n"), None).await.unwrap();
+    on_a.create_env("web", "staging").await.unwrap();
+    // B reads the app and its environment, and caches them.
+    let on_b = b.login("olivia").await;
+    on_b.app("web").await.unwrap();
+    on_b.with_env(Some("staging")).keys("web").await.unwrap();
+
+    let launch = json!({ "folder": "web", "command": "sleep 30", "env": "staging" });
+    assert_eq!(set_launch(&a, "web", launch).await, 204);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if on_b.app("web").await.unwrap()["launch"]["env"] == "staging" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B still serves the old launch settings"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refused = on_b.delete_env("web", "staging").await.unwrap_err();
+    assert_eq!(refused.status(), Some(409), "{refused}");
+    assert!(on_a.with_env(Some("staging")).keys("web").await.is_ok());
+    a.stop().await;
+    b.stop().await;
+}
