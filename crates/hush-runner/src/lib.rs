@@ -42,6 +42,7 @@ mod follow;
 mod mask;
 mod run;
 mod secrets_dir;
+pub use secrets_dir::private_runtime_dir;
 mod terminal;
 mod watchdog;
 

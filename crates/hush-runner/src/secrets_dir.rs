@@ -118,20 +118,24 @@ impl Drop for SecretsDir {
     }
 }
 
-/// `$XDG_RUNTIME_DIR` when it is usable (an absolute path to a directory that is ours and
-/// private), else the system temp dir, else `/tmp` (when those paths contain whitespace, which
-/// `STREAMLIT_SECRETS_FILES` cannot carry).
-pub(crate) fn default_parent() -> PathBuf {
-    let runtime = std::env::var_os("XDG_RUNTIME_DIR")
+/// `$XDG_RUNTIME_DIR` when it is usable for secrets: an absolute path to a directory that is
+/// ours and private (a variable inherited through `su`, or naming a folder that does not exist,
+/// is not).
+pub fn private_runtime_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
         .filter(|dir| {
             dir.is_absolute()
-                && !has_whitespace(dir)
                 && std::fs::metadata(dir).is_ok_and(|m| {
                     m.is_dir() && m.uid() == nix::unistd::getuid().as_raw() && m.mode() & 0o077 == 0
                 })
-        });
-    if let Some(dir) = runtime {
+        })
+}
+
+/// [`private_runtime_dir`], else the system temp dir, else `/tmp` (when those paths contain
+/// whitespace, which `STREAMLIT_SECRETS_FILES` cannot carry).
+pub(crate) fn default_parent() -> PathBuf {
+    if let Some(dir) = private_runtime_dir().filter(|dir| !has_whitespace(dir)) {
         return dir;
     }
     let tmp = std::env::temp_dir();

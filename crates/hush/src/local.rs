@@ -369,7 +369,12 @@ fn scan_diff(diff: &str, secrets: &[SecretValue]) -> Vec<String> {
 /// The lines of a multi-line value (a PEM key) long enough to flag, trimmed: a diff is read
 /// one line at a time, so a file holding the value (key.pem) shows it only line by line. As
 /// the runner's output masking does, but with white space trimmed, since a file may indent the
-/// value differently from the secrets file.
+/// value differently from the secrets file. Lines anyone may write are left out: short ones,
+/// and PEM armor (`-----BEGIN PRIVATE KEY-----`), which any sample key or doc shares.
+/// The shortest line of a multi-line value that counts as a part of it (a key's body lines
+/// are 64 characters; a line of a JSON value like `"type": "service_account",` is shorter).
+const MIN_LINE_LEN: usize = 32;
+
 fn secret_lines(value: &str) -> impl Iterator<Item = &str> {
     value
         .contains('\n')
@@ -377,7 +382,7 @@ fn secret_lines(value: &str) -> impl Iterator<Item = &str> {
         .into_iter()
         .flatten()
         .map(str::trim)
-        .filter(|line| line.chars().count() >= MIN_VALUE_LEN)
+        .filter(|line| line.chars().count() >= MIN_LINE_LEN && !line.starts_with("-----"))
 }
 
 /// `.streamlit/secrets.toml`, or any `secrets.toml` below a `.streamlit` folder.
@@ -759,7 +764,7 @@ mod tests {
             value: pem.into(),
         }];
         // key.pem as committed: the same lines, one per diff line; a copy indented in a YAML
-        // file; and a file with only a line too short to flag ("ab" < MIN_VALUE_LEN).
+        // file; and a file with only a line too short to flag ("ab" < MIN_LINE_LEN).
         let diff = "diff --git a/key.pem b/key.pem\n--- /dev/null\n+++ b/key.pem\n\
                     @@ -0,0 +1,4 @@\n+-----BEGIN PRIVATE KEY-----\n\
                     +MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n+bKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n\
@@ -768,7 +773,7 @@ mod tests {
                     +    bKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n";
         let found = scan_diff(diff, &secrets);
         assert_eq!(found.len(), 2, "{found:?}");
-        assert!(found[0].contains("key.pem (line 1)"), "{}", found[0]);
+        assert!(found[0].contains("key.pem (line 2)"), "{}", found[0]);
         assert!(found[1].contains("ci.yml (line 8)"), "{}", found[1]);
         for report in &found {
             assert!(report.contains("`tls.key`"), "{report}");
@@ -783,5 +788,9 @@ mod tests {
             value: "ab\ncd\n".into(),
         };
         assert!(scan_diff("+++ b/x\n@@ -0,0 +1 @@\n+ab\n", &[short]).is_empty());
+        // PEM armor is in every sample key and doc: not a part of this one.
+        let armor = "+++ b/doc.md\n@@ -0,0 +1,2 @@\n+-----BEGIN PRIVATE KEY-----\n\
+                     +-----END PRIVATE KEY-----\n";
+        assert!(scan_diff(armor, &secrets).is_empty());
     }
 }

@@ -76,13 +76,12 @@ impl Drop for EditCopy {
 }
 
 /// Where edits in progress live: not the shared temporary directory, but a folder only the
-/// user can open (0700): `$XDG_RUNTIME_DIR/hush/edits` when there is one (in memory, private,
+/// user can open (0700): `$XDG_RUNTIME_DIR/hush/edits` when it is ours and private (in memory,
 /// emptied at logout, so not even a power cut leaves a copy on disk), else
 /// `~/.cache/hush/edits`.
 fn private_edit_dir() -> anyhow::Result<PathBuf> {
     let non_empty = |name| std::env::var_os(name).filter(|d| !d.is_empty());
-    let base = non_empty("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
+    let base = hush_runner::private_runtime_dir()
         .or_else(|| non_empty("XDG_CACHE_HOME").map(PathBuf::from))
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .context("set HOME or XDG_CACHE_HOME: edits are made in a private folder there")?;

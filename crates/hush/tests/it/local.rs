@@ -171,7 +171,7 @@ fn check_refuses_a_staged_copy_of_a_multi_line_value() {
     repo.write("key.pem", pem);
     repo.git(&["add", "key.pem"]);
     let stderr = assert_failure(&repo.hush(&["check"]));
-    assert!(stderr.contains("key.pem (line 1)"), "{stderr}");
+    assert!(stderr.contains("key.pem (line 2)"), "{stderr}");
     assert!(stderr.contains("`tls.key`"), "{stderr}");
     assert!(!stderr.contains("MIIE"), "{stderr}");
     // Once for the file, not once for each of its lines.
