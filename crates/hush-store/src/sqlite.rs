@@ -211,6 +211,8 @@ fn partial_path(path: &Path) -> PathBuf {
 
 /// Puts the finished copy on disk and gives it its name, refusing to replace a file that
 /// appeared there meanwhile (a hard link fails when the name is taken; a rename would not).
+/// Where links cannot be made (FAT drives, many network shares) it is renamed after checking
+/// that the name is free.
 fn publish(partial: &Path, path: &Path) -> Result<()> {
     let io = |what: &str, e: std::io::Error| {
         StoreError::Config(format!("cannot {what} the backup {}: {e}", path.display()))
@@ -221,7 +223,8 @@ fn publish(partial: &Path, path: &Path) -> Result<()> {
     match std::fs::hard_link(partial, path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(exists(path)),
-        Err(e) => return Err(io("name", e)),
+        Err(_) if path.exists() => return Err(exists(path)),
+        Err(_) => std::fs::rename(partial, path).map_err(|e| io("name", e))?,
     }
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,

@@ -728,7 +728,7 @@ async fn revoking_a_token_or_removing_a_member_ends_their_watch_streams() {
 /// refused.
 #[tokio::test]
 async fn a_panel_sessions_watch_stream_ends_with_the_session() {
-    let server = TestServer::start_with(|c| c.session_idle = Duration::from_secs(3)).await;
+    let server = TestServer::start_with(|c| c.session_idle = Duration::from_secs(8)).await;
     server.owner_with_app("web", "a = 1\n").await;
     let (_, leaving, csrf) = common::panel_session(&server, "olivia", PASSWORD).await;
     let signed_in_at = std::time::Instant::now();
