@@ -42,7 +42,6 @@ mod follow;
 mod mask;
 mod run;
 mod secrets_dir;
-pub use secrets_dir::private_runtime_dir;
 mod terminal;
 mod watchdog;
 
@@ -61,6 +60,7 @@ pub use follow::{
 pub use mask::{CONCEALED, LogBuffer, LogLine, Stream};
 pub use nix::sys::signal::Signal;
 pub use run::Runner;
+pub use secrets_dir::private_runtime_dir;
 
 /// The environment variable (read by Streamlit) that names the secrets file.
 pub const STREAMLIT_SECRETS_FILES: &str = "STREAMLIT_SECRETS_FILES";

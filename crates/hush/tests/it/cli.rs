@@ -1132,12 +1132,13 @@ async fn a_copy_left_by_a_killed_edit_is_removed_by_the_next_edit_and_a_live_one
     killed.wait().unwrap();
     assert_eq!(files_in(&edits), vec![stale.clone(), lock_of(&stale)]);
 
-    // An edit still open when the next one starts.
+    // The next edit removes the killed one's copy as it starts, and stays open.
     let (editor, ready, go) = editor_pipes_named(&w, "-live");
     let live = edit(&editor, "-live").spawn().unwrap();
     let open = PathBuf::from(fs::read_to_string(&ready).unwrap().trim());
+    assert_eq!(files_in(&edits), vec![open.clone(), lock_of(&open)]);
 
-    // The next edit removes the killed one's copy and keeps the open one's.
+    // An edit starting meanwhile keeps the open one's copy.
     let unchanged = w.script("unchanged.sh", "true");
     let out = succeeded(edit(&unchanged, "-unused").output().unwrap());
     assert!(out.contains("No changes"), "{out}");
